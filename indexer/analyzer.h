@@ -1,0 +1,79 @@
+// File: indexer/analyzer.h
+//
+// Text analysis shared by indexing and querying, so that both sides turn text
+// into the same terms:
+//   1. tokenize UTF-8 into words: maximal runs of Unicode letters (L*),
+//      combining marks (M*) and decimal digits (Nd); an apostrophe (U+0027 or
+//      U+2019) between two letters stays inside the word ("don't"). Each Han,
+//      Hiragana, Katakana or Thai character is a word of its own (as Lucene's
+//      StandardTokenizer does). Everything else separates words. Invalid UTF-8
+//      bytes separate words too (input is validated before it gets here).
+//   2. normalise to NFC and case-fold (Unicode full case folding, utf8proc);
+//   3. stem with the Snowball stemmer of the chosen language (libstemmer), or
+//      not at all for language "none".
+// A word longer than kMaxTokenBytes bytes (before folding) is dropped but
+// still takes a position, so a phrase never matches across it.
+//
+// Thread safety: an Analyzer is NOT thread-safe (libstemmer keeps state per
+// stemmer). Use one per thread; Clone() makes another with the same settings.
+#ifndef SCRY_INDEXER_ANALYZER_H_
+#define SCRY_INDEXER_ANALYZER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace scry::indexer {
+
+inline constexpr size_t kMaxTokenBytes = 255;
+
+struct Token {
+  std::string term;    // folded and stemmed: what goes into the index
+  uint32_t position;   // word position (0-based, plus the caller's base)
+  uint32_t begin;      // byte offset of the surface word in the input text
+  uint32_t end;        // one past its last byte
+};
+
+class Analyzer {
+ public:
+  // `language` is a libstemmer algorithm name ("english", "german",
+  // "russian", ...; see Languages()) or "none" for no stemming.
+  // InvalidArgument if libstemmer has no such language.
+  static absl::StatusOr<std::unique_ptr<Analyzer>> Create(std::string_view language);
+
+  ~Analyzer();
+  Analyzer(const Analyzer&) = delete;
+  Analyzer& operator=(const Analyzer&) = delete;
+
+  // A new analyzer with the same settings (for another thread).
+  std::unique_ptr<Analyzer> Clone() const;
+
+  const std::string& language() const { return language_; }
+
+  // Appends the tokens of `text` to *out. Positions start at `first_position`.
+  // Returns the position after the last word (first_position + number of
+  // words, dropped over-long words included).
+  uint32_t Analyze(std::string_view text, uint32_t first_position, std::vector<Token>* out);
+
+  // Folds and stems one word exactly as Analyze does for a word (no
+  // tokenizing). Returns "" if `word` is empty or over kMaxTokenBytes.
+  std::string NormalizeWord(std::string_view word);
+
+  // Every language name Create accepts, sorted, "none" included.
+  static std::vector<std::string> Languages();
+
+ private:
+  struct Impl;
+  explicit Analyzer(std::unique_ptr<Impl> impl, std::string language);
+
+  std::unique_ptr<Impl> impl_;
+  std::string language_;
+};
+
+}  // namespace scry::indexer
+
+#endif  // SCRY_INDEXER_ANALYZER_H_

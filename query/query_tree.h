@@ -1,0 +1,55 @@
+// File: query/query_tree.h
+//
+// The parsed, analysed form of a query, in the shape of Lucene's
+// BooleanQuery: leaves are single terms or phrases; an inner node has MUST,
+// SHOULD and MUST_NOT children.
+//
+// Matching semantics of a kBool node:
+//   - a document matches if it matches every `must` child, no `must_not`
+//     child, and: if `must` is empty, at least one `should` child;
+//     if `must` is non-empty, `should` children are optional.
+//   - its score is the sum of the scores of the matching must and should
+//     children (must_not children never score).
+// A node with only must_not children matches nothing; the parser rejects a
+// query whose root is such a node.
+#ifndef SCRY_QUERY_QUERY_TREE_H_
+#define SCRY_QUERY_QUERY_TREE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace scry::query {
+
+struct QueryNode {
+  enum class Kind { kTerm, kPhrase, kBool };
+
+  Kind kind = Kind::kBool;
+
+  // kTerm: the one analysed term. kPhrase: the analysed terms in order.
+  std::vector<std::string> terms;
+  // kPhrase: the position of each term relative to the first (0, 1, 2, ...
+  // with gaps where a word was dropped by analysis), same length as terms.
+  std::vector<uint32_t> positions;
+
+  // kBool children.
+  std::vector<std::unique_ptr<QueryNode>> must;
+  std::vector<std::unique_ptr<QueryNode>> should;
+  std::vector<std::unique_ptr<QueryNode>> must_not;
+
+  static std::unique_ptr<QueryNode> Term(std::string term);
+  static std::unique_ptr<QueryNode> Phrase(std::vector<std::string> terms,
+                                           std::vector<uint32_t> positions);
+  static std::unique_ptr<QueryNode> Bool();
+
+  // A compact, stable text form for tests and logs, e.g.
+  //   (+a +"b c" d -e)   term: a   phrase: "b c"
+  // Bool children are printed must first (+), then should (bare), then
+  // must_not (-), each group in query order.
+  std::string DebugString() const;
+};
+
+}  // namespace scry::query
+
+#endif  // SCRY_QUERY_QUERY_TREE_H_

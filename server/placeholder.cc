@@ -1,0 +1,2 @@
+// Placeholder until the gRPC service lands in this session.
+namespace scry::server {}

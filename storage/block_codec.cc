@@ -1,0 +1,1 @@
+// Placeholder; the codecs land next.

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs every Debian package scry needs to build, test and benchmark.
+# Idempotent: packages already present are skipped; apt-get runs only when
+# something is missing. Needs root (or passwordless sudo).
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config ccache git
+  librocksdb-dev          # storage: one RocksDB instance per shard
+  libstemmer-dev          # Snowball stemmers (all languages)
+  libabsl-dev             # Status/StatusOr, strings, containers
+  libprotobuf-dev protobuf-compiler
+  libgrpc++-dev protobuf-compiler-grpc
+  libgtest-dev libgmock-dev
+  libbenchmark-dev        # Google Benchmark micro-benchmarks
+  libsimdjson-dev         # JSON Lines parsing with UTF-8 validation (fast, precise errors)
+  libutf8proc-dev         # Unicode categories and case folding for the tokenizer
+  libcli11-dev            # subcommands and flags for the `scry` CLI
+  python3                 # quickstart/test helpers (standard library only)
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install_deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "install_deps: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
