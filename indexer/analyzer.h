@@ -6,9 +6,11 @@
 //      combining marks (M*) and decimal digits (Nd); an apostrophe (U+0027 or
 //      U+2019) between two letters stays inside the word ("don't"). Each Han,
 //      Hiragana, Katakana or Thai character is a word of its own (as Lucene's
-//      StandardTokenizer does). Everything else separates words. Invalid UTF-8
-//      bytes separate words too (input is validated before it gets here).
+//      StandardTokenizer does), together with any combining marks after it.
+//      Everything else separates words. Invalid UTF-8 bytes separate words
+//      too (input is validated before it gets here).
 //   2. normalise to NFC and case-fold (Unicode full case folding, utf8proc);
+//      U+2019 becomes U+0027 so both apostrophes give the same term;
 //   3. stem with the Snowball stemmer of the chosen language (libstemmer), or
 //      not at all for language "none".
 // A word longer than kMaxTokenBytes bytes (before folding) is dropped but
@@ -49,7 +51,8 @@ class Analyzer {
   Analyzer(const Analyzer&) = delete;
   Analyzer& operator=(const Analyzer&) = delete;
 
-  // A new analyzer with the same settings (for another thread).
+  // A new analyzer with the same settings (for another thread); nullptr only
+  // if libstemmer runs out of memory.
   std::unique_ptr<Analyzer> Clone() const;
 
   const std::string& language() const { return language_; }
@@ -60,7 +63,8 @@ class Analyzer {
   uint32_t Analyze(std::string_view text, uint32_t first_position, std::vector<Token>* out);
 
   // Folds and stems one word exactly as Analyze does for a word (no
-  // tokenizing). Returns "" if `word` is empty or over kMaxTokenBytes.
+  // tokenizing). Returns "" if `word` is empty, over kMaxTokenBytes or not
+  // valid UTF-8.
   std::string NormalizeWord(std::string_view word);
 
   // Every language name Create accepts, sorted, "none" included.

@@ -1,1 +1,393 @@
-// placeholder
+// File: query/query_parser.cc
+//
+// The query language of query_parser.h in two steps: a lexer that turns the
+// text into tokens (words, phrases, parentheses, operators, modifiers) and a
+// recursive-descent parser that analyses words and phrases as it meets them
+// and builds the QueryNode tree bottom-up. Every group is finished as soon as
+// it is complete: leaves dropped by analysis leave it, an empty group is
+// dropped, a group with one required or optional child is replaced by that
+// child, and a group with only negative children is an error.
+//
+// Recursion happens only at "(", and its depth is checked before recursing;
+// chains of NOT are counted in a loop.
+#include "query/query_parser.h"
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "storage/status.h"
+
+namespace scry::query {
+namespace {
+
+// Nesting is also capped here whatever max_clauses says, so that parsing,
+// destroying and walking the tree stay far from the end of a thread's stack.
+constexpr size_t kMaxNestingDepth = 1024;
+
+enum class TokenKind { kWord, kPhrase, kLParen, kRParen, kAnd, kOr, kNot, kPlus, kMinus, kEnd };
+
+struct Token {
+  TokenKind kind;
+  size_t offset;     // byte offset of the token's first character
+  std::string text;  // words and phrases: unescaped text; others: as written
+};
+
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+bool IsContinuationByte(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
+
+// 1-based column, in code points, of the character at byte `offset`: one
+// plus the number of UTF-8 lead bytes before it (a stray continuation byte
+// shares the column of the character before it).
+size_t ColumnAt(std::string_view text, size_t offset) {
+  offset = std::min(offset, text.size());
+  size_t column = 1;
+  for (size_t i = 0; i < offset; ++i) {
+    if (!IsContinuationByte(text[i])) ++column;
+  }
+  return column;
+}
+
+absl::Status ErrorAt(std::string_view text, size_t offset, absl::string_view reason) {
+  return absl::InvalidArgumentError(absl::StrCat("column ", ColumnAt(text, offset), ": ", reason));
+}
+
+bool EndsWord(char c) { return IsSpace(c) || c == '(' || c == ')' || c == '"'; }
+
+absl::StatusOr<std::vector<Token>> Lex(std::string_view text) {
+  std::vector<Token> tokens;
+  size_t i = 0;
+  while (true) {
+    while (i < text.size() && IsSpace(text[i])) ++i;
+    if (i == text.size()) break;
+    const size_t start = i;
+    const char c = text[i];
+    if (c == '(' || c == ')' || c == '+' || c == '-' || c == '!') {
+      // "+", "-" and "!" are modifiers here, at the start of a token; inside a
+      // word ("wi-fi") they are ordinary characters.
+      const TokenKind kind = c == '('   ? TokenKind::kLParen
+                             : c == ')' ? TokenKind::kRParen
+                             : c == '+' ? TokenKind::kPlus
+                             : c == '-' ? TokenKind::kMinus
+                                        : TokenKind::kNot;
+      tokens.push_back({kind, start, std::string(1, c)});
+      ++i;
+      continue;
+    }
+    std::string value;
+    if (c == '"') {
+      bool closed = false;
+      for (++i; i < text.size();) {
+        if (text[i] == '\\' && i + 1 < text.size()) {
+          value.push_back(text[i + 1]);
+          i += 2;
+        } else if (text[i] == '"') {
+          closed = true;
+          ++i;
+          break;
+        } else {
+          value.push_back(text[i++]);
+        }
+      }
+      if (!closed) return ErrorAt(text, start, "unterminated phrase: no closing '\"'");
+      tokens.push_back({TokenKind::kPhrase, start, std::move(value)});
+      continue;
+    }
+    bool escaped = false;
+    while (i < text.size() && !EndsWord(text[i])) {
+      // A backslash escapes the next byte; a final backslash is kept as is.
+      if (text[i] == '\\' && i + 1 < text.size()) {
+        value.push_back(text[i + 1]);
+        i += 2;
+        escaped = true;
+      } else {
+        value.push_back(text[i++]);
+      }
+    }
+    TokenKind kind = TokenKind::kWord;
+    if (!escaped) {
+      if (value == "AND" || value == "&&") kind = TokenKind::kAnd;
+      if (value == "OR" || value == "||") kind = TokenKind::kOr;
+      if (value == "NOT") kind = TokenKind::kNot;
+    }
+    tokens.push_back({kind, start, std::move(value)});
+  }
+  tokens.push_back({TokenKind::kEnd, text.size(), ""});
+  return tokens;
+}
+
+bool StartsUnary(TokenKind kind) {
+  return kind == TokenKind::kWord || kind == TokenKind::kPhrase || kind == TokenKind::kLParen ||
+         kind == TokenKind::kNot || kind == TokenKind::kPlus || kind == TokenKind::kMinus;
+}
+
+class Parser {
+ public:
+  Parser(std::string_view text, std::vector<Token> tokens, const ParseOptions& options,
+         indexer::Analyzer* analyzer)
+      : text_(text),
+        tokens_(std::move(tokens)),
+        options_(options),
+        max_depth_(std::min(options.max_clauses, kMaxNestingDepth)),
+        analyzer_(analyzer) {}
+
+  absl::StatusOr<std::unique_ptr<QueryNode>> ParseRoot() {
+    SCRY_ASSIGN_OR_RETURN(auto root, ParseOr(0));
+    if (Peek().kind == TokenKind::kRParen) {
+      return ErrorAt(text_, Peek().offset, "unexpected ')' without a matching '('");
+    }
+    SCRY_ASSIGN_OR_RETURN(root, Finish(std::move(root), 0, GroupKind::kRoot));
+    if (root->kind != QueryNode::Kind::kBool) {
+      auto wrapper = QueryNode::Bool();
+      wrapper->should.push_back(std::move(root));
+      root = std::move(wrapper);
+    }
+    return root;
+  }
+
+ private:
+  enum class Modifier { kNone, kRequired, kExcluded };
+  enum class GroupKind { kRoot, kParens, kAnd };
+
+  // One operand of an OR: a single unary clause with its modifier, or a
+  // group of clauses joined by AND (an unfinished kBool node).
+  struct AndResult {
+    bool is_group = false;
+    std::unique_ptr<QueryNode> node;  // nullptr if analysis dropped it
+    Modifier modifier = Modifier::kNone;
+    size_t offset = 0;
+  };
+
+  struct Clause {
+    std::unique_ptr<QueryNode> node;  // nullptr if analysis dropped it
+    Modifier modifier = Modifier::kNone;
+  };
+
+  const Token& Peek() const { return tokens_[pos_]; }
+
+  absl::Status MissingAfter(const Token& op) const {
+    return ErrorAt(text_, op.offset, absl::StrCat("missing term after '", op.text, "'"));
+  }
+
+  // or_expr; returns an unfinished kBool node for the caller to Finish.
+  absl::StatusOr<std::unique_ptr<QueryNode>> ParseOr(size_t depth) {
+    const bool implicit_or = options_.default_operator == DefaultOperator::kOr;
+    std::vector<AndResult> parts;
+    while (true) {
+      SCRY_ASSIGN_OR_RETURN(AndResult part, ParseAnd(depth));
+      parts.push_back(std::move(part));
+      const Token& next = Peek();
+      if (next.kind == TokenKind::kOr) {
+        ++pos_;
+        if (!StartsUnary(Peek().kind)) return MissingAfter(next);
+      } else if (!implicit_or || !StartsUnary(next.kind)) {
+        break;
+      }
+    }
+    if (parts.size() == 1 && parts[0].is_group) return std::move(parts[0].node);
+    auto node = QueryNode::Bool();
+    for (AndResult& part : parts) {
+      if (part.is_group) {
+        SCRY_ASSIGN_OR_RETURN(part.node,
+                              Finish(std::move(part.node), part.offset, GroupKind::kAnd));
+      }
+      if (part.node == nullptr) continue;
+      switch (part.modifier) {
+        case Modifier::kRequired:
+          node->must.push_back(std::move(part.node));
+          break;
+        case Modifier::kExcluded:
+          node->must_not.push_back(std::move(part.node));
+          break;
+        case Modifier::kNone:
+          node->should.push_back(std::move(part.node));
+          break;
+      }
+    }
+    return node;
+  }
+
+  absl::StatusOr<AndResult> ParseAnd(size_t depth) {
+    const bool implicit_and = options_.default_operator == DefaultOperator::kAnd;
+    AndResult result;
+    result.offset = Peek().offset;
+    std::vector<Clause> clauses;
+    while (true) {
+      SCRY_ASSIGN_OR_RETURN(Clause clause, ParseUnary(depth));
+      clauses.push_back(std::move(clause));
+      const Token& next = Peek();
+      if (next.kind == TokenKind::kAnd) {
+        ++pos_;
+        if (!StartsUnary(Peek().kind)) return MissingAfter(next);
+      } else if (!implicit_and || !StartsUnary(next.kind)) {
+        break;
+      }
+    }
+    if (clauses.size() == 1) {
+      result.node = std::move(clauses[0].node);
+      result.modifier = clauses[0].modifier;
+      return result;
+    }
+    result.is_group = true;
+    result.node = QueryNode::Bool();
+    for (Clause& clause : clauses) {
+      if (clause.node == nullptr) continue;
+      auto& slot =
+          clause.modifier == Modifier::kExcluded ? result.node->must_not : result.node->must;
+      slot.push_back(std::move(clause.node));
+    }
+    return result;
+  }
+
+  // unary := "NOT" unary | ("+" | "-")? primary. Each NOT flips exclusion:
+  // NOT +x is -x, NOT -x and NOT NOT x are plain x.
+  absl::StatusOr<Clause> ParseUnary(size_t depth) {
+    const Token* op = nullptr;
+    bool negated = false;
+    while (Peek().kind == TokenKind::kNot) {
+      op = &Peek();
+      negated = !negated;
+      ++pos_;
+    }
+    Modifier modifier = Modifier::kNone;
+    if (Peek().kind == TokenKind::kPlus || Peek().kind == TokenKind::kMinus) {
+      op = &Peek();
+      modifier = Peek().kind == TokenKind::kPlus ? Modifier::kRequired : Modifier::kExcluded;
+      ++pos_;
+    }
+    const Token& token = Peek();
+    if (token.kind != TokenKind::kWord && token.kind != TokenKind::kPhrase &&
+        token.kind != TokenKind::kLParen) {
+      if (op != nullptr) return MissingAfter(*op);
+      if (token.kind == TokenKind::kAnd || token.kind == TokenKind::kOr) {
+        return ErrorAt(text_, token.offset, absl::StrCat("missing term before '", token.text, "'"));
+      }
+      if (token.kind == TokenKind::kRParen) {
+        return ErrorAt(text_, token.offset, "unexpected ')' without a matching '('");
+      }
+      return ErrorAt(text_, token.offset, "expected a term");
+    }
+    Clause clause;
+    SCRY_ASSIGN_OR_RETURN(clause.node, ParsePrimary(depth));
+    if ((modifier == Modifier::kExcluded) != negated) {
+      clause.modifier = Modifier::kExcluded;
+    } else if (modifier == Modifier::kRequired) {
+      clause.modifier = Modifier::kRequired;
+    }
+    return clause;
+  }
+
+  absl::StatusOr<std::unique_ptr<QueryNode>> ParsePrimary(size_t depth) {
+    const Token& token = Peek();
+    ++pos_;
+    if (token.kind != TokenKind::kLParen) return MakeLeaf(token);
+    if (depth + 1 > max_depth_) {
+      return ErrorAt(text_, token.offset,
+                     absl::StrCat("parentheses nested deeper than ", max_depth_));
+    }
+    if (Peek().kind == TokenKind::kRParen) return ErrorAt(text_, token.offset, "empty parentheses");
+    if (Peek().kind == TokenKind::kEnd) return Unbalanced(token);
+    SCRY_ASSIGN_OR_RETURN(auto group, ParseOr(depth + 1));
+    if (Peek().kind != TokenKind::kRParen) return Unbalanced(token);
+    ++pos_;
+    return Finish(std::move(group), token.offset, GroupKind::kParens);
+  }
+
+  absl::Status Unbalanced(const Token& open) const {
+    return ErrorAt(text_, open.offset, "unbalanced '(': no matching ')'");
+  }
+
+  // Analyses a word or phrase: nullptr if it has no term, a kTerm node for
+  // one term, a kPhrase node (relative positions) for more.
+  absl::StatusOr<std::unique_ptr<QueryNode>> MakeLeaf(const Token& token) {
+    analyzed_.clear();
+    analyzer_->Analyze(token.text, 0, &analyzed_);
+    if (analyzed_.empty()) return nullptr;
+    if (++leaves_ > options_.max_clauses) {
+      return ErrorAt(
+          text_, token.offset,
+          absl::StrCat("query has more than ", options_.max_clauses, " terms and phrases"));
+    }
+    if (analyzed_.size() == 1) return QueryNode::Term(std::move(analyzed_[0].term));
+    std::vector<std::string> terms;
+    std::vector<uint32_t> positions;
+    terms.reserve(analyzed_.size());
+    positions.reserve(analyzed_.size());
+    for (indexer::Token& t : analyzed_) {
+      terms.push_back(std::move(t.term));
+      positions.push_back(t.position - analyzed_[0].position);
+    }
+    return QueryNode::Phrase(std::move(terms), std::move(positions));
+  }
+
+  // Completes a kBool group that started at byte `offset`: nullptr if it is
+  // empty (an error at the root), an error if it has only must_not children,
+  // its only child if it has one must or should child and nothing else (the
+  // same matches and score), else the group itself. At the root a single
+  // leaf child stays inside the group, as a should child.
+  absl::StatusOr<std::unique_ptr<QueryNode>> Finish(std::unique_ptr<QueryNode> node, size_t offset,
+                                                    GroupKind kind) const {
+    const size_t positive = node->must.size() + node->should.size();
+    if (positive == 0) {
+      if (node->must_not.empty()) {
+        if (kind == GroupKind::kRoot) return ErrorAt(text_, 0, "query has no searchable terms");
+        return nullptr;
+      }
+      switch (kind) {
+        case GroupKind::kRoot:
+          return ErrorAt(text_, 0, "query has only negative clauses");
+        case GroupKind::kParens:
+          return ErrorAt(text_, offset, "parenthesised group has only negative clauses");
+        case GroupKind::kAnd:
+          return ErrorAt(text_, offset, "clauses joined by AND are all negative");
+      }
+    }
+    if (positive == 1 && node->must_not.empty()) {
+      auto& only = node->must.empty() ? node->should.front() : node->must.front();
+      if (kind != GroupKind::kRoot || only->kind == QueryNode::Kind::kBool) return std::move(only);
+      // A root with one leaf is always (leaf): +a and a mean the same.
+      auto root = QueryNode::Bool();
+      root->should.push_back(std::move(only));
+      return root;
+    }
+    return node;
+  }
+
+  std::string_view text_;
+  std::vector<Token> tokens_;
+  const ParseOptions& options_;
+  const size_t max_depth_;
+  indexer::Analyzer* analyzer_;
+  size_t pos_ = 0;
+  size_t leaves_ = 0;
+  std::vector<indexer::Token> analyzed_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<QueryNode>> ParseQuery(std::string_view text,
+                                                      const ParseOptions& options,
+                                                      indexer::Analyzer* analyzer) {
+  if (analyzer == nullptr) return absl::InvalidArgumentError("ParseQuery: analyzer is null");
+  if (text.size() > options.max_query_bytes) {
+    size_t offset = options.max_query_bytes;
+    while (offset > 0 && IsContinuationByte(text[offset])) --offset;
+    return ErrorAt(text, offset,
+                   absl::StrCat("query is longer than ", options.max_query_bytes, " bytes"));
+  }
+  if (std::all_of(text.begin(), text.end(), IsSpace)) return ErrorAt(text, 0, "query is empty");
+  SCRY_ASSIGN_OR_RETURN(std::vector<Token> tokens, Lex(text));
+  Parser parser(text, std::move(tokens), options, analyzer);
+  return parser.ParseRoot();
+}
+
+}  // namespace scry::query

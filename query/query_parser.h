@@ -9,23 +9,43 @@
 //   primary  := WORD | '"' words '"' | "(" or_expr ")"
 //
 // Operators AND, OR, NOT are recognised in upper case only (lower-case "and"
-// is a word, as in Lucene). "&&", "||" and "!" are accepted as synonyms.
+// is a word, as in Lucene), and only as whole words; "&&" and "||" likewise.
+// "!" is NOT, and "+" and "-" are modifiers, where a token starts (after
+// whitespace, "(", ")" or a phrase); inside a word ("wi-fi", "a!b") they are
+// word characters. A modifier binds to the next clause even across
+// whitespace ("a - b" is "a -b"). Tokens are separated by ASCII whitespace;
+// "(", ")" and '"' also end a word.
 // `+x` makes x required, `-x` and `NOT x` exclude x. Within one OR group,
 // required/excluded/plain clauses become must/must_not/should children; within
-// an AND group every plain clause is must. A backslash escapes the next
-// character, so `\"` or `\(` are word characters.
+// an AND group every plain clause is must. Each NOT flips exclusion: NOT +x is
+// -x, NOT -x and NOT NOT x are plain x. A backslash escapes the next
+// character, so `\"` or `\(` are word characters (inside a phrase too) and
+// `\AND` is the word "and"; a final backslash is an ordinary character.
+//
+// The tree keeps the groups the query spells: parentheses and runs of AND
+// become nested kBool nodes, but a group left with one must or should child
+// (and nothing else) is replaced by that child, and a root with a single leaf
+// is (leaf) with the leaf as should, whatever its modifier ("+a" is (a)).
 //
 // Words and phrases go through the Analyzer (the index's own settings):
-//   - a word that analyses to nothing (e.g. "!!!") is dropped;
+//   - a word that analyses to nothing (e.g. "..." or "***") is dropped, and
+//     so is a group left empty by dropping;
 //   - a word that analyses to several terms ("wi-fi") becomes a phrase;
 //   - a phrase of one term becomes a term; an empty phrase is dropped.
 //
 // Errors are InvalidArgument with a message "column C: reason", C being the
-// 1-based column in Unicode code points of the offending character:
-// empty query, unterminated phrase, unbalanced parenthesis, an operator with
-// a missing operand, a query over max_query_bytes or with more than
-// max_clauses leaves, and a query with no searchable term or only negative
-// clauses.
+// 1-based column in Unicode code points of the offending character (UTF-8
+// lead bytes are counted; invalid bytes never fail, the analyzer treats them
+// as separators):
+// empty query, unterminated phrase (the opening quote), unbalanced "(" or
+// unexpected ")", empty parentheses, an operator with a missing operand (the
+// operator: "a AND" and "AND a" both point at AND), a query over
+// max_query_bytes or with more than max_clauses leaves (the first character
+// or leaf over the limit), parentheses nested deeper than max_clauses (and
+// never deeper than 1024, to bound recursion), and a query with no
+// searchable term (column 1) or only negative clauses (column 1; also a
+// parenthesised group or a run of AND whose clauses are all negative, at its
+// first character, since such a group would match nothing).
 #ifndef SCRY_QUERY_QUERY_PARSER_H_
 #define SCRY_QUERY_QUERY_PARSER_H_
 

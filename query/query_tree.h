@@ -46,7 +46,8 @@ struct QueryNode {
   // A compact, stable text form for tests and logs, e.g.
   //   (+a +"b c" d -e)   term: a   phrase: "b c"
   // Bool children are printed must first (+), then should (bare), then
-  // must_not (-), each group in query order.
+  // must_not (-), each group in query order. A phrase prints one "?" per
+  // position gap, as Lucene does: terms a, b at positions 0, 2 are "a ? b".
   std::string DebugString() const;
 };
 

@@ -8,10 +8,21 @@
 #ifndef SCRY_STORAGE_STATUS_H_
 #define SCRY_STORAGE_STATUS_H_
 
+#include <string_view>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace scry {
+
+// Debian's Abseil is built with its own absl::string_view (not an alias of
+// std::string_view), so std::string_view must be converted explicitly before
+// it goes to absl::StrCat or an absl::Status constructor.
+inline absl::string_view AsAbsl(std::string_view s) noexcept { return {s.data(), s.size()}; }
+
+}  // namespace scry
 
 #define SCRY_STATUS_CONCAT_INNER_(a, b) a##b
 #define SCRY_STATUS_CONCAT_(a, b) SCRY_STATUS_CONCAT_INNER_(a, b)

@@ -1,0 +1,273 @@
+// File: indexer/builder.cc
+//
+// The foundation pipeline (bounded-memory, streaming builds come later):
+//   1. read and validate every input line, routing documents to shards;
+//   2. per shard: sort documents by id (docid order = id order), analyse and
+//      invert them on all threads (each thread a contiguous docid range, so
+//      the per-thread lists concatenate in docid order), write the shard;
+//   3. commit the generation.
+#include "indexer/builder.h"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "indexer/analyzer.h"
+#include "indexer/jsonl_reader.h"
+#include "storage/hash.h"
+#include "storage/index_dir.h"
+#include "storage/keys.h"
+#include "storage/shard.h"
+#include "storage/status.h"
+
+namespace scry::indexer {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct ParsedDoc {
+  std::string id;
+  std::vector<std::pair<std::string, std::string>> fields;
+};
+
+// Calls the progress callback at most every 250 ms.
+class Progress {
+ public:
+  explicit Progress(const BuildOptions& options) : fn_(options.progress) {}
+  bool Due() {
+    if (!fn_) return false;
+    const auto now = Clock::now();
+    if (now - last_ < std::chrono::milliseconds(250)) return false;
+    last_ = now;
+    return true;
+  }
+  void Report(const std::string& line) {
+    if (fn_) fn_(line);
+  }
+  double Elapsed() const {
+    return std::chrono::duration<double>(Clock::now() - start_).count();
+  }
+
+ private:
+  std::function<void(const std::string&)> fn_;
+  Clock::time_point start_ = Clock::now();
+  Clock::time_point last_ = Clock::time_point::min();
+};
+
+struct SourcePos {
+  uint32_t input;
+  uint64_t line;
+};
+
+absl::Status ReadInputs(const BuildOptions& options, Progress* progress,
+                        std::vector<std::vector<ParsedDoc>>* shards, BuildSummary* summary) {
+  absl::flat_hash_map<std::string, SourcePos> seen;
+  uint64_t bytes_before = 0;
+  for (uint32_t input = 0; input < options.inputs.size(); ++input) {
+    const std::string& path = options.inputs[input];
+    SCRY_ASSIGN_OR_RETURN(auto reader, JsonlReader::Open(path, options.max_document_bytes));
+    InputDocument doc;
+    for (;;) {
+      absl::Status s = reader->Next(&doc);
+      if (absl::IsOutOfRange(s)) break;
+      if (s.ok()) {
+        auto [it, inserted] = seen.try_emplace(doc.id, SourcePos{input, doc.line});
+        if (!inserted) {
+          s = absl::InvalidArgumentError(absl::StrCat(
+              path, ":", doc.line, ": duplicate id \"", doc.id, "\" (first seen at ",
+              options.inputs[it->second.input], ":", it->second.line, ")"));
+        }
+      }
+      if (absl::IsInvalidArgument(s) && options.skip_invalid) {
+        ++summary->skipped;
+        if (options.warn) options.warn(absl::StrCat(s.message(), " (skipped)"));
+        continue;
+      }
+      SCRY_RETURN_IF_ERROR(s);
+      const uint32_t shard = storage::ShardForId(doc.id, options.num_shards);
+      // Title first, then body, then the rest in input order.
+      std::stable_sort(doc.fields.begin(), doc.fields.end(), [](const auto& a, const auto& b) {
+        auto rank = [](const std::string& name) {
+          return name == "title" ? 0 : name == "body" ? 1 : 2;
+        };
+        return rank(a.first) < rank(b.first);
+      });
+      (*shards)[shard].push_back(ParsedDoc{std::move(doc.id), std::move(doc.fields)});
+      ++summary->docs;
+      if (progress->Due()) {
+        const uint64_t bytes = bytes_before + reader->bytes_read();
+        const double secs = progress->Elapsed();
+        progress->Report(absl::StrFormat("reading: %d docs, %.1f MB, %.0f docs/s", summary->docs,
+                                         bytes / 1e6, summary->docs / std::max(secs, 1e-9)));
+      }
+    }
+    bytes_before += reader->bytes_read();
+  }
+  summary->input_bytes = bytes_before;
+  if (summary->docs == 0) return absl::InvalidArgumentError("no valid documents in the input");
+  return absl::OkStatus();
+}
+
+struct Partial {
+  absl::flat_hash_map<std::string, storage::PostingList> terms;
+  std::vector<uint32_t> lengths;  // per document of the range
+};
+
+// Analyses docs[begin, end) (docids begin..end-1) into *out.
+void InvertRange(Analyzer* analyzer, const std::vector<ParsedDoc>& docs, size_t begin,
+                 size_t end, Partial* out) {
+  std::vector<Token> tokens;
+  std::vector<uint32_t> order;
+  for (size_t d = begin; d < end; ++d) {
+    tokens.clear();
+    uint32_t next_position = 0;
+    for (const auto& field : docs[d].fields) {
+      const uint32_t start = next_position == 0 ? 0 : next_position + kFieldPositionGap;
+      next_position = analyzer->Analyze(field.second, start, &tokens);
+    }
+    out->lengths.push_back(static_cast<uint32_t>(tokens.size()));
+    order.resize(tokens.size());
+    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](uint32_t a, uint32_t b) { return tokens[a].term < tokens[b].term; });
+    for (size_t i = 0; i < order.size();) {
+      const std::string& term = tokens[order[i]].term;
+      storage::PostingList& list = out->terms[term];
+      list.docids.push_back(static_cast<uint32_t>(d));
+      size_t j = i;
+      for (; j < order.size() && tokens[order[j]].term == term; ++j) {
+        list.positions.push_back(tokens[order[j]].position);
+      }
+      list.freqs.push_back(static_cast<uint32_t>(j - i));
+      i = j;
+    }
+  }
+}
+
+absl::Status BuildShard(const BuildOptions& options, uint32_t shard_index,
+                        std::vector<ParsedDoc>* docs, const Analyzer& analyzer,
+                        storage::IndexBuild* build, Progress* progress, BuildSummary* summary) {
+  std::sort(docs->begin(), docs->end(),
+            [](const ParsedDoc& a, const ParsedDoc& b) { return a.id < b.id; });
+  unsigned threads = options.threads != 0 ? options.threads : std::thread::hardware_concurrency();
+  threads = std::max(1u, std::min<unsigned>(threads, std::max<size_t>(1, docs->size() / 64)));
+  std::vector<Partial> partials(threads);
+  {
+    std::vector<std::thread> workers;
+    for (unsigned t = 0; t < threads; ++t) {
+      const size_t begin = docs->size() * t / threads;
+      const size_t end = docs->size() * (t + 1) / threads;
+      workers.emplace_back([&, t, begin, end] {
+        std::unique_ptr<Analyzer> local = analyzer.Clone();
+        InvertRange(local.get(), *docs, begin, end, &partials[t]);
+      });
+    }
+    for (auto& w : workers) w.join();
+  }
+  progress->Report(absl::StrFormat("shard %d/%d: writing", shard_index + 1, options.num_shards));
+
+  SCRY_ASSIGN_OR_RETURN(const storage::BlockCodec* docid_codec,
+                        storage::CodecByName(options.docid_codec));
+  SCRY_ASSIGN_OR_RETURN(const storage::BlockCodec* freq_codec,
+                        storage::CodecByName(options.freq_codec));
+  storage::ShardWriterOptions writer_options;
+  writer_options.codecs = {docid_codec, freq_codec};
+  SCRY_ASSIGN_OR_RETURN(auto writer,
+                        storage::ShardWriter::Create(build->ShardPath(shard_index), writer_options));
+  uint32_t docid = 0;
+  for (const Partial& p : partials) {
+    for (uint32_t length : p.lengths) {
+      storage::StoredDocument stored;
+      ParsedDoc& doc = (*docs)[docid];
+      stored.id = std::move(doc.id);
+      stored.fields = std::move(doc.fields);
+      SCRY_RETURN_IF_ERROR(writer->AddDocument(docid, stored, length));
+      ++docid;
+    }
+  }
+  docs->clear();
+  docs->shrink_to_fit();
+
+  // Merge the per-thread lists term by term, in term order.
+  std::vector<std::string> terms;
+  for (const Partial& p : partials) {
+    for (const auto& [term, list] : p.terms) terms.push_back(term);
+  }
+  std::sort(terms.begin(), terms.end());
+  terms.erase(std::unique(terms.begin(), terms.end()), terms.end());
+  storage::PostingList merged;
+  for (const std::string& term : terms) {
+    merged.docids.clear();
+    merged.freqs.clear();
+    merged.positions.clear();
+    for (Partial& p : partials) {
+      auto it = p.terms.find(term);
+      if (it == p.terms.end()) continue;
+      const storage::PostingList& l = it->second;
+      merged.docids.insert(merged.docids.end(), l.docids.begin(), l.docids.end());
+      merged.freqs.insert(merged.freqs.end(), l.freqs.begin(), l.freqs.end());
+      merged.positions.insert(merged.positions.end(), l.positions.begin(), l.positions.end());
+      p.terms.erase(it);
+    }
+    SCRY_RETURN_IF_ERROR(writer->AddPostingList(storage::kTextField, term, merged));
+    summary->postings += merged.docids.size();
+  }
+  summary->terms += terms.size();
+  storage::ShardMeta meta;
+  meta.shard_index = shard_index;
+  meta.num_shards = options.num_shards;
+  meta.language = analyzer.language();
+  return writer->Finish(meta);
+}
+
+uint64_t DirectoryBytes(const std::string& path) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(path, ec)) {
+    if (e.is_regular_file(ec)) total += e.file_size(ec);
+  }
+  return total;
+}
+
+}  // namespace
+
+absl::StatusOr<BuildSummary> BuildIndex(const BuildOptions& options) {
+  if (options.inputs.empty()) return absl::InvalidArgumentError("no input files given");
+  if (options.index_dir.empty()) return absl::InvalidArgumentError("no index directory given");
+  if (options.num_shards == 0 || options.num_shards > 1024) {
+    return absl::InvalidArgumentError("the number of shards must be between 1 and 1024");
+  }
+  SCRY_ASSIGN_OR_RETURN(std::unique_ptr<Analyzer> analyzer, Analyzer::Create(options.language));
+  SCRY_RETURN_IF_ERROR(storage::CodecByName(options.docid_codec).status());
+  SCRY_RETURN_IF_ERROR(storage::CodecByName(options.freq_codec).status());
+  // Take the directory lock before the (long) read, so that a concurrent
+  // build fails at once.
+  SCRY_ASSIGN_OR_RETURN(std::unique_ptr<storage::IndexBuild> build,
+                        storage::IndexBuild::Begin(options.index_dir));
+  Progress progress(options);
+  BuildSummary summary;
+  std::vector<std::vector<ParsedDoc>> shards(options.num_shards);
+  SCRY_RETURN_IF_ERROR(ReadInputs(options, &progress, &shards, &summary));
+  for (uint32_t s = 0; s < options.num_shards; ++s) {
+    progress.Report(absl::StrFormat("shard %d/%d: analysing %d docs", s + 1, options.num_shards,
+                                    shards[s].size()));
+    SCRY_RETURN_IF_ERROR(
+        BuildShard(options, s, &shards[s], *analyzer, build.get(), &progress, &summary));
+  }
+  storage::IndexManifest manifest;
+  manifest.format_version = storage::kFormatVersion;
+  manifest.num_shards = options.num_shards;
+  manifest.language = analyzer->language();
+  manifest.docs = summary.docs;
+  SCRY_RETURN_IF_ERROR(build->Commit(manifest));
+  SCRY_ASSIGN_OR_RETURN(summary.generation_path, storage::LiveGeneration(options.index_dir));
+  summary.index_bytes = DirectoryBytes(summary.generation_path);
+  summary.seconds = progress.Elapsed();
+  return summary;
+}
+
+}  // namespace scry::indexer

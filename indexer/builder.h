@@ -1,0 +1,67 @@
+// File: indexer/builder.h
+//
+// The bulk build: read JSON Lines, route each document to shard
+// Fnv1a64(id) % num_shards (storage/hash.h), analyse, invert and write every
+// shard, then switch the index directory to the new generation atomically
+// (storage/index_dir.h). Until that switch, an existing index at the same
+// directory is left exactly as it was, whatever happens to the build.
+//
+// Inside a shard, docids are assigned in byte order of the external ids, so
+// ties in score broken by docid are broken by id, whatever the shard count.
+//
+// Text fields are indexed in one searchable stream: title first, then body,
+// then the other members in input order, with a gap of kFieldPositionGap
+// positions between fields so that a phrase never spans two fields.
+#ifndef SCRY_INDEXER_BUILDER_H_
+#define SCRY_INDEXER_BUILDER_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace scry::indexer {
+
+inline constexpr uint32_t kFieldPositionGap = 100;
+
+struct BuildOptions {
+  std::vector<std::string> inputs;  // JSONL files; "-" is standard input
+  std::string index_dir;
+  uint32_t num_shards = 1;
+  std::string language = "english";
+  // false: the first bad line stops the build (InvalidArgument "FILE:LINE:
+  // reason"). true: bad lines are reported through `warn` and skipped.
+  bool skip_invalid = false;
+  size_t max_document_bytes = 64 << 20;
+  unsigned threads = 0;  // analysis threads; 0 = all cores
+  std::string docid_codec = "bitpack";
+  std::string freq_codec = "bitpack";
+  // Called with one line per skipped input line (and progress if set below).
+  std::function<void(const std::string&)> warn;
+  // Called about 4 times a second with a one-line progress report (no
+  // newline); nullptr for none.
+  std::function<void(const std::string&)> progress;
+};
+
+struct BuildSummary {
+  uint64_t docs = 0;
+  uint64_t skipped = 0;        // invalid lines skipped (skip_invalid)
+  uint64_t input_bytes = 0;
+  uint64_t terms = 0;          // distinct terms summed over shards
+  uint64_t postings = 0;
+  uint64_t index_bytes = 0;    // bytes on disk of the new generation
+  double seconds = 0;
+  std::string generation_path;
+};
+
+// Builds the index. On error the previous index at options.index_dir (if
+// any) is unchanged. Errors: InvalidArgument for bad input or options,
+// NotFound for a missing input file, Unavailable if another build holds the
+// directory, FailedPrecondition if the directory is not a scry index.
+absl::StatusOr<BuildSummary> BuildIndex(const BuildOptions& options);
+
+}  // namespace scry::indexer
+
+#endif  // SCRY_INDEXER_BUILDER_H_

@@ -1,0 +1,180 @@
+// File: indexer/jsonl_reader.cc
+#include "indexer/jsonl_reader.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "simdjson.h"
+
+namespace scry::indexer {
+
+struct JsonlReader::Parser {
+  simdjson::dom::parser dom;
+};
+
+namespace {
+
+const char* TypeName(simdjson::dom::element_type t) {
+  switch (t) {
+    case simdjson::dom::element_type::ARRAY:
+      return "an array";
+    case simdjson::dom::element_type::OBJECT:
+      return "an object";
+    case simdjson::dom::element_type::INT64:
+    case simdjson::dom::element_type::UINT64:
+    case simdjson::dom::element_type::DOUBLE:
+      return "a number";
+    case simdjson::dom::element_type::STRING:
+      return "a string";
+    case simdjson::dom::element_type::BOOL:
+      return "a boolean";
+    case simdjson::dom::element_type::NULL_VALUE:
+      return "null";
+  }
+  return "an unknown type";
+}
+
+}  // namespace
+
+JsonlReader::JsonlReader(std::string path, std::FILE* file, size_t max_line_bytes)
+    : path_(std::move(path)),
+      file_(file),
+      max_line_bytes_(max_line_bytes),
+      parser_(std::make_unique<Parser>()),
+      buf_(1 << 20) {}
+
+JsonlReader::~JsonlReader() {
+  if (file_ != nullptr && file_ != stdin) std::fclose(file_);
+}
+
+absl::StatusOr<std::unique_ptr<JsonlReader>> JsonlReader::Open(const std::string& path,
+                                                                size_t max_line_bytes) {
+  std::FILE* f = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    const std::string msg = absl::StrCat("cannot open ", path, ": ", std::strerror(errno));
+    if (errno == ENOENT) return absl::NotFoundError(msg);
+    if (errno == EACCES) return absl::PermissionDeniedError(msg);
+    return absl::InternalError(msg);
+  }
+  return std::unique_ptr<JsonlReader>(new JsonlReader(path, f, max_line_bytes));
+}
+
+bool JsonlReader::ReadLine(bool* too_long) {
+  line_.clear();
+  *too_long = false;
+  bool any = false;
+  for (;;) {
+    if (buf_pos_ == buf_len_) {
+      if (eof_) return any;
+      buf_len_ = std::fread(buf_.data(), 1, buf_.size(), file_);
+      buf_pos_ = 0;
+      bytes_read_ += buf_len_;
+      if (buf_len_ == 0) {
+        eof_ = true;
+        io_error_ = std::ferror(file_) != 0;
+        return any;
+      }
+    }
+    any = true;
+    const char* start = buf_.data() + buf_pos_;
+    const size_t avail = buf_len_ - buf_pos_;
+    const void* nl = std::memchr(start, '\n', avail);
+    const size_t take = nl ? static_cast<size_t>(static_cast<const char*>(nl) - start) : avail;
+    if (!*too_long) {
+      if (line_.size() + take > max_line_bytes_) {
+        *too_long = true;
+        line_.clear();
+        line_.shrink_to_fit();
+      } else {
+        line_.append(start, take);
+      }
+    }
+    buf_pos_ += take;
+    if (nl != nullptr) {
+      ++buf_pos_;  // the '\n'
+      return true;
+    }
+  }
+}
+
+absl::Status JsonlReader::Next(InputDocument* doc) {
+  for (;;) {
+    bool too_long = false;
+    if (!ReadLine(&too_long)) {
+      if (io_error_) return absl::InternalError(absl::StrCat("error reading ", path_));
+      return absl::OutOfRangeError("end of input");
+    }
+    ++line_number_;
+    if (too_long) {
+      return absl::InvalidArgumentError(absl::StrCat(path_, ":", line_number_, ": line longer than ",
+                                                     max_line_bytes_, " bytes"));
+    }
+    if (!line_.empty() && line_.back() == '\r') line_.pop_back();
+    if (line_.find_first_not_of(" \t") == std::string::npos) continue;  // blank line
+    absl::Status s = ParseLine(doc);
+    if (!s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(path_, ":", line_number_, ": ", s.message()));
+    }
+    doc->line = line_number_;
+    return absl::OkStatus();
+  }
+}
+
+absl::Status JsonlReader::ParseLine(InputDocument* doc) {
+  doc->id.clear();
+  doc->fields.clear();
+  line_.reserve(line_.size() + simdjson::SIMDJSON_PADDING);
+  simdjson::dom::element root;
+  simdjson::error_code err =
+      parser_->dom.parse(line_.data(), line_.size(), /*realloc_if_needed=*/false).get(root);
+  if (err == simdjson::UTF8_ERROR) return absl::InvalidArgumentError("invalid UTF-8");
+  if (err != simdjson::SUCCESS) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed JSON: ", simdjson::error_message(err)));
+  }
+  simdjson::dom::object object;
+  if (root.get(object) != simdjson::SUCCESS) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected a JSON object, got ", TypeName(root.type())));
+  }
+  bool have_id = false;
+  for (simdjson::dom::key_value_pair kv : object) {
+    const std::string_view key = kv.key;
+    const simdjson::dom::element_type type = kv.value.type();
+    const std::string key_str(key);
+    if (key == "id") {
+      if (have_id) return absl::InvalidArgumentError("member \"id\" appears twice");
+      std::string_view id;
+      if (kv.value.get(id) != simdjson::SUCCESS) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("member \"id\" must be a string, got ", TypeName(type)));
+      }
+      if (id.empty()) return absl::InvalidArgumentError("member \"id\" is empty");
+      if (id.size() > kMaxIdBytes) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("member \"id\" is longer than ", kMaxIdBytes, " bytes"));
+      }
+      doc->id.assign(id);
+      have_id = true;
+      continue;
+    }
+    if (type == simdjson::dom::element_type::NULL_VALUE) continue;
+    std::string_view value;
+    if (kv.value.get(value) != simdjson::SUCCESS) {
+      return absl::InvalidArgumentError(absl::StrCat("member \"", key_str,
+                                                     "\" must be a string or null, got ",
+                                                     TypeName(type)));
+    }
+    for (const auto& f : doc->fields) {
+      if (f.first == key) {
+        return absl::InvalidArgumentError(absl::StrCat("member \"", key_str, "\" appears twice"));
+      }
+    }
+    doc->fields.emplace_back(key_str, std::string(value));
+  }
+  if (!have_id) return absl::InvalidArgumentError("missing member \"id\"");
+  return absl::OkStatus();
+}
+
+}  // namespace scry::indexer

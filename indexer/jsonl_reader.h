@@ -1,0 +1,85 @@
+// File: indexer/jsonl_reader.h
+//
+// Reads documents from a JSON Lines file: one JSON object per line with
+//   "id"     string, required, non-empty, at most kMaxIdBytes bytes;
+//   "title"  string or null (optional);
+//   "body"   string or null (optional);
+//   any other member: string or null, indexed as text too.
+// Blank lines are skipped. Each line is parsed and validated on its own (with
+// simdjson, which also rejects invalid UTF-8), so one bad line never hides
+// the next. Uniqueness of ids across lines is the caller's business.
+//
+// Thread safety: none; one reader per thread.
+#ifndef SCRY_INDEXER_JSONL_READER_H_
+#define SCRY_INDEXER_JSONL_READER_H_
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace scry::indexer {
+
+inline constexpr size_t kMaxIdBytes = 1024;
+
+struct InputDocument {
+  std::string id;
+  // Text fields in input order; "title" and "body" when present. Null
+  // members are left out; "id" is not among them.
+  std::vector<std::pair<std::string, std::string>> fields;
+  uint64_t line = 0;  // 1-based line number in the file
+};
+
+class JsonlReader {
+ public:
+  // Opens `path` ("-" is standard input). NotFound/PermissionDenied/Internal
+  // if it cannot be opened. Lines longer than max_line_bytes are rejected as
+  // invalid (and skipped over without holding them in memory).
+  static absl::StatusOr<std::unique_ptr<JsonlReader>> Open(const std::string& path,
+                                                            size_t max_line_bytes);
+  ~JsonlReader();
+  JsonlReader(const JsonlReader&) = delete;
+  JsonlReader& operator=(const JsonlReader&) = delete;
+
+  // Reads the next document into *doc. Returns:
+  //   OK               *doc holds it;
+  //   OutOfRange       end of input;
+  //   InvalidArgument  the line is bad; the message is "PATH:LINE: reason".
+  //                    The reader stays usable: call Next() for the next line;
+  //   other codes      an I/O error; stop.
+  absl::Status Next(InputDocument* doc);
+
+  const std::string& path() const { return path_; }
+  uint64_t line() const { return line_number_; }
+  uint64_t bytes_read() const { return bytes_read_; }
+
+ private:
+  JsonlReader(std::string path, std::FILE* file, size_t max_line_bytes);
+  // Reads one line into line_ (without '\n'); false at end of input.
+  // *too_long is set if the line exceeded max_line_bytes_ (line_ is then empty).
+  bool ReadLine(bool* too_long);
+  absl::Status ParseLine(InputDocument* doc);
+
+  struct Parser;
+  std::string path_;
+  std::FILE* file_;
+  size_t max_line_bytes_;
+  std::unique_ptr<Parser> parser_;
+  std::string line_;
+  std::vector<char> buf_;
+  size_t buf_pos_ = 0;
+  size_t buf_len_ = 0;
+  bool eof_ = false;
+  bool io_error_ = false;
+  uint64_t line_number_ = 0;
+  uint64_t bytes_read_ = 0;
+};
+
+}  // namespace scry::indexer
+
+#endif  // SCRY_INDEXER_JSONL_READER_H_

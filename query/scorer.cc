@@ -1,0 +1,326 @@
+// File: query/scorer.cc
+#include "query/scorer.h"
+
+#include <algorithm>
+
+namespace scry::query {
+namespace {
+
+using storage::PostingCursor;
+
+class TermScorer final : public Scorer {
+ public:
+  TermScorer(std::unique_ptr<PostingCursor> cursor, double idf, const ScoringContext* ctx)
+      : cursor_(std::move(cursor)), idf_(idf), ctx_(ctx) {}
+  uint32_t docid() const override { return cursor_->docid(); }
+  void Next() override { cursor_->Next(); }
+  void NextGeq(uint32_t target) override { cursor_->NextGeq(target); }
+  double Score() override {
+    return ctx_->bm25.Score(idf_, cursor_->freq(), ctx_->shard->doc_length(cursor_->docid()));
+  }
+  uint64_t Cost() const override { return cursor_->df(); }
+  absl::Status status() const override { return cursor_->status(); }
+
+ private:
+  std::unique_ptr<PostingCursor> cursor_;
+  double idf_;
+  const ScoringContext* ctx_;
+};
+
+// Intersects the term cursors by docid, then keeps documents where the terms
+// occur at the phrase's relative offsets; positions are decoded only for
+// documents that contain every term.
+class PhraseScorer final : public Scorer {
+ public:
+  PhraseScorer(std::vector<std::unique_ptr<PostingCursor>> cursors, std::vector<uint32_t> offsets,
+               double idf, const ScoringContext* ctx)
+      : cursors_(std::move(cursors)), offsets_(std::move(offsets)), idf_(idf), ctx_(ctx) {
+    positions_.resize(cursors_.size());
+    cost_ = cursors_[0]->df();
+    for (const auto& c : cursors_) cost_ = std::min<uint64_t>(cost_, c->df());
+    Advance(cursors_[0]->docid());
+  }
+  uint32_t docid() const override { return docid_; }
+  void Next() override {
+    if (docid_ != kEndDocid) Advance(docid_ + 1);
+  }
+  void NextGeq(uint32_t target) override {
+    if (target > docid_ || docid_ == kEndDocid) {
+      if (docid_ != kEndDocid) Advance(target);
+    }
+  }
+  double Score() override {
+    return ctx_->bm25.Score(idf_, phrase_freq_, ctx_->shard->doc_length(docid_));
+  }
+  uint64_t Cost() const override { return cost_; }
+  absl::Status status() const override {
+    for (const auto& c : cursors_) {
+      if (!c->status().ok()) return c->status();
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  // Moves to the first phrase match at docid >= target.
+  void Advance(uint32_t target) {
+    for (;;) {
+      // Leapfrog all cursors to a common docid.
+      uint32_t d = target;
+      for (size_t i = 0; i < cursors_.size();) {
+        cursors_[i]->NextGeq(d);
+        const uint32_t cd = cursors_[i]->docid();
+        if (cd == kEndDocid) {
+          docid_ = kEndDocid;
+          return;
+        }
+        if (cd > d) {
+          d = cd;
+          i = 0;
+        } else {
+          ++i;
+        }
+      }
+      phrase_freq_ = CountMatches();
+      if (phrase_freq_ > 0) {
+        docid_ = d;
+        return;
+      }
+      if (docid_ == kEndDocid) return;  // an error inside CountMatches
+      target = d + 1;
+    }
+  }
+
+  uint32_t CountMatches() {
+    for (size_t i = 0; i < cursors_.size(); ++i) {
+      if (!cursors_[i]->Positions(&positions_[i]).ok()) {
+        docid_ = kEndDocid;
+        return 0;
+      }
+    }
+    std::vector<size_t>& at = cursor_at_;
+    at.assign(cursors_.size(), 0);
+    uint32_t matches = 0;
+    for (uint32_t p0 : positions_[0]) {
+      if (p0 < offsets_[0]) continue;
+      const uint64_t start = p0 - offsets_[0];
+      bool all = true;
+      for (size_t i = 1; i < cursors_.size() && all; ++i) {
+        const uint64_t want = start + offsets_[i];
+        const auto& p = positions_[i];
+        while (at[i] < p.size() && p[at[i]] < want) ++at[i];
+        all = at[i] < p.size() && p[at[i]] == want;
+      }
+      if (all) ++matches;
+    }
+    return matches;
+  }
+
+  std::vector<std::unique_ptr<PostingCursor>> cursors_;
+  std::vector<uint32_t> offsets_;
+  double idf_;
+  const ScoringContext* ctx_;
+  uint64_t cost_ = 0;
+  uint32_t docid_ = 0;
+  uint32_t phrase_freq_ = 0;
+  std::vector<std::vector<uint32_t>> positions_;
+  std::vector<size_t> cursor_at_;
+};
+
+absl::Status FirstError(const std::vector<std::unique_ptr<Scorer>>& children) {
+  for (const auto& c : children) {
+    absl::Status s = c->status();
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+class ConjunctionScorer final : public Scorer {
+ public:
+  explicit ConjunctionScorer(std::vector<std::unique_ptr<Scorer>> children)
+      : children_(std::move(children)) {
+    // Rarest first: the lead proposes, the others confirm.
+    std::stable_sort(children_.begin(), children_.end(),
+                     [](const auto& a, const auto& b) { return a->Cost() < b->Cost(); });
+    // Scores are summed in the query's order, not the cost order.
+    Align(children_[0]->docid());
+  }
+  uint32_t docid() const override { return docid_; }
+  void Next() override {
+    if (docid_ != kEndDocid) Align(docid_ + 1);
+  }
+  void NextGeq(uint32_t target) override {
+    if (target > docid_) Align(target);
+  }
+  double Score() override {
+    double s = 0;
+    for (Scorer* c : query_order_) s += c->Score();
+    return s;
+  }
+  uint64_t Cost() const override { return children_[0]->Cost(); }
+  absl::Status status() const override { return FirstError(children_); }
+
+  void SetQueryOrder(std::vector<Scorer*> order) { query_order_ = std::move(order); }
+
+ private:
+  void Align(uint32_t target) {
+    uint32_t d = target;
+    for (size_t i = 0; i < children_.size();) {
+      children_[i]->NextGeq(d);
+      const uint32_t cd = children_[i]->docid();
+      if (cd == kEndDocid) {
+        docid_ = kEndDocid;
+        return;
+      }
+      if (cd > d) {
+        d = cd;
+        i = i == 0 ? 1 : 0;
+      } else {
+        ++i;
+      }
+    }
+    docid_ = d;
+  }
+
+  std::vector<std::unique_ptr<Scorer>> children_;
+  std::vector<Scorer*> query_order_;
+  uint32_t docid_ = 0;
+};
+
+class DisjunctionScorer final : public Scorer {
+ public:
+  explicit DisjunctionScorer(std::vector<std::unique_ptr<Scorer>> children)
+      : children_(std::move(children)) {
+    for (const auto& c : children_) cost_ += c->Cost();
+    UpdateDocid();
+  }
+  uint32_t docid() const override { return docid_; }
+  void Next() override {
+    if (docid_ == kEndDocid) return;
+    for (auto& c : children_) {
+      if (c->docid() == docid_) c->Next();
+    }
+    UpdateDocid();
+  }
+  void NextGeq(uint32_t target) override {
+    if (target <= docid_) return;
+    for (auto& c : children_) c->NextGeq(target);
+    UpdateDocid();
+  }
+  double Score() override {
+    double s = 0;
+    for (auto& c : children_) {
+      if (c->docid() == docid_) s += c->Score();
+    }
+    return s;
+  }
+  uint64_t Cost() const override { return cost_; }
+  absl::Status status() const override { return FirstError(children_); }
+
+ private:
+  void UpdateDocid() {
+    docid_ = kEndDocid;
+    for (const auto& c : children_) docid_ = std::min(docid_, c->docid());
+  }
+
+  std::vector<std::unique_ptr<Scorer>> children_;
+  uint64_t cost_ = 0;
+  uint32_t docid_ = kEndDocid;
+};
+
+class ExclusionScorer final : public Scorer {
+ public:
+  ExclusionScorer(std::unique_ptr<Scorer> required, std::unique_ptr<Scorer> excluded)
+      : required_(std::move(required)), excluded_(std::move(excluded)) {
+    SkipExcluded();
+  }
+  uint32_t docid() const override { return required_->docid(); }
+  void Next() override {
+    required_->Next();
+    SkipExcluded();
+  }
+  void NextGeq(uint32_t target) override {
+    required_->NextGeq(target);
+    SkipExcluded();
+  }
+  double Score() override { return required_->Score(); }
+  uint64_t Cost() const override { return required_->Cost(); }
+  absl::Status status() const override {
+    absl::Status s = required_->status();
+    return s.ok() ? excluded_->status() : s;
+  }
+
+ private:
+  void SkipExcluded() {
+    for (uint32_t d = required_->docid(); d != kEndDocid; d = required_->docid()) {
+      excluded_->NextGeq(d);
+      if (excluded_->docid() != d) return;
+      required_->Next();
+    }
+  }
+  std::unique_ptr<Scorer> required_;
+  std::unique_ptr<Scorer> excluded_;
+};
+
+class OptionalScorer final : public Scorer {
+ public:
+  OptionalScorer(std::unique_ptr<Scorer> required, std::unique_ptr<Scorer> optional)
+      : required_(std::move(required)), optional_(std::move(optional)) {}
+  uint32_t docid() const override { return required_->docid(); }
+  void Next() override { required_->Next(); }
+  void NextGeq(uint32_t target) override { required_->NextGeq(target); }
+  double Score() override {
+    double s = required_->Score();
+    const uint32_t d = required_->docid();
+    optional_->NextGeq(d);
+    if (optional_->docid() == d) s += optional_->Score();
+    return s;
+  }
+  uint64_t Cost() const override { return required_->Cost(); }
+  absl::Status status() const override {
+    absl::Status s = required_->status();
+    return s.ok() ? optional_->status() : s;
+  }
+
+ private:
+  std::unique_ptr<Scorer> required_;
+  std::unique_ptr<Scorer> optional_;
+};
+
+}  // namespace
+
+std::unique_ptr<Scorer> NewTermScorer(std::unique_ptr<PostingCursor> cursor, double idf,
+                                      const ScoringContext* ctx) {
+  return std::make_unique<TermScorer>(std::move(cursor), idf, ctx);
+}
+
+std::unique_ptr<Scorer> NewPhraseScorer(std::vector<std::unique_ptr<PostingCursor>> cursors,
+                                        std::vector<uint32_t> offsets, double idf,
+                                        const ScoringContext* ctx) {
+  return std::make_unique<PhraseScorer>(std::move(cursors), std::move(offsets), idf, ctx);
+}
+
+std::unique_ptr<Scorer> NewConjunctionScorer(std::vector<std::unique_ptr<Scorer>> children) {
+  if (children.size() == 1) return std::move(children[0]);
+  std::vector<Scorer*> order;
+  for (const auto& c : children) order.push_back(c.get());
+  auto scorer = std::make_unique<ConjunctionScorer>(std::move(children));
+  scorer->SetQueryOrder(std::move(order));
+  return scorer;
+}
+
+std::unique_ptr<Scorer> NewDisjunctionScorer(std::vector<std::unique_ptr<Scorer>> children) {
+  if (children.size() == 1) return std::move(children[0]);
+  return std::make_unique<DisjunctionScorer>(std::move(children));
+}
+
+std::unique_ptr<Scorer> NewExclusionScorer(std::unique_ptr<Scorer> required,
+                                           std::unique_ptr<Scorer> excluded) {
+  return std::make_unique<ExclusionScorer>(std::move(required), std::move(excluded));
+}
+
+std::unique_ptr<Scorer> NewOptionalScorer(std::unique_ptr<Scorer> required,
+                                          std::unique_ptr<Scorer> optional) {
+  return std::make_unique<OptionalScorer>(std::move(required), std::move(optional));
+}
+
+}  // namespace scry::query

@@ -1,0 +1,70 @@
+// File: query/scorer.h
+//
+// Scorers: document-at-a-time iterators over matching documents of one shard,
+// each with a BM25 score, composed into a tree that mirrors the QueryNode
+// tree (the shape of Lucene's Scorer). Leaves wrap storage::PostingCursor.
+// This is the exhaustive evaluator: every match is visited and scored. It is
+// the reference that pruned evaluation (MaxScore, Block-Max WAND) is tested
+// against later.
+//
+// Protocol: after creation a scorer is on its first match (kEndDocid if none);
+// Next()/NextGeq() move forward only; Score() is valid while docid() is not
+// kEndDocid. Scores of children are summed in child order, so the same tree
+// gives bit-identical scores whatever the shard.
+//
+// Thread safety: a scorer tree belongs to one thread.
+#ifndef SCRY_QUERY_SCORER_H_
+#define SCRY_QUERY_SCORER_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "query/bm25.h"
+#include "storage/posting_cursor.h"
+#include "storage/shard.h"
+
+namespace scry::query {
+
+using storage::kEndDocid;
+
+class Scorer {
+ public:
+  virtual ~Scorer() = default;
+  [[nodiscard]] virtual uint32_t docid() const = 0;
+  virtual void Next() = 0;
+  virtual void NextGeq(uint32_t target) = 0;
+  [[nodiscard]] virtual double Score() = 0;
+  // An upper bound of the number of matches (to order conjunctions).
+  [[nodiscard]] virtual uint64_t Cost() const = 0;
+  // The first read/decode error met by any cursor below (OK if none).
+  [[nodiscard]] virtual absl::Status status() const = 0;
+};
+
+// BM25 context shared by the leaves of one shard's tree.
+struct ScoringContext {
+  const storage::ShardReader* shard;
+  Bm25 bm25;
+};
+
+std::unique_ptr<Scorer> NewTermScorer(std::unique_ptr<storage::PostingCursor> cursor, double idf,
+                                      const ScoringContext* ctx);
+// `offsets[i]` is the position of term i relative to the phrase start.
+std::unique_ptr<Scorer> NewPhraseScorer(
+    std::vector<std::unique_ptr<storage::PostingCursor>> cursors, std::vector<uint32_t> offsets,
+    double idf, const ScoringContext* ctx);
+// Matches documents matched by all children. REQUIRES: children non-empty.
+std::unique_ptr<Scorer> NewConjunctionScorer(std::vector<std::unique_ptr<Scorer>> children);
+// Matches documents matched by any child. REQUIRES: children non-empty.
+std::unique_ptr<Scorer> NewDisjunctionScorer(std::vector<std::unique_ptr<Scorer>> children);
+// Matches `required` documents not matched by `excluded`; scores as required.
+std::unique_ptr<Scorer> NewExclusionScorer(std::unique_ptr<Scorer> required,
+                                           std::unique_ptr<Scorer> excluded);
+// Matches `required` documents; adds `optional`'s score where it matches too.
+std::unique_ptr<Scorer> NewOptionalScorer(std::unique_ptr<Scorer> required,
+                                          std::unique_ptr<Scorer> optional);
+
+}  // namespace scry::query
+
+#endif  // SCRY_QUERY_SCORER_H_

@@ -1,0 +1,271 @@
+// File: query/searcher.cc
+#include "query/searcher.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <queue>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "query/bm25.h"
+#include "query/scorer.h"
+#include "storage/keys.h"
+#include "storage/posting_cursor.h"
+#include "storage/hash.h"
+#include "storage/status.h"
+
+namespace scry::query {
+namespace {
+
+using storage::TermInfo;
+using TermInfos = absl::flat_hash_map<std::string, std::optional<TermInfo>>;
+
+void CollectTerms(const QueryNode& node, std::vector<std::string>* out) {
+  for (const auto& t : node.terms) out->push_back(t);
+  for (const auto* group : {&node.must, &node.should, &node.must_not}) {
+    for (const auto& child : *group) CollectTerms(*child, out);
+  }
+}
+
+struct ShardPlan {
+  const storage::ShardReader* shard = nullptr;
+  TermInfos infos;
+  ScoringContext ctx{nullptr, Bm25(0, 0)};
+  const absl::flat_hash_map<std::string, double>* idf = nullptr;
+
+  std::unique_ptr<storage::PostingCursor> Cursor(const std::string& term) const {
+    const auto& info = infos.at(term);
+    if (!info.has_value()) return nullptr;
+    return std::make_unique<storage::PostingCursor>(shard, storage::kTextField, term, *info);
+  }
+
+  // The scorer of `node` in this shard, or nullptr if it cannot match here.
+  std::unique_ptr<Scorer> Build(const QueryNode& node) const {
+    switch (node.kind) {
+      case QueryNode::Kind::kTerm: {
+        auto cursor = Cursor(node.terms[0]);
+        if (cursor == nullptr) return nullptr;
+        return NewTermScorer(std::move(cursor), idf->at(node.terms[0]), &ctx);
+      }
+      case QueryNode::Kind::kPhrase: {
+        std::vector<std::unique_ptr<storage::PostingCursor>> cursors;
+        double phrase_idf = 0;
+        for (const auto& term : node.terms) {
+          auto cursor = Cursor(term);
+          if (cursor == nullptr) return nullptr;
+          cursors.push_back(std::move(cursor));
+          phrase_idf += idf->at(term);
+        }
+        return NewPhraseScorer(std::move(cursors), node.positions, phrase_idf, &ctx);
+      }
+      case QueryNode::Kind::kBool:
+        break;
+    }
+    std::vector<std::unique_ptr<Scorer>> must, should, must_not;
+    for (const auto& child : node.must) {
+      auto s = Build(*child);
+      if (s == nullptr) return nullptr;
+      must.push_back(std::move(s));
+    }
+    for (const auto& child : node.should) {
+      if (auto s = Build(*child)) should.push_back(std::move(s));
+    }
+    for (const auto& child : node.must_not) {
+      if (auto s = Build(*child)) must_not.push_back(std::move(s));
+    }
+    std::unique_ptr<Scorer> positive;
+    if (!must.empty()) {
+      positive = NewConjunctionScorer(std::move(must));
+      if (!should.empty()) {
+        positive = NewOptionalScorer(std::move(positive), NewDisjunctionScorer(std::move(should)));
+      }
+    } else if (!should.empty()) {
+      positive = NewDisjunctionScorer(std::move(should));
+    } else {
+      return nullptr;
+    }
+    if (!must_not.empty()) {
+      positive = NewExclusionScorer(std::move(positive), NewDisjunctionScorer(std::move(must_not)));
+    }
+    return positive;
+  }
+};
+
+struct Candidate {
+  double score;
+  uint32_t shard;
+  uint32_t docid;
+};
+
+// Heap order: the top of the heap is the worst candidate kept so far.
+struct WorseFirst {
+  bool operator()(const Candidate& a, const Candidate& b) const {
+    if (a.score != b.score) return a.score > b.score;
+    return a.docid < b.docid;
+  }
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Searcher>> Searcher::Open(const std::string& index_dir,
+                                                         const SearcherOptions& options) {
+  std::unique_ptr<Searcher> searcher(new Searcher());
+  searcher->options_ = options;
+  storage::ShardReader::Options shard_options;
+  shard_options.block_cache_bytes = options.block_cache_bytes;
+  SCRY_ASSIGN_OR_RETURN(searcher->index_, storage::IndexReader::Open(index_dir, shard_options));
+  SCRY_ASSIGN_OR_RETURN(searcher->prototype_,
+                        indexer::Analyzer::Create(searcher->index_->manifest().language));
+  return searcher;
+}
+
+std::unique_ptr<indexer::Analyzer> Searcher::AcquireAnalyzer() const {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!analyzers_.empty()) {
+      auto a = std::move(analyzers_.back());
+      analyzers_.pop_back();
+      return a;
+    }
+  }
+  return prototype_->Clone();
+}
+
+void Searcher::ReleaseAnalyzer(std::unique_ptr<indexer::Analyzer> analyzer) const {
+  absl::MutexLock lock(&mu_);
+  analyzers_.push_back(std::move(analyzer));
+}
+
+absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) const {
+  const uint32_t top_k = request.top_k == 0 ? 10 : request.top_k;
+  if (uint64_t{top_k} + request.offset > options_.max_top_k) {
+    return absl::InvalidArgumentError(absl::StrCat("offset + top_k must be at most ",
+                                                   options_.max_top_k, ", got ",
+                                                   uint64_t{top_k} + request.offset));
+  }
+  ParseOptions parse = options_.parse;
+  parse.default_operator = request.default_operator;
+  std::unique_ptr<indexer::Analyzer> analyzer = AcquireAnalyzer();
+  if (analyzer == nullptr) return absl::ResourceExhaustedError("cannot create an analyzer");
+  absl::StatusOr<std::unique_ptr<QueryNode>> root = ParseQuery(request.query, parse, analyzer.get());
+  ReleaseAnalyzer(std::move(analyzer));
+  if (!root.ok()) return root.status();
+
+  std::vector<std::string> terms;
+  CollectTerms(**root, &terms);
+  std::sort(terms.begin(), terms.end());
+  terms.erase(std::unique(terms.begin(), terms.end()), terms.end());
+
+  // Index-wide statistics first, so that every shard scores alike.
+  const Bm25 bm25(index_->total_docs(), index_->total_length());
+  std::vector<ShardPlan> plans(index_->num_shards());
+  absl::flat_hash_map<std::string, uint64_t> df;
+  for (size_t s = 0; s < plans.size(); ++s) {
+    plans[s].shard = &index_->shard(s);
+    for (const auto& term : terms) {
+      SCRY_ASSIGN_OR_RETURN(auto info, plans[s].shard->FindTerm(storage::kTextField, term));
+      if (info.has_value()) df[term] += info->df;
+      plans[s].infos.emplace(term, std::move(info));
+    }
+  }
+  absl::flat_hash_map<std::string, double> idf;
+  for (const auto& term : terms) idf[term] = bm25.Idf(df[term]);
+
+  const size_t keep = size_t{top_k} + request.offset;
+  SearchResult result;
+  std::vector<Candidate> candidates;
+  for (size_t s = 0; s < plans.size(); ++s) {
+    ShardPlan& plan = plans[s];
+    plan.ctx = ScoringContext{plan.shard, bm25};
+    plan.idf = &idf;
+    std::unique_ptr<Scorer> scorer = plan.Build(**root);
+    if (scorer == nullptr) continue;
+    std::priority_queue<Candidate, std::vector<Candidate>, WorseFirst> heap;
+    for (uint32_t d = scorer->docid(); d != storage::kEndDocid; scorer->Next(), d = scorer->docid()) {
+      ++result.total_hits;
+      const Candidate c{scorer->Score(), static_cast<uint32_t>(s), d};
+      if (heap.size() < keep) {
+        heap.push(c);
+      } else if (WorseFirst()(c, heap.top())) {
+        heap.pop();
+        heap.push(c);
+      }
+    }
+    SCRY_RETURN_IF_ERROR(scorer->status());
+    for (; !heap.empty(); heap.pop()) candidates.push_back(heap.top());
+  }
+
+  // Merge: by score, then by id. Within a shard docid order is id order; ids
+  // are fetched only for runs of equal scores that span several shards.
+  std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+    if (a.score != b.score) return a.score > b.score;
+    if (a.shard != b.shard) return a.shard < b.shard;
+    return a.docid < b.docid;
+  });
+  std::map<std::pair<uint32_t, uint32_t>, storage::StoredDocument> docs;
+  auto fetch = [&](const Candidate& c) -> absl::StatusOr<const storage::StoredDocument*> {
+    auto key = std::make_pair(c.shard, c.docid);
+    auto it = docs.find(key);
+    if (it == docs.end()) {
+      SCRY_ASSIGN_OR_RETURN(auto doc, index_->shard(c.shard).GetDocument(c.docid));
+      it = docs.emplace(key, std::move(doc)).first;
+    }
+    return &it->second;
+  };
+  for (size_t i = 0; i < candidates.size();) {
+    size_t j = i + 1;
+    bool several_shards = false;
+    while (j < candidates.size() && candidates[j].score == candidates[i].score) {
+      several_shards |= candidates[j].shard != candidates[i].shard;
+      ++j;
+    }
+    if (several_shards && i < keep) {
+      std::vector<std::pair<std::string, Candidate>> run;
+      for (size_t k = i; k < j; ++k) {
+        SCRY_ASSIGN_OR_RETURN(const storage::StoredDocument* doc, fetch(candidates[k]));
+        run.emplace_back(doc->id, candidates[k]);
+      }
+      std::sort(run.begin(), run.end(),
+                [](const auto& a, const auto& b) { return a.first < b.first; });
+      for (size_t k = i; k < j; ++k) candidates[k] = run[k - i].second;
+    }
+    i = j;
+  }
+
+  const bool all_fields =
+      std::find(request.fields.begin(), request.fields.end(), "*") != request.fields.end();
+  for (size_t i = request.offset; i < candidates.size() && i < keep; ++i) {
+    SCRY_ASSIGN_OR_RETURN(const storage::StoredDocument* doc, fetch(candidates[i]));
+    SearchHit hit;
+    hit.id = doc->id;
+    hit.score = candidates[i].score;
+    hit.title = std::string(doc->Field("title"));
+    for (const auto& [name, value] : doc->fields) {
+      if (all_fields || std::find(request.fields.begin(), request.fields.end(), name) !=
+                            request.fields.end()) {
+        hit.fields.emplace_back(name, value);
+      }
+    }
+    result.hits.push_back(std::move(hit));
+  }
+  return result;
+}
+
+absl::StatusOr<storage::StoredDocument> Searcher::GetDocument(const std::string& id) const {
+  const size_t s = storage::ShardForId(id, static_cast<uint32_t>(index_->num_shards()));
+  SCRY_ASSIGN_OR_RETURN(auto docid, index_->shard(s).FindDocId(id));
+  if (!docid.has_value()) return absl::NotFoundError(absl::StrCat("no document with id \"", id, "\""));
+  return index_->shard(s).GetDocument(*docid);
+}
+
+absl::StatusOr<std::vector<storage::ShardStats>> Searcher::Stats() const {
+  std::vector<storage::ShardStats> out;
+  for (size_t s = 0; s < index_->num_shards(); ++s) {
+    SCRY_ASSIGN_OR_RETURN(auto stats, index_->shard(s).Stats());
+    out.push_back(std::move(stats));
+  }
+  return out;
+}
+
+}  // namespace scry::query

@@ -1,0 +1,87 @@
+// File: query/searcher.h
+//
+// Searcher answers queries over an open index (all shards): parse and analyse
+// the query with the index's own analyser settings, gather index-wide term
+// statistics, evaluate the query on every shard, and merge the per-shard
+// top hits into one ranking: descending score, ties by ascending id (byte
+// order). Results are therefore identical for 1 or N shards.
+//
+// Thread safety: Search, GetDocument and Stats are safe to call concurrently.
+#ifndef SCRY_QUERY_SEARCHER_H_
+#define SCRY_QUERY_SEARCHER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "indexer/analyzer.h"
+#include "query/query_parser.h"
+#include "storage/index_dir.h"
+
+namespace scry::query {
+
+struct SearcherOptions {
+  ParseOptions parse;                    // limits on query text
+  uint32_t max_top_k = 10000;            // bound on offset + top_k
+  size_t block_cache_bytes = 256 << 20;  // RocksDB block cache, all shards
+};
+
+struct SearchRequest {
+  std::string query;
+  uint32_t top_k = 10;  // 0 means 10
+  uint32_t offset = 0;
+  DefaultOperator default_operator = DefaultOperator::kOr;
+  // Stored fields to return besides the title; "*" for all.
+  std::vector<std::string> fields;
+};
+
+struct SearchHit {
+  std::string id;
+  double score = 0;
+  std::string title;
+  std::vector<std::pair<std::string, std::string>> fields;
+};
+
+struct SearchResult {
+  std::vector<SearchHit> hits;
+  uint64_t total_hits = 0;  // exact number of matching documents
+};
+
+class Searcher {
+ public:
+  // FailedPrecondition if `index_dir` holds no index; other codes if it is
+  // damaged or unreadable.
+  static absl::StatusOr<std::unique_ptr<Searcher>> Open(const std::string& index_dir,
+                                                         const SearcherOptions& options);
+
+  // InvalidArgument for a bad query ("column C: reason") or top_k/offset over
+  // max_top_k; DataLoss/Internal if the index cannot be read.
+  absl::StatusOr<SearchResult> Search(const SearchRequest& request) const;
+
+  // NotFound if no document has id `id`.
+  absl::StatusOr<storage::StoredDocument> GetDocument(const std::string& id) const;
+
+  absl::StatusOr<std::vector<storage::ShardStats>> Stats() const;
+
+  const storage::IndexReader& index() const { return *index_; }
+
+ private:
+  Searcher() = default;
+  std::unique_ptr<indexer::Analyzer> AcquireAnalyzer() const;
+  void ReleaseAnalyzer(std::unique_ptr<indexer::Analyzer> analyzer) const;
+
+  SearcherOptions options_;
+  std::unique_ptr<storage::IndexReader> index_;
+  std::unique_ptr<indexer::Analyzer> prototype_;
+  mutable absl::Mutex mu_;
+  mutable std::vector<std::unique_ptr<indexer::Analyzer>> analyzers_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace scry::query
+
+#endif  // SCRY_QUERY_SEARCHER_H_

@@ -1,0 +1,226 @@
+// File: storage/index_dir.cc
+#include "storage/index_dir.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "storage/keys.h"
+#include "storage/status.h"
+
+namespace scry::storage {
+namespace fs = std::filesystem;
+namespace {
+
+absl::Status Errno(const char* what, const std::string& path) {
+  return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
+}
+
+// Writes `contents` to `path` and fsyncs it.
+absl::Status WriteFileSynced(const std::string& path, const std::string& contents) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Errno("cannot create", path);
+  size_t done = 0;
+  while (done < contents.size()) {
+    ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ::close(fd);
+      return Errno("cannot write", path);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    ::close(fd);
+    return Errno("cannot fsync", path);
+  }
+  if (::close(fd) != 0) return Errno("cannot close", path);
+  return absl::OkStatus();
+}
+
+absl::Status SyncDir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Errno("cannot open", dir);
+  int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return Errno("cannot fsync", dir);
+  return absl::OkStatus();
+}
+
+// Generation number of "gen-000012" or "gen-000012.tmp", or -1.
+int64_t GenerationNumber(const std::string& name) {
+  absl::string_view s = name;
+  if (!absl::ConsumePrefix(&s, "gen-")) return -1;
+  absl::ConsumeSuffix(&s, ".tmp");
+  int64_t n = 0;
+  return absl::SimpleAtoi(s, &n) ? n : -1;
+}
+
+std::string ReadCurrent(const std::string& dir) {
+  std::ifstream in(dir + "/CURRENT");
+  std::string line;
+  std::getline(in, line);
+  return std::string(absl::StripAsciiWhitespace(line));
+}
+
+}  // namespace
+
+std::string ShardDirName(uint32_t shard) { return absl::StrFormat("shard-%03d", shard); }
+
+absl::StatusOr<std::unique_ptr<IndexBuild>> IndexBuild::Begin(const std::string& dir) {
+  std::error_code ec;
+  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) {
+    return absl::FailedPreconditionError(absl::StrCat(dir, " exists and is not a directory"));
+  }
+  if (fs::exists(dir, ec) && !fs::is_empty(dir, ec) && !fs::exists(dir + "/CURRENT", ec) &&
+      !fs::exists(dir + "/LOCK", ec)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        dir, " is a non-empty directory that is not a scry index; refusing to write into it"));
+  }
+  fs::create_directories(dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
+
+  std::unique_ptr<IndexBuild> build(new IndexBuild());
+  build->dir_ = dir;
+  const std::string lock_path = dir + "/LOCK";
+  build->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (build->lock_fd_ < 0) return Errno("cannot open", lock_path);
+  if (::flock(build->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("another build is writing to ", dir, " (", lock_path, " is locked)"));
+  }
+  // Stale generations from killed builds, and find the next number.
+  int64_t max_gen = 0;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    const int64_t n = GenerationNumber(name);
+    if (n < 0) continue;
+    max_gen = std::max(max_gen, n);
+    if (name.ends_with(".tmp")) fs::remove_all(entry.path(), ec);
+  }
+  build->gen_name_ = absl::StrFormat("gen-%06d", max_gen + 1);
+  build->tmp_path_ = absl::StrCat(dir, "/", build->gen_name_, ".tmp");
+  fs::create_directory(build->tmp_path_, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("cannot create ", build->tmp_path_, ": ", ec.message()));
+  }
+  return build;
+}
+
+IndexBuild::~IndexBuild() {
+  std::error_code ec;
+  if (!committed_ && !tmp_path_.empty()) fs::remove_all(tmp_path_, ec);
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+}
+
+std::string IndexBuild::ShardPath(uint32_t i) const {
+  return absl::StrCat(tmp_path_, "/", ShardDirName(i));
+}
+
+absl::Status IndexBuild::Commit(const IndexManifest& m) {
+  const std::string manifest = absl::StrCat(
+      "format_version=", m.format_version, "\nshards=", m.num_shards, "\nlanguage=", m.language,
+      "\ndocs=", m.docs, "\n");
+  SCRY_RETURN_IF_ERROR(WriteFileSynced(tmp_path_ + "/MANIFEST", manifest));
+  SCRY_RETURN_IF_ERROR(SyncDir(tmp_path_));
+  const std::string final_path = absl::StrCat(dir_, "/", gen_name_);
+  if (::rename(tmp_path_.c_str(), final_path.c_str()) != 0) {
+    return Errno("cannot rename", tmp_path_);
+  }
+  // From here on the generation directory is final; keep it even if the
+  // switch below fails (the next build removes unreferenced generations).
+  committed_ = true;
+  const std::string old = ReadCurrent(dir_);
+  SCRY_RETURN_IF_ERROR(WriteFileSynced(dir_ + "/CURRENT.tmp", gen_name_ + "\n"));
+  if (::rename((dir_ + "/CURRENT.tmp").c_str(), (dir_ + "/CURRENT").c_str()) != 0) {
+    return Errno("cannot rename", dir_ + "/CURRENT.tmp");
+  }
+  SCRY_RETURN_IF_ERROR(SyncDir(dir_));
+  // Remove every generation but the new one.
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (GenerationNumber(name) >= 0 && name != gen_name_) fs::remove_all(entry.path(), ec);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> LiveGeneration(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir + "/CURRENT", ec)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("no scry index at ", dir, " (build one with `scry index`)"));
+  }
+  const std::string gen = ReadCurrent(dir);
+  if (GenerationNumber(gen) < 0 || gen.ends_with(".tmp")) {
+    return absl::DataLossError(absl::StrCat("bad CURRENT file in ", dir));
+  }
+  const std::string path = absl::StrCat(dir, "/", gen);
+  if (!fs::is_directory(path, ec)) {
+    return absl::DataLossError(absl::StrCat("live generation ", path, " is missing"));
+  }
+  return path;
+}
+
+absl::StatusOr<IndexManifest> ReadManifest(const std::string& generation_path) {
+  std::ifstream in(generation_path + "/MANIFEST");
+  if (!in) return absl::DataLossError(absl::StrCat("no MANIFEST in ", generation_path));
+  IndexManifest m;
+  bool have_version = false, have_shards = false;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(line, absl::MaxSplits('=', 1));
+    if (kv.first == "format_version") {
+      have_version = absl::SimpleAtoi(kv.second, &m.format_version);
+    } else if (kv.first == "shards") {
+      have_shards = absl::SimpleAtoi(kv.second, &m.num_shards) && m.num_shards > 0;
+    } else if (kv.first == "language") {
+      m.language = kv.second;
+    } else if (kv.first == "docs") {
+      absl::SimpleAtoi(kv.second, &m.docs);
+    }
+  }
+  if (!have_version || !have_shards || m.language.empty()) {
+    return absl::DataLossError(absl::StrCat("incomplete MANIFEST in ", generation_path));
+  }
+  if (m.format_version != kFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "index format version ", m.format_version, " is not ", kFormatVersion,
+        ", the one this scry reads; rebuild the index"));
+  }
+  return m;
+}
+
+absl::StatusOr<std::unique_ptr<IndexReader>> IndexReader::Open(
+    const std::string& dir, const ShardReader::Options& options) {
+  std::unique_ptr<IndexReader> reader(new IndexReader());
+  SCRY_ASSIGN_OR_RETURN(reader->generation_path_, LiveGeneration(dir));
+  SCRY_ASSIGN_OR_RETURN(reader->manifest_, ReadManifest(reader->generation_path_));
+  for (uint32_t i = 0; i < reader->manifest_.num_shards; ++i) {
+    SCRY_ASSIGN_OR_RETURN(
+        auto shard,
+        ShardReader::Open(absl::StrCat(reader->generation_path_, "/", ShardDirName(i)), options));
+    const ShardMeta& meta = shard->meta();
+    if (meta.shard_index != i || meta.num_shards != reader->manifest_.num_shards ||
+        meta.language != reader->manifest_.language) {
+      return absl::DataLossError(absl::StrCat("shard ", i, " does not match the MANIFEST"));
+    }
+    reader->total_docs_ += meta.doc_count;
+    reader->total_length_ += meta.total_length;
+    reader->shards_.push_back(std::move(shard));
+  }
+  return reader;
+}
+
+}  // namespace scry::storage

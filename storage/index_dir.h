@@ -1,0 +1,98 @@
+// File: storage/index_dir.h
+//
+// The directory of an index and how a build replaces it atomically.
+//
+//   DIR/CURRENT          one line: the name of the live generation ("gen-000007")
+//   DIR/LOCK             flock()ed by a running build (one build per DIR)
+//   DIR/gen-000007/      the live generation
+//       MANIFEST         "key=value" lines: format_version, shards, language, docs
+//       shard-000/ ...   one RocksDB per shard (storage/keys.h)
+//   DIR/gen-000008.tmp/  a build in progress
+//
+// A build writes a new generation beside the live one and, only when every
+// shard is complete, renames it into place and replaces CURRENT with an atomic
+// rename(2) (both fsynced). A build that fails, is interrupted or killed
+// leaves the live generation untouched; its .tmp directory is removed at once
+// on failure, or by the next build after a kill. Old generations are removed
+// after the switch.
+#ifndef SCRY_STORAGE_INDEX_DIR_H_
+#define SCRY_STORAGE_INDEX_DIR_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "storage/shard.h"
+
+namespace scry::storage {
+
+struct IndexManifest {
+  uint32_t format_version = 0;
+  uint32_t num_shards = 0;
+  std::string language;
+  uint64_t docs = 0;
+};
+
+// A build of a new generation in DIR. Not thread-safe (one per build).
+class IndexBuild {
+ public:
+  // Creates DIR if needed, takes DIR/LOCK (Unavailable if another build holds
+  // it), removes stale *.tmp generations, and creates the new one.
+  // FailedPrecondition if DIR exists, is non-empty and is not a scry index.
+  static absl::StatusOr<std::unique_ptr<IndexBuild>> Begin(const std::string& dir);
+
+  // Removes the unfinished generation unless Commit() succeeded.
+  ~IndexBuild();
+  IndexBuild(const IndexBuild&) = delete;
+  IndexBuild& operator=(const IndexBuild&) = delete;
+
+  // Where shard `i` of the new generation is written.
+  std::string ShardPath(uint32_t i) const;
+
+  // Writes the manifest and makes the new generation the live one.
+  absl::Status Commit(const IndexManifest& manifest);
+
+ private:
+  IndexBuild() = default;
+  std::string dir_;
+  std::string gen_name_;
+  std::string tmp_path_;
+  int lock_fd_ = -1;
+  bool committed_ = false;
+};
+
+// The path of the live generation of the index at `dir`. FailedPrecondition
+// (with a hint to run `scry index`) if `dir` holds no index.
+absl::StatusOr<std::string> LiveGeneration(const std::string& dir);
+
+absl::StatusOr<IndexManifest> ReadManifest(const std::string& generation_path);
+
+std::string ShardDirName(uint32_t shard);
+
+// An open index: every shard of the live generation, read-only.
+// Thread safety: const methods are safe to call concurrently.
+class IndexReader {
+ public:
+  static absl::StatusOr<std::unique_ptr<IndexReader>> Open(const std::string& dir,
+                                                            const ShardReader::Options& options);
+  const IndexManifest& manifest() const { return manifest_; }
+  const std::string& generation_path() const { return generation_path_; }
+  size_t num_shards() const { return shards_.size(); }
+  const ShardReader& shard(size_t i) const { return *shards_[i]; }
+  uint64_t total_docs() const { return total_docs_; }
+  uint64_t total_length() const { return total_length_; }
+
+ private:
+  IndexReader() = default;
+  IndexManifest manifest_;
+  std::string generation_path_;
+  std::vector<std::unique_ptr<ShardReader>> shards_;
+  uint64_t total_docs_ = 0;
+  uint64_t total_length_ = 0;
+};
+
+}  // namespace scry::storage
+
+#endif  // SCRY_STORAGE_INDEX_DIR_H_

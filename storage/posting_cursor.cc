@@ -1,0 +1,170 @@
+// File: storage/posting_cursor.cc
+#include "storage/posting_cursor.h"
+
+#include <algorithm>
+
+#include "storage/coding.h"
+
+namespace scry::storage {
+
+PostingCursor::PostingCursor(const ShardReader* shard, uint8_t field, std::string term,
+                             TermInfo info)
+    : shard_(shard), field_(field), term_(std::move(term)), info_(std::move(info)) {
+  if (info_.chunk_last_docids.empty()) {
+    Fail(absl::DataLossError("term has no chunks"));
+    return;
+  }
+  LoadBlock(0, 0);
+}
+
+void PostingCursor::Fail(absl::Status status) {
+  if (status_.ok()) status_ = std::move(status);
+  docid_ = kEndDocid;
+  block_last_ = kEndDocid;
+  index_ = 0;
+  count_ = 0;
+  docids_[0] = kEndDocid;
+}
+
+void PostingCursor::LoadChunk(uint32_t chunk) {
+  chunk_loaded_ = false;
+  absl::Status s = shard_->ReadChunk(field_, term_, chunk, /*positions=*/false, &chunk_value_);
+  if (!s.ok()) return Fail(std::move(s));
+  absl::StatusOr<PostingChunkView> view = PostingChunkView::Parse(chunk_value_.view());
+  if (!view.ok()) return Fail(view.status());
+  chunk_view_ = *view;
+  chunk_ = chunk;
+  chunk_loaded_ = true;
+}
+
+void PostingCursor::LoadBlock(uint32_t chunk, uint32_t block) {
+  if (!status_.ok()) return;
+  if (chunk_loaded_ && chunk == chunk_ && block >= chunk_view_.num_blocks()) {
+    ++chunk;
+    block = 0;
+  }
+  if (chunk >= info_.chunk_last_docids.size()) {
+    docid_ = kEndDocid;
+    block_last_ = kEndDocid;
+    count_ = 0;
+    index_ = 0;
+    docids_[0] = kEndDocid;
+    return;
+  }
+  if (!chunk_loaded_ || chunk != chunk_) {
+    LoadChunk(chunk);
+    if (!status_.ok()) return;
+  }
+  absl::Status s = chunk_view_.DecodeBlock(block, docids_, nullptr);
+  if (!s.ok()) return Fail(std::move(s));
+  block_ = block;
+  count_ = chunk_view_.header(block).count;
+  block_last_ = docids_[count_ - 1];
+  index_ = 0;
+  docid_ = docids_[0];
+  freqs_valid_ = false;
+}
+
+void PostingCursor::SkipTo(uint32_t target) {
+  if (!status_.ok()) return;
+  const auto& lasts = info_.chunk_last_docids;
+  uint32_t chunk = chunk_;
+  uint32_t first_block = block_ + 1;
+  if (lasts[chunk] < target) {
+    chunk = static_cast<uint32_t>(std::lower_bound(lasts.begin(), lasts.end(), target) -
+                                  lasts.begin());
+    if (chunk >= lasts.size()) {
+      LoadBlock(static_cast<uint32_t>(lasts.size()), 0);  // end
+      return;
+    }
+    LoadChunk(chunk);
+    if (!status_.ok()) return;
+    first_block = 0;
+  }
+  // Binary search the fixed-size headers for the first block ending >= target.
+  uint32_t lo = first_block, hi = chunk_view_.num_blocks();
+  while (lo < hi) {
+    const uint32_t mid = lo + (hi - lo) / 2;
+    if (chunk_view_.header(mid).last_docid < target) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  if (lo >= chunk_view_.num_blocks()) {
+    // Only reachable with corrupt data: the chunk table promised a block.
+    return Fail(absl::DataLossError("chunk table and block headers disagree"));
+  }
+  LoadBlock(chunk, lo);
+  if (!status_.ok()) return;
+  while (docids_[index_] < target) ++index_;
+  docid_ = docids_[index_];
+}
+
+void PostingCursor::DecodeFreqs() {
+  absl::Status s = chunk_view_.DecodeBlock(block_, docids_, freqs_);
+  if (!s.ok()) {
+    std::fill(freqs_, freqs_ + kBlockSize, 1);
+    Fail(std::move(s));
+  }
+  freqs_valid_ = true;
+}
+
+absl::Status PostingCursor::Positions(std::vector<uint32_t>* out) {
+  out->clear();
+  if (!status_.ok()) return status_;
+  if (pos_chunk_ != chunk_) {
+    absl::Status s = shard_->ReadChunk(field_, term_, chunk_, /*positions=*/true, &pos_value_);
+    if (s.ok()) {
+      absl::StatusOr<PositionsChunkView> view = PositionsChunkView::Parse(pos_value_.view());
+      if (view.ok() && view->num_blocks() == chunk_view_.num_blocks()) {
+        pos_view_ = *view;
+      } else {
+        s = view.ok() ? absl::DataLossError("positions chunk does not match postings")
+                      : view.status();
+      }
+    }
+    if (!s.ok()) {
+      pos_chunk_ = -1;
+      Fail(s);
+      return s;
+    }
+    pos_chunk_ = chunk_;
+    pos_block_ = -1;
+  }
+  if (pos_block_ != block_ || pos_index_ > index_) {
+    pos_block_ = block_;
+    pos_index_ = 0;
+    pos_rest_ = pos_view_.block_data(block_);
+  }
+  if (!freqs_valid_) DecodeFreqs();
+  if (!status_.ok()) return status_;
+  uint32_t v = 0;
+  for (; pos_index_ < index_; ++pos_index_) {
+    for (uint32_t k = 0; k < freqs_[pos_index_]; ++k) {
+      if (!GetVarint32(&pos_rest_, &v)) {
+        Fail(absl::DataLossError("truncated positions"));
+        return status_;
+      }
+    }
+  }
+  const uint32_t tf = freqs_[index_];
+  out->reserve(tf);
+  uint64_t pos = 0;
+  for (uint32_t k = 0; k < tf; ++k) {
+    if (!GetVarint32(&pos_rest_, &v)) {
+      Fail(absl::DataLossError("truncated positions"));
+      return status_;
+    }
+    pos = k == 0 ? v : pos + v;
+    if (pos > 0xffffffffULL) {
+      Fail(absl::DataLossError("position overflow"));
+      return status_;
+    }
+    out->push_back(static_cast<uint32_t>(pos));
+  }
+  ++pos_index_;
+  return absl::OkStatus();
+}
+
+}  // namespace scry::storage

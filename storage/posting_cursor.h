@@ -1,0 +1,116 @@
+// File: storage/posting_cursor.h
+//
+// PostingCursor walks one term's posting list in one shard, reading chunks
+// from RocksDB only when it reaches them (pinned, zero-copy) and decoding one
+// block of 128 postings at a time. NextGeq() skips whole chunks by the
+// TermInfo's chunk table and whole blocks by their headers, without decoding
+// them. Term frequencies and positions are decoded only when asked for.
+//
+// Protocol (the cursor concept of query/): after construction the cursor is
+// on its first posting; docid() is kEndDocid once exhausted. Next() and
+// NextGeq() never move backwards. On a read or decode error the cursor jumps
+// to kEndDocid and status() holds the error: evaluators check status() of
+// every cursor when they finish.
+//
+// Thread safety: a cursor is used by one thread; the ShardReader it reads
+// from must outlive it.
+#ifndef SCRY_STORAGE_POSTING_CURSOR_H_
+#define SCRY_STORAGE_POSTING_CURSOR_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "storage/block_codec.h"
+#include "storage/posting_format.h"
+#include "storage/shard.h"
+
+namespace scry::storage {
+
+inline constexpr uint32_t kEndDocid = 0xffffffffu;
+
+class PostingCursor {
+ public:
+  // REQUIRES: `info` is the TermInfo of (field, term) in `shard`.
+  PostingCursor(const ShardReader* shard, uint8_t field, std::string term, TermInfo info);
+  PostingCursor(const PostingCursor&) = delete;
+  PostingCursor& operator=(const PostingCursor&) = delete;
+
+  [[nodiscard]] uint32_t docid() const noexcept { return docid_; }
+  [[nodiscard]] uint32_t df() const noexcept { return info_.df; }
+  [[nodiscard]] const TermInfo& info() const noexcept { return info_; }
+  [[nodiscard]] const absl::Status& status() const noexcept { return status_; }
+
+  // Moves to the next posting.
+  void Next() {
+    if (++index_ < count_) {
+      docid_ = docids_[index_];
+    } else {
+      LoadBlock(chunk_, block_ + 1);
+    }
+  }
+
+  // Moves to the first posting whose docid is >= target. If the current
+  // docid already is, the cursor does not move.
+  void NextGeq(uint32_t target) {
+    if (target <= docid_) return;
+    if (target <= block_last_) {
+      while (docids_[index_] < target) ++index_;
+      docid_ = docids_[index_];
+      return;
+    }
+    SkipTo(target);
+  }
+
+  // Term frequency in the current document. REQUIRES: docid() != kEndDocid.
+  [[nodiscard]] uint32_t freq() {
+    if (!freqs_valid_) DecodeFreqs();
+    return freqs_[index_];
+  }
+
+  // Replaces *out with the positions of the term in the current document
+  // (ascending). REQUIRES: docid() != kEndDocid. On error returns it (and the
+  // cursor is at its end).
+  absl::Status Positions(std::vector<uint32_t>* out);
+
+ private:
+  void LoadChunk(uint32_t chunk);
+  void LoadBlock(uint32_t chunk, uint32_t block);
+  void SkipTo(uint32_t target);
+  void DecodeFreqs();
+  void Fail(absl::Status status);
+
+  const ShardReader* shard_;
+  uint8_t field_;
+  std::string term_;
+  TermInfo info_;
+  absl::Status status_;
+
+  uint32_t docid_ = 0;
+  uint32_t index_ = 0;       // within the block
+  uint32_t count_ = 0;       // postings in the block
+  uint32_t block_ = 0;       // within the chunk
+  uint32_t chunk_ = 0;
+  uint32_t block_last_ = 0;  // last docid of the decoded block
+  bool chunk_loaded_ = false;
+  bool freqs_valid_ = false;
+  PinnedValue chunk_value_;
+  PostingChunkView chunk_view_;
+
+  // Positions: the chunk loaded, and a read pointer inside block pos_block_
+  // at the start of posting pos_index_.
+  int64_t pos_chunk_ = -1;
+  PinnedValue pos_value_;
+  PositionsChunkView pos_view_;
+  int64_t pos_block_ = -1;
+  uint32_t pos_index_ = 0;
+  std::string_view pos_rest_;
+
+  uint32_t docids_[kBlockSize];
+  uint32_t freqs_[kBlockSize];
+};
+
+}  // namespace scry::storage
+
+#endif  // SCRY_STORAGE_POSTING_CURSOR_H_

@@ -1,0 +1,252 @@
+// File: storage/posting_format.cc
+//
+// On-disk grammar (fixed32 little-endian, varint LEB128; see coding.h):
+//
+//   term_info       := df:varint32 total_tf:varint64 max_tf:varint32
+//                      n_chunks:varint32 chunk_last:varint32{n_chunks}
+//                      (chunk_last: first absolute, then the difference to
+//                      the previous chunk's last docid)
+//
+//   posting_chunk   := base_docid:varint32 n_blocks:varint32
+//                      block_header{n_blocks} block_data{n_blocks}
+//   block_header    := last_docid:fixed32 data_end:fixed32 count_minus_1:u8
+//                      docid_codec:u8 freq_codec:u8 reserved:u8      (12 bytes)
+//   block_data      := docid_codec.encode(gap{count}) freq_codec.encode(tf-1{count})
+//                      gap: docid - base for the first posting, where base is
+//                      the chunk's base_docid for block 0 and the previous
+//                      block's last_docid + 1 otherwise; then
+//                      docid - previous docid - 1.
+//                      data_end is the end offset of the block's bytes,
+//                      counted from the first block_data byte.
+//   base_docid      := 0 for chunk 0, else the previous chunk's last docid + 1
+//
+//   positions_chunk := n_blocks:varint32 block_end:fixed32{n_blocks}
+//                      block_positions{n_blocks}
+//   block_positions := for each posting of the block, tf varint32 values:
+//                      the first position, then gaps to the previous one.
+#include "storage/posting_format.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "storage/coding.h"
+#include "storage/status.h"
+
+namespace scry::storage {
+namespace {
+
+absl::Status Corrupt(std::string_view what) {
+  return absl::DataLossError(absl::StrCat("corrupt posting data: ", AsAbsl(what)));
+}
+
+}  // namespace
+
+std::string TermInfo::Encode() const {
+  std::string out;
+  PutVarint32(&out, df);
+  PutVarint64(&out, total_tf);
+  PutVarint32(&out, max_tf);
+  PutVarint32(&out, static_cast<uint32_t>(chunk_last_docids.size()));
+  uint32_t prev = 0;
+  for (uint32_t last : chunk_last_docids) {
+    PutVarint32(&out, last - prev);
+    prev = last;
+  }
+  return out;
+}
+
+absl::StatusOr<TermInfo> TermInfo::Decode(std::string_view data) {
+  TermInfo info;
+  uint32_t n_chunks = 0;
+  if (!GetVarint32(&data, &info.df) || !GetVarint64(&data, &info.total_tf) ||
+      !GetVarint32(&data, &info.max_tf) || !GetVarint32(&data, &n_chunks)) {
+    return Corrupt("truncated term info");
+  }
+  if (n_chunks == 0 || n_chunks > data.size() || info.df == 0) {
+    return Corrupt("bad chunk count in term info");
+  }
+  info.chunk_last_docids.reserve(n_chunks);
+  uint64_t last = 0;
+  for (uint32_t i = 0; i < n_chunks; ++i) {
+    uint32_t delta = 0;
+    if (!GetVarint32(&data, &delta)) return Corrupt("truncated chunk table");
+    if (i > 0 && delta == 0) return Corrupt("chunk table not ascending");
+    last += delta;
+    if (last > 0xffffffffULL) return Corrupt("chunk table overflow");
+    info.chunk_last_docids.push_back(static_cast<uint32_t>(last));
+  }
+  if (!data.empty()) return Corrupt("trailing bytes in term info");
+  return info;
+}
+
+absl::StatusOr<EncodedPostingList> EncodePostingList(const PostingList& list,
+                                                     const PostingCodecs& codecs) {
+  const size_t n = list.docids.size();
+  if (n == 0 || list.freqs.size() != n) {
+    return absl::InvalidArgumentError("posting list is empty or freqs size differs");
+  }
+  EncodedPostingList out;
+  TermInfo& info = out.info;
+  info.df = static_cast<uint32_t>(n);
+  uint64_t total = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (list.freqs[i] == 0) return absl::InvalidArgumentError("zero term frequency");
+    if (i > 0 && list.docids[i] <= list.docids[i - 1]) {
+      return absl::InvalidArgumentError("docids not strictly ascending");
+    }
+    total += list.freqs[i];
+    info.max_tf = std::max(info.max_tf, list.freqs[i]);
+  }
+  if (list.positions.size() != total) {
+    return absl::InvalidArgumentError("positions size differs from sum of freqs");
+  }
+  info.total_tf = total;
+
+  const size_t postings_per_chunk = kBlockSize * kBlocksPerChunk;
+  size_t pos_index = 0;
+  uint32_t base = 0;
+  uint32_t values[kBlockSize];
+  for (size_t chunk_start = 0; chunk_start < n; chunk_start += postings_per_chunk) {
+    const size_t chunk_end = std::min(n, chunk_start + postings_per_chunk);
+    const uint32_t n_blocks =
+        static_cast<uint32_t>((chunk_end - chunk_start + kBlockSize - 1) / kBlockSize);
+    std::string headers, data, pos_ends, pos_data;
+    PutVarint32(&headers, base);
+    PutVarint32(&headers, n_blocks);
+    PutVarint32(&pos_ends, n_blocks);
+    uint32_t block_base = base;
+    for (size_t b = chunk_start; b < chunk_end; b += kBlockSize) {
+      const size_t count = std::min(kBlockSize, chunk_end - b);
+      uint32_t prev_plus_one = block_base;
+      for (size_t i = 0; i < count; ++i) {
+        values[i] = list.docids[b + i] - prev_plus_one;
+        prev_plus_one = list.docids[b + i] + 1;
+      }
+      codecs.docids->Encode(values, count, &data);
+      for (size_t i = 0; i < count; ++i) values[i] = list.freqs[b + i] - 1;
+      codecs.freqs->Encode(values, count, &data);
+      const uint32_t last = list.docids[b + count - 1];
+      PutFixed32(&headers, last);
+      PutFixed32(&headers, static_cast<uint32_t>(data.size()));
+      headers.push_back(static_cast<char>(count - 1));
+      headers.push_back(static_cast<char>(codecs.docids->id()));
+      headers.push_back(static_cast<char>(codecs.freqs->id()));
+      headers.push_back('\0');
+      block_base = last + 1;
+      for (size_t i = 0; i < count; ++i) {
+        uint32_t prev = 0;
+        for (uint32_t k = 0; k < list.freqs[b + i]; ++k) {
+          const uint32_t p = list.positions[pos_index++];
+          if (k > 0 && p <= prev) {
+            return absl::InvalidArgumentError("positions not strictly ascending");
+          }
+          PutVarint32(&pos_data, k == 0 ? p : p - prev);
+          prev = p;
+        }
+      }
+      PutFixed32(&pos_ends, static_cast<uint32_t>(pos_data.size()));
+    }
+    const uint32_t chunk_last = list.docids[chunk_end - 1];
+    info.chunk_last_docids.push_back(chunk_last);
+    base = chunk_last + 1;
+    out.posting_chunks.push_back(headers + data);
+    out.position_chunks.push_back(pos_ends + pos_data);
+  }
+  return out;
+}
+
+absl::StatusOr<PostingChunkView> PostingChunkView::Parse(std::string_view chunk) {
+  PostingChunkView view;
+  if (!GetVarint32(&chunk, &view.base_) || !GetVarint32(&chunk, &view.num_blocks_)) {
+    return Corrupt("truncated chunk header");
+  }
+  if (view.num_blocks_ == 0 || view.num_blocks_ > kBlocksPerChunk ||
+      chunk.size() < size_t{view.num_blocks_} * kBlockHeaderBytes) {
+    return Corrupt("bad block count");
+  }
+  view.headers_ = chunk.data();
+  view.data_ = chunk.substr(size_t{view.num_blocks_} * kBlockHeaderBytes);
+  uint64_t prev_end = 0;
+  uint64_t prev_last_plus_one = view.base_;
+  for (uint32_t b = 0; b < view.num_blocks_; ++b) {
+    const BlockHeader h = view.header(b);
+    if (h.data_end < prev_end || h.data_end > view.data_.size()) {
+      return Corrupt("block offset out of range");
+    }
+    // The last docid of a block of `count` postings is at least base+count-1.
+    if (uint64_t{h.last_docid} + 1 < prev_last_plus_one + h.count) {
+      return Corrupt("block last docids not ascending");
+    }
+    prev_end = h.data_end;
+    prev_last_plus_one = uint64_t{h.last_docid} + 1;
+  }
+  if (prev_end != view.data_.size()) return Corrupt("trailing bytes in chunk");
+  return view;
+}
+
+BlockHeader PostingChunkView::header(uint32_t block) const noexcept {
+  const char* p = headers_ + size_t{block} * kBlockHeaderBytes;
+  return BlockHeader{DecodeFixed32(p), DecodeFixed32(p + 4),
+                     static_cast<uint8_t>(static_cast<uint8_t>(p[8]) + 1),
+                     static_cast<uint8_t>(p[9]), static_cast<uint8_t>(p[10])};
+}
+
+std::string_view PostingChunkView::block_data(uint32_t block) const noexcept {
+  const uint32_t begin = block == 0 ? 0 : header(block - 1).data_end;
+  return data_.substr(begin, header(block).data_end - begin);
+}
+
+absl::Status PostingChunkView::DecodeBlock(uint32_t block, uint32_t* docids,
+                                           uint32_t* freqs) const {
+  const BlockHeader h = header(block);
+  const BlockCodec* dc = CodecById(h.docid_codec);
+  const BlockCodec* fc = CodecById(h.freq_codec);
+  if (dc == nullptr || fc == nullptr) return Corrupt("unknown codec id");
+  std::string_view data = block_data(block);
+  absl::StatusOr<size_t> used = dc->Decode(data, h.count, docids);
+  if (!used.ok()) return used.status();
+  uint64_t next = block == 0 ? base_ : uint64_t{header(block - 1).last_docid} + 1;
+  for (uint32_t i = 0; i < h.count; ++i) {
+    const uint64_t d = next + docids[i];
+    if (d > h.last_docid) return Corrupt("docid beyond block's last docid");
+    docids[i] = static_cast<uint32_t>(d);
+    next = d + 1;
+  }
+  if (docids[h.count - 1] != h.last_docid) return Corrupt("block last docid mismatch");
+  if (freqs != nullptr) {
+    absl::StatusOr<size_t> fused = fc->Decode(data.substr(*used), h.count, freqs);
+    if (!fused.ok()) return fused.status();
+    for (uint32_t i = 0; i < h.count; ++i) {
+      if (freqs[i] == 0xffffffffu) return Corrupt("term frequency overflow");
+      freqs[i] += 1;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<PositionsChunkView> PositionsChunkView::Parse(std::string_view chunk) {
+  PositionsChunkView view;
+  if (!GetVarint32(&chunk, &view.num_blocks_)) return Corrupt("truncated positions chunk");
+  if (view.num_blocks_ == 0 || view.num_blocks_ > kBlocksPerChunk ||
+      chunk.size() < size_t{view.num_blocks_} * 4) {
+    return Corrupt("bad positions block count");
+  }
+  view.ends_ = chunk.data();
+  view.data_ = chunk.substr(size_t{view.num_blocks_} * 4);
+  uint32_t prev = 0;
+  for (uint32_t b = 0; b < view.num_blocks_; ++b) {
+    const uint32_t end = DecodeFixed32(view.ends_ + 4 * size_t{b});
+    if (end < prev || end > view.data_.size()) return Corrupt("positions offset out of range");
+    prev = end;
+  }
+  if (prev != view.data_.size()) return Corrupt("trailing bytes in positions chunk");
+  return view;
+}
+
+std::string_view PositionsChunkView::block_data(uint32_t block) const noexcept {
+  const uint32_t begin = block == 0 ? 0 : DecodeFixed32(ends_ + 4 * size_t{block - 1});
+  const uint32_t end = DecodeFixed32(ends_ + 4 * size_t{block});
+  return data_.substr(begin, end - begin);
+}
+
+}  // namespace scry::storage

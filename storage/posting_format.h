@@ -1,0 +1,118 @@
+// File: storage/posting_format.h
+//
+// Encoding of one term's posting list: its TermInfo (in the `terms` column
+// family) and its chunks of blocks (in `postings` and `positions`). The byte
+// grammar is at the top of posting_format.cc.
+//
+// A posting list is cut into blocks of kBlockSize (128) postings and blocks
+// are grouped into chunks of up to kBlocksPerChunk blocks, one RocksDB value
+// per chunk, so that a cursor reads only the chunks it visits and skips whole
+// blocks by their fixed-size headers without decoding them.
+#ifndef SCRY_STORAGE_POSTING_FORMAT_H_
+#define SCRY_STORAGE_POSTING_FORMAT_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "storage/block_codec.h"
+
+namespace scry::storage {
+
+inline constexpr uint32_t kBlocksPerChunk = 64;
+inline constexpr size_t kBlockHeaderBytes = 12;
+
+// Per-term statistics and the chunk skip table.
+struct TermInfo {
+  uint32_t df = 0;                           // documents containing the term
+  uint64_t total_tf = 0;                     // occurrences over all documents
+  uint32_t max_tf = 0;                       // largest tf in one document
+  std::vector<uint32_t> chunk_last_docids;   // last docid of each chunk, ascending
+
+  std::string Encode() const;
+  // DataLoss if `data` is not a well-formed TermInfo.
+  static absl::StatusOr<TermInfo> Decode(std::string_view data);
+};
+
+// The postings of one term in one shard, as the indexer produces them.
+// docids strictly ascending; freqs[i] >= 1; positions holds freqs[i]
+// ascending positions per document, concatenated (sum(freqs) entries).
+struct PostingList {
+  std::vector<uint32_t> docids;
+  std::vector<uint32_t> freqs;
+  std::vector<uint32_t> positions;
+};
+
+// Codecs chosen at write time; each block records its own, so readers accept
+// any mix.
+struct PostingCodecs {
+  const BlockCodec* docids = nullptr;  // REQUIRES: non-null
+  const BlockCodec* freqs = nullptr;   // REQUIRES: non-null
+};
+
+// The encoded form of a whole posting list.
+struct EncodedPostingList {
+  TermInfo info;
+  std::vector<std::string> posting_chunks;   // one value per chunk
+  std::vector<std::string> position_chunks;  // parallel to posting_chunks
+};
+
+// Encodes `list`. InvalidArgument if the list breaks the PostingList rules.
+absl::StatusOr<EncodedPostingList> EncodePostingList(const PostingList& list,
+                                                     const PostingCodecs& codecs);
+
+// Header of one block, as stored (fixed width, so it can be binary searched).
+struct BlockHeader {
+  uint32_t last_docid;
+  uint32_t data_end;   // end offset of the block's data, from the data section start
+  uint8_t count;       // postings in the block, 1..128
+  uint8_t docid_codec;
+  uint8_t freq_codec;
+};
+
+// A parsed, validated view of a posting chunk. It does not own the bytes:
+// they must outlive it (in practice a PinnableSlice from the block cache).
+class PostingChunkView {
+ public:
+  // Checks the chunk's structure (header sizes, offsets ascending and in
+  // bounds, last docids ascending). DataLoss on any inconsistency.
+  static absl::StatusOr<PostingChunkView> Parse(std::string_view chunk);
+
+  PostingChunkView() = default;
+  uint32_t base_docid() const noexcept { return base_; }
+  uint32_t num_blocks() const noexcept { return num_blocks_; }
+  BlockHeader header(uint32_t block) const noexcept;
+  // The encoded bytes of block `block` (docid gaps then freqs).
+  std::string_view block_data(uint32_t block) const noexcept;
+
+  // Decodes block `block`: docids (absolute) and, if freqs != nullptr, tfs.
+  // DataLoss on corrupt data. REQUIRES: arrays of kBlockSize.
+  absl::Status DecodeBlock(uint32_t block, uint32_t* docids, uint32_t* freqs) const;
+
+ private:
+  uint32_t base_ = 0;
+  uint32_t num_blocks_ = 0;
+  const char* headers_ = nullptr;
+  std::string_view data_;
+};
+
+// A parsed view of a positions chunk (same lifetime rule as above).
+class PositionsChunkView {
+ public:
+  static absl::StatusOr<PositionsChunkView> Parse(std::string_view chunk);
+  PositionsChunkView() = default;
+  uint32_t num_blocks() const noexcept { return num_blocks_; }
+  // The varint stream of block `block`.
+  std::string_view block_data(uint32_t block) const noexcept;
+
+ private:
+  uint32_t num_blocks_ = 0;
+  const char* ends_ = nullptr;
+  std::string_view data_;
+};
+
+}  // namespace scry::storage
+
+#endif  // SCRY_STORAGE_POSTING_FORMAT_H_

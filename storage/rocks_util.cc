@@ -1,0 +1,88 @@
+#include "storage/rocks_util.h"
+
+#include <memory>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "rocksdb/cache.h"
+#include "rocksdb/filter_policy.h"
+#include "rocksdb/table.h"
+#include "storage/keys.h"
+#include "storage/status.h"
+
+namespace scry::storage::internal {
+
+absl::Status FromRocks(const rocksdb::Status& s, std::string_view context) {
+  if (s.ok()) return absl::OkStatus();
+  const std::string msg = absl::StrCat(AsAbsl(context), ": ", s.ToString());
+  switch (s.code()) {
+    case rocksdb::Status::kNotFound:
+      return absl::NotFoundError(msg);
+    case rocksdb::Status::kCorruption:
+      return absl::DataLossError(msg);
+    case rocksdb::Status::kNotSupported:
+      return absl::UnimplementedError(msg);
+    case rocksdb::Status::kInvalidArgument:
+      return absl::InvalidArgumentError(msg);
+    case rocksdb::Status::kBusy:
+    case rocksdb::Status::kTryAgain:
+      return absl::UnavailableError(msg);
+    case rocksdb::Status::kAborted:
+      return absl::AbortedError(msg);
+    case rocksdb::Status::kTimedOut:
+      return absl::DeadlineExceededError(msg);
+    default:
+      return absl::InternalError(msg);
+  }
+}
+
+namespace {
+
+// One block cache shared by every shard of a process, sized by the first
+// caller (readers pass their configured size; writers do not read).
+std::shared_ptr<rocksdb::Cache> SharedBlockCache(size_t bytes) {
+  static std::once_flag once;
+  static std::shared_ptr<rocksdb::Cache> cache;
+  std::call_once(once, [bytes] { cache = rocksdb::NewLRUCache(bytes); });
+  return cache;
+}
+
+}  // namespace
+
+rocksdb::ColumnFamilyOptions CfOptions(std::string_view name, size_t block_cache_bytes) {
+  rocksdb::ColumnFamilyOptions cf;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = SharedBlockCache(block_cache_bytes);
+  table.cache_index_and_filter_blocks = false;  // read-mostly: keep them pinned in memory
+  table.format_version = 5;
+  if (name == kTermsCf || name == kIdsCf) {
+    // Point lookups: bloom filters spare a disk read for absent terms/ids.
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    table.block_size = 4096;
+    cf.compression = rocksdb::kLZ4Compression;
+  } else if (name == kPostingsCf) {
+    // Already compressed by our block codecs.
+    table.block_size = 16 * 1024;
+    cf.compression = rocksdb::kNoCompression;
+  } else if (name == kPositionsCf) {
+    table.block_size = 16 * 1024;
+    cf.compression = rocksdb::kLZ4Compression;
+  } else if (name == kDocsCf) {
+    table.block_size = 16 * 1024;
+    cf.compression = rocksdb::kZSTD;
+  } else {
+    cf.compression = rocksdb::kNoCompression;
+  }
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return cf;
+}
+
+std::vector<rocksdb::ColumnFamilyDescriptor> CfDescriptors(size_t block_cache_bytes) {
+  std::vector<rocksdb::ColumnFamilyDescriptor> out;
+  for (const char* name : kColumnFamilies) {
+    out.emplace_back(name, CfOptions(name, block_cache_bytes));
+  }
+  return out;
+}
+
+}  // namespace scry::storage::internal

@@ -1,0 +1,33 @@
+// File: storage/rocks_util.h
+//
+// The one place where RocksDB types meet absl: status conversion and the
+// options every shard is written and read with (internal to storage/).
+#ifndef SCRY_STORAGE_ROCKS_UTIL_H_
+#define SCRY_STORAGE_ROCKS_UTIL_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "rocksdb/db.h"
+#include "rocksdb/options.h"
+#include "rocksdb/status.h"
+
+namespace scry::storage::internal {
+
+// Maps a RocksDB status to the canonical absl code (NotFound, DataLoss for
+// Corruption, Unavailable for Busy/TryAgain, Internal for IOError, ...),
+// prefixing `context` to the message.
+absl::Status FromRocks(const rocksdb::Status& s, std::string_view context);
+
+// Column family options for `name` (compression, bloom filters, block size),
+// identical for writing and reading.
+rocksdb::ColumnFamilyOptions CfOptions(std::string_view name, size_t block_cache_bytes);
+
+// Descriptors of every scry column family, in kColumnFamilies order.
+std::vector<rocksdb::ColumnFamilyDescriptor> CfDescriptors(size_t block_cache_bytes);
+
+}  // namespace scry::storage::internal
+
+#endif  // SCRY_STORAGE_ROCKS_UTIL_H_

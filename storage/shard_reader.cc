@@ -1,0 +1,147 @@
+// File: storage/shard_reader.cc
+//
+// Read-only shard access. The shard is opened with every SST file kept open
+// (max_open_files = -1), so a shard whose generation directory is replaced by
+// a later build keeps serving from its open files until the process restarts.
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "rocksdb/db.h"
+#include "rocksdb/metadata.h"
+#include "storage/coding.h"
+#include "storage/keys.h"
+#include "storage/rocks_util.h"
+#include "storage/shard.h"
+#include "storage/status.h"
+
+namespace scry::storage {
+
+using internal::FromRocks;
+
+PinnedValue::PinnedValue() : slice_(std::make_unique<rocksdb::PinnableSlice>()) {}
+PinnedValue::~PinnedValue() = default;
+PinnedValue::PinnedValue(PinnedValue&&) noexcept = default;
+PinnedValue& PinnedValue::operator=(PinnedValue&&) noexcept = default;
+std::string_view PinnedValue::view() const { return {slice_->data(), slice_->size()}; }
+
+ShardReader::~ShardReader() {
+  if (db_ != nullptr) {
+    for (auto* h : cfs_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  }
+}
+
+absl::StatusOr<std::unique_ptr<ShardReader>> ShardReader::Open(const std::string& path,
+                                                                const Options& options) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path + "/CURRENT", ec)) {
+    return absl::NotFoundError(absl::StrCat("no shard at ", path));
+  }
+  rocksdb::DBOptions db_options;
+  db_options.max_open_files = -1;
+  db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  std::unique_ptr<ShardReader> reader(new ShardReader());
+  rocksdb::DB* raw = nullptr;
+  SCRY_RETURN_IF_ERROR(FromRocks(
+      rocksdb::DB::OpenForReadOnly(db_options, path,
+                                   internal::CfDescriptors(options.block_cache_bytes),
+                                   &reader->cfs_, &raw),
+      "open shard " + path));
+  reader->db_.reset(raw);
+  SCRY_RETURN_IF_ERROR(reader->LoadMeta());
+  return reader;
+}
+
+absl::Status ShardReader::LoadMeta() {
+  rocksdb::ColumnFamilyHandle* meta_cf = cfs_[1];
+  auto get = [&](const std::string& key, std::string* value) {
+    return FromRocks(db_->Get(rocksdb::ReadOptions(), meta_cf, key, value), "meta " + key);
+  };
+  std::string v;
+  SCRY_RETURN_IF_ERROR(get("format_version", &v));
+  if (v.size() != 4) return absl::DataLossError("bad format_version");
+  meta_.format_version = DecodeFixed32(v.data());
+  if (meta_.format_version != kFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "index format version ", meta_.format_version, " is not ", kFormatVersion,
+        ", the one this scry reads; rebuild the index"));
+  }
+  SCRY_RETURN_IF_ERROR(get("shard", &v));
+  if (v.size() != 8) return absl::DataLossError("bad shard meta");
+  meta_.shard_index = DecodeFixed32(v.data());
+  meta_.num_shards = DecodeFixed32(v.data() + 4);
+  SCRY_RETURN_IF_ERROR(get("language", &meta_.language));
+  struct {
+    const char* key;
+    uint64_t* out;
+  } counts[] = {{"doc_count", &meta_.doc_count},
+                {"total_length", &meta_.total_length},
+                {"term_count", &meta_.term_count},
+                {"posting_count", &meta_.posting_count}};
+  for (const auto& c : counts) {
+    SCRY_RETURN_IF_ERROR(get(c.key, &v));
+    if (v.size() != 8) return absl::DataLossError(absl::StrCat("bad meta ", c.key));
+    *c.out = DecodeFixed64(v.data());
+  }
+  if (meta_.doc_count > 0xffffffffULL) return absl::DataLossError("doc_count too large");
+  doc_lengths_.reserve(meta_.doc_count);
+  for (uint32_t chunk = 0; doc_lengths_.size() < meta_.doc_count; ++chunk) {
+    SCRY_RETURN_IF_ERROR(get(DocLenKey(chunk), &v));
+    const size_t expect = std::min<uint64_t>(kDocLenChunk, meta_.doc_count - doc_lengths_.size());
+    if (v.size() != expect * 4) return absl::DataLossError("bad document length chunk");
+    for (size_t i = 0; i < expect; ++i) doc_lengths_.push_back(DecodeFixed32(v.data() + 4 * i));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<TermInfo>> ShardReader::FindTerm(uint8_t field,
+                                                              std::string_view term) const {
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cfs_[2], TermKey(field, term), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  SCRY_RETURN_IF_ERROR(FromRocks(s, "read term"));
+  SCRY_ASSIGN_OR_RETURN(TermInfo info, TermInfo::Decode({value.data(), value.size()}));
+  return info;
+}
+
+absl::Status ShardReader::ReadChunk(uint8_t field, std::string_view term, uint32_t chunk,
+                                    bool positions, PinnedValue* out) const {
+  out->slice()->Reset();
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), positions ? cfs_[4] : cfs_[3],
+                               ChunkKey(field, term, chunk), out->slice());
+  if (s.IsNotFound()) {
+    return absl::DataLossError(absl::StrCat("posting chunk ", chunk, " of term '", AsAbsl(term),
+                                            "' is missing"));
+  }
+  return FromRocks(s, "read posting chunk");
+}
+
+absl::StatusOr<StoredDocument> ShardReader::GetDocument(uint32_t docid) const {
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cfs_[5], DocKey(docid), &value);
+  if (s.IsNotFound()) return absl::NotFoundError(absl::StrCat("no document ", docid));
+  SCRY_RETURN_IF_ERROR(FromRocks(s, "read document"));
+  return StoredDocument::Decode({value.data(), value.size()});
+}
+
+absl::StatusOr<std::optional<uint32_t>> ShardReader::FindDocId(std::string_view id) const {
+  std::string value;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), cfs_[6], rocksdb::Slice(id.data(), id.size()), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  SCRY_RETURN_IF_ERROR(FromRocks(s, "read id"));
+  if (value.size() != 4) return absl::DataLossError("bad id entry");
+  return DecodeBigEndian32(value.data());
+}
+
+absl::StatusOr<ShardStats> ShardReader::Stats() const {
+  ShardStats stats;
+  stats.meta = meta_;
+  for (int i = 1; i < kNumColumnFamilies; ++i) {
+    rocksdb::ColumnFamilyMetaData md;
+    db_->GetColumnFamilyMetaData(cfs_[i], &md);
+    stats.bytes_per_cf[kColumnFamilies[i]] = md.size;
+  }
+  return stats;
+}
+
+}  // namespace scry::storage

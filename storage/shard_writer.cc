@@ -1,0 +1,205 @@
+// File: storage/shard_writer.cc
+//
+// Bulk writing of one shard: every column family gets one SST file written in
+// key order with rocksdb::SstFileWriter, then a fresh RocksDB is created and
+// the files are ingested (moved, not copied) at the bottom level, so a built
+// shard needs no compaction. Key order is guaranteed by the callers'
+// REQUIRES clauses and checked here.
+#include <filesystem>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "rocksdb/db.h"
+#include "rocksdb/sst_file_writer.h"
+#include "storage/coding.h"
+#include "storage/keys.h"
+#include "storage/rocks_util.h"
+#include "storage/shard.h"
+#include "storage/status.h"
+
+namespace scry::storage {
+
+using internal::FromRocks;
+
+namespace {
+
+// Writes one column family's SST file lazily (an empty CF gets no file).
+class CfFile {
+ public:
+  CfFile(std::string name, std::string path) : name_(std::move(name)), path_(std::move(path)) {}
+
+  absl::Status Put(std::string_view key, std::string_view value) {
+    if (writer_ == nullptr) {
+      rocksdb::Options options(rocksdb::DBOptions(), internal::CfOptions(name_, 8 << 20));
+      writer_ = std::make_unique<rocksdb::SstFileWriter>(rocksdb::EnvOptions(), options);
+      SCRY_RETURN_IF_ERROR(FromRocks(writer_->Open(path_), "open " + path_));
+    } else if (key <= last_key_) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("keys out of order in column family ", name_));
+    }
+    last_key_.assign(key.data(), key.size());
+    return FromRocks(writer_->Put(rocksdb::Slice(key.data(), key.size()),
+                                  rocksdb::Slice(value.data(), value.size())),
+                     "write " + path_);
+  }
+
+  // Finishes the file; returns whether there is one to ingest.
+  absl::StatusOr<bool> Finish() {
+    if (writer_ == nullptr) return false;
+    SCRY_RETURN_IF_ERROR(FromRocks(writer_->Finish(), "finish " + path_));
+    writer_.reset();
+    return true;
+  }
+
+  const std::string& name() const { return name_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string name_;
+  std::string path_;
+  std::string last_key_;
+  std::unique_ptr<rocksdb::SstFileWriter> writer_;
+};
+
+}  // namespace
+
+struct ShardWriter::Impl {
+  std::string path;
+  std::string ingest_dir;
+  PostingCodecs codecs;
+  std::map<std::string, std::unique_ptr<CfFile>> files;  // by CF name
+  std::vector<uint32_t> doc_lengths;
+  uint64_t total_length = 0;
+  uint64_t term_count = 0;
+  uint64_t posting_count = 0;
+  bool finished = false;
+
+  CfFile& File(const char* cf) { return *files.at(cf); }
+};
+
+ShardWriter::ShardWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ShardWriter::~ShardWriter() = default;
+
+absl::StatusOr<std::unique_ptr<ShardWriter>> ShardWriter::Create(
+    const std::string& path, const ShardWriterOptions& options) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(path, ec) && !fs::is_empty(path, ec)) {
+    return absl::FailedPreconditionError(absl::StrCat("shard directory not empty: ", path));
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->ingest_dir = path + "/ingest";
+  fs::create_directories(impl->ingest_dir, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("cannot create ", impl->ingest_dir, ": ", ec.message()));
+  }
+  impl->codecs = options.codecs;
+  if (impl->codecs.docids == nullptr) impl->codecs.docids = CodecById(uint8_t(CodecId::kBitPack));
+  if (impl->codecs.freqs == nullptr) impl->codecs.freqs = CodecById(uint8_t(CodecId::kBitPack));
+  for (int i = 1; i < kNumColumnFamilies; ++i) {
+    const std::string name = kColumnFamilies[i];
+    impl->files.emplace(name,
+                        std::make_unique<CfFile>(name, impl->ingest_dir + "/" + name + ".sst"));
+  }
+  return std::unique_ptr<ShardWriter>(new ShardWriter(std::move(impl)));
+}
+
+absl::Status ShardWriter::AddDocument(uint32_t docid, const StoredDocument& doc,
+                                      uint32_t length) {
+  if (docid != impl_->doc_lengths.size()) {
+    return absl::InvalidArgumentError("documents must be added with docids 0, 1, 2, ...");
+  }
+  SCRY_RETURN_IF_ERROR(impl_->File(kDocsCf).Put(DocKey(docid), doc.Encode()));
+  SCRY_RETURN_IF_ERROR(impl_->File(kIdsCf).Put(doc.id, DocKey(docid)));
+  impl_->doc_lengths.push_back(length);
+  impl_->total_length += length;
+  return absl::OkStatus();
+}
+
+absl::Status ShardWriter::AddPostingList(uint8_t field, std::string_view term,
+                                         const PostingList& list) {
+  if (term.empty() || term.find('\0') != std::string_view::npos) {
+    return absl::InvalidArgumentError("term is empty or contains a NUL byte");
+  }
+  if (!list.docids.empty() && list.docids.back() >= impl_->doc_lengths.size()) {
+    return absl::InvalidArgumentError("posting refers to a document not added");
+  }
+  SCRY_ASSIGN_OR_RETURN(EncodedPostingList enc, EncodePostingList(list, impl_->codecs));
+  SCRY_RETURN_IF_ERROR(impl_->File(kTermsCf).Put(TermKey(field, term), enc.info.Encode()));
+  for (uint32_t c = 0; c < enc.posting_chunks.size(); ++c) {
+    const std::string key = ChunkKey(field, term, c);
+    SCRY_RETURN_IF_ERROR(impl_->File(kPostingsCf).Put(key, enc.posting_chunks[c]));
+    SCRY_RETURN_IF_ERROR(impl_->File(kPositionsCf).Put(key, enc.position_chunks[c]));
+  }
+  ++impl_->term_count;
+  impl_->posting_count += list.docids.size();
+  return absl::OkStatus();
+}
+
+absl::Status ShardWriter::Finish(const ShardMeta& meta) {
+  if (impl_->finished) return absl::FailedPreconditionError("shard already finished");
+  impl_->finished = true;
+  // Meta keys, written in byte order as SstFileWriter requires.
+  std::map<std::string, std::string> kv;
+  auto fixed64 = [](uint64_t v) {
+    std::string s;
+    PutFixed64(&s, v);
+    return s;
+  };
+  std::string v;
+  PutFixed32(&v, kFormatVersion);
+  kv["format_version"] = v;
+  v.clear();
+  PutFixed32(&v, meta.shard_index);
+  PutFixed32(&v, meta.num_shards);
+  kv["shard"] = v;
+  kv["language"] = meta.language;
+  kv["doc_count"] = fixed64(impl_->doc_lengths.size());
+  kv["total_length"] = fixed64(impl_->total_length);
+  kv["term_count"] = fixed64(impl_->term_count);
+  kv["posting_count"] = fixed64(impl_->posting_count);
+  const auto& lengths = impl_->doc_lengths;
+  for (size_t start = 0; start < lengths.size(); start += kDocLenChunk) {
+    std::string chunk;
+    for (size_t i = start; i < lengths.size() && i < start + kDocLenChunk; ++i) {
+      PutFixed32(&chunk, lengths[i]);
+    }
+    kv[DocLenKey(static_cast<uint32_t>(start / kDocLenChunk))] = std::move(chunk);
+  }
+  for (const auto& [key, value] : kv) {
+    SCRY_RETURN_IF_ERROR(impl_->File(kMetaCf).Put(key, value));
+  }
+
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.error_if_exists = true;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  SCRY_RETURN_IF_ERROR(FromRocks(
+      rocksdb::DB::Open(db_options, impl_->path, internal::CfDescriptors(8 << 20), &handles, &raw),
+      "create shard " + impl_->path));
+  std::unique_ptr<rocksdb::DB> db(raw);
+  absl::Status status;
+  for (int i = 1; i < kNumColumnFamilies && status.ok(); ++i) {
+    CfFile& file = impl_->File(kColumnFamilies[i]);
+    absl::StatusOr<bool> has_file = file.Finish();
+    if (!has_file.ok()) {
+      status = has_file.status();
+    } else if (*has_file) {
+      rocksdb::IngestExternalFileOptions ingest;
+      ingest.move_files = true;
+      status = FromRocks(db->IngestExternalFile(handles[i], {file.path()}, ingest),
+                         "ingest " + file.path());
+    }
+  }
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  if (status.ok()) status = FromRocks(db->Close(), "close shard " + impl_->path);
+  db.reset();
+  std::error_code ec;
+  std::filesystem::remove_all(impl_->ingest_dir, ec);
+  return status;
+}
+
+}  // namespace scry::storage
