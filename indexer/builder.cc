@@ -48,9 +48,7 @@ class Progress {
   void Report(const std::string& line) {
     if (fn_) fn_(line);
   }
-  double Elapsed() const {
-    return std::chrono::duration<double>(Clock::now() - start_).count();
-  }
+  double Elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
 
  private:
   std::function<void(const std::string&)> fn_;
@@ -77,9 +75,9 @@ absl::Status ReadInputs(const BuildOptions& options, Progress* progress,
       if (s.ok()) {
         auto [it, inserted] = seen.try_emplace(doc.id, SourcePos{input, doc.line});
         if (!inserted) {
-          s = absl::InvalidArgumentError(absl::StrCat(
-              path, ":", doc.line, ": duplicate id \"", doc.id, "\" (first seen at ",
-              options.inputs[it->second.input], ":", it->second.line, ")"));
+          s = absl::InvalidArgumentError(
+              absl::StrCat(path, ":", doc.line, ": duplicate id \"", doc.id, "\" (first seen at ",
+                           options.inputs[it->second.input], ":", it->second.line, ")"));
         }
       }
       if (absl::IsInvalidArgument(s) && options.skip_invalid) {
@@ -118,8 +116,8 @@ struct Partial {
 };
 
 // Analyses docs[begin, end) (docids begin..end-1) into *out.
-void InvertRange(Analyzer* analyzer, const std::vector<ParsedDoc>& docs, size_t begin,
-                 size_t end, Partial* out) {
+void InvertRange(Analyzer* analyzer, const std::vector<ParsedDoc>& docs, size_t begin, size_t end,
+                 Partial* out) {
   std::vector<Token> tokens;
   std::vector<uint32_t> order;
   for (size_t d = begin; d < end; ++d) {
@@ -176,8 +174,8 @@ absl::Status BuildShard(const BuildOptions& options, uint32_t shard_index,
                         storage::CodecByName(options.freq_codec));
   storage::ShardWriterOptions writer_options;
   writer_options.codecs = {docid_codec, freq_codec};
-  SCRY_ASSIGN_OR_RETURN(auto writer,
-                        storage::ShardWriter::Create(build->ShardPath(shard_index), writer_options));
+  SCRY_ASSIGN_OR_RETURN(
+      auto writer, storage::ShardWriter::Create(build->ShardPath(shard_index), writer_options));
   uint32_t docid = 0;
   for (const Partial& p : partials) {
     for (uint32_t length : p.lengths) {

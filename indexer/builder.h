@@ -47,11 +47,11 @@ struct BuildOptions {
 
 struct BuildSummary {
   uint64_t docs = 0;
-  uint64_t skipped = 0;        // invalid lines skipped (skip_invalid)
+  uint64_t skipped = 0;  // invalid lines skipped (skip_invalid)
   uint64_t input_bytes = 0;
-  uint64_t terms = 0;          // distinct terms summed over shards
+  uint64_t terms = 0;  // distinct terms summed over shards
   uint64_t postings = 0;
-  uint64_t index_bytes = 0;    // bytes on disk of the new generation
+  uint64_t index_bytes = 0;  // bytes on disk of the new generation
   double seconds = 0;
   std::string generation_path;
 };

@@ -49,7 +49,7 @@ JsonlReader::~JsonlReader() {
 }
 
 absl::StatusOr<std::unique_ptr<JsonlReader>> JsonlReader::Open(const std::string& path,
-                                                                size_t max_line_bytes) {
+                                                               size_t max_line_bytes) {
   std::FILE* f = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
   if (f == nullptr) {
     const std::string msg = absl::StrCat("cannot open ", path, ": ", std::strerror(errno));
@@ -107,8 +107,8 @@ absl::Status JsonlReader::Next(InputDocument* doc) {
     }
     ++line_number_;
     if (too_long) {
-      return absl::InvalidArgumentError(absl::StrCat(path_, ":", line_number_, ": line longer than ",
-                                                     max_line_bytes_, " bytes"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path_, ":", line_number_, ": line longer than ", max_line_bytes_, " bytes"));
     }
     if (!line_.empty() && line_.back() == '\r') line_.pop_back();
     if (line_.find_first_not_of(" \t") == std::string::npos) continue;  // blank line
@@ -162,9 +162,8 @@ absl::Status JsonlReader::ParseLine(InputDocument* doc) {
     if (type == simdjson::dom::element_type::NULL_VALUE) continue;
     std::string_view value;
     if (kv.value.get(value) != simdjson::SUCCESS) {
-      return absl::InvalidArgumentError(absl::StrCat("member \"", key_str,
-                                                     "\" must be a string or null, got ",
-                                                     TypeName(type)));
+      return absl::InvalidArgumentError(
+          absl::StrCat("member \"", key_str, "\" must be a string or null, got ", TypeName(type)));
     }
     for (const auto& f : doc->fields) {
       if (f.first == key) {

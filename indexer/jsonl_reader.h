@@ -41,7 +41,7 @@ class JsonlReader {
   // if it cannot be opened. Lines longer than max_line_bytes are rejected as
   // invalid (and skipped over without holding them in memory).
   static absl::StatusOr<std::unique_ptr<JsonlReader>> Open(const std::string& path,
-                                                            size_t max_line_bytes);
+                                                           size_t max_line_bytes);
   ~JsonlReader();
   JsonlReader(const JsonlReader&) = delete;
   JsonlReader& operator=(const JsonlReader&) = delete;

@@ -25,9 +25,9 @@ struct Bm25 {
 
   Bm25(uint64_t total_docs, uint64_t total_length)
       : total_docs_(static_cast<double>(total_docs)),
-        avgdl_(total_docs == 0 ? 1.0
-                               : static_cast<double>(total_length) /
-                                     static_cast<double>(total_docs)) {
+        avgdl_(total_docs == 0
+                   ? 1.0
+                   : static_cast<double>(total_length) / static_cast<double>(total_docs)) {
     if (avgdl_ <= 0) avgdl_ = 1.0;
   }
 

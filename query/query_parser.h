@@ -67,8 +67,8 @@ struct ParseOptions {
 };
 
 // Parses and analyses `text`. The returned root is always a kBool node (a
-// single term `a` parses to (a)). Not thread-safe only in that `analyzer` is
-// used; callers pass one analyzer per thread.
+// single term `a` parses to (a)). Thread-safe as long as concurrent callers
+// pass different analyzers (an Analyzer is single-threaded).
 absl::StatusOr<std::unique_ptr<QueryNode>> ParseQuery(std::string_view text,
                                                       const ParseOptions& options,
                                                       indexer::Analyzer* analyzer);

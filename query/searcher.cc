@@ -10,9 +10,9 @@
 #include "absl/strings/str_cat.h"
 #include "query/bm25.h"
 #include "query/scorer.h"
+#include "storage/hash.h"
 #include "storage/keys.h"
 #include "storage/posting_cursor.h"
-#include "storage/hash.h"
 #include "storage/status.h"
 
 namespace scry::query {
@@ -148,7 +148,8 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
   parse.default_operator = request.default_operator;
   std::unique_ptr<indexer::Analyzer> analyzer = AcquireAnalyzer();
   if (analyzer == nullptr) return absl::ResourceExhaustedError("cannot create an analyzer");
-  absl::StatusOr<std::unique_ptr<QueryNode>> root = ParseQuery(request.query, parse, analyzer.get());
+  absl::StatusOr<std::unique_ptr<QueryNode>> root =
+      ParseQuery(request.query, parse, analyzer.get());
   ReleaseAnalyzer(std::move(analyzer));
   if (!root.ok()) return root.status();
 
@@ -182,7 +183,8 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
     std::unique_ptr<Scorer> scorer = plan.Build(**root);
     if (scorer == nullptr) continue;
     std::priority_queue<Candidate, std::vector<Candidate>, WorseFirst> heap;
-    for (uint32_t d = scorer->docid(); d != storage::kEndDocid; scorer->Next(), d = scorer->docid()) {
+    for (uint32_t d = scorer->docid(); d != storage::kEndDocid;
+         scorer->Next(), d = scorer->docid()) {
       ++result.total_hits;
       const Candidate c{scorer->Score(), static_cast<uint32_t>(s), d};
       if (heap.size() < keep) {
@@ -242,8 +244,8 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
     hit.score = candidates[i].score;
     hit.title = std::string(doc->Field("title"));
     for (const auto& [name, value] : doc->fields) {
-      if (all_fields || std::find(request.fields.begin(), request.fields.end(), name) !=
-                            request.fields.end()) {
+      if (all_fields ||
+          std::find(request.fields.begin(), request.fields.end(), name) != request.fields.end()) {
         hit.fields.emplace_back(name, value);
       }
     }
@@ -255,7 +257,8 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
 absl::StatusOr<storage::StoredDocument> Searcher::GetDocument(const std::string& id) const {
   const size_t s = storage::ShardForId(id, static_cast<uint32_t>(index_->num_shards()));
   SCRY_ASSIGN_OR_RETURN(auto docid, index_->shard(s).FindDocId(id));
-  if (!docid.has_value()) return absl::NotFoundError(absl::StrCat("no document with id \"", id, "\""));
+  if (!docid.has_value())
+    return absl::NotFoundError(absl::StrCat("no document with id \"", id, "\""));
   return index_->shard(s).GetDocument(*docid);
 }
 

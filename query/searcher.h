@@ -57,7 +57,7 @@ class Searcher {
   // FailedPrecondition if `index_dir` holds no index; other codes if it is
   // damaged or unreadable.
   static absl::StatusOr<std::unique_ptr<Searcher>> Open(const std::string& index_dir,
-                                                         const SearcherOptions& options);
+                                                        const SearcherOptions& options);
 
   // InvalidArgument for a bad query ("column C: reason") or top_k/offset over
   // max_top_k; DataLoss/Internal if the index cannot be read.

@@ -42,8 +42,8 @@ inline uint64_t DecodeFixed64(const char* p) noexcept {
 }
 
 inline void PutBigEndian32(std::string* dst, uint32_t v) {
-  char buf[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16),
-                 static_cast<char>(v >> 8), static_cast<char>(v)};
+  char buf[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                 static_cast<char>(v)};
   dst->append(buf, 4);
 }
 

@@ -113,7 +113,8 @@ absl::StatusOr<std::unique_ptr<IndexBuild>> IndexBuild::Begin(const std::string&
   build->tmp_path_ = absl::StrCat(dir, "/", build->gen_name_, ".tmp");
   fs::create_directory(build->tmp_path_, ec);
   if (ec) {
-    return absl::InternalError(absl::StrCat("cannot create ", build->tmp_path_, ": ", ec.message()));
+    return absl::InternalError(
+        absl::StrCat("cannot create ", build->tmp_path_, ": ", ec.message()));
   }
   return build;
 }
@@ -129,9 +130,9 @@ std::string IndexBuild::ShardPath(uint32_t i) const {
 }
 
 absl::Status IndexBuild::Commit(const IndexManifest& m) {
-  const std::string manifest = absl::StrCat(
-      "format_version=", m.format_version, "\nshards=", m.num_shards, "\nlanguage=", m.language,
-      "\ndocs=", m.docs, "\n");
+  const std::string manifest =
+      absl::StrCat("format_version=", m.format_version, "\nshards=", m.num_shards,
+                   "\nlanguage=", m.language, "\ndocs=", m.docs, "\n");
   SCRY_RETURN_IF_ERROR(WriteFileSynced(tmp_path_ + "/MANIFEST", manifest));
   SCRY_RETURN_IF_ERROR(SyncDir(tmp_path_));
   const std::string final_path = absl::StrCat(dir_, "/", gen_name_);
@@ -195,9 +196,9 @@ absl::StatusOr<IndexManifest> ReadManifest(const std::string& generation_path) {
     return absl::DataLossError(absl::StrCat("incomplete MANIFEST in ", generation_path));
   }
   if (m.format_version != kFormatVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "index format version ", m.format_version, " is not ", kFormatVersion,
-        ", the one this scry reads; rebuild the index"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("index format version ", m.format_version, " is not ", kFormatVersion,
+                     ", the one this scry reads; rebuild the index"));
   }
   return m;
 }

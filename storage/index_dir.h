@@ -76,7 +76,7 @@ std::string ShardDirName(uint32_t shard);
 class IndexReader {
  public:
   static absl::StatusOr<std::unique_ptr<IndexReader>> Open(const std::string& dir,
-                                                            const ShardReader::Options& options);
+                                                           const ShardReader::Options& options);
   const IndexManifest& manifest() const { return manifest_; }
   const std::string& generation_path() const { return generation_path_; }
   size_t num_shards() const { return shards_.size(); }

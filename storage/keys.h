@@ -46,8 +46,8 @@ inline constexpr const char* kDocsCf = "docs";
 inline constexpr const char* kIdsCf = "ids";
 
 // All column families in a fixed order (default first, as RocksDB wants).
-inline constexpr const char* kColumnFamilies[] = {"default", kMetaCf,   kTermsCf, kPostingsCf,
-                                                   kPositionsCf, kDocsCf, kIdsCf};
+inline constexpr const char* kColumnFamilies[] = {"default",    kMetaCf, kTermsCf, kPostingsCf,
+                                                  kPositionsCf, kDocsCf, kIdsCf};
 inline constexpr int kNumColumnFamilies = 7;
 
 inline std::string TermKey(uint8_t field, std::string_view term) {

@@ -71,8 +71,8 @@ void PostingCursor::SkipTo(uint32_t target) {
   uint32_t chunk = chunk_;
   uint32_t first_block = block_ + 1;
   if (lasts[chunk] < target) {
-    chunk = static_cast<uint32_t>(std::lower_bound(lasts.begin(), lasts.end(), target) -
-                                  lasts.begin());
+    chunk =
+        static_cast<uint32_t>(std::lower_bound(lasts.begin(), lasts.end(), target) - lasts.begin());
     if (chunk >= lasts.size()) {
       LoadBlock(static_cast<uint32_t>(lasts.size()), 0);  // end
       return;

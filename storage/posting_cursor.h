@@ -88,9 +88,9 @@ class PostingCursor {
   absl::Status status_;
 
   uint32_t docid_ = 0;
-  uint32_t index_ = 0;       // within the block
-  uint32_t count_ = 0;       // postings in the block
-  uint32_t block_ = 0;       // within the chunk
+  uint32_t index_ = 0;  // within the block
+  uint32_t count_ = 0;  // postings in the block
+  uint32_t block_ = 0;  // within the chunk
   uint32_t chunk_ = 0;
   uint32_t block_last_ = 0;  // last docid of the decoded block
   bool chunk_loaded_ = false;

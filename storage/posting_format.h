@@ -26,10 +26,10 @@ inline constexpr size_t kBlockHeaderBytes = 12;
 
 // Per-term statistics and the chunk skip table.
 struct TermInfo {
-  uint32_t df = 0;                           // documents containing the term
-  uint64_t total_tf = 0;                     // occurrences over all documents
-  uint32_t max_tf = 0;                       // largest tf in one document
-  std::vector<uint32_t> chunk_last_docids;   // last docid of each chunk, ascending
+  uint32_t df = 0;                          // documents containing the term
+  uint64_t total_tf = 0;                    // occurrences over all documents
+  uint32_t max_tf = 0;                      // largest tf in one document
+  std::vector<uint32_t> chunk_last_docids;  // last docid of each chunk, ascending
 
   std::string Encode() const;
   // DataLoss if `data` is not a well-formed TermInfo.
@@ -66,8 +66,8 @@ absl::StatusOr<EncodedPostingList> EncodePostingList(const PostingList& list,
 // Header of one block, as stored (fixed width, so it can be binary searched).
 struct BlockHeader {
   uint32_t last_docid;
-  uint32_t data_end;   // end offset of the block's data, from the data section start
-  uint8_t count;       // postings in the block, 1..128
+  uint32_t data_end;  // end offset of the block's data, from the data section start
+  uint8_t count;      // postings in the block, 1..128
   uint8_t docid_codec;
   uint8_t freq_codec;
 };

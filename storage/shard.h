@@ -32,7 +32,7 @@ struct ShardMeta {
   uint32_t num_shards = 1;
   std::string language;
   uint64_t doc_count = 0;
-  uint64_t total_length = 0;   // sum of document lengths, in tokens
+  uint64_t total_length = 0;  // sum of document lengths, in tokens
   uint64_t term_count = 0;
   uint64_t posting_count = 0;
 };
@@ -53,7 +53,7 @@ class ShardWriter {
  public:
   // `path` must not exist yet or be an empty directory.
   static absl::StatusOr<std::unique_ptr<ShardWriter>> Create(const std::string& path,
-                                                              const ShardWriterOptions& options);
+                                                             const ShardWriterOptions& options);
   ~ShardWriter();
   ShardWriter(const ShardWriter&) = delete;
   ShardWriter& operator=(const ShardWriter&) = delete;
@@ -104,7 +104,7 @@ class ShardReader {
   // NotFound if there is no shard at `path`; DataLoss/FailedPrecondition if
   // it is not a complete scry shard of a format this binary reads.
   static absl::StatusOr<std::unique_ptr<ShardReader>> Open(const std::string& path,
-                                                            const Options& options);
+                                                           const Options& options);
   ~ShardReader();
   ShardReader(const ShardReader&) = delete;
   ShardReader& operator=(const ShardReader&) = delete;

@@ -31,7 +31,7 @@ ShardReader::~ShardReader() {
 }
 
 absl::StatusOr<std::unique_ptr<ShardReader>> ShardReader::Open(const std::string& path,
-                                                                const Options& options) {
+                                                               const Options& options) {
   std::error_code ec;
   if (!std::filesystem::exists(path + "/CURRENT", ec)) {
     return absl::NotFoundError(absl::StrCat("no shard at ", path));
@@ -41,11 +41,11 @@ absl::StatusOr<std::unique_ptr<ShardReader>> ShardReader::Open(const std::string
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   std::unique_ptr<ShardReader> reader(new ShardReader());
   rocksdb::DB* raw = nullptr;
-  SCRY_RETURN_IF_ERROR(FromRocks(
-      rocksdb::DB::OpenForReadOnly(db_options, path,
-                                   internal::CfDescriptors(options.block_cache_bytes),
-                                   &reader->cfs_, &raw),
-      "open shard " + path));
+  SCRY_RETURN_IF_ERROR(
+      FromRocks(rocksdb::DB::OpenForReadOnly(db_options, path,
+                                             internal::CfDescriptors(options.block_cache_bytes),
+                                             &reader->cfs_, &raw),
+                "open shard " + path));
   reader->db_.reset(raw);
   SCRY_RETURN_IF_ERROR(reader->LoadMeta());
   return reader;
@@ -61,9 +61,9 @@ absl::Status ShardReader::LoadMeta() {
   if (v.size() != 4) return absl::DataLossError("bad format_version");
   meta_.format_version = DecodeFixed32(v.data());
   if (meta_.format_version != kFormatVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "index format version ", meta_.format_version, " is not ", kFormatVersion,
-        ", the one this scry reads; rebuild the index"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("index format version ", meta_.format_version, " is not ", kFormatVersion,
+                     ", the one this scry reads; rebuild the index"));
   }
   SCRY_RETURN_IF_ERROR(get("shard", &v));
   if (v.size() != 8) return absl::DataLossError("bad shard meta");
@@ -109,8 +109,8 @@ absl::Status ShardReader::ReadChunk(uint8_t field, std::string_view term, uint32
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), positions ? cfs_[4] : cfs_[3],
                                ChunkKey(field, term, chunk), out->slice());
   if (s.IsNotFound()) {
-    return absl::DataLossError(absl::StrCat("posting chunk ", chunk, " of term '", AsAbsl(term),
-                                            "' is missing"));
+    return absl::DataLossError(
+        absl::StrCat("posting chunk ", chunk, " of term '", AsAbsl(term), "' is missing"));
   }
   return FromRocks(s, "read posting chunk");
 }

@@ -34,8 +34,7 @@ class CfFile {
       writer_ = std::make_unique<rocksdb::SstFileWriter>(rocksdb::EnvOptions(), options);
       SCRY_RETURN_IF_ERROR(FromRocks(writer_->Open(path_), "open " + path_));
     } else if (key <= last_key_) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("keys out of order in column family ", name_));
+      return absl::InvalidArgumentError(absl::StrCat("keys out of order in column family ", name_));
     }
     last_key_.assign(key.data(), key.size());
     return FromRocks(writer_->Put(rocksdb::Slice(key.data(), key.size()),
@@ -92,7 +91,8 @@ absl::StatusOr<std::unique_ptr<ShardWriter>> ShardWriter::Create(
   impl->ingest_dir = path + "/ingest";
   fs::create_directories(impl->ingest_dir, ec);
   if (ec) {
-    return absl::InternalError(absl::StrCat("cannot create ", impl->ingest_dir, ": ", ec.message()));
+    return absl::InternalError(
+        absl::StrCat("cannot create ", impl->ingest_dir, ": ", ec.message()));
   }
   impl->codecs = options.codecs;
   if (impl->codecs.docids == nullptr) impl->codecs.docids = CodecById(uint8_t(CodecId::kBitPack));
@@ -105,8 +105,7 @@ absl::StatusOr<std::unique_ptr<ShardWriter>> ShardWriter::Create(
   return std::unique_ptr<ShardWriter>(new ShardWriter(std::move(impl)));
 }
 
-absl::Status ShardWriter::AddDocument(uint32_t docid, const StoredDocument& doc,
-                                      uint32_t length) {
+absl::Status ShardWriter::AddDocument(uint32_t docid, const StoredDocument& doc, uint32_t length) {
   if (docid != impl_->doc_lengths.size()) {
     return absl::InvalidArgumentError("documents must be added with docids 0, 1, 2, ...");
   }

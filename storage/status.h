@@ -28,10 +28,10 @@ inline absl::string_view AsAbsl(std::string_view s) noexcept { return {s.data(),
 #define SCRY_STATUS_CONCAT_(a, b) SCRY_STATUS_CONCAT_INNER_(a, b)
 
 // Evaluates `expr` (an absl::Status); returns it from the caller if not OK.
-#define SCRY_RETURN_IF_ERROR(expr)                 \
-  do {                                             \
-    ::absl::Status scry_status_ = (expr);          \
-    if (!scry_status_.ok()) return scry_status_;   \
+#define SCRY_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::absl::Status scry_status_ = (expr);        \
+    if (!scry_status_.ok()) return scry_status_; \
   } while (false)
 
 // Evaluates `rexpr` (an absl::StatusOr<T>); on error returns its status from
@@ -39,8 +39,8 @@ inline absl::string_view AsAbsl(std::string_view s) noexcept { return {s.data(),
 #define SCRY_ASSIGN_OR_RETURN(lhs, rexpr) \
   SCRY_ASSIGN_OR_RETURN_IMPL_(SCRY_STATUS_CONCAT_(scry_statusor_, __LINE__), lhs, rexpr)
 
-#define SCRY_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr) \
-  auto statusor = (rexpr);                                \
+#define SCRY_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr)  \
+  auto statusor = (rexpr);                                 \
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = std::move(*statusor)
 
