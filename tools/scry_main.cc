@@ -1,2 +1,322 @@
-// Placeholder until the CLI lands in this session.
-int main() { return 0; }
+// File: tools/scry_main.cc
+//
+// The `scry` command-line program. Subcommands:
+//   scry index  --input FILE.jsonl [--input ...] --index DIR [--shards N] ...
+//   scry serve  --index DIR [--listen HOST:PORT] ...
+//   scry search (--index DIR | --server HOST:PORT) [--top-k K] QUERY
+//   scry stats  --index DIR
+// README.md documents every flag. Exit status: 0 on success, 1 on a runtime
+// error (the message says which), 2 on a usage error.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "grpcpp/grpcpp.h"
+#include "indexer/analyzer.h"
+#include "indexer/builder.h"
+#include "query/searcher.h"
+#include "scry/v1/search.grpc.pb.h"
+#include "server/server.h"
+#include "storage/block_codec.h"
+
+namespace {
+
+using scry::query::DefaultOperator;
+
+int Fail(const absl::Status& status) {
+  std::cerr << "scry: " << absl::StatusCodeToString(status.code()) << ": " << status.message()
+            << "\n";
+  return 1;
+}
+
+// ---- scry index ------------------------------------------------------------
+
+int RunIndex(scry::indexer::BuildOptions options, bool quiet) {
+  const bool tty = isatty(STDERR_FILENO) != 0 && !quiet;
+  bool progress_shown = false;
+  if (tty) {
+    options.progress = [&](const std::string& line) {
+      std::fprintf(stderr, "\r%s\033[K", line.c_str());
+      progress_shown = true;
+    };
+  }
+  options.warn = [&](const std::string& line) {
+    if (progress_shown) std::fputs("\r\033[K", stderr);
+    std::fprintf(stderr, "%s\n", line.c_str());
+  };
+  absl::StatusOr<scry::indexer::BuildSummary> summary = scry::indexer::BuildIndex(options);
+  if (progress_shown) std::fputs("\r\033[K", stderr);
+  if (!summary.ok()) {
+    // Bad input lines are reported as FILE:LINE: reason, nothing else.
+    if (absl::IsInvalidArgument(summary.status())) {
+      std::cerr << summary.status().message() << "\n";
+      std::cerr << "scry: build failed; the index at " << options.index_dir
+                << " (if any) is unchanged\n";
+      return 1;
+    }
+    Fail(summary.status());
+    std::cerr << "scry: build failed; the index at " << options.index_dir
+              << " (if any) is unchanged\n";
+    return 1;
+  }
+  if (!quiet) {
+    std::fprintf(stderr,
+                 "indexed %llu documents (%llu invalid lines skipped) from %.1f MB in %.2f s "
+                 "(%.0f docs/s, %.1f MB/s)\n"
+                 "%llu terms, %llu postings, index %.1f MB in %s\n",
+                 static_cast<unsigned long long>(summary->docs),
+                 static_cast<unsigned long long>(summary->skipped), summary->input_bytes / 1e6,
+                 summary->seconds, summary->docs / std::max(summary->seconds, 1e-9),
+                 summary->input_bytes / 1e6 / std::max(summary->seconds, 1e-9),
+                 static_cast<unsigned long long>(summary->terms),
+                 static_cast<unsigned long long>(summary->postings), summary->index_bytes / 1e6,
+                 summary->generation_path.c_str());
+  }
+  return 0;
+}
+
+// ---- scry serve ------------------------------------------------------------
+
+int RunServe(const scry::server::ServerOptions& options, const std::string& port_file) {
+  // Block the stop signals in every thread; one thread waits for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<scry::server::Server>> server =
+      scry::server::Server::Start(options);
+  if (!server.ok()) return Fail(server.status());
+  if (!port_file.empty()) {
+    std::ofstream out(port_file + ".tmp");
+    out << (*server)->port() << "\n";
+    out.close();
+    if (!out || std::rename((port_file + ".tmp").c_str(), port_file.c_str()) != 0) {
+      std::cerr << "scry: cannot write " << port_file << "\n";
+      return 1;
+    }
+  }
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    std::cerr << "scry: signal " << sig << ", shutting down\n";
+    (*server)->Shutdown();
+  });
+  (*server)->Wait();
+  waiter.join();
+  return 0;
+}
+
+// ---- scry search -----------------------------------------------------------
+
+void PrintHit(size_t rank, const std::string& id, double score, const std::string& title) {
+  std::printf("%4zu  %10.4f  %s  %s\n", rank, score, id.c_str(), title.c_str());
+}
+
+int RunSearchLocal(const std::string& index, const scry::query::SearchRequest& request) {
+  auto searcher = scry::query::Searcher::Open(index, scry::query::SearcherOptions());
+  if (!searcher.ok()) return Fail(searcher.status());
+  absl::StatusOr<scry::query::SearchResult> result = (*searcher)->Search(request);
+  if (!result.ok()) return Fail(result.status());
+  size_t rank = request.offset;
+  for (const auto& hit : result->hits) {
+    PrintHit(++rank, hit.id, hit.score, hit.title);
+    for (const auto& [name, value] : hit.fields)
+      std::printf("      %s: %s\n", name.c_str(), value.c_str());
+  }
+  std::printf("total hits: %llu\n", static_cast<unsigned long long>(result->total_hits));
+  return 0;
+}
+
+int RunSearchRemote(const std::string& address, const scry::query::SearchRequest& request,
+                    int timeout_ms) {
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto stub = scry::v1::SearchService::NewStub(channel);
+  scry::v1::SearchRequest rpc_request;
+  rpc_request.set_query(request.query);
+  rpc_request.set_top_k(request.top_k);
+  rpc_request.set_offset(request.offset);
+  rpc_request.set_default_operator(request.default_operator == DefaultOperator::kAnd
+                                       ? scry::v1::DEFAULT_OPERATOR_AND
+                                       : scry::v1::DEFAULT_OPERATOR_OR);
+  for (const auto& f : request.fields) rpc_request.add_fields(f);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+  scry::v1::SearchResponse response;
+  grpc::Status status = stub->Search(&context, rpc_request, &response);
+  if (!status.ok()) {
+    std::cerr << "scry: "
+              << absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()))
+              << ": " << status.error_message() << "\n";
+    return 1;
+  }
+  size_t rank = request.offset;
+  for (const auto& hit : response.hits()) {
+    PrintHit(++rank, hit.id(), hit.score(), hit.title());
+    for (const auto& [name, value] : hit.fields())
+      std::printf("      %s: %s\n", name.c_str(), value.c_str());
+  }
+  std::printf("total hits: %llu (server took %.2f ms)\n",
+              static_cast<unsigned long long>(response.total_hits()), response.took_micros() / 1e3);
+  return 0;
+}
+
+// ---- scry stats ------------------------------------------------------------
+
+int RunStats(const std::string& index) {
+  auto searcher = scry::query::Searcher::Open(index, scry::query::SearcherOptions());
+  if (!searcher.ok()) return Fail(searcher.status());
+  auto stats = (*searcher)->Stats();
+  if (!stats.ok()) return Fail(stats.status());
+  const auto& reader = (*searcher)->index();
+  std::printf("index       %s\n", reader.generation_path().c_str());
+  std::printf("language    %s\nshards      %zu\ndocs        %llu\n",
+              reader.manifest().language.c_str(), reader.num_shards(),
+              static_cast<unsigned long long>(reader.total_docs()));
+  uint64_t terms = 0, postings = 0, bytes = 0;
+  for (const auto& s : *stats) {
+    terms += s.meta.term_count;
+    postings += s.meta.posting_count;
+    for (const auto& [cf, b] : s.bytes_per_cf) bytes += b;
+  }
+  std::printf("terms       %llu (summed over shards)\npostings    %llu\nbytes       %llu\n\n",
+              static_cast<unsigned long long>(terms), static_cast<unsigned long long>(postings),
+              static_cast<unsigned long long>(bytes));
+  std::printf("%-6s %10s %10s %12s", "shard", "docs", "terms", "postings");
+  const char* cfs[] = {"meta", "terms", "postings", "positions", "docs", "ids"};
+  for (const char* cf : cfs) std::printf(" %11s", cf);
+  std::printf("\n");
+  for (const auto& s : *stats) {
+    std::printf("%-6u %10llu %10llu %12llu", s.meta.shard_index,
+                static_cast<unsigned long long>(s.meta.doc_count),
+                static_cast<unsigned long long>(s.meta.term_count),
+                static_cast<unsigned long long>(s.meta.posting_count));
+    for (const char* cf : cfs) {
+      auto it = s.bytes_per_cf.find(cf);
+      std::printf(" %11llu",
+                  static_cast<unsigned long long>(it == s.bytes_per_cf.end() ? 0 : it->second));
+    }
+    std::printf("\n");
+  }
+  std::printf("(column family sizes are bytes of SST files on disk)\n");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"scry: full-text search engine (sharded RocksDB index, gRPC BM25 search)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "scry 0.1.0");
+
+  // index
+  scry::indexer::BuildOptions build;
+  bool quiet = false;
+  CLI::App* index = app.add_subcommand("index", "Build an index from JSON Lines files");
+  index->add_option("--input,-i", build.inputs, "Input JSONL file (repeatable; - for stdin)")
+      ->required();
+  index->add_option("--index", build.index_dir, "Index directory (created or replaced)")
+      ->required();
+  index->add_option("--shards", build.num_shards, "Number of shards")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  index
+      ->add_option("--language", build.language,
+                   "Snowball stemmer language, or none (see `scry languages`)")
+      ->capture_default_str();
+  index->add_flag("--skip-invalid", build.skip_invalid,
+                  "Report and skip bad input lines instead of stopping at the first");
+  index->add_option("--threads", build.threads, "Analysis threads (0 = all cores)")
+      ->capture_default_str();
+  index
+      ->add_option("--max-doc-bytes", build.max_document_bytes,
+                   "Largest accepted input line, in bytes")
+      ->capture_default_str();
+  index->add_option("--docid-codec", build.docid_codec, "Block codec for docid gaps")
+      ->capture_default_str();
+  index->add_option("--freq-codec", build.freq_codec, "Block codec for term frequencies")
+      ->capture_default_str();
+  index->add_flag("--quiet,-q", quiet, "No progress and no summary");
+
+  // serve
+  scry::server::ServerOptions serve;
+  std::string port_file;
+  uint32_t cache_mb = 256;
+  CLI::App* serve_cmd = app.add_subcommand("serve", "Serve an index over gRPC");
+  serve_cmd->add_option("--index", serve.index_dir, "Index directory")->required();
+  serve_cmd->add_option("--listen", serve.listen, "HOST:PORT to listen on (port 0: any free port)")
+      ->capture_default_str();
+  serve_cmd->add_option("--port-file", port_file, "Write the bound port to this file once serving");
+  serve_cmd->add_option("--max-top-k", serve.searcher.max_top_k, "Largest offset + top_k")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--max-query-bytes", serve.searcher.parse.max_query_bytes,
+                   "Longest query text, in bytes")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--max-clauses", serve.searcher.parse.max_clauses,
+                   "Most terms and phrases in one query")
+      ->capture_default_str();
+  serve_cmd->add_option("--cache-mb", cache_mb, "RocksDB block cache, in MiB")
+      ->capture_default_str();
+
+  // search
+  std::string search_index, search_server, query_text, fields;
+  scry::query::SearchRequest request;
+  bool use_and = false;
+  int timeout_ms = 10000;
+  CLI::App* search = app.add_subcommand("search", "Run one query, locally or through a server");
+  auto* idx_opt = search->add_option("--index", search_index, "Search this index directly");
+  auto* srv_opt = search->add_option("--server", search_server, "Search through this gRPC server");
+  idx_opt->excludes(srv_opt);
+  search->add_option("--top-k,-k", request.top_k, "Hits to print")->capture_default_str();
+  search->add_option("--offset", request.offset, "Hits to skip first")->capture_default_str();
+  search->add_flag("--and", use_and, "Join bare clauses with AND instead of OR");
+  search->add_option("--fields", fields, "Comma-separated stored fields to print (* = all)");
+  search->add_option("--timeout-ms", timeout_ms, "RPC deadline with --server")
+      ->capture_default_str();
+  search->add_option("query", query_text, "The query (see README: query language)")->required();
+
+  // stats
+  std::string stats_index;
+  CLI::App* stats = app.add_subcommand("stats", "Print index statistics per shard");
+  stats->add_option("--index", stats_index, "Index directory")->required();
+
+  // languages
+  CLI::App* languages = app.add_subcommand("languages", "List the stemmer languages");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (*index) return RunIndex(build, quiet);
+  if (*serve_cmd) {
+    serve.searcher.block_cache_bytes = size_t{cache_mb} << 20;
+    return RunServe(serve, port_file);
+  }
+  if (*search) {
+    if (search_index.empty() == search_server.empty()) {
+      std::cerr << "scry search: give exactly one of --index or --server\n";
+      return 2;
+    }
+    request.query = query_text;
+    request.default_operator = use_and ? DefaultOperator::kAnd : DefaultOperator::kOr;
+    if (!fields.empty()) {
+      for (auto f : absl::StrSplit(fields, ',')) request.fields.emplace_back(f);
+    }
+    return search_index.empty() ? RunSearchRemote(search_server, request, timeout_ms)
+                                : RunSearchLocal(search_index, request);
+  }
+  if (*stats) return RunStats(stats_index);
+  if (*languages) {
+    for (const auto& l : scry::indexer::Analyzer::Languages()) std::printf("%s\n", l.c_str());
+    return 0;
+  }
+  return 2;
+}

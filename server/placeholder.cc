@@ -1,2 +1,0 @@
-// Placeholder until the gRPC service lands in this session.
-namespace scry::server {}

@@ -1,0 +1,152 @@
+// File: server/search_service.cc
+#include "server/search_service.h"
+
+#include <chrono>
+#include <exception>
+#include <new>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "grpcpp/impl/codegen/proto_utils.h"
+#include "grpcpp/impl/rpc_service_method.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/method_handler.h"
+#include "server/server.h"
+
+namespace scry::server {
+namespace {
+
+// Parses `bytes` into *out. Anything protobuf refuses (bad wire format, or a
+// proto3 string field that is not valid UTF-8) is the client's fault.
+template <class Message>
+grpc::Status ParseRequest(const grpc::ByteBuffer& bytes, Message* out) {
+  grpc::ByteBuffer copy(bytes);  // Deserialize consumes its input
+  if (grpc::SerializationTraits<Message>::Deserialize(&copy, out).ok()) return grpc::Status::OK;
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                      "malformed " + Message::descriptor()->full_name() +
+                          ": not a valid protobuf message, or a string field is not valid UTF-8");
+}
+
+}  // namespace
+
+template <class Request, class Response>
+void SearchService::AddUnaryMethod(const char* path,
+                                   grpc::Status (SearchService::*method)(const Request&, Response*)
+                                       const) {
+  auto handler = [method](SearchService* service, grpc::ServerContext* /*context*/,
+                          const grpc::ByteBuffer* in, grpc::ByteBuffer* out) -> grpc::Status {
+    // gRPC would turn an escaping exception into UNKNOWN; the API promises
+    // never to answer UNKNOWN.
+    try {
+      Request request;
+      grpc::Status status = ParseRequest(*in, &request);
+      if (!status.ok()) return status;
+      Response response;
+      status = (service->*method)(request, &response);
+      if (!status.ok()) return status;
+      bool own_buffer = false;
+      return grpc::SerializationTraits<Response>::Serialize(response, out, &own_buffer);
+    } catch (const std::bad_alloc&) {
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "out of memory");
+    } catch (const std::exception& e) {
+      return grpc::Status(grpc::StatusCode::INTERNAL, e.what());
+    }
+  };
+  AddMethod(new grpc::internal::RpcServiceMethod(
+      path, grpc::internal::RpcMethod::NORMAL_RPC,
+      new grpc::internal::RpcMethodHandler<SearchService, grpc::ByteBuffer, grpc::ByteBuffer>(
+          std::move(handler), this)));
+}
+
+SearchService::SearchService(const query::Searcher* searcher) : searcher_(searcher) {
+  // Paths as in proto/scry/v1/search.proto; gRPC keeps the pointers, so they
+  // must be literals.
+  AddUnaryMethod("/scry.v1.SearchService/Search", &SearchService::Search);
+  AddUnaryMethod("/scry.v1.SearchService/GetDocument", &SearchService::GetDocument);
+  AddUnaryMethod("/scry.v1.SearchService/Stats", &SearchService::Stats);
+}
+
+grpc::Status SearchService::Search(const v1::SearchRequest& request,
+                                   v1::SearchResponse* response) const {
+  const auto start = std::chrono::steady_clock::now();
+  query::SearchRequest q;
+  q.query = request.query();
+  q.top_k = request.top_k() == 0 ? 10 : request.top_k();
+  q.offset = request.offset();
+  switch (request.default_operator()) {
+    case v1::DEFAULT_OPERATOR_UNSPECIFIED:
+    case v1::DEFAULT_OPERATOR_OR:
+      q.default_operator = query::DefaultOperator::kOr;
+      break;
+    case v1::DEFAULT_OPERATOR_AND:
+      q.default_operator = query::DefaultOperator::kAnd;
+      break;
+    default:  // an enum value this server does not know (proto3 keeps it)
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "unknown default_operator " +
+                              std::to_string(static_cast<int>(request.default_operator())));
+  }
+  q.fields.assign(request.fields().begin(), request.fields().end());
+
+  absl::StatusOr<query::SearchResult> result = searcher_->Search(q);
+  if (!result.ok()) return ToGrpc(result.status());
+
+  response->mutable_hits()->Reserve(static_cast<int>(result->hits.size()));
+  for (query::SearchHit& hit : result->hits) {
+    v1::Hit* out = response->add_hits();
+    out->set_id(std::move(hit.id));
+    out->set_score(hit.score);
+    out->set_title(std::move(hit.title));
+    auto& fields = *out->mutable_fields();
+    for (auto& [name, value] : hit.fields) fields[name] = std::move(value);
+  }
+  response->set_total_hits(result->total_hits);
+  const auto took = std::chrono::steady_clock::now() - start;
+  response->set_took_micros(
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(took).count()));
+  return grpc::Status::OK;
+}
+
+grpc::Status SearchService::GetDocument(const v1::GetDocumentRequest& request,
+                                        v1::GetDocumentResponse* response) const {
+  if (request.id().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "id must not be empty");
+  }
+  absl::StatusOr<storage::StoredDocument> doc = searcher_->GetDocument(request.id());
+  if (!doc.ok()) return ToGrpc(doc.status());
+  response->set_id(std::move(doc->id));
+  auto& fields = *response->mutable_fields();
+  for (auto& [name, value] : doc->fields) fields[name] = std::move(value);
+  return grpc::Status::OK;
+}
+
+grpc::Status SearchService::Stats(const v1::StatsRequest& /*request*/,
+                                  v1::StatsResponse* response) const {
+  absl::StatusOr<std::vector<storage::ShardStats>> stats = searcher_->Stats();
+  if (!stats.ok()) return ToGrpc(stats.status());
+  uint64_t docs = 0, terms = 0, postings = 0, bytes = 0;
+  for (const storage::ShardStats& shard : *stats) {
+    v1::ShardStats* out = response->add_shards();
+    out->set_shard(shard.meta.shard_index);
+    out->set_docs(shard.meta.doc_count);
+    out->set_terms(shard.meta.term_count);
+    out->set_postings(shard.meta.posting_count);
+    auto& per_cf = *out->mutable_bytes_per_column_family();
+    for (const auto& [cf, cf_bytes] : shard.bytes_per_cf) {
+      per_cf[cf] = cf_bytes;
+      bytes += cf_bytes;
+    }
+    docs += shard.meta.doc_count;
+    terms += shard.meta.term_count;
+    postings += shard.meta.posting_count;
+  }
+  response->set_docs(docs);
+  response->set_terms(terms);
+  response->set_postings(postings);
+  response->set_bytes_on_disk(bytes);
+  response->set_language(searcher_->index().manifest().language);
+  return grpc::Status::OK;
+}
+
+}  // namespace scry::server

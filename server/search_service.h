@@ -1,0 +1,49 @@
+// File: server/search_service.h
+//
+// The scry.v1.SearchService RPCs (proto/scry/v1/search.proto) over one
+// query::Searcher.
+//
+// The service registers its three unary methods itself, with raw byte
+// buffers on the wire, and parses the requests on its own. With the
+// generated SearchService::Service, a request that protobuf refuses to parse
+// (most commonly a proto3 string field holding invalid UTF-8) would be
+// answered by gRPC with INTERNAL and an empty message; here it is
+// INVALID_ARGUMENT with a message that says what was wrong, as the API
+// promises for any malformed query. The typed methods below do the work and
+// can be called directly.
+//
+// Thread safety: all methods are safe to call concurrently (the Searcher is).
+#ifndef SCRY_SERVER_SEARCH_SERVICE_H_
+#define SCRY_SERVER_SEARCH_SERVICE_H_
+
+#include "grpcpp/impl/service_type.h"
+#include "grpcpp/support/status.h"
+#include "query/searcher.h"
+#include "scry/v1/search.pb.h"
+
+namespace scry::server {
+
+class SearchService final : public grpc::Service {
+ public:
+  // `searcher` must outlive the service.
+  explicit SearchService(const query::Searcher* searcher);
+
+  grpc::Status Search(const v1::SearchRequest& request, v1::SearchResponse* response) const;
+  grpc::Status GetDocument(const v1::GetDocumentRequest& request,
+                           v1::GetDocumentResponse* response) const;
+  grpc::Status Stats(const v1::StatsRequest& request, v1::StatsResponse* response) const;
+
+  // Full gRPC name of the service, for health checks.
+  static constexpr const char* kServiceName = "scry.v1.SearchService";
+
+ private:
+  template <class Request, class Response>
+  void AddUnaryMethod(const char* path,
+                      grpc::Status (SearchService::*method)(const Request&, Response*) const);
+
+  const query::Searcher* searcher_;
+};
+
+}  // namespace scry::server
+
+#endif  // SCRY_SERVER_SEARCH_SERVICE_H_

@@ -1,0 +1,172 @@
+// File: server/server.cc
+#include "server/server.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "grpc/grpc.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "server/search_service.h"
+#include "storage/status.h"
+
+namespace scry::server {
+namespace {
+
+// `listen` ("HOST:PORT") with its port replaced by the one actually bound
+// (for port 0); other address forms ("unix:PATH") as they are.
+std::string BoundAddress(const std::string& listen, int port) {
+  const size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon + 1 == listen.size()) return listen;
+  for (size_t i = colon + 1; i < listen.size(); ++i) {
+    if (listen[i] < '0' || listen[i] > '9') return listen;
+  }
+  return absl::StrCat(listen.substr(0, colon + 1), port);
+}
+
+// `message`, cut to at most kMaxStatusMessageBytes bytes (at a UTF-8
+// character boundary) plus "...". The message travels in the HTTP/2
+// trailers, whose size the client limits (8 KiB by default); a longer one
+// (say, NOT_FOUND quoting a 100 KB id) would reach the client as
+// RESOURCE_EXHAUSTED instead of the real error.
+std::string ShortenMessage(absl::string_view message) {
+  if (message.size() <= kMaxStatusMessageBytes) return std::string(message);
+  size_t cut = kMaxStatusMessageBytes;
+  while (cut > 0 && (static_cast<unsigned char>(message[cut]) & 0xC0) == 0x80) --cut;
+  return absl::StrCat(message.substr(0, cut), "...");
+}
+
+void SetServing(grpc::Server* server, bool serving) {
+  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  if (health == nullptr) return;
+  health->SetServingStatus("", serving);
+  health->SetServingStatus(SearchService::kServiceName, serving);
+}
+
+}  // namespace
+
+grpc::Status ToGrpc(const absl::Status& status) {
+  grpc::StatusCode code;
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+      return grpc::Status::OK;
+    case absl::StatusCode::kCancelled:
+      code = grpc::StatusCode::CANCELLED;
+      break;
+    case absl::StatusCode::kInvalidArgument:
+      code = grpc::StatusCode::INVALID_ARGUMENT;
+      break;
+    case absl::StatusCode::kDeadlineExceeded:
+      code = grpc::StatusCode::DEADLINE_EXCEEDED;
+      break;
+    case absl::StatusCode::kNotFound:
+      code = grpc::StatusCode::NOT_FOUND;
+      break;
+    case absl::StatusCode::kAlreadyExists:
+      code = grpc::StatusCode::ALREADY_EXISTS;
+      break;
+    case absl::StatusCode::kPermissionDenied:
+      code = grpc::StatusCode::PERMISSION_DENIED;
+      break;
+    case absl::StatusCode::kResourceExhausted:
+      code = grpc::StatusCode::RESOURCE_EXHAUSTED;
+      break;
+    case absl::StatusCode::kFailedPrecondition:
+      code = grpc::StatusCode::FAILED_PRECONDITION;
+      break;
+    case absl::StatusCode::kAborted:
+      code = grpc::StatusCode::ABORTED;
+      break;
+    case absl::StatusCode::kOutOfRange:
+      code = grpc::StatusCode::OUT_OF_RANGE;
+      break;
+    case absl::StatusCode::kUnimplemented:
+      code = grpc::StatusCode::UNIMPLEMENTED;
+      break;
+    case absl::StatusCode::kUnavailable:
+      code = grpc::StatusCode::UNAVAILABLE;
+      break;
+    case absl::StatusCode::kDataLoss:
+      code = grpc::StatusCode::DATA_LOSS;
+      break;
+    case absl::StatusCode::kUnauthenticated:
+      code = grpc::StatusCode::UNAUTHENTICATED;
+      break;
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnknown:  // never answer UNKNOWN
+    default:                          // not a canonical code
+      code = grpc::StatusCode::INTERNAL;
+      break;
+  }
+  return grpc::Status(code, ShortenMessage(status.message()));
+}
+
+struct Server::Impl {
+  // Destroyed bottom-up: the gRPC server (which waits for running calls)
+  // before the service and the searcher it uses.
+  std::unique_ptr<query::Searcher> searcher;
+  std::unique_ptr<SearchService> service;
+  std::unique_ptr<grpc::Server> server;
+
+  absl::Mutex mu;
+  bool shut_down ABSL_GUARDED_BY(mu) = false;
+};
+
+Server::Server(std::unique_ptr<Impl> impl, int port) : impl_(std::move(impl)), port_(port) {}
+
+Server::~Server() { Shutdown(); }
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  SCRY_ASSIGN_OR_RETURN(impl->searcher, query::Searcher::Open(options.index_dir, options.searcher));
+  impl->service = std::make_unique<SearchService>(impl->searcher.get());
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int selected_port = 0;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &selected_port);
+  builder.RegisterService(impl->service.get());
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  // gRPC sets SO_REUSEPORT by default, which would let a second server bind
+  // the same port and silently take half of the connections.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  impl->server = builder.BuildAndStart();
+  if (impl->server == nullptr || selected_port == 0) {
+    if (impl->server != nullptr) impl->server->Shutdown();
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
+  }
+  SetServing(impl->server.get(), true);
+
+  const storage::IndexReader& index = impl->searcher->index();
+  std::fprintf(stderr, "scry: serving %s (%llu docs, %zu shards) on %s\n",
+               options.index_dir.c_str(), static_cast<unsigned long long>(index.total_docs()),
+               index.num_shards(), BoundAddress(options.listen, selected_port).c_str());
+  std::fflush(stderr);
+  return std::unique_ptr<Server>(new Server(std::move(impl), selected_port));
+}
+
+void Server::Wait() { impl_->server->Wait(); }
+
+void Server::Shutdown(int grace_ms) {
+  {
+    absl::MutexLock lock(&impl_->mu);
+    if (impl_->shut_down) return;
+    impl_->shut_down = true;
+  }
+  SetServing(impl_->server.get(), false);
+  impl_->server->Shutdown(std::chrono::system_clock::now() +
+                          std::chrono::milliseconds(std::max(grace_ms, 0)));
+}
+
+}  // namespace scry::server
