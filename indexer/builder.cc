@@ -176,13 +176,24 @@ absl::Status BuildShard(const BuildOptions& options, uint32_t shard_index,
   writer_options.codecs = {docid_codec, freq_codec};
   SCRY_ASSIGN_OR_RETURN(
       auto writer, storage::ShardWriter::Create(build->ShardPath(shard_index), writer_options));
+  const bool store_all = std::find(options.stored_fields.begin(), options.stored_fields.end(),
+                                   "*") != options.stored_fields.end();
   uint32_t docid = 0;
   for (const Partial& p : partials) {
     for (uint32_t length : p.lengths) {
       storage::StoredDocument stored;
       ParsedDoc& doc = (*docs)[docid];
       stored.id = std::move(doc.id);
-      stored.fields = std::move(doc.fields);
+      if (store_all) {
+        stored.fields = std::move(doc.fields);
+      } else {
+        for (auto& field : doc.fields) {
+          if (std::find(options.stored_fields.begin(), options.stored_fields.end(), field.first) !=
+              options.stored_fields.end()) {
+            stored.fields.push_back(std::move(field));
+          }
+        }
+      }
       SCRY_RETURN_IF_ERROR(writer->AddDocument(docid, stored, length));
       ++docid;
     }

@@ -38,6 +38,9 @@ struct BuildOptions {
   unsigned threads = 0;  // analysis threads; 0 = all cores
   std::string docid_codec = "bitpack";
   std::string freq_codec = "bitpack";
+  // Members kept in the `docs` column family besides the id, which is always
+  // stored: {"*"} (the default) keeps every member, {} keeps only the id.
+  std::vector<std::string> stored_fields = {"*"};
   // Called with one line per skipped input line (and progress if set below).
   std::function<void(const std::string&)> warn;
   // Called about 4 times a second with a one-line progress report (no

@@ -244,6 +244,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   index->add_option("--freq-codec", build.freq_codec, "Block codec for term frequencies")
       ->capture_default_str();
+  std::string store = "*";
+  index
+      ->add_option("--store", store,
+                   "Comma-separated members to store besides the id (* = all, none = id only)")
+      ->capture_default_str();
   index->add_flag("--quiet,-q", quiet, "No progress and no summary");
 
   // serve
@@ -295,7 +300,14 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
 
-  if (*index) return RunIndex(build, quiet);
+  if (*index) {
+    build.stored_fields.clear();
+    if (store != "none") {
+      for (auto f : absl::StrSplit(store, ',', absl::SkipEmpty()))
+        build.stored_fields.emplace_back(f);
+    }
+    return RunIndex(build, quiet);
+  }
   if (*serve_cmd) {
     serve.searcher.block_cache_bytes = size_t{cache_mb} << 20;
     return RunServe(serve, port_file);

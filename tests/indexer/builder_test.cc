@@ -181,3 +181,30 @@ TEST_F(BuilderTest, EmptyInputIsAnError) {
 
 }  // namespace
 }  // namespace scry::indexer
+
+namespace scry::indexer {
+namespace {
+
+TEST_F(BuilderTest, StoredFieldsCanBeLimited) {
+  BuildOptions o = Options(kGood);
+  o.stored_fields = {"title"};
+  ASSERT_THAT(BuildIndex(o), IsOk());
+  auto s = query::Searcher::Open(dir_.Sub("index"), query::SearcherOptions());
+  ASSERT_THAT(s, IsOk());
+  auto a = (*s)->GetDocument("a");
+  ASSERT_THAT(a, IsOk());
+  ASSERT_EQ(a->fields.size(), 1u);
+  EXPECT_EQ(a->Field("title"), "Alpha");
+  o.stored_fields = {};
+  ASSERT_THAT(BuildIndex(o), IsOk());
+  s = query::Searcher::Open(dir_.Sub("index"), query::SearcherOptions());
+  ASSERT_THAT(s, IsOk());
+  a = (*s)->GetDocument("a");
+  ASSERT_THAT(a, IsOk());
+  EXPECT_EQ(a->id, "a");
+  EXPECT_TRUE(a->fields.empty());
+  EXPECT_EQ(Hits("fox"), 1u);  // still indexed
+}
+
+}  // namespace
+}  // namespace scry::indexer
