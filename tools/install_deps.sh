@@ -16,7 +16,7 @@ PACKAGES=(
   libsimdjson-dev         # JSON Lines parsing with UTF-8 validation (fast, precise errors)
   libutf8proc-dev         # Unicode categories and case folding for the tokenizer
   libcli11-dev            # subcommands and flags for the `scry` CLI
-  python3                 # quickstart/test helpers (standard library only)
+  python3 python3-grpcio python3-protobuf  # the Python gRPC client test (tests/clients)
 )
 
 missing=()
