@@ -65,6 +65,17 @@ absl::Status ReadInputs(const BuildOptions& options, Progress* progress,
                         std::vector<std::vector<ParsedDoc>>* shards, BuildSummary* summary) {
   absl::flat_hash_map<std::string, SourcePos> seen;
   uint64_t bytes_before = 0;
+  // Total input size for the ETA (0 if any input is a pipe).
+  uint64_t total_bytes = 0;
+  for (const auto& path : options.inputs) {
+    std::error_code ec;
+    const auto size = path == "-" ? 0 : std::filesystem::file_size(path, ec);
+    if (ec || size == 0) {
+      total_bytes = 0;
+      break;
+    }
+    total_bytes += size;
+  }
   for (uint32_t input = 0; input < options.inputs.size(); ++input) {
     const std::string& path = options.inputs[input];
     SCRY_ASSIGN_OR_RETURN(auto reader, JsonlReader::Open(path, options.max_document_bytes));
@@ -99,8 +110,14 @@ absl::Status ReadInputs(const BuildOptions& options, Progress* progress,
       if (progress->Due()) {
         const uint64_t bytes = bytes_before + reader->bytes_read();
         const double secs = progress->Elapsed();
-        progress->Report(absl::StrFormat("reading: %d docs, %.1f MB, %.0f docs/s", summary->docs,
-                                         bytes / 1e6, summary->docs / std::max(secs, 1e-9)));
+        std::string line =
+            absl::StrFormat("reading: %d docs, %.1f MB, %.0f docs/s", summary->docs, bytes / 1e6,
+                            summary->docs / std::max(secs, 1e-9));
+        if (total_bytes > bytes && bytes > 0) {
+          absl::StrAppendFormat(&line, ", %.0f%%, reading ETA %.0f s", 100.0 * bytes / total_bytes,
+                                secs * static_cast<double>(total_bytes - bytes) / bytes);
+        }
+        progress->Report(line);
       }
     }
     bytes_before += reader->bytes_read();
