@@ -21,6 +21,7 @@
 // them, and accept non-minimal (but <= 5 byte) varints.
 
 #include "storage/block_codec.h"
+#include "storage/internal_codecs.h"
 
 #include <algorithm>
 #include <array>
@@ -197,19 +198,36 @@ class BitPackCodec final : public BlockCodec {
 const VarintCodec kVarintCodec;
 const BitPackCodec kBitPackCodec;
 
-constexpr const BlockCodec* kAllCodecs[] = {&kVarintCodec, &kBitPackCodec};
+}  // namespace
+
+namespace internal {
+const BlockCodec& VarintCodecInstance() { return kVarintCodec; }
+const BlockCodec& BitPackCodecInstance() { return kBitPackCodec; }
+}  // namespace internal
+
+namespace {
+
+// Every codec, one line each (codecs live in their own files and expose an
+// accessor declared in storage/internal_codecs.h).
+const std::vector<const BlockCodec*>& AllCodecs() {
+  static const std::vector<const BlockCodec*> all = {
+      &internal::VarintCodecInstance(),
+      &internal::BitPackCodecInstance(),
+  };
+  return all;
+}
 
 }  // namespace
 
 const BlockCodec* CodecById(uint8_t id) noexcept {
-  for (const BlockCodec* codec : kAllCodecs) {
+  for (const BlockCodec* codec : AllCodecs()) {
     if (static_cast<uint8_t>(codec->id()) == id) return codec;
   }
   return nullptr;
 }
 
 absl::StatusOr<const BlockCodec*> CodecByName(std::string_view name) {
-  for (const BlockCodec* codec : kAllCodecs) {
+  for (const BlockCodec* codec : AllCodecs()) {
     if (codec->name() == name) return codec;
   }
   // This abseil build has its own absl::string_view (not std's), so StrCat
@@ -224,9 +242,34 @@ absl::StatusOr<const BlockCodec*> CodecByName(std::string_view name) {
 
 std::vector<std::string_view> CodecNames() {
   std::vector<std::string_view> names;
-  names.reserve(std::size(kAllCodecs));
-  for (const BlockCodec* codec : kAllCodecs) names.push_back(codec->name());
+  names.reserve(AllCodecs().size());
+  for (const BlockCodec* codec : AllCodecs()) names.push_back(codec->name());
   return names;
+}
+
+}  // namespace scry::storage
+
+namespace scry::storage {
+
+void BlockCodec::EncodeDelta(const uint32_t* values, size_t n, uint32_t prev,
+                             std::string* out) const {
+  uint32_t gaps[kBlockSize];
+  for (size_t i = 0; i < n; ++i) {
+    gaps[i] = values[i] - prev - 1;
+    prev = values[i];
+  }
+  Encode(gaps, n, out);
+}
+
+absl::StatusOr<size_t> BlockCodec::DecodeDelta(std::string_view data, size_t n, uint32_t prev,
+                                               uint32_t* values) const {
+  absl::StatusOr<size_t> used = Decode(data, n, values);
+  if (!used.ok()) return used;
+  for (size_t i = 0; i < n; ++i) {
+    prev += values[i] + 1;
+    values[i] = prev;
+  }
+  return used;
 }
 
 }  // namespace scry::storage

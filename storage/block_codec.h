@@ -30,8 +30,11 @@ namespace scry::storage {
 inline constexpr size_t kBlockSize = 128;
 
 enum class CodecId : uint8_t {
-  kVarint = 1,   // LEB128 per integer; the plain reference codec
-  kBitPack = 2,  // frame of reference: one bit width b (0..32) per block, then n*b bits
+  kVarint = 1,       // LEB128 per integer; the plain reference codec
+  kBitPack = 2,      // one bit width b (0..32) per block, then n*b bits, horizontal layout
+  kStreamVByte = 3,  // Stream VByte (libstreamvbyte): 2-bit length codes, then data bytes
+  kSimdBp128 = 4,    // SIMD-BP128 family: one bit width per block, 4-lane vertical layout
+  kPFor = 5,         // patched frame of reference: bit width b plus exceptions
 };
 
 class BlockCodec {
@@ -50,6 +53,20 @@ class BlockCodec {
   // malformed. REQUIRES: n <= kBlockSize; values has room for kBlockSize.
   virtual absl::StatusOr<size_t> Decode(std::string_view data, size_t n,
                                         uint32_t* values) const = 0;
+
+  // Delta coding of strictly ascending values (docids): encodes the gaps
+  // values[i] - values[i-1] - 1, with values[-1] = prev. Arithmetic is modulo
+  // 2^32, so prev = 0xffffffff encodes a list that may start at 0.
+  // REQUIRES: n <= kBlockSize; values strictly ascending and > prev (mod 2^32).
+  virtual void EncodeDelta(const uint32_t* values, size_t n, uint32_t prev,
+                           std::string* out) const;
+
+  // Decodes what EncodeDelta wrote, rebuilding the values (prefix sum). The
+  // default decodes then sums; SIMD codecs fuse the two. Callers validate the
+  // values (e.g. against a block's last docid): corrupt input decodes to
+  // garbage values, never to an out-of-bounds read.
+  virtual absl::StatusOr<size_t> DecodeDelta(std::string_view data, size_t n, uint32_t prev,
+                                             uint32_t* values) const;
 };
 
 // The codec with this id, or nullptr if the id is unknown (a corrupt block or

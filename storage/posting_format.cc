@@ -117,12 +117,7 @@ absl::StatusOr<EncodedPostingList> EncodePostingList(const PostingList& list,
     uint32_t block_base = base;
     for (size_t b = chunk_start; b < chunk_end; b += kBlockSize) {
       const size_t count = std::min(kBlockSize, chunk_end - b);
-      uint32_t prev_plus_one = block_base;
-      for (size_t i = 0; i < count; ++i) {
-        values[i] = list.docids[b + i] - prev_plus_one;
-        prev_plus_one = list.docids[b + i] + 1;
-      }
-      codecs.docids->Encode(values, count, &data);
+      codecs.docids->EncodeDelta(&list.docids[b], count, block_base - 1, &data);
       for (size_t i = 0; i < count; ++i) values[i] = list.freqs[b + i] - 1;
       codecs.freqs->Encode(values, count, &data);
       const uint32_t last = list.docids[b + count - 1];
@@ -203,16 +198,17 @@ absl::Status PostingChunkView::DecodeBlock(uint32_t block, uint32_t* docids,
   const BlockCodec* fc = CodecById(h.freq_codec);
   if (dc == nullptr || fc == nullptr) return Corrupt("unknown codec id");
   std::string_view data = block_data(block);
-  absl::StatusOr<size_t> used = dc->Decode(data, h.count, docids);
+  const uint32_t first = block == 0 ? base_ : header(block - 1).last_docid + 1;
+  absl::StatusOr<size_t> used = dc->DecodeDelta(data, h.count, first - 1, docids);
   if (!used.ok()) return used.status();
-  uint64_t next = block == 0 ? base_ : uint64_t{header(block - 1).last_docid} + 1;
-  for (uint32_t i = 0; i < h.count; ++i) {
-    const uint64_t d = next + docids[i];
-    if (d > h.last_docid) return Corrupt("docid beyond block's last docid");
-    docids[i] = static_cast<uint32_t>(d);
-    next = d + 1;
+  // Corrupt gaps wrap around 2^32 or overshoot: the docids must ascend from
+  // `first` and end exactly at the header's last docid.
+  if (docids[0] < first || docids[h.count - 1] != h.last_docid) {
+    return Corrupt("block docids do not match the header");
   }
-  if (docids[h.count - 1] != h.last_docid) return Corrupt("block last docid mismatch");
+  for (uint32_t i = 1; i < h.count; ++i) {
+    if (docids[i] <= docids[i - 1]) return Corrupt("block docids not ascending");
+  }
   if (freqs != nullptr) {
     absl::StatusOr<size_t> fused = fc->Decode(data.substr(*used), h.count, freqs);
     if (!fused.ok()) return fused.status();

@@ -16,6 +16,8 @@ PACKAGES=(
   libsimdjson-dev         # JSON Lines parsing with UTF-8 validation (fast, precise errors)
   libutf8proc-dev         # Unicode categories and case folding for the tokenizer
   libcli11-dev            # subcommands and flags for the `scry` CLI
+  libhwy-dev              # Google Highway: portable SIMD with runtime CPU dispatch (SIMD-BP128 codec)
+  libstreamvbyte-dev      # Stream VByte: byte-oriented SIMD integer codec
   python3 python3-grpcio python3-protobuf  # the Python gRPC client test (tests/clients)
 )
 
