@@ -28,8 +28,9 @@ namespace scry::query {
 namespace {
 
 // Nesting is also capped here whatever max_clauses says, so that parsing,
-// destroying and walking the tree stay far from the end of a thread's stack.
-constexpr size_t kMaxNestingDepth = 1024;
+// destroying and walking the tree stay far from the end of a thread's stack
+// (gRPC handler threads, and sanitizer builds whose frames are much larger).
+constexpr size_t kMaxNestingDepth = 100;
 
 enum class TokenKind { kWord, kPhrase, kLParen, kRParen, kAnd, kOr, kNot, kPlus, kMinus, kEnd };
 

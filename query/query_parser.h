@@ -63,7 +63,7 @@ enum class DefaultOperator { kOr, kAnd };
 struct ParseOptions {
   DefaultOperator default_operator = DefaultOperator::kOr;
   size_t max_query_bytes = 4096;
-  size_t max_clauses = 1024;  // leaves (terms + phrases) and also max nesting depth
+  size_t max_clauses = 1024;  // leaves (terms + phrases); nesting is capped at min(this, 100)
 };
 
 // Parses and analyses `text`. The returned root is always a kBool node (a

@@ -165,6 +165,7 @@ absl::StatusOr<PostingChunkView> PostingChunkView::Parse(std::string_view chunk)
   uint64_t prev_last_plus_one = view.base_;
   for (uint32_t b = 0; b < view.num_blocks_; ++b) {
     const BlockHeader h = view.header(b);
+    if (h.count > kBlockSize) return Corrupt("block holds more than 128 postings");
     if (h.data_end < prev_end || h.data_end > view.data_.size()) {
       return Corrupt("block offset out of range");
     }
@@ -182,7 +183,7 @@ absl::StatusOr<PostingChunkView> PostingChunkView::Parse(std::string_view chunk)
 BlockHeader PostingChunkView::header(uint32_t block) const noexcept {
   const char* p = headers_ + size_t{block} * kBlockHeaderBytes;
   return BlockHeader{DecodeFixed32(p), DecodeFixed32(p + 4),
-                     static_cast<uint8_t>(static_cast<uint8_t>(p[8]) + 1),
+                     static_cast<uint32_t>(static_cast<uint8_t>(p[8])) + 1,
                      static_cast<uint8_t>(p[9]), static_cast<uint8_t>(p[10])};
 }
 

@@ -67,7 +67,7 @@ absl::StatusOr<EncodedPostingList> EncodePostingList(const PostingList& list,
 struct BlockHeader {
   uint32_t last_docid;
   uint32_t data_end;  // end offset of the block's data, from the data section start
-  uint8_t count;      // postings in the block, 1..128
+  uint32_t count;     // postings in the block, 1..128
   uint8_t docid_codec;
   uint8_t freq_codec;
 };

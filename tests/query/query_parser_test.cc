@@ -304,15 +304,15 @@ TEST_F(QueryParser, DeepNestingDoesNotOverflowTheStack) {
   options.max_query_bytes = 1 << 20;
   const std::string open(100000, '(');
   EXPECT_THAT(Parse(open, options),
-              StatusIs(absl::StatusCode::kInvalidArgument, "column 1025: parentheses nested"));
+              StatusIs(absl::StatusCode::kInvalidArgument, "column 101: parentheses nested"));
   EXPECT_THAT(Parse(open + "a" + std::string(100000, ')'), options),
-              StatusIs(absl::StatusCode::kInvalidArgument, "column 1025: parentheses nested"));
+              StatusIs(absl::StatusCode::kInvalidArgument, "column 101: parentheses nested"));
   // max_clauses above the built-in nesting cap does not lift the cap.
   options.max_clauses = 1000000;
   EXPECT_THAT(Parse(open, options),
-              StatusIs(absl::StatusCode::kInvalidArgument, "column 1025: parentheses nested"));
+              StatusIs(absl::StatusCode::kInvalidArgument, "column 101: parentheses nested"));
   options.max_clauses = 1024;
-  EXPECT_EQ(Debug(std::string(1024, '(') + "a" + std::string(1024, ')'), options), "(a)");
+  EXPECT_EQ(Debug(std::string(100, '(') + "a" + std::string(100, ')'), options), "(a)");
   EXPECT_EQ(Debug(std::string(100000, '!') + "a b", options), "(a b)");
   EXPECT_THAT(Parse(std::string(100000, ')'), options),
               StatusIs(absl::StatusCode::kInvalidArgument, "column 1: unexpected ')'"));
