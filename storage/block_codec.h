@@ -58,8 +58,7 @@ class BlockCodec {
   // values[i] - values[i-1] - 1, with values[-1] = prev. Arithmetic is modulo
   // 2^32, so prev = 0xffffffff encodes a list that may start at 0.
   // REQUIRES: n <= kBlockSize; values strictly ascending and > prev (mod 2^32).
-  virtual void EncodeDelta(const uint32_t* values, size_t n, uint32_t prev,
-                           std::string* out) const;
+  virtual void EncodeDelta(const uint32_t* values, size_t n, uint32_t prev, std::string* out) const;
 
   // Decodes what EncodeDelta wrote, rebuilding the values (prefix sum). The
   // default decodes then sums; SIMD codecs fuse the two. Callers validate the

@@ -12,7 +12,9 @@
 //              "posting_count"     -> fixed64
 //              "doclen" chunk:be32 -> fixed32 length of each document, for
 //                                     docids [chunk*kDocLenChunk, ...), dense
-//   terms      field:u8 term       -> TermInfo (storage/posting_format.h)
+//   terms      field:u8 term       -> TermInfo (storage/posting_format.h); short
+//                                     lists are inline there and have no
+//                                     postings/positions keys
 //   postings   field:u8 term 0x00 chunk:be32 -> posting chunk (docids, freqs)
 //   positions  field:u8 term 0x00 chunk:be32 -> positions of the same chunk
 //   docs       docid:be32          -> StoredDocument (storage/stored_document.h)
@@ -34,7 +36,8 @@
 
 namespace scry::storage {
 
-inline constexpr uint32_t kFormatVersion = 1;
+// 2: short posting lists inline in the terms column family.
+inline constexpr uint32_t kFormatVersion = 2;
 inline constexpr uint8_t kTextField = 0;
 inline constexpr uint32_t kDocLenChunk = 65536;
 

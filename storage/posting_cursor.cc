@@ -28,9 +28,13 @@ void PostingCursor::Fail(absl::Status status) {
 
 void PostingCursor::LoadChunk(uint32_t chunk) {
   chunk_loaded_ = false;
-  absl::Status s = shard_->ReadChunk(field_, term_, chunk, /*positions=*/false, &chunk_value_);
-  if (!s.ok()) return Fail(std::move(s));
-  absl::StatusOr<PostingChunkView> view = PostingChunkView::Parse(chunk_value_.view());
+  std::string_view bytes = info_.inline_postings;
+  if (!info_.is_inline()) {
+    absl::Status s = shard_->ReadChunk(field_, term_, chunk, /*positions=*/false, &chunk_value_);
+    if (!s.ok()) return Fail(std::move(s));
+    bytes = chunk_value_.view();
+  }
+  absl::StatusOr<PostingChunkView> view = PostingChunkView::Parse(bytes);
   if (!view.ok()) return Fail(view.status());
   chunk_view_ = *view;
   chunk_ = chunk;
@@ -114,9 +118,14 @@ absl::Status PostingCursor::Positions(std::vector<uint32_t>* out) {
   out->clear();
   if (!status_.ok()) return status_;
   if (pos_chunk_ != chunk_) {
-    absl::Status s = shard_->ReadChunk(field_, term_, chunk_, /*positions=*/true, &pos_value_);
+    absl::Status s;
+    std::string_view bytes = info_.inline_positions;
+    if (!info_.is_inline()) {
+      s = shard_->ReadChunk(field_, term_, chunk_, /*positions=*/true, &pos_value_);
+      bytes = pos_value_.view();
+    }
     if (s.ok()) {
-      absl::StatusOr<PositionsChunkView> view = PositionsChunkView::Parse(pos_value_.view());
+      absl::StatusOr<PositionsChunkView> view = PositionsChunkView::Parse(bytes);
       if (view.ok() && view->num_blocks() == chunk_view_.num_blocks()) {
         pos_view_ = *view;
       } else {

@@ -6,6 +6,9 @@
 //                      n_chunks:varint32 chunk_last:varint32{n_chunks}
 //                      (chunk_last: first absolute, then the difference to
 //                      the previous chunk's last docid)
+//                      flags:varint32 (bit 0: inline)
+//                      [postings:lp positions:lp]  when inline: the one
+//                      posting_chunk and positions_chunk below, in place
 //
 //   posting_chunk   := base_docid:varint32 n_blocks:varint32
 //                      block_header{n_blocks} block_data{n_blocks}
@@ -52,6 +55,11 @@ std::string TermInfo::Encode() const {
     PutVarint32(&out, last - prev);
     prev = last;
   }
+  PutVarint32(&out, is_inline() ? 1 : 0);
+  if (is_inline()) {
+    PutLengthPrefixed(&out, inline_postings);
+    PutLengthPrefixed(&out, inline_positions);
+  }
   return out;
 }
 
@@ -74,6 +82,17 @@ absl::StatusOr<TermInfo> TermInfo::Decode(std::string_view data) {
     last += delta;
     if (last > 0xffffffffULL) return Corrupt("chunk table overflow");
     info.chunk_last_docids.push_back(static_cast<uint32_t>(last));
+  }
+  uint32_t flags = 0;
+  if (!GetVarint32(&data, &flags) || flags > 1) return Corrupt("bad term info flags");
+  if (flags & 1) {
+    std::string_view postings, positions;
+    if (n_chunks != 1 || !GetLengthPrefixed(&data, &postings) ||
+        !GetLengthPrefixed(&data, &positions) || postings.empty()) {
+      return Corrupt("bad inline posting list");
+    }
+    info.inline_postings.assign(postings.data(), postings.size());
+    info.inline_positions.assign(positions.data(), positions.size());
   }
   if (!data.empty()) return Corrupt("trailing bytes in term info");
   return info;

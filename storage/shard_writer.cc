@@ -125,6 +125,13 @@ absl::Status ShardWriter::AddPostingList(uint8_t field, std::string_view term,
     return absl::InvalidArgumentError("posting refers to a document not added");
   }
   SCRY_ASSIGN_OR_RETURN(EncodedPostingList enc, EncodePostingList(list, impl_->codecs));
+  if (enc.posting_chunks.size() == 1 &&
+      enc.posting_chunks[0].size() + enc.position_chunks[0].size() <= kInlineMaxBytes) {
+    enc.info.inline_postings = std::move(enc.posting_chunks[0]);
+    enc.info.inline_positions = std::move(enc.position_chunks[0]);
+    enc.posting_chunks.clear();
+    enc.position_chunks.clear();
+  }
   SCRY_RETURN_IF_ERROR(impl_->File(kTermsCf).Put(TermKey(field, term), enc.info.Encode()));
   for (uint32_t c = 0; c < enc.posting_chunks.size(); ++c) {
     const std::string key = ChunkKey(field, term, c);

@@ -173,7 +173,11 @@ TEST(PostingFormat, CorruptChunkIsDataLossNotCrash) {
 }
 
 TEST(PostingFormat, TermInfoRoundTrip) {
-  TermInfo info{5, 1ull << 40, 77, {3, 9000, 123456}};
+  TermInfo info;
+  info.df = 5;
+  info.total_tf = 1ull << 40;
+  info.max_tf = 77;
+  info.chunk_last_docids = {3, 9000, 123456};
   auto back = TermInfo::Decode(info.Encode());
   ASSERT_THAT(back, IsOk());
   EXPECT_EQ(back->df, 5u);
@@ -181,6 +185,17 @@ TEST(PostingFormat, TermInfoRoundTrip) {
   EXPECT_EQ(back->max_tf, 77u);
   EXPECT_EQ(back->chunk_last_docids, info.chunk_last_docids);
   EXPECT_THAT(TermInfo::Decode(info.Encode().substr(0, 3)), StatusIs(absl::StatusCode::kDataLoss));
+  // Inline lists: only with one chunk, and they round-trip.
+  EXPECT_THAT(TermInfo::Decode(info.Encode() + "x"), StatusIs(absl::StatusCode::kDataLoss));
+  info.chunk_last_docids = {9};
+  info.inline_postings = "post";
+  info.inline_positions = "pos";
+  back = TermInfo::Decode(info.Encode());
+  ASSERT_THAT(back, IsOk());
+  EXPECT_EQ(back->inline_postings, "post");
+  EXPECT_EQ(back->inline_positions, "pos");
+  info.chunk_last_docids = {9, 10};
+  EXPECT_THAT(TermInfo::Decode(info.Encode()), StatusIs(absl::StatusCode::kDataLoss));
 }
 
 TEST(PostingFormat, RejectsUnsortedInput) {
