@@ -35,7 +35,9 @@ class PhraseScorer final : public Scorer {
   PhraseScorer(std::vector<std::unique_ptr<PostingCursor>> cursors, std::vector<uint32_t> offsets,
                double idf, const ScoringContext* ctx)
       : cursors_(std::move(cursors)), offsets_(std::move(offsets)), idf_(idf), ctx_(ctx) {
-    positions_.resize(cursors_.size());
+    pos_.resize(cursors_.size());
+    len_.resize(cursors_.size());
+    at_.resize(cursors_.size());
     cost_ = cursors_[0]->df();
     for (const auto& c : cursors_) cost_ = std::min<uint64_t>(cost_, c->df());
     Advance(cursors_[0]->docid());
@@ -90,27 +92,36 @@ class PhraseScorer final : public Scorer {
     }
   }
 
+  // Counts the phrase's occurrences in the current document. The term with
+  // the fewest positions here anchors the scan; the others are walked with
+  // forward-only pointers.
   uint32_t CountMatches() {
-    for (size_t i = 0; i < cursors_.size(); ++i) {
-      if (!cursors_[i]->Positions(&positions_[i]).ok()) {
+    const size_t n = cursors_.size();
+    size_t anchor = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (!cursors_[i]->PositionSpan(&pos_[i]).ok()) {
         docid_ = kEndDocid;
         return 0;
       }
+      len_[i] = cursors_[i]->freq();
+      at_[i] = 0;
+      if (len_[i] < len_[anchor]) anchor = i;
     }
-    std::vector<size_t>& at = cursor_at_;
-    at.assign(cursors_.size(), 0);
     uint32_t matches = 0;
-    for (uint32_t p0 : positions_[0]) {
-      if (p0 < offsets_[0]) continue;
-      const uint64_t start = p0 - offsets_[0];
+    for (uint32_t k = 0; k < len_[anchor]; ++k) {
+      const uint32_t pa = pos_[anchor][k];
+      if (pa < offsets_[anchor]) continue;
+      const uint64_t start = pa - offsets_[anchor];
       bool all = true;
-      for (size_t i = 1; i < cursors_.size() && all; ++i) {
+      for (size_t i = 0; i < n && all; ++i) {
+        if (i == anchor) continue;
         const uint64_t want = start + offsets_[i];
-        const auto& p = positions_[i];
-        while (at[i] < p.size() && p[at[i]] < want) ++at[i];
-        all = at[i] < p.size() && p[at[i]] == want;
+        const uint32_t* p = pos_[i];
+        uint32_t& a = at_[i];
+        while (a < len_[i] && p[a] < want) ++a;
+        all = a < len_[i] && p[a] == want;
       }
-      if (all) ++matches;
+      matches += all;
     }
     return matches;
   }
@@ -122,8 +133,9 @@ class PhraseScorer final : public Scorer {
   uint64_t cost_ = 0;
   uint32_t docid_ = 0;
   uint32_t phrase_freq_ = 0;
-  std::vector<std::vector<uint32_t>> positions_;
-  std::vector<size_t> cursor_at_;
+  std::vector<const uint32_t*> pos_;
+  std::vector<uint32_t> len_;
+  std::vector<uint32_t> at_;
 };
 
 absl::Status FirstError(const std::vector<std::unique_ptr<Scorer>>& children) {

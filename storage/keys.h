@@ -37,7 +37,8 @@
 namespace scry::storage {
 
 // 2: short posting lists inline in the terms column family.
-inline constexpr uint32_t kFormatVersion = 2;
+// 3: positions encoded with block codecs.
+inline constexpr uint32_t kFormatVersion = 3;
 inline constexpr uint8_t kTextField = 0;
 inline constexpr uint32_t kDocLenChunk = 65536;
 

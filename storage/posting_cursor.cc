@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "storage/coding.h"
+#include "storage/status.h"
 
 namespace scry::storage {
 
@@ -116,6 +117,13 @@ void PostingCursor::DecodeFreqs() {
 
 absl::Status PostingCursor::Positions(std::vector<uint32_t>* out) {
   out->clear();
+  const uint32_t* positions = nullptr;
+  SCRY_RETURN_IF_ERROR(PositionSpan(&positions));
+  out->assign(positions, positions + freqs_[index_]);
+  return absl::OkStatus();
+}
+
+absl::Status PostingCursor::PositionSpan(const uint32_t** positions) {
   if (!status_.ok()) return status_;
   if (pos_chunk_ != chunk_) {
     absl::Status s;
@@ -141,38 +149,19 @@ absl::Status PostingCursor::Positions(std::vector<uint32_t>* out) {
     pos_chunk_ = chunk_;
     pos_block_ = -1;
   }
-  if (pos_block_ != block_ || pos_index_ > index_) {
-    pos_block_ = block_;
-    pos_index_ = 0;
-    pos_rest_ = pos_view_.block_data(block_);
-  }
   if (!freqs_valid_) DecodeFreqs();
   if (!status_.ok()) return status_;
-  uint32_t v = 0;
-  for (; pos_index_ < index_; ++pos_index_) {
-    for (uint32_t k = 0; k < freqs_[pos_index_]; ++k) {
-      if (!GetVarint32(&pos_rest_, &v)) {
-        Fail(absl::DataLossError("truncated positions"));
-        return status_;
-      }
+  if (pos_block_ != block_) {
+    absl::Status s = pos_view_.DecodeBlock(block_, freqs_, count_, &pos_buf_);
+    if (!s.ok()) {
+      Fail(s);
+      return s;
     }
+    pos_offsets_[0] = 0;
+    for (uint32_t i = 0; i < count_; ++i) pos_offsets_[i + 1] = pos_offsets_[i] + freqs_[i];
+    pos_block_ = block_;
   }
-  const uint32_t tf = freqs_[index_];
-  out->reserve(tf);
-  uint64_t pos = 0;
-  for (uint32_t k = 0; k < tf; ++k) {
-    if (!GetVarint32(&pos_rest_, &v)) {
-      Fail(absl::DataLossError("truncated positions"));
-      return status_;
-    }
-    pos = k == 0 ? v : pos + v;
-    if (pos > 0xffffffffULL) {
-      Fail(absl::DataLossError("position overflow"));
-      return status_;
-    }
-    out->push_back(static_cast<uint32_t>(pos));
-  }
-  ++pos_index_;
+  *positions = pos_buf_.data() + pos_offsets_[index_];
   return absl::OkStatus();
 }
 

@@ -74,6 +74,10 @@ class PostingCursor {
   // cursor is at its end).
   absl::Status Positions(std::vector<uint32_t>* out);
 
+  // As Positions(), without copying: on success *positions points at freq()
+  // values, valid until the cursor moves to another block.
+  absl::Status PositionSpan(const uint32_t** positions);
+
  private:
   void LoadChunk(uint32_t chunk);
   void LoadBlock(uint32_t chunk, uint32_t block);
@@ -98,14 +102,15 @@ class PostingCursor {
   PinnedValue chunk_value_;
   PostingChunkView chunk_view_;
 
-  // Positions: the chunk loaded, and a read pointer inside block pos_block_
-  // at the start of posting pos_index_.
+  // Positions: the chunk loaded, and the positions of block pos_block_ of
+  // that chunk, decoded whole on first use (pos_offsets_[i] = where posting
+  // i's positions start in pos_buf_).
   int64_t pos_chunk_ = -1;
   PinnedValue pos_value_;
   PositionsChunkView pos_view_;
   int64_t pos_block_ = -1;
-  uint32_t pos_index_ = 0;
-  std::string_view pos_rest_;
+  std::vector<uint32_t> pos_buf_;
+  uint32_t pos_offsets_[kBlockSize + 1];
 
   uint32_t docids_[kBlockSize];
   uint32_t freqs_[kBlockSize];

@@ -25,8 +25,12 @@
 //
 //   positions_chunk := n_blocks:varint32 block_end:fixed32{n_blocks}
 //                      block_positions{n_blocks}
-//   block_positions := for each posting of the block, tf varint32 values:
-//                      the first position, then gaps to the previous one.
+//   block_positions := codec:u8 group{ceil(total / 128)}
+//                      the block's positions, doc after doc, as values: each
+//                      doc's first position, then position - previous - 1;
+//                      cut into groups of 128 (the last shorter), each
+//                      encoded with the block codec `codec`. total = sum of
+//                      the block's term frequencies.
 #include "storage/posting_format.h"
 
 #include <algorithm>
@@ -122,6 +126,8 @@ absl::StatusOr<EncodedPostingList> EncodePostingList(const PostingList& list,
   info.total_tf = total;
 
   const size_t postings_per_chunk = kBlockSize * kBlocksPerChunk;
+  const BlockCodec* pos_codec = codecs.positions != nullptr ? codecs.positions : codecs.freqs;
+  std::vector<uint32_t> pos_values;
   size_t pos_index = 0;
   uint32_t base = 0;
   uint32_t values[kBlockSize];
@@ -147,6 +153,7 @@ absl::StatusOr<EncodedPostingList> EncodePostingList(const PostingList& list,
       headers.push_back(static_cast<char>(codecs.freqs->id()));
       headers.push_back('\0');
       block_base = last + 1;
+      pos_values.clear();
       for (size_t i = 0; i < count; ++i) {
         uint32_t prev = 0;
         for (uint32_t k = 0; k < list.freqs[b + i]; ++k) {
@@ -154,9 +161,13 @@ absl::StatusOr<EncodedPostingList> EncodePostingList(const PostingList& list,
           if (k > 0 && p <= prev) {
             return absl::InvalidArgumentError("positions not strictly ascending");
           }
-          PutVarint32(&pos_data, k == 0 ? p : p - prev);
+          pos_values.push_back(k == 0 ? p : p - prev - 1);
           prev = p;
         }
+      }
+      pos_data.push_back(static_cast<char>(pos_codec->id()));
+      for (size_t g = 0; g < pos_values.size(); g += kBlockSize) {
+        pos_codec->Encode(&pos_values[g], std::min(kBlockSize, pos_values.size() - g), &pos_data);
       }
       PutFixed32(&pos_ends, static_cast<uint32_t>(pos_data.size()));
     }
@@ -263,6 +274,46 @@ std::string_view PositionsChunkView::block_data(uint32_t block) const noexcept {
   const uint32_t begin = block == 0 ? 0 : DecodeFixed32(ends_ + 4 * size_t{block - 1});
   const uint32_t end = DecodeFixed32(ends_ + 4 * size_t{block});
   return data_.substr(begin, end - begin);
+}
+
+absl::Status PositionsChunkView::DecodeBlock(uint32_t block, const uint32_t* freqs, uint32_t count,
+                                             std::vector<uint32_t>* out) const {
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < count; ++i) total += freqs[i];
+  std::string_view data = block_data(block);
+  // Every position takes at least one bit: bound the allocation by the data.
+  if (data.empty() || total > uint64_t{data.size()} * 8 + kBlockSize) {
+    return Corrupt("positions block too short");
+  }
+  const BlockCodec* codec = CodecById(static_cast<uint8_t>(data[0]));
+  if (codec == nullptr) return Corrupt("unknown positions codec");
+  data.remove_prefix(1);
+  // Grow only: the buffer is reused block after block, and zero-filling it
+  // each time shows in profiles. Entries past `total` are left as they are.
+  if (out->size() < total) out->resize(total);
+  uint32_t* values = out->data();
+  for (uint64_t g = 0; g < total; g += kBlockSize) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(kBlockSize, total - g));
+    absl::StatusOr<size_t> used = codec->Decode(data, n, values + g);
+    if (!used.ok()) return used.status();
+    data.remove_prefix(*used);
+  }
+  if (!data.empty()) return Corrupt("trailing bytes in positions block");
+  // Undo the gaps doc by doc. Positions must stay below 2^32: a wrap shows
+  // as a position not above its predecessor.
+  uint32_t wrapped = 0;
+  uint32_t* p = values;
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint32_t f = freqs[i];
+    for (uint32_t k = 1; k < f; ++k) {
+      const uint32_t next = p[k - 1] + p[k] + 1;
+      wrapped |= static_cast<uint32_t>(next <= p[k - 1]);
+      p[k] = next;
+    }
+    p += f;
+  }
+  if (wrapped != 0) return Corrupt("position overflow");
+  return absl::OkStatus();
 }
 
 }  // namespace scry::storage

@@ -56,8 +56,9 @@ struct PostingList {
 // Codecs chosen at write time; each block records its own, so readers accept
 // any mix.
 struct PostingCodecs {
-  const BlockCodec* docids = nullptr;  // REQUIRES: non-null
-  const BlockCodec* freqs = nullptr;   // REQUIRES: non-null
+  const BlockCodec* docids = nullptr;     // REQUIRES: non-null
+  const BlockCodec* freqs = nullptr;      // REQUIRES: non-null
+  const BlockCodec* positions = nullptr;  // null: the same as freqs
 };
 
 // The encoded form of a whole posting list.
@@ -112,8 +113,15 @@ class PositionsChunkView {
   static absl::StatusOr<PositionsChunkView> Parse(std::string_view chunk);
   PositionsChunkView() = default;
   uint32_t num_blocks() const noexcept { return num_blocks_; }
-  // The varint stream of block `block`.
+  // The encoded positions of block `block`.
   std::string_view block_data(uint32_t block) const noexcept;
+
+  // Decodes the positions of block `block`, whose postings have term
+  // frequencies freqs[0, count): sum(freqs) positions into the front of *out
+  // (grown if too small; entries past them are unspecified),
+  // doc after doc, each doc's positions ascending. DataLoss if corrupt.
+  absl::Status DecodeBlock(uint32_t block, const uint32_t* freqs, uint32_t count,
+                           std::vector<uint32_t>* out) const;
 
  private:
   uint32_t num_blocks_ = 0;
