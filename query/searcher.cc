@@ -5,11 +5,13 @@
 #include <map>
 #include <optional>
 #include <queue>
+#include <thread>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "query/bm25.h"
 #include "query/scorer.h"
+#include "query/thread_pool.h"
 #include "storage/hash.h"
 #include "storage/keys.h"
 #include "storage/posting_cursor.h"
@@ -115,6 +117,13 @@ absl::StatusOr<std::unique_ptr<Searcher>> Searcher::Open(const std::string& inde
   storage::ShardReader::Options shard_options;
   shard_options.block_cache_bytes = options.block_cache_bytes;
   SCRY_ASSIGN_OR_RETURN(searcher->index_, storage::IndexReader::Open(index_dir, shard_options));
+  if (searcher->index_->num_shards() > 1) {
+    const size_t threads = options.search_threads != 0
+                               ? options.search_threads
+                               : std::max<size_t>(1, std::thread::hardware_concurrency());
+    // The calling thread works too, so one fewer worker is enough.
+    searcher->pool_ = std::make_unique<ThreadPool>(threads - 1);
+  }
   SCRY_ASSIGN_OR_RETURN(searcher->prototype_,
                         indexer::Analyzer::Create(searcher->index_->manifest().language));
   return searcher;
@@ -174,18 +183,24 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
   for (const auto& term : terms) idf[term] = bm25.Idf(df[term]);
 
   const size_t keep = size_t{top_k} + request.offset;
-  SearchResult result;
-  std::vector<Candidate> candidates;
-  for (size_t s = 0; s < plans.size(); ++s) {
+  // Evaluate the shards in parallel (each with its own scorer tree).
+  struct ShardResult {
+    absl::Status status;
+    uint64_t hits = 0;
+    std::vector<Candidate> top;
+  };
+  std::vector<ShardResult> shard_results(plans.size());
+  auto evaluate = [&](size_t s) {
     ShardPlan& plan = plans[s];
     plan.ctx = ScoringContext{plan.shard, bm25};
     plan.idf = &idf;
     std::unique_ptr<Scorer> scorer = plan.Build(**root);
-    if (scorer == nullptr) continue;
+    if (scorer == nullptr) return;
+    ShardResult& out = shard_results[s];
     std::priority_queue<Candidate, std::vector<Candidate>, WorseFirst> heap;
     for (uint32_t d = scorer->docid(); d != storage::kEndDocid;
          scorer->Next(), d = scorer->docid()) {
-      ++result.total_hits;
+      ++out.hits;
       const Candidate c{scorer->Score(), static_cast<uint32_t>(s), d};
       if (heap.size() < keep) {
         heap.push(c);
@@ -194,8 +209,20 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
         heap.push(c);
       }
     }
-    SCRY_RETURN_IF_ERROR(scorer->status());
-    for (; !heap.empty(); heap.pop()) candidates.push_back(heap.top());
+    out.status = scorer->status();
+    for (; !heap.empty(); heap.pop()) out.top.push_back(heap.top());
+  };
+  if (plans.size() > 1) {
+    pool_->RunAll(plans.size(), evaluate);
+  } else if (!plans.empty()) {
+    evaluate(0);
+  }
+  SearchResult result;
+  std::vector<Candidate> candidates;
+  for (ShardResult& r : shard_results) {
+    SCRY_RETURN_IF_ERROR(r.status);
+    result.total_hits += r.hits;
+    candidates.insert(candidates.end(), r.top.begin(), r.top.end());
   }
 
   // Merge: by score, then by id. Within a shard docid order is id order; ids

@@ -21,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "indexer/analyzer.h"
 #include "query/query_parser.h"
+#include "query/thread_pool.h"
 #include "storage/index_dir.h"
 
 namespace scry::query {
@@ -29,6 +30,9 @@ struct SearcherOptions {
   ParseOptions parse;                    // limits on query text
   uint32_t max_top_k = 10000;            // bound on offset + top_k
   size_t block_cache_bytes = 256 << 20;  // RocksDB block cache, all shards
+  // Threads that evaluate the shards of one query in parallel (the calling
+  // thread included); 0 = one per core. Unused with a single shard.
+  size_t search_threads = 0;
 };
 
 struct SearchRequest {
@@ -77,6 +81,7 @@ class Searcher {
 
   SearcherOptions options_;
   std::unique_ptr<storage::IndexReader> index_;
+  std::unique_ptr<ThreadPool> pool_;  // only with several shards
   std::unique_ptr<indexer::Analyzer> prototype_;
   mutable absl::Mutex mu_;
   mutable std::vector<std::unique_ptr<indexer::Analyzer>> analyzers_ ABSL_GUARDED_BY(mu_);
