@@ -1,0 +1,335 @@
+// File: bench/scry_peer.cc
+//
+// scry in the peer engines' benchmark harness (../shared/peers/README.md):
+//
+//   scry-peer index CORPUS.jsonl DIR
+//       -> {"engine":"scry","docs":N,"seconds":S,"index_bytes":B}
+//   scry-peer search DIR QUERIES.tsv K [RESULTS]
+//       -> {"engine":"scry","queries":Q,"k":K,"seconds":S,"qps":X,"p50_us":P,"p99_us":P}
+//
+// `scry-peer` answers queries with an in-process Searcher. `scry-peer-grpc`
+// (the same source built with SCRY_PEER_GRPC_DEFAULT=1) starts a Server on
+// 127.0.0.1:0 inside the process and sends every query through a real gRPC
+// stub over loopback, so the RPC overhead is part of each latency; its
+// engine name is "scry-grpc". The environment variable SCRY_PEER_GRPC=1 or
+// =0 overrides the mode of either binary. `index` is the same in both.
+//
+// Settings as the peers': English (Snowball) stemming, no stopwords, every
+// text member (the corpus has title and body) indexed with positions, only
+// the id stored. Environment:
+//   WARMUP          untimed passes over all queries before the timed one (1)
+//   SCRY_SHARDS     shards of the index built by `index` (1)
+//   SCRY_THREADS    analysis threads of `index` (0 = all cores, the default)
+//
+// Query mapping (QUERIES.tsv lines are TYPE<TAB>text): `and` is the words
+// with AND as the default operator, `or` with OR, `phrase` the words inside
+// double quotes. A word holding query syntax characters or spelling an
+// operator is quoted (a one-word phrase analyses like the bare word).
+// Latency covers building the query text, parsing and analysis, the top-K
+// search and fetching the K ids, on one thread. The RESULTS file (top-K ids
+// per query, one line each, an empty line for no hit or an error) is written
+// during the first pass, as the peers do. Failed queries are counted and
+// reported on stderr at the end.
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "grpcpp/client_context.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "indexer/builder.h"
+#include "query/searcher.h"
+#include "scry/v1/search.grpc.pb.h"
+#include "server/server.h"
+
+#ifndef SCRY_PEER_GRPC_DEFAULT
+#define SCRY_PEER_GRPC_DEFAULT 0
+#endif
+
+namespace scry::bench {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+long EnvInt(const char* name, long fallback) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return fallback;
+  char* end = nullptr;
+  long n = std::strtol(v, &end, 10);
+  if (*end != '\0' || n < 0) {
+    std::cerr << "scry-peer: bad " << name << "=" << v << "\n";
+    std::exit(2);
+  }
+  return n;
+}
+
+uint64_t DirBytes(const std::string& dir) {
+  uint64_t total = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file() && !e.is_symlink()) total += e.file_size();
+  }
+  return total;
+}
+
+int CmdIndex(const std::string& corpus, const std::string& dir) {
+  indexer::BuildOptions options;
+  options.inputs = {corpus};
+  options.index_dir = dir;
+  options.num_shards = static_cast<uint32_t>(EnvInt("SCRY_SHARDS", 1));
+  options.threads = static_cast<unsigned>(EnvInt("SCRY_THREADS", 0));
+  options.language = "english";
+  options.stored_fields = {};  // only the id, like the peers
+  options.warn = [](const std::string& line) { std::cerr << line << "\n"; };
+  const auto t0 = Clock::now();
+  absl::StatusOr<indexer::BuildSummary> summary = indexer::BuildIndex(options);
+  const double seconds = SecondsSince(t0);
+  if (!summary.ok()) {
+    std::cerr << "scry-peer: " << summary.status() << "\n";
+    return 1;
+  }
+  std::printf("{\"engine\":\"scry\",\"docs\":%llu,\"seconds\":%.3f,\"index_bytes\":%llu}\n",
+              static_cast<unsigned long long>(summary->docs), seconds,
+              static_cast<unsigned long long>(DirBytes(dir)));
+  return 0;
+}
+
+struct PeerQuery {
+  std::string type;  // and, or, phrase
+  std::string text;
+};
+
+std::vector<std::string> SplitWords(std::string_view text) {
+  std::vector<std::string> words;
+  size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
+    size_t j = i;
+    while (j < text.size() && text[j] != ' ' && text[j] != '\t') ++j;
+    if (j > i) words.emplace_back(text.substr(i, j - i));
+    i = j;
+  }
+  return words;
+}
+
+void AppendEscaped(std::string_view word, std::string* out) {
+  for (char c : word) {
+    if (c == '"' || c == '\\') out->push_back('\\');
+    out->push_back(c);
+  }
+}
+
+bool NeedsQuoting(std::string_view word) {
+  if (word == "AND" || word == "OR" || word == "NOT") return true;
+  return word.find_first_of("()+-!\"\\&|") != std::string_view::npos;
+}
+
+// The scry query text for one harness query.
+std::string ToScryQuery(const PeerQuery& q) {
+  const std::vector<std::string> words = SplitWords(q.text);
+  std::string out;
+  if (q.type == "phrase") {
+    out.push_back('"');
+    for (size_t i = 0; i < words.size(); ++i) {
+      if (i > 0) out.push_back(' ');
+      AppendEscaped(words[i], &out);
+    }
+    out.push_back('"');
+    return out;
+  }
+  for (size_t i = 0; i < words.size(); ++i) {
+    if (i > 0) out.push_back(' ');
+    if (NeedsQuoting(words[i])) {
+      out.push_back('"');
+      AppendEscaped(words[i], &out);
+      out.push_back('"');
+    } else {
+      out += words[i];
+    }
+  }
+  return out;
+}
+
+bool ReadQueries(const std::string& path, std::vector<PeerQuery>* out) {
+  std::ifstream in(path);
+  if (!in) {
+    std::perror(path.c_str());
+    return false;
+  }
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const size_t tab = line.find('\t');
+    if (tab == std::string::npos) continue;
+    out->push_back({line.substr(0, tab), line.substr(tab + 1)});
+  }
+  return true;
+}
+
+// Runs one query; fills `ids` with the top-K ids, or returns an error text.
+using RunFn = std::function<std::string(const PeerQuery&, uint32_t k, std::vector<std::string>*)>;
+
+int RunPasses(const char* engine, const std::vector<PeerQuery>& queries, uint32_t k,
+              const char* results_path, const RunFn& run) {
+  const long warmup = EnvInt("WARMUP", 1);
+  std::vector<double> latency(queries.size());
+  std::vector<std::string> ids;
+  std::vector<std::string> errors;
+  double total = 0;
+  for (long pass = 0; pass <= warmup; ++pass) {
+    FILE* out = nullptr;
+    if (pass == 0 && results_path != nullptr) {
+      out = std::fopen(results_path, "w");
+      if (out == nullptr) {
+        std::perror(results_path);
+        return 1;
+      }
+    }
+    const auto t0 = Clock::now();
+    for (size_t i = 0; i < queries.size(); ++i) {
+      const auto q0 = Clock::now();
+      std::string error = run(queries[i], k, &ids);
+      latency[i] = SecondsSince(q0);
+      if (!error.empty()) {
+        ids.clear();
+        if (pass == 0)
+          errors.push_back("query " + std::to_string(i + 1) + " [" + queries[i].type + "\t" +
+                           queries[i].text + "]: " + error);
+      }
+      if (out != nullptr) {
+        for (size_t j = 0; j < ids.size(); ++j) {
+          if (j > 0) std::fputc(' ', out);
+          std::fputs(ids[j].c_str(), out);
+        }
+        std::fputc('\n', out);
+      }
+    }
+    total = SecondsSince(t0);
+    if (out != nullptr && std::fclose(out) != 0) {
+      std::perror(results_path);
+      return 1;
+    }
+  }
+  std::sort(latency.begin(), latency.end());
+  const size_t n = queries.size();
+  const auto pct = [&](double p) {
+    return n == 0 ? 0.0 : latency[static_cast<size_t>(p * static_cast<double>(n - 1) + 0.5)] * 1e6;
+  };
+  std::printf(
+      "{\"engine\":\"%s\",\"queries\":%zu,\"k\":%u,\"seconds\":%.6f,\"qps\":%.1f,"
+      "\"p50_us\":%.1f,\"p99_us\":%.1f}\n",
+      engine, n, k, total, total > 0 ? static_cast<double>(n) / total : 0.0, pct(0.50), pct(0.99));
+  if (!errors.empty()) {
+    std::cerr << "scry-peer: " << errors.size() << " of " << n << " queries failed\n";
+    for (const auto& e : errors) std::cerr << "  " << e << "\n";
+  }
+  return 0;
+}
+
+int CmdSearch(const std::string& dir, const std::string& query_path, uint32_t k,
+              const char* results_path, bool grpc_mode) {
+  std::vector<PeerQuery> queries;
+  if (!ReadQueries(query_path, &queries)) return 1;
+
+  if (!grpc_mode) {
+    absl::StatusOr<std::unique_ptr<query::Searcher>> searcher =
+        query::Searcher::Open(dir, query::SearcherOptions{});
+    if (!searcher.ok()) {
+      std::cerr << "scry-peer: " << searcher.status() << "\n";
+      return 1;
+    }
+    const query::Searcher& s = **searcher;
+    return RunPasses("scry", queries, k, results_path,
+                     [&](const PeerQuery& q, uint32_t top_k, std::vector<std::string>* ids) {
+                       query::SearchRequest request;
+                       request.query = ToScryQuery(q);
+                       request.top_k = top_k;
+                       request.default_operator = q.type == "or" ? query::DefaultOperator::kOr
+                                                                 : query::DefaultOperator::kAnd;
+                       absl::StatusOr<query::SearchResult> result = s.Search(request);
+                       ids->clear();
+                       if (!result.ok()) return result.status().ToString();
+                       for (auto& hit : result->hits) ids->push_back(std::move(hit.id));
+                       return std::string();
+                     });
+  }
+
+  server::ServerOptions options;
+  options.index_dir = dir;
+  options.listen = "127.0.0.1:0";
+  absl::StatusOr<std::unique_ptr<server::Server>> srv = server::Server::Start(options);
+  if (!srv.ok()) {
+    std::cerr << "scry-peer: " << srv.status() << "\n";
+    return 1;
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string((*srv)->port()),
+                                           grpc::InsecureChannelCredentials(), args);
+  std::unique_ptr<v1::SearchService::Stub> stub = v1::SearchService::NewStub(channel);
+  const int rc = RunPasses(
+      "scry-grpc", queries, k, results_path,
+      [&](const PeerQuery& q, uint32_t top_k, std::vector<std::string>* ids) {
+        v1::SearchRequest request;
+        request.set_query(ToScryQuery(q));
+        request.set_top_k(top_k);
+        request.set_default_operator(q.type == "or" ? v1::DEFAULT_OPERATOR_OR
+                                                    : v1::DEFAULT_OPERATOR_AND);
+        v1::SearchResponse response;
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+        const grpc::Status status = stub->Search(&context, request, &response);
+        ids->clear();
+        if (!status.ok()) {
+          return "gRPC " + std::to_string(status.error_code()) + ": " + status.error_message();
+        }
+        for (auto& hit : *response.mutable_hits()) ids->push_back(std::move(*hit.mutable_id()));
+        return std::string();
+      });
+  stub.reset();
+  channel.reset();
+  (*srv)->Shutdown(1000);
+  return rc;
+}
+
+int Main(int argc, char** argv) {
+  bool grpc_mode = SCRY_PEER_GRPC_DEFAULT != 0;
+  if (const char* env = std::getenv("SCRY_PEER_GRPC"); env != nullptr && *env != '\0') {
+    grpc_mode = std::string_view(env) != "0";
+  }
+  const std::string mode = argc > 1 ? argv[1] : "";
+  if (argc == 4 && mode == "index") return CmdIndex(argv[2], argv[3]);
+  if ((argc == 5 || argc == 6) && mode == "search") {
+    char* end = nullptr;
+    const long k = std::strtol(argv[4], &end, 10);
+    if (*end != '\0' || k <= 0 || k > 10000) {
+      std::cerr << "scry-peer: K must be 1..10000, got " << argv[4] << "\n";
+      return 2;
+    }
+    return CmdSearch(argv[2], argv[3], static_cast<uint32_t>(k), argc == 6 ? argv[5] : nullptr,
+                     grpc_mode);
+  }
+  std::cerr << "usage: " << argv[0] << " index CORPUS.jsonl INDEX_DIR\n"
+            << "       " << argv[0] << " search INDEX_DIR QUERIES.tsv K [RESULTS]\n"
+            << "env: WARMUP (1), SCRY_SHARDS (1), SCRY_THREADS (0 = all cores),\n"
+            << "     SCRY_PEER_GRPC=1|0 (search through an in-process gRPC server on loopback)\n";
+  return 2;
+}
+
+}  // namespace
+}  // namespace scry::bench
+
+int main(int argc, char** argv) { return scry::bench::Main(argc, argv); }
