@@ -257,6 +257,7 @@ int CmdSearch(const std::string& dir, const std::string& query_path, uint32_t k,
                        query::SearchRequest request;
                        request.query = ToScryQuery(q);
                        request.top_k = top_k;
+                       request.ids_only = true;  // the contract fetches the K ids only
                        request.default_operator = q.type == "or" ? query::DefaultOperator::kOr
                                                                  : query::DefaultOperator::kAnd;
                        absl::StatusOr<query::SearchResult> result = s.Search(request);

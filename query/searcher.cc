@@ -250,10 +250,10 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
       ++j;
     }
     if (several_shards && i < keep) {
-      std::vector<std::pair<std::string, Candidate>> run;
+      std::vector<std::pair<std::string_view, Candidate>> run;
       for (size_t k = i; k < j; ++k) {
-        SCRY_ASSIGN_OR_RETURN(const storage::StoredDocument* doc, fetch(candidates[k]));
-        run.emplace_back(doc->id, candidates[k]);
+        const Candidate& c = candidates[k];
+        run.emplace_back(index_->shard(c.shard).external_id(c.docid), c);
       }
       std::sort(run.begin(), run.end(),
                 [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -265,10 +265,15 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
   const bool all_fields =
       std::find(request.fields.begin(), request.fields.end(), "*") != request.fields.end();
   for (size_t i = request.offset; i < candidates.size() && i < keep; ++i) {
-    SCRY_ASSIGN_OR_RETURN(const storage::StoredDocument* doc, fetch(candidates[i]));
     SearchHit hit;
-    hit.id = doc->id;
-    hit.score = candidates[i].score;
+    const Candidate& c = candidates[i];
+    hit.id = std::string(index_->shard(c.shard).external_id(c.docid));
+    hit.score = c.score;
+    if (request.ids_only) {
+      result.hits.push_back(std::move(hit));
+      continue;
+    }
+    SCRY_ASSIGN_OR_RETURN(const storage::StoredDocument* doc, fetch(c));
     hit.title = std::string(doc->Field("title"));
     for (const auto& [name, value] : doc->fields) {
       if (all_fields ||

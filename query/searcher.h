@@ -42,6 +42,9 @@ struct SearchRequest {
   DefaultOperator default_operator = DefaultOperator::kOr;
   // Stored fields to return besides the title; "*" for all.
   std::vector<std::string> fields;
+  // Return ids and scores only: no stored document is read (no title, no
+  // fields). For callers that fetch documents themselves, and benchmarks.
+  bool ids_only = false;
 };
 
 struct SearchHit {

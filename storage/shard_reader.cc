@@ -48,6 +48,7 @@ absl::StatusOr<std::unique_ptr<ShardReader>> ShardReader::Open(const std::string
                 "open shard " + path));
   reader->db_.reset(raw);
   SCRY_RETURN_IF_ERROR(reader->LoadMeta());
+  SCRY_RETURN_IF_ERROR(reader->LoadIds());
   return reader;
 }
 
@@ -89,6 +90,30 @@ absl::Status ShardReader::LoadMeta() {
     const size_t expect = std::min<uint64_t>(kDocLenChunk, meta_.doc_count - doc_lengths_.size());
     if (v.size() != expect * 4) return absl::DataLossError("bad document length chunk");
     for (size_t i = 0; i < expect; ++i) doc_lengths_.push_back(DecodeFixed32(v.data() + 4 * i));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ShardReader::LoadIds() {
+  // The ids column family maps id -> docid; ids were assigned in byte order,
+  // so iterating it yields docids 0, 1, 2, ... in order.
+  id_offsets_.reserve(meta_.doc_count + 1);
+  id_offsets_.push_back(0);
+  rocksdb::ReadOptions options;
+  options.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, cfs_[6]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const rocksdb::Slice value = it->value();
+    const uint32_t expect = static_cast<uint32_t>(id_offsets_.size() - 1);
+    if (value.size() != 4 || DecodeBigEndian32(value.data()) != expect) {
+      return absl::DataLossError("ids column family out of docid order");
+    }
+    ids_arena_.append(it->key().data(), it->key().size());
+    id_offsets_.push_back(ids_arena_.size());
+  }
+  SCRY_RETURN_IF_ERROR(FromRocks(it->status(), "read ids"));
+  if (id_offsets_.size() != meta_.doc_count + 1) {
+    return absl::DataLossError("ids column family does not match doc_count");
   }
   return absl::OkStatus();
 }
