@@ -6,6 +6,7 @@
 //
 //   BM_Decode/<codec>/mean_gap:<m>   integers decoded per second
 //   BM_Encode/<codec>/mean_gap:<m>   integers encoded per second
+//   BM_DecodeDelta/<codec>/mean_gap:<m>  docids rebuilt per second (DecodeDelta)
 // Both report bits_per_int, the encoded size of the data set.
 
 #include <benchmark/benchmark.h>
@@ -71,6 +72,38 @@ void BM_Decode(benchmark::State& state, std::string_view codec_name, uint32_t me
   SetCounters(state, encoded.size());
 }
 
+// The same gaps as docids (a list starting at docid 0), encoded with
+// EncodeDelta. Each block's prev comes from the previous block's last docid,
+// as a reader gets it from the block headers.
+void BM_DecodeDelta(benchmark::State& state, std::string_view codec_name, uint32_t mean_gap) {
+  const BlockCodec& codec = MustGetCodec(codec_name);
+  const std::vector<uint32_t> gaps = MakeGaps(mean_gap);
+  std::vector<uint32_t> docids(gaps.size());
+  uint32_t docid = 0xffffffffu;
+  for (size_t i = 0; i < gaps.size(); ++i) docids[i] = docid += gaps[i];
+  std::vector<uint32_t> prevs(kNumBlocks);
+  std::string encoded;
+  for (size_t b = 0; b < kNumBlocks; ++b) {
+    prevs[b] = b == 0 ? 0xffffffffu : docids[b * kBlockSize - 1];
+    codec.EncodeDelta(docids.data() + b * kBlockSize, kBlockSize, prevs[b], &encoded);
+  }
+  uint32_t out[kBlockSize];
+  for (auto _ : state) {
+    std::string_view rest(encoded);
+    for (size_t b = 0; b < kNumBlocks; ++b) {
+      auto consumed = codec.DecodeDelta(rest, kBlockSize, prevs[b], out);
+      if (!consumed.ok()) {
+        state.SkipWithError("decode failed");
+        return;
+      }
+      rest.remove_prefix(*consumed);
+      benchmark::DoNotOptimize(out);
+    }
+    benchmark::ClobberMemory();
+  }
+  SetCounters(state, encoded.size());
+}
+
 void BM_Encode(benchmark::State& state, std::string_view codec_name, uint32_t mean_gap) {
   const BlockCodec& codec = MustGetCodec(codec_name);
   const std::vector<uint32_t> gaps = MakeGaps(mean_gap);
@@ -95,6 +128,8 @@ const bool kRegistered = [] {
                                    mean_gap);
       benchmark::RegisterBenchmark(absl::StrCat("BM_Encode/", suffix).c_str(), BM_Encode, name,
                                    mean_gap);
+      benchmark::RegisterBenchmark(absl::StrCat("BM_DecodeDelta/", suffix).c_str(), BM_DecodeDelta,
+                                   name, mean_gap);
     }
   }
   return true;

@@ -213,6 +213,9 @@ const std::vector<const BlockCodec*>& AllCodecs() {
   static const std::vector<const BlockCodec*> all = {
       &internal::VarintCodecInstance(),
       &internal::BitPackCodecInstance(),
+      &internal::StreamVByteCodecInstance(),
+      &internal::PForCodecInstance(),
+      &internal::SimdBp128CodecInstance(),
   };
   return all;
 }

@@ -11,6 +11,9 @@ namespace scry::storage::internal {
 
 const BlockCodec& VarintCodecInstance();
 const BlockCodec& BitPackCodecInstance();
+const BlockCodec& StreamVByteCodecInstance();
+const BlockCodec& PForCodecInstance();
+const BlockCodec& SimdBp128CodecInstance();
 
 }  // namespace scry::storage::internal
 
