@@ -189,8 +189,10 @@ absl::Status BuildShard(const BuildOptions& options, uint32_t shard_index,
                         storage::CodecByName(options.docid_codec));
   SCRY_ASSIGN_OR_RETURN(const storage::BlockCodec* freq_codec,
                         storage::CodecByName(options.freq_codec));
+  SCRY_ASSIGN_OR_RETURN(const storage::BlockCodec* positions_codec,
+                        storage::CodecByName(options.positions_codec));
   storage::ShardWriterOptions writer_options;
-  writer_options.codecs = {docid_codec, freq_codec};
+  writer_options.codecs = {docid_codec, freq_codec, positions_codec};
   SCRY_ASSIGN_OR_RETURN(
       auto writer, storage::ShardWriter::Create(build->ShardPath(shard_index), writer_options));
   const bool store_all = std::find(options.stored_fields.begin(), options.stored_fields.end(),
@@ -270,6 +272,7 @@ absl::StatusOr<BuildSummary> BuildIndex(const BuildOptions& options) {
   SCRY_ASSIGN_OR_RETURN(std::unique_ptr<Analyzer> analyzer, Analyzer::Create(options.language));
   SCRY_RETURN_IF_ERROR(storage::CodecByName(options.docid_codec).status());
   SCRY_RETURN_IF_ERROR(storage::CodecByName(options.freq_codec).status());
+  SCRY_RETURN_IF_ERROR(storage::CodecByName(options.positions_codec).status());
   // Take the directory lock before the (long) read, so that a concurrent
   // build fails at once.
   SCRY_ASSIGN_OR_RETURN(std::unique_ptr<storage::IndexBuild> build,

@@ -36,8 +36,12 @@ struct BuildOptions {
   bool skip_invalid = false;
   size_t max_document_bytes = 64 << 20;
   unsigned threads = 0;  // analysis threads; 0 = all cores
-  std::string docid_codec = "bitpack";
-  std::string freq_codec = "bitpack";
+  // Block codecs (storage/block_codec.h), chosen by bench/posting_codec_bench
+  // on the shared corpus: simdbp128 decodes docid gaps fastest at the size of
+  // bitpack; pfor is the smallest for tfs and positions (bench/RESULTS.md).
+  std::string docid_codec = "simdbp128";
+  std::string freq_codec = "pfor";
+  std::string positions_codec = "pfor";
   // Members kept in the `docs` column family besides the id, which is always
   // stored: {"*"} (the default) keeps every member, {} keeps only the id.
   std::vector<std::string> stored_fields = {"*"};

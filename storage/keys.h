@@ -38,7 +38,8 @@ namespace scry::storage {
 
 // 2: short posting lists inline in the terms column family.
 // 3: positions encoded with block codecs.
-inline constexpr uint32_t kFormatVersion = 3;
+// 4: impacts (tf, doc length frontiers) per block and per list, for pruning.
+inline constexpr uint32_t kFormatVersion = 4;
 inline constexpr uint8_t kTextField = 0;
 inline constexpr uint32_t kDocLenChunk = 65536;
 

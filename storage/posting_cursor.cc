@@ -60,11 +60,16 @@ void PostingCursor::LoadBlock(uint32_t chunk, uint32_t block) {
     LoadChunk(chunk);
     if (!status_.ok()) return;
   }
-  absl::Status s = chunk_view_.DecodeBlock(block, docids_, nullptr);
+  absl::Status s = chunk_view_.DecodeDocids(block, docids_, &freqs_offset_);
   if (!s.ok()) return Fail(std::move(s));
   block_ = block;
   count_ = chunk_view_.header(block).count;
   block_last_ = docids_[count_ - 1];
+  // Docids index per-document tables (lengths, ids): a corrupt block must
+  // not point past them. Ascending docids make the last one enough.
+  if (block_last_ >= shard_->meta().doc_count) {
+    return Fail(absl::DataLossError("corrupt posting data: docid past the document count"));
+  }
   index_ = 0;
   docid_ = docids_[0];
   freqs_valid_ = false;
@@ -107,12 +112,46 @@ void PostingCursor::SkipTo(uint32_t target) {
 }
 
 void PostingCursor::DecodeFreqs() {
-  absl::Status s = chunk_view_.DecodeBlock(block_, docids_, freqs_);
+  absl::Status s = chunk_view_.DecodeFreqs(block_, freqs_offset_, freqs_);
   if (!s.ok()) {
     std::fill(freqs_, freqs_ + kBlockSize, 1);
     Fail(std::move(s));
   }
   freqs_valid_ = true;
+}
+
+absl::Status PostingCursor::BlockImpacts(std::vector<Impact>* out) {
+  out->clear();
+  if (!status_.ok()) return status_;
+  if (chunk_view_.header(block_).impact_bytes > 0) return chunk_view_.BlockImpacts(block_, out);
+  if (info_.chunk_last_docids.size() != 1 || chunk_view_.num_blocks() != 1) {
+    return absl::DataLossError("corrupt posting data: a block of a long list without impacts");
+  }
+  if (!freqs_valid_) DecodeFreqs();
+  if (!status_.ok()) return status_;
+  uint32_t lengths[kBlockSize];
+  for (uint32_t i = 0; i < count_; ++i) lengths[i] = shard_->doc_length(docids_[i]);
+  *out = ComputeImpacts(freqs_, lengths, count_, kMaxBlockImpacts);
+  return absl::OkStatus();
+}
+
+absl::Status PostingCursor::ListImpacts(std::vector<Impact>* out) {
+  if (!info_.impacts.empty()) {
+    *out = info_.impacts;
+    return absl::OkStatus();
+  }
+  out->clear();
+  if (!status_.ok()) return status_;
+  if (info_.chunk_last_docids.size() != 1 || chunk_view_.num_blocks() != 1) {
+    return absl::DataLossError("corrupt posting data: a long list without impacts");
+  }
+  // A single block: the cursor is on it unless exhausted; decode it apart.
+  uint32_t docids[kBlockSize], freqs[kBlockSize], lengths[kBlockSize];
+  SCRY_RETURN_IF_ERROR(chunk_view_.DecodeBlock(0, docids, freqs));
+  const uint32_t count = chunk_view_.header(0).count;
+  for (uint32_t i = 0; i < count; ++i) lengths[i] = shard_->doc_length(docids[i]);
+  *out = ComputeImpacts(freqs, lengths, count, kMaxTermImpacts);
+  return absl::OkStatus();
 }
 
 absl::Status PostingCursor::Positions(std::vector<uint32_t>* out) {

@@ -69,6 +69,17 @@ class PostingCursor {
     return freqs_[index_];
   }
 
+  // The last docid of the current block (kEndDocid once exhausted).
+  [[nodiscard]] uint32_t block_last_docid() const noexcept { return block_last_; }
+
+  // Replaces *out with impacts bounding every posting of the current block:
+  // the block's stored ones, or for a list of a single block, computed from
+  // its postings. REQUIRES: docid() != kEndDocid.
+  absl::Status BlockImpacts(std::vector<Impact>* out);
+
+  // Replaces *out with impacts bounding every posting of the list.
+  absl::Status ListImpacts(std::vector<Impact>* out);
+
   // Replaces *out with the positions of the term in the current document
   // (ascending). REQUIRES: docid() != kEndDocid. On error returns it (and the
   // cursor is at its end).
@@ -99,6 +110,7 @@ class PostingCursor {
   uint32_t block_last_ = 0;  // last docid of the decoded block
   bool chunk_loaded_ = false;
   bool freqs_valid_ = false;
+  uint32_t freqs_offset_ = 0;  // where the block's tfs start in its data
   PinnedValue chunk_value_;
   PostingChunkView chunk_view_;
 

@@ -6,15 +6,27 @@
 //                      n_chunks:varint32 chunk_last:varint32{n_chunks}
 //                      (chunk_last: first absolute, then the difference to
 //                      the previous chunk's last docid)
-//                      flags:varint32 (bit 0: inline)
+//                      flags:varint32 (bit 0: inline, bit 1: impacts)
 //                      [postings:lp positions:lp]  when inline: the one
 //                      posting_chunk and positions_chunk below, in place
+//                      [impacts:lp]                 when bit 1: the list's
+//                      impact frontier (only lists of more than one block)
+//
+//   impacts         := (tf_delta:varint32 dl_delta:varint32)+
+//                      the frontier, tf and dl strictly ascending: the first
+//                      pair as tf-1 and dl, the next ones as the differences
+//                      to the previous pair minus 1. At most 8 pairs per
+//                      block and 16 per list (see posting_format.h).
 //
 //   posting_chunk   := base_docid:varint32 n_blocks:varint32
 //                      block_header{n_blocks} block_data{n_blocks}
 //   block_header    := last_docid:fixed32 data_end:fixed32 count_minus_1:u8
-//                      docid_codec:u8 freq_codec:u8 reserved:u8      (12 bytes)
-//   block_data      := docid_codec.encode(gap{count}) freq_codec.encode(tf-1{count})
+//                      docid_codec:u8 freq_codec:u8 impact_bytes:u8  (12 bytes)
+//   block_data      := impacts{impact_bytes} docid_codec.encode(gap{count})
+//                      freq_codec.encode(tf-1{count})
+//                      impacts: the block's frontier, present (impact_bytes
+//                      > 0) when the list has more than one block; a cursor
+//                      bounds a block's BM25 scores from it without decoding.
 //                      gap: docid - base for the first posting, where base is
 //                      the chunk's base_docid for block 0 and the previous
 //                      block's last_docid + 1 otherwise; then
@@ -46,7 +58,70 @@ absl::Status Corrupt(std::string_view what) {
   return absl::DataLossError(absl::StrCat("corrupt posting data: ", AsAbsl(what)));
 }
 
+// The Pareto frontier of `pairs` (reordered), then capped (see the header);
+// cap 0: no cap.
+std::vector<Impact> Frontier(std::vector<Impact>& pairs, size_t cap) {
+  // tf descending, then dl ascending: a pair survives if its dl is below
+  // every dl seen so far (those all have a tf at least as large).
+  std::sort(pairs.begin(), pairs.end(), [](const Impact& a, const Impact& b) {
+    return a.tf != b.tf ? a.tf > b.tf : a.dl < b.dl;
+  });
+  std::vector<Impact> frontier;
+  for (const Impact& p : pairs) {
+    if (frontier.empty() || p.dl < frontier.back().dl) frontier.push_back(p);
+  }
+  std::reverse(frontier.begin(), frontier.end());  // tf and dl ascending
+  if (cap == 0 || frontier.size() <= cap) return frontier;
+  const size_t group = (frontier.size() + cap - 1) / cap;
+  std::vector<Impact> capped;
+  for (size_t g = 0; g < frontier.size(); g += group) {
+    const size_t last = std::min(frontier.size(), g + group) - 1;
+    capped.push_back(Impact{frontier[last].tf, frontier[g].dl});
+  }
+  return capped;
+}
+
 }  // namespace
+
+std::vector<Impact> ComputeImpacts(const uint32_t* tfs, const uint32_t* dls, size_t n,
+                                   size_t cap) {
+  std::vector<Impact> pairs(n);
+  for (size_t i = 0; i < n; ++i) pairs[i] = Impact{tfs[i], dls == nullptr ? 0 : dls[i]};
+  return Frontier(pairs, cap);
+}
+
+std::vector<Impact> MergeImpacts(const std::vector<Impact>& a, const std::vector<Impact>& b,
+                                 size_t cap) {
+  std::vector<Impact> pairs(a);
+  pairs.insert(pairs.end(), b.begin(), b.end());
+  return Frontier(pairs, cap);
+}
+
+void EncodeImpacts(const std::vector<Impact>& impacts, std::string* out) {
+  Impact prev{0, 0};
+  for (size_t i = 0; i < impacts.size(); ++i) {
+    const Impact& p = impacts[i];
+    PutVarint32(out, p.tf - prev.tf - 1);
+    PutVarint32(out, i == 0 ? p.dl : p.dl - prev.dl - 1);
+    prev = p;
+  }
+}
+
+absl::Status DecodeImpacts(std::string_view data, std::vector<Impact>* out) {
+  out->clear();
+  uint64_t tf = 0, dl = 0;
+  while (!data.empty()) {
+    uint32_t dtf = 0, ddl = 0;
+    if (!GetVarint32(&data, &dtf) || !GetVarint32(&data, &ddl)) {
+      return Corrupt("truncated impacts");
+    }
+    tf += uint64_t{dtf} + 1;
+    dl = out->empty() ? ddl : dl + ddl + 1;
+    if (tf > 0xffffffffULL || dl > 0xffffffffULL) return Corrupt("impact overflow");
+    out->push_back(Impact{static_cast<uint32_t>(tf), static_cast<uint32_t>(dl)});
+  }
+  return absl::OkStatus();
+}
 
 std::string TermInfo::Encode() const {
   std::string out;
@@ -59,10 +134,15 @@ std::string TermInfo::Encode() const {
     PutVarint32(&out, last - prev);
     prev = last;
   }
-  PutVarint32(&out, is_inline() ? 1 : 0);
+  PutVarint32(&out, (is_inline() ? 1 : 0) | (impacts.empty() ? 0 : 2));
   if (is_inline()) {
     PutLengthPrefixed(&out, inline_postings);
     PutLengthPrefixed(&out, inline_positions);
+  }
+  if (!impacts.empty()) {
+    std::string encoded;
+    EncodeImpacts(impacts, &encoded);
+    PutLengthPrefixed(&out, encoded);
   }
   return out;
 }
@@ -88,7 +168,7 @@ absl::StatusOr<TermInfo> TermInfo::Decode(std::string_view data) {
     info.chunk_last_docids.push_back(static_cast<uint32_t>(last));
   }
   uint32_t flags = 0;
-  if (!GetVarint32(&data, &flags) || flags > 1) return Corrupt("bad term info flags");
+  if (!GetVarint32(&data, &flags) || flags > 3) return Corrupt("bad term info flags");
   if (flags & 1) {
     std::string_view postings, positions;
     if (n_chunks != 1 || !GetLengthPrefixed(&data, &postings) ||
@@ -98,12 +178,21 @@ absl::StatusOr<TermInfo> TermInfo::Decode(std::string_view data) {
     info.inline_postings.assign(postings.data(), postings.size());
     info.inline_positions.assign(positions.data(), positions.size());
   }
+  if (flags & 2) {
+    std::string_view impacts;
+    if (!GetLengthPrefixed(&data, &impacts) || impacts.empty()) {
+      return Corrupt("bad term impacts");
+    }
+    SCRY_RETURN_IF_ERROR(DecodeImpacts(impacts, &info.impacts));
+    if (info.impacts.size() > kMaxTermImpacts) return Corrupt("too many term impacts");
+  }
   if (!data.empty()) return Corrupt("trailing bytes in term info");
   return info;
 }
 
 absl::StatusOr<EncodedPostingList> EncodePostingList(const PostingList& list,
-                                                     const PostingCodecs& codecs) {
+                                                     const PostingCodecs& codecs,
+                                                     std::span<const uint32_t> doc_lengths) {
   const size_t n = list.docids.size();
   if (n == 0 || list.freqs.size() != n) {
     return absl::InvalidArgumentError("posting list is empty or freqs size differs");
@@ -124,6 +213,18 @@ absl::StatusOr<EncodedPostingList> EncodePostingList(const PostingList& list,
     return absl::InvalidArgumentError("positions size differs from sum of freqs");
   }
   info.total_tf = total;
+  if (!doc_lengths.empty() && list.docids.back() >= doc_lengths.size()) {
+    return absl::InvalidArgumentError("posting refers to a document without a length");
+  }
+  // Impacts only for lists of more than one block: a single block is bounded
+  // from its own decoded postings, which a cursor has at hand anyway.
+  const bool with_impacts = n > kBlockSize;
+  std::vector<uint32_t> dls;
+  if (with_impacts && !doc_lengths.empty()) {
+    dls.resize(n);
+    for (size_t i = 0; i < n; ++i) dls[i] = doc_lengths[list.docids[i]];
+  }
+  std::vector<Impact> block_frontiers;  // uncapped, of every block: the list's frontier
 
   const size_t postings_per_chunk = kBlockSize * kBlocksPerChunk;
   const BlockCodec* pos_codec = codecs.positions != nullptr ? codecs.positions : codecs.freqs;
@@ -142,6 +243,14 @@ absl::StatusOr<EncodedPostingList> EncodePostingList(const PostingList& list,
     uint32_t block_base = base;
     for (size_t b = chunk_start; b < chunk_end; b += kBlockSize) {
       const size_t count = std::min(kBlockSize, chunk_end - b);
+      const size_t impacts_begin = data.size();
+      if (with_impacts) {
+        const std::vector<Impact> frontier =
+            ComputeImpacts(&list.freqs[b], dls.empty() ? nullptr : &dls[b], count, 0);
+        block_frontiers.insert(block_frontiers.end(), frontier.begin(), frontier.end());
+        EncodeImpacts(MergeImpacts(frontier, {}, kMaxBlockImpacts), &data);
+      }
+      const size_t impact_bytes = data.size() - impacts_begin;  // <= 8 * 10
       codecs.docids->EncodeDelta(&list.docids[b], count, block_base - 1, &data);
       for (size_t i = 0; i < count; ++i) values[i] = list.freqs[b + i] - 1;
       codecs.freqs->Encode(values, count, &data);
@@ -151,7 +260,7 @@ absl::StatusOr<EncodedPostingList> EncodePostingList(const PostingList& list,
       headers.push_back(static_cast<char>(count - 1));
       headers.push_back(static_cast<char>(codecs.docids->id()));
       headers.push_back(static_cast<char>(codecs.freqs->id()));
-      headers.push_back('\0');
+      headers.push_back(static_cast<char>(impact_bytes));
       block_base = last + 1;
       pos_values.clear();
       for (size_t i = 0; i < count; ++i) {
@@ -177,6 +286,7 @@ absl::StatusOr<EncodedPostingList> EncodePostingList(const PostingList& list,
     out.posting_chunks.push_back(headers + data);
     out.position_chunks.push_back(pos_ends + pos_data);
   }
+  if (with_impacts) info.impacts = Frontier(block_frontiers, kMaxTermImpacts);
   return out;
 }
 
@@ -196,7 +306,8 @@ absl::StatusOr<PostingChunkView> PostingChunkView::Parse(std::string_view chunk)
   for (uint32_t b = 0; b < view.num_blocks_; ++b) {
     const BlockHeader h = view.header(b);
     if (h.count > kBlockSize) return Corrupt("block holds more than 128 postings");
-    if (h.data_end < prev_end || h.data_end > view.data_.size()) {
+    if (h.data_end < prev_end || h.data_end > view.data_.size() ||
+        h.data_end - prev_end < h.impact_bytes) {
       return Corrupt("block offset out of range");
     }
     // The last docid of a block of `count` postings is at least base+count-1.
@@ -214,7 +325,8 @@ BlockHeader PostingChunkView::header(uint32_t block) const noexcept {
   const char* p = headers_ + size_t{block} * kBlockHeaderBytes;
   return BlockHeader{DecodeFixed32(p), DecodeFixed32(p + 4),
                      static_cast<uint32_t>(static_cast<uint8_t>(p[8])) + 1,
-                     static_cast<uint8_t>(p[9]), static_cast<uint8_t>(p[10])};
+                     static_cast<uint8_t>(p[9]), static_cast<uint8_t>(p[10]),
+                     static_cast<uint8_t>(p[11])};
 }
 
 std::string_view PostingChunkView::block_data(uint32_t block) const noexcept {
@@ -222,13 +334,18 @@ std::string_view PostingChunkView::block_data(uint32_t block) const noexcept {
   return data_.substr(begin, header(block).data_end - begin);
 }
 
-absl::Status PostingChunkView::DecodeBlock(uint32_t block, uint32_t* docids,
-                                           uint32_t* freqs) const {
+absl::Status PostingChunkView::BlockImpacts(uint32_t block, std::vector<Impact>* out) const {
+  SCRY_RETURN_IF_ERROR(DecodeImpacts(block_data(block).substr(0, header(block).impact_bytes), out));
+  if (out->size() > kMaxBlockImpacts) return Corrupt("too many block impacts");
+  return absl::OkStatus();
+}
+
+absl::Status PostingChunkView::DecodeDocids(uint32_t block, uint32_t* docids,
+                                            uint32_t* freqs_offset) const {
   const BlockHeader h = header(block);
   const BlockCodec* dc = CodecById(h.docid_codec);
-  const BlockCodec* fc = CodecById(h.freq_codec);
-  if (dc == nullptr || fc == nullptr) return Corrupt("unknown codec id");
-  std::string_view data = block_data(block);
+  if (dc == nullptr) return Corrupt("unknown codec id");
+  std::string_view data = block_data(block).substr(h.impact_bytes);
   const uint32_t first = block == 0 ? base_ : header(block - 1).last_docid + 1;
   absl::StatusOr<size_t> used = dc->DecodeDelta(data, h.count, first - 1, docids);
   if (!used.ok()) return used.status();
@@ -237,18 +354,37 @@ absl::Status PostingChunkView::DecodeBlock(uint32_t block, uint32_t* docids,
   if (docids[0] < first || docids[h.count - 1] != h.last_docid) {
     return Corrupt("block docids do not match the header");
   }
-  for (uint32_t i = 1; i < h.count; ++i) {
-    if (docids[i] <= docids[i - 1]) return Corrupt("block docids not ascending");
-  }
-  if (freqs != nullptr) {
-    absl::StatusOr<size_t> fused = fc->Decode(data.substr(*used), h.count, freqs);
-    if (!fused.ok()) return fused.status();
-    for (uint32_t i = 0; i < h.count; ++i) {
-      if (freqs[i] == 0xffffffffu) return Corrupt("term frequency overflow");
-      freqs[i] += 1;
-    }
-  }
+  uint32_t descending = 0;
+  for (uint32_t i = 1; i < h.count; ++i) descending |= uint32_t{docids[i] <= docids[i - 1]};
+  if (descending != 0) return Corrupt("block docids not ascending");
+  *freqs_offset = static_cast<uint32_t>(h.impact_bytes + *used);
   return absl::OkStatus();
+}
+
+absl::Status PostingChunkView::DecodeFreqs(uint32_t block, uint32_t freqs_offset,
+                                           uint32_t* freqs) const {
+  const BlockHeader h = header(block);
+  const BlockCodec* fc = CodecById(h.freq_codec);
+  if (fc == nullptr) return Corrupt("unknown codec id");
+  std::string_view data = block_data(block);
+  if (freqs_offset > data.size()) return Corrupt("freqs offset out of range");
+  absl::StatusOr<size_t> used = fc->Decode(data.substr(freqs_offset), h.count, freqs);
+  if (!used.ok()) return used.status();
+  uint32_t overflow = 0;
+  for (uint32_t i = 0; i < h.count; ++i) {
+    overflow |= uint32_t{freqs[i] == 0xffffffffu};
+    freqs[i] += 1;
+  }
+  if (overflow != 0) return Corrupt("term frequency overflow");
+  return absl::OkStatus();
+}
+
+absl::Status PostingChunkView::DecodeBlock(uint32_t block, uint32_t* docids,
+                                           uint32_t* freqs) const {
+  uint32_t freqs_offset = 0;
+  SCRY_RETURN_IF_ERROR(DecodeDocids(block, docids, &freqs_offset));
+  if (freqs == nullptr) return absl::OkStatus();
+  return DecodeFreqs(block, freqs_offset, freqs);
 }
 
 absl::StatusOr<PositionsChunkView> PositionsChunkView::Parse(std::string_view chunk) {

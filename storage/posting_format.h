@@ -12,6 +12,7 @@
 #define SCRY_STORAGE_POSTING_FORMAT_H_
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,11 +26,43 @@ inline constexpr uint32_t kBlocksPerChunk = 64;
 inline constexpr size_t kBlockHeaderBytes = 12;
 inline constexpr size_t kInlineMaxBytes = 128;
 
+// One (term frequency, document length) pair. A list of impacts describes a
+// range of postings (a block, or a whole list): every posting (tf, dl) in the
+// range is dominated by some impact (tf' >= tf and dl' <= dl). BM25 grows with
+// tf and falls with dl, so the best score over the impacts is a true upper
+// bound of every posting's score in the range, whatever the collection
+// statistics at query time. Stored lists are the Pareto frontier, tf and dl
+// strictly ascending; a frontier longer than the cap is merged into groups of
+// adjacent pairs, each replaced by (its largest tf, its smallest dl), which
+// keeps the bound true and only loosens it.
+struct Impact {
+  uint32_t tf;
+  uint32_t dl;
+  friend bool operator==(const Impact&, const Impact&) = default;
+};
+inline constexpr size_t kMaxBlockImpacts = 8;
+inline constexpr size_t kMaxTermImpacts = 16;
+
+// The frontier of postings (tfs[i], dls[i]), i < n, at most `cap` pairs.
+// dls == nullptr means lengths unknown: dl 0, the loosest true bound.
+// cap 0: no cap.
+std::vector<Impact> ComputeImpacts(const uint32_t* tfs, const uint32_t* dls, size_t n, size_t cap);
+// The frontier of the union of two frontiers (both true bounds), at most `cap`.
+std::vector<Impact> MergeImpacts(const std::vector<Impact>& a, const std::vector<Impact>& b,
+                                 size_t cap);
+// Encoded form: pairs of varints, deltas after the first (see posting_format.cc).
+void EncodeImpacts(const std::vector<Impact>& impacts, std::string* out);
+// DataLoss unless `data` is exactly a well-formed impact list.
+absl::Status DecodeImpacts(std::string_view data, std::vector<Impact>* out);
+
 // Per-term statistics and the chunk skip table.
 struct TermInfo {
   uint32_t df = 0;                          // documents containing the term
   uint64_t total_tf = 0;                    // occurrences over all documents
   uint32_t max_tf = 0;                      // largest tf in one document
+  // Frontier of the whole list; stored only for lists of more than one block
+  // (a single block's bound is computed from the block itself when needed).
+  std::vector<Impact> impacts;
   std::vector<uint32_t> chunk_last_docids;  // last docid of each chunk, ascending
   // A short list (one chunk of at most kInlineMaxBytes, postings and
   // positions together) is kept here, in the terms column family, instead of
@@ -68,9 +101,13 @@ struct EncodedPostingList {
   std::vector<std::string> position_chunks;  // parallel to posting_chunks
 };
 
-// Encodes `list`. InvalidArgument if the list breaks the PostingList rules.
+// Encodes `list`. doc_lengths[docid] is the length of each document the list
+// refers to, for the impacts; empty means unknown (impacts then bound with
+// length 0). InvalidArgument if the list breaks the PostingList rules or a
+// docid is past doc_lengths.
 absl::StatusOr<EncodedPostingList> EncodePostingList(const PostingList& list,
-                                                     const PostingCodecs& codecs);
+                                                     const PostingCodecs& codecs,
+                                                     std::span<const uint32_t> doc_lengths = {});
 
 // Header of one block, as stored (fixed width, so it can be binary searched).
 struct BlockHeader {
@@ -79,6 +116,7 @@ struct BlockHeader {
   uint32_t count;     // postings in the block, 1..128
   uint8_t docid_codec;
   uint8_t freq_codec;
+  uint8_t impact_bytes;  // size of the block's impact list at the front of its data; 0: none
 };
 
 // A parsed, validated view of a posting chunk. It does not own the bytes:
@@ -93,12 +131,21 @@ class PostingChunkView {
   uint32_t base_docid() const noexcept { return base_; }
   uint32_t num_blocks() const noexcept { return num_blocks_; }
   BlockHeader header(uint32_t block) const noexcept;
-  // The encoded bytes of block `block` (docid gaps then freqs).
+  // The encoded bytes of block `block` (impacts, docid gaps, freqs).
   std::string_view block_data(uint32_t block) const noexcept;
+  // Replaces *out with the block's stored impacts (empty if it stores none).
+  // DataLoss if they are corrupt.
+  absl::Status BlockImpacts(uint32_t block, std::vector<Impact>* out) const;
 
   // Decodes block `block`: docids (absolute) and, if freqs != nullptr, tfs.
   // DataLoss on corrupt data. REQUIRES: arrays of kBlockSize.
   absl::Status DecodeBlock(uint32_t block, uint32_t* docids, uint32_t* freqs) const;
+
+  // The two halves of DecodeBlock, for cursors that need the tfs of a block
+  // only sometimes: DecodeDocids sets *freqs_offset to where the tfs start in
+  // block_data(block), which DecodeFreqs takes back.
+  absl::Status DecodeDocids(uint32_t block, uint32_t* docids, uint32_t* freqs_offset) const;
+  absl::Status DecodeFreqs(uint32_t block, uint32_t freqs_offset, uint32_t* freqs) const;
 
  private:
   uint32_t base_ = 0;

@@ -43,7 +43,7 @@ struct ShardStats {
 };
 
 struct ShardWriterOptions {
-  PostingCodecs codecs;  // null members mean the defaults (bitpack)
+  PostingCodecs codecs;  // null members: simdbp128 docids, pfor tfs, positions as tfs
 };
 
 // Writes one new shard into an empty directory. Not thread-safe; one writer

@@ -95,8 +95,9 @@ absl::StatusOr<std::unique_ptr<ShardWriter>> ShardWriter::Create(
         absl::StrCat("cannot create ", impl->ingest_dir, ": ", ec.message()));
   }
   impl->codecs = options.codecs;
-  if (impl->codecs.docids == nullptr) impl->codecs.docids = CodecById(uint8_t(CodecId::kBitPack));
-  if (impl->codecs.freqs == nullptr) impl->codecs.freqs = CodecById(uint8_t(CodecId::kBitPack));
+  if (impl->codecs.docids == nullptr) impl->codecs.docids = CodecById(uint8_t(CodecId::kSimdBp128));
+  if (impl->codecs.freqs == nullptr) impl->codecs.freqs = CodecById(uint8_t(CodecId::kPFor));
+  if (impl->codecs.positions == nullptr) impl->codecs.positions = impl->codecs.freqs;
   for (int i = 1; i < kNumColumnFamilies; ++i) {
     const std::string name = kColumnFamilies[i];
     impl->files.emplace(name,
@@ -124,7 +125,7 @@ absl::Status ShardWriter::AddPostingList(uint8_t field, std::string_view term,
   if (!list.docids.empty() && list.docids.back() >= impl_->doc_lengths.size()) {
     return absl::InvalidArgumentError("posting refers to a document not added");
   }
-  SCRY_ASSIGN_OR_RETURN(EncodedPostingList enc, EncodePostingList(list, impl_->codecs));
+  SCRY_ASSIGN_OR_RETURN(EncodedPostingList enc, EncodePostingList(list, impl_->codecs, impl_->doc_lengths));
   if (enc.posting_chunks.size() == 1 &&
       enc.posting_chunks[0].size() + enc.position_chunks[0].size() <= kInlineMaxBytes) {
     enc.info.inline_postings = std::move(enc.posting_chunks[0]);

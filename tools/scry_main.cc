@@ -244,6 +244,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   index->add_option("--freq-codec", build.freq_codec, "Block codec for term frequencies")
       ->capture_default_str();
+  index->add_option("--positions-codec", build.positions_codec, "Block codec for positions")
+      ->capture_default_str();
   std::string store = "*";
   index
       ->add_option("--store", store,
