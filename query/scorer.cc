@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "query/cursor_intersection.h"
+
 namespace scry::query {
 namespace {
 
@@ -20,6 +22,7 @@ class TermScorer final : public Scorer {
   }
   uint64_t Cost() const override { return cursor_->df(); }
   absl::Status status() const override { return cursor_->status(); }
+  PostingCursor* term_cursor() override { return cursor_.get(); }
 
  private:
   std::unique_ptr<PostingCursor> cursor_;
@@ -34,7 +37,11 @@ class PhraseScorer final : public Scorer {
  public:
   PhraseScorer(std::vector<std::unique_ptr<PostingCursor>> cursors, std::vector<uint32_t> offsets,
                double idf, const ScoringContext* ctx)
-      : cursors_(std::move(cursors)), offsets_(std::move(offsets)), idf_(idf), ctx_(ctx) {
+      : cursors_(std::move(cursors)),
+        offsets_(std::move(offsets)),
+        idf_(idf),
+        ctx_(ctx),
+        docs_(Pointers(cursors_)) {
     pos_.resize(cursors_.size());
     len_.resize(cursors_.size());
     at_.resize(cursors_.size());
@@ -63,24 +70,21 @@ class PhraseScorer final : public Scorer {
   }
 
  private:
+  static std::vector<PostingCursor*> Pointers(
+      const std::vector<std::unique_ptr<PostingCursor>>& cursors) {
+    std::vector<PostingCursor*> out;
+    for (const auto& c : cursors) out.push_back(c.get());
+    return out;
+  }
+
   // Moves to the first phrase match at docid >= target.
   void Advance(uint32_t target) {
     for (;;) {
-      // Leapfrog all cursors to a common docid.
-      uint32_t d = target;
-      for (size_t i = 0; i < cursors_.size();) {
-        cursors_[i]->NextGeq(d);
-        const uint32_t cd = cursors_[i]->docid();
-        if (cd == kEndDocid) {
-          docid_ = kEndDocid;
-          return;
-        }
-        if (cd > d) {
-          d = cd;
-          i = 0;
-        } else {
-          ++i;
-        }
+      // The documents holding every term, then their positions.
+      const uint32_t d = docs_.NextGeq(target);
+      if (d == kEndDocid) {
+        docid_ = kEndDocid;
+        return;
       }
       phrase_freq_ = CountMatches();
       if (phrase_freq_ > 0) {
@@ -130,6 +134,7 @@ class PhraseScorer final : public Scorer {
   std::vector<uint32_t> offsets_;
   double idf_;
   const ScoringContext* ctx_;
+  CursorIntersection docs_;
   uint64_t cost_ = 0;
   uint32_t docid_ = 0;
   uint32_t phrase_freq_ = 0;
@@ -195,6 +200,40 @@ class ConjunctionScorer final : public Scorer {
 
   std::vector<std::unique_ptr<Scorer>> children_;
   std::vector<Scorer*> query_order_;
+  uint32_t docid_ = 0;
+};
+
+// A conjunction of term scorers: the cursors are intersected a window of
+// decoded blocks at a time (CursorIntersection) instead of leapfrogging
+// through virtual calls per posting.
+class TermConjunctionScorer final : public Scorer {
+ public:
+  TermConjunctionScorer(std::vector<std::unique_ptr<Scorer>> children,
+                        std::vector<PostingCursor*> cursors)
+      : children_(std::move(children)), docs_(std::move(cursors)) {
+    cost_ = children_[0]->Cost();
+    for (const auto& c : children_) cost_ = std::min(cost_, c->Cost());
+    docid_ = docs_.NextGeq(0);
+  }
+  uint32_t docid() const override { return docid_; }
+  void Next() override {
+    if (docid_ != kEndDocid) docid_ = docs_.NextGeq(docid_ + 1);
+  }
+  void NextGeq(uint32_t target) override {
+    if (target > docid_ && docid_ != kEndDocid) docid_ = docs_.NextGeq(target);
+  }
+  double Score() override {
+    double s = 0;
+    for (const auto& c : children_) s += c->Score();  // query order
+    return s;
+  }
+  uint64_t Cost() const override { return cost_; }
+  absl::Status status() const override { return FirstError(children_); }
+
+ private:
+  std::vector<std::unique_ptr<Scorer>> children_;
+  CursorIntersection docs_;
+  uint64_t cost_ = 0;
   uint32_t docid_ = 0;
 };
 
@@ -313,6 +352,13 @@ std::unique_ptr<Scorer> NewPhraseScorer(std::vector<std::unique_ptr<PostingCurso
 
 std::unique_ptr<Scorer> NewConjunctionScorer(std::vector<std::unique_ptr<Scorer>> children) {
   if (children.size() == 1) return std::move(children[0]);
+  std::vector<PostingCursor*> cursors;
+  for (const auto& c : children) {
+    if (PostingCursor* cursor = c->term_cursor()) cursors.push_back(cursor);
+  }
+  if (cursors.size() == children.size()) {
+    return std::make_unique<TermConjunctionScorer>(std::move(children), std::move(cursors));
+  }
   std::vector<Scorer*> order;
   for (const auto& c : children) order.push_back(c.get());
   auto scorer = std::make_unique<ConjunctionScorer>(std::move(children));

@@ -40,6 +40,9 @@ class Scorer {
   [[nodiscard]] virtual uint64_t Cost() const = 0;
   // The first read/decode error met by any cursor below (OK if none).
   [[nodiscard]] virtual absl::Status status() const = 0;
+  // The cursor of a term scorer (nullptr for the others): conjunctions of
+  // terms intersect the cursors directly, a block at a time.
+  [[nodiscard]] virtual storage::PostingCursor* term_cursor() { return nullptr; }
 };
 
 // BM25 context shared by the leaves of one shard's tree.

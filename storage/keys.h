@@ -17,7 +17,8 @@
 //                                     postings/positions keys
 //   postings   field:u8 term 0x00 chunk:be32 -> posting chunk (docids, freqs)
 //   positions  field:u8 term 0x00 chunk:be32 -> positions of the same chunk
-//   docs       docid:be32          -> StoredDocument (storage/stored_document.h)
+//   docs       docid:be32          -> StoredDocument (storage/stored_document.h);
+//                                     absent when only the id is stored
 //   ids        external id bytes   -> docid:be32
 //
 // Terms never contain 0x00 (the analyser emits letters and digits only), so
@@ -38,7 +39,8 @@ namespace scry::storage {
 
 // 2: short posting lists inline in the terms column family.
 // 3: positions encoded with block codecs.
-// 4: impacts (tf, doc length frontiers) per block and per list, for pruning.
+// 4: impacts (tf, doc length frontiers) per block and per list, for pruning;
+//    inline lists compacted; no `docs` entry for documents with only an id.
 inline constexpr uint32_t kFormatVersion = 4;
 inline constexpr uint8_t kTextField = 0;
 inline constexpr uint32_t kDocLenChunk = 65536;

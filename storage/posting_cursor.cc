@@ -29,8 +29,14 @@ void PostingCursor::Fail(absl::Status status) {
 
 void PostingCursor::LoadChunk(uint32_t chunk) {
   chunk_loaded_ = false;
-  std::string_view bytes = info_.inline_postings;
-  if (!info_.is_inline()) {
+  std::string_view bytes = inline_chunk_;
+  if (info_.is_inline()) {
+    if (inline_chunk_.empty()) {
+      absl::Status s = ExpandInlinePostings(info_, &inline_chunk_);
+      if (!s.ok()) return Fail(std::move(s));
+    }
+    bytes = inline_chunk_;
+  } else {
     absl::Status s = shard_->ReadChunk(field_, term_, chunk, /*positions=*/false, &chunk_value_);
     if (!s.ok()) return Fail(std::move(s));
     bytes = chunk_value_.view();
@@ -107,7 +113,7 @@ void PostingCursor::SkipTo(uint32_t target) {
   }
   LoadBlock(chunk, lo);
   if (!status_.ok()) return;
-  while (docids_[index_] < target) ++index_;
+  index_ = static_cast<uint32_t>(FirstGeq(docids_, count_, target));  // < count_: last >= target
   docid_ = docids_[index_];
 }
 
@@ -166,8 +172,11 @@ absl::Status PostingCursor::PositionSpan(const uint32_t** positions) {
   if (!status_.ok()) return status_;
   if (pos_chunk_ != chunk_) {
     absl::Status s;
-    std::string_view bytes = info_.inline_positions;
-    if (!info_.is_inline()) {
+    std::string_view bytes;
+    if (info_.is_inline()) {
+      s = ExpandInlinePositions(info_, &inline_positions_chunk_);
+      bytes = inline_positions_chunk_;
+    } else {
       s = shard_->ReadChunk(field_, term_, chunk_, /*positions=*/true, &pos_value_);
       bytes = pos_value_.view();
     }
@@ -191,16 +200,29 @@ absl::Status PostingCursor::PositionSpan(const uint32_t** positions) {
   if (!freqs_valid_) DecodeFreqs();
   if (!status_.ok()) return status_;
   if (pos_block_ != block_) {
-    absl::Status s = pos_view_.DecodeBlock(block_, freqs_, count_, &pos_buf_);
+    // The codec decodes the whole block; the gaps are undone per document on
+    // first use below, as a phrase needs few of a block's documents.
+    absl::Status s = pos_view_.DecodeBlockGaps(block_, freqs_, count_, &pos_buf_);
     if (!s.ok()) {
       Fail(s);
       return s;
     }
     pos_offsets_[0] = 0;
     for (uint32_t i = 0; i < count_; ++i) pos_offsets_[i + 1] = pos_offsets_[i] + freqs_[i];
+    std::fill(std::begin(pos_ready_), std::end(pos_ready_), 0);
     pos_block_ = block_;
   }
-  *positions = pos_buf_.data() + pos_offsets_[index_];
+  uint32_t* p = pos_buf_.data() + pos_offsets_[index_];
+  const uint64_t bit = uint64_t{1} << (index_ % 64);
+  if ((pos_ready_[index_ / 64] & bit) == 0) {
+    absl::Status s = PositionsChunkView::UndoGaps(p, freqs_[index_]);
+    if (!s.ok()) {
+      Fail(s);
+      return s;
+    }
+    pos_ready_[index_ / 64] |= bit;
+  }
+  *positions = p;
   return absl::OkStatus();
 }
 

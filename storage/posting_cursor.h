@@ -23,6 +23,7 @@
 
 #include "absl/status/status.h"
 #include "storage/block_codec.h"
+#include "storage/intersect.h"
 #include "storage/posting_format.h"
 #include "storage/shard.h"
 
@@ -56,8 +57,15 @@ class PostingCursor {
   void NextGeq(uint32_t target) {
     if (target <= docid_) return;
     if (target <= block_last_) {
-      while (docids_[index_] < target) ++index_;
-      docid_ = docids_[index_];
+      // Short hops are the common case (intersections hand out ascending
+      // matches); longer ones search the rest of the block with SIMD.
+      uint32_t i = index_ + 1;  // docids_[index_] < target <= block_last_
+      if (docids_[i] < target) {
+        ++i;
+        if (docids_[i] < target) i += static_cast<uint32_t>(FirstGeq(docids_ + i, count_ - i, target));
+      }
+      index_ = i;
+      docid_ = docids_[i];
       return;
     }
     SkipTo(target);
@@ -71,6 +79,12 @@ class PostingCursor {
 
   // The last docid of the current block (kEndDocid once exhausted).
   [[nodiscard]] uint32_t block_last_docid() const noexcept { return block_last_; }
+
+  // The decoded docids of the current block from the current posting on:
+  // block_docids()[0] == docid(), block_remaining() of them (0 once
+  // exhausted). Valid until the cursor moves to another block.
+  [[nodiscard]] const uint32_t* block_docids() const noexcept { return docids_ + index_; }
+  [[nodiscard]] uint32_t block_remaining() const noexcept { return count_ - index_; }
 
   // Replaces *out with impacts bounding every posting of the current block:
   // the block's stored ones, or for a list of a single block, computed from
@@ -112,6 +126,8 @@ class PostingCursor {
   bool freqs_valid_ = false;
   uint32_t freqs_offset_ = 0;  // where the block's tfs start in its data
   PinnedValue chunk_value_;
+  std::string inline_chunk_;            // an inline list's chunk, expanded
+  std::string inline_positions_chunk_;  // and its positions, on first use
   PostingChunkView chunk_view_;
 
   // Positions: the chunk loaded, and the positions of block pos_block_ of
@@ -123,6 +139,7 @@ class PostingCursor {
   int64_t pos_block_ = -1;
   std::vector<uint32_t> pos_buf_;
   uint32_t pos_offsets_[kBlockSize + 1];
+  uint64_t pos_ready_[kBlockSize / 64];  // bit i: posting i's gaps are undone
 
   uint32_t docids_[kBlockSize];
   uint32_t freqs_[kBlockSize];

@@ -8,7 +8,11 @@
 //                      the previous chunk's last docid)
 //                      flags:varint32 (bit 0: inline, bit 1: impacts)
 //                      [postings:lp positions:lp]  when inline: the one
-//                      posting_chunk and positions_chunk below, in place
+//                      posting_chunk and positions_chunk below, compacted:
+//                      postings  := docid_codec:u8 freq_codec:u8 block_data
+//                      positions := block_positions
+//                      (base 0, one block, no impacts, count = df, last
+//                      docid = the chunk_last, data ends = value sizes)
 //                      [impacts:lp]                 when bit 1: the list's
 //                      impact frontier (only lists of more than one block)
 //
@@ -171,8 +175,8 @@ absl::StatusOr<TermInfo> TermInfo::Decode(std::string_view data) {
   if (!GetVarint32(&data, &flags) || flags > 3) return Corrupt("bad term info flags");
   if (flags & 1) {
     std::string_view postings, positions;
-    if (n_chunks != 1 || !GetLengthPrefixed(&data, &postings) ||
-        !GetLengthPrefixed(&data, &positions) || postings.empty()) {
+    if (n_chunks != 1 || info.df > kBlockSize || !GetLengthPrefixed(&data, &postings) ||
+        !GetLengthPrefixed(&data, &positions) || postings.size() < 2 || positions.empty()) {
       return Corrupt("bad inline posting list");
     }
     info.inline_postings.assign(postings.data(), postings.size());
@@ -288,6 +292,50 @@ absl::StatusOr<EncodedPostingList> EncodePostingList(const PostingList& list,
   }
   if (with_impacts) info.impacts = Frontier(block_frontiers, kMaxTermImpacts);
   return out;
+}
+
+absl::Status CompactInline(std::string_view posting_chunk, std::string_view positions_chunk,
+                           std::string* postings, std::string* positions) {
+  absl::StatusOr<PostingChunkView> view = PostingChunkView::Parse(posting_chunk);
+  absl::StatusOr<PositionsChunkView> pos = PositionsChunkView::Parse(positions_chunk);
+  if (!view.ok() || !pos.ok() || view->base_docid() != 0 || view->num_blocks() != 1 ||
+      pos->num_blocks() != 1 || view->header(0).impact_bytes != 0) {
+    return absl::InvalidArgumentError("only a chunk of one block without impacts is inlined");
+  }
+  const BlockHeader h = view->header(0);
+  postings->clear();
+  postings->push_back(static_cast<char>(h.docid_codec));
+  postings->push_back(static_cast<char>(h.freq_codec));
+  postings->append(view->block_data(0));
+  positions->assign(pos->block_data(0));
+  return absl::OkStatus();
+}
+
+absl::Status ExpandInlinePostings(const TermInfo& info, std::string* chunk) {
+  const std::string_view compact = info.inline_postings;
+  if (compact.size() < 2 || info.df == 0 || info.df > kBlockSize ||
+      info.chunk_last_docids.size() != 1) {
+    return Corrupt("bad inline posting list");
+  }
+  chunk->clear();
+  PutVarint32(chunk, 0);  // base docid
+  PutVarint32(chunk, 1);  // one block
+  PutFixed32(chunk, info.chunk_last_docids[0]);
+  PutFixed32(chunk, static_cast<uint32_t>(compact.size() - 2));
+  chunk->push_back(static_cast<char>(info.df - 1));
+  chunk->append(compact.substr(0, 2));  // docid and freq codec ids
+  chunk->push_back('\0');               // no impacts
+  chunk->append(compact.substr(2));
+  return absl::OkStatus();
+}
+
+absl::Status ExpandInlinePositions(const TermInfo& info, std::string* chunk) {
+  if (info.inline_positions.empty()) return Corrupt("bad inline positions");
+  chunk->clear();
+  PutVarint32(chunk, 1);  // one block
+  PutFixed32(chunk, static_cast<uint32_t>(info.inline_positions.size()));
+  chunk->append(info.inline_positions);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<PostingChunkView> PostingChunkView::Parse(std::string_view chunk) {
@@ -414,6 +462,30 @@ std::string_view PositionsChunkView::block_data(uint32_t block) const noexcept {
 
 absl::Status PositionsChunkView::DecodeBlock(uint32_t block, const uint32_t* freqs, uint32_t count,
                                              std::vector<uint32_t>* out) const {
+  SCRY_RETURN_IF_ERROR(DecodeBlockGaps(block, freqs, count, out));
+  uint32_t* p = out->data();
+  for (uint32_t i = 0; i < count; ++i) {
+    SCRY_RETURN_IF_ERROR(UndoGaps(p, freqs[i]));
+    p += freqs[i];
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PositionsChunkView::UndoGaps(uint32_t* p, uint32_t f) {
+  // A wrap past 2^32 - 1 shows as a position not above its predecessor.
+  uint32_t wrapped = 0;
+  for (uint32_t k = 1; k < f; ++k) {
+    const uint32_t next = p[k - 1] + p[k] + 1;
+    wrapped |= static_cast<uint32_t>(next <= p[k - 1]);
+    p[k] = next;
+  }
+  if (wrapped != 0) return Corrupt("position overflow");
+  return absl::OkStatus();
+}
+
+absl::Status PositionsChunkView::DecodeBlockGaps(uint32_t block, const uint32_t* freqs,
+                                                 uint32_t count,
+                                                 std::vector<uint32_t>* out) const {
   uint64_t total = 0;
   for (uint32_t i = 0; i < count; ++i) total += freqs[i];
   std::string_view data = block_data(block);
@@ -426,7 +498,9 @@ absl::Status PositionsChunkView::DecodeBlock(uint32_t block, const uint32_t* fre
   data.remove_prefix(1);
   // Grow only: the buffer is reused block after block, and zero-filling it
   // each time shows in profiles. Entries past `total` are left as they are.
-  if (out->size() < total) out->resize(total);
+  // Room for whole groups: a codec may write up to kBlockSize values.
+  const uint64_t padded = (total + kBlockSize - 1) / kBlockSize * kBlockSize;
+  if (out->size() < padded) out->resize(padded);
   uint32_t* values = out->data();
   for (uint64_t g = 0; g < total; g += kBlockSize) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>(kBlockSize, total - g));
@@ -435,20 +509,6 @@ absl::Status PositionsChunkView::DecodeBlock(uint32_t block, const uint32_t* fre
     data.remove_prefix(*used);
   }
   if (!data.empty()) return Corrupt("trailing bytes in positions block");
-  // Undo the gaps doc by doc. Positions must stay below 2^32: a wrap shows
-  // as a position not above its predecessor.
-  uint32_t wrapped = 0;
-  uint32_t* p = values;
-  for (uint32_t i = 0; i < count; ++i) {
-    const uint32_t f = freqs[i];
-    for (uint32_t k = 1; k < f; ++k) {
-      const uint32_t next = p[k - 1] + p[k] + 1;
-      wrapped |= static_cast<uint32_t>(next <= p[k - 1]);
-      p[k] = next;
-    }
-    p += f;
-  }
-  if (wrapped != 0) return Corrupt("position overflow");
   return absl::OkStatus();
 }
 

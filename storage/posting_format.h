@@ -64,9 +64,10 @@ struct TermInfo {
   // (a single block's bound is computed from the block itself when needed).
   std::vector<Impact> impacts;
   std::vector<uint32_t> chunk_last_docids;  // last docid of each chunk, ascending
-  // A short list (one chunk of at most kInlineMaxBytes, postings and
+  // A short list (one block of at most kInlineMaxBytes, postings and
   // positions together) is kept here, in the terms column family, instead of
-  // under its own keys: one read instead of three, and less space.
+  // under its own keys: one read instead of three, and less space. Kept in
+  // compact form (CompactInline / ExpandInline below).
   std::string inline_postings;   // empty unless inline
   std::string inline_positions;  // empty unless inline
 
@@ -108,6 +109,16 @@ struct EncodedPostingList {
 absl::StatusOr<EncodedPostingList> EncodePostingList(const PostingList& list,
                                                      const PostingCodecs& codecs,
                                                      std::span<const uint32_t> doc_lengths = {});
+
+// Inline lists drop from their one-block chunks what the TermInfo already
+// says (base 0, one block, its last docid, count = df, sizes): a posting
+// chunk keeps its two codec ids and block data, a positions chunk its block
+// data. InvalidArgument if the chunks are not of one block without impacts.
+absl::Status CompactInline(std::string_view posting_chunk, std::string_view positions_chunk,
+                           std::string* postings, std::string* positions);
+// Rebuilds the full chunks of an inline list. DataLoss if malformed.
+absl::Status ExpandInlinePostings(const TermInfo& info, std::string* chunk);
+absl::Status ExpandInlinePositions(const TermInfo& info, std::string* chunk);
 
 // Header of one block, as stored (fixed width, so it can be binary searched).
 struct BlockHeader {
@@ -169,6 +180,16 @@ class PositionsChunkView {
   // doc after doc, each doc's positions ascending. DataLoss if corrupt.
   absl::Status DecodeBlock(uint32_t block, const uint32_t* freqs, uint32_t count,
                            std::vector<uint32_t>* out) const;
+
+  // As DecodeBlock, but leaves each doc's positions as stored (the first
+  // one, then gaps minus 1), for callers that need the positions of a few
+  // of the block's documents only: they call UndoGaps on those.
+  absl::Status DecodeBlockGaps(uint32_t block, const uint32_t* freqs, uint32_t count,
+                               std::vector<uint32_t>* out) const;
+
+  // Turns the f stored values of one document at p into its positions, in
+  // place. DataLoss if they would pass 2^32 - 1 (corrupt data).
+  static absl::Status UndoGaps(uint32_t* p, uint32_t f);
 
  private:
   uint32_t num_blocks_ = 0;

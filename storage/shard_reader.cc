@@ -143,7 +143,11 @@ absl::Status ShardReader::ReadChunk(uint8_t field, std::string_view term, uint32
 absl::StatusOr<StoredDocument> ShardReader::GetDocument(uint32_t docid) const {
   rocksdb::PinnableSlice value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cfs_[5], DocKey(docid), &value);
-  if (s.IsNotFound()) return absl::NotFoundError(absl::StrCat("no document ", docid));
+  if (s.IsNotFound()) {
+    // Documents with only an id stored have no `docs` entry.
+    if (docid < meta_.doc_count) return StoredDocument{std::string(external_id(docid)), {}};
+    return absl::NotFoundError(absl::StrCat("no document ", docid));
+  }
   SCRY_RETURN_IF_ERROR(FromRocks(s, "read document"));
   return StoredDocument::Decode({value.data(), value.size()});
 }

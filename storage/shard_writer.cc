@@ -110,7 +110,11 @@ absl::Status ShardWriter::AddDocument(uint32_t docid, const StoredDocument& doc,
   if (docid != impl_->doc_lengths.size()) {
     return absl::InvalidArgumentError("documents must be added with docids 0, 1, 2, ...");
   }
-  SCRY_RETURN_IF_ERROR(impl_->File(kDocsCf).Put(DocKey(docid), doc.Encode()));
+  // A document with nothing stored but its id needs no `docs` entry: the
+  // reader has every id in memory (from `ids`).
+  if (!doc.fields.empty()) {
+    SCRY_RETURN_IF_ERROR(impl_->File(kDocsCf).Put(DocKey(docid), doc.Encode()));
+  }
   SCRY_RETURN_IF_ERROR(impl_->File(kIdsCf).Put(doc.id, DocKey(docid)));
   impl_->doc_lengths.push_back(length);
   impl_->total_length += length;
@@ -126,10 +130,10 @@ absl::Status ShardWriter::AddPostingList(uint8_t field, std::string_view term,
     return absl::InvalidArgumentError("posting refers to a document not added");
   }
   SCRY_ASSIGN_OR_RETURN(EncodedPostingList enc, EncodePostingList(list, impl_->codecs, impl_->doc_lengths));
-  if (enc.posting_chunks.size() == 1 &&
+  if (enc.posting_chunks.size() == 1 && list.docids.size() <= kBlockSize &&
       enc.posting_chunks[0].size() + enc.position_chunks[0].size() <= kInlineMaxBytes) {
-    enc.info.inline_postings = std::move(enc.posting_chunks[0]);
-    enc.info.inline_positions = std::move(enc.position_chunks[0]);
+    SCRY_RETURN_IF_ERROR(CompactInline(enc.posting_chunks[0], enc.position_chunks[0],
+                                       &enc.info.inline_postings, &enc.info.inline_positions));
     enc.posting_chunks.clear();
     enc.position_chunks.clear();
   }
