@@ -18,47 +18,24 @@
 // width == 0 means every value is zero and `packed` is empty. An empty block
 // (n == 0) is zero bytes with varint and the single byte 0x00 with bitpack.
 // Encoders write the pad bits of the last packed byte as 0; decoders ignore
-// them, and accept non-minimal (but <= 5 byte) varints.
+// them, and accept non-minimal (but <= 5 byte) varints. The bit packing is in
+// storage/bitpack_internal.h, shared with pfor (pfor_codec.cc).
 
 #include "storage/block_codec.h"
 #include "storage/internal_codecs.h"
 
-#include <algorithm>
-#include <array>
 #include <bit>
 #include <cassert>
-#include <cstring>
-#include <iterator>
-#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "storage/bitpack_internal.h"
 #include "storage/coding.h"
 
 namespace scry::storage {
 namespace {
 
 constexpr size_t kMaxVarint32Bytes = 5;
-constexpr uint32_t kMaxBitWidth = 32;
-
-// Little-endian 64-bit load. REQUIRES: p points at 8 readable bytes.
-inline uint64_t LoadLE64(const uint8_t* p) noexcept {
-  if constexpr (std::endian::native == std::endian::little) {
-    uint64_t v;
-    std::memcpy(&v, p, sizeof(v));
-    return v;
-  } else {
-    return DecodeFixed64(reinterpret_cast<const char*>(p));
-  }
-}
-
-// Little-endian load of the min(8, avail) bytes at p; the rest are zero.
-inline uint64_t LoadLE64Partial(const uint8_t* p, size_t avail) noexcept {
-  if (avail >= 8) return LoadLE64(p);
-  uint64_t v = 0;
-  for (size_t i = 0; i < avail; ++i) v |= uint64_t{p[i]} << (8 * i);
-  return v;
-}
 
 // ---------------------------------------------------------------------------
 // varint
@@ -100,50 +77,6 @@ class VarintCodec final : public BlockCodec {
 // ---------------------------------------------------------------------------
 // bitpack
 
-constexpr size_t PackedBytes(size_t n, uint32_t width) noexcept { return (n * width + 7) / 8; }
-
-// Unpacks n values of B bits each from `in`, which has `avail` readable bytes
-// (at least PackedBytes(n, B); bytes past the packed data are ignored).
-template <uint32_t B>
-void Unpack(const uint8_t* in, size_t avail, size_t n, uint32_t* out) noexcept {
-  if constexpr (B == 0) {
-    std::fill_n(out, n, 0u);
-  } else {
-    constexpr uint64_t kMask = (uint64_t{1} << B) - 1;
-    // 8 values span exactly B bytes, so within a group every byte offset and
-    // shift is a compile-time constant. The last load of a group reads 8 bytes
-    // starting at byte (7 * B) / 8 of the group.
-    constexpr size_t kGroupReach = (7 * B) / 8 + 8;
-    size_t i = 0;
-    const uint8_t* p = in;
-    for (; i + 8 <= n && static_cast<size_t>(p - in) + kGroupReach <= avail; i += 8, p += B) {
-#pragma GCC unroll 8
-      for (uint32_t j = 0; j < 8; ++j) {
-        const uint32_t bit = j * B;
-        out[i + j] = static_cast<uint32_t>((LoadLE64(p + bit / 8) >> (bit % 8)) & kMask);
-      }
-    }
-    // Tail: bounds-checked loads (B + 7 <= 39 bits are ever needed).
-    for (; i < n; ++i) {
-      const size_t bit = i * B;
-      const size_t byte = bit / 8;
-      const uint64_t w = LoadLE64Partial(in + byte, avail - byte);
-      out[i] = static_cast<uint32_t>((w >> (bit % 8)) & kMask);
-    }
-  }
-}
-
-using UnpackFn = void (*)(const uint8_t*, size_t, size_t, uint32_t*) noexcept;
-
-template <uint32_t... B>
-constexpr auto MakeUnpackTable(std::integer_sequence<uint32_t, B...>) {
-  return std::array<UnpackFn, sizeof...(B)>{&Unpack<B>...};
-}
-
-// Unpack<0> .. Unpack<32>, indexed by bit width.
-constexpr auto kUnpackers =
-    MakeUnpackTable(std::make_integer_sequence<uint32_t, kMaxBitWidth + 1>{});
-
 class BitPackCodec final : public BlockCodec {
  public:
   CodecId id() const noexcept override { return CodecId::kBitPack; }
@@ -155,43 +88,38 @@ class BitPackCodec final : public BlockCodec {
     for (size_t i = 0; i < n; ++i) all |= values[i];
     const uint32_t width = static_cast<uint32_t>(std::bit_width(all));
 
-    char buf[1 + kBlockSize * 4];
-    size_t len = 0;
-    buf[len++] = static_cast<char>(width);
-    if (width > 0) {
-      uint64_t acc = 0;  // pending bits, LSB first; never more than 39 of them
-      uint32_t pending = 0;
-      for (size_t i = 0; i < n; ++i) {
-        acc |= uint64_t{values[i]} << pending;
-        pending += width;
-        while (pending >= 8) {
-          buf[len++] = static_cast<char>(acc & 0xff);
-          acc >>= 8;
-          pending -= 8;
-        }
-      }
-      if (pending > 0) buf[len++] = static_cast<char>(acc & 0xff);
-    }
-    assert(len == 1 + PackedBytes(n, width));
-    out->append(buf, len);
+    uint8_t buf[1 + kBlockSize * 4];
+    buf[0] = static_cast<uint8_t>(width);
+    const size_t len = 1 + bitpack::Pack(values, n, width, buf + 1);
+    assert(len == 1 + bitpack::PackedBytes(n, width));
+    out->append(reinterpret_cast<const char*>(buf), len);
   }
 
   absl::StatusOr<size_t> Decode(std::string_view data, size_t n, uint32_t* values) const override {
     assert(n <= kBlockSize);
     if (data.empty()) return absl::DataLossError("bitpack block: missing bit-width byte");
     const uint32_t width = static_cast<unsigned char>(data[0]);
-    if (width > kMaxBitWidth) {
+    if (width > bitpack::kMaxWidth) {
       return absl::DataLossError(absl::StrCat("bitpack block: bit width ", width, " > 32"));
     }
-    const size_t payload = PackedBytes(n, width);
+    const size_t payload = bitpack::PackedBytes(n, width);
     const size_t avail = data.size() - 1;
     if (avail < payload) {
       return absl::DataLossError(
           absl::StrCat("bitpack block: truncated, need ", payload, " payload bytes, have ", avail));
     }
     const auto* in = reinterpret_cast<const uint8_t*>(data.data()) + 1;
-    kUnpackers[width](in, avail, n, values);
+    bitpack::UnpackWidth(width, in, avail, n, values);
     return 1 + payload;
+  }
+
+  // Decode, then the vectorised prefix sum (the base class's is serial).
+  absl::StatusOr<size_t> DecodeDelta(std::string_view data, size_t n, uint32_t prev,
+                                     uint32_t* values) const override {
+    absl::StatusOr<size_t> used = Decode(data, n, values);
+    if (!used.ok()) return used;
+    bitpack::DeltaPrefixSum(values, n, prev);
+    return used;
   }
 };
 

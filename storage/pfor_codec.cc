@@ -34,6 +34,9 @@
 // exceptions per block (32 instead of 9 in a full docid block) and decoding
 // about 2x slower (measured with bench/posting_codec_bench), so there is no
 // bitmap form.
+//
+// The bit packing (and the prefix sum of DecodeDelta) is
+// storage/bitpack_internal.h, shared with "bitpack".
 
 #include <algorithm>
 #include <array>
@@ -43,101 +46,20 @@
 #include <cstring>
 #include <string>
 #include <string_view>
-#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "storage/bitpack_internal.h"
 #include "storage/block_codec.h"
 #include "storage/internal_codecs.h"
 #include "storage/status.h"
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 namespace scry::storage {
 namespace {
 
-constexpr uint32_t kMaxWidth = 32;
+using bitpack::kMaxWidth;
+using bitpack::PackedBytes;
 constexpr uint8_t kHasExceptions = 0x80;
-
-constexpr size_t BitsToBytes(size_t bits) noexcept { return (bits + 7) / 8; }
-
-// ---------------------------------------------------------------------------
-// Bit packing, LSB first.
-
-// Appends the low `width` bits of values[0, n) to buf[*len ...].
-// REQUIRES: each value < 2^width; buf has room for BitsToBytes(n * width).
-void PackBits(const uint32_t* values, size_t n, uint32_t width, uint8_t* buf,
-              size_t* len) noexcept {
-  if (width == 0) return;
-  uint64_t acc = 0;  // pending bits; at most 7 + 32 of them
-  uint32_t pending = 0;
-  size_t k = *len;
-  for (size_t i = 0; i < n; ++i) {
-    acc |= uint64_t{values[i]} << pending;
-    pending += width;
-    while (pending >= 8) {
-      buf[k++] = static_cast<uint8_t>(acc);
-      acc >>= 8;
-      pending -= 8;
-    }
-  }
-  if (pending > 0) buf[k++] = static_cast<uint8_t>(acc);
-  *len = k;
-}
-
-// Little-endian load of the min(8, avail) bytes at p; missing bytes are zero.
-inline uint64_t Load64(const uint8_t* p, size_t avail) noexcept {
-  uint64_t v = 0;
-  if (avail >= 8) {
-    std::memcpy(&v, p, 8);
-  } else {
-    std::memcpy(&v, p, avail);
-  }
-  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
-  return v;
-}
-
-// Unpacks n values of W bits from `in`, which has `avail` readable bytes, at
-// least BitsToBytes(n * W). Eight values span exactly W bytes, so within a
-// group of eight every load offset and shift is a constant; groups use
-// unchecked 8-byte loads while those stay inside `avail`, the rest checked
-// loads. (One load per group for W <= 8 measured no faster.)
-template <uint32_t W>
-void UnpackBits(const uint8_t* in, size_t avail, size_t n, uint32_t* out) noexcept {
-  if constexpr (W == 0) {
-    std::fill_n(out, n, 0u);
-  } else {
-    constexpr uint64_t kMask = (uint64_t{1} << W) - 1;
-    // The last load of a group of eight starts at byte (7 * W) / 8.
-    constexpr size_t kReach = (7 * W) / 8 + 8;
-    size_t i = 0;
-    size_t byte = 0;  // W * i / 8 at group starts
-    for (; i + 8 <= n && byte + kReach <= avail; i += 8, byte += W) {
-      const uint8_t* p = in + byte;
-#pragma GCC unroll 8
-      for (uint32_t j = 0; j < 8; ++j) {
-        out[i + j] = static_cast<uint32_t>((Load64(p + (j * W) / 8, 8) >> ((j * W) % 8)) & kMask);
-      }
-    }
-    for (; i < n; ++i) {
-      const size_t bit = i * W;
-      const size_t b = bit / 8;
-      out[i] = static_cast<uint32_t>((Load64(in + b, avail - b) >> (bit % 8)) & kMask);
-    }
-  }
-}
-
-using UnpackFn = void (*)(const uint8_t*, size_t, size_t, uint32_t*) noexcept;
-
-template <uint32_t... W>
-constexpr std::array<UnpackFn, sizeof...(W)> MakeUnpackers(std::integer_sequence<uint32_t, W...>) {
-  return {&UnpackBits<W>...};
-}
-
-// UnpackBits<0> .. UnpackBits<32>, indexed by width.
-constexpr auto kUnpack = MakeUnpackers(std::make_integer_sequence<uint32_t, kMaxWidth + 1>{});
 
 // ---------------------------------------------------------------------------
 // Choice of b.
@@ -155,10 +77,10 @@ Plan Cost(size_t n, uint32_t b, size_t exceptions, uint32_t max_width) {
   Plan p;
   p.b = b;
   p.exceptions = exceptions;
-  p.bytes = 1 + BitsToBytes(n * b);
+  p.bytes = 1 + PackedBytes(n, b);
   if (exceptions > 0) {
     p.hw = max_width - b;
-    p.bytes += 2 + exceptions + BitsToBytes(exceptions * p.hw);
+    p.bytes += 2 + exceptions + PackedBytes(exceptions, p.hw);
   }
   return p;
 }
@@ -199,7 +121,7 @@ class PForCodec final : public BlockCodec {
     size_t len = 0;
     buf[len++] = static_cast<uint8_t>(plan.b | (plan.exceptions > 0 ? kHasExceptions : 0));
     if (plan.exceptions == 0) {
-      PackBits(values, n, plan.b, buf, &len);
+      len += bitpack::Pack(values, n, plan.b, buf + len);
     } else {
       const uint32_t low_mask = (uint32_t{1} << plan.b) - 1;  // b < 32 here
       uint32_t low[kBlockSize];
@@ -214,12 +136,12 @@ class PForCodec final : public BlockCodec {
         }
       }
       assert(k == plan.exceptions);
-      PackBits(low, n, plan.b, buf, &len);
+      len += bitpack::Pack(low, n, plan.b, buf + len);
       buf[len++] = static_cast<uint8_t>(k - 1);
       buf[len++] = static_cast<uint8_t>(plan.hw);
       std::memcpy(buf + len, positions, k);
       len += k;
-      PackBits(high, k, plan.hw, buf, &len);
+      len += bitpack::Pack(high, k, plan.hw, buf + len);
     }
     assert(len == plan.bytes);
     out->append(reinterpret_cast<const char*>(buf), len);
@@ -232,12 +154,12 @@ class PForCodec final : public BlockCodec {
     if (size == 0) return Malformed("missing header byte");
     const uint32_t b = in[0] & ~kHasExceptions;
     if (b > kMaxWidth) return Malformed(absl::StrCat("bit width ", b, " > 32"));
-    const size_t packed = BitsToBytes(n * b);
+    const size_t packed = PackedBytes(n, b);
     size_t pos = 1 + packed;
     if (size < pos) {
       return Malformed(absl::StrCat("truncated, need ", pos, " bytes, have ", size));
     }
-    kUnpack[b](in + 1, size - 1, n, values);
+    bitpack::UnpackWidth(b, in + 1, size - 1, n, values);
     if ((in[0] & kHasExceptions) == 0) return pos;
 
     if (size < pos + 2) return Malformed("truncated exception header");
@@ -250,12 +172,12 @@ class PForCodec final : public BlockCodec {
     }
     const uint8_t* positions = in + pos;
     const size_t high_pos = pos + count;
-    const size_t end = high_pos + BitsToBytes(count * hw);
+    const size_t end = high_pos + PackedBytes(count, hw);
     if (size < end) {
       return Malformed(absl::StrCat("truncated exceptions, need ", end, " bytes, have ", size));
     }
     uint32_t high[kBlockSize];
-    kUnpack[hw](in + high_pos, size - high_pos, count, high);
+    bitpack::UnpackWidth(hw, in + high_pos, size - high_pos, count, high);
     for (size_t k = 0; k < count; ++k) {
       const size_t i = positions[k];
       if (i >= n || (k > 0 && i <= positions[k - 1]) || high[k] == 0) {
@@ -266,35 +188,14 @@ class PForCodec final : public BlockCodec {
     return end;
   }
 
-  // Decode, then the prefix sum four lanes at a time (SSE2 is part of
-  // x86-64): twice as fast as the base class's serial loop.
+  // Decode, then the vectorised prefix sum (twice as fast as the base
+  // class's serial loop).
   absl::StatusOr<size_t> DecodeDelta(std::string_view data, size_t n, uint32_t prev,
                                      uint32_t* values) const override {
     absl::StatusOr<size_t> used = Decode(data, n, values);
     if (!used.ok()) return used;
-    PrefixSum(values, n, prev);
+    bitpack::DeltaPrefixSum(values, n, prev);
     return used;
-  }
-
- private:
-  // values[i] = prev + sum over k <= i of (values[k] + 1), modulo 2^32.
-  static void PrefixSum(uint32_t* values, size_t n, uint32_t prev) noexcept {
-    size_t i = 0;
-#if defined(__SSE2__)
-    const __m128i ones = _mm_set1_epi32(1);
-    __m128i run = _mm_set1_epi32(static_cast<int>(prev));
-    for (; i + 4 <= n; i += 4) {
-      __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(values + i));
-      v = _mm_add_epi32(v, ones);
-      v = _mm_add_epi32(v, _mm_slli_si128(v, 4));
-      v = _mm_add_epi32(v, _mm_slli_si128(v, 8));
-      v = _mm_add_epi32(v, run);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(values + i), v);
-      run = _mm_shuffle_epi32(v, 0xff);
-    }
-    prev = static_cast<uint32_t>(_mm_cvtsi128_si32(run));
-#endif
-    for (; i < n; ++i) values[i] = prev += values[i] + 1;
   }
 };
 

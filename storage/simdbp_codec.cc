@@ -87,7 +87,8 @@ static_assert(kBlockSize == 128, "the kernels unpack 32 rows of 4 lanes");
 // and their loads and stores stay within bounds that the (instrumented)
 // callers check: 16 * width bytes of a checked input, or stack buffers. The
 // tests confirm the bounds on every target with the input between guard
-// pages, with or without sanitizers.
+// pages, with or without sanitizers. (Sanitized builds compile this file with
+// -fno-sanitize-address-use-after-scope: see storage/CMakeLists.txt.)
 #define SCRY_SIMDBP_NO_SANITIZE __attribute__((no_sanitize("address", "undefined")))
 #define SCRY_SIMDBP_INLINE HWY_INLINE SCRY_SIMDBP_NO_SANITIZE
 
