@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "query/bm25.h"
+#include "query/maxscore.h"
 #include "query/scorer.h"
 #include "query/thread_pool.h"
 #include "storage/hash.h"
@@ -93,6 +94,17 @@ struct ShardPlan {
     return positive;
   }
 };
+
+// A disjunction of two or more single terms (the ranked OR query), which
+// MaxScore evaluates.
+bool IsTermDisjunction(const QueryNode& node) {
+  if (node.kind != QueryNode::Kind::kBool || !node.must.empty() || !node.must_not.empty() ||
+      node.should.size() < 2) {
+    return false;
+  }
+  return std::all_of(node.should.begin(), node.should.end(),
+                     [](const auto& c) { return c->kind == QueryNode::Kind::kTerm; });
+}
 
 struct Candidate {
   double score;
@@ -187,6 +199,8 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
   struct ShardResult {
     absl::Status status;
     uint64_t hits = 0;
+    bool lower_bound = false;
+    uint64_t postings_scored = 0;
     std::vector<Candidate> top;
   };
   std::vector<ShardResult> shard_results(plans.size());
@@ -194,9 +208,28 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
     ShardPlan& plan = plans[s];
     plan.ctx = ScoringContext{plan.shard, bm25};
     plan.idf = &idf;
+    ShardResult& out = shard_results[s];
+    if (!request.exact_total_hits && IsTermDisjunction(**root)) {
+      // Ranked OR of terms: MaxScore over the cursors of the terms present.
+      std::vector<MaxScoreTerm> leaves;
+      for (const auto& child : (*root)->should) {
+        auto cursor = plan.Cursor(child->terms[0]);
+        if (cursor != nullptr) leaves.push_back({std::move(cursor), idf.at(child->terms[0])});
+      }
+      if (leaves.size() >= 2) {
+        MaxScoreResult pruned;
+        out.status = MaxScoreTopK(std::move(leaves), plan.ctx, keep, &pruned);
+        out.hits = pruned.matches;
+        out.lower_bound = pruned.matches_is_lower_bound;
+        out.postings_scored = pruned.postings_scored;
+        for (const ScoredDoc& d : pruned.top) {
+          out.top.push_back(Candidate{d.score, static_cast<uint32_t>(s), d.docid});
+        }
+        return;
+      }
+    }
     std::unique_ptr<Scorer> scorer = plan.Build(**root);
     if (scorer == nullptr) return;
-    ShardResult& out = shard_results[s];
     std::priority_queue<Candidate, std::vector<Candidate>, WorseFirst> heap;
     for (uint32_t d = scorer->docid(); d != storage::kEndDocid;
          scorer->Next(), d = scorer->docid()) {
@@ -222,6 +255,8 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
   for (ShardResult& r : shard_results) {
     SCRY_RETURN_IF_ERROR(r.status);
     result.total_hits += r.hits;
+    result.total_hits_is_lower_bound |= r.lower_bound;
+    result.postings_scored += r.postings_scored;
     candidates.insert(candidates.end(), r.top.begin(), r.top.end());
   }
 

@@ -45,6 +45,9 @@ struct SearchRequest {
   // Return ids and scores only: no stored document is read (no title, no
   // fields). For callers that fetch documents themselves, and benchmarks.
   bool ids_only = false;
+  // Count every match. Without it, total_hits may be a lower bound (see
+  // SearchResult): an exact count would defeat dynamic pruning.
+  bool exact_total_hits = false;
 };
 
 struct SearchHit {
@@ -56,7 +59,12 @@ struct SearchHit {
 
 struct SearchResult {
   std::vector<SearchHit> hits;
-  uint64_t total_hits = 0;  // exact number of matching documents
+  // Number of matching documents: exact unless total_hits_is_lower_bound
+  // (pruned evaluation skipped documents that cannot reach the top-k; they
+  // may match).
+  uint64_t total_hits = 0;
+  bool total_hits_is_lower_bound = false;
+  uint64_t postings_scored = 0;  // BM25 evaluations (benchmarks)
 };
 
 class Searcher {

@@ -88,6 +88,7 @@ grpc::Status SearchService::Search(const v1::SearchRequest& request,
                               std::to_string(static_cast<int>(request.default_operator())));
   }
   q.fields.assign(request.fields().begin(), request.fields().end());
+  q.exact_total_hits = request.exact_total_hits();
 
   absl::StatusOr<query::SearchResult> result = searcher_->Search(q);
   if (!result.ok()) return ToGrpc(result.status());
@@ -102,6 +103,7 @@ grpc::Status SearchService::Search(const v1::SearchRequest& request,
     for (auto& [name, value] : hit.fields) fields[name] = std::move(value);
   }
   response->set_total_hits(result->total_hits);
+  response->set_total_hits_is_lower_bound(result->total_hits_is_lower_bound);
   const auto took = std::chrono::steady_clock::now() - start;
   response->set_took_micros(
       static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(took).count()));

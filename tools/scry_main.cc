@@ -132,7 +132,8 @@ int RunSearchLocal(const std::string& index, const scry::query::SearchRequest& r
     for (const auto& [name, value] : hit.fields)
       std::printf("      %s: %s\n", name.c_str(), value.c_str());
   }
-  std::printf("total hits: %llu\n", static_cast<unsigned long long>(result->total_hits));
+  std::printf("total hits: %s%llu\n", result->total_hits_is_lower_bound ? ">= " : "",
+              static_cast<unsigned long long>(result->total_hits));
   return 0;
 }
 
@@ -148,6 +149,7 @@ int RunSearchRemote(const std::string& address, const scry::query::SearchRequest
                                        ? scry::v1::DEFAULT_OPERATOR_AND
                                        : scry::v1::DEFAULT_OPERATOR_OR);
   for (const auto& f : request.fields) rpc_request.add_fields(f);
+  rpc_request.set_exact_total_hits(request.exact_total_hits);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
   scry::v1::SearchResponse response;
@@ -164,7 +166,8 @@ int RunSearchRemote(const std::string& address, const scry::query::SearchRequest
     for (const auto& [name, value] : hit.fields())
       std::printf("      %s: %s\n", name.c_str(), value.c_str());
   }
-  std::printf("total hits: %llu (server took %.2f ms)\n",
+  std::printf("total hits: %s%llu (server took %.2f ms)\n",
+              response.total_hits_is_lower_bound() ? ">= " : "",
               static_cast<unsigned long long>(response.total_hits()), response.took_micros() / 1e3);
   return 0;
 }
@@ -290,6 +293,8 @@ int main(int argc, char** argv) {
   search->add_option("--top-k,-k", request.top_k, "Hits to print")->capture_default_str();
   search->add_option("--offset", request.offset, "Hits to skip first")->capture_default_str();
   search->add_flag("--and", use_and, "Join bare clauses with AND instead of OR");
+  search->add_flag("--exact-total-hits", request.exact_total_hits,
+                   "Count every match (turns off pruning; else OR counts may be a lower bound)");
   search->add_option("--fields", fields, "Comma-separated stored fields to print (* = all)");
   search->add_option("--timeout-ms", timeout_ms, "RPC deadline with --server")
       ->capture_default_str();

@@ -1,0 +1,129 @@
+// File: query/maxscore.cc
+#include "query/maxscore.h"
+
+#include <algorithm>
+#include <numeric>
+#include <queue>
+
+#include "storage/status.h"
+
+namespace scry::query {
+namespace {
+
+using storage::kEndDocid;
+
+// Heap order: the top is the worst document kept.
+struct WorseFirst {
+  bool operator()(const ScoredDoc& a, const ScoredDoc& b) const {
+    if (a.score != b.score) return a.score > b.score;
+    return a.docid < b.docid;
+  }
+};
+
+// Bounds are sums of doubles in another order than the exact scores; this
+// margin keeps a rounding error from pruning a document that ties or beats
+// the threshold by an ulp.
+constexpr double kMargin = 1.0 + 1e-9;
+
+}  // namespace
+
+absl::Status MaxScoreTopK(std::vector<MaxScoreTerm> terms, const ScoringContext& ctx, size_t k,
+                          MaxScoreResult* result) {
+  *result = MaxScoreResult();
+  const size_t n = terms.size();
+  if (n == 0) return absl::OkStatus();
+
+  // Upper bound of each term's contribution, from its list's impacts.
+  std::vector<double> bound(n);
+  std::vector<storage::Impact> impacts;
+  for (size_t i = 0; i < n; ++i) {
+    SCRY_RETURN_IF_ERROR(terms[i].cursor->ListImpacts(&impacts));
+    double ub = 0;
+    for (const storage::Impact& p : impacts) {
+      ub = std::max(ub, ctx.bm25.Score(terms[i].idf, p.tf, p.dl));
+    }
+    bound[i] = ub;
+  }
+  // order[0..n): terms by ascending bound; prefix[j] = sum of the j smallest.
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return bound[a] < bound[b]; });
+  std::vector<double> prefix(n + 1, 0.0);
+  for (size_t j = 0; j < n; ++j) prefix[j + 1] = prefix[j] + bound[order[j]];
+
+  std::priority_queue<ScoredDoc, std::vector<ScoredDoc>, WorseFirst> heap;
+  double threshold = 0;  // meaningful once the heap holds k documents
+  size_t first_essential = 0;
+  std::vector<double> contribution(n, 0.0);
+  std::vector<uint8_t> matched(n, 0);
+  std::vector<storage::PostingCursor*> cursor(n);
+  for (size_t j = 0; j < n; ++j) cursor[j] = terms[order[j]].cursor.get();
+
+  for (;;) {
+    uint32_t d = kEndDocid;
+    for (size_t j = first_essential; j < n; ++j) d = std::min(d, cursor[j]->docid());
+    if (d == kEndDocid) break;
+    ++result->matches;
+    const uint32_t dl = ctx.shard->doc_length(d);
+    double partial = 0;
+    std::fill(matched.begin(), matched.end(), 0);
+    for (size_t j = first_essential; j < n; ++j) {
+      storage::PostingCursor* c = cursor[j];
+      if (c->docid() != d) continue;
+      const size_t q = order[j];
+      contribution[q] = ctx.bm25.Score(terms[q].idf, c->freq(), dl);
+      matched[q] = 1;
+      partial += contribution[q];
+      ++result->postings_scored;
+      c->Next();
+    }
+    // Non-essential terms, largest bound first, while the document can
+    // still pass the threshold.
+    bool pruned = false;
+    const bool full = heap.size() >= k;
+    for (size_t j = first_essential; j-- > 0;) {
+      if (full && (partial + prefix[j + 1]) * kMargin <= threshold) {
+        pruned = true;
+        break;
+      }
+      storage::PostingCursor* c = cursor[j];
+      c->NextGeq(d);
+      if (c->docid() != d) continue;
+      const size_t q = order[j];
+      contribution[q] = ctx.bm25.Score(terms[q].idf, c->freq(), dl);
+      matched[q] = 1;
+      partial += contribution[q];
+      ++result->postings_scored;
+    }
+    if (pruned || (full && partial * kMargin <= threshold)) continue;
+    // The exact score: the matching terms' contributions in query order, as
+    // the exhaustive disjunction sums them.
+    double score = 0;
+    for (size_t q = 0; q < n; ++q) {
+      if (matched[q]) score += contribution[q];
+    }
+    const ScoredDoc doc{score, d};
+    if (!full) {
+      heap.push(doc);
+    } else if (WorseFirst()(doc, heap.top())) {
+      heap.pop();
+      heap.push(doc);
+    } else {
+      continue;
+    }
+    if (heap.size() >= k) {
+      threshold = heap.top().score;
+      while (first_essential < n && prefix[first_essential + 1] * kMargin <= threshold) {
+        ++first_essential;
+        result->matches_is_lower_bound = true;
+      }
+    }
+  }
+  for (size_t i = 0; i < n; ++i) SCRY_RETURN_IF_ERROR(terms[i].cursor->status());
+  result->top.reserve(heap.size());
+  for (; !heap.empty(); heap.pop()) result->top.push_back(heap.top());
+  return absl::OkStatus();
+}
+
+}  // namespace scry::query

@@ -1,0 +1,57 @@
+// File: query/maxscore.h
+//
+// Top-k of a disjunction of terms with MaxScore dynamic pruning (Turtle and
+// Flood 1995; the form used by Lucene and PISA): each term has an upper bound
+// of its BM25 contribution, from the impacts of its posting list (the best
+// score over its (tf, doc length) frontier, storage/posting_format.h). Terms
+// are ordered by bound; once the k-th best score so far (the threshold)
+// reaches the sum of the smallest bounds, those terms become non-essential:
+// documents are only drawn from the essential terms' lists, and a candidate
+// stops being scored as soon as its partial score plus the bounds of the
+// terms not yet looked at cannot pass the threshold.
+//
+// Exact: the result equals the exhaustive evaluation's top-k (ids, scores bit
+// for bit, ties by docid), because a document enters the top-k only with a
+// score strictly above the threshold (a later docid loses a tie), every
+// skipped document provably has a score at or below it, and kept scores are
+// summed in query order like the exhaustive disjunction does.
+#ifndef SCRY_QUERY_MAXSCORE_H_
+#define SCRY_QUERY_MAXSCORE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "query/scorer.h"
+#include "storage/posting_cursor.h"
+
+namespace scry::query {
+
+struct MaxScoreTerm {
+  std::unique_ptr<storage::PostingCursor> cursor;  // not null
+  double idf = 0;
+};
+
+struct ScoredDoc {
+  double score;
+  uint32_t docid;
+};
+
+struct MaxScoreResult {
+  std::vector<ScoredDoc> top;  // at most k, in no particular order
+  uint64_t matches = 0;        // documents seen: every one matches the query
+  bool matches_is_lower_bound = false;  // true once a term was left non-essential
+  uint64_t postings_scored = 0;         // BM25 evaluations, for benchmarks
+};
+
+// The best `k` documents (score descending, docid ascending) of the
+// disjunction of `terms` (in query order) in ctx.shard. REQUIRES: k > 0.
+// Errors are the cursors' read/decode errors.
+absl::Status MaxScoreTopK(std::vector<MaxScoreTerm> terms, const ScoringContext& ctx, size_t k,
+                          MaxScoreResult* result);
+
+}  // namespace scry::query
+
+#endif  // SCRY_QUERY_MAXSCORE_H_
