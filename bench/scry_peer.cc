@@ -20,6 +20,10 @@
 //   WARMUP          untimed passes over all queries before the timed one (1)
 //   SCRY_SHARDS     shards of the index built by `index` (1)
 //   SCRY_THREADS    analysis threads of `index` (0 = all cores, the default)
+//   SCRY_EXACT      1: `search` counts every match (exact_total_hits), which
+//                   turns dynamic pruning off: the exhaustive reference
+//   In-process `search` reports on stderr the share of the OR queries'
+//   postings that were scored (pruned evaluation; 100% when exhaustive).
 //
 // Query mapping (QUERIES.tsv lines are TYPE<TAB>text): `and` is the words
 // with AND as the default operator, `or` with OR, `phrase` the words inside
@@ -252,7 +256,10 @@ int CmdSearch(const std::string& dir, const std::string& query_path, uint32_t k,
       return 1;
     }
     const query::Searcher& s = **searcher;
-    return RunPasses("scry", queries, k, results_path,
+    const char* exact_env = std::getenv("SCRY_EXACT");
+    const bool exact = exact_env != nullptr && std::string(exact_env) == "1";
+    uint64_t scored = 0, total = 0;
+    const int rc = RunPasses("scry", queries, k, results_path,
                      [&](const PeerQuery& q, uint32_t top_k, std::vector<std::string>* ids) {
                        query::SearchRequest request;
                        request.query = ToScryQuery(q);
@@ -260,12 +267,25 @@ int CmdSearch(const std::string& dir, const std::string& query_path, uint32_t k,
                        request.ids_only = true;  // the contract fetches the K ids only
                        request.default_operator = q.type == "or" ? query::DefaultOperator::kOr
                                                                  : query::DefaultOperator::kAnd;
+                       request.exact_total_hits = exact;
                        absl::StatusOr<query::SearchResult> result = s.Search(request);
                        ids->clear();
                        if (!result.ok()) return result.status().ToString();
+                       if (q.type == "or") {
+                         // Exhaustive evaluation scores every posting.
+                         scored += exact ? result->postings_total : result->postings_scored;
+                         total += result->postings_total;
+                       }
                        for (auto& hit : result->hits) ids->push_back(std::move(hit.id));
                        return std::string();
                      });
+    if (total > 0) {
+      std::fprintf(stderr, "scry-peer: OR queries scored %llu of %llu postings (%.1f%%)%s\n",
+                   static_cast<unsigned long long>(scored), static_cast<unsigned long long>(total),
+                   100.0 * static_cast<double>(scored) / static_cast<double>(total),
+                   exact ? " [SCRY_EXACT=1]" : "");
+    }
+    return rc;
   }
 
   server::ServerOptions options;

@@ -201,6 +201,7 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
     uint64_t hits = 0;
     bool lower_bound = false;
     uint64_t postings_scored = 0;
+    uint64_t postings_total = 0;
     std::vector<Candidate> top;
   };
   std::vector<ShardResult> shard_results(plans.size());
@@ -209,14 +210,17 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
     plan.ctx = ScoringContext{plan.shard, bm25};
     plan.idf = &idf;
     ShardResult& out = shard_results[s];
-    if (!request.exact_total_hits && IsTermDisjunction(**root)) {
-      // Ranked OR of terms: MaxScore over the cursors of the terms present.
+    if (IsTermDisjunction(**root)) {
+      // Ranked OR of terms: MaxScore over the cursors of the terms present,
+      // unless every match must be counted.
       std::vector<MaxScoreTerm> leaves;
       for (const auto& child : (*root)->should) {
         auto cursor = plan.Cursor(child->terms[0]);
-        if (cursor != nullptr) leaves.push_back({std::move(cursor), idf.at(child->terms[0])});
+        if (cursor == nullptr) continue;
+        out.postings_total += cursor->df();
+        leaves.push_back({std::move(cursor), idf.at(child->terms[0])});
       }
-      if (leaves.size() >= 2) {
+      if (!request.exact_total_hits && leaves.size() >= 2) {
         MaxScoreResult pruned;
         out.status = MaxScoreTopK(std::move(leaves), plan.ctx, keep, &pruned);
         out.hits = pruned.matches;
@@ -227,6 +231,7 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
         }
         return;
       }
+      out.postings_scored = out.postings_total;  // exhaustive: every posting
     }
     std::unique_ptr<Scorer> scorer = plan.Build(**root);
     if (scorer == nullptr) return;
@@ -257,6 +262,7 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
     result.total_hits += r.hits;
     result.total_hits_is_lower_bound |= r.lower_bound;
     result.postings_scored += r.postings_scored;
+    result.postings_total += r.postings_total;
     candidates.insert(candidates.end(), r.top.begin(), r.top.end());
   }
 

@@ -64,7 +64,11 @@ struct SearchResult {
   // may match).
   uint64_t total_hits = 0;
   bool total_hits_is_lower_bound = false;
-  uint64_t postings_scored = 0;  // BM25 evaluations (benchmarks)
+  // For benchmarks: BM25 evaluations of a pruned OR query of terms, and the
+  // postings of its terms (sum of their df), which exhaustive evaluation
+  // scores; 0 for other queries.
+  uint64_t postings_scored = 0;
+  uint64_t postings_total = 0;
 };
 
 class Searcher {
