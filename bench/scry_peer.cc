@@ -259,26 +259,27 @@ int CmdSearch(const std::string& dir, const std::string& query_path, uint32_t k,
     const char* exact_env = std::getenv("SCRY_EXACT");
     const bool exact = exact_env != nullptr && std::string(exact_env) == "1";
     uint64_t scored = 0, total = 0;
-    const int rc = RunPasses("scry", queries, k, results_path,
-                     [&](const PeerQuery& q, uint32_t top_k, std::vector<std::string>* ids) {
-                       query::SearchRequest request;
-                       request.query = ToScryQuery(q);
-                       request.top_k = top_k;
-                       request.ids_only = true;  // the contract fetches the K ids only
-                       request.default_operator = q.type == "or" ? query::DefaultOperator::kOr
-                                                                 : query::DefaultOperator::kAnd;
-                       request.exact_total_hits = exact;
-                       absl::StatusOr<query::SearchResult> result = s.Search(request);
-                       ids->clear();
-                       if (!result.ok()) return result.status().ToString();
-                       if (q.type == "or") {
-                         // Exhaustive evaluation scores every posting.
-                         scored += exact ? result->postings_total : result->postings_scored;
-                         total += result->postings_total;
-                       }
-                       for (auto& hit : result->hits) ids->push_back(std::move(hit.id));
-                       return std::string();
-                     });
+    const int rc =
+        RunPasses("scry", queries, k, results_path,
+                  [&](const PeerQuery& q, uint32_t top_k, std::vector<std::string>* ids) {
+                    query::SearchRequest request;
+                    request.query = ToScryQuery(q);
+                    request.top_k = top_k;
+                    request.ids_only = true;  // the contract fetches the K ids only
+                    request.default_operator =
+                        q.type == "or" ? query::DefaultOperator::kOr : query::DefaultOperator::kAnd;
+                    request.exact_total_hits = exact;
+                    absl::StatusOr<query::SearchResult> result = s.Search(request);
+                    ids->clear();
+                    if (!result.ok()) return result.status().ToString();
+                    if (q.type == "or") {
+                      // Exhaustive evaluation scores every posting.
+                      scored += exact ? result->postings_total : result->postings_scored;
+                      total += result->postings_total;
+                    }
+                    for (auto& hit : result->hits) ids->push_back(std::move(hit.id));
+                    return std::string();
+                  });
     if (total > 0) {
       std::fprintf(stderr, "scry-peer: OR queries scored %llu of %llu postings (%.1f%%)%s\n",
                    static_cast<unsigned long long>(scored), static_cast<unsigned long long>(total),

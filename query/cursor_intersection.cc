@@ -13,8 +13,9 @@ using storage::PostingCursor;
 
 CursorIntersection::CursorIntersection(std::vector<PostingCursor*> cursors)
     : by_df_(std::move(cursors)) {
-  std::stable_sort(by_df_.begin(), by_df_.end(),
-                   [](const PostingCursor* a, const PostingCursor* b) { return a->df() < b->df(); });
+  std::stable_sort(
+      by_df_.begin(), by_df_.end(),
+      [](const PostingCursor* a, const PostingCursor* b) { return a->df() < b->df(); });
 }
 
 uint32_t CursorIntersection::NextGeq(uint32_t target) {

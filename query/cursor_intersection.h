@@ -45,9 +45,9 @@ class CursorIntersection {
   uint32_t Emit(uint32_t docid);
 
   std::vector<storage::PostingCursor*> by_df_;  // rarest first
-  uint64_t next_ = 0;  // docids below this were covered by earlier windows
-  uint32_t n_ = 0;     // matches of the current window in buf_
-  uint32_t i_ = 0;     // the next one to hand out
+  uint64_t next_ = 0;                           // docids below this were covered by earlier windows
+  uint32_t n_ = 0;                              // matches of the current window in buf_
+  uint32_t i_ = 0;                              // the next one to hand out
   uint32_t buf_[storage::kBlockSize];
   uint32_t tmp_[storage::kBlockSize];
 };

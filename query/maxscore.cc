@@ -68,15 +68,18 @@ absl::Status MaxScoreTopK(std::vector<MaxScoreTerm> terms, const ScoringContext&
     const uint32_t dl = ctx.shard->doc_length(d);
     double partial = 0;
     std::fill(matched.begin(), matched.end(), 0);
-    for (size_t j = first_essential; j < n; ++j) {
-      storage::PostingCursor* c = cursor[j];
-      if (c->docid() != d) continue;
+    // Scores the term in position j of `order`, whose cursor is on d.
+    auto add = [&](size_t j) {
       const size_t q = order[j];
-      contribution[q] = ctx.bm25.Score(terms[q].idf, c->freq(), dl);
+      contribution[q] = ctx.bm25.Score(terms[q].idf, cursor[j]->freq(), dl);
       matched[q] = 1;
       partial += contribution[q];
       ++result->postings_scored;
-      c->Next();
+    };
+    for (size_t j = first_essential; j < n; ++j) {
+      if (cursor[j]->docid() != d) continue;
+      add(j);
+      cursor[j]->Next();
     }
     // Non-essential terms, largest bound first, while the document can
     // still pass the threshold.
@@ -87,14 +90,8 @@ absl::Status MaxScoreTopK(std::vector<MaxScoreTerm> terms, const ScoringContext&
         pruned = true;
         break;
       }
-      storage::PostingCursor* c = cursor[j];
-      c->NextGeq(d);
-      if (c->docid() != d) continue;
-      const size_t q = order[j];
-      contribution[q] = ctx.bm25.Score(terms[q].idf, c->freq(), dl);
-      matched[q] = 1;
-      partial += contribution[q];
-      ++result->postings_scored;
+      cursor[j]->NextGeq(d);
+      if (cursor[j]->docid() == d) add(j);
     }
     if (pruned || (full && partial * kMargin <= threshold)) continue;
     // The exact score: the matching terms' contributions in query order, as

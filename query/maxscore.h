@@ -40,8 +40,8 @@ struct ScoredDoc {
 };
 
 struct MaxScoreResult {
-  std::vector<ScoredDoc> top;  // at most k, in no particular order
-  uint64_t matches = 0;        // documents seen: every one matches the query
+  std::vector<ScoredDoc> top;           // at most k, in no particular order
+  uint64_t matches = 0;                 // documents seen: every one matches the query
   bool matches_is_lower_bound = false;  // true once a term was left non-essential
   uint64_t postings_scored = 0;         // BM25 evaluations, for benchmarks
 };

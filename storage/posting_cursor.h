@@ -62,7 +62,8 @@ class PostingCursor {
       uint32_t i = index_ + 1;  // docids_[index_] < target <= block_last_
       if (docids_[i] < target) {
         ++i;
-        if (docids_[i] < target) i += static_cast<uint32_t>(FirstGeq(docids_ + i, count_ - i, target));
+        if (docids_[i] < target)
+          i += static_cast<uint32_t>(FirstGeq(docids_ + i, count_ - i, target));
       }
       index_ = i;
       docid_ = docids_[i];

@@ -87,8 +87,7 @@ std::vector<Impact> Frontier(std::vector<Impact>& pairs, size_t cap) {
 
 }  // namespace
 
-std::vector<Impact> ComputeImpacts(const uint32_t* tfs, const uint32_t* dls, size_t n,
-                                   size_t cap) {
+std::vector<Impact> ComputeImpacts(const uint32_t* tfs, const uint32_t* dls, size_t n, size_t cap) {
   std::vector<Impact> pairs(n);
   for (size_t i = 0; i < n; ++i) pairs[i] = Impact{tfs[i], dls == nullptr ? 0 : dls[i]};
   return Frontier(pairs, cap);
@@ -371,9 +370,11 @@ absl::StatusOr<PostingChunkView> PostingChunkView::Parse(std::string_view chunk)
 
 BlockHeader PostingChunkView::header(uint32_t block) const noexcept {
   const char* p = headers_ + size_t{block} * kBlockHeaderBytes;
-  return BlockHeader{DecodeFixed32(p), DecodeFixed32(p + 4),
+  return BlockHeader{DecodeFixed32(p),
+                     DecodeFixed32(p + 4),
                      static_cast<uint32_t>(static_cast<uint8_t>(p[8])) + 1,
-                     static_cast<uint8_t>(p[9]), static_cast<uint8_t>(p[10]),
+                     static_cast<uint8_t>(p[9]),
+                     static_cast<uint8_t>(p[10]),
                      static_cast<uint8_t>(p[11])};
 }
 
@@ -484,8 +485,7 @@ absl::Status PositionsChunkView::UndoGaps(uint32_t* p, uint32_t f) {
 }
 
 absl::Status PositionsChunkView::DecodeBlockGaps(uint32_t block, const uint32_t* freqs,
-                                                 uint32_t count,
-                                                 std::vector<uint32_t>* out) const {
+                                                 uint32_t count, std::vector<uint32_t>* out) const {
   uint64_t total = 0;
   for (uint32_t i = 0; i < count; ++i) total += freqs[i];
   std::string_view data = block_data(block);

@@ -57,9 +57,9 @@ absl::Status DecodeImpacts(std::string_view data, std::vector<Impact>* out);
 
 // Per-term statistics and the chunk skip table.
 struct TermInfo {
-  uint32_t df = 0;                          // documents containing the term
-  uint64_t total_tf = 0;                    // occurrences over all documents
-  uint32_t max_tf = 0;                      // largest tf in one document
+  uint32_t df = 0;        // documents containing the term
+  uint64_t total_tf = 0;  // occurrences over all documents
+  uint32_t max_tf = 0;    // largest tf in one document
   // Frontier of the whole list; stored only for lists of more than one block
   // (a single block's bound is computed from the block itself when needed).
   std::vector<Impact> impacts;

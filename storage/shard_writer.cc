@@ -129,7 +129,8 @@ absl::Status ShardWriter::AddPostingList(uint8_t field, std::string_view term,
   if (!list.docids.empty() && list.docids.back() >= impl_->doc_lengths.size()) {
     return absl::InvalidArgumentError("posting refers to a document not added");
   }
-  SCRY_ASSIGN_OR_RETURN(EncodedPostingList enc, EncodePostingList(list, impl_->codecs, impl_->doc_lengths));
+  SCRY_ASSIGN_OR_RETURN(EncodedPostingList enc,
+                        EncodePostingList(list, impl_->codecs, impl_->doc_lengths));
   if (enc.posting_chunks.size() == 1 && list.docids.size() <= kBlockSize &&
       enc.posting_chunks[0].size() + enc.position_chunks[0].size() <= kInlineMaxBytes) {
     SCRY_RETURN_IF_ERROR(CompactInline(enc.posting_chunks[0], enc.position_chunks[0],

@@ -275,8 +275,9 @@ int main(int argc, char** argv) {
       ->add_option("--max-clauses", serve.searcher.parse.max_clauses,
                    "Most terms and phrases in one query")
       ->capture_default_str();
-  serve_cmd->add_option("--search-threads", serve.searcher.search_threads,
-                        "Threads that search the shards of one query (0 = one per core)")
+  serve_cmd
+      ->add_option("--search-threads", serve.searcher.search_threads,
+                   "Threads that search the shards of one query (0 = one per core)")
       ->capture_default_str();
   serve_cmd->add_option("--cache-mb", cache_mb, "RocksDB block cache, in MiB")
       ->capture_default_str();

@@ -17,11 +17,11 @@
 namespace scry::query {
 namespace {
 
+using ::scry::testing::IsOk;
+using ::scry::testing::TempDir;
 using storage::kEndDocid;
 using storage::PostingCursor;
 using storage::PostingList;
-using ::scry::testing::IsOk;
-using ::scry::testing::TempDir;
 
 constexpr uint32_t kUniverse = 200000;
 

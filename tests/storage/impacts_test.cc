@@ -49,8 +49,7 @@ TEST(ImpactsTest, FrontierEqualsBruteForce) {
     for (size_t i = 0; i < n; ++i) {
       bool dominated = false;
       for (size_t j = 0; j < n && !dominated; ++j) {
-        dominated = (tfs[j] >= tfs[i] && dls[j] <= dls[i]) &&
-                    (tfs[j] > tfs[i] || dls[j] < dls[i]);
+        dominated = (tfs[j] >= tfs[i] && dls[j] <= dls[i]) && (tfs[j] > tfs[i] || dls[j] < dls[i]);
       }
       if (!dominated) expected.push_back(Impact{tfs[i], dls[i]});
     }
@@ -134,7 +133,8 @@ TEST(ImpactsTest, StoredImpactsBoundEveryPosting) {
     for (uint32_t d = 0; d < universe && list.docids.size() < n; ++d) {
       if (rng() % universe < n * 2 || universe - d <= n - list.docids.size()) {
         list.docids.push_back(d);
-        const uint32_t f = 1 + std::min<uint32_t>(rng() % 1000 < 900 ? rng() % 3 : rng() % 200, 300);
+        const uint32_t f =
+            1 + std::min<uint32_t>(rng() % 1000 < 900 ? rng() % 3 : rng() % 200, 300);
         list.freqs.push_back(f);
         for (uint32_t k = 0; k < f; ++k) list.positions.push_back(k * 2);
       }
