@@ -5,6 +5,7 @@
 #include <numeric>
 #include <queue>
 
+#include "query/cursor_intersection.h"
 #include "storage/status.h"
 
 namespace scry::query {
@@ -118,6 +119,70 @@ absl::Status MaxScoreTopK(std::vector<MaxScoreTerm> terms, const ScoringContext&
     }
   }
   for (size_t i = 0; i < n; ++i) SCRY_RETURN_IF_ERROR(terms[i].cursor->status());
+  result->top.reserve(heap.size());
+  for (; !heap.empty(); heap.pop()) result->top.push_back(heap.top());
+  return absl::OkStatus();
+}
+
+absl::Status BlockMaxConjunctionTopK(std::vector<MaxScoreTerm> terms, const ScoringContext& ctx,
+                                     size_t k, MaxScoreResult* result) {
+  *result = MaxScoreResult();
+  const size_t n = terms.size();
+  std::vector<storage::PostingCursor*> cursors(n);
+  for (size_t i = 0; i < n; ++i) cursors[i] = terms[i].cursor.get();
+  CursorIntersection docs(cursors);
+  // The bound of each cursor's current block, cached by its last docid.
+  std::vector<uint32_t> bound_block(n, kEndDocid);
+  std::vector<double> bound(n, 0.0);
+  std::vector<storage::Impact> impacts;
+  std::priority_queue<ScoredDoc, std::vector<ScoredDoc>, WorseFirst> heap;
+  double threshold = 0;
+  uint32_t target = 0;
+  for (;;) {
+    const uint32_t d = docs.NextGeq(target);
+    if (d == kEndDocid) break;
+    target = d + 1;
+    if (heap.size() >= k) {
+      double sum = 0;
+      uint32_t window_end = kEndDocid;
+      for (size_t i = 0; i < n; ++i) {
+        const uint32_t last = cursors[i]->block_last_docid();
+        if (bound_block[i] != last) {
+          SCRY_RETURN_IF_ERROR(cursors[i]->BlockImpacts(&impacts));
+          double ub = 0;
+          for (const storage::Impact& p : impacts) {
+            ub = std::max(ub, ctx.bm25.Score(terms[i].idf, p.tf, p.dl));
+          }
+          bound[i] = ub;
+          bound_block[i] = last;
+        }
+        sum += bound[i];
+        window_end = std::min(window_end, last);
+      }
+      if (sum * kMargin <= threshold) {
+        // Every match up to window_end lies in the blocks just bounded.
+        result->matches_is_lower_bound = true;
+        target = std::max(target, window_end + 1);  // block lasts < document count
+        continue;
+      }
+    }
+    ++result->matches;
+    const uint32_t dl = ctx.shard->doc_length(d);
+    double score = 0;  // in query order, as the exhaustive conjunction sums
+    for (size_t i = 0; i < n; ++i) score += ctx.bm25.Score(terms[i].idf, cursors[i]->freq(), dl);
+    result->postings_scored += n;
+    const ScoredDoc doc{score, d};
+    if (heap.size() < k) {
+      heap.push(doc);
+    } else if (WorseFirst()(doc, heap.top())) {
+      heap.pop();
+      heap.push(doc);
+    } else {
+      continue;
+    }
+    if (heap.size() >= k) threshold = heap.top().score;
+  }
+  for (size_t i = 0; i < n; ++i) SCRY_RETURN_IF_ERROR(cursors[i]->status());
   result->top.reserve(heap.size());
   for (; !heap.empty(); heap.pop()) result->top.push_back(heap.top());
   return absl::OkStatus();

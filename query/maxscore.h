@@ -52,6 +52,15 @@ struct MaxScoreResult {
 absl::Status MaxScoreTopK(std::vector<MaxScoreTerm> terms, const ScoringContext& ctx, size_t k,
                           MaxScoreResult* result);
 
+// The best `k` documents of the conjunction of `terms` (in query order), with
+// block-max skipping: matches come from CursorIntersection; once k are kept,
+// a stretch where every cursor stays inside its current block is skipped
+// whole when the sum of the blocks' impact bounds cannot pass the threshold.
+// Exact for the same reasons as MaxScore; `matches` is then a lower bound.
+// REQUIRES: k > 0, terms.size() >= 1.
+absl::Status BlockMaxConjunctionTopK(std::vector<MaxScoreTerm> terms, const ScoringContext& ctx,
+                                     size_t k, MaxScoreResult* result);
+
 }  // namespace scry::query
 
 #endif  // SCRY_QUERY_MAXSCORE_H_

@@ -106,6 +106,16 @@ bool IsTermDisjunction(const QueryNode& node) {
                      [](const auto& c) { return c->kind == QueryNode::Kind::kTerm; });
 }
 
+// A conjunction of two or more single terms (the ranked AND query).
+bool IsTermConjunction(const QueryNode& node) {
+  if (node.kind != QueryNode::Kind::kBool || !node.should.empty() || !node.must_not.empty() ||
+      node.must.size() < 2) {
+    return false;
+  }
+  return std::all_of(node.must.begin(), node.must.end(),
+                     [](const auto& c) { return c->kind == QueryNode::Kind::kTerm; });
+}
+
 struct Candidate {
   double score;
   uint32_t shard;
@@ -232,6 +242,24 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
         return;
       }
       out.postings_scored = out.postings_total;  // exhaustive: every posting
+    }
+    if (!request.exact_total_hits && IsTermConjunction(**root)) {
+      // Ranked AND of terms: block-max skipping over the intersection. A
+      // term missing from this shard means no match here.
+      std::vector<MaxScoreTerm> leaves;
+      for (const auto& child : (*root)->must) {
+        auto cursor = plan.Cursor(child->terms[0]);
+        if (cursor == nullptr) return;
+        leaves.push_back({std::move(cursor), idf.at(child->terms[0])});
+      }
+      MaxScoreResult pruned;
+      out.status = BlockMaxConjunctionTopK(std::move(leaves), plan.ctx, keep, &pruned);
+      out.hits = pruned.matches;
+      out.lower_bound = pruned.matches_is_lower_bound;
+      for (const ScoredDoc& d : pruned.top) {
+        out.top.push_back(Candidate{d.score, static_cast<uint32_t>(s), d.docid});
+      }
+      return;
     }
     std::unique_ptr<Scorer> scorer = plan.Build(**root);
     if (scorer == nullptr) return;
