@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <numeric>
-#include <queue>
 
 #include "query/cursor_intersection.h"
 #include "storage/status.h"
@@ -13,18 +12,18 @@ namespace {
 
 using storage::kEndDocid;
 
-// Heap order: the top is the worst document kept.
-struct WorseFirst {
-  bool operator()(const ScoredDoc& a, const ScoredDoc& b) const {
-    if (a.score != b.score) return a.score > b.score;
-    return a.docid < b.docid;
-  }
-};
-
 // Bounds are sums of doubles in another order than the exact scores; this
 // margin keeps a rounding error from pruning a document that ties or beats
 // the threshold by an ulp.
 constexpr double kMargin = 1.0 + 1e-9;
+
+// The best BM25 contribution of a term over `impacts`: a bound of every
+// posting they dominate.
+double ImpactBound(const Bm25& bm25, double idf, const std::vector<storage::Impact>& impacts) {
+  double ub = 0;
+  for (const storage::Impact& p : impacts) ub = std::max(ub, bm25.Score(idf, p.tf, p.dl));
+  return ub;
+}
 
 }  // namespace
 
@@ -39,11 +38,7 @@ absl::Status MaxScoreTopK(std::vector<MaxScoreTerm> terms, const ScoringContext&
   std::vector<storage::Impact> impacts;
   for (size_t i = 0; i < n; ++i) {
     SCRY_RETURN_IF_ERROR(terms[i].cursor->ListImpacts(&impacts));
-    double ub = 0;
-    for (const storage::Impact& p : impacts) {
-      ub = std::max(ub, ctx.bm25.Score(terms[i].idf, p.tf, p.dl));
-    }
-    bound[i] = ub;
+    bound[i] = ImpactBound(ctx.bm25, terms[i].idf, impacts);
   }
   // order[0..n): terms by ascending bound; prefix[j] = sum of the j smallest.
   std::vector<size_t> order(n);
@@ -53,8 +48,7 @@ absl::Status MaxScoreTopK(std::vector<MaxScoreTerm> terms, const ScoringContext&
   std::vector<double> prefix(n + 1, 0.0);
   for (size_t j = 0; j < n; ++j) prefix[j + 1] = prefix[j] + bound[order[j]];
 
-  std::priority_queue<ScoredDoc, std::vector<ScoredDoc>, WorseFirst> heap;
-  double threshold = 0;  // meaningful once the heap holds k documents
+  TopKHeap heap(k);
   size_t first_essential = 0;
   std::vector<double> contribution(n, 0.0);
   std::vector<uint8_t> matched(n, 0);
@@ -85,7 +79,8 @@ absl::Status MaxScoreTopK(std::vector<MaxScoreTerm> terms, const ScoringContext&
     // Non-essential terms, largest bound first, while the document can
     // still pass the threshold.
     bool pruned = false;
-    const bool full = heap.size() >= k;
+    const bool full = heap.full();
+    const double threshold = full ? heap.threshold() : 0;
     for (size_t j = first_essential; j-- > 0;) {
       if (full && (partial + prefix[j + 1]) * kMargin <= threshold) {
         pruned = true;
@@ -101,26 +96,15 @@ absl::Status MaxScoreTopK(std::vector<MaxScoreTerm> terms, const ScoringContext&
     for (size_t q = 0; q < n; ++q) {
       if (matched[q]) score += contribution[q];
     }
-    const ScoredDoc doc{score, d};
-    if (!full) {
-      heap.push(doc);
-    } else if (WorseFirst()(doc, heap.top())) {
-      heap.pop();
-      heap.push(doc);
-    } else {
-      continue;
-    }
-    if (heap.size() >= k) {
-      threshold = heap.top().score;
-      while (first_essential < n && prefix[first_essential + 1] * kMargin <= threshold) {
-        ++first_essential;
-        result->matches_is_lower_bound = true;
-      }
+    if (!heap.Offer(ScoredDoc{score, d}) || !heap.full()) continue;
+    // A new k-th score: terms whose bounds sum below it become non-essential.
+    while (first_essential < n && prefix[first_essential + 1] * kMargin <= heap.threshold()) {
+      ++first_essential;
+      result->matches_is_lower_bound = true;
     }
   }
   for (size_t i = 0; i < n; ++i) SCRY_RETURN_IF_ERROR(terms[i].cursor->status());
-  result->top.reserve(heap.size());
-  for (; !heap.empty(); heap.pop()) result->top.push_back(heap.top());
+  result->top = heap.Take();
   return absl::OkStatus();
 }
 
@@ -135,31 +119,26 @@ absl::Status BlockMaxConjunctionTopK(std::vector<MaxScoreTerm> terms, const Scor
   std::vector<uint32_t> bound_block(n, kEndDocid);
   std::vector<double> bound(n, 0.0);
   std::vector<storage::Impact> impacts;
-  std::priority_queue<ScoredDoc, std::vector<ScoredDoc>, WorseFirst> heap;
-  double threshold = 0;
+  TopKHeap heap(k);
   uint32_t target = 0;
   for (;;) {
     const uint32_t d = docs.NextGeq(target);
     if (d == kEndDocid) break;
     target = d + 1;
-    if (heap.size() >= k) {
+    if (heap.full()) {
       double sum = 0;
       uint32_t window_end = kEndDocid;
       for (size_t i = 0; i < n; ++i) {
         const uint32_t last = cursors[i]->block_last_docid();
         if (bound_block[i] != last) {
           SCRY_RETURN_IF_ERROR(cursors[i]->BlockImpacts(&impacts));
-          double ub = 0;
-          for (const storage::Impact& p : impacts) {
-            ub = std::max(ub, ctx.bm25.Score(terms[i].idf, p.tf, p.dl));
-          }
-          bound[i] = ub;
+          bound[i] = ImpactBound(ctx.bm25, terms[i].idf, impacts);
           bound_block[i] = last;
         }
         sum += bound[i];
         window_end = std::min(window_end, last);
       }
-      if (sum * kMargin <= threshold) {
+      if (sum * kMargin <= heap.threshold()) {
         // Every match up to window_end lies in the blocks just bounded.
         result->matches_is_lower_bound = true;
         target = std::max(target, window_end + 1);  // block lasts < document count
@@ -171,20 +150,10 @@ absl::Status BlockMaxConjunctionTopK(std::vector<MaxScoreTerm> terms, const Scor
     double score = 0;  // in query order, as the exhaustive conjunction sums
     for (size_t i = 0; i < n; ++i) score += ctx.bm25.Score(terms[i].idf, cursors[i]->freq(), dl);
     result->postings_scored += n;
-    const ScoredDoc doc{score, d};
-    if (heap.size() < k) {
-      heap.push(doc);
-    } else if (WorseFirst()(doc, heap.top())) {
-      heap.pop();
-      heap.push(doc);
-    } else {
-      continue;
-    }
-    if (heap.size() >= k) threshold = heap.top().score;
+    heap.Offer(ScoredDoc{score, d});
   }
   for (size_t i = 0; i < n; ++i) SCRY_RETURN_IF_ERROR(cursors[i]->status());
-  result->top.reserve(heap.size());
-  for (; !heap.empty(); heap.pop()) result->top.push_back(heap.top());
+  result->top = heap.Take();
   return absl::OkStatus();
 }
 

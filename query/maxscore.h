@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <queue>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -37,6 +38,49 @@ struct MaxScoreTerm {
 struct ScoredDoc {
   double score;
   uint32_t docid;
+};
+
+// The best k documents offered so far, score descending then docid
+// ascending: the heap of every top-k evaluator of one shard. Documents are
+// offered in ascending docid order, so one that only ties the k-th score
+// loses the tie and is not kept: pruning may skip documents whose bound is at
+// most threshold().
+class TopKHeap {
+ public:
+  explicit TopKHeap(size_t k) : k_(k) {}
+  // Keeps `doc` if it is among the best k so far; true if kept.
+  bool Offer(const ScoredDoc& doc) {
+    if (heap_.size() < k_) {
+      heap_.push(doc);
+    } else if (WorseFirst()(doc, heap_.top())) {
+      heap_.pop();
+      heap_.push(doc);
+    } else {
+      return false;
+    }
+    return true;
+  }
+  [[nodiscard]] bool full() const { return heap_.size() >= k_; }
+  // The k-th best score. REQUIRES: full().
+  [[nodiscard]] double threshold() const { return heap_.top().score; }
+  // The documents kept, in no particular order; empties the heap.
+  std::vector<ScoredDoc> Take() {
+    std::vector<ScoredDoc> out;
+    out.reserve(heap_.size());
+    for (; !heap_.empty(); heap_.pop()) out.push_back(heap_.top());
+    return out;
+  }
+
+ private:
+  // Heap order: the top is the worst document kept.
+  struct WorseFirst {
+    bool operator()(const ScoredDoc& a, const ScoredDoc& b) const {
+      if (a.score != b.score) return a.score > b.score;
+      return a.docid < b.docid;
+    }
+  };
+  size_t k_;
+  std::priority_queue<ScoredDoc, std::vector<ScoredDoc>, WorseFirst> heap_;
 };
 
 struct MaxScoreResult {

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <map>
 #include <optional>
-#include <queue>
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
@@ -122,14 +121,6 @@ struct Candidate {
   uint32_t docid;
 };
 
-// Heap order: the top of the heap is the worst candidate kept so far.
-struct WorseFirst {
-  bool operator()(const Candidate& a, const Candidate& b) const {
-    if (a.score != b.score) return a.score > b.score;
-    return a.docid < b.docid;
-  }
-};
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Searcher>> Searcher::Open(const std::string& index_dir,
@@ -220,6 +211,11 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
     plan.ctx = ScoringContext{plan.shard, bm25};
     plan.idf = &idf;
     ShardResult& out = shard_results[s];
+    auto keep_top = [&](const std::vector<ScoredDoc>& top) {
+      for (const ScoredDoc& d : top) {
+        out.top.push_back(Candidate{d.score, static_cast<uint32_t>(s), d.docid});
+      }
+    };
     if (IsTermDisjunction(**root)) {
       // Ranked OR of terms: MaxScore over the cursors of the terms present,
       // unless every match must be counted.
@@ -236,9 +232,7 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
         out.hits = pruned.matches;
         out.lower_bound = pruned.matches_is_lower_bound;
         out.postings_scored = pruned.postings_scored;
-        for (const ScoredDoc& d : pruned.top) {
-          out.top.push_back(Candidate{d.score, static_cast<uint32_t>(s), d.docid});
-        }
+        keep_top(pruned.top);
         return;
       }
       out.postings_scored = out.postings_total;  // exhaustive: every posting
@@ -256,27 +250,19 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
       out.status = BlockMaxConjunctionTopK(std::move(leaves), plan.ctx, keep, &pruned);
       out.hits = pruned.matches;
       out.lower_bound = pruned.matches_is_lower_bound;
-      for (const ScoredDoc& d : pruned.top) {
-        out.top.push_back(Candidate{d.score, static_cast<uint32_t>(s), d.docid});
-      }
+      keep_top(pruned.top);
       return;
     }
     std::unique_ptr<Scorer> scorer = plan.Build(**root);
     if (scorer == nullptr) return;
-    std::priority_queue<Candidate, std::vector<Candidate>, WorseFirst> heap;
+    TopKHeap heap(keep);
     for (uint32_t d = scorer->docid(); d != storage::kEndDocid;
          scorer->Next(), d = scorer->docid()) {
       ++out.hits;
-      const Candidate c{scorer->Score(), static_cast<uint32_t>(s), d};
-      if (heap.size() < keep) {
-        heap.push(c);
-      } else if (WorseFirst()(c, heap.top())) {
-        heap.pop();
-        heap.push(c);
-      }
+      heap.Offer(ScoredDoc{scorer->Score(), d});
     }
     out.status = scorer->status();
-    for (; !heap.empty(); heap.pop()) out.top.push_back(heap.top());
+    keep_top(heap.Take());
   };
   if (plans.size() > 1) {
     pool_->RunAll(plans.size(), evaluate);
