@@ -219,14 +219,19 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
     if (IsTermDisjunction(**root)) {
       // Ranked OR of terms: MaxScore over the cursors of the terms present,
       // unless every match must be counted.
-      std::vector<MaxScoreTerm> leaves;
+      size_t present = 0;
       for (const auto& child : (*root)->should) {
-        auto cursor = plan.Cursor(child->terms[0]);
-        if (cursor == nullptr) continue;
-        out.postings_total += cursor->df();
-        leaves.push_back({std::move(cursor), idf.at(child->terms[0])});
+        const auto& info = plan.infos.at(child->terms[0]);
+        if (!info.has_value()) continue;
+        ++present;
+        out.postings_total += info->df;
       }
-      if (!request.exact_total_hits && leaves.size() >= 2) {
+      if (!request.exact_total_hits && present >= 2) {
+        std::vector<MaxScoreTerm> leaves;
+        for (const auto& child : (*root)->should) {
+          auto cursor = plan.Cursor(child->terms[0]);
+          if (cursor != nullptr) leaves.push_back({std::move(cursor), idf.at(child->terms[0])});
+        }
         MaxScoreResult pruned;
         out.status = MaxScoreTopK(std::move(leaves), plan.ctx, keep, &pruned);
         out.hits = pruned.matches;
