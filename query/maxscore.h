@@ -1,7 +1,12 @@
 // File: query/maxscore.h
 //
-// Top-k of a disjunction of terms with MaxScore dynamic pruning (Turtle and
-// Flood 1995; the form used by Lucene and PISA): each term has an upper bound
+// Top-k evaluators with dynamic pruning over term cursors: MaxScore and
+// Block-Max WAND for disjunctions of terms, block-max skipping for
+// conjunctions of terms. All are exact (equal to the exhaustive evaluation's
+// top-k, ids and scores bit for bit) and checked against it by randomized
+// tests (tests/query/searcher_test.cc).
+//
+// MaxScore (Turtle and Flood 1995; the form used by Lucene and PISA): each term has an upper bound
 // of its BM25 contribution, from the impacts of its posting list (the best
 // score over its (tf, doc length) frontier, storage/posting_format.h). Terms
 // are ordered by bound; once the k-th best score so far (the threshold)
@@ -9,6 +14,13 @@
 // documents are only drawn from the essential terms' lists, and a candidate
 // stops being scored as soon as its partial score plus the bounds of the
 // terms not yet looked at cannot pass the threshold.
+//
+// Block-Max WAND (Ding and Suel 2011): cursors kept in docid order; the pivot
+// is the first cursor at which the running sum of list bounds could pass the
+// threshold (no document before its docid can); the pivot document is scored
+// only if the sum of the bounds of the blocks holding it (read by
+// PostingCursor::ShallowNextGeq without decoding) can pass too, otherwise the
+// evaluation jumps past the nearest end of those blocks.
 //
 // Exact: the result equals the exhaustive evaluation's top-k (ids, scores bit
 // for bit, ties by docid), because a document enters the top-k only with a
@@ -19,7 +31,9 @@
 #define SCRY_QUERY_MAXSCORE_H_
 
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <queue>
 #include <vector>
@@ -83,6 +97,23 @@ class TopKHeap {
   std::priority_queue<ScoredDoc, std::vector<ScoredDoc>, WorseFirst> heap_;
 };
 
+// A score that at least k documents of the whole query reach (k = the top-k
+// size), raised by each shard's evaluator when its heap fills and read by
+// the others: a shard may skip documents whose bound is strictly below it
+// (one that ties may still win on id in the merge). Thread-safe.
+class SharedThreshold {
+ public:
+  void Raise(double score) {
+    double cur = value_.load(std::memory_order_relaxed);
+    while (score > cur && !value_.compare_exchange_weak(cur, score, std::memory_order_relaxed)) {
+    }
+  }
+  [[nodiscard]] double value() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<double> value_{-std::numeric_limits<double>::infinity()};
+};
+
 struct MaxScoreResult {
   std::vector<ScoredDoc> top;           // at most k, in no particular order
   uint64_t matches = 0;                 // documents seen: every one matches the query
@@ -91,10 +122,15 @@ struct MaxScoreResult {
 };
 
 // The best `k` documents (score descending, docid ascending) of the
-// disjunction of `terms` (in query order) in ctx.shard. REQUIRES: k > 0.
-// Errors are the cursors' read/decode errors.
+// disjunction of `terms` (in query order) in ctx.shard, by MaxScore.
+// `shared` (may be null) is the query's threshold across shards.
+// REQUIRES: k > 0. Errors are the cursors' read/decode errors.
 absl::Status MaxScoreTopK(std::vector<MaxScoreTerm> terms, const ScoringContext& ctx, size_t k,
-                          MaxScoreResult* result);
+                          SharedThreshold* shared, MaxScoreResult* result);
+
+// As MaxScoreTopK, by Block-Max WAND.
+absl::Status BlockMaxWandTopK(std::vector<MaxScoreTerm> terms, const ScoringContext& ctx,
+                              size_t k, SharedThreshold* shared, MaxScoreResult* result);
 
 // The best `k` documents of the conjunction of `terms` (in query order), with
 // block-max skipping: matches come from CursorIntersection; once k are kept,
@@ -103,7 +139,7 @@ absl::Status MaxScoreTopK(std::vector<MaxScoreTerm> terms, const ScoringContext&
 // Exact for the same reasons as MaxScore; `matches` is then a lower bound.
 // REQUIRES: k > 0, terms.size() >= 1.
 absl::Status BlockMaxConjunctionTopK(std::vector<MaxScoreTerm> terms, const ScoringContext& ctx,
-                                     size_t k, MaxScoreResult* result);
+                                     size_t k, SharedThreshold* shared, MaxScoreResult* result);
 
 }  // namespace scry::query
 

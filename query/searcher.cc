@@ -206,6 +206,11 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
     std::vector<Candidate> top;
   };
   std::vector<ShardResult> shard_results(plans.size());
+  // The k-th score of any shard bounds the query's: shards prune with the
+  // best one known (evaluated in parallel, so which documents each skips,
+  // and total_hits, may vary from run to run; the hits do not).
+  SharedThreshold shared;
+  const Pruning pruning = request.pruning == Pruning::kAuto ? Pruning::kMaxScore : request.pruning;
   auto evaluate = [&](size_t s) {
     ShardPlan& plan = plans[s];
     plan.ctx = ScoringContext{plan.shard, bm25};
@@ -216,9 +221,10 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
         out.top.push_back(Candidate{d.score, static_cast<uint32_t>(s), d.docid});
       }
     };
+    const bool prune = !request.exact_total_hits && pruning != Pruning::kNone;
     if (IsTermDisjunction(**root)) {
-      // Ranked OR of terms: MaxScore over the cursors of the terms present,
-      // unless every match must be counted.
+      // Ranked OR of terms: MaxScore or Block-Max WAND over the cursors of
+      // the terms present, unless every match must be counted.
       size_t present = 0;
       for (const auto& child : (*root)->should) {
         const auto& info = plan.infos.at(child->terms[0]);
@@ -226,14 +232,16 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
         ++present;
         out.postings_total += info->df;
       }
-      if (!request.exact_total_hits && present >= 2) {
+      if (prune && present >= 2) {
         std::vector<MaxScoreTerm> leaves;
         for (const auto& child : (*root)->should) {
           auto cursor = plan.Cursor(child->terms[0]);
           if (cursor != nullptr) leaves.push_back({std::move(cursor), idf.at(child->terms[0])});
         }
         MaxScoreResult pruned;
-        out.status = MaxScoreTopK(std::move(leaves), plan.ctx, keep, &pruned);
+        out.status = pruning == Pruning::kBlockMaxWand
+                         ? BlockMaxWandTopK(std::move(leaves), plan.ctx, keep, &shared, &pruned)
+                         : MaxScoreTopK(std::move(leaves), plan.ctx, keep, &shared, &pruned);
         out.hits = pruned.matches;
         out.lower_bound = pruned.matches_is_lower_bound;
         out.postings_scored = pruned.postings_scored;
@@ -242,7 +250,7 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
       }
       out.postings_scored = out.postings_total;  // exhaustive: every posting
     }
-    if (!request.exact_total_hits && IsTermConjunction(**root)) {
+    if (prune && IsTermConjunction(**root)) {
       // Ranked AND of terms: block-max skipping over the intersection. A
       // term missing from this shard means no match here.
       std::vector<MaxScoreTerm> leaves;
@@ -252,7 +260,7 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
         leaves.push_back({std::move(cursor), idf.at(child->terms[0])});
       }
       MaxScoreResult pruned;
-      out.status = BlockMaxConjunctionTopK(std::move(leaves), plan.ctx, keep, &pruned);
+      out.status = BlockMaxConjunctionTopK(std::move(leaves), plan.ctx, keep, &shared, &pruned);
       out.hits = pruned.matches;
       out.lower_bound = pruned.matches_is_lower_bound;
       keep_top(pruned.top);

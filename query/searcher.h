@@ -35,6 +35,14 @@ struct SearcherOptions {
   size_t search_threads = 0;
 };
 
+// How a ranked query of terms is evaluated (see query/maxscore.h).
+enum class Pruning {
+  kAuto,          // per query: the fastest exact algorithm by measurement (RESULTS.md)
+  kNone,          // exhaustive: every posting scored (the reference)
+  kMaxScore,      // MaxScore for OR of terms; block-max skipping for AND of terms
+  kBlockMaxWand,  // Block-Max WAND for OR of terms; block-max skipping for AND of terms
+};
+
 struct SearchRequest {
   std::string query;
   uint32_t top_k = 10;  // 0 means 10
@@ -48,6 +56,8 @@ struct SearchRequest {
   // Count every match. Without it, total_hits may be a lower bound (see
   // SearchResult): an exact count would defeat dynamic pruning.
   bool exact_total_hits = false;
+  // For benchmarks and tests; every choice returns the same hits.
+  Pruning pruning = Pruning::kAuto;
 };
 
 struct SearchHit {

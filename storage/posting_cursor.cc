@@ -126,19 +126,26 @@ void PostingCursor::DecodeFreqs() {
   freqs_valid_ = true;
 }
 
+absl::Status PostingCursor::SingleBlockImpacts(size_t max_impacts, std::vector<Impact>* out) {
+  out->clear();
+  if (!status_.ok()) return status_;
+  if (info_.chunk_last_docids.size() != 1 || chunk_view_.num_blocks() != 1) {
+    return absl::DataLossError("corrupt posting data: a block of a long list without impacts");
+  }
+  // The cursor is on the block unless exhausted: decode it apart.
+  uint32_t docids[kBlockSize], freqs[kBlockSize], lengths[kBlockSize];
+  SCRY_RETURN_IF_ERROR(chunk_view_.DecodeBlock(0, docids, freqs));
+  const uint32_t count = chunk_view_.header(0).count;
+  for (uint32_t i = 0; i < count; ++i) lengths[i] = shard_->doc_length(docids[i]);
+  *out = ComputeImpacts(freqs, lengths, count, max_impacts);
+  return absl::OkStatus();
+}
+
 absl::Status PostingCursor::BlockImpacts(std::vector<Impact>* out) {
   out->clear();
   if (!status_.ok()) return status_;
   if (chunk_view_.header(block_).impact_bytes > 0) return chunk_view_.BlockImpacts(block_, out);
-  if (info_.chunk_last_docids.size() != 1 || chunk_view_.num_blocks() != 1) {
-    return absl::DataLossError("corrupt posting data: a block of a long list without impacts");
-  }
-  if (!freqs_valid_) DecodeFreqs();
-  if (!status_.ok()) return status_;
-  uint32_t lengths[kBlockSize];
-  for (uint32_t i = 0; i < count_; ++i) lengths[i] = shard_->doc_length(docids_[i]);
-  *out = ComputeImpacts(freqs_, lengths, count_, kMaxBlockImpacts);
-  return absl::OkStatus();
+  return SingleBlockImpacts(kMaxBlockImpacts, out);
 }
 
 absl::Status PostingCursor::ListImpacts(std::vector<Impact>* out) {
@@ -146,18 +153,73 @@ absl::Status PostingCursor::ListImpacts(std::vector<Impact>* out) {
     *out = info_.impacts;
     return absl::OkStatus();
   }
+  return SingleBlockImpacts(kMaxTermImpacts, out);
+}
+
+uint32_t PostingCursor::ShallowNextGeq(uint32_t target) {
+  if (target <= block_last_) {
+    // The current block (kEndDocid once exhausted).
+    shallow_chunk_ = chunk_;
+    shallow_block_ = block_;
+    shallow_last_ = block_last_;
+    shallow_target_ = target;
+    return shallow_last_;
+  }
+  if (shallow_target_ <= target && target <= shallow_last_) return shallow_last_;
+  shallow_target_ = target;
+  shallow_last_ = kEndDocid;
+  const auto& lasts = info_.chunk_last_docids;
+  const uint32_t chunk =
+      static_cast<uint32_t>(std::lower_bound(lasts.begin(), lasts.end(), target) - lasts.begin());
+  if (chunk >= lasts.size()) return kEndDocid;
+  const PostingChunkView* view = &chunk_view_;
+  if (chunk != chunk_) {
+    if (shallow_view_chunk_ != chunk) {
+      shallow_view_chunk_ = -1;
+      absl::Status s = shard_->ReadChunk(field_, term_, chunk, /*positions=*/false, &shallow_value_);
+      if (!s.ok()) {
+        Fail(std::move(s));
+        return kEndDocid;
+      }
+      absl::StatusOr<PostingChunkView> parsed = PostingChunkView::Parse(shallow_value_.view());
+      if (!parsed.ok()) {
+        Fail(parsed.status());
+        return kEndDocid;
+      }
+      shallow_view_ = *parsed;
+      shallow_view_chunk_ = chunk;
+    }
+    view = &shallow_view_;
+  }
+  // The first block of the chunk ending >= target, as SkipTo finds it.
+  uint32_t lo = chunk == chunk_ ? block_ + 1 : 0, hi = view->num_blocks();
+  while (lo < hi) {
+    const uint32_t mid = lo + (hi - lo) / 2;
+    if (view->header(mid).last_docid < target) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  if (lo >= view->num_blocks()) {
+    Fail(absl::DataLossError("chunk table and block headers disagree"));
+    return kEndDocid;
+  }
+  shallow_chunk_ = chunk;
+  shallow_block_ = lo;
+  shallow_last_ = view->header(lo).last_docid;
+  return shallow_last_;
+}
+
+absl::Status PostingCursor::ShallowBlockImpacts(std::vector<Impact>* out) {
   out->clear();
   if (!status_.ok()) return status_;
-  if (info_.chunk_last_docids.size() != 1 || chunk_view_.num_blocks() != 1) {
-    return absl::DataLossError("corrupt posting data: a long list without impacts");
+  if (shallow_chunk_ == chunk_ && shallow_block_ == block_) return BlockImpacts(out);
+  const PostingChunkView& view = shallow_chunk_ == chunk_ ? chunk_view_ : shallow_view_;
+  if (view.header(shallow_block_).impact_bytes == 0) {
+    return absl::DataLossError("corrupt posting data: a block of a long list without impacts");
   }
-  // A single block: the cursor is on it unless exhausted; decode it apart.
-  uint32_t docids[kBlockSize], freqs[kBlockSize], lengths[kBlockSize];
-  SCRY_RETURN_IF_ERROR(chunk_view_.DecodeBlock(0, docids, freqs));
-  const uint32_t count = chunk_view_.header(0).count;
-  for (uint32_t i = 0; i < count; ++i) lengths[i] = shard_->doc_length(docids[i]);
-  *out = ComputeImpacts(freqs, lengths, count, kMaxTermImpacts);
-  return absl::OkStatus();
+  return view.BlockImpacts(shallow_block_, out);
 }
 
 absl::Status PostingCursor::Positions(std::vector<uint32_t>* out) {

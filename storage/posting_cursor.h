@@ -95,6 +95,19 @@ class PostingCursor {
   // Replaces *out with impacts bounding every posting of the list.
   absl::Status ListImpacts(std::vector<Impact>* out);
 
+  // Shallow moves, for Block-Max WAND: bounds of blocks ahead of the cursor
+  // without decoding them or moving the cursor. ShallowNextGeq moves the
+  // shallow position to the block that holds the postings >= target that
+  // the cursor would reach (the current block if target <= its last docid),
+  // reading only the chunk table and block headers, and returns that block's
+  // last docid: kEndDocid if no posting is >= target (or on an error, which
+  // status() then holds). ShallowBlockImpacts replaces *out with impacts
+  // bounding every posting of that block. REQUIRES: targets of successive
+  // ShallowNextGeq calls do not decrease; ShallowBlockImpacts follows a
+  // ShallowNextGeq that returned a docid, with no move in between.
+  uint32_t ShallowNextGeq(uint32_t target);
+  absl::Status ShallowBlockImpacts(std::vector<Impact>* out);
+
   // Replaces *out with the positions of the term in the current document
   // (ascending). REQUIRES: docid() != kEndDocid. On error returns it (and the
   // cursor is at its end).
@@ -110,6 +123,8 @@ class PostingCursor {
   void SkipTo(uint32_t target);
   void DecodeFreqs();
   void Fail(absl::Status status);
+  // Impacts of a list of a single block, computed from its postings.
+  absl::Status SingleBlockImpacts(size_t max_impacts, std::vector<Impact>* out);
 
   const ShardReader* shard_;
   uint8_t field_;
@@ -130,6 +145,17 @@ class PostingCursor {
   std::string inline_chunk_;            // an inline list's chunk, expanded
   std::string inline_positions_chunk_;  // and its positions, on first use
   PostingChunkView chunk_view_;
+
+  // Shallow position (see ShallowNextGeq): block shallow_block_ of chunk
+  // shallow_chunk_, found for shallow_target_, ending at shallow_last_. A
+  // chunk other than the cursor's is read into shallow_value_/shallow_view_.
+  uint32_t shallow_target_ = 0;
+  uint32_t shallow_last_ = 0;
+  uint32_t shallow_chunk_ = 0;
+  uint32_t shallow_block_ = 0;
+  int64_t shallow_view_chunk_ = -1;
+  PinnedValue shallow_value_;
+  PostingChunkView shallow_view_;
 
   // Positions: the chunk loaded, and the positions of block pos_block_ of
   // that chunk, decoded whole on first use (pos_offsets_[i] = where posting

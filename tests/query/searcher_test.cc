@@ -354,6 +354,15 @@ TEST(Searcher, PaginationAndStoredFields) {
 // words drawn both by corpus frequency (common words, where pruning bites)
 // and uniformly from the vocabulary (rare words), k from 1 to 1000. Ids and
 // scores must be identical, and pruning must actually have happened.
+// The same ranking: ids and scores bit for bit.
+void ExpectSameHits(const SearchResult& got, const SearchResult& want) {
+  ASSERT_EQ(got.hits.size(), want.hits.size());
+  for (size_t i = 0; i < got.hits.size(); ++i) {
+    ASSERT_EQ(got.hits[i].id, want.hits[i].id) << "rank " << i;
+    ASSERT_EQ(got.hits[i].score, want.hits[i].score) << "rank " << i;
+  }
+}
+
 TEST(Searcher, PrunedTopKEqualsExhaustive) {
   const std::string sample = std::string(SCRY_TEST_DATA_DIR) + "/sample.jsonl";
   std::vector<std::string> tokens;  // every word occurrence: sampling by frequency
@@ -389,8 +398,8 @@ TEST(Searcher, PrunedTopKEqualsExhaustive) {
   }
   std::mt19937 rng(5);
   const uint32_t ks[] = {1, 3, 10, 10, 10, 100, 1000};
-  int lower_bounds = 0, and_lower_bounds = 0;
-  uint64_t scored_pruned = 0, scored_exhaustive = 0;
+  int lower_bounds[4] = {}, and_lower_bounds = 0;  // by Pruning
+  uint64_t scored_pruned[4] = {}, scored_exhaustive = 0;
   for (int q = 0; q < 2000; ++q) {
     const size_t n = 2 + rng() % 7;
     std::vector<std::string> words;
@@ -413,35 +422,91 @@ TEST(Searcher, PrunedTopKEqualsExhaustive) {
     }
     SCOPED_TRACE(absl::StrCat(req.query, " k=", req.top_k));
     for (const auto& searcher : searchers) {
-      req.exact_total_hits = false;
-      auto pruned = searcher->Search(req);
       req.exact_total_hits = true;
       auto exhaustive = searcher->Search(req);
-      ASSERT_THAT(pruned, IsOk());
       ASSERT_THAT(exhaustive, IsOk());
-      ASSERT_EQ(pruned->hits.size(), exhaustive->hits.size());
-      for (size_t i = 0; i < pruned->hits.size(); ++i) {
-        ASSERT_EQ(pruned->hits[i].id, exhaustive->hits[i].id) << "rank " << i;
-        ASSERT_EQ(pruned->hits[i].score, exhaustive->hits[i].score) << "rank " << i;
-      }
       EXPECT_FALSE(exhaustive->total_hits_is_lower_bound);
-      if (pruned->total_hits_is_lower_bound) {
-        EXPECT_LE(pruned->total_hits, exhaustive->total_hits);
-        ++lower_bounds;
-        and_lower_bounds += req.default_operator == DefaultOperator::kAnd;
-      } else {
-        EXPECT_EQ(pruned->total_hits, exhaustive->total_hits);
-      }
-      scored_pruned += pruned->postings_scored;
       scored_exhaustive += exhaustive->total_hits;
+      req.exact_total_hits = false;
+      for (Pruning pruning : {Pruning::kMaxScore, Pruning::kBlockMaxWand, Pruning::kAuto}) {
+        SCOPED_TRACE(static_cast<int>(pruning));
+        req.pruning = pruning;
+        auto pruned = searcher->Search(req);
+        ASSERT_THAT(pruned, IsOk());
+        ExpectSameHits(*pruned, *exhaustive);
+        if (pruned->total_hits_is_lower_bound) {
+          EXPECT_LE(pruned->total_hits, exhaustive->total_hits);
+          ++lower_bounds[static_cast<int>(pruning)];
+          and_lower_bounds += req.default_operator == DefaultOperator::kAnd;
+        } else {
+          EXPECT_EQ(pruned->total_hits, exhaustive->total_hits);
+        }
+        scored_pruned[static_cast<int>(pruning)] += pruned->postings_scored;
+      }
     }
   }
   // Not vacuous: pruning skipped documents in many queries.
-  EXPECT_GT(lower_bounds, 500);
-  EXPECT_GT(and_lower_bounds, 10);  // a small corpus: few lists span several blocks
-  std::printf("pruned: %d of 4000 searches (%d AND); postings scored %llu (matches %llu)\n",
-              lower_bounds, and_lower_bounds, static_cast<unsigned long long>(scored_pruned),
-              static_cast<unsigned long long>(scored_exhaustive));
+  EXPECT_GT(lower_bounds[static_cast<int>(Pruning::kMaxScore)], 500);
+  EXPECT_GT(lower_bounds[static_cast<int>(Pruning::kBlockMaxWand)], 500);
+  EXPECT_GT(and_lower_bounds, 30);  // a small corpus: few lists span several blocks
+  std::printf(
+      "pruned (MaxScore, BMW): %d, %d of 4000 searches (%d AND, all algorithms); postings "
+      "scored %llu, %llu (matches %llu)\n",
+      lower_bounds[static_cast<int>(Pruning::kMaxScore)],
+      lower_bounds[static_cast<int>(Pruning::kBlockMaxWand)], and_lower_bounds,
+      static_cast<unsigned long long>(scored_pruned[static_cast<int>(Pruning::kMaxScore)]),
+      static_cast<unsigned long long>(scored_pruned[static_cast<int>(Pruning::kBlockMaxWand)]),
+      static_cast<unsigned long long>(scored_exhaustive));
+}
+
+// Long lists (many blocks and chunks, where Block-Max WAND's shallow moves
+// read block headers of chunks ahead of the cursor) on a synthetic corpus:
+// Zipf-distributed words, document lengths from 3 to 300.
+TEST(Searcher, PrunedTopKEqualsExhaustiveOnLongLists) {
+  constexpr int kVocabulary = 3000;
+  std::mt19937 rng(11);
+  std::vector<double> weights(kVocabulary);
+  for (int w = 0; w < kVocabulary; ++w) weights[w] = 1.0 / (w + 1);
+  std::discrete_distribution<int> zipf(weights.begin(), weights.end());
+  auto word = [](int w) { return absl::StrCat("w", w); };
+  std::vector<Doc> docs;
+  for (int d = 0; d < 24000; ++d) {
+    const int length = 3 + static_cast<int>(rng() % 100) * (rng() % 3 + 1);
+    std::string body;
+    for (int i = 0; i < length; ++i) absl::StrAppend(&body, i ? " " : "", word(zipf(rng)));
+    docs.push_back({absl::StrCat("d", d), "", body});
+  }
+  TempDir dir;
+  std::unique_ptr<Searcher> searchers[] = {BuildAndOpen(dir, "one", docs, 1),
+                                           BuildAndOpen(dir, "two", docs, 2)};
+  ASSERT_NE(searchers[0], nullptr);
+  ASSERT_NE(searchers[1], nullptr);
+  int lower_bounds = 0;
+  for (int q = 0; q < 150; ++q) {
+    SearchRequest req;
+    std::vector<std::string> words;
+    const size_t n = 2 + rng() % 5;
+    // Mostly frequent words (lists of up to 20,000 postings), some rare.
+    for (size_t i = 0; i < n; ++i) words.push_back(word(rng() % 4 ? rng() % 30 : zipf(rng)));
+    req.query = absl::StrJoin(words, " ");
+    req.top_k = std::vector<uint32_t>{1, 10, 10, 100, 1000}[rng() % 5];
+    req.ids_only = true;
+    if (q % 5 == 4) req.default_operator = DefaultOperator::kAnd;
+    SCOPED_TRACE(absl::StrCat(req.query, " k=", req.top_k));
+    for (const auto& searcher : searchers) {
+      req.pruning = Pruning::kNone;
+      auto exhaustive = searcher->Search(req);
+      ASSERT_THAT(exhaustive, IsOk());
+      for (Pruning pruning : {Pruning::kMaxScore, Pruning::kBlockMaxWand}) {
+        req.pruning = pruning;
+        auto pruned = searcher->Search(req);
+        ASSERT_THAT(pruned, IsOk());
+        ExpectSameHits(*pruned, *exhaustive);
+        lower_bounds += pruned->total_hits_is_lower_bound;
+      }
+    }
+  }
+  EXPECT_GT(lower_bounds, 300);
 }
 
 }  // namespace

@@ -205,6 +205,37 @@ TEST(ImpactsTest, StoredImpactsBoundEveryPosting) {
       }
       EXPECT_EQ(cursor.docid(), kEndDocid);
       EXPECT_THAT(cursor.status(), IsOk());
+
+      // Shallow moves: ascending targets, the cursor itself sometimes moved
+      // up to them; each answer is the last docid of the block that holds
+      // the first posting >= target (blocks are 128 postings from the start),
+      // and its impacts dominate that block's postings.
+      PostingCursor walker(reader->get(), kTextField, term, **info);
+      const size_t n = list.docids.size();
+      uint32_t target = 0;
+      for (int step = 0; step < 200 && target < universe + 10; ++step) {
+        target += 1 + rng() % (step % 2 ? 50 : universe / 20);
+        const size_t k =
+            std::lower_bound(list.docids.begin(), list.docids.end(), target) - list.docids.begin();
+        const uint32_t last = walker.ShallowNextGeq(target);
+        ASSERT_THAT(walker.status(), IsOk());
+        if (k == n) {
+          EXPECT_EQ(last, kEndDocid) << "target " << target;
+          continue;
+        }
+        const size_t begin = k / kBlockSize * kBlockSize, end = std::min(begin + kBlockSize, n);
+        ASSERT_EQ(last, list.docids[end - 1]) << "target " << target;
+        ASSERT_THAT(walker.ShallowBlockImpacts(&block_impacts), IsOk());
+        for (size_t j = begin; j < end; ++j) {
+          EXPECT_TRUE(Dominated(block_impacts, list.freqs[j], lengths[list.docids[j]]));
+        }
+        if (rng() % 3 == 0) {
+          const uint32_t to = target - rng() % 2;
+          walker.NextGeq(to);
+          EXPECT_EQ(walker.docid(),
+                    *std::lower_bound(list.docids.begin(), list.docids.end(), to));
+        }
+      }
     }
   }
 }
