@@ -143,8 +143,8 @@ absl::Status MaxScoreTopK(std::vector<MaxScoreTerm> terms, const ScoringContext&
   return absl::OkStatus();
 }
 
-absl::Status BlockMaxWandTopK(std::vector<MaxScoreTerm> terms, const ScoringContext& ctx,
-                              size_t k, SharedThreshold* shared, MaxScoreResult* result) {
+absl::Status BlockMaxWandTopK(std::vector<MaxScoreTerm> terms, const ScoringContext& ctx, size_t k,
+                              SharedThreshold* shared, MaxScoreResult* result) {
   *result = MaxScoreResult();
   const size_t n = terms.size();
   if (n == 0) return absl::OkStatus();

@@ -30,8 +30,8 @@
 #ifndef SCRY_QUERY_MAXSCORE_H_
 #define SCRY_QUERY_MAXSCORE_H_
 
-#include <cstddef>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -129,8 +129,8 @@ absl::Status MaxScoreTopK(std::vector<MaxScoreTerm> terms, const ScoringContext&
                           SharedThreshold* shared, MaxScoreResult* result);
 
 // As MaxScoreTopK, by Block-Max WAND.
-absl::Status BlockMaxWandTopK(std::vector<MaxScoreTerm> terms, const ScoringContext& ctx,
-                              size_t k, SharedThreshold* shared, MaxScoreResult* result);
+absl::Status BlockMaxWandTopK(std::vector<MaxScoreTerm> terms, const ScoringContext& ctx, size_t k,
+                              SharedThreshold* shared, MaxScoreResult* result);
 
 // The best `k` documents of the conjunction of `terms` (in query order), with
 // block-max skipping: matches come from CursorIntersection; once k are kept,

@@ -176,7 +176,8 @@ uint32_t PostingCursor::ShallowNextGeq(uint32_t target) {
   if (chunk != chunk_) {
     if (shallow_view_chunk_ != chunk) {
       shallow_view_chunk_ = -1;
-      absl::Status s = shard_->ReadChunk(field_, term_, chunk, /*positions=*/false, &shallow_value_);
+      absl::Status s =
+          shard_->ReadChunk(field_, term_, chunk, /*positions=*/false, &shallow_value_);
       if (!s.ok()) {
         Fail(std::move(s));
         return kEndDocid;

@@ -232,8 +232,7 @@ TEST(ImpactsTest, StoredImpactsBoundEveryPosting) {
         if (rng() % 3 == 0) {
           const uint32_t to = target - rng() % 2;
           walker.NextGeq(to);
-          EXPECT_EQ(walker.docid(),
-                    *std::lower_bound(list.docids.begin(), list.docids.end(), to));
+          EXPECT_EQ(walker.docid(), *std::lower_bound(list.docids.begin(), list.docids.end(), to));
         }
       }
     }
