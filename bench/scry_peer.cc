@@ -22,6 +22,8 @@
 //   SCRY_THREADS    analysis threads of `index` (0 = all cores, the default)
 //   SCRY_EXACT      1: `search` counts every match (exact_total_hits), which
 //                   turns dynamic pruning off: the exhaustive reference
+//   SCRY_PRUNING    auto (default), none, maxscore or bmw: the evaluation of
+//                   ranked queries of terms (query::Pruning); same hits
 //   In-process `search` reports on stderr the share of the OR queries'
 //   postings that were scored (pruned evaluation; 100% when exhaustive).
 //
@@ -258,6 +260,21 @@ int CmdSearch(const std::string& dir, const std::string& query_path, uint32_t k,
     const query::Searcher& s = **searcher;
     const char* exact_env = std::getenv("SCRY_EXACT");
     const bool exact = exact_env != nullptr && std::string(exact_env) == "1";
+    query::Pruning pruning = query::Pruning::kAuto;
+    std::string name = exact ? "none (SCRY_EXACT=1)" : "auto";
+    if (const char* env = std::getenv("SCRY_PRUNING"); env != nullptr && *env != '\0' && !exact) {
+      name = env;
+      if (name == "none") {
+        pruning = query::Pruning::kNone;
+      } else if (name == "maxscore") {
+        pruning = query::Pruning::kMaxScore;
+      } else if (name == "bmw") {
+        pruning = query::Pruning::kBlockMaxWand;
+      } else if (name != "auto") {
+        std::cerr << "scry-peer: SCRY_PRUNING must be auto, none, maxscore or bmw\n";
+        return 1;
+      }
+    }
     uint64_t scored = 0, total = 0;
     const int rc =
         RunPasses("scry", queries, k, results_path,
@@ -269,12 +286,14 @@ int CmdSearch(const std::string& dir, const std::string& query_path, uint32_t k,
                     request.default_operator =
                         q.type == "or" ? query::DefaultOperator::kOr : query::DefaultOperator::kAnd;
                     request.exact_total_hits = exact;
+                    request.pruning = pruning;
                     absl::StatusOr<query::SearchResult> result = s.Search(request);
                     ids->clear();
                     if (!result.ok()) return result.status().ToString();
                     if (q.type == "or") {
                       // Exhaustive evaluation scores every posting.
-                      scored += exact ? result->postings_total : result->postings_scored;
+                      scored += exact || pruning == query::Pruning::kNone ? result->postings_total
+                                                                          : result->postings_scored;
                       total += result->postings_total;
                     }
                     for (auto& hit : result->hits) ids->push_back(std::move(hit.id));
@@ -284,7 +303,7 @@ int CmdSearch(const std::string& dir, const std::string& query_path, uint32_t k,
       std::fprintf(stderr, "scry-peer: OR queries scored %llu of %llu postings (%.1f%%)%s\n",
                    static_cast<unsigned long long>(scored), static_cast<unsigned long long>(total),
                    100.0 * static_cast<double>(scored) / static_cast<double>(total),
-                   exact ? " [SCRY_EXACT=1]" : "");
+                   (" [pruning " + name + "]").c_str());
     }
     return rc;
   }

@@ -64,6 +64,38 @@ absl::Status ListBounds(const std::vector<MaxScoreTerm>& terms, const ScoringCon
   return absl::OkStatus();
 }
 
+// Bounds of the terms' blocks ahead of their cursors (shallow moves), cached
+// per term by the block's last docid.
+class BlockBounds {
+ public:
+  BlockBounds(const std::vector<MaxScoreTerm>& terms, const ScoringContext& ctx)
+      : terms_(terms), ctx_(ctx), last_(terms.size(), kEndDocid), bound_(terms.size(), 0.0) {}
+
+  // Sets *last to the last docid of the block of term q that holds its
+  // postings >= target (kEndDocid if there are none; *bound is then 0), and
+  // *bound to a bound of every posting in that block.
+  absl::Status At(size_t q, uint32_t target, uint32_t* last, double* bound) {
+    storage::PostingCursor& cursor = *terms_[q].cursor;
+    *last = cursor.ShallowNextGeq(target);
+    *bound = 0;
+    if (*last == kEndDocid) return cursor.status();
+    if (*last != last_[q]) {
+      SCRY_RETURN_IF_ERROR(cursor.ShallowBlockImpacts(&impacts_));
+      bound_[q] = ImpactBound(ctx_.bm25, terms_[q].idf, impacts_);
+      last_[q] = *last;
+    }
+    *bound = bound_[q];
+    return absl::OkStatus();
+  }
+
+ private:
+  const std::vector<MaxScoreTerm>& terms_;
+  const ScoringContext& ctx_;
+  std::vector<uint32_t> last_;
+  std::vector<double> bound_;
+  std::vector<storage::Impact> impacts_;
+};
+
 }  // namespace
 
 absl::Status MaxScoreTopK(std::vector<MaxScoreTerm> terms, const ScoringContext& ctx, size_t k,
@@ -72,73 +104,101 @@ absl::Status MaxScoreTopK(std::vector<MaxScoreTerm> terms, const ScoringContext&
   const size_t n = terms.size();
   if (n == 0) return absl::OkStatus();
 
-  // Upper bound of each term's contribution, from its list's impacts.
-  std::vector<double> bound;
-  SCRY_RETURN_IF_ERROR(ListBounds(terms, ctx, &bound));
-  // order[0..n): terms by ascending bound; prefix[j] = sum of the j smallest.
-  std::vector<size_t> order(n);
-  std::iota(order.begin(), order.end(), size_t{0});
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return bound[a] < bound[b]; });
-  std::vector<double> prefix(n + 1, 0.0);
-  for (size_t j = 0; j < n; ++j) prefix[j + 1] = prefix[j] + bound[order[j]];
-
   TopKHeap heap(k);
   const Bar bar(&heap, shared);
-  size_t first_essential = 0;
-  std::vector<double> contribution(n, 0.0);
+  BlockBounds blocks(terms, ctx);
+  std::vector<double> bound(n), upto(n), contribution(n, 0.0);
   std::vector<uint8_t> matched(n, 0);
-  std::vector<storage::PostingCursor*> cursor(n);
-  for (size_t j = 0; j < n; ++j) cursor[j] = terms[order[j]].cursor.get();
-
-  for (;;) {
+  std::vector<size_t> order(n);
+  std::vector<storage::PostingCursor*> cursor(n);  // by position in `order`
+  auto min_docid = [&] {
     uint32_t d = kEndDocid;
-    for (size_t j = first_essential; j < n; ++j) d = std::min(d, cursor[j]->docid());
-    if (d == kEndDocid) break;
-    ++result->matches;
-    const uint32_t dl = ctx.shard->doc_length(d);
-    double partial = 0;
-    std::fill(matched.begin(), matched.end(), 0);
-    // Scores the term in position j of `order`, whose cursor is on d.
-    auto add = [&](size_t j) {
-      const size_t q = order[j];
-      contribution[q] = ctx.bm25.Score(terms[q].idf, cursor[j]->freq(), dl);
-      matched[q] = 1;
-      partial += contribution[q];
-      ++result->postings_scored;
-    };
-    for (size_t j = first_essential; j < n; ++j) {
-      if (cursor[j]->docid() != d) continue;
-      add(j);
-      cursor[j]->Next();
-    }
-    // Non-essential terms, largest bound first, while the document can
-    // still pass the threshold.
-    bool pruned = false;
-    for (size_t j = first_essential; j-- > 0;) {
-      if (!bar.CanPass(partial + prefix[j + 1])) {
-        pruned = true;
-        break;
-      }
-      cursor[j]->NextGeq(d);
-      if (cursor[j]->docid() == d) add(j);
-    }
-    if (pruned || !bar.CanPass(partial)) continue;
-    // The exact score: the matching terms' contributions in query order, as
-    // the exhaustive disjunction sums them.
-    double score = 0;
+    for (const MaxScoreTerm& t : terms) d = std::min(d, t.cursor->docid());
+    return d;
+  };
+
+  for (uint32_t start = min_docid(); start != kEndDocid;) {
+    // The window [start, end]: up to the nearest end of the terms' blocks
+    // that hold postings >= start; each term's bound in it is its block's.
+    uint32_t end = kEndDocid;
     for (size_t q = 0; q < n; ++q) {
-      if (matched[q]) score += contribution[q];
+      uint32_t last;
+      SCRY_RETURN_IF_ERROR(blocks.At(q, start, &last, &bound[q]));
+      end = std::min(end, last);
     }
-    if (heap.Offer(ScoredDoc{score, d})) bar.Publish();
-    // Terms whose bounds sum below the threshold (this shard's new k-th
-    // score or another shard's) become non-essential.
-    while (first_essential < n && !bar.CanPass(prefix[first_essential + 1])) {
-      ++first_essential;
-      result->matches_is_lower_bound = true;
+    if (end == kEndDocid) break;  // no posting from start on
+    for (size_t q = 0; q < n; ++q) {
+      // A cursor already past the window adds nothing to it.
+      if (terms[q].cursor->docid() > end) bound[q] = 0;
     }
+    // order[0..n): terms by ascending window bound; upto[j] = sum of the
+    // j + 1 smallest. Terms whose bounds sum below the threshold are non-essential:
+    // documents are drawn from the essential ones only.
+    std::iota(order.begin(), order.end(), size_t{0});
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      return bound[a] < bound[b] || (bound[a] == bound[b] && a < b);
+    });
+    for (size_t j = 0; j < n; ++j) {
+      upto[j] = (j > 0 ? upto[j - 1] : 0.0) + bound[order[j]];
+      cursor[j] = terms[order[j]].cursor.get();
+    }
+    size_t first_essential = 0;
+    while (first_essential < n && !bar.CanPass(upto[first_essential])) ++first_essential;
+    if (first_essential > 0) result->matches_is_lower_bound = true;
+    for (size_t j = first_essential; j < n; ++j) cursor[j]->NextGeq(start);
+
+    while (first_essential < n) {
+      uint32_t d = kEndDocid;
+      for (size_t j = first_essential; j < n; ++j) d = std::min(d, cursor[j]->docid());
+      if (d > end) break;
+      ++result->matches;
+      const uint32_t dl = ctx.shard->doc_length(d);
+      double partial = 0;
+      std::fill(matched.begin(), matched.end(), 0);
+      // Scores the term in position j of `order`, whose cursor is on d.
+      auto add = [&](size_t j) {
+        const size_t q = order[j];
+        contribution[q] = ctx.bm25.Score(terms[q].idf, cursor[j]->freq(), dl);
+        matched[q] = 1;
+        partial += contribution[q];
+        ++result->postings_scored;
+      };
+      for (size_t j = first_essential; j < n; ++j) {
+        if (cursor[j]->docid() != d) continue;
+        add(j);
+        cursor[j]->Next();
+      }
+      // Non-essential terms, largest bound first, while the document can
+      // still pass the threshold.
+      bool pruned = false;
+      for (size_t j = first_essential; j-- > 0;) {
+        if (!bar.CanPass(partial + upto[j])) {
+          pruned = true;
+          break;
+        }
+        cursor[j]->NextGeq(d);
+        if (cursor[j]->docid() == d) add(j);
+      }
+      if (pruned || !bar.CanPass(partial)) continue;
+      // The exact score: the matching terms' contributions in query order,
+      // as the exhaustive disjunction sums them.
+      double score = 0;
+      for (size_t q = 0; q < n; ++q) {
+        if (matched[q]) score += contribution[q];
+      }
+      if (heap.Offer(ScoredDoc{score, d})) bar.Publish();
+      // A higher threshold (this shard's new k-th score or another
+      // shard's) makes more terms non-essential.
+      while (first_essential < n && !bar.CanPass(upto[first_essential])) {
+        ++first_essential;
+        result->matches_is_lower_bound = true;
+      }
+    }
+    // The next window starts after this one, or at the first posting left
+    // if every cursor is already past it.
+    start = std::max(end + 1, min_docid());  // end < document count: no overflow
   }
-  for (size_t i = 0; i < n; ++i) SCRY_RETURN_IF_ERROR(terms[i].cursor->status());
+  for (size_t q = 0; q < n; ++q) SCRY_RETURN_IF_ERROR(terms[q].cursor->status());
   result->top = heap.Take();
   return absl::OkStatus();
 }
@@ -161,10 +221,7 @@ absl::Status BlockMaxWandTopK(std::vector<MaxScoreTerm> terms, const ScoringCont
   auto resort = [&](size_t i) {
     for (; i + 1 < n && by_docid(ord[i + 1], ord[i]); ++i) std::swap(ord[i], ord[i + 1]);
   };
-  // The bound of each term's shallow block, cached by the block's last docid.
-  std::vector<uint32_t> block_last(n, kEndDocid);
-  std::vector<double> block_bound(n, 0.0);
-  std::vector<storage::Impact> impacts;
+  BlockBounds blocks(terms, ctx);
   std::vector<double> contribution(n, 0.0);
   std::vector<uint8_t> matched(n, 0);
   TopKHeap heap(k);
@@ -197,18 +254,11 @@ absl::Status BlockMaxWandTopK(std::vector<MaxScoreTerm> terms, const ScoringCont
     uint32_t next = p + 1 < n ? cursor[ord[p + 1]]->docid() : kEndDocid;
     for (size_t i = 0; i <= p; ++i) {
       const size_t q = ord[i];
-      const uint32_t last = cursor[q]->ShallowNextGeq(pivot);
-      if (last == kEndDocid) {
-        // No posting >= pivot (or an error): nothing to add.
-        SCRY_RETURN_IF_ERROR(cursor[q]->status());
-        continue;
-      }
-      if (last != block_last[q]) {
-        SCRY_RETURN_IF_ERROR(cursor[q]->ShallowBlockImpacts(&impacts));
-        block_bound[q] = ImpactBound(ctx.bm25, terms[q].idf, impacts);
-        block_last[q] = last;
-      }
-      block_sum += block_bound[q];
+      uint32_t last;
+      double block_bound;
+      SCRY_RETURN_IF_ERROR(blocks.At(q, pivot, &last, &block_bound));
+      if (last == kEndDocid) continue;
+      block_sum += block_bound;
       next = std::min(next, last + 1);  // last < document count: no overflow
     }
 
@@ -249,7 +299,10 @@ absl::Status BlockMaxWandTopK(std::vector<MaxScoreTerm> terms, const ScoringCont
     }
     if (heap.Offer(ScoredDoc{score, pivot})) bar.Publish();
     for (size_t i = 0; i <= p; ++i) cursor[ord[i]]->Next();
-    std::sort(ord.begin(), ord.end(), by_docid);
+    // Back into docid order (insertion sort: only ord[0..p] moved).
+    for (size_t i = 1; i < n; ++i) {
+      for (size_t j = i; j > 0 && by_docid(ord[j], ord[j - 1]); --j) std::swap(ord[j], ord[j - 1]);
+    }
   }
   for (size_t q = 0; q < n; ++q) SCRY_RETURN_IF_ERROR(cursor[q]->status());
   result->top = heap.Take();

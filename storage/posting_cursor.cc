@@ -126,18 +126,22 @@ void PostingCursor::DecodeFreqs() {
   freqs_valid_ = true;
 }
 
-absl::Status PostingCursor::SingleBlockImpacts(size_t max_impacts, std::vector<Impact>* out) {
+absl::Status PostingCursor::SingleBlockImpacts(std::vector<Impact>* out) {
   out->clear();
   if (!status_.ok()) return status_;
   if (info_.chunk_last_docids.size() != 1 || chunk_view_.num_blocks() != 1) {
     return absl::DataLossError("corrupt posting data: a block of a long list without impacts");
   }
-  // The cursor is on the block unless exhausted: decode it apart.
-  uint32_t docids[kBlockSize], freqs[kBlockSize], lengths[kBlockSize];
-  SCRY_RETURN_IF_ERROR(chunk_view_.DecodeBlock(0, docids, freqs));
-  const uint32_t count = chunk_view_.header(0).count;
-  for (uint32_t i = 0; i < count; ++i) lengths[i] = shard_->doc_length(docids[i]);
-  *out = ComputeImpacts(freqs, lengths, count, max_impacts);
+  if (!single_block_impacts_ready_) {
+    // The cursor is on the block unless exhausted: decode it apart, once.
+    uint32_t docids[kBlockSize], freqs[kBlockSize], lengths[kBlockSize];
+    SCRY_RETURN_IF_ERROR(chunk_view_.DecodeBlock(0, docids, freqs));
+    const uint32_t count = chunk_view_.header(0).count;
+    for (uint32_t i = 0; i < count; ++i) lengths[i] = shard_->doc_length(docids[i]);
+    single_block_impacts_ = ComputeImpacts(freqs, lengths, count, kMaxTermImpacts);
+    single_block_impacts_ready_ = true;
+  }
+  *out = single_block_impacts_;
   return absl::OkStatus();
 }
 
@@ -145,7 +149,7 @@ absl::Status PostingCursor::BlockImpacts(std::vector<Impact>* out) {
   out->clear();
   if (!status_.ok()) return status_;
   if (chunk_view_.header(block_).impact_bytes > 0) return chunk_view_.BlockImpacts(block_, out);
-  return SingleBlockImpacts(kMaxBlockImpacts, out);
+  return SingleBlockImpacts(out);
 }
 
 absl::Status PostingCursor::ListImpacts(std::vector<Impact>* out) {
@@ -153,7 +157,7 @@ absl::Status PostingCursor::ListImpacts(std::vector<Impact>* out) {
     *out = info_.impacts;
     return absl::OkStatus();
   }
-  return SingleBlockImpacts(kMaxTermImpacts, out);
+  return SingleBlockImpacts(out);
 }
 
 uint32_t PostingCursor::ShallowNextGeq(uint32_t target) {

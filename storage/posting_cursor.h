@@ -88,8 +88,8 @@ class PostingCursor {
   [[nodiscard]] uint32_t block_remaining() const noexcept { return count_ - index_; }
 
   // Replaces *out with impacts bounding every posting of the current block:
-  // the block's stored ones, or for a list of a single block, computed from
-  // its postings. REQUIRES: docid() != kEndDocid.
+  // the block's stored ones (at most kMaxBlockImpacts), or for a list of a
+  // single block, its list impacts. REQUIRES: docid() != kEndDocid.
   absl::Status BlockImpacts(std::vector<Impact>* out);
 
   // Replaces *out with impacts bounding every posting of the list.
@@ -123,8 +123,9 @@ class PostingCursor {
   void SkipTo(uint32_t target);
   void DecodeFreqs();
   void Fail(absl::Status status);
-  // Impacts of a list of a single block, computed from its postings.
-  absl::Status SingleBlockImpacts(size_t max_impacts, std::vector<Impact>* out);
+  // Impacts of a list of a single block (at most kMaxTermImpacts), computed
+  // from its postings on first use.
+  absl::Status SingleBlockImpacts(std::vector<Impact>* out);
 
   const ShardReader* shard_;
   uint8_t field_;
@@ -145,6 +146,8 @@ class PostingCursor {
   std::string inline_chunk_;            // an inline list's chunk, expanded
   std::string inline_positions_chunk_;  // and its positions, on first use
   PostingChunkView chunk_view_;
+  bool single_block_impacts_ready_ = false;
+  std::vector<Impact> single_block_impacts_;
 
   // Shallow position (see ShallowNextGeq): block shallow_block_ of chunk
   // shallow_chunk_, found for shallow_target_, ending at shallow_last_. A

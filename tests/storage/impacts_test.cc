@@ -196,7 +196,8 @@ TEST(ImpactsTest, StoredImpactsBoundEveryPosting) {
         if (block_last != cursor.block_last_docid()) {
           block_last = cursor.block_last_docid();
           ASSERT_THAT(cursor.BlockImpacts(&block_impacts), IsOk());
-          EXPECT_LE(block_impacts.size(), kMaxBlockImpacts);
+          EXPECT_LE(block_impacts.size(),
+                    list.docids.size() <= kBlockSize ? kMaxTermImpacts : kMaxBlockImpacts);
           ExpectFrontierShape(block_impacts);
         }
         EXPECT_TRUE(Dominated(block_impacts, tf, dl)) << "posting " << k;
