@@ -16,6 +16,14 @@
 #              through an in-process gRPC server on loopback, on scry's index)
 #   ENGINES    NAME=COMMAND list of the engines that index (default: scry,
 #              lucene, xapian, fts5). The first one is scry, the reference.
+#   VARIANTS   NAME:VAR=VALUE list of extra scry searchers on scry's index, run
+#              as scry-NAME with that environment variable set (default:
+#              "exhaustive:SCRY_PRUNING=none bmw:SCRY_PRUNING=bmw"; scry itself
+#              runs the default, MaxScore); "" for none
+#   CPUS       CPU list every search command is pinned to with taskset
+#              (e.g. 1; default: not pinned; builds are never pinned). Pinning all engines to one
+#              CPU cuts the noise of a shared 2-core machine (Lucene's JIT and
+#              GC threads then share that CPU too)
 #   PEERS_BIN  directory of fts5_bench, xapian_bench, lucene_bench (default:
 #              ../shared/peers/bin if built, else a copy of ../shared/peers
 #              built under $OUT/peers with its build.sh)
@@ -25,7 +33,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 if [ $# -lt 2 ] || [ $# -gt 3 ]; then
-    sed -n '2,24s/^# \{0,1\}//p' "$0" >&2
+    sed -n '2,32s/^# \{0,1\}//p' "$0" >&2
     exit 2
 fi
 CORPUS=$(realpath "$1")
@@ -109,9 +117,19 @@ for e in $ENGINES; do
     SEARCHERS="$SEARCHERS $e"
 done
 FIRST=$(echo $NAMES | cut -d' ' -f1)
-# scry-grpc searches scry's index (its index command is the same program).
+# scry-grpc and the variants search scry's index (its index command is the same program).
 [ "$GRPC" = "1" ] && SEARCHERS="$SEARCHERS scry-grpc=$OUT/bin/scry-peer-grpc"
-index_of() { case $1 in scry-grpc) echo "$WORK/idx_$FIRST" ;; *) echo "$WORK/idx_$1" ;; esac; }
+VARIANT_NAMES=""
+for v in ${VARIANTS-"exhaustive:SCRY_PRUNING=none bmw:SCRY_PRUNING=bmw"}; do
+    vname=scry-${v%%:*}
+    printf '#!/bin/sh\nexec env %s "%s" "$@"\n' "${v#*:}" "$OUT/bin/scry-peer" > "$OUT/bin/$vname"
+    chmod +x "$OUT/bin/$vname"
+    SEARCHERS="$SEARCHERS $vname=$OUT/bin/$vname"
+    VARIANT_NAMES="$VARIANT_NAMES $vname"
+done
+index_of() { case $1 in scry-*) echo "$WORK/idx_$FIRST" ;; *) echo "$WORK/idx_$1" ;; esac; }
+PIN=()
+[ -n "${CPUS:-}" ] && PIN=(taskset -c "$CPUS")
 
 cat > "$WORK/settings.txt" <<EOF
 corpus=$CORPUS
@@ -121,6 +139,7 @@ warmup=$WARMUP
 repeats=$REPEATS
 engines=$ENGINES
 searchers=$SEARCHERS
+cpus=${CPUS:-not pinned}
 date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 scry_commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores
@@ -146,7 +165,7 @@ for r in $(seq 1 "$REPEATS"); do
                 log "round $r/$REPEATS: K=$k $kind: $name"
                 results=()
                 [ "$kind" = "all" ] && results=("$R/$name.k$k.results")
-                $cmd search "$(index_of "$name")" "$WORK/q_$kind.tsv" "$k" "${results[@]}" \
+                "${PIN[@]}" $cmd search "$(index_of "$name")" "$WORK/q_$kind.tsv" "$k" "${results[@]}" \
                     > "$R/$name.$kind.k$k.json" 2> "$R/$name.$kind.k$k.err" ||
                     { cat "$R/$name.$kind.k$k.err" >&2; exit 1; }
                 if [ -s "$R/$name.$kind.k$k.err" ] && [ "$name" != "${name#scry}" ]; then
@@ -160,7 +179,7 @@ done
 # --- report --------------------------------------------------------------
 log "report"
 python3 "$ROOT/bench/compare_report.py" "$WORK" "$CORPUS" "$QUERIES" "$OUT" "$KS" $NAMES \
-    $([ "$GRPC" = "1" ] && echo scry-grpc) > "$OUT/report.md"
+    $([ "$GRPC" = "1" ] && echo scry-grpc) $VARIANT_NAMES > "$OUT/report.md"
 for plot in "$OUT"/*.gp; do
     gnuplot "$plot"
 done

@@ -170,6 +170,34 @@ for k in ks:
               f"{rq} | {rp50} | {rp99} |")
     p()
 
+# share of the OR queries' postings that scry's evaluators scored (stderr of scry-peer)
+pruned_rows = []
+for e in engines:
+    for k in ks:
+        shares = []
+        for r in rounds:
+            try:
+                text = open(os.path.join(r, f"{e}.or.k{k}.err"), encoding="utf-8").read()
+            except FileNotFoundError:
+                continue
+            m = re.search(r"scored (\d+) of (\d+) postings", text)
+            if m and int(m.group(2)):
+                shares.append(int(m.group(1)) / int(m.group(2)))
+        if shares:
+            pruned_rows.append((e, k, median(shares)))
+if pruned_rows:
+    p("### Dynamic pruning: OR postings scored")
+    p()
+    p("Share of the OR queries' postings (sum of their terms' document frequencies) that scry "
+      "scored (BM25 evaluations); the exhaustive evaluation scores all of them.")
+    p()
+    p("| searcher | K | postings scored | OR QPS | OR p99 µs |")
+    p("|---|---:|---:|---:|---:|")
+    for e, k, share in pruned_rows:
+        s = search.get((e, "or", k)) or {}
+        p(f"| {e} | {k} | {share:.1%} | {fmt(s.get('qps'))} | {fmt(s.get('p99'), 1)} |")
+    p()
+
 # overlap of the reference's top-K with every other engine's (round 1)
 p("### Overlap with scry (round 1)")
 p()
