@@ -89,6 +89,23 @@ grpc::Status SearchService::Search(const v1::SearchRequest& request,
   }
   q.fields.assign(request.fields().begin(), request.fields().end());
   q.exact_total_hits = request.exact_total_hits();
+  switch (request.pruning()) {
+    case v1::PRUNING_AUTO:
+      q.pruning = query::Pruning::kAuto;
+      break;
+    case v1::PRUNING_NONE:
+      q.pruning = query::Pruning::kNone;
+      break;
+    case v1::PRUNING_MAXSCORE:
+      q.pruning = query::Pruning::kMaxScore;
+      break;
+    case v1::PRUNING_BLOCK_MAX_WAND:
+      q.pruning = query::Pruning::kBlockMaxWand;
+      break;
+    default:
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "unknown pruning " + std::to_string(static_cast<int>(request.pruning())));
+  }
 
   absl::StatusOr<query::SearchResult> result = searcher_->Search(q);
   if (!result.ok()) return ToGrpc(result.status());

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "CLI/CLI.hpp"
@@ -150,6 +151,20 @@ int RunSearchRemote(const std::string& address, const scry::query::SearchRequest
                                        : scry::v1::DEFAULT_OPERATOR_OR);
   for (const auto& f : request.fields) rpc_request.add_fields(f);
   rpc_request.set_exact_total_hits(request.exact_total_hits);
+  switch (request.pruning) {
+    case scry::query::Pruning::kAuto:
+      rpc_request.set_pruning(scry::v1::PRUNING_AUTO);
+      break;
+    case scry::query::Pruning::kNone:
+      rpc_request.set_pruning(scry::v1::PRUNING_NONE);
+      break;
+    case scry::query::Pruning::kMaxScore:
+      rpc_request.set_pruning(scry::v1::PRUNING_MAXSCORE);
+      break;
+    case scry::query::Pruning::kBlockMaxWand:
+      rpc_request.set_pruning(scry::v1::PRUNING_BLOCK_MAX_WAND);
+      break;
+  }
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
   scry::v1::SearchResponse response;
@@ -286,6 +301,7 @@ int main(int argc, char** argv) {
   std::string search_index, search_server, query_text, fields;
   scry::query::SearchRequest request;
   bool use_and = false;
+  std::string pruning_name = "auto";
   int timeout_ms = 10000;
   CLI::App* search = app.add_subcommand("search", "Run one query, locally or through a server");
   auto* idx_opt = search->add_option("--index", search_index, "Search this index directly");
@@ -296,6 +312,11 @@ int main(int argc, char** argv) {
   search->add_flag("--and", use_and, "Join bare clauses with AND instead of OR");
   search->add_flag("--exact-total-hits", request.exact_total_hits,
                    "Count every match (turns off pruning; else OR counts may be a lower bound)");
+  search
+      ->add_option("--pruning", pruning_name,
+                   "Evaluation of queries of plain terms: auto, none (exhaustive), maxscore, bmw")
+      ->check(CLI::IsMember({"auto", "none", "maxscore", "bmw"}))
+      ->capture_default_str();
   search->add_option("--fields", fields, "Comma-separated stored fields to print (* = all)");
   search->add_option("--timeout-ms", timeout_ms, "RPC deadline with --server")
       ->capture_default_str();
@@ -330,6 +351,12 @@ int main(int argc, char** argv) {
     }
     request.query = query_text;
     request.default_operator = use_and ? DefaultOperator::kAnd : DefaultOperator::kOr;
+    const std::map<std::string, scry::query::Pruning> prunings = {
+        {"auto", scry::query::Pruning::kAuto},
+        {"none", scry::query::Pruning::kNone},
+        {"maxscore", scry::query::Pruning::kMaxScore},
+        {"bmw", scry::query::Pruning::kBlockMaxWand}};
+    request.pruning = prunings.at(pruning_name);  // checked by CLI11
     if (!fields.empty()) {
       for (auto f : absl::StrSplit(fields, ',')) request.fields.emplace_back(f);
     }

@@ -546,6 +546,7 @@ TEST_F(ServerTest, RandomQueriesAgreeAcrossShardCounts) {
     request.set_top_k(1 + rng() % 20);
     request.set_offset(rng() % 5);
     request.set_default_operator(rng() % 2 ? v1::DEFAULT_OPERATOR_AND : v1::DEFAULT_OPERATOR_OR);
+    request.set_pruning(static_cast<v1::Pruning>(rng() % 4));
     v1::SearchResponse r1, r3;
     const grpc::Status s1 = one.Search(request, &r1);
     const grpc::Status s3 = three.Search(request, &r3);
@@ -561,6 +562,13 @@ TEST_F(ServerTest, RandomQueriesAgreeAcrossShardCounts) {
     ASSERT_EQ(Ids(r1), Ids(r3));
     for (int i = 0; i < r1.hits_size(); ++i) EXPECT_EQ(r1.hits(i).score(), r3.hits(i).score());
     ExpectRankingOrder(r1, query);
+    // Every pruning choice gives the exhaustive hits.
+    v1::SearchRequest exhaustive = request;
+    exhaustive.set_pruning(v1::PRUNING_NONE);
+    v1::SearchResponse rx;
+    ASSERT_TRUE(one.Search(exhaustive, &rx).ok());
+    ASSERT_EQ(Ids(r1), Ids(rx));
+    for (int i = 0; i < r1.hits_size(); ++i) EXPECT_EQ(r1.hits(i).score(), rx.hits(i).score());
   }
   EXPECT_GT(ok, 50);
 }
@@ -597,7 +605,7 @@ TEST_F(ServerTest, TopKLimits) {
   EXPECT_EQ(client1_->Search(request, &r).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
-TEST_F(ServerTest, UnknownDefaultOperatorIsInvalidArgument) {
+TEST_F(ServerTest, UnknownEnumValuesAreInvalidArgument) {
   v1::SearchRequest request;
   request.set_query("apple");
   request.set_default_operator(static_cast<v1::DefaultOperator>(7));
@@ -605,6 +613,11 @@ TEST_F(ServerTest, UnknownDefaultOperatorIsInvalidArgument) {
   const grpc::Status s = client1_->Search(request, &r);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), HasSubstr("default_operator"));
+  request.set_default_operator(v1::DEFAULT_OPERATOR_OR);
+  request.set_pruning(static_cast<v1::Pruning>(9));
+  const grpc::Status p = client1_->Search(request, &r);
+  EXPECT_EQ(p.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(p.error_message(), HasSubstr("pruning"));
 }
 
 // Queries meant to break a parser: never a crash, never anything but OK or
