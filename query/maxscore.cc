@@ -117,7 +117,7 @@ absl::Status MaxScoreTopK(std::vector<MaxScoreTerm> terms, const ScoringContext&
     return d;
   };
 
-  for (uint32_t start = min_docid(); start != kEndDocid;) {
+  for (uint32_t start = min_docid(); start != kEndDocid && !ctx.Expired();) {
     // The window [start, end]: up to the nearest end of the terms' blocks
     // that hold postings >= start; each term's bound in it is its block's.
     uint32_t end = kEndDocid;
@@ -147,7 +147,7 @@ absl::Status MaxScoreTopK(std::vector<MaxScoreTerm> terms, const ScoringContext&
     if (first_essential > 0) result->matches_is_lower_bound = true;
     for (size_t j = first_essential; j < n; ++j) cursor[j]->NextGeq(start);
 
-    while (first_essential < n) {
+    while (first_essential < n && !ctx.Expired()) {
       uint32_t d = kEndDocid;
       for (size_t j = first_essential; j < n; ++j) d = std::min(d, cursor[j]->docid());
       if (d > end) break;
@@ -227,7 +227,7 @@ absl::Status BlockMaxWandTopK(std::vector<MaxScoreTerm> terms, const ScoringCont
   TopKHeap heap(k);
   const Bar bar(&heap, shared);
 
-  for (;;) {
+  while (!ctx.Expired()) {
     // The pivot: the first cursor (in docid order) at which the list bounds
     // summed so far could pass; no document before its docid can.
     size_t p = n;
@@ -323,7 +323,7 @@ absl::Status BlockMaxConjunctionTopK(std::vector<MaxScoreTerm> terms, const Scor
   TopKHeap heap(k);
   const Bar bar(&heap, shared);
   uint32_t target = 0;
-  for (;;) {
+  while (!ctx.Expired()) {
     const uint32_t d = docs.NextGeq(target);
     if (d == kEndDocid) break;
     target = d + 1;

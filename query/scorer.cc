@@ -80,6 +80,10 @@ class PhraseScorer final : public Scorer {
   // Moves to the first phrase match at docid >= target.
   void Advance(uint32_t target) {
     for (;;) {
+      if (ctx_->Expired()) {
+        docid_ = kEndDocid;
+        return;
+      }
       // The documents holding every term, then their positions.
       const uint32_t d = docs_.NextGeq(target);
       if (d == kEndDocid) {

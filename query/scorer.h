@@ -22,6 +22,7 @@
 
 #include "absl/status/status.h"
 #include "query/bm25.h"
+#include "query/deadline.h"
 #include "storage/posting_cursor.h"
 #include "storage/shard.h"
 
@@ -45,10 +46,15 @@ class Scorer {
   [[nodiscard]] virtual storage::PostingCursor* term_cursor() { return nullptr; }
 };
 
-// BM25 context shared by the leaves of one shard's tree.
+// BM25 context shared by the leaves of one shard's tree, and the query's
+// deadline for that shard (null: none), which the evaluators' loops poll:
+// once it expires they stop as if no match were left.
 struct ScoringContext {
   const storage::ShardReader* shard;
   Bm25 bm25;
+  Deadline* deadline = nullptr;
+
+  [[nodiscard]] bool Expired() const { return deadline != nullptr && deadline->Expired(); }
 };
 
 std::unique_ptr<Scorer> NewTermScorer(std::unique_ptr<storage::PostingCursor> cursor, double idf,

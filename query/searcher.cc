@@ -9,6 +9,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "query/bm25.h"
+#include "query/deadline.h"
 #include "query/maxscore.h"
 #include "query/scorer.h"
 #include "query/thread_pool.h"
@@ -211,11 +212,12 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
   // and total_hits, may vary from run to run; the hits do not).
   SharedThreshold shared;
   const Pruning pruning = request.pruning == Pruning::kAuto ? Pruning::kMaxScore : request.pruning;
-  auto evaluate = [&](size_t s) {
+  auto evaluate_shard = [&](size_t s, Deadline* deadline) {
     ShardPlan& plan = plans[s];
-    plan.ctx = ScoringContext{plan.shard, bm25};
-    plan.idf = &idf;
     ShardResult& out = shard_results[s];
+    plan.ctx = ScoringContext{plan.shard, bm25, deadline};
+    plan.idf = &idf;
+    if (plan.ctx.Expired()) return;
     auto keep_top = [&](const std::vector<ScoredDoc>& top) {
       for (const ScoredDoc& d : top) {
         out.top.push_back(Candidate{d.score, static_cast<uint32_t>(s), d.docid});
@@ -269,13 +271,20 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
     std::unique_ptr<Scorer> scorer = plan.Build(**root);
     if (scorer == nullptr) return;
     TopKHeap heap(keep);
-    for (uint32_t d = scorer->docid(); d != storage::kEndDocid;
+    for (uint32_t d = scorer->docid(); d != storage::kEndDocid && !plan.ctx.Expired();
          scorer->Next(), d = scorer->docid()) {
       ++out.hits;
       heap.Offer(ScoredDoc{scorer->Score(), d});
     }
     out.status = scorer->status();
     keep_top(heap.Take());
+  };
+  // Each shard polls its own copy of the deadline; one that expired
+  // overrides whatever the evaluator returned.
+  auto evaluate = [&](size_t s) {
+    Deadline deadline(request.deadline, request.cancelled);
+    evaluate_shard(s, deadline.unlimited() ? nullptr : &deadline);
+    if (!deadline.status().ok()) shard_results[s].status = deadline.status();
   };
   if (plans.size() > 1) {
     pool_->RunAll(plans.size(), evaluate);

@@ -11,6 +11,7 @@
 #define SCRY_QUERY_SEARCHER_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -19,6 +20,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "indexer/analyzer.h"
 #include "query/query_parser.h"
 #include "query/thread_pool.h"
@@ -58,6 +60,11 @@ struct SearchRequest {
   bool exact_total_hits = false;
   // For benchmarks and tests; every choice returns the same hits.
   Pruning pruning = Pruning::kAuto;
+  // The search fails with DEADLINE_EXCEEDED if it cannot finish by
+  // `deadline`, or with CANCELLED once `cancelled` (if set; called from the
+  // shards' threads now and then) returns true, within microseconds of it.
+  absl::Time deadline = absl::InfiniteFuture();
+  std::function<bool()> cancelled;
 };
 
 struct SearchHit {
@@ -89,7 +96,8 @@ class Searcher {
                                                         const SearcherOptions& options);
 
   // InvalidArgument for a bad query ("column C: reason") or top_k/offset over
-  // max_top_k; DataLoss/Internal if the index cannot be read.
+  // max_top_k; DeadlineExceeded or Cancelled (see SearchRequest);
+  // DataLoss/Internal if the index cannot be read.
   absl::StatusOr<SearchResult> Search(const SearchRequest& request) const;
 
   // NotFound if no document has id `id`.

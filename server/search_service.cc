@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "grpcpp/impl/codegen/proto_utils.h"
 #include "grpcpp/impl/rpc_service_method.h"
 #include "grpcpp/support/byte_buffer.h"
@@ -32,9 +34,10 @@ grpc::Status ParseRequest(const grpc::ByteBuffer& bytes, Message* out) {
 
 template <class Request, class Response>
 void SearchService::AddUnaryMethod(const char* path,
-                                   grpc::Status (SearchService::*method)(const Request&, Response*)
+                                   grpc::Status (SearchService::*method)(grpc::ServerContext*,
+                                                                         const Request&, Response*)
                                        const) {
-  auto handler = [method](SearchService* service, grpc::ServerContext* /*context*/,
+  auto handler = [method](SearchService* service, grpc::ServerContext* context,
                           const grpc::ByteBuffer* in, grpc::ByteBuffer* out) -> grpc::Status {
     // gRPC would turn an escaping exception into UNKNOWN; the API promises
     // never to answer UNKNOWN.
@@ -43,7 +46,7 @@ void SearchService::AddUnaryMethod(const char* path,
       grpc::Status status = ParseRequest(*in, &request);
       if (!status.ok()) return status;
       Response response;
-      status = (service->*method)(request, &response);
+      status = (service->*method)(context, request, &response);
       if (!status.ok()) return status;
       bool own_buffer = false;
       return grpc::SerializationTraits<Response>::Serialize(response, out, &own_buffer);
@@ -59,7 +62,8 @@ void SearchService::AddUnaryMethod(const char* path,
           std::move(handler), this)));
 }
 
-SearchService::SearchService(const query::Searcher* searcher) : searcher_(searcher) {
+SearchService::SearchService(const query::Searcher* searcher, const SearchServiceOptions& options)
+    : searcher_(searcher), options_(options) {
   // Paths as in proto/scry/v1/search.proto; gRPC keeps the pointers, so they
   // must be literals.
   AddUnaryMethod("/scry.v1.SearchService/Search", &SearchService::Search);
@@ -67,10 +71,30 @@ SearchService::SearchService(const query::Searcher* searcher) : searcher_(search
   AddUnaryMethod("/scry.v1.SearchService/Stats", &SearchService::Stats);
 }
 
-grpc::Status SearchService::Search(const v1::SearchRequest& request,
+grpc::Status SearchService::Search(grpc::ServerContext* context, const v1::SearchRequest& request,
                                    v1::SearchResponse* response) const {
   const auto start = std::chrono::steady_clock::now();
+  // At most max_concurrent_searches at once; the rest are refused at once.
+  struct InFlight {
+    std::atomic<int>& count;
+    explicit InFlight(std::atomic<int>& c) : count(c) { count.fetch_add(1); }
+    ~InFlight() { count.fetch_sub(1); }
+  } in_flight(searches_in_flight_);
+  if (options_.max_concurrent_searches > 0 &&
+      in_flight.count.load() > options_.max_concurrent_searches) {
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        "too many concurrent searches (the server's limit is " +
+                            std::to_string(options_.max_concurrent_searches) + "); retry later");
+  }
   query::SearchRequest q;
+  // The client's deadline, else the server's default, reaches the
+  // evaluation loops; so does a cancellation.
+  if (context != nullptr && context->deadline() != std::chrono::system_clock::time_point::max()) {
+    q.deadline = absl::FromChrono(context->deadline());
+  } else if (options_.default_deadline_ms > 0) {
+    q.deadline = absl::Now() + absl::Milliseconds(options_.default_deadline_ms);
+  }
+  if (context != nullptr) q.cancelled = [context] { return context->IsCancelled(); };
   q.query = request.query();
   q.top_k = request.top_k() == 0 ? 10 : request.top_k();
   q.offset = request.offset();
@@ -127,7 +151,8 @@ grpc::Status SearchService::Search(const v1::SearchRequest& request,
   return grpc::Status::OK;
 }
 
-grpc::Status SearchService::GetDocument(const v1::GetDocumentRequest& request,
+grpc::Status SearchService::GetDocument(grpc::ServerContext* /*context*/,
+                                        const v1::GetDocumentRequest& request,
                                         v1::GetDocumentResponse* response) const {
   if (request.id().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "id must not be empty");
@@ -140,7 +165,8 @@ grpc::Status SearchService::GetDocument(const v1::GetDocumentRequest& request,
   return grpc::Status::OK;
 }
 
-grpc::Status SearchService::Stats(const v1::StatsRequest& /*request*/,
+grpc::Status SearchService::Stats(grpc::ServerContext* /*context*/,
+                                  const v1::StatsRequest& /*request*/,
                                   v1::StatsResponse* response) const {
   absl::StatusOr<std::vector<storage::ShardStats>> stats = searcher_->Stats();
   if (!stats.ok()) return ToGrpc(stats.status());

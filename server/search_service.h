@@ -16,22 +16,37 @@
 #ifndef SCRY_SERVER_SEARCH_SERVICE_H_
 #define SCRY_SERVER_SEARCH_SERVICE_H_
 
+#include <atomic>
+
 #include "grpcpp/impl/service_type.h"
+#include "grpcpp/server_context.h"
 #include "grpcpp/support/status.h"
 #include "query/searcher.h"
 #include "scry/v1/search.pb.h"
 
 namespace scry::server {
 
+struct SearchServiceOptions {
+  // Deadline of a search whose client set none; 0: none.
+  int default_deadline_ms = 10000;
+  // Searches running at once; one more is refused with RESOURCE_EXHAUSTED
+  // (rather than queued without bound). 0: no limit.
+  int max_concurrent_searches = 64;
+};
+
 class SearchService final : public grpc::Service {
  public:
   // `searcher` must outlive the service.
-  explicit SearchService(const query::Searcher* searcher);
+  SearchService(const query::Searcher* searcher, const SearchServiceOptions& options);
 
-  grpc::Status Search(const v1::SearchRequest& request, v1::SearchResponse* response) const;
-  grpc::Status GetDocument(const v1::GetDocumentRequest& request,
+  // `context` may be null (a direct call: no client deadline, no
+  // cancellation).
+  grpc::Status Search(grpc::ServerContext* context, const v1::SearchRequest& request,
+                      v1::SearchResponse* response) const;
+  grpc::Status GetDocument(grpc::ServerContext* context, const v1::GetDocumentRequest& request,
                            v1::GetDocumentResponse* response) const;
-  grpc::Status Stats(const v1::StatsRequest& request, v1::StatsResponse* response) const;
+  grpc::Status Stats(grpc::ServerContext* context, const v1::StatsRequest& request,
+                     v1::StatsResponse* response) const;
 
   // Full gRPC name of the service, for health checks.
   static constexpr const char* kServiceName = "scry.v1.SearchService";
@@ -39,9 +54,12 @@ class SearchService final : public grpc::Service {
  private:
   template <class Request, class Response>
   void AddUnaryMethod(const char* path,
-                      grpc::Status (SearchService::*method)(const Request&, Response*) const);
+                      grpc::Status (SearchService::*method)(grpc::ServerContext*, const Request&,
+                                                            Response*) const);
 
   const query::Searcher* searcher_;
+  SearchServiceOptions options_;
+  mutable std::atomic<int> searches_in_flight_{0};
 };
 
 }  // namespace scry::server

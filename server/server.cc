@@ -129,7 +129,7 @@ Server::~Server() { Shutdown(); }
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   auto impl = std::make_unique<Impl>();
   SCRY_ASSIGN_OR_RETURN(impl->searcher, query::Searcher::Open(options.index_dir, options.searcher));
-  impl->service = std::make_unique<SearchService>(impl->searcher.get());
+  impl->service = std::make_unique<SearchService>(impl->searcher.get(), options.service);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "grpcpp/support/status.h"
 #include "query/searcher.h"
+#include "server/search_service.h"
 
 namespace scry::server {
 
@@ -28,6 +29,7 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:7700";  // HOST:PORT; port 0 picks a free port
   query::SearcherOptions searcher;
   int max_message_bytes = 4 << 20;  // largest request accepted
+  SearchServiceOptions service;     // deadlines, concurrency
 };
 
 // Longest error message sent to clients; longer ones are cut (see ToGrpc).

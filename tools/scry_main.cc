@@ -296,6 +296,16 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   serve_cmd->add_option("--cache-mb", cache_mb, "RocksDB block cache, in MiB")
       ->capture_default_str();
+  serve_cmd
+      ->add_option("--default-deadline-ms", serve.service.default_deadline_ms,
+                   "Deadline of a search whose client set none (0 = none)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--max-concurrent-searches", serve.service.max_concurrent_searches,
+                   "Searches running at once; more get RESOURCE_EXHAUSTED (0 = no limit)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
 
   // search
   std::string search_index, search_server, query_text, fields;

@@ -15,6 +15,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "indexer/analyzer.h"
 #include "indexer/builder.h"
@@ -354,6 +356,61 @@ TEST(Searcher, PaginationAndStoredFields) {
 // words drawn both by corpus frequency (common words, where pruning bites)
 // and uniformly from the vocabulary (rare words), k from 1 to 1000. Ids and
 // scores must be identical, and pruning must actually have happened.
+// Deadlines and cancellation reach the evaluation loops of every path
+// (exhaustive tree, MaxScore, Block-Max WAND, block-max AND, phrases): an
+// expired search fails with DEADLINE_EXCEEDED, a cancelled one with
+// CANCELLED at the first poll after the callback said so.
+TEST(Searcher, DeadlineAndCancellationStopTheEvaluation) {
+  TempDir dir;
+  indexer::BuildOptions options;
+  options.inputs = {std::string(SCRY_TEST_DATA_DIR) + "/sample.jsonl"};
+  options.index_dir = dir.Sub("idx");
+  ASSERT_THAT(indexer::BuildIndex(options), IsOk());
+  auto searcher = Searcher::Open(options.index_dir, SearcherOptions());
+  ASSERT_THAT(searcher, IsOk());
+  const std::string words = "the of and to a in is for that with this from";
+  struct Case {
+    std::string query;
+    DefaultOperator op;
+    Pruning pruning;
+  };
+  const Case cases[] = {
+      {words, DefaultOperator::kOr, Pruning::kNone},
+      {words, DefaultOperator::kOr, Pruning::kMaxScore},
+      {words, DefaultOperator::kOr, Pruning::kBlockMaxWand},
+      {"the of", DefaultOperator::kAnd, Pruning::kAuto},
+      {"\"of the\" OR \"in the\" OR \"to the\"", DefaultOperator::kOr, Pruning::kAuto},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.query + " pruning " + std::to_string(static_cast<int>(c.pruning)));
+    SearchRequest req;
+    req.query = c.query;
+    req.default_operator = c.op;
+    req.pruning = c.pruning;
+    req.top_k = 1000;
+    req.ids_only = true;
+    auto full = (*searcher)->Search(req);
+    ASSERT_THAT(full, IsOk());
+    ASSERT_GT(full->total_hits, 500u);
+
+    req.deadline = absl::Now() - absl::Milliseconds(1);
+    EXPECT_THAT((*searcher)->Search(req), StatusIs(absl::StatusCode::kDeadlineExceeded));
+    req.deadline = absl::Now() + absl::Hours(1);
+    EXPECT_THAT((*searcher)->Search(req), IsOk());
+
+    // Polled all along the evaluation: hundreds of matches, several polls.
+    int polls = 0;
+    req.cancelled = [&polls] { return ++polls < 0; };
+    ASSERT_THAT((*searcher)->Search(req), IsOk());
+    EXPECT_GT(polls, 2);
+    // Cancelled at the third poll: the search stops there.
+    polls = 0;
+    req.cancelled = [&polls] { return ++polls >= 3; };
+    EXPECT_THAT((*searcher)->Search(req), StatusIs(absl::StatusCode::kCancelled));
+    EXPECT_EQ(polls, 3);
+  }
+}
+
 // The same ranking: ids and scores bit for bit.
 void ExpectSameHits(const SearchResult& got, const SearchResult& want) {
   ASSERT_EQ(got.hits.size(), want.hits.size());

@@ -1,0 +1,222 @@
+// Server limits on loopback (127.0.0.1, a free port) over a real index of the
+// bundled sample corpus: deadlines (the client's, and the server's default
+// when the client sets none) stop the evaluation loops and free the server's
+// thread; searches past --max-concurrent-searches get RESOURCE_EXHAUSTED.
+//
+// The "heavy" query ORs 3,000 common words (the servers here allow it), exhaustively (PRUNING_NONE), top
+// 10,000: every document is scored against hundreds of terms, about 200 ms
+// (more under sanitizers). Each test measures it first and scales its waits
+// to it, so that a machine of any speed gives the same verdict.
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_join.h"
+#include "gmock/gmock.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "indexer/builder.h"
+#include "scry/v1/search.grpc.pb.h"
+#include "server/server.h"
+#include "tests/test_util.h"
+
+namespace scry::server {
+namespace {
+
+using ::scry::testing::IsOk;
+using ::scry::testing::TempDir;
+using ::testing::HasSubstr;
+using Clock = std::chrono::steady_clock;
+
+class LimitsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    tmp_ = new TempDir();
+    indexer::BuildOptions options;
+    options.inputs = {std::string(SCRY_TEST_DATA_DIR) + "/sample.jsonl"};
+    options.index_dir = tmp_->Sub("idx");
+    build_status_ = new absl::Status(indexer::BuildIndex(options).status());
+    // The 3,000 most frequent words of 3+ letters in the corpus.
+    std::ifstream in(options.inputs[0]);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::map<std::string, int> counts;
+    std::string word;
+    for (char c : text) {
+      if (std::isalpha(static_cast<unsigned char>(c))) {
+        word.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+      } else {
+        if (word.size() >= 3 && word.size() <= 12) ++counts[word];
+        word.clear();
+      }
+    }
+    std::vector<std::pair<int, std::string>> by_count;
+    for (const auto& [w, n] : counts) by_count.emplace_back(-n, w);
+    std::sort(by_count.begin(), by_count.end());
+    std::vector<std::string> words;
+    for (size_t i = 0; i < by_count.size() && words.size() < 3000; ++i) {
+      const std::string& w = by_count[i].second;
+      if (w != "and" && w != "not") words.push_back(w);
+    }
+    heavy_query_ = new std::string(absl::StrJoin(words, " "));
+  }
+  static void TearDownTestSuite() {
+    delete tmp_;
+    delete build_status_;
+    delete heavy_query_;
+  }
+
+  void SetUp() override { ASSERT_THAT(*build_status_, IsOk()); }
+
+  std::unique_ptr<Server> Start(const SearchServiceOptions& service) {
+    ServerOptions options;
+    options.index_dir = tmp_->Sub("idx");
+    options.listen = "127.0.0.1:0";
+    options.service = service;
+    options.searcher.parse.max_query_bytes = 1 << 16;
+    options.searcher.parse.max_clauses = 10000;
+    auto server = Server::Start(options);
+    EXPECT_THAT(server, IsOk());
+    return server.ok() ? std::move(*server) : nullptr;
+  }
+
+  static std::unique_ptr<v1::SearchService::Stub> Stub(const Server& server) {
+    return v1::SearchService::NewStub(grpc::CreateChannel(
+        "127.0.0.1:" + std::to_string(server.port()), grpc::InsecureChannelCredentials()));
+  }
+
+  static v1::SearchRequest Heavy() {
+    v1::SearchRequest request;
+    request.set_query(*heavy_query_);
+    request.set_top_k(10000);
+    request.set_pruning(v1::PRUNING_NONE);
+    return request;
+  }
+  static v1::SearchRequest Light() {
+    v1::SearchRequest request;
+    request.set_query("kernel");
+    return request;
+  }
+
+  // `request` with a client deadline `timeout` from now (none if zero).
+  static grpc::Status Call(v1::SearchService::Stub& stub, const v1::SearchRequest& request,
+                           std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) {
+    grpc::ClientContext context;
+    if (timeout.count() > 0) context.set_deadline(std::chrono::system_clock::now() + timeout);
+    v1::SearchResponse response;
+    return stub.Search(&context, request, &response);
+  }
+
+  // How long the heavy query takes on `stub`'s server (the best of three).
+  static std::chrono::milliseconds HeavyTime(v1::SearchService::Stub& stub) {
+    auto best = Clock::duration::max();
+    for (int i = 0; i < 3; ++i) {
+      const auto start = Clock::now();
+      const grpc::Status s = Call(stub, Heavy());
+      EXPECT_TRUE(s.ok()) << s.error_message();
+      best = std::min(best, Clock::now() - start);
+    }
+    return std::chrono::duration_cast<std::chrono::milliseconds>(best);
+  }
+
+  static TempDir* tmp_;
+  static absl::Status* build_status_;
+  static std::string* heavy_query_;
+};
+
+TempDir* LimitsTest::tmp_ = nullptr;
+absl::Status* LimitsTest::build_status_ = nullptr;
+std::string* LimitsTest::heavy_query_ = nullptr;
+
+// With one search allowed at a time, a second one while the first runs is
+// refused at once, and accepted again once the first is done.
+TEST_F(LimitsTest, ConcurrentSearchesOverTheLimitAreResourceExhausted) {
+  SearchServiceOptions service;
+  service.max_concurrent_searches = 1;
+  service.default_deadline_ms = 0;
+  auto server = Start(service);
+  ASSERT_NE(server, nullptr);
+  auto stub = Stub(*server);
+  const auto heavy = HeavyTime(*stub);
+  ASSERT_GE(heavy.count(), 40) << "the heavy query is too light to test with";
+
+  std::atomic<bool> done{false};
+  grpc::Status first;
+  std::thread runner([&] {
+    first = Call(*stub, Heavy());
+    done = true;
+  });
+  std::this_thread::sleep_for(heavy / 4);
+  const auto refused_at = Clock::now();
+  const grpc::Status second = Call(*stub, Light());
+  const bool first_still_running = !done;
+  runner.join();
+  EXPECT_TRUE(first.ok()) << first.error_message();
+  if (first_still_running) {
+    EXPECT_EQ(second.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << second.error_message();
+    EXPECT_THAT(second.error_message(), HasSubstr("concurrent searches"));
+    EXPECT_LT(Clock::now() - refused_at, heavy);  // refused, not queued
+  }
+  const grpc::Status after = Call(*stub, Light());
+  EXPECT_TRUE(after.ok()) << after.error_message();
+}
+
+// A client deadline stops the search on the server: its slot is free again
+// long before the search would have finished.
+TEST_F(LimitsTest, ClientDeadlineStopsTheSearchAndFreesItsSlot) {
+  SearchServiceOptions service;
+  service.max_concurrent_searches = 1;
+  service.default_deadline_ms = 0;
+  auto server = Start(service);
+  ASSERT_NE(server, nullptr);
+  auto stub = Stub(*server);
+  const auto heavy = HeavyTime(*stub);
+  ASSERT_GE(heavy.count(), 40) << "the heavy query is too light to test with";
+
+  for (int round = 0; round < 3; ++round) {
+    const auto deadline = std::max(heavy / 10, std::chrono::milliseconds(2));
+    const auto start = Clock::now();
+    const grpc::Status s = Call(*stub, Heavy(), deadline);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << s.error_message();
+    // Had the server gone on, it would be busy until start + heavy.
+    std::this_thread::sleep_until(start + deadline + heavy / 4);
+    const grpc::Status light = Call(*stub, Light());
+    EXPECT_TRUE(light.ok()) << "round " << round << ": " << light.error_message();
+  }
+}
+
+// Without a client deadline the server's default applies: the server itself
+// answers DEADLINE_EXCEEDED, promptly.
+TEST_F(LimitsTest, DefaultDeadlineAppliesWhenTheClientSetsNone) {
+  SearchServiceOptions unlimited;
+  unlimited.default_deadline_ms = 0;
+  auto reference = Start(unlimited);
+  ASSERT_NE(reference, nullptr);
+  const auto heavy = HeavyTime(*Stub(*reference));
+  ASSERT_GE(heavy.count(), 40) << "the heavy query is too light to test with";
+
+  SearchServiceOptions service;
+  service.default_deadline_ms = static_cast<int>(std::max<long>(heavy.count() / 10, 2));
+  auto server = Start(service);
+  ASSERT_NE(server, nullptr);
+  auto stub = Stub(*server);
+  const auto start = Clock::now();
+  const grpc::Status s = Call(*stub, Heavy());
+  const auto took = Clock::now() - start;
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("deadline"));
+  EXPECT_LT(took, std::chrono::milliseconds(service.default_deadline_ms) + heavy / 2);
+  // Light queries finish well inside it.
+  EXPECT_TRUE(Call(*stub, Light()).ok());
+}
+
+}  // namespace
+}  // namespace scry::server
