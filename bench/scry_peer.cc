@@ -22,6 +22,8 @@
 //   SCRY_THREADS    analysis threads of `index` (0 = all cores, the default)
 //   SCRY_EXACT      1: `search` counts every match (exact_total_hits), which
 //                   turns dynamic pruning off: the exhaustive reference
+//   SCRY_SEARCH_THREADS  threads that search the shards of one query in
+//                   parallel (0 = one per core, the default; 1 = sequential)
 //   SCRY_PRUNING    auto (default), none, maxscore or bmw: the evaluation of
 //                   ranked queries of terms (query::Pruning); same hits
 //   In-process `search` reports on stderr the share of the OR queries'
@@ -251,8 +253,10 @@ int CmdSearch(const std::string& dir, const std::string& query_path, uint32_t k,
   if (!ReadQueries(query_path, &queries)) return 1;
 
   if (!grpc_mode) {
+    query::SearcherOptions searcher_options;
+    searcher_options.search_threads = EnvInt("SCRY_SEARCH_THREADS", 0);
     absl::StatusOr<std::unique_ptr<query::Searcher>> searcher =
-        query::Searcher::Open(dir, query::SearcherOptions{});
+        query::Searcher::Open(dir, searcher_options);
     if (!searcher.ok()) {
       std::cerr << "scry-peer: " << searcher.status() << "\n";
       return 1;
