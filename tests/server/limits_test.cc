@@ -3,8 +3,8 @@
 // when the client sets none) stop the evaluation loops and free the server's
 // thread; searches past --max-concurrent-searches get RESOURCE_EXHAUSTED.
 //
-// The "heavy" query ORs 3,000 common words (the servers here allow it), exhaustively (PRUNING_NONE), top
-// 10,000: every document is scored against hundreds of terms, about 200 ms
+// The "heavy" query ORs 3,000 common words (the servers here allow it), exhaustively
+// (PRUNING_NONE), top 10,000: every document is scored against hundreds of terms, about 200 ms
 // (more under sanitizers). Each test measures it first and scales its waits
 // to it, so that a machine of any speed gives the same verdict.
 #include <algorithm>
@@ -216,6 +216,52 @@ TEST_F(LimitsTest, DefaultDeadlineAppliesWhenTheClientSetsNone) {
   EXPECT_LT(took, std::chrono::milliseconds(service.default_deadline_ms) + heavy / 2);
   // Light queries finish well inside it.
   EXPECT_TRUE(Call(*stub, Light()).ok());
+}
+
+// Sustained overload (many more clients than the limit and the cores): every
+// answer is OK with the right hits or RESOURCE_EXHAUSTED, and the server
+// answers normally afterwards.
+TEST_F(LimitsTest, OverloadOnlyRefusesAndKeepsServing) {
+  SearchServiceOptions service;
+  service.max_concurrent_searches = 2;
+  auto server = Start(service);
+  ASSERT_NE(server, nullptr);
+  v1::SearchResponse expected;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(Stub(*server)->Search(&context, Light(), &expected).ok());
+    ASSERT_GT(expected.hits_size(), 0);
+  }
+  std::atomic<int> ok{0}, refused{0}, wrong{0};
+  std::vector<std::thread> clients;
+  const auto until = Clock::now() + std::chrono::seconds(2);
+  for (int c = 0; c < 24; ++c) {
+    clients.emplace_back([&] {
+      auto stub = Stub(*server);
+      while (Clock::now() < until) {
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+        v1::SearchResponse response;
+        const grpc::Status s = stub->Search(&context, Light(), &response);
+        if (s.ok() && response.hits_size() == expected.hits_size() &&
+            response.hits(0).id() == expected.hits(0).id()) {
+          ++ok;
+        } else if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+          ++refused;
+        } else {
+          ++wrong;
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_GT(ok.load(), 0);
+  EXPECT_GT(refused.load(), 0);  // the limit was really reached
+  v1::SearchResponse after;
+  grpc::ClientContext context;
+  ASSERT_TRUE(Stub(*server)->Search(&context, Light(), &after).ok());
+  EXPECT_EQ(after.hits_size(), expected.hits_size());
 }
 
 }  // namespace
