@@ -120,7 +120,8 @@ FIRST=$(echo $NAMES | cut -d' ' -f1)
 # scry-grpc and the variants search scry's index (its index command is the same program).
 [ "$GRPC" = "1" ] && SEARCHERS="$SEARCHERS scry-grpc=$OUT/bin/scry-peer-grpc"
 VARIANT_NAMES=""
-for v in ${VARIANTS-"exhaustive:SCRY_PRUNING=none bmw:SCRY_PRUNING=bmw"}; do
+VARIANTS=${VARIANTS-exhaustive:SCRY_PRUNING=none bmw:SCRY_PRUNING=bmw}
+for v in $VARIANTS; do
     vname=scry-${v%%:*}
     printf '#!/bin/sh\nexec env %s "%s" "$@"\n' "${v#*:}" "$OUT/bin/scry-peer" > "$OUT/bin/$vname"
     chmod +x "$OUT/bin/$vname"

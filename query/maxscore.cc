@@ -142,9 +142,12 @@ absl::Status MaxScoreTopK(std::vector<MaxScoreTerm> terms, const ScoringContext&
       upto[j] = (j > 0 ? upto[j - 1] : 0.0) + bound[order[j]];
       cursor[j] = terms[order[j]].cursor.get();
     }
+    // Counting stays exact while the terms left out have nothing in the window.
     size_t first_essential = 0;
     while (first_essential < n && !bar.CanPass(upto[first_essential])) ++first_essential;
-    if (first_essential > 0) result->matches_is_lower_bound = true;
+    if (first_essential > 0 && upto[first_essential - 1] > 0) {
+      result->matches_is_lower_bound = true;
+    }
     for (size_t j = first_essential; j < n; ++j) cursor[j]->NextGeq(start);
 
     while (first_essential < n && !ctx.Expired()) {
@@ -190,8 +193,8 @@ absl::Status MaxScoreTopK(std::vector<MaxScoreTerm> terms, const ScoringContext&
       // A higher threshold (this shard's new k-th score or another
       // shard's) makes more terms non-essential.
       while (first_essential < n && !bar.CanPass(upto[first_essential])) {
+        if (bound[order[first_essential]] > 0) result->matches_is_lower_bound = true;
         ++first_essential;
-        result->matches_is_lower_bound = true;
       }
     }
     // The next window starts after this one, or at the first posting left
