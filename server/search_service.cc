@@ -2,9 +2,11 @@
 #include "server/search_service.h"
 
 #include <chrono>
+#include <cstdio>
 #include <exception>
 #include <new>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -37,11 +39,15 @@ void SearchService::AddUnaryMethod(const char* path,
                                    grpc::Status (SearchService::*method)(grpc::ServerContext*,
                                                                          const Request&, Response*)
                                        const) {
-  auto handler = [method](SearchService* service, grpc::ServerContext* context,
-                          const grpc::ByteBuffer* in, grpc::ByteBuffer* out) -> grpc::Status {
+  const bool is_search = std::string_view(path) == "/scry.v1.SearchService/Search";
+  auto handler = [method, is_search](SearchService* service, grpc::ServerContext* context,
+                                     const grpc::ByteBuffer* in,
+                                     grpc::ByteBuffer* out) -> grpc::Status {
     // gRPC would turn an escaping exception into UNKNOWN; the API promises
     // never to answer UNKNOWN.
     try {
+      grpc::Status auth = service->Authenticate(context, is_search);
+      if (!auth.ok()) return auth;
       Request request;
       grpc::Status status = ParseRequest(*in, &request);
       if (!status.ok()) return status;
@@ -69,6 +75,43 @@ SearchService::SearchService(const query::Searcher* searcher, const SearchServic
   AddUnaryMethod("/scry.v1.SearchService/Search", &SearchService::Search);
   AddUnaryMethod("/scry.v1.SearchService/GetDocument", &SearchService::GetDocument);
   AddUnaryMethod("/scry.v1.SearchService/Stats", &SearchService::Stats);
+}
+
+namespace {
+
+// Equality in time that depends on the lengths only, not on where the
+// strings differ.
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+}  // namespace
+
+grpc::Status SearchService::Authenticate(grpc::ServerContext* context, bool is_search) const {
+  if (options_.auth_tokens.empty() || context == nullptr) return grpc::Status::OK;
+  if (is_search && options_.anonymous_search) return grpc::Status::OK;
+  const auto& metadata = context->client_metadata();
+  const auto it = metadata.find("authorization");
+  const char* reason = "no authorization metadata";
+  if (it != metadata.end()) {
+    const std::string_view value(it->second.data(), it->second.size());
+    constexpr std::string_view kBearer = "Bearer ";
+    reason = "not a bearer token";
+    if (value.size() > kBearer.size() && value.substr(0, kBearer.size()) == kBearer) {
+      const std::string_view token = value.substr(kBearer.size());
+      bool accepted = false;
+      for (const std::string& t : options_.auth_tokens) accepted |= ConstantTimeEquals(token, t);
+      if (accepted) return grpc::Status::OK;
+      reason = "unknown token";
+    }
+  }
+  // Logged without the token.
+  std::fprintf(stderr, "scry: unauthenticated call from %s: %s\n", context->peer().c_str(), reason);
+  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                      std::string(reason) + ": send metadata 'authorization: Bearer <token>'");
 }
 
 grpc::Status SearchService::Search(grpc::ServerContext* context, const v1::SearchRequest& request,

@@ -17,6 +17,8 @@
 #define SCRY_SERVER_SEARCH_SERVICE_H_
 
 #include <atomic>
+#include <string>
+#include <vector>
 
 #include "grpcpp/impl/service_type.h"
 #include "grpcpp/server_context.h"
@@ -32,6 +34,11 @@ struct SearchServiceOptions {
   // Searches running at once; one more is refused with RESOURCE_EXHAUSTED
   // (rather than queued without bound). 0: no limit.
   int max_concurrent_searches = 64;
+  // Accepted bearer tokens; when not empty, every call must carry metadata
+  // `authorization: Bearer <token>` with one of them (UNAUTHENTICATED if not),
+  // except Search when anonymous_search is set.
+  std::vector<std::string> auth_tokens;
+  bool anonymous_search = false;
 };
 
 class SearchService final : public grpc::Service {
@@ -52,6 +59,9 @@ class SearchService final : public grpc::Service {
   static constexpr const char* kServiceName = "scry.v1.SearchService";
 
  private:
+  // OK if `context` carries an accepted token (or none is required).
+  grpc::Status Authenticate(grpc::ServerContext* context, bool is_search) const;
+
   template <class Request, class Response>
   void AddUnaryMethod(const char* path,
                       grpc::Status (SearchService::*method)(grpc::ServerContext*, const Request&,

@@ -4,16 +4,24 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "grpc/grpc.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/impl/server_builder_option.h"
+#include "grpcpp/impl/server_builder_plugin.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
@@ -44,6 +52,64 @@ std::string ShortenMessage(absl::string_view message) {
   size_t cut = kMaxStatusMessageBytes;
   while (cut > 0 && (static_cast<unsigned char>(message[cut]) & 0xC0) == 0x80) --cut;
   return absl::StrCat(message.substr(0, cut), "...");
+}
+
+// Removes server reflection (registered for every server of the process by
+// InitProtoReflectionServerBuilderPlugin) from one builder.
+class NoReflectionOption : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments* /*args*/) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    const std::string name = grpc::reflection::ProtoServerReflectionPlugin().name();
+    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
+                                  [&](const auto& p) { return p->name() == name; }),
+                   plugins->end());
+  }
+};
+
+absl::StatusOr<std::string> ReadSmallFile(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", what, " ", path));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (text.empty()) return absl::InvalidArgumentError(absl::StrCat(what, " ", path, " is empty"));
+  return text;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerOptions& options) {
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("give both --tls-cert and --tls-key, or neither");
+  }
+  if (options.tls_cert_file.empty()) {
+    if (!options.tls_client_ca_file.empty()) {
+      return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  grpc::SslServerCredentialsOptions ssl;
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  SCRY_ASSIGN_OR_RETURN(pair.private_key, ReadSmallFile(options.tls_key_file, "TLS key"));
+  SCRY_ASSIGN_OR_RETURN(pair.cert_chain, ReadSmallFile(options.tls_cert_file, "TLS certificate"));
+  ssl.pem_key_cert_pairs.push_back(std::move(pair));
+  if (!options.tls_client_ca_file.empty()) {
+    SCRY_ASSIGN_OR_RETURN(ssl.pem_root_certs,
+                          ReadSmallFile(options.tls_client_ca_file, "TLS client CA"));
+    ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
+absl::StatusOr<std::vector<std::string>> ReadTokens(const std::string& path) {
+  SCRY_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path, "token file"));
+  std::vector<std::string> tokens;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty() || line[0] == '#') continue;
+    tokens.emplace_back(line);
+  }
+  if (tokens.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("token file ", path, " holds no token"));
+  }
+  return tokens;
 }
 
 void SetServing(grpc::Server* server, bool serving) {
@@ -128,14 +194,21 @@ Server::~Server() { Shutdown(); }
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   auto impl = std::make_unique<Impl>();
+  SCRY_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options));
+  SearchServiceOptions service = options.service;
+  if (!options.auth_token_file.empty()) {
+    SCRY_ASSIGN_OR_RETURN(std::vector<std::string> tokens, ReadTokens(options.auth_token_file));
+    service.auth_tokens.insert(service.auth_tokens.end(), tokens.begin(), tokens.end());
+  }
   SCRY_ASSIGN_OR_RETURN(impl->searcher, query::Searcher::Open(options.index_dir, options.searcher));
-  impl->service = std::make_unique<SearchService>(impl->searcher.get(), options.service);
+  impl->service = std::make_unique<SearchService>(impl->searcher.get(), service);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  if (!service.auth_tokens.empty()) builder.SetOption(std::make_unique<NoReflectionOption>());
   int selected_port = 0;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &selected_port);
+  builder.AddListeningPort(options.listen, credentials, &selected_port);
   builder.RegisterService(impl->service.get());
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   // gRPC sets SO_REUSEPORT by default, which would let a second server bind
@@ -149,9 +222,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   SetServing(impl->server.get(), true);
 
   const storage::IndexReader& index = impl->searcher->index();
-  std::fprintf(stderr, "scry: serving %s (%llu docs, %zu shards) on %s\n",
+  const char* tls = options.tls_cert_file.empty()        ? "plaintext"
+                    : options.tls_client_ca_file.empty() ? "TLS"
+                                                         : "mutual TLS";
+  std::fprintf(stderr, "scry: serving %s (%llu docs, %zu shards) on %s (%s%s)\n",
                options.index_dir.c_str(), static_cast<unsigned long long>(index.total_docs()),
-               index.num_shards(), BoundAddress(options.listen, selected_port).c_str());
+               index.num_shards(), BoundAddress(options.listen, selected_port).c_str(), tls,
+               service.auth_tokens.empty() ? "" : ", bearer tokens required");
   std::fflush(stderr);
   return std::unique_ptr<Server>(new Server(std::move(impl), selected_port));
 }

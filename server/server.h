@@ -29,7 +29,15 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:7700";  // HOST:PORT; port 0 picks a free port
   query::SearcherOptions searcher;
   int max_message_bytes = 4 << 20;  // largest request accepted
-  SearchServiceOptions service;     // deadlines, concurrency
+  SearchServiceOptions service;     // deadlines, concurrency, tokens
+  // TLS: PEM files of the server's certificate chain and private key (both or
+  // neither); with tls_client_ca_file too, clients must present a
+  // certificate signed by that CA (mutual TLS).
+  std::string tls_cert_file, tls_key_file, tls_client_ca_file;
+  // Bearer tokens accepted, one per line ('#' comments); added to
+  // service.auth_tokens. With tokens, server reflection is off (it cannot
+  // check them); health stays open.
+  std::string auth_token_file;
 };
 
 // Longest error message sent to clients; longer ones are cut (see ToGrpc).
@@ -44,7 +52,8 @@ grpc::Status ToGrpc(const absl::Status& status);
 class Server {
  public:
   // Opens the index and starts listening. FailedPrecondition if there is no
-  // index at options.index_dir; Unavailable if the address cannot be bound.
+  // index at options.index_dir; Unavailable if the address cannot be bound;
+  // InvalidArgument/NotFound for unusable TLS or token files.
   static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options);
   ~Server();  // shuts down if still running
   Server(const Server&) = delete;

@@ -19,6 +19,7 @@ PACKAGES=(
   libhwy-dev              # Google Highway: portable SIMD with runtime CPU dispatch (SIMD-BP128 codec)
   libstreamvbyte-dev      # Stream VByte: byte-oriented SIMD integer codec
   python3 python3-grpcio python3-protobuf  # the Python gRPC client test (tests/clients)
+  openssl                 # the TLS tests make a self-signed certificate with it
 )
 
 missing=()

@@ -13,13 +13,17 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <map>
+#include <memory>
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/security/credentials.h"
 #include "indexer/analyzer.h"
 #include "indexer/builder.h"
 #include "query/searcher.h"
@@ -138,9 +142,50 @@ int RunSearchLocal(const std::string& index, const scry::query::SearchRequest& r
   return 0;
 }
 
+// How `scry search --server` connects: TLS if a CA file is given (with a
+// client certificate for mutual TLS), and a bearer token if a token file is.
+struct ClientSecurity {
+  std::string tls_ca_file, tls_cert_file, tls_key_file, tls_server_name, auth_token_file;
+};
+
+bool ReadFileOrComplain(const std::string& path, std::string* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::cerr << "scry: cannot read " << path << "\n";
+    return false;
+  }
+  out->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return true;
+}
+
 int RunSearchRemote(const std::string& address, const scry::query::SearchRequest& request,
-                    int timeout_ms) {
-  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+                    int timeout_ms, const ClientSecurity& security) {
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (!security.tls_ca_file.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    if (!ReadFileOrComplain(security.tls_ca_file, &ssl.pem_root_certs)) return 1;
+    if (!security.tls_cert_file.empty() &&
+        (!ReadFileOrComplain(security.tls_cert_file, &ssl.pem_cert_chain) ||
+         !ReadFileOrComplain(security.tls_key_file, &ssl.pem_private_key))) {
+      return 1;
+    }
+    credentials = grpc::SslCredentials(ssl);
+  }
+  std::string token;
+  if (!security.auth_token_file.empty()) {
+    std::string text;
+    if (!ReadFileOrComplain(security.auth_token_file, &text)) return 1;
+    for (absl::string_view line : absl::StrSplit(text, '\n')) {
+      line = absl::StripAsciiWhitespace(line);
+      if (!line.empty() && line[0] != '#') {
+        token = std::string(line);
+        break;
+      }
+    }
+  }
+  grpc::ChannelArguments args;
+  if (!security.tls_server_name.empty()) args.SetSslTargetNameOverride(security.tls_server_name);
+  auto channel = grpc::CreateCustomChannel(address, credentials, args);
   auto stub = scry::v1::SearchService::NewStub(channel);
   scry::v1::SearchRequest rpc_request;
   rpc_request.set_query(request.query);
@@ -167,6 +212,7 @@ int RunSearchRemote(const std::string& address, const scry::query::SearchRequest
   }
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+  if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
   scry::v1::SearchResponse response;
   grpc::Status status = stub->Search(&context, rpc_request, &response);
   if (!status.ok()) {
@@ -296,6 +342,16 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   serve_cmd->add_option("--cache-mb", cache_mb, "RocksDB block cache, in MiB")
       ->capture_default_str();
+  serve_cmd->add_option("--tls-cert", serve.tls_cert_file,
+                        "Serve TLS with this certificate chain (PEM; needs --tls-key)");
+  serve_cmd->add_option("--tls-key", serve.tls_key_file, "Private key of --tls-cert (PEM)");
+  serve_cmd->add_option("--tls-client-ca", serve.tls_client_ca_file,
+                        "Require client certificates signed by this CA (mutual TLS)");
+  serve_cmd->add_option("--auth-token-file", serve.auth_token_file,
+                        "Require 'authorization: Bearer <token>' with a token of this file "
+                        "(one per line) on every RPC but health; turns reflection off");
+  serve_cmd->add_flag("--auth-anonymous-search", serve.service.anonymous_search,
+                      "With --auth-token-file: let Search through without a token");
   serve_cmd
       ->add_option("--default-deadline-ms", serve.service.default_deadline_ms,
                    "Deadline of a search whose client set none (0 = none)")
@@ -330,6 +386,17 @@ int main(int argc, char** argv) {
   search->add_option("--fields", fields, "Comma-separated stored fields to print (* = all)");
   search->add_option("--timeout-ms", timeout_ms, "RPC deadline with --server")
       ->capture_default_str();
+  ClientSecurity security;
+  search->add_option("--tls-ca", security.tls_ca_file,
+                     "With --server: connect with TLS, trusting this CA (PEM)");
+  search->add_option("--tls-cert", security.tls_cert_file,
+                     "With --tls-ca: client certificate (PEM) for mutual TLS");
+  search->add_option("--tls-key", security.tls_key_file, "With --tls-cert: its private key (PEM)");
+  search->add_option("--tls-server-name", security.tls_server_name,
+                     "With --tls-ca: the name the server's certificate must hold (default: the "
+                     "host of --server)");
+  search->add_option("--auth-token-file", security.auth_token_file,
+                     "With --server: send the first token of this file as a bearer token");
   search->add_option("query", query_text, "The query (see README: query language)")->required();
 
   // stats
@@ -370,7 +437,7 @@ int main(int argc, char** argv) {
     if (!fields.empty()) {
       for (auto f : absl::StrSplit(fields, ',')) request.fields.emplace_back(f);
     }
-    return search_index.empty() ? RunSearchRemote(search_server, request, timeout_ms)
+    return search_index.empty() ? RunSearchRemote(search_server, request, timeout_ms, security)
                                 : RunSearchLocal(search_index, request);
   }
   if (*stats) return RunStats(stats_index);

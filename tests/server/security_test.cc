@@ -1,0 +1,244 @@
+// TLS, mutual TLS and bearer-token auth of the server, on loopback
+// (127.0.0.1, a free port), with certificates made for the test by the
+// openssl command (EC P-256 keys, valid one day, SAN IP:127.0.0.1).
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <future>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "gtest/gtest.h"
+#include "indexer/builder.h"
+#include "scry/v1/search.grpc.pb.h"
+#include "server/server.h"
+#include "tests/test_util.h"
+
+namespace scry::server {
+namespace {
+
+using ::scry::testing::IsOk;
+using ::scry::testing::StatusIs;
+using ::scry::testing::TempDir;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+class SecurityTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    tmp_ = new TempDir();
+    setup_error_ = new std::string();
+    const std::string corpus = tmp_->Sub("c.jsonl");
+    scry::testing::WriteFile(corpus,
+                             "{\"id\":\"a\",\"title\":\"apple pie\",\"body\":\"apple kiwi\"}\n"
+                             "{\"id\":\"b\",\"title\":\"kiwi\",\"body\":\"lemon\"}\n");
+    indexer::BuildOptions options;
+    options.inputs = {corpus};
+    options.index_dir = tmp_->Sub("idx");
+    absl::Status built = indexer::BuildIndex(options).status();
+    if (!built.ok()) {
+      *setup_error_ = built.ToString();
+      return;
+    }
+    // A CA; a server certificate it signs for 127.0.0.1; a client
+    // certificate it signs; and a self-signed client certificate it does not.
+    const std::string d = tmp_->path().string();
+    const std::string key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    const std::vector<std::string> commands = {
+        "openssl req -x509 " + key + " -keyout " + d + "/ca.key -out " + d +
+            "/ca.pem -days 1 -subj /CN=scry-test-ca",
+        "openssl req -new " + key + " -keyout " + d + "/server.key -out " + d +
+            "/server.csr -subj /CN=localhost",
+        "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > " + d + "/san.ext",
+        "openssl x509 -req -in " + d + "/server.csr -CA " + d + "/ca.pem -CAkey " + d +
+            "/ca.key -CAcreateserial -out " + d + "/server.pem -days 1 -extfile " + d + "/san.ext",
+        "openssl req -new " + key + " -keyout " + d + "/client.key -out " + d +
+            "/client.csr -subj /CN=client",
+        "openssl x509 -req -in " + d + "/client.csr -CA " + d + "/ca.pem -CAkey " + d +
+            "/ca.key -CAcreateserial -out " + d + "/client.pem -days 1",
+        "openssl req -x509 " + key + " -keyout " + d + "/rogue.key -out " + d +
+            "/rogue.pem -days 1 -subj /CN=rogue",
+    };
+    for (const std::string& c : commands) {
+      if (std::system((c + " >/dev/null 2>&1").c_str()) != 0) {
+        *setup_error_ = "failed: " + c;
+        return;
+      }
+    }
+  }
+  static void TearDownTestSuite() {
+    delete tmp_;
+    delete setup_error_;
+  }
+  void SetUp() override { ASSERT_EQ(*setup_error_, "") << *setup_error_; }
+
+  static std::string File(const std::string& name) { return tmp_->Sub(name); }
+
+  static ServerOptions Options() {
+    ServerOptions options;
+    options.index_dir = tmp_->Sub("idx");
+    options.listen = "127.0.0.1:0";
+    return options;
+  }
+
+  // The certificate names 127.0.0.1 and localhost; this gRPC matches DNS
+  // names only, hence the override.
+  static std::shared_ptr<grpc::Channel> Channel(
+      const Server& server, std::shared_ptr<grpc::ChannelCredentials> credentials) {
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride("localhost");
+    return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(server.port()), credentials,
+                                     args);
+  }
+
+  static std::shared_ptr<grpc::ChannelCredentials> Tls(const std::string& client = "") {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ReadAll(File("ca.pem"));
+    if (!client.empty()) {
+      ssl.pem_cert_chain = ReadAll(File(client + ".pem"));
+      ssl.pem_private_key = ReadAll(File(client + ".key"));
+    }
+    return grpc::SslCredentials(ssl);
+  }
+
+  // Search "apple" with an optional bearer token.
+  static grpc::Status Search(const std::shared_ptr<grpc::Channel>& channel,
+                             const std::string& authorization = "") {
+    auto stub = v1::SearchService::NewStub(channel);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    if (!authorization.empty()) context.AddMetadata("authorization", authorization);
+    v1::SearchRequest request;
+    request.set_query("apple");
+    v1::SearchResponse response;
+    grpc::Status s = stub->Search(&context, request, &response);
+    if (s.ok() && (response.hits_size() != 1 || response.hits(0).id() != "a")) {
+      return grpc::Status(grpc::StatusCode::INTERNAL, "wrong hits");
+    }
+    return s;
+  }
+
+  static grpc::Status Stats(const std::shared_ptr<grpc::Channel>& channel,
+                            const std::string& authorization = "") {
+    auto stub = v1::SearchService::NewStub(channel);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    if (!authorization.empty()) context.AddMetadata("authorization", authorization);
+    v1::StatsResponse response;
+    return stub->Stats(&context, v1::StatsRequest(), &response);
+  }
+
+  // A unary call with raw bytes (health, reflection).
+  static grpc::Status Raw(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                          const std::string& request) {
+    grpc::GenericStub stub(channel);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    grpc::Slice slice(request);
+    grpc::ByteBuffer in(&slice, 1), out;
+    std::promise<grpc::Status> done;
+    stub.UnaryCall(&context, method, grpc::StubOptions(), &in, &out,
+                   [&done](grpc::Status s) { done.set_value(std::move(s)); });
+    return done.get_future().get();
+  }
+
+  static TempDir* tmp_;
+  static std::string* setup_error_;
+};
+
+TempDir* SecurityTest::tmp_ = nullptr;
+std::string* SecurityTest::setup_error_ = nullptr;
+
+TEST_F(SecurityTest, TlsServesTlsClientsOnly) {
+  ServerOptions options = Options();
+  options.tls_cert_file = File("server.pem");
+  options.tls_key_file = File("server.key");
+  auto server = Server::Start(options);
+  ASSERT_THAT(server, IsOk());
+  EXPECT_TRUE(Search(Channel(**server, Tls())).ok());
+  const grpc::Status plain = Search(Channel(**server, grpc::InsecureChannelCredentials()));
+  EXPECT_EQ(plain.error_code(), grpc::StatusCode::UNAVAILABLE) << plain.error_message();
+}
+
+TEST_F(SecurityTest, MutualTlsRequiresACertificateFromTheClientCa) {
+  ServerOptions options = Options();
+  options.tls_cert_file = File("server.pem");
+  options.tls_key_file = File("server.key");
+  options.tls_client_ca_file = File("ca.pem");
+  auto server = Server::Start(options);
+  ASSERT_THAT(server, IsOk());
+  EXPECT_TRUE(Search(Channel(**server, Tls("client"))).ok());
+  EXPECT_FALSE(Search(Channel(**server, Tls())).ok());         // no client certificate
+  EXPECT_FALSE(Search(Channel(**server, Tls("rogue"))).ok());  // not signed by the CA
+}
+
+TEST_F(SecurityTest, BadTlsOrTokenSettingsFailAtStart) {
+  ServerOptions options = Options();
+  options.tls_cert_file = File("server.pem");
+  EXPECT_THAT(Server::Start(options), StatusIs(absl::StatusCode::kInvalidArgument));
+  options.tls_key_file = File("missing.key");
+  EXPECT_THAT(Server::Start(options), StatusIs(absl::StatusCode::kNotFound));
+  options = Options();
+  options.tls_client_ca_file = File("ca.pem");
+  EXPECT_THAT(Server::Start(options), StatusIs(absl::StatusCode::kInvalidArgument));
+  options = Options();
+  scry::testing::WriteFile(File("empty-tokens"), "# none yet\n\n");
+  options.auth_token_file = File("empty-tokens");
+  EXPECT_THAT(Server::Start(options), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(SecurityTest, BearerTokensGuardEveryRpcButHealth) {
+  scry::testing::WriteFile(File("tokens"), "# clients\nfirst-secret\n  second-secret  \n");
+  ServerOptions options = Options();
+  options.auth_token_file = File("tokens");
+  auto server = Server::Start(options);
+  ASSERT_THAT(server, IsOk());
+  auto channel = Channel(**server, grpc::InsecureChannelCredentials());
+
+  ::testing::internal::CaptureStderr();
+  const grpc::Status none = Search(channel);
+  const grpc::Status wrong = Search(channel, "Bearer wrong-secret");
+  const grpc::Status basic = Stats(channel, "Basic Zmlyc3Qtc2VjcmV0");
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  for (const grpc::Status& s : {none, wrong, basic}) {
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << s.error_message();
+  }
+  EXPECT_THAT(log, HasSubstr("unauthenticated"));
+  EXPECT_THAT(log, Not(HasSubstr("wrong-secret")));  // never logged
+
+  EXPECT_TRUE(Search(channel, "Bearer first-secret").ok());
+  EXPECT_TRUE(Stats(channel, "Bearer second-secret").ok());
+  // Health needs no token; reflection is off (it cannot check tokens).
+  EXPECT_TRUE(Raw(channel, "/grpc.health.v1.Health/Check", "").ok());
+  EXPECT_EQ(Raw(channel, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", "")
+                .error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST_F(SecurityTest, AnonymousSearchLetsOnlySearchThrough) {
+  scry::testing::WriteFile(File("tokens2"), "the-token\n");
+  ServerOptions options = Options();
+  options.auth_token_file = File("tokens2");
+  options.service.anonymous_search = true;
+  auto server = Server::Start(options);
+  ASSERT_THAT(server, IsOk());
+  auto channel = Channel(**server, grpc::InsecureChannelCredentials());
+  EXPECT_TRUE(Search(channel).ok());
+  EXPECT_EQ(Stats(channel).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(Stats(channel, "Bearer the-token").ok());
+}
+
+}  // namespace
+}  // namespace scry::server
