@@ -20,6 +20,7 @@ PACKAGES=(
   libstreamvbyte-dev      # Stream VByte: byte-oriented SIMD integer codec
   python3 python3-grpcio python3-protobuf  # the Python gRPC client test (tests/clients)
   openssl                 # the TLS tests make a self-signed certificate with it
+  clang libclang-rt-14-dev  # libFuzzer targets (tools/fuzz.sh, run by CI)
 )
 
 missing=()
