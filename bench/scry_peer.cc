@@ -24,6 +24,8 @@
 //                   turns dynamic pruning off: the exhaustive reference
 //   SCRY_SEARCH_THREADS  threads that search the shards of one query in
 //                   parallel (0 = one per core, the default; 1 = sequential)
+//   SCRY_PARALLEL_MIN_POSTINGS  queries with fewer postings search their
+//                   shards sequentially (SearcherOptions; 0 = always parallel)
 //   SCRY_PRUNING    auto (default), none, maxscore or bmw: the evaluation of
 //                   ranked queries of terms (query::Pruning); same hits
 //   In-process `search` reports on stderr the share of the OR queries'
@@ -185,6 +187,8 @@ int CmdSearch(const std::string& dir, const std::string& query_path, uint32_t k,
   if (!grpc_mode) {
     query::SearcherOptions searcher_options;
     searcher_options.search_threads = EnvInt("SCRY_SEARCH_THREADS", 0);
+    searcher_options.parallel_min_postings = EnvInt(
+        "SCRY_PARALLEL_MIN_POSTINGS", static_cast<long>(searcher_options.parallel_min_postings));
     absl::StatusOr<std::unique_ptr<query::Searcher>> searcher =
         query::Searcher::Open(dir, searcher_options);
     if (!searcher.ok()) {

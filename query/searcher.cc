@@ -116,6 +116,16 @@ bool IsTermConjunction(const QueryNode& node) {
                      [](const auto& c) { return c->kind == QueryNode::Kind::kTerm; });
 }
 
+bool HasPhrase(const QueryNode& node) {
+  if (node.kind == QueryNode::Kind::kPhrase) return true;
+  for (const auto* group : {&node.must, &node.should, &node.must_not}) {
+    for (const auto& child : *group) {
+      if (HasPhrase(*child)) return true;
+    }
+  }
+  return false;
+}
+
 struct Candidate {
   double score;
   uint32_t shard;
@@ -286,10 +296,13 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
     evaluate_shard(s, deadline.unlimited() ? nullptr : &deadline);
     if (!deadline.status().ok()) shard_results[s].status = deadline.status();
   };
-  if (plans.size() > 1) {
+  uint64_t postings = 0;
+  for (const auto& [term, n] : df) postings += n;
+  // Phrases check positions per candidate: worth the hand-off at any size.
+  if (plans.size() > 1 && (postings >= options_.parallel_min_postings || HasPhrase(**root))) {
     pool_->RunAll(plans.size(), evaluate);
-  } else if (!plans.empty()) {
-    evaluate(0);
+  } else {
+    for (size_t s = 0; s < plans.size(); ++s) evaluate(s);
   }
   SearchResult result;
   std::vector<Candidate> candidates;

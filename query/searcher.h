@@ -35,6 +35,11 @@ struct SearcherOptions {
   // Threads that evaluate the shards of one query in parallel (the calling
   // thread included); 0 = one per core. Unused with a single shard.
   size_t search_threads = 0;
+  // A query without phrases whose terms have fewer postings than this in
+  // all (sum of their document frequencies over the shards) evaluates its
+  // shards one after the other on the calling thread: handing them to the
+  // pool costs more (tens of microseconds) than it saves (bench/RESULTS.md).
+  uint64_t parallel_min_postings = 100000;
 };
 
 // How a ranked query of terms is evaluated (see query/maxscore.h).

@@ -340,6 +340,11 @@ int main(int argc, char** argv) {
       ->add_option("--search-threads", serve.searcher.search_threads,
                    "Threads that search the shards of one query (0 = one per core)")
       ->capture_default_str();
+  serve_cmd
+      ->add_option("--parallel-min-postings", serve.searcher.parallel_min_postings,
+                   "Queries with fewer postings (sum of their terms' df) search the shards "
+                   "one after the other")
+      ->capture_default_str();
   serve_cmd->add_option("--cache-mb", cache_mb, "RocksDB block cache, in MiB")
       ->capture_default_str();
   serve_cmd->add_option("--tls-cert", serve.tls_cert_file,
