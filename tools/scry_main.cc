@@ -341,6 +341,11 @@ int main(int argc, char** argv) {
                    "Threads that search the shards of one query (0 = one per core)")
       ->capture_default_str();
   serve_cmd
+      ->add_option("--max-message-bytes", serve.max_message_bytes,
+                   "Largest request accepted, in bytes (larger: RESOURCE_EXHAUSTED)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  serve_cmd
       ->add_option("--parallel-min-postings", serve.searcher.parallel_min_postings,
                    "Queries with fewer postings (sum of their terms' df) search the shards "
                    "one after the other")
