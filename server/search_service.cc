@@ -1,6 +1,7 @@
 // File: server/search_service.cc
 #include "server/search_service.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <exception>
@@ -35,14 +36,14 @@ grpc::Status ParseRequest(const grpc::ByteBuffer& bytes, Message* out) {
 }  // namespace
 
 template <class Request, class Response>
-void SearchService::AddUnaryMethod(const char* path,
+void SearchService::AddUnaryMethod(const char* path, Metrics::Method metric,
                                    grpc::Status (SearchService::*method)(grpc::ServerContext*,
                                                                          const Request&, Response*)
                                        const) {
   const bool is_search = std::string_view(path) == "/scry.v1.SearchService/Search";
-  auto handler = [method, is_search](SearchService* service, grpc::ServerContext* context,
-                                     const grpc::ByteBuffer* in,
-                                     grpc::ByteBuffer* out) -> grpc::Status {
+  auto call = [method, is_search](SearchService* service, grpc::ServerContext* context,
+                                  const grpc::ByteBuffer* in,
+                                  grpc::ByteBuffer* out) -> grpc::Status {
     // gRPC would turn an escaping exception into UNKNOWN; the API promises
     // never to answer UNKNOWN.
     try {
@@ -62,6 +63,17 @@ void SearchService::AddUnaryMethod(const char* path,
       return grpc::Status(grpc::StatusCode::INTERNAL, e.what());
     }
   };
+  // Every call is counted by status code and timed.
+  auto handler = [call, metric](SearchService* service, grpc::ServerContext* context,
+                                const grpc::ByteBuffer* in, grpc::ByteBuffer* out) {
+    const auto start = std::chrono::steady_clock::now();
+    grpc::Status status = call(service, context, in, out);
+    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::steady_clock::now() - start)
+                            .count();
+    service->metrics_.Record(metric, status.error_code(), static_cast<uint64_t>(micros));
+    return status;
+  };
   AddMethod(new grpc::internal::RpcServiceMethod(
       path, grpc::internal::RpcMethod::NORMAL_RPC,
       new grpc::internal::RpcMethodHandler<SearchService, grpc::ByteBuffer, grpc::ByteBuffer>(
@@ -72,9 +84,10 @@ SearchService::SearchService(const query::Searcher* searcher, const SearchServic
     : searcher_(searcher), options_(options) {
   // Paths as in proto/scry/v1/search.proto; gRPC keeps the pointers, so they
   // must be literals.
-  AddUnaryMethod("/scry.v1.SearchService/Search", &SearchService::Search);
-  AddUnaryMethod("/scry.v1.SearchService/GetDocument", &SearchService::GetDocument);
-  AddUnaryMethod("/scry.v1.SearchService/Stats", &SearchService::Stats);
+  AddUnaryMethod("/scry.v1.SearchService/Search", Metrics::kSearch, &SearchService::Search);
+  AddUnaryMethod("/scry.v1.SearchService/GetDocument", Metrics::kGetDocument,
+                 &SearchService::GetDocument);
+  AddUnaryMethod("/scry.v1.SearchService/Stats", Metrics::kStats, &SearchService::Stats);
 }
 
 namespace {
@@ -234,6 +247,9 @@ grpc::Status SearchService::Stats(grpc::ServerContext* /*context*/,
   response->set_postings(postings);
   response->set_bytes_on_disk(bytes);
   response->set_language(searcher_->index().manifest().language);
+  metrics_.Fill(response);
+  response->set_searches_in_flight(
+      static_cast<uint64_t>(std::max(0, searches_in_flight_.load(std::memory_order_relaxed))));
   return grpc::Status::OK;
 }
 

@@ -25,6 +25,7 @@
 #include "grpcpp/support/status.h"
 #include "query/searcher.h"
 #include "scry/v1/search.pb.h"
+#include "server/metrics.h"
 
 namespace scry::server {
 
@@ -63,13 +64,14 @@ class SearchService final : public grpc::Service {
   grpc::Status Authenticate(grpc::ServerContext* context, bool is_search) const;
 
   template <class Request, class Response>
-  void AddUnaryMethod(const char* path,
+  void AddUnaryMethod(const char* path, Metrics::Method metric,
                       grpc::Status (SearchService::*method)(grpc::ServerContext*, const Request&,
                                                             Response*) const);
 
   const query::Searcher* searcher_;
   SearchServiceOptions options_;
   mutable std::atomic<int> searches_in_flight_{0};
+  mutable Metrics metrics_;
 };
 
 }  // namespace scry::server

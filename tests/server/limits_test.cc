@@ -263,5 +263,40 @@ TEST_F(LimitsTest, OverloadOnlyRefusesAndKeepsServing) {
   EXPECT_EQ(after.hits_size(), expected.hits_size());
 }
 
+// Stats reports each method's calls by status code and a latency histogram.
+TEST_F(LimitsTest, StatsCountsCallsByCodeWithLatencyHistogram) {
+  auto server = Start(SearchServiceOptions());
+  ASSERT_NE(server, nullptr);
+  auto stub = Stub(*server);
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(Call(*stub, Light()).ok());
+  v1::SearchRequest bad;
+  bad.set_query("(kernel");
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(Call(*stub, bad).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  auto stats = [&] {
+    grpc::ClientContext context;
+    v1::StatsResponse response;
+    EXPECT_TRUE(stub->Stats(&context, v1::StatsRequest(), &response).ok());
+    return response;
+  };
+  v1::StatsResponse first = stats();
+  ASSERT_EQ(first.methods_size(), 3);
+  const v1::MethodMetrics& search = first.methods(0);
+  EXPECT_EQ(search.method(), "Search");
+  EXPECT_EQ(search.calls_by_code().at("OK"), 5u);
+  EXPECT_EQ(search.calls_by_code().at("INVALID_ARGUMENT"), 2u);
+  EXPECT_EQ(search.calls_by_code().size(), 2u);
+  ASSERT_EQ(search.latency_bucket_counts_size(), search.latency_bucket_upper_micros_size() + 1);
+  uint64_t counted = 0;
+  for (uint64_t n : search.latency_bucket_counts()) counted += n;
+  EXPECT_EQ(counted, 7u);
+  EXPECT_GT(search.latency_sum_micros(), 0u);
+  EXPECT_EQ(first.methods(2).method(), "Stats");
+  EXPECT_TRUE(first.methods(2).calls_by_code().empty());  // not counting itself
+  EXPECT_EQ(first.searches_in_flight(), 0u);
+  EXPECT_EQ(stats().methods(2).calls_by_code().at("OK"), 1u);
+}
+
 }  // namespace
 }  // namespace scry::server
