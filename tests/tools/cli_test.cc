@@ -4,17 +4,27 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
+#include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
+#include "scry/v1/search.grpc.pb.h"
 #include "tests/test_util.h"
 
 namespace {
 
+namespace v1 = ::scry::v1;
 using ::scry::testing::ReadFile;
 using ::scry::testing::TempDir;
 using ::scry::testing::WriteFile;
@@ -98,6 +108,87 @@ TEST(Cli, ServeSearchThroughGrpcAndStopOnSigterm) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("INVALID_ARGUMENT: column 1"), std::string::npos) << r.output;
   ASSERT_EQ(kill(pid, SIGTERM), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// SIGTERM while a search runs: the server stops accepting calls, lets the
+// running search finish with its answer, and exits 0.
+TEST(Cli, SigtermLetsTheRunningSearchFinish) {
+  TempDir dir;
+  ASSERT_EQ(
+      Shell(absl::StrCat("index -q --input ", Sample(), " --index ", dir.Sub("idx"))).exit_code, 0);
+  // A slow query: the corpus's 3,000 most frequent words, exhaustively, top 10,000.
+  std::map<std::string, int> counts;
+  {
+    const std::string text = ReadFile(Sample());
+    std::string word;
+    for (char c : text) {
+      if (std::isalpha(static_cast<unsigned char>(c))) {
+        word.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+      } else {
+        if (word.size() >= 3 && word.size() <= 12 && word != "and" && word != "not") ++counts[word];
+        word.clear();
+      }
+    }
+  }
+  std::vector<std::pair<int, std::string>> by_count;
+  for (const auto& [w, n] : counts) by_count.emplace_back(-n, w);
+  std::sort(by_count.begin(), by_count.end());
+  std::string query;
+  for (size_t i = 0; i < by_count.size() && i < 3000; ++i) {
+    absl::StrAppend(&query, i ? " " : "", by_count[i].second);
+  }
+
+  const std::string port_file = dir.Sub("port");
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execl(SCRY_BINARY, SCRY_BINARY, "serve", "--index", dir.Sub("idx").c_str(), "--listen",
+          "127.0.0.1:0", "--port-file", port_file.c_str(), "--max-query-bytes", "65536",
+          "--max-clauses", "10000", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  for (int i = 0; i < 300 && !std::filesystem::exists(port_file); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(std::filesystem::exists(port_file));
+  const std::string target =
+      "127.0.0.1:" + ReadFile(port_file).substr(0, ReadFile(port_file).find('\n'));
+  auto stub =
+      v1::SearchService::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+
+  grpc::Status running;
+  v1::SearchResponse answer;
+  std::thread client([&] {
+    v1::SearchRequest request;
+    request.set_query(query);
+    request.set_top_k(10000);
+    request.set_pruning(v1::PRUNING_NONE);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    running = stub->Search(&context, request, &answer);
+  });
+  // Wait until the server reports the search in flight, then SIGTERM.
+  bool in_flight = false;
+  for (int i = 0; i < 2000 && !in_flight; ++i) {
+    grpc::ClientContext context;
+    v1::StatsResponse stats;
+    in_flight =
+        stub->Stats(&context, v1::StatsRequest(), &stats).ok() && stats.searches_in_flight() > 0;
+  }
+  if (in_flight) {
+    ASSERT_EQ(kill(pid, SIGTERM), 0);
+  }
+  client.join();
+  if (!in_flight) {
+    ASSERT_EQ(kill(pid, SIGTERM), 0);
+    GTEST_SKIP() << "the search finished before it was seen in flight";
+  }
+  EXPECT_TRUE(running.ok()) << running.error_message();
+  EXPECT_GT(answer.hits_size(), 1000);
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   EXPECT_TRUE(WIFEXITED(status));
