@@ -195,9 +195,12 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
   const Bm25 bm25(index_->total_docs(), index_->total_length());
   std::vector<ShardPlan> plans(index_->num_shards());
   absl::flat_hash_map<std::string, uint64_t> df;
+  // Term lookups of a long query take time too: the deadline applies.
+  Deadline lookup_deadline(request.deadline, request.cancelled);
   for (size_t s = 0; s < plans.size(); ++s) {
     plans[s].shard = &index_->shard(s);
     for (const auto& term : terms) {
+      if (lookup_deadline.Expired()) return lookup_deadline.status();
       SCRY_ASSIGN_OR_RETURN(auto info, plans[s].shard->FindTerm(storage::kTextField, term));
       if (info.has_value()) df[term] += info->df;
       plans[s].infos.emplace(term, std::move(info));

@@ -101,6 +101,10 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
+grpc::Status Loading() {
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the index is still loading; retry");
+}
+
 }  // namespace
 
 grpc::Status SearchService::Authenticate(grpc::ServerContext* context, bool is_search) const {
@@ -142,6 +146,8 @@ grpc::Status SearchService::Search(grpc::ServerContext* context, const v1::Searc
                         "too many concurrent searches (the server's limit is " +
                             std::to_string(options_.max_concurrent_searches) + "); retry later");
   }
+  const query::Searcher* searcher = searcher_.load(std::memory_order_acquire);
+  if (searcher == nullptr) return Loading();
   query::SearchRequest q;
   // The client's deadline, else the server's default, reaches the
   // evaluation loops; so does a cancellation.
@@ -187,7 +193,7 @@ grpc::Status SearchService::Search(grpc::ServerContext* context, const v1::Searc
                           "unknown pruning " + std::to_string(static_cast<int>(request.pruning())));
   }
 
-  absl::StatusOr<query::SearchResult> result = searcher_->Search(q);
+  absl::StatusOr<query::SearchResult> result = searcher->Search(q);
   if (!result.ok()) return ToGrpc(result.status());
 
   response->mutable_hits()->Reserve(static_cast<int>(result->hits.size()));
@@ -213,7 +219,9 @@ grpc::Status SearchService::GetDocument(grpc::ServerContext* /*context*/,
   if (request.id().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "id must not be empty");
   }
-  absl::StatusOr<storage::StoredDocument> doc = searcher_->GetDocument(request.id());
+  const query::Searcher* searcher = searcher_.load(std::memory_order_acquire);
+  if (searcher == nullptr) return Loading();
+  absl::StatusOr<storage::StoredDocument> doc = searcher->GetDocument(request.id());
   if (!doc.ok()) return ToGrpc(doc.status());
   response->set_id(std::move(doc->id));
   auto& fields = *response->mutable_fields();
@@ -224,7 +232,9 @@ grpc::Status SearchService::GetDocument(grpc::ServerContext* /*context*/,
 grpc::Status SearchService::Stats(grpc::ServerContext* /*context*/,
                                   const v1::StatsRequest& /*request*/,
                                   v1::StatsResponse* response) const {
-  absl::StatusOr<std::vector<storage::ShardStats>> stats = searcher_->Stats();
+  const query::Searcher* searcher = searcher_.load(std::memory_order_acquire);
+  if (searcher == nullptr) return Loading();
+  absl::StatusOr<std::vector<storage::ShardStats>> stats = searcher->Stats();
   if (!stats.ok()) return ToGrpc(stats.status());
   uint64_t docs = 0, terms = 0, postings = 0, bytes = 0;
   for (const storage::ShardStats& shard : *stats) {
@@ -246,7 +256,7 @@ grpc::Status SearchService::Stats(grpc::ServerContext* /*context*/,
   response->set_terms(terms);
   response->set_postings(postings);
   response->set_bytes_on_disk(bytes);
-  response->set_language(searcher_->index().manifest().language);
+  response->set_language(searcher->index().manifest().language);
   metrics_.Fill(response);
   response->set_searches_in_flight(
       static_cast<uint64_t>(std::max(0, searches_in_flight_.load(std::memory_order_relaxed))));

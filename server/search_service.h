@@ -44,8 +44,12 @@ struct SearchServiceOptions {
 
 class SearchService final : public grpc::Service {
  public:
-  // `searcher` must outlive the service.
+  // `searcher` must outlive the service. It may be null while the index is
+  // loading: every call is then UNAVAILABLE until SetSearcher.
   SearchService(const query::Searcher* searcher, const SearchServiceOptions& options);
+  void SetSearcher(const query::Searcher* searcher) {
+    searcher_.store(searcher, std::memory_order_release);
+  }
 
   // `context` may be null (a direct call: no client deadline, no
   // cancellation).
@@ -68,7 +72,7 @@ class SearchService final : public grpc::Service {
                       grpc::Status (SearchService::*method)(grpc::ServerContext*, const Request&,
                                                             Response*) const);
 
-  const query::Searcher* searcher_;
+  std::atomic<const query::Searcher*> searcher_;
   SearchServiceOptions options_;
   mutable std::atomic<int> searches_in_flight_{0};
   mutable Metrics metrics_;

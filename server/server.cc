@@ -200,8 +200,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     SCRY_ASSIGN_OR_RETURN(std::vector<std::string> tokens, ReadTokens(options.auth_token_file));
     service.auth_tokens.insert(service.auth_tokens.end(), tokens.begin(), tokens.end());
   }
-  SCRY_ASSIGN_OR_RETURN(impl->searcher, query::Searcher::Open(options.index_dir, options.searcher));
-  impl->service = std::make_unique<SearchService>(impl->searcher.get(), service);
+  // Listen first, answering UNAVAILABLE (health: NOT_SERVING) while the
+  // index opens, so that probes see a loading server rather than a closed
+  // port; then open the index and switch to SERVING.
+  impl->service = std::make_unique<SearchService>(nullptr, service);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -219,6 +221,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     if (impl->server != nullptr) impl->server->Shutdown();
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
   }
+  SetServing(impl->server.get(), false);
+  absl::StatusOr<std::unique_ptr<query::Searcher>> searcher =
+      query::Searcher::Open(options.index_dir, options.searcher);
+  if (!searcher.ok()) {
+    impl->server->Shutdown();
+    return searcher.status();
+  }
+  impl->searcher = std::move(*searcher);
+  impl->service->SetSearcher(impl->searcher.get());
   SetServing(impl->server.get(), true);
 
   const storage::IndexReader& index = impl->searcher->index();

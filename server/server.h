@@ -51,9 +51,10 @@ grpc::Status ToGrpc(const absl::Status& status);
 
 class Server {
  public:
-  // Opens the index and starts listening. FailedPrecondition if there is no
-  // index at options.index_dir; Unavailable if the address cannot be bound;
-  // InvalidArgument/NotFound for unusable TLS or token files.
+  // Starts listening (health NOT_SERVING, every call UNAVAILABLE), opens the
+  // index, then serves (health SERVING). FailedPrecondition if there is no
+  // index at options.index_dir (the port is closed again); Unavailable if the address cannot be
+  // bound; InvalidArgument/NotFound for unusable TLS or token files.
   static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options);
   ~Server();  // shuts down if still running
   Server(const Server&) = delete;

@@ -186,7 +186,7 @@ TEST_F(LimitsTest, ClientDeadlineStopsTheSearchAndFreesItsSlot) {
     const grpc::Status s = Call(*stub, Heavy(), deadline);
     EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << s.error_message();
     // Had the server gone on, it would be busy until start + heavy.
-    std::this_thread::sleep_until(start + deadline + heavy / 4);
+    std::this_thread::sleep_until(start + deadline + heavy / 2);
     const grpc::Status light = Call(*stub, Light());
     EXPECT_TRUE(light.ok()) << "round " << round << ": " << light.error_message();
   }
@@ -296,6 +296,25 @@ TEST_F(LimitsTest, StatsCountsCallsByCodeWithLatencyHistogram) {
   EXPECT_TRUE(first.methods(2).calls_by_code().empty());  // not counting itself
   EXPECT_EQ(first.searches_in_flight(), 0u);
   EXPECT_EQ(stats().methods(2).calls_by_code().at("OK"), 1u);
+}
+
+// While the index loads the service answers UNAVAILABLE (the server is
+// already listening, health NOT_SERVING); once it has its Searcher, it serves.
+TEST_F(LimitsTest, ServiceIsUnavailableUntilTheIndexIsLoaded) {
+  SearchService service(nullptr, SearchServiceOptions());
+  v1::SearchRequest request = Light();
+  v1::SearchResponse response;
+  const grpc::Status loading = service.Search(nullptr, request, &response);
+  EXPECT_EQ(loading.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(loading.error_message(), HasSubstr("loading"));
+  v1::StatsResponse stats;
+  EXPECT_EQ(service.Stats(nullptr, v1::StatsRequest(), &stats).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  auto searcher = query::Searcher::Open(tmp_->Sub("idx"), query::SearcherOptions());
+  ASSERT_THAT(searcher, IsOk());
+  service.SetSearcher(searcher->get());
+  EXPECT_TRUE(service.Search(nullptr, request, &response).ok());
+  EXPECT_GT(response.hits_size(), 0);
 }
 
 }  // namespace
