@@ -20,11 +20,10 @@ void Metrics::Record(Method method, grpc::StatusCode code, uint64_t micros) {
 }
 
 void Metrics::Fill(v1::StatsResponse* response) const {
-  static const char* const kNames[kNumMethods] = {"Search", "GetDocument", "Stats"};
   for (int i = 0; i < kNumMethods; ++i) {
     const PerMethod& m = methods_[i];
     v1::MethodMetrics* out = response->add_methods();
-    out->set_method(kNames[i]);
+    out->set_method(kMethodNames[i]);
     for (int c = 0; c < kNumCodes; ++c) {
       const uint64_t n = m.calls[c].load(std::memory_order_relaxed);
       // Canonical code names, as absl spells them (OK, INVALID_ARGUMENT, ...).

@@ -27,6 +27,8 @@ class Metrics {
       50,    100,   250,    500,    1000,   2500,    5000,    10000,
       25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 10000000};
 
+  static constexpr const char* kMethodNames[kNumMethods] = {"Search", "GetDocument", "Stats"};
+
   void Record(Method method, grpc::StatusCode code, uint64_t micros);
   // Appends one MethodMetrics per method to `response`.
   void Fill(v1::StatsResponse* response) const;

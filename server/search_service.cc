@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "grpcpp/impl/codegen/proto_utils.h"
@@ -72,6 +74,17 @@ void SearchService::AddUnaryMethod(const char* path, Metrics::Method metric,
                             std::chrono::steady_clock::now() - start)
                             .count();
     service->metrics_.Record(metric, status.error_code(), static_cast<uint64_t>(micros));
+    if (service->options_.access_log) {
+      // One write per line, so that concurrent calls do not interleave.
+      const std::string line = absl::StrCat(
+          "{\"time\":\"",
+          absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::Now(), absl::UTCTimeZone()),
+          "\",\"method\":\"", Metrics::kMethodNames[metric], "\",\"code\":\"",
+          absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())),
+          "\",\"micros\":", micros, ",\"request_bytes\":", in->Length(), ",\"peer\":\"",
+          context != nullptr ? absl::CEscape(context->peer()) : "", "\"}\n");
+      std::fwrite(line.data(), 1, line.size(), stderr);
+    }
     return status;
   };
   AddMethod(new grpc::internal::RpcServiceMethod(

@@ -40,6 +40,9 @@ struct SearchServiceOptions {
   // except Search when anonymous_search is set.
   std::vector<std::string> auth_tokens;
   bool anonymous_search = false;
+  // One JSON line per call on stderr: time, method, status code, latency,
+  // peer, request bytes (never the query text or a token).
+  bool access_log = false;
 };
 
 class SearchService final : public grpc::Service {

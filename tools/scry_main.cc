@@ -362,6 +362,8 @@ int main(int argc, char** argv) {
                         "(one per line) on every RPC but health; turns reflection off");
   serve_cmd->add_flag("--auth-anonymous-search", serve.service.anonymous_search,
                       "With --auth-token-file: let Search through without a token");
+  serve_cmd->add_flag("--access-log", serve.service.access_log,
+                      "One JSON line per call on stderr (time, method, code, micros, peer)");
   serve_cmd
       ->add_option("--default-deadline-ms", serve.service.default_deadline_ms,
                    "Deadline of a search whose client set none (0 = none)")

@@ -317,5 +317,31 @@ TEST_F(LimitsTest, ServiceIsUnavailableUntilTheIndexIsLoaded) {
   EXPECT_GT(response.hits_size(), 0);
 }
 
+// --access-log: one JSON line per call, without the query text.
+TEST_F(LimitsTest, AccessLogWritesOneJsonLinePerCall) {
+  SearchServiceOptions service;
+  service.access_log = true;
+  auto server = Start(service);
+  ASSERT_NE(server, nullptr);
+  auto stub = Stub(*server);
+  v1::SearchRequest bad;
+  bad.set_query("(secretword");
+  ::testing::internal::CaptureStderr();
+  EXPECT_TRUE(Call(*stub, Light()).ok());
+  EXPECT_FALSE(Call(*stub, bad).ok());
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_THAT(log, ::testing::ContainsRegex(
+                       "\\{\"time\":\"[0-9T:.Z-]+\",\"method\":\"Search\",\"code\":\"OK\","
+                       "\"micros\":[0-9]+,\"request_bytes\":[0-9]+,\"peer\":\"ipv4:127.0.0.1:"));
+  EXPECT_THAT(log, HasSubstr("\"code\":\"INVALID_ARGUMENT\""));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("secretword")));
+  size_t lines = 0;  // (gRPC may log lines of its own)
+  for (size_t at = log.find("\"method\":"); at != std::string::npos;
+       at = log.find("\"method\":", at + 1)) {
+    ++lines;
+  }
+  EXPECT_EQ(lines, 2u);
+}
+
 }  // namespace
 }  // namespace scry::server
