@@ -7,6 +7,24 @@
 #include "storage/status.h"
 
 namespace scry::storage {
+namespace {
+
+// The first block of `view` from block `from` on whose last docid is >=
+// target (binary search of the fixed-size headers); num_blocks() if none.
+uint32_t FirstBlockEndingAtOrAfter(const PostingChunkView& view, uint32_t from, uint32_t target) {
+  uint32_t lo = from, hi = view.num_blocks();
+  while (lo < hi) {
+    const uint32_t mid = lo + (hi - lo) / 2;
+    if (view.header(mid).last_docid < target) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
+}  // namespace
 
 PostingCursor::PostingCursor(const ShardReader* shard, uint8_t field, std::string term,
                              TermInfo info)
@@ -97,16 +115,7 @@ void PostingCursor::SkipTo(uint32_t target) {
     if (!status_.ok()) return;
     first_block = 0;
   }
-  // Binary search the fixed-size headers for the first block ending >= target.
-  uint32_t lo = first_block, hi = chunk_view_.num_blocks();
-  while (lo < hi) {
-    const uint32_t mid = lo + (hi - lo) / 2;
-    if (chunk_view_.header(mid).last_docid < target) {
-      lo = mid + 1;
-    } else {
-      hi = mid;
-    }
-  }
+  const uint32_t lo = FirstBlockEndingAtOrAfter(chunk_view_, first_block, target);
   if (lo >= chunk_view_.num_blocks()) {
     // Only reachable with corrupt data: the chunk table promised a block.
     return Fail(absl::DataLossError("chunk table and block headers disagree"));
@@ -196,16 +205,7 @@ uint32_t PostingCursor::ShallowNextGeq(uint32_t target) {
     }
     view = &shallow_view_;
   }
-  // The first block of the chunk ending >= target, as SkipTo finds it.
-  uint32_t lo = chunk == chunk_ ? block_ + 1 : 0, hi = view->num_blocks();
-  while (lo < hi) {
-    const uint32_t mid = lo + (hi - lo) / 2;
-    if (view->header(mid).last_docid < target) {
-      lo = mid + 1;
-    } else {
-      hi = mid;
-    }
-  }
+  const uint32_t lo = FirstBlockEndingAtOrAfter(*view, chunk == chunk_ ? block_ + 1 : 0, target);
   if (lo >= view->num_blocks()) {
     Fail(absl::DataLossError("chunk table and block headers disagree"));
     return kEndDocid;
