@@ -319,10 +319,7 @@ absl::Status BlockMaxConjunctionTopK(std::vector<MaxScoreTerm> terms, const Scor
   std::vector<storage::PostingCursor*> cursors(n);
   for (size_t i = 0; i < n; ++i) cursors[i] = terms[i].cursor.get();
   CursorIntersection docs(cursors);
-  // The bound of each cursor's current block, cached by its last docid.
-  std::vector<uint32_t> bound_block(n, kEndDocid);
-  std::vector<double> bound(n, 0.0);
-  std::vector<storage::Impact> impacts;
+  BlockBounds blocks(terms, ctx);
   TopKHeap heap(k);
   const Bar bar(&heap, shared);
   uint32_t target = 0;
@@ -334,13 +331,11 @@ absl::Status BlockMaxConjunctionTopK(std::vector<MaxScoreTerm> terms, const Scor
       double sum = 0;
       uint32_t window_end = kEndDocid;
       for (size_t i = 0; i < n; ++i) {
-        const uint32_t last = cursors[i]->block_last_docid();
-        if (bound_block[i] != last) {
-          SCRY_RETURN_IF_ERROR(cursors[i]->BlockImpacts(&impacts));
-          bound[i] = ImpactBound(ctx.bm25, terms[i].idf, impacts);
-          bound_block[i] = last;
-        }
-        sum += bound[i];
+        // Every cursor is on d: its current block.
+        uint32_t last;
+        double bound;
+        SCRY_RETURN_IF_ERROR(blocks.At(i, d, &last, &bound));
+        sum += bound;
         window_end = std::min(window_end, last);
       }
       if (!bar.CanPass(sum)) {
