@@ -100,12 +100,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Serve
 
 absl::StatusOr<std::vector<std::string>> ReadTokens(const std::string& path) {
   SCRY_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path, "token file"));
-  std::vector<std::string> tokens;
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    line = absl::StripAsciiWhitespace(line);
-    if (line.empty() || line[0] == '#') continue;
-    tokens.emplace_back(line);
-  }
+  std::vector<std::string> tokens = ParseTokenFile(text);
   if (tokens.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("token file ", path, " holds no token"));
   }
@@ -120,6 +115,16 @@ void SetServing(grpc::Server* server, bool serving) {
 }
 
 }  // namespace
+
+std::vector<std::string> ParseTokenFile(std::string_view text) {
+  std::vector<std::string> tokens;
+  for (absl::string_view line : absl::StrSplit(absl::string_view(text.data(), text.size()), '\n')) {
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty() || line[0] == '#') continue;
+    tokens.emplace_back(line);
+  }
+  return tokens;
+}
 
 grpc::Status ToGrpc(const absl::Status& status) {
   grpc::StatusCode code;

@@ -15,6 +15,8 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -42,6 +44,10 @@ struct ServerOptions {
 
 // Longest error message sent to clients; longer ones are cut (see ToGrpc).
 inline constexpr size_t kMaxStatusMessageBytes = 1024;
+
+// The bearer tokens of a token file's text: one per line, surrounding
+// whitespace stripped, blank lines and '#' comments skipped.
+std::vector<std::string> ParseTokenFile(std::string_view text);
 
 // Converts an absl::Status to a grpc::Status with the same code and message.
 // Non-canonical codes and kUnknown become INTERNAL. A message longer than

@@ -19,7 +19,6 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "grpcpp/grpcpp.h"
@@ -175,13 +174,8 @@ int RunSearchRemote(const std::string& address, const scry::query::SearchRequest
   if (!security.auth_token_file.empty()) {
     std::string text;
     if (!ReadFileOrComplain(security.auth_token_file, &text)) return 1;
-    for (absl::string_view line : absl::StrSplit(text, '\n')) {
-      line = absl::StripAsciiWhitespace(line);
-      if (!line.empty() && line[0] != '#') {
-        token = std::string(line);
-        break;
-      }
-    }
+    const std::vector<std::string> tokens = scry::server::ParseTokenFile(text);
+    if (!tokens.empty()) token = tokens[0];
   }
   grpc::ChannelArguments args;
   if (!security.tls_server_name.empty()) args.SetSslTargetNameOverride(security.tls_server_name);
