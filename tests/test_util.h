@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -62,6 +63,12 @@ class TempDir {
 // Writes `contents` to `path`, replacing it. Aborts the test on failure.
 void WriteFile(const std::string& path, const std::string& contents);
 std::string ReadFile(const std::string& path);
+
+// The `n` most frequent words of the file at `path` (runs of ASCII letters,
+// lower-cased, 3 to 12 letters, none of `excluded`), most frequent first,
+// ties in byte order: the material of slow queries.
+std::vector<std::string> MostFrequentWords(const std::string& path, size_t n,
+                                           const std::vector<std::string>& excluded);
 
 // Directory of the test data committed in tests/data.
 inline std::string TestDataDir() { return SCRY_TEST_DATA_DIR; }

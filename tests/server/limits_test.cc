@@ -9,11 +9,7 @@
 // to it, so that a machine of any speed gives the same verdict.
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <chrono>
-#include <fstream>
-#include <iterator>
-#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -45,27 +41,9 @@ class LimitsTest : public ::testing::Test {
     options.inputs = {std::string(SCRY_TEST_DATA_DIR) + "/sample.jsonl"};
     options.index_dir = tmp_->Sub("idx");
     build_status_ = new absl::Status(indexer::BuildIndex(options).status());
-    // The 3,000 most frequent words of 3+ letters in the corpus.
-    std::ifstream in(options.inputs[0]);
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::map<std::string, int> counts;
-    std::string word;
-    for (char c : text) {
-      if (std::isalpha(static_cast<unsigned char>(c))) {
-        word.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-      } else {
-        if (word.size() >= 3 && word.size() <= 12) ++counts[word];
-        word.clear();
-      }
-    }
-    std::vector<std::pair<int, std::string>> by_count;
-    for (const auto& [w, n] : counts) by_count.emplace_back(-n, w);
-    std::sort(by_count.begin(), by_count.end());
-    std::vector<std::string> words;
-    for (size_t i = 0; i < by_count.size() && words.size() < 3000; ++i) {
-      const std::string& w = by_count[i].second;
-      if (w != "and" && w != "not") words.push_back(w);
-    }
+    // The 3,000 most frequent words of the corpus.
+    const std::vector<std::string> words =
+        scry::testing::MostFrequentWords(options.inputs[0], 3000, {"and", "not"});
     heavy_query_ = new std::string(absl::StrJoin(words, " "));
   }
   static void TearDownTestSuite() {

@@ -4,18 +4,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <map>
 #include <string>
 #include <thread>
-#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
@@ -121,26 +118,8 @@ TEST(Cli, SigtermLetsTheRunningSearchFinish) {
   ASSERT_EQ(
       Shell(absl::StrCat("index -q --input ", Sample(), " --index ", dir.Sub("idx"))).exit_code, 0);
   // A slow query: the corpus's 3,000 most frequent words, exhaustively, top 10,000.
-  std::map<std::string, int> counts;
-  {
-    const std::string text = ReadFile(Sample());
-    std::string word;
-    for (char c : text) {
-      if (std::isalpha(static_cast<unsigned char>(c))) {
-        word.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-      } else {
-        if (word.size() >= 3 && word.size() <= 12 && word != "and" && word != "not") ++counts[word];
-        word.clear();
-      }
-    }
-  }
-  std::vector<std::pair<int, std::string>> by_count;
-  for (const auto& [w, n] : counts) by_count.emplace_back(-n, w);
-  std::sort(by_count.begin(), by_count.end());
-  std::string query;
-  for (size_t i = 0; i < by_count.size() && i < 3000; ++i) {
-    absl::StrAppend(&query, i ? " " : "", by_count[i].second);
-  }
+  const std::string query =
+      absl::StrJoin(scry::testing::MostFrequentWords(Sample(), 3000, {"and", "not"}), " ");
 
   const std::string port_file = dir.Sub("port");
   pid_t pid = fork();
