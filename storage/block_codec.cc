@@ -112,15 +112,6 @@ class BitPackCodec final : public BlockCodec {
     bitpack::UnpackWidth(width, in, avail, n, values);
     return 1 + payload;
   }
-
-  // Decode, then the vectorised prefix sum (the base class's is serial).
-  absl::StatusOr<size_t> DecodeDelta(std::string_view data, size_t n, uint32_t prev,
-                                     uint32_t* values) const override {
-    absl::StatusOr<size_t> used = Decode(data, n, values);
-    if (!used.ok()) return used;
-    bitpack::DeltaPrefixSum(values, n, prev);
-    return used;
-  }
 };
 
 const VarintCodec kVarintCodec;
@@ -196,10 +187,7 @@ absl::StatusOr<size_t> BlockCodec::DecodeDelta(std::string_view data, size_t n, 
                                                uint32_t* values) const {
   absl::StatusOr<size_t> used = Decode(data, n, values);
   if (!used.ok()) return used;
-  for (size_t i = 0; i < n; ++i) {
-    prev += values[i] + 1;
-    values[i] = prev;
-  }
+  bitpack::DeltaPrefixSum(values, n, prev);  // vectorised
   return used;
 }
 

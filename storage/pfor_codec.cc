@@ -35,7 +35,7 @@
 // about 2x slower (measured with bench/posting_codec_bench), so there is no
 // bitmap form.
 //
-// The bit packing (and the prefix sum of DecodeDelta) is
+// The bit packing is
 // storage/bitpack_internal.h, shared with "bitpack".
 
 #include <algorithm>
@@ -186,16 +186,6 @@ class PForCodec final : public BlockCodec {
       values[i] |= high[k] << b;
     }
     return end;
-  }
-
-  // Decode, then the vectorised prefix sum (twice as fast as the base
-  // class's serial loop).
-  absl::StatusOr<size_t> DecodeDelta(std::string_view data, size_t n, uint32_t prev,
-                                     uint32_t* values) const override {
-    absl::StatusOr<size_t> used = Decode(data, n, values);
-    if (!used.ok()) return used;
-    bitpack::DeltaPrefixSum(values, n, prev);
-    return used;
   }
 };
 
