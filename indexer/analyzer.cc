@@ -3,7 +3,9 @@
 // Tokenizer, case folding and stemming (see analyzer.h). The hot path is pure
 // ASCII text: bytes below 0x80 are classified through a table and words made
 // only of them are lowercased directly, without calling utf8proc. Each
-// analyzer also caches the terms of recently seen words (see Impl).
+// analyzer also caches the terms of recently seen words (see Impl); with
+// stopwords on, a stopword is cached as "" (no token), so the stop list is
+// looked up once per cache miss.
 #include "indexer/analyzer.h"
 
 #include <libstemmer.h>
@@ -14,10 +16,12 @@
 #include <cstdlib>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "indexer/stopwords.h"
 
 namespace scry::indexer {
 namespace {
@@ -151,17 +155,21 @@ struct Analyzer::Impl {
   // the stemming (~200 ns a word) and non-ASCII folding. Emptied when full.
   static constexpr size_t kMaxCachedWords = 1 << 15;
 
-  std::unique_ptr<sb_stemmer, StemmerDeleter> stemmer;  // null for "none"
-  absl::flat_hash_map<std::string, std::string> cache;  // surface word -> term
+  std::unique_ptr<sb_stemmer, StemmerDeleter> stemmer;          // null for "none"
+  const absl::flat_hash_set<std::string>* stopwords = nullptr;  // null: keep all words
+  absl::flat_hash_map<std::string, std::string> cache;          // surface word -> term
 
-  // Folds and stems a word of at most kMaxTokenBytes bytes; `ascii` says
-  // every byte of it is below 0x80.
+  // Folds and stems a word of at most kMaxTokenBytes bytes; "" for a
+  // stopword. `ascii` says every byte of it is below 0x80.
   std::string Normalize(std::string_view word, bool ascii) {
-    if (ascii && stemmer == nullptr) return Fold(word, ascii);  // cheaper than the cache
+    // Cheaper than the cache ("none" has no stop list).
+    if (ascii && stemmer == nullptr && stopwords == nullptr) return Fold(word, ascii);
     const absl::string_view key(word.data(), word.size());
     if (auto it = cache.find(key); it != cache.end()) return it->second;
     std::string term = Fold(word, ascii);
-    if (stemmer != nullptr && !term.empty()) {
+    if (stopwords != nullptr && stopwords->contains(term)) {
+      term.clear();
+    } else if (stemmer != nullptr && !term.empty()) {
       const sb_symbol* stem =
           sb_stemmer_stem(stemmer.get(), reinterpret_cast<const sb_symbol*>(term.data()),
                           static_cast<int>(term.size()));
@@ -176,9 +184,8 @@ struct Analyzer::Impl {
   }
 };
 
-absl::StatusOr<std::unique_ptr<Analyzer>> Analyzer::Create(std::string_view language) {
-  // Debian's Abseil has its own string_view, which StrCat wants.
-  std::string name(language);
+absl::StatusOr<std::unique_ptr<Analyzer>> Analyzer::Create(const AnalyzerOptions& options) {
+  const std::string& name = options.language;
   auto impl = std::make_unique<Impl>();
   if (name != kNoStemming) {
     const std::vector<std::string> known = Languages();
@@ -186,22 +193,39 @@ absl::StatusOr<std::unique_ptr<Analyzer>> Analyzer::Create(std::string_view lang
       return absl::InvalidArgumentError(
           absl::StrCat("unknown language \"", name, "\"; valid: ", absl::StrJoin(known, ", ")));
     }
+  }
+  if (options.stopwords) {
+    impl->stopwords = StopwordsFor(name);
+    if (impl->stopwords == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("language \"", name, "\" has no stopword list; languages with one: ",
+                       absl::StrJoin(StopwordLanguages(), ", ")));
+    }
+  }
+  if (name != kNoStemming) {
     impl->stemmer.reset(sb_stemmer_new(name.c_str(), "UTF_8"));
     if (impl->stemmer == nullptr) {
       return absl::ResourceExhaustedError(
           absl::StrCat("cannot create the \"", name, "\" stemmer (out of memory)"));
     }
   }
-  return std::unique_ptr<Analyzer>(new Analyzer(std::move(impl), std::move(name)));
+  return std::unique_ptr<Analyzer>(new Analyzer(std::move(impl), options));
 }
 
-Analyzer::Analyzer(std::unique_ptr<Impl> impl, std::string language)
-    : impl_(std::move(impl)), language_(std::move(language)) {}
+absl::StatusOr<std::unique_ptr<Analyzer>> Analyzer::Create(std::string_view language) {
+  AnalyzerOptions options;
+  options.language = std::string(language);
+  options.stopwords = false;
+  return Create(options);
+}
+
+Analyzer::Analyzer(std::unique_ptr<Impl> impl, AnalyzerOptions options)
+    : impl_(std::move(impl)), options_(std::move(options)) {}
 
 Analyzer::~Analyzer() = default;
 
 std::unique_ptr<Analyzer> Analyzer::Clone() const {
-  absl::StatusOr<std::unique_ptr<Analyzer>> clone = Create(language_);
+  absl::StatusOr<std::unique_ptr<Analyzer>> clone = Create(options_);
   return clone.ok() ? *std::move(clone) : nullptr;
 }
 
@@ -211,6 +235,10 @@ std::vector<std::string> Analyzer::Languages() {
   std::sort(names.begin(), names.end());
   names.erase(std::unique(names.begin(), names.end()), names.end());
   return names;
+}
+
+std::vector<std::string> Analyzer::StopwordLanguages() {
+  return ::scry::indexer::StopwordLanguages();
 }
 
 uint32_t Analyzer::Analyze(std::string_view text, uint32_t first_position,
@@ -275,6 +303,13 @@ std::string Analyzer::NormalizeWord(std::string_view word) {
   const bool ascii = std::all_of(word.begin(), word.end(),
                                  [](char c) { return static_cast<unsigned char>(c) < 0x80; });
   return impl_->Normalize(word, ascii);
+}
+
+std::string Analyzer::FoldWord(std::string_view word) {
+  if (word.empty() || word.size() > kMaxTokenBytes) return "";
+  const bool ascii = std::all_of(word.begin(), word.end(),
+                                 [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+  return Fold(word, ascii);
 }
 
 }  // namespace scry::indexer

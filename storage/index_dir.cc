@@ -130,9 +130,9 @@ std::string IndexBuild::ShardPath(uint32_t i) const {
 }
 
 absl::Status IndexBuild::Commit(const IndexManifest& m) {
-  const std::string manifest =
-      absl::StrCat("format_version=", m.format_version, "\nshards=", m.num_shards,
-                   "\nlanguage=", m.language, "\ndocs=", m.docs, "\n");
+  const std::string manifest = absl::StrCat(
+      "format_version=", m.format_version, "\nshards=", m.num_shards, "\nlanguage=", m.language,
+      "\nstopwords=", m.stopwords ? "on" : "off", "\ndocs=", m.docs, "\n");
   SCRY_RETURN_IF_ERROR(WriteFileSynced(tmp_path_ + "/MANIFEST", manifest));
   SCRY_RETURN_IF_ERROR(SyncDir(tmp_path_));
   const std::string final_path = absl::StrCat(dir_, "/", gen_name_);
@@ -188,6 +188,12 @@ absl::StatusOr<IndexManifest> ReadManifest(const std::string& generation_path) {
       have_shards = absl::SimpleAtoi(kv.second, &m.num_shards) && m.num_shards > 0;
     } else if (kv.first == "language") {
       m.language = kv.second;
+    } else if (kv.first == "stopwords") {
+      if (kv.second != "on" && kv.second != "off") {
+        return absl::DataLossError(absl::StrCat("bad stopwords value \"", kv.second,
+                                                "\" in the MANIFEST in ", generation_path));
+      }
+      m.stopwords = kv.second == "on";
     } else if (kv.first == "docs") {
       absl::SimpleAtoi(kv.second, &m.docs);
     }

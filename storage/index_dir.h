@@ -5,7 +5,8 @@
 //   DIR/CURRENT          one line: the name of the live generation ("gen-000007")
 //   DIR/LOCK             flock()ed by a running build (one build per DIR)
 //   DIR/gen-000007/      the live generation
-//       MANIFEST         "key=value" lines: format_version, shards, language, docs
+//       MANIFEST         "key=value" lines: format_version, shards, language,
+//                        stopwords ("on"/"off"), docs
 //       shard-000/ ...   one RocksDB per shard (storage/keys.h)
 //   DIR/gen-000008.tmp/  a build in progress
 //
@@ -32,6 +33,9 @@ struct IndexManifest {
   uint32_t format_version = 0;
   uint32_t num_shards = 0;
   std::string language;
+  // Whether the analyser dropped the language's stopwords (indexer/analyzer.h
+  // AnalyzerOptions); manifests written before the key existed read as off.
+  bool stopwords = false;
   uint64_t docs = 0;
 };
 

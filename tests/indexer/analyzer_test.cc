@@ -1,7 +1,8 @@
 // File: tests/indexer/analyzer_test.cc
 //
 // Tests for indexer/analyzer.h: tokenizing, folding, stemming, offsets and
-// positions, and robustness against arbitrary bytes.
+// positions, stopwords (indexer/stopwords.h), every Snowball language, and
+// robustness against arbitrary bytes.
 #include "indexer/analyzer.h"
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "indexer/stopwords.h"
 #include "tests/test_util.h"
 
 namespace scry::indexer {
@@ -30,6 +32,24 @@ std::unique_ptr<Analyzer> MakeAnalyzer(std::string_view language) {
   absl::StatusOr<std::unique_ptr<Analyzer>> analyzer = Analyzer::Create(language);
   EXPECT_THAT(analyzer, IsOk());
   return analyzer.ok() ? *std::move(analyzer) : nullptr;
+}
+
+std::unique_ptr<Analyzer> MakeStopAnalyzer(std::string_view language) {
+  AnalyzerOptions options;
+  options.language = std::string(language);
+  options.stopwords = true;
+  absl::StatusOr<std::unique_ptr<Analyzer>> analyzer = Analyzer::Create(options);
+  EXPECT_THAT(analyzer, IsOk());
+  return analyzer.ok() ? *std::move(analyzer) : nullptr;
+}
+
+// (term, position) pairs, to check the gaps stopwords leave.
+std::vector<std::pair<std::string, uint32_t>> TermsAt(Analyzer& analyzer, std::string_view text) {
+  std::vector<Token> tokens;
+  analyzer.Analyze(text, 0, &tokens);
+  std::vector<std::pair<std::string, uint32_t>> out;
+  for (const Token& t : tokens) out.emplace_back(t.term, t.position);
+  return out;
 }
 
 std::vector<std::string> Terms(Analyzer& analyzer, std::string_view text) {
@@ -291,6 +311,228 @@ TEST(Analyzer, ManyDistinctWordsGiveStableTerms) {
   }
 }
 
+// --- Languages -------------------------------------------------------------
+
+// Words of several scripts: 17 of them, whatever the language.
+constexpr std::string_view kMixedSentence =
+    "The quick brown foxes were running; Die Häuser der Straße; "
+    "Москва и ЁЛКИ; Ελληνικά κείμενα; 2024 don't";
+constexpr uint32_t kMixedSentenceWords = 17;
+
+bool IsValidUtf8(const std::string& s);
+
+TEST(AnalyzerLanguages, EveryLanguageAnalyzesASentence) {
+  for (const std::string& language : Analyzer::Languages()) {
+    SCOPED_TRACE(language);
+    std::unique_ptr<Analyzer> a = MakeAnalyzer(language);
+    ASSERT_NE(a, nullptr);
+    EXPECT_FALSE(a->stopwords());
+    std::vector<Token> tokens;
+    EXPECT_EQ(a->Analyze(kMixedSentence, 0, &tokens), kMixedSentenceWords);
+    ASSERT_EQ(tokens.size(), kMixedSentenceWords);  // no stopwords: every word a token
+    for (const Token& t : tokens) {
+      EXPECT_FALSE(t.term.empty());
+      EXPECT_TRUE(IsValidUtf8(t.term)) << t.term;
+      const std::string surface(kMixedSentence.substr(t.begin, t.end - t.begin));
+      EXPECT_EQ(a->NormalizeWord(surface), t.term) << surface;
+    }
+  }
+}
+
+TEST(AnalyzerLanguages, EnglishStemmingAndPossessives) {
+  auto a = MakeAnalyzer("english");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->NormalizeWord("cooperating"), a->NormalizeWord("cooperation"));
+  EXPECT_EQ(a->NormalizeWord("COOPERATING"), "cooper");
+  // Possessives: "'s" and a trailing "'" (which the tokenizer drops) go.
+  EXPECT_THAT(Terms(*a, "the dog's bone, the dogs' bones, the DOG\xE2\x80\x99S"),
+              ElementsAre("the", "dog", "bone", "the", "dog", "bone", "the", "dog"));
+  EXPECT_EQ(a->NormalizeWord("library's"), a->NormalizeWord("libraries"));
+}
+
+TEST(AnalyzerLanguages, GermanCaseFoldingAndUmlauts) {
+  auto a = MakeAnalyzer("german");
+  ASSERT_NE(a, nullptr);
+  // Upper and lower case umlauts fold alike, then stem with the plural.
+  EXPECT_THAT(Terms(*a, "Häuser HÄUSER häuser Häusern Haus"),
+              ElementsAre("haus", "haus", "haus", "haus", "haus"));
+  // Full case folding: ß is "ss", so Straße and STRASSE are one term.
+  EXPECT_EQ(Analyzer::FoldWord("Straße"), "strasse");
+  EXPECT_EQ(Analyzer::FoldWord("STRASSE"), "strasse");
+  EXPECT_THAT(Terms(*a, "Straße STRASSE straße"), ElementsAre("strass", "strass", "strass"));
+  EXPECT_THAT(Terms(*a, "groß GROSS Füße"), ElementsAre("gross", "gross", "fuss"));
+  // The German Snowball stemmer removes umlauts (outputs of libstemmer).
+  EXPECT_THAT(Terms(*a, "Bücher Buch schön SCHÖNER Mädchen Äpfel Apfel"),
+              ElementsAre("buch", "buch", "schon", "schon", "madch", "apfel", "apfel"));
+  EXPECT_EQ(Analyzer::FoldWord("ÄPFEL"), "äpfel");  // folding alone keeps them
+}
+
+TEST(AnalyzerLanguages, RussianCyrillicCaseAndYo) {
+  auto a = MakeAnalyzer("russian");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(Analyzer::FoldWord("МОСКВА"), "москва");
+  EXPECT_EQ(Analyzer::FoldWord("Москвы"), "москвы");
+  EXPECT_THAT(Terms(*a, "МОСКВА москва Москва Москвы МОСКВЕ москву"),
+              ElementsAre("москв", "москв", "москв", "москв", "москв", "москв"));
+  EXPECT_THAT(Terms(*a, "КНИГА книги книгой"), ElementsAre("книг", "книг", "книг"));
+  // Ё folds to ё (not е); the Russian stemmer then spells ё as е.
+  EXPECT_EQ(Analyzer::FoldWord("ЁЛКА"), "ёлка");
+  EXPECT_EQ(Analyzer::FoldWord("Ёлка"), "ёлка");
+  EXPECT_THAT(Terms(*a, "ЁЛКА Ёлка ёлка елка"), ElementsAre("елк", "елк", "елк", "елк"));
+  // Without stemming ё and е stay apart.
+  EXPECT_THAT(Terms("none", "ЁЛКА елка"), ElementsAre("ёлка", "елка"));
+}
+
+// --- Stopwords ---------------------------------------------------------------
+
+TEST(AnalyzerStopwords, OffByDefault) {
+  auto a = MakeAnalyzer("english");
+  ASSERT_NE(a, nullptr);
+  EXPECT_FALSE(a->stopwords());
+  EXPECT_FALSE(a->options().stopwords);
+  EXPECT_THAT(Terms(*a, "the cat"), ElementsAre("the", "cat"));
+  EXPECT_EQ(AnalyzerOptions().language, "english");
+  EXPECT_FALSE(AnalyzerOptions().stopwords);
+}
+
+TEST(AnalyzerStopwords, EnglishKeepsPositionGaps) {
+  auto a = MakeStopAnalyzer("english");
+  ASSERT_NE(a, nullptr);
+  EXPECT_TRUE(a->stopwords());
+  EXPECT_EQ(a->language(), "english");
+  std::vector<Token> tokens;
+  EXPECT_EQ(a->Analyze("the cat", 0, &tokens), 2u);
+  ASSERT_EQ(tokens.size(), 1u);
+  EXPECT_EQ(tokens[0].term, "cat");
+  EXPECT_EQ(tokens[0].position, 1u);
+  EXPECT_EQ(tokens[0].begin, 4u);
+  EXPECT_EQ(tokens[0].end, 7u);
+  using P = std::pair<std::string, uint32_t>;
+  // Upper case, curly apostrophes and contractions are stopwords too; the
+  // check is on the unstemmed word ("having" is listed, "haves" is not).
+  EXPECT_THAT(TermsAt(*a, "The Cat and THE hat DON\xE2\x80\x99T having haves"),
+              ElementsAre(P("cat", 1), P("hat", 4), P("have", 7)));
+  EXPECT_EQ(a->NormalizeWord("The"), "");
+  EXPECT_EQ(a->NormalizeWord("cats"), "cat");
+  // Positions continue across calls as without stopwords.
+  tokens.clear();
+  EXPECT_EQ(a->Analyze("of the", 10, &tokens), 12u);
+  EXPECT_THAT(tokens, IsEmpty());
+}
+
+TEST(AnalyzerStopwords, German) {
+  auto off = MakeAnalyzer("german");
+  auto on = MakeStopAnalyzer("german");
+  ASSERT_NE(off, nullptr);
+  ASSERT_NE(on, nullptr);
+  using P = std::pair<std::string, uint32_t>;
+  const std::string text = "Die Katze und der Hund sind ÜBER dem Haus";
+  EXPECT_THAT(TermsAt(*on, text), ElementsAre(P("katz", 1), P("hund", 4), P("haus", 8)));
+  EXPECT_EQ(TermsAt(*off, text).size(), 9u);
+  // "daß" is listed; folding makes it "dass", so every spelling is dropped.
+  EXPECT_THAT(Terms(*on, "daß DASS dass Fuß"), ElementsAre("fuss"));
+}
+
+TEST(AnalyzerStopwords, Russian) {
+  auto on = MakeStopAnalyzer("russian");
+  ASSERT_NE(on, nullptr);
+  using P = std::pair<std::string, uint32_t>;
+  EXPECT_THAT(TermsAt(*on, "И ВОТ Москва, а не Петербург"),
+              ElementsAre(P("москв", 2), P("петербург", 5)));
+  // The Snowball list spells ё as е; both spellings are dropped.
+  EXPECT_THAT(Terms(*on, "ЕЩЁ ещё еще ЕЁ всё ёлка"), ElementsAre("елк"));
+  EXPECT_THAT(Terms("russian", "и вот"), ElementsAre("и", "вот"));
+}
+
+TEST(AnalyzerStopwords, EveryListCreatesAndIsFolded) {
+  const std::vector<std::string> languages = Analyzer::StopwordLanguages();
+  EXPECT_TRUE(std::is_sorted(languages.begin(), languages.end()));
+  EXPECT_EQ(languages, StopwordLanguages());
+  for (const char* expected :
+       {"danish", "dutch", "english", "finnish", "french", "german", "hungarian", "italian",
+        "norwegian", "portuguese", "russian", "spanish", "swedish"}) {
+    EXPECT_THAT(languages, Contains(expected));
+  }
+  const std::vector<std::string> all = Analyzer::Languages();
+  for (const std::string& language : languages) {
+    SCOPED_TRACE(language);
+    EXPECT_THAT(all, Contains(language));
+    std::unique_ptr<Analyzer> on = MakeStopAnalyzer(language);
+    ASSERT_NE(on, nullptr);
+    EXPECT_TRUE(on->stopwords());
+    std::vector<Token> tokens;
+    EXPECT_EQ(on->Analyze(kMixedSentence, 0, &tokens), kMixedSentenceWords);
+    const absl::flat_hash_set<std::string>* words = StopwordsFor(language);
+    ASSERT_NE(words, nullptr);
+    EXPECT_GT(words->size(), 90u);
+    for (const std::string& word : *words) {
+      // Stored folded, one word to the tokenizer, and dropped.
+      EXPECT_EQ(Analyzer::FoldWord(word), word);
+      tokens.clear();
+      EXPECT_EQ(on->Analyze(word, 0, &tokens), 1u) << word;
+      EXPECT_THAT(tokens, IsEmpty()) << word;
+    }
+  }
+  EXPECT_EQ(StopwordsFor("none"), nullptr);
+  EXPECT_EQ(StopwordsFor("turkish"), nullptr);
+  EXPECT_EQ(StopwordsFor("klingon"), nullptr);
+}
+
+TEST(AnalyzerStopwords, Errors) {
+  AnalyzerOptions options;
+  options.language = "klingon";
+  EXPECT_THAT(Analyzer::Create(options), StatusIs(absl::StatusCode::kInvalidArgument, "klingon"));
+  options.stopwords = true;
+  EXPECT_THAT(Analyzer::Create(options), StatusIs(absl::StatusCode::kInvalidArgument, "klingon"));
+  options.language = "none";
+  EXPECT_THAT(Analyzer::Create(options), StatusIs(absl::StatusCode::kInvalidArgument, "\"none\""));
+  EXPECT_THAT(Analyzer::Create(options), StatusIs(absl::StatusCode::kInvalidArgument, "russian"));
+  options.language = "turkish";
+  EXPECT_THAT(Analyzer::Create(options), StatusIs(absl::StatusCode::kInvalidArgument, "turkish"));
+  EXPECT_THAT(Analyzer::Create(options), StatusIs(absl::StatusCode::kInvalidArgument, "english"));
+  options.stopwords = false;
+  EXPECT_THAT(Analyzer::Create(options), IsOk());
+  // Designated initializers pick the options overload.
+  EXPECT_THAT(Analyzer::Create({.language = "german", .stopwords = true}), IsOk());
+}
+
+TEST(AnalyzerStopwords, CloneKeepsSettings) {
+  auto a = MakeStopAnalyzer("german");
+  ASSERT_NE(a, nullptr);
+  std::unique_ptr<Analyzer> b = a->Clone();
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->language(), "german");
+  EXPECT_TRUE(b->stopwords());
+  const std::string text = "Der Hund und die Katze, the dogs";
+  EXPECT_EQ(TermsAt(*a, text), TermsAt(*b, text));
+  EXPECT_EQ(TermsAt(*b, text).size(), 4u);
+}
+
+// --- FoldWord ------------------------------------------------------------------
+
+TEST(AnalyzerFoldWord, FoldsWithoutStemmingOrStopwords) {
+  EXPECT_EQ(Analyzer::FoldWord("Running"), "running");
+  EXPECT_EQ(Analyzer::FoldWord("The"), "the");
+  EXPECT_EQ(Analyzer::FoldWord("HÄUSER"), "häuser");
+  EXPECT_EQ(Analyzer::FoldWord("ΟΔΟΣ"), "οδοσ");
+  EXPECT_EQ(Analyzer::FoldWord("Cafe\xCC\x81"), "caf\xC3\xA9");  // NFC
+  EXPECT_EQ(Analyzer::FoldWord("DON\xE2\x80\x99T"), "don't");
+  EXPECT_EQ(Analyzer::FoldWord(""), "");
+  EXPECT_EQ(Analyzer::FoldWord("ab\xff"), "");
+  EXPECT_EQ(Analyzer::FoldWord(std::string(kMaxTokenBytes, 'A')), std::string(kMaxTokenBytes, 'a'));
+  EXPECT_EQ(Analyzer::FoldWord(std::string(kMaxTokenBytes + 1, 'a')), "");
+  // The same as what a "none" analyzer (no stemming, no stopwords) indexes,
+  // and as a member call.
+  auto none = MakeAnalyzer("none");
+  auto english = MakeStopAnalyzer("english");
+  ASSERT_NE(none, nullptr);
+  ASSERT_NE(english, nullptr);
+  for (const char* word : {"Straße", "МОСКВА", "Ёлка", "İSTANBUL", "the", "Libraries", "中"}) {
+    EXPECT_EQ(Analyzer::FoldWord(word), none->NormalizeWord(word)) << word;
+    EXPECT_EQ(english->FoldWord(word), none->NormalizeWord(word)) << word;
+  }
+}
+
 bool IsValidUtf8(const std::string& s) {
   const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(s.data());
   for (size_t i = 0; i < s.size();) {
@@ -331,7 +573,7 @@ TEST(Analyzer, RandomBytes) {
       "\xC2\xA0",
   };
   std::unique_ptr<Analyzer> analyzers[] = {MakeAnalyzer("english"), MakeAnalyzer("russian"),
-                                           MakeAnalyzer("none")};
+                                           MakeAnalyzer("none"), MakeStopAnalyzer("english")};
   for (const auto& a : analyzers) ASSERT_NE(a, nullptr);
   for (int iter = 0; iter < 20000; ++iter) {
     std::string text;
@@ -352,7 +594,7 @@ TEST(Analyzer, RandomBytes) {
           break;
       }
     }
-    Analyzer& a = *analyzers[iter % 3];
+    Analyzer& a = *analyzers[iter % std::size(analyzers)];
     std::vector<Token> tokens;
     const uint32_t next = a.Analyze(text, 100, &tokens);
     SCOPED_TRACE(::testing::Message() << "iteration " << iter << ", text \"" << text << "\"");
