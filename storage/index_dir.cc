@@ -201,7 +201,7 @@ absl::StatusOr<IndexManifest> ReadManifest(const std::string& generation_path) {
   if (!have_version || !have_shards || m.language.empty()) {
     return absl::DataLossError(absl::StrCat("incomplete MANIFEST in ", generation_path));
   }
-  if (m.format_version != kFormatVersion) {
+  if (m.format_version < kMinFormatVersion || m.format_version > kFormatVersion) {
     return absl::FailedPreconditionError(
         absl::StrCat("index format version ", m.format_version, " is not ", kFormatVersion,
                      ", the one this scry reads; rebuild the index"));

@@ -8,10 +8,14 @@
 //              "language"          -> analyser language name (e.g. "english")
 //              "doc_count"         -> fixed64
 //              "total_length"      -> fixed64   sum of document lengths (tokens)
-//              "term_count"        -> fixed64   distinct (field, term) keys
-//              "posting_count"     -> fixed64
+//              "term_count"        -> fixed64   distinct terms (of the catch-all)
+//              "posting_count"     -> fixed64   postings of the catch-all
 //              "doclen" chunk:be32 -> fixed32 length of each document, for
 //                                     docids [chunk*kDocLenChunk, ...), dense
+//                                     (field 0, the catch-all)
+//              "doclen" chunk:be32 field:u8 -> the same for named field `field`
+//              "fields"            -> (field:u8 name:lp)* the named fields (format 5)
+//              "field_length" field:u8 -> fixed64 sum of the lengths in `field`
 //   terms      field:u8 term       -> TermInfo (storage/posting_format.h); short
 //                                     lists are inline there and have no
 //                                     postings/positions keys
@@ -24,8 +28,10 @@
 // Terms never contain 0x00 (the analyser emits letters and digits only), so
 // `term 0x00` sorts every key of one term before those of any longer term.
 // Big-endian docids and chunk numbers make byte order equal numeric order.
-// Field 0 ("text") holds title, body and every other text field of a
-// document; later fields get their own ids.
+// Field 0 (the catch-all, kTextField) holds title, body and every other text
+// member of a document; from format 5, each indexed member also has postings
+// of its own under field ids 1..255, named in meta "fields" (ids are per
+// shard: readers map names to ids shard by shard).
 #ifndef SCRY_STORAGE_KEYS_H_
 #define SCRY_STORAGE_KEYS_H_
 
@@ -41,7 +47,12 @@ namespace scry::storage {
 // 3: positions encoded with block codecs.
 // 4: impacts (tf, doc length frontiers) per block and per list, for pruning;
 //    inline lists compacted; no `docs` entry for documents with only an id.
-inline constexpr uint32_t kFormatVersion = 4;
+// 5: named fields (postings and document lengths per field); stored
+//    documents may carry position checkpoints. Format 4 shards still open
+//    (no named fields).
+inline constexpr uint32_t kFormatVersion = 5;
+inline constexpr uint32_t kMinFormatVersion = 4;
+inline constexpr size_t kMaxFields = 256;  // field ids are one byte; 0 is the catch-all
 inline constexpr uint8_t kTextField = 0;
 inline constexpr uint32_t kDocLenChunk = 65536;
 
@@ -56,6 +67,18 @@ inline constexpr const char* kIdsCf = "ids";
 inline constexpr const char* kColumnFamilies[] = {"default",    kMetaCf, kTermsCf, kPostingsCf,
                                                   kPositionsCf, kDocsCf, kIdsCf};
 inline constexpr int kNumColumnFamilies = 7;
+
+// Whether `name` can name a field of its own (and be written `name:` in a
+// query): an ASCII letter or '_', then letters, digits or '_', at most 64.
+inline bool IsFieldName(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    if (!letter && (i == 0 || c < '0' || c > '9')) return false;
+  }
+  return true;
+}
 
 inline std::string TermKey(uint8_t field, std::string_view term) {
   std::string key;
@@ -78,9 +101,16 @@ inline std::string DocKey(uint32_t docid) {
   return key;
 }
 
-inline std::string DocLenKey(uint32_t chunk) {
+inline std::string DocLenKey(uint32_t chunk, uint8_t field = kTextField) {
   std::string key = "doclen";
   PutBigEndian32(&key, chunk);
+  if (field != kTextField) key.push_back(static_cast<char>(field));
+  return key;
+}
+
+inline std::string FieldLengthKey(uint8_t field) {
+  std::string key = "field_length";
+  key.push_back(static_cast<char>(field));
   return key;
 }
 

@@ -146,7 +146,7 @@ absl::Status PostingCursor::SingleBlockImpacts(std::vector<Impact>* out) {
     uint32_t docids[kBlockSize], freqs[kBlockSize], lengths[kBlockSize];
     SCRY_RETURN_IF_ERROR(chunk_view_.DecodeBlock(0, docids, freqs));
     const uint32_t count = chunk_view_.header(0).count;
-    for (uint32_t i = 0; i < count; ++i) lengths[i] = shard_->doc_length(docids[i]);
+    for (uint32_t i = 0; i < count; ++i) lengths[i] = shard_->doc_length(field_, docids[i]);
     single_block_impacts_ = ComputeImpacts(freqs, lengths, count, kMaxTermImpacts);
     single_block_impacts_ready_ = true;
   }

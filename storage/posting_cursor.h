@@ -40,6 +40,8 @@ class PostingCursor {
 
   [[nodiscard]] uint32_t docid() const noexcept { return docid_; }
   [[nodiscard]] uint32_t df() const noexcept { return info_.df; }
+  [[nodiscard]] uint8_t field() const noexcept { return field_; }
+  [[nodiscard]] const std::string& term() const noexcept { return term_; }
   [[nodiscard]] const TermInfo& info() const noexcept { return info_; }
   [[nodiscard]] const absl::Status& status() const noexcept { return status_; }
 

@@ -126,6 +126,12 @@ absl::Status DecodeImpacts(std::string_view data, std::vector<Impact>* out) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<uint32_t> TermInfo::DecodeDf(std::string_view data) {
+  uint32_t df = 0;
+  if (!GetVarint32(&data, &df)) return absl::DataLossError("corrupt term info: no df");
+  return df;
+}
+
 std::string TermInfo::Encode() const {
   std::string out;
   PutVarint32(&out, df);

@@ -76,6 +76,9 @@ struct TermInfo {
   std::string Encode() const;
   // DataLoss if `data` is not a well-formed TermInfo.
   static absl::StatusOr<TermInfo> Decode(std::string_view data);
+  // Only the df of an encoded TermInfo (its first field), for dictionary
+  // scans. DataLoss if it is not there.
+  static absl::StatusOr<uint32_t> DecodeDf(std::string_view data);
 };
 
 // The postings of one term in one shard, as the indexer produces them.

@@ -7,9 +7,11 @@
 #define SCRY_STORAGE_SHARD_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,6 +37,11 @@ struct ShardMeta {
   uint64_t total_length = 0;  // sum of document lengths, in tokens
   uint64_t term_count = 0;
   uint64_t posting_count = 0;
+  // Named fields (format 5): field_names[f] is the name of field id f
+  // (field_names[0] is "", the catch-all); field_lengths[f] the sum of the
+  // documents' lengths in field f (field_lengths[0] == total_length).
+  std::vector<std::string> field_names;
+  std::vector<uint64_t> field_lengths;
 };
 
 struct ShardStats {
@@ -44,6 +51,9 @@ struct ShardStats {
 
 struct ShardWriterOptions {
   PostingCodecs codecs;  // null members: simdbp128 docids, pfor tfs, positions as tfs
+  // Names of the named fields: field_names[i] gets field id i + 1 (at most
+  // kMaxFields - 1 names, unique, non-empty).
+  std::vector<std::string> field_names;
 };
 
 // Writes one new shard into an empty directory. Not thread-safe; one writer
@@ -60,7 +70,14 @@ class ShardWriter {
 
   // Stores a document. REQUIRES: docids given as 0, 1, 2, ... in order, and
   // doc.id in strictly ascending byte order (so that docid order is id order).
-  absl::Status AddDocument(uint32_t docid, const StoredDocument& doc, uint32_t length);
+  // `lengths[f]` is the document's length in tokens in field f (lengths[0]
+  // the catch-all's); missing trailing fields have length 0.
+  absl::Status AddDocument(uint32_t docid, const StoredDocument& doc,
+                           std::span<const uint32_t> lengths);
+  // A document with the catch-all field only.
+  absl::Status AddDocument(uint32_t docid, const StoredDocument& doc, uint32_t length) {
+    return AddDocument(docid, doc, std::span<const uint32_t>(&length, 1));
+  }
 
   // Stores the posting list of (field, term). REQUIRES: (field, term) strictly
   // ascending across calls; term non-empty without 0x00 bytes; docids below
@@ -119,8 +136,26 @@ class ShardReader {
   absl::Status ReadChunk(uint8_t field, std::string_view term, uint32_t chunk, bool positions,
                          PinnedValue* out) const;
 
-  // Length in tokens of document `docid`. REQUIRES: docid < doc_count.
-  uint32_t doc_length(uint32_t docid) const noexcept { return doc_lengths_[docid]; }
+  // Length in tokens of document `docid` in the catch-all field, or in
+  // `field`. REQUIRES: docid < doc_count, field < num_fields().
+  uint32_t doc_length(uint32_t docid) const noexcept { return doc_lengths_[0][docid]; }
+  uint32_t doc_length(uint8_t field, uint32_t docid) const noexcept {
+    return doc_lengths_[field][docid];
+  }
+  // Every document's length in `field` (doc_count entries).
+  const uint32_t* field_doc_lengths(uint8_t field) const noexcept {
+    return doc_lengths_[field].data();
+  }
+  size_t num_fields() const noexcept { return doc_lengths_.size(); }
+  // The id of the named field `name` in this shard, or nullopt.
+  std::optional<uint8_t> FieldId(std::string_view name) const;
+
+  // Calls fn(term, encoded TermInfo) for every term of `field` that starts
+  // with `prefix`, in byte order, until fn returns false. The views are
+  // valid during the call only.
+  absl::Status ScanTerms(
+      uint8_t field, std::string_view prefix,
+      const std::function<bool(std::string_view term, std::string_view info)>& fn) const;
 
   // The external id of document `docid`, from a table loaded at open (ids
   // are needed for every hit and for tie-breaks across shards; reading them
@@ -145,7 +180,7 @@ class ShardReader {
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // kColumnFamilies order
   ShardMeta meta_;
-  std::vector<uint32_t> doc_lengths_;
+  std::vector<std::vector<uint32_t>> doc_lengths_;  // by field id
   std::string ids_arena_;             // every external id, in docid order
   std::vector<uint64_t> id_offsets_;  // doc_count + 1 offsets into ids_arena_
 };

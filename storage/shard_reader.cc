@@ -61,7 +61,7 @@ absl::Status ShardReader::LoadMeta() {
   SCRY_RETURN_IF_ERROR(get("format_version", &v));
   if (v.size() != 4) return absl::DataLossError("bad format_version");
   meta_.format_version = DecodeFixed32(v.data());
-  if (meta_.format_version != kFormatVersion) {
+  if (meta_.format_version < kMinFormatVersion || meta_.format_version > kFormatVersion) {
     return absl::FailedPreconditionError(
         absl::StrCat("index format version ", meta_.format_version, " is not ", kFormatVersion,
                      ", the one this scry reads; rebuild the index"));
@@ -84,14 +84,59 @@ absl::Status ShardReader::LoadMeta() {
     *c.out = DecodeFixed64(v.data());
   }
   if (meta_.doc_count > 0xffffffffULL) return absl::DataLossError("doc_count too large");
-  doc_lengths_.reserve(meta_.doc_count);
-  for (uint32_t chunk = 0; doc_lengths_.size() < meta_.doc_count; ++chunk) {
-    SCRY_RETURN_IF_ERROR(get(DocLenKey(chunk), &v));
-    const size_t expect = std::min<uint64_t>(kDocLenChunk, meta_.doc_count - doc_lengths_.size());
-    if (v.size() != expect * 4) return absl::DataLossError("bad document length chunk");
-    for (size_t i = 0; i < expect; ++i) doc_lengths_.push_back(DecodeFixed32(v.data() + 4 * i));
+  meta_.field_names = {""};
+  meta_.field_lengths = {meta_.total_length};
+  if (meta_.format_version >= 5) {
+    SCRY_RETURN_IF_ERROR(get("fields", &v));
+    std::string_view in = v;
+    while (!in.empty()) {
+      const uint8_t id = static_cast<uint8_t>(in[0]);
+      in.remove_prefix(1);
+      std::string_view name;
+      if (id != meta_.field_names.size() || !GetLengthPrefixed(&in, &name) || name.empty()) {
+        return absl::DataLossError("bad meta fields");
+      }
+      meta_.field_names.emplace_back(name);
+      std::string length;
+      SCRY_RETURN_IF_ERROR(get(FieldLengthKey(id), &length));
+      if (length.size() != 8) return absl::DataLossError("bad meta field_length");
+      meta_.field_lengths.push_back(DecodeFixed64(length.data()));
+    }
+  }
+  doc_lengths_.resize(meta_.field_names.size());
+  for (size_t f = 0; f < doc_lengths_.size(); ++f) {
+    auto& lengths = doc_lengths_[f];
+    lengths.reserve(meta_.doc_count);
+    for (uint32_t chunk = 0; lengths.size() < meta_.doc_count; ++chunk) {
+      SCRY_RETURN_IF_ERROR(get(DocLenKey(chunk, static_cast<uint8_t>(f)), &v));
+      const size_t expect = std::min<uint64_t>(kDocLenChunk, meta_.doc_count - lengths.size());
+      if (v.size() != expect * 4) return absl::DataLossError("bad document length chunk");
+      for (size_t i = 0; i < expect; ++i) lengths.push_back(DecodeFixed32(v.data() + 4 * i));
+    }
   }
   return absl::OkStatus();
+}
+
+std::optional<uint8_t> ShardReader::FieldId(std::string_view name) const {
+  for (size_t f = 1; f < meta_.field_names.size(); ++f) {
+    if (meta_.field_names[f] == name) return static_cast<uint8_t>(f);
+  }
+  return std::nullopt;
+}
+
+absl::Status ShardReader::ScanTerms(
+    uint8_t field, std::string_view prefix,
+    const std::function<bool(std::string_view term, std::string_view info)>& fn) const {
+  const std::string start = TermKey(field, prefix);
+  rocksdb::ReadOptions options;
+  options.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, cfs_[2]));
+  for (it->Seek(start); it->Valid(); it->Next()) {
+    const std::string_view key(it->key().data(), it->key().size());
+    if (key.substr(0, start.size()) != start) break;
+    if (!fn(key.substr(1), std::string_view(it->value().data(), it->value().size()))) break;
+  }
+  return FromRocks(it->status(), "scan terms");
 }
 
 absl::Status ShardReader::LoadIds() {

@@ -5,6 +5,7 @@
 // the files are ingested (moved, not copied) at the bottom level, so a built
 // shard needs no compaction. Key order is guaranteed by the callers'
 // REQUIRES clauses and checked here.
+#include <algorithm>
 #include <filesystem>
 #include <map>
 
@@ -67,8 +68,9 @@ struct ShardWriter::Impl {
   std::string ingest_dir;
   PostingCodecs codecs;
   std::map<std::string, std::unique_ptr<CfFile>> files;  // by CF name
-  std::vector<uint32_t> doc_lengths;
-  uint64_t total_length = 0;
+  std::vector<std::string> field_names;            // by field id; [0] = ""
+  std::vector<std::vector<uint32_t>> doc_lengths;  // by field id, then docid
+  std::vector<uint64_t> field_lengths;             // by field id
   uint64_t term_count = 0;
   uint64_t posting_count = 0;
   bool finished = false;
@@ -94,6 +96,20 @@ absl::StatusOr<std::unique_ptr<ShardWriter>> ShardWriter::Create(
     return absl::InternalError(
         absl::StrCat("cannot create ", impl->ingest_dir, ": ", ec.message()));
   }
+  if (options.field_names.size() >= kMaxFields) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("at most ", kMaxFields - 1, " named fields, got ", options.field_names.size()));
+  }
+  impl->field_names.push_back("");
+  for (const std::string& name : options.field_names) {
+    if (name.empty() || std::find(impl->field_names.begin(), impl->field_names.end(), name) !=
+                            impl->field_names.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("bad or repeated field name \"", name, "\""));
+    }
+    impl->field_names.push_back(name);
+  }
+  impl->doc_lengths.resize(impl->field_names.size());
+  impl->field_lengths.resize(impl->field_names.size());
   impl->codecs = options.codecs;
   if (impl->codecs.docids == nullptr) impl->codecs.docids = CodecById(uint8_t(CodecId::kSimdBp128));
   if (impl->codecs.freqs == nullptr) impl->codecs.freqs = CodecById(uint8_t(CodecId::kPFor));
@@ -106,8 +122,9 @@ absl::StatusOr<std::unique_ptr<ShardWriter>> ShardWriter::Create(
   return std::unique_ptr<ShardWriter>(new ShardWriter(std::move(impl)));
 }
 
-absl::Status ShardWriter::AddDocument(uint32_t docid, const StoredDocument& doc, uint32_t length) {
-  if (docid != impl_->doc_lengths.size()) {
+absl::Status ShardWriter::AddDocument(uint32_t docid, const StoredDocument& doc,
+                                      std::span<const uint32_t> lengths) {
+  if (docid != impl_->doc_lengths[0].size()) {
     return absl::InvalidArgumentError("documents must be added with docids 0, 1, 2, ...");
   }
   // A document with nothing stored but its id needs no `docs` entry: the
@@ -116,8 +133,14 @@ absl::Status ShardWriter::AddDocument(uint32_t docid, const StoredDocument& doc,
     SCRY_RETURN_IF_ERROR(impl_->File(kDocsCf).Put(DocKey(docid), doc.Encode()));
   }
   SCRY_RETURN_IF_ERROR(impl_->File(kIdsCf).Put(doc.id, DocKey(docid)));
-  impl_->doc_lengths.push_back(length);
-  impl_->total_length += length;
+  if (lengths.size() > impl_->doc_lengths.size()) {
+    return absl::InvalidArgumentError("document lengths given for more fields than declared");
+  }
+  for (size_t f = 0; f < impl_->doc_lengths.size(); ++f) {
+    const uint32_t length = f < lengths.size() ? lengths[f] : 0;
+    impl_->doc_lengths[f].push_back(length);
+    impl_->field_lengths[f] += length;
+  }
   return absl::OkStatus();
 }
 
@@ -126,11 +149,14 @@ absl::Status ShardWriter::AddPostingList(uint8_t field, std::string_view term,
   if (term.empty() || term.find('\0') != std::string_view::npos) {
     return absl::InvalidArgumentError("term is empty or contains a NUL byte");
   }
-  if (!list.docids.empty() && list.docids.back() >= impl_->doc_lengths.size()) {
+  if (field >= impl_->doc_lengths.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("field id ", field, " not declared"));
+  }
+  if (!list.docids.empty() && list.docids.back() >= impl_->doc_lengths[0].size()) {
     return absl::InvalidArgumentError("posting refers to a document not added");
   }
   SCRY_ASSIGN_OR_RETURN(EncodedPostingList enc,
-                        EncodePostingList(list, impl_->codecs, impl_->doc_lengths));
+                        EncodePostingList(list, impl_->codecs, impl_->doc_lengths[field]));
   if (enc.posting_chunks.size() == 1 && list.docids.size() <= kBlockSize &&
       enc.posting_chunks[0].size() + enc.position_chunks[0].size() <= kInlineMaxBytes) {
     SCRY_RETURN_IF_ERROR(CompactInline(enc.posting_chunks[0], enc.position_chunks[0],
@@ -144,8 +170,10 @@ absl::Status ShardWriter::AddPostingList(uint8_t field, std::string_view term,
     SCRY_RETURN_IF_ERROR(impl_->File(kPostingsCf).Put(key, enc.posting_chunks[c]));
     SCRY_RETURN_IF_ERROR(impl_->File(kPositionsCf).Put(key, enc.position_chunks[c]));
   }
-  ++impl_->term_count;
-  impl_->posting_count += list.docids.size();
+  if (field == kTextField) {  // the counts are the catch-all's: distinct terms
+    ++impl_->term_count;
+    impl_->posting_count += list.docids.size();
+  }
   return absl::OkStatus();
 }
 
@@ -167,18 +195,28 @@ absl::Status ShardWriter::Finish(const ShardMeta& meta) {
   PutFixed32(&v, meta.num_shards);
   kv["shard"] = v;
   kv["language"] = meta.language;
-  kv["doc_count"] = fixed64(impl_->doc_lengths.size());
-  kv["total_length"] = fixed64(impl_->total_length);
+  kv["doc_count"] = fixed64(impl_->doc_lengths[0].size());
+  kv["total_length"] = fixed64(impl_->field_lengths[0]);
   kv["term_count"] = fixed64(impl_->term_count);
   kv["posting_count"] = fixed64(impl_->posting_count);
-  const auto& lengths = impl_->doc_lengths;
-  for (size_t start = 0; start < lengths.size(); start += kDocLenChunk) {
-    std::string chunk;
-    for (size_t i = start; i < lengths.size() && i < start + kDocLenChunk; ++i) {
-      PutFixed32(&chunk, lengths[i]);
+  std::string fields;
+  for (size_t f = 0; f < impl_->doc_lengths.size(); ++f) {
+    if (f != kTextField) {
+      fields.push_back(static_cast<char>(f));
+      PutLengthPrefixed(&fields, impl_->field_names[f]);
+      kv[FieldLengthKey(static_cast<uint8_t>(f))] = fixed64(impl_->field_lengths[f]);
     }
-    kv[DocLenKey(static_cast<uint32_t>(start / kDocLenChunk))] = std::move(chunk);
+    const auto& lengths = impl_->doc_lengths[f];
+    for (size_t start = 0; start < lengths.size(); start += kDocLenChunk) {
+      std::string chunk;
+      for (size_t i = start; i < lengths.size() && i < start + kDocLenChunk; ++i) {
+        PutFixed32(&chunk, lengths[i]);
+      }
+      kv[DocLenKey(static_cast<uint32_t>(start / kDocLenChunk), static_cast<uint8_t>(f))] =
+          std::move(chunk);
+    }
   }
+  kv["fields"] = fields;
   for (const auto& [key, value] : kv) {
     SCRY_RETURN_IF_ERROR(impl_->File(kMetaCf).Put(key, value));
   }

@@ -2,13 +2,27 @@
 //
 // The stored form of a document (value in the `docs` column family):
 //
-//   stored_doc := id:lp n_fields:varint32 (name:lp value:lp){n_fields}
-//   lp         := length:varint32 bytes
+//   stored_doc  := id:lp n_fields:varint32 (name:lp value:lp){n_fields} [checkpoints]
+//   lp          := length:varint32 bytes
+//   checkpoints := 0x01 n_tables:varint32 table{n_tables}
+//   table       := field_index:varint32 n:varint32 offset_delta:varint32{n}
 //
 // Fields keep their input order; the title, if any, is the field "title".
+//
+// The optional trailer holds position checkpoints (written since snippets):
+// for a stored text field, the byte offset in its value of the word at
+// position 0, K, 2K, ... (K = kCheckpointInterval), positions as the
+// indexer's Analyzer counts them from 0 for that value alone. The offsets are
+// delta-coded (the first from 0). Tables appear in increasing field order,
+// each with n >= 1, and a document without any has no trailer, so a value
+// written before checkpoints existed decodes unchanged (no checkpoints), and a
+// document without checkpoints encodes exactly as it did then. Storage only
+// keeps the table; query/highlighter.h computes and uses it.
 #ifndef SCRY_STORAGE_STORED_DOCUMENT_H_
 #define SCRY_STORAGE_STORED_DOCUMENT_H_
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -18,15 +32,31 @@
 
 namespace scry::storage {
 
+// Word positions between two checkpoints of a field.
+inline constexpr uint32_t kCheckpointInterval = 32;
+
 struct StoredDocument {
   std::string id;
   std::vector<std::pair<std::string, std::string>> fields;
+  // Parallel to `fields` (or shorter, even empty: missing tables are empty):
+  // checkpoints[i][k] is the byte offset in fields[i].second of the word at
+  // position k * kCheckpointInterval. Empty for a field without a table.
+  // (The default initializer keeps `StoredDocument{id, {}}` warning-free.)
+  std::vector<std::vector<uint32_t>> checkpoints = {};
 
   // The value of field `name`, or "" if the document has none.
   std::string_view Field(std::string_view name) const;
 
+  // The checkpoints of fields[field_index]; empty if it has none (or there is
+  // no such field). The reference lives as long as this document, unchanged.
+  const std::vector<uint32_t>& Checkpoints(size_t field_index) const;
+
+  // REQUIRES: checkpoints.size() <= fields.size(); every table nondecreasing
+  // with offsets <= the size of its field's value (Decode rejects others).
   std::string Encode() const;
-  // DataLoss if `data` is not a well-formed stored document.
+  // DataLoss if `data` is not a well-formed stored document (malformed
+  // trailer included). Without a trailer, `checkpoints` is empty; with one,
+  // it has one table (maybe empty) per field.
   static absl::StatusOr<StoredDocument> Decode(std::string_view data);
 };
 
