@@ -105,6 +105,9 @@ int CmdIndex(const std::string& corpus, const std::string& dir) {
   options.threads = static_cast<unsigned>(EnvInt("SCRY_THREADS", 0));
   options.language = "english";
   options.stored_fields = {};  // only the id, like the peers
+  // One searchable text per document, like the peers (which index
+  // title + body as one field): no named fields.
+  options.index_fields = {};
   options.warn = [](const std::string& line) { std::cerr << line << "\n"; };
   const auto t0 = Clock::now();
   absl::StatusOr<indexer::BuildSummary> summary = indexer::BuildIndex(options);

@@ -11,12 +11,15 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <set>
+#include <span>
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "indexer/analyzer.h"
+#include "indexer/checkpoints.h"
 #include "indexer/jsonl_reader.h"
 #include "storage/hash.h"
 #include "storage/index_dir.h"
@@ -110,9 +113,8 @@ absl::Status ReadInputs(const BuildOptions& options, Progress* progress,
       if (progress->Due()) {
         const uint64_t bytes = bytes_before + reader->bytes_read();
         const double secs = progress->Elapsed();
-        std::string line =
-            absl::StrFormat("reading: %d docs, %.1f MB, %.0f docs/s", summary->docs, bytes / 1e6,
-                            summary->docs / std::max(secs, 1e-9));
+        std::string line = absl::StrFormat("reading: %d docs, %.1f MB, %.0f docs/s", summary->docs,
+                                           bytes / 1e6, summary->docs / std::max(secs, 1e-9));
         if (total_bytes > bytes && bytes > 0) {
           absl::StrAppendFormat(&line, ", %.0f%%, reading ETA %.0f s", 100.0 * bytes / total_bytes,
                                 secs * static_cast<double>(total_bytes - bytes) / bytes);
@@ -128,36 +130,92 @@ absl::Status ReadInputs(const BuildOptions& options, Progress* progress,
 }
 
 struct Partial {
+  // Keyed by storage::TermKey(field, term), so that sorting the keys orders
+  // the lists by field, then term, as the shard writer wants them.
   absl::flat_hash_map<std::string, storage::PostingList> terms;
-  std::vector<uint32_t> lengths;  // per document of the range
+  std::vector<uint32_t> lengths;  // per document of the range, num_fields each
+  // Per document of the range, per member: its position checkpoints.
+  std::vector<std::vector<std::vector<uint32_t>>> checkpoints;
 };
 
-// Analyses docs[begin, end) (docids begin..end-1) into *out.
+// Appends document d's posting to `list`: the positions of tokens[order[i]]
+// for i in [begin, end) whose field is `field` (every one for the
+// catch-all), shifted by -shift[field].
+void AddPosting(uint32_t d, const std::vector<Token>& tokens, const std::vector<uint8_t>& fields,
+                const std::vector<uint32_t>& order, size_t begin, size_t end, uint8_t field,
+                const std::vector<uint32_t>& shift, storage::PostingList* list) {
+  list->docids.push_back(d);
+  uint32_t freq = 0;
+  for (size_t i = begin; i < end; ++i) {
+    const uint32_t t = order[i];
+    if (field != storage::kTextField && fields[t] != field) continue;
+    list->positions.push_back(tokens[t].position - shift[field]);
+    ++freq;
+  }
+  list->freqs.push_back(freq);
+}
+
+// Analyses docs[begin, end) (docids begin..end-1) into *out. `field_ids`
+// maps a member name to its named field id (members not in it are in the
+// catch-all only); num_fields counts the catch-all.
 void InvertRange(Analyzer* analyzer, const std::vector<ParsedDoc>& docs, size_t begin, size_t end,
+                 const absl::flat_hash_map<std::string, uint8_t>& field_ids, size_t num_fields,
                  Partial* out) {
   std::vector<Token> tokens;
+  std::vector<uint8_t> token_fields;  // named field of each token, 0 if none
   std::vector<uint32_t> order;
+  std::vector<uint32_t> shift(num_fields);  // first catch-all position of each field
+  std::vector<uint8_t> run_fields;
+  std::string key;
   for (size_t d = begin; d < end; ++d) {
     tokens.clear();
+    token_fields.clear();
+    const size_t lengths_at = out->lengths.size();
+    out->lengths.resize(lengths_at + num_fields, 0);
+    std::fill(shift.begin(), shift.end(), 0);
     uint32_t next_position = 0;
+    auto& checkpoints = out->checkpoints.emplace_back();
     for (const auto& field : docs[d].fields) {
       const uint32_t start = next_position == 0 ? 0 : next_position + kFieldPositionGap;
+      const size_t first_token = tokens.size();
       next_position = analyzer->Analyze(field.second, start, &tokens);
+      checkpoints.push_back(PositionCheckpointsFromTokens(
+          field.second,
+          absl::Span<const Token>(tokens.data() + first_token, tokens.size() - first_token), start,
+          next_position, analyzer));
+      auto it = field_ids.find(field.first);
+      const uint8_t f = it == field_ids.end() ? storage::kTextField : it->second;
+      if (f != storage::kTextField) {
+        // A repeated member continues its field after the gap.
+        if (out->lengths[lengths_at + f] == 0) shift[f] = start;
+        out->lengths[lengths_at + f] += static_cast<uint32_t>(tokens.size() - first_token);
+      }
+      token_fields.resize(tokens.size(), f);
     }
-    out->lengths.push_back(static_cast<uint32_t>(tokens.size()));
+    out->lengths[lengths_at] = static_cast<uint32_t>(tokens.size());
     order.resize(tokens.size());
     for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
     std::stable_sort(order.begin(), order.end(),
                      [&](uint32_t a, uint32_t b) { return tokens[a].term < tokens[b].term; });
     for (size_t i = 0; i < order.size();) {
       const std::string& term = tokens[order[i]].term;
-      storage::PostingList& list = out->terms[term];
-      list.docids.push_back(static_cast<uint32_t>(d));
       size_t j = i;
+      run_fields.clear();
       for (; j < order.size() && tokens[order[j]].term == term; ++j) {
-        list.positions.push_back(tokens[order[j]].position);
+        const uint8_t f = token_fields[order[j]];
+        if (f != storage::kTextField &&
+            std::find(run_fields.begin(), run_fields.end(), f) == run_fields.end()) {
+          run_fields.push_back(f);
+        }
       }
-      list.freqs.push_back(static_cast<uint32_t>(j - i));
+      for (uint8_t f : run_fields) {
+        key = storage::TermKey(f, term);
+        AddPosting(static_cast<uint32_t>(d), tokens, token_fields, order, i, j, f, shift,
+                   &out->terms[key]);
+      }
+      key = storage::TermKey(storage::kTextField, term);
+      AddPosting(static_cast<uint32_t>(d), tokens, token_fields, order, i, j, storage::kTextField,
+                 shift, &out->terms[key]);
       i = j;
     }
   }
@@ -165,7 +223,13 @@ void InvertRange(Analyzer* analyzer, const std::vector<ParsedDoc>& docs, size_t 
 
 absl::Status BuildShard(const BuildOptions& options, uint32_t shard_index,
                         std::vector<ParsedDoc>* docs, const Analyzer& analyzer,
-                        storage::IndexBuild* build, Progress* progress, BuildSummary* summary) {
+                        const std::vector<std::string>& field_names, storage::IndexBuild* build,
+                        Progress* progress, BuildSummary* summary) {
+  absl::flat_hash_map<std::string, uint8_t> field_ids;
+  for (size_t i = 0; i < field_names.size(); ++i) {
+    field_ids[field_names[i]] = static_cast<uint8_t>(i + 1);
+  }
+  const size_t num_fields = field_names.size() + 1;
   std::sort(docs->begin(), docs->end(),
             [](const ParsedDoc& a, const ParsedDoc& b) { return a.id < b.id; });
   unsigned threads = options.threads != 0 ? options.threads : std::thread::hardware_concurrency();
@@ -178,7 +242,7 @@ absl::Status BuildShard(const BuildOptions& options, uint32_t shard_index,
       const size_t end = docs->size() * (t + 1) / threads;
       workers.emplace_back([&, t, begin, end] {
         std::unique_ptr<Analyzer> local = analyzer.Clone();
-        InvertRange(local.get(), *docs, begin, end, &partials[t]);
+        InvertRange(local.get(), *docs, begin, end, field_ids, num_fields, &partials[t]);
       });
     }
     for (auto& w : workers) w.join();
@@ -193,27 +257,28 @@ absl::Status BuildShard(const BuildOptions& options, uint32_t shard_index,
                         storage::CodecByName(options.positions_codec));
   storage::ShardWriterOptions writer_options;
   writer_options.codecs = {docid_codec, freq_codec, positions_codec};
+  writer_options.field_names = field_names;
   SCRY_ASSIGN_OR_RETURN(
       auto writer, storage::ShardWriter::Create(build->ShardPath(shard_index), writer_options));
   const bool store_all = std::find(options.stored_fields.begin(), options.stored_fields.end(),
                                    "*") != options.stored_fields.end();
   uint32_t docid = 0;
-  for (const Partial& p : partials) {
-    for (uint32_t length : p.lengths) {
+  for (Partial& p : partials) {
+    for (size_t at = 0; at < p.lengths.size(); at += num_fields) {
       storage::StoredDocument stored;
       ParsedDoc& doc = (*docs)[docid];
+      auto& checkpoints = p.checkpoints[at / num_fields];
       stored.id = std::move(doc.id);
-      if (store_all) {
-        stored.fields = std::move(doc.fields);
-      } else {
-        for (auto& field : doc.fields) {
-          if (std::find(options.stored_fields.begin(), options.stored_fields.end(), field.first) !=
-              options.stored_fields.end()) {
-            stored.fields.push_back(std::move(field));
-          }
+      for (size_t i = 0; i < doc.fields.size(); ++i) {
+        if (store_all || std::find(options.stored_fields.begin(), options.stored_fields.end(),
+                                   doc.fields[i].first) != options.stored_fields.end()) {
+          stored.fields.push_back(std::move(doc.fields[i]));
+          stored.checkpoints.push_back(std::move(checkpoints[i]));
         }
       }
-      SCRY_RETURN_IF_ERROR(writer->AddDocument(docid, stored, length));
+      checkpoints = {};
+      SCRY_RETURN_IF_ERROR(writer->AddDocument(
+          docid, stored, std::span<const uint32_t>(p.lengths.data() + at, num_fields)));
       ++docid;
     }
   }
@@ -241,15 +306,52 @@ absl::Status BuildShard(const BuildOptions& options, uint32_t shard_index,
       merged.positions.insert(merged.positions.end(), l.positions.begin(), l.positions.end());
       p.terms.erase(it);
     }
-    SCRY_RETURN_IF_ERROR(writer->AddPostingList(storage::kTextField, term, merged));
-    summary->postings += merged.docids.size();
+    const uint8_t field = static_cast<uint8_t>(term[0]);
+    SCRY_RETURN_IF_ERROR(writer->AddPostingList(field, std::string_view(term).substr(1), merged));
+    if (field == storage::kTextField) {
+      summary->postings += merged.docids.size();
+      ++summary->terms;
+    }
   }
-  summary->terms += terms.size();
   storage::ShardMeta meta;
   meta.shard_index = shard_index;
   meta.num_shards = options.num_shards;
   meta.language = analyzer.language();
   return writer->Finish(meta);
+}
+
+// The named fields of the index, sorted: the members chosen by
+// options.index_fields that occur in the input.
+absl::StatusOr<std::vector<std::string>> ChooseFields(
+    const BuildOptions& options, const std::vector<std::vector<ParsedDoc>>& shards) {
+  const bool all = std::find(options.index_fields.begin(), options.index_fields.end(), "*") !=
+                   options.index_fields.end();
+  std::set<std::string> names;
+  if (all) {
+    for (const auto& docs : shards) {
+      for (const ParsedDoc& doc : docs) {
+        for (const auto& field : doc.fields) {
+          if (storage::IsFieldName(field.first)) names.insert(field.first);
+        }
+      }
+    }
+  } else {
+    for (const std::string& name : options.index_fields) {
+      if (!storage::IsFieldName(name)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("\"", name,
+                         "\" cannot be an indexed field: a name is a letter or '_' then letters, "
+                         "digits or '_'"));
+      }
+      names.insert(name);
+    }
+  }
+  if (names.size() >= storage::kMaxFields) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the input has ", names.size(), " distinct members, more than the ",
+        storage::kMaxFields - 1, " fields an index can have; choose some with --index-fields"));
+  }
+  return std::vector<std::string>(names.begin(), names.end());
 }
 
 uint64_t DirectoryBytes(const std::string& path) {
@@ -269,7 +371,8 @@ absl::StatusOr<BuildSummary> BuildIndex(const BuildOptions& options) {
   if (options.num_shards == 0 || options.num_shards > 1024) {
     return absl::InvalidArgumentError("the number of shards must be between 1 and 1024");
   }
-  SCRY_ASSIGN_OR_RETURN(std::unique_ptr<Analyzer> analyzer, Analyzer::Create(options.language));
+  SCRY_ASSIGN_OR_RETURN(std::unique_ptr<Analyzer> analyzer,
+                        Analyzer::Create(AnalyzerOptions{options.language, options.stopwords}));
   SCRY_RETURN_IF_ERROR(storage::CodecByName(options.docid_codec).status());
   SCRY_RETURN_IF_ERROR(storage::CodecByName(options.freq_codec).status());
   SCRY_RETURN_IF_ERROR(storage::CodecByName(options.positions_codec).status());
@@ -281,16 +384,18 @@ absl::StatusOr<BuildSummary> BuildIndex(const BuildOptions& options) {
   BuildSummary summary;
   std::vector<std::vector<ParsedDoc>> shards(options.num_shards);
   SCRY_RETURN_IF_ERROR(ReadInputs(options, &progress, &shards, &summary));
+  SCRY_ASSIGN_OR_RETURN(const std::vector<std::string> field_names, ChooseFields(options, shards));
   for (uint32_t s = 0; s < options.num_shards; ++s) {
     progress.Report(absl::StrFormat("shard %d/%d: analysing %d docs", s + 1, options.num_shards,
                                     shards[s].size()));
-    SCRY_RETURN_IF_ERROR(
-        BuildShard(options, s, &shards[s], *analyzer, build.get(), &progress, &summary));
+    SCRY_RETURN_IF_ERROR(BuildShard(options, s, &shards[s], *analyzer, field_names, build.get(),
+                                    &progress, &summary));
   }
   storage::IndexManifest manifest;
   manifest.format_version = storage::kFormatVersion;
   manifest.num_shards = options.num_shards;
   manifest.language = analyzer->language();
+  manifest.stopwords = analyzer->stopwords();
   manifest.docs = summary.docs;
   SCRY_RETURN_IF_ERROR(build->Commit(manifest));
   SCRY_ASSIGN_OR_RETURN(summary.generation_path, storage::LiveGeneration(options.index_dir));

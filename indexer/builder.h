@@ -9,9 +9,11 @@
 // Inside a shard, docids are assigned in byte order of the external ids, so
 // ties in score broken by docid are broken by id, whatever the shard count.
 //
-// Text fields are indexed in one searchable stream: title first, then body,
-// then the other members in input order, with a gap of kFieldPositionGap
-// positions between fields so that a phrase never spans two fields.
+// Text fields are indexed in one searchable stream, the catch-all field:
+// title first, then body, then the other members in input order, with a gap
+// of kFieldPositionGap positions between fields so that a phrase never spans
+// two fields. Members chosen by BuildOptions::index_fields are indexed again
+// as named fields of their own (positions from 0 in each).
 #ifndef SCRY_INDEXER_BUILDER_H_
 #define SCRY_INDEXER_BUILDER_H_
 
@@ -31,6 +33,9 @@ struct BuildOptions {
   std::string index_dir;
   uint32_t num_shards = 1;
   std::string language = "english";
+  // Drop the language's stopwords (indexer/stopwords.h), keeping their
+  // positions. Recorded in the manifest so queries are analysed alike.
+  bool stopwords = false;
   // false: the first bad line stops the build (InvalidArgument "FILE:LINE:
   // reason"). true: bad lines are reported through `warn` and skipped.
   bool skip_invalid = false;
@@ -45,6 +50,12 @@ struct BuildOptions {
   // Members kept in the `docs` column family besides the id, which is always
   // stored: {"*"} (the default) keeps every member, {} keeps only the id.
   std::vector<std::string> stored_fields = {"*"};
+  // Members that also get postings of their own, for field queries
+  // (`title:word`) and per-field weights: {"*"} (the default) every member
+  // whose name is a field name (storage::IsFieldName), {} none. The
+  // catch-all field, searched by default, always holds every member.
+  // At most 255 fields.
+  std::vector<std::string> index_fields = {"*"};
   // Called with one line per skipped input line (and progress if set below).
   std::function<void(const std::string&)> warn;
   // Called about 4 times a second with a one-line progress report (no

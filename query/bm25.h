@@ -36,8 +36,9 @@ struct Bm25 {
     return std::log(1.0 + (total_docs_ - d + 0.5) / (d + 0.5));
   }
 
-  [[nodiscard]] double Score(double idf, uint32_t tf, uint32_t doc_length) const noexcept {
-    const double f = static_cast<double>(tf);
+  // tf is a count, or a sloppy phrase's weighted count (query/scorer.h).
+  [[nodiscard]] double Score(double idf, double tf, uint32_t doc_length) const noexcept {
+    const double f = tf;
     const double norm = kK1 * (1.0 - kB + kB * static_cast<double>(doc_length) / avgdl_);
     return idf * f * (kK1 + 1.0) / (f + norm);
   }

@@ -59,7 +59,7 @@ absl::Status ListBounds(const std::vector<MaxScoreTerm>& terms, const ScoringCon
   bound->resize(terms.size());
   for (size_t i = 0; i < terms.size(); ++i) {
     SCRY_RETURN_IF_ERROR(terms[i].cursor->ListImpacts(&impacts));
-    (*bound)[i] = ImpactBound(ctx.bm25, terms[i].idf, impacts);
+    (*bound)[i] = ImpactBound(ctx.Of(terms[i].cursor->field()), terms[i].idf, impacts);
   }
   return absl::OkStatus();
 }
@@ -81,7 +81,7 @@ class BlockBounds {
     if (*last == kEndDocid) return cursor.status();
     if (*last != last_[q]) {
       SCRY_RETURN_IF_ERROR(cursor.ShallowBlockImpacts(&impacts_));
-      bound_[q] = ImpactBound(ctx_.bm25, terms_[q].idf, impacts_);
+      bound_[q] = ImpactBound(ctx_.Of(cursor.field()), terms_[q].idf, impacts_);
       last_[q] = *last;
     }
     *bound = bound_[q];
@@ -104,7 +104,7 @@ absl::Status MaxScoreTopK(std::vector<MaxScoreTerm> terms, const ScoringContext&
   const size_t n = terms.size();
   if (n == 0) return absl::OkStatus();
 
-  TopKHeap heap(k);
+  TopKHeap heap(k, ctx.after);
   const Bar bar(&heap, shared);
   BlockBounds blocks(terms, ctx);
   std::vector<double> bound(n), upto(n), contribution(n, 0.0);
@@ -155,13 +155,12 @@ absl::Status MaxScoreTopK(std::vector<MaxScoreTerm> terms, const ScoringContext&
       for (size_t j = first_essential; j < n; ++j) d = std::min(d, cursor[j]->docid());
       if (d > end) break;
       ++result->matches;
-      const uint32_t dl = ctx.shard->doc_length(d);
       double partial = 0;
       std::fill(matched.begin(), matched.end(), 0);
       // Scores the term in position j of `order`, whose cursor is on d.
       auto add = [&](size_t j) {
         const size_t q = order[j];
-        contribution[q] = ctx.bm25.Score(terms[q].idf, cursor[j]->freq(), dl);
+        contribution[q] = ctx.Score(*cursor[j], terms[q].idf);
         matched[q] = 1;
         partial += contribution[q];
         ++result->postings_scored;
@@ -227,7 +226,7 @@ absl::Status BlockMaxWandTopK(std::vector<MaxScoreTerm> terms, const ScoringCont
   BlockBounds blocks(terms, ctx);
   std::vector<double> contribution(n, 0.0);
   std::vector<uint8_t> matched(n, 0);
-  TopKHeap heap(k);
+  TopKHeap heap(k, ctx.after);
   const Bar bar(&heap, shared);
 
   while (!ctx.Expired()) {
@@ -288,11 +287,10 @@ absl::Status BlockMaxWandTopK(std::vector<MaxScoreTerm> terms, const ScoringCont
     }
     // Every cursor in ord[0..p] is on the pivot: score it.
     ++result->matches;
-    const uint32_t dl = ctx.shard->doc_length(pivot);
     std::fill(matched.begin(), matched.end(), 0);
     for (size_t i = 0; i <= p; ++i) {
       const size_t q = ord[i];
-      contribution[q] = ctx.bm25.Score(terms[q].idf, cursor[q]->freq(), dl);
+      contribution[q] = ctx.Score(*cursor[q], terms[q].idf);
       matched[q] = 1;
     }
     result->postings_scored += p + 1;
@@ -320,7 +318,7 @@ absl::Status BlockMaxConjunctionTopK(std::vector<MaxScoreTerm> terms, const Scor
   for (size_t i = 0; i < n; ++i) cursors[i] = terms[i].cursor.get();
   CursorIntersection docs(cursors);
   BlockBounds blocks(terms, ctx);
-  TopKHeap heap(k);
+  TopKHeap heap(k, ctx.after);
   const Bar bar(&heap, shared);
   uint32_t target = 0;
   while (!ctx.Expired()) {
@@ -346,9 +344,8 @@ absl::Status BlockMaxConjunctionTopK(std::vector<MaxScoreTerm> terms, const Scor
       }
     }
     ++result->matches;
-    const uint32_t dl = ctx.shard->doc_length(d);
     double score = 0;  // in query order, as the exhaustive conjunction sums
-    for (size_t i = 0; i < n; ++i) score += ctx.bm25.Score(terms[i].idf, cursors[i]->freq(), dl);
+    for (size_t i = 0; i < n; ++i) score += ctx.Score(*cursors[i], terms[i].idf);
     result->postings_scored += n;
     if (heap.Offer(ScoredDoc{score, d})) bar.Publish();
   }

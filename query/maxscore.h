@@ -61,9 +61,11 @@ struct ScoredDoc {
 // most threshold().
 class TopKHeap {
  public:
-  explicit TopKHeap(size_t k) : k_(k) {}
+  // Only documents `after` admits are kept (all by default).
+  explicit TopKHeap(size_t k, RankAfter after = {}) : k_(k), after_(after) {}
   // Keeps `doc` if it is among the best k so far; true if kept.
   bool Offer(const ScoredDoc& doc) {
+    if (!after_.Admits(doc.score, doc.docid)) return false;
     if (heap_.size() < k_) {
       heap_.push(doc);
     } else if (WorseFirst()(doc, heap_.top())) {
@@ -94,6 +96,7 @@ class TopKHeap {
     }
   };
   size_t k_;
+  RankAfter after_;
   std::priority_queue<ScoredDoc, std::vector<ScoredDoc>, WorseFirst> heap_;
 };
 

@@ -20,8 +20,11 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "storage/keys.h"
 #include "storage/status.h"
 
 namespace scry::query {
@@ -31,13 +34,35 @@ namespace {
 // destroying and walking the tree stay far from the end of a thread's stack
 // (gRPC handler threads, and sanitizer builds whose frames are much larger).
 constexpr size_t kMaxNestingDepth = 100;
+constexpr uint32_t kMaxSlop = 1000;
+constexpr double kMaxBoost = 1e6;
 
-enum class TokenKind { kWord, kPhrase, kLParen, kRParen, kAnd, kOr, kNot, kPlus, kMinus, kEnd };
+enum class TokenKind {
+  kWord,
+  kPhrase,
+  kLParen,
+  kRParen,
+  kAnd,
+  kOr,
+  kNot,
+  kPlus,
+  kMinus,
+  kField,  // "name:" directly before a phrase or "(" (text: the name)
+  kTilde,  // "~N" after a word (fuzzy) or phrase (slop); text: the digits
+  kBoost,  // "^N" after a clause; text: the number as written
+  kEnd
+};
 
 struct Token {
   TokenKind kind;
   size_t offset;     // byte offset of the token's first character
   std::string text;  // words and phrases: unescaped text; others: as written
+  // kWord: "name:" written before the word (`title:word`), and whether it
+  // ended with an unescaped '*' (a prefix query; the '*' is not in text).
+  std::string field;
+  bool prefix = false;
+
+  Token(TokenKind k, size_t o, std::string t) : kind(k), offset(o), text(std::move(t)) {}
 };
 
 bool IsSpace(char c) {
@@ -62,7 +87,9 @@ absl::Status ErrorAt(std::string_view text, size_t offset, absl::string_view rea
   return absl::InvalidArgumentError(absl::StrCat("column ", ColumnAt(text, offset), ": ", reason));
 }
 
-bool EndsWord(char c) { return IsSpace(c) || c == '(' || c == ')' || c == '"'; }
+bool EndsWord(char c) {
+  return IsSpace(c) || c == '(' || c == ')' || c == '"' || c == '~' || c == '^';
+}
 
 absl::StatusOr<std::vector<Token>> Lex(std::string_view text) {
   std::vector<Token> tokens;
@@ -82,6 +109,14 @@ absl::StatusOr<std::vector<Token>> Lex(std::string_view text) {
                                         : TokenKind::kNot;
       tokens.push_back({kind, start, std::string(1, c)});
       ++i;
+      continue;
+    }
+    if (c == '~' || c == '^') {
+      // Suffixes: "~" and optional digits, "^" and a number.
+      for (++i; i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.'); ++i) {
+      }
+      tokens.push_back({c == '~' ? TokenKind::kTilde : TokenKind::kBoost, start,
+                        std::string(text.substr(start + 1, i - start - 1))});
       continue;
     }
     std::string value;
@@ -104,31 +139,74 @@ absl::StatusOr<std::vector<Token>> Lex(std::string_view text) {
       continue;
     }
     bool escaped = false;
+    bool star_last = false;  // the word ended with unescaped '*'s
+    std::string field;
     while (i < text.size() && !EndsWord(text[i])) {
+      if (text[i] == '*') {
+        size_t run = i;
+        while (run < text.size() && text[run] == '*') ++run;
+        if (run < text.size() && !EndsWord(text[run])) {
+          return ErrorAt(text, i, "'*' is only allowed at the end of a word (a prefix query)");
+        }
+        star_last = true;
+        i = run;
+        break;
+      }
       // A backslash escapes the next byte; a final backslash is kept as is.
       if (text[i] == '\\' && i + 1 < text.size()) {
         value.push_back(text[i + 1]);
         i += 2;
         escaped = true;
+      } else if (text[i] == ':' && field.empty() && !escaped && storage::IsFieldName(value)) {
+        field = std::move(value);
+        value.clear();
+        ++i;
+        if (i == text.size() || EndsWord(text[i])) break;
       } else {
         value.push_back(text[i++]);
       }
     }
     TokenKind kind = TokenKind::kWord;
-    if (!escaped) {
+    if (!escaped && field.empty() && !star_last) {
       if (value == "AND" || value == "&&") kind = TokenKind::kAnd;
       if (value == "OR" || value == "||") kind = TokenKind::kOr;
       if (value == "NOT") kind = TokenKind::kNot;
     }
-    tokens.push_back({kind, start, std::move(value)});
+    if (!field.empty() && value.empty() && !star_last) {
+      // "name:" alone: it scopes the phrase or group that follows.
+      tokens.push_back({TokenKind::kField, start, std::move(field)});
+      continue;
+    }
+    Token token{kind, start, std::move(value)};
+    token.field = std::move(field);
+    token.prefix = star_last;
+    tokens.push_back(std::move(token));
   }
   tokens.push_back({TokenKind::kEnd, text.size(), ""});
   return tokens;
 }
 
-bool StartsUnary(TokenKind kind) {
+bool StartsPrimary(TokenKind kind) {
   return kind == TokenKind::kWord || kind == TokenKind::kPhrase || kind == TokenKind::kLParen ||
-         kind == TokenKind::kNot || kind == TokenKind::kPlus || kind == TokenKind::kMinus;
+         kind == TokenKind::kField;
+}
+
+bool StartsUnary(TokenKind kind) {
+  return StartsPrimary(kind) || kind == TokenKind::kNot || kind == TokenKind::kPlus ||
+         kind == TokenKind::kMinus;
+}
+
+// Applies a field and a boost to every leaf of `node` (a field only where
+// the leaf has none).
+void Scope(QueryNode* node, const std::string& field, double boost) {
+  if (node->is_leaf()) {
+    if (node->field.empty()) node->field = field;
+    node->boost *= boost;
+    return;
+  }
+  for (auto* group : {&node->must, &node->should, &node->must_not}) {
+    for (auto& child : *group) Scope(child.get(), field, boost);
+  }
 }
 
 class Parser {
@@ -266,9 +344,13 @@ class Parser {
       ++pos_;
     }
     const Token& token = Peek();
-    if (token.kind != TokenKind::kWord && token.kind != TokenKind::kPhrase &&
-        token.kind != TokenKind::kLParen) {
+    if (!StartsPrimary(token.kind)) {
       if (op != nullptr) return MissingAfter(*op);
+      if (token.kind == TokenKind::kTilde || token.kind == TokenKind::kBoost) {
+        return ErrorAt(text_, token.offset,
+                       absl::StrCat("'", token.kind == TokenKind::kTilde ? "~" : "^",
+                                    "' must follow a word, a phrase or a group"));
+      }
       if (token.kind == TokenKind::kAnd || token.kind == TokenKind::kOr) {
         return ErrorAt(text_, token.offset, absl::StrCat("missing term before '", token.text, "'"));
       }
@@ -287,20 +369,69 @@ class Parser {
     return clause;
   }
 
+  // primary := [field ":"] (WORD | PHRASE | "(" or_expr ")") ["~" [N]] ["^" N]
   absl::StatusOr<std::unique_ptr<QueryNode>> ParsePrimary(size_t depth) {
+    const Token* field_token = nullptr;
+    if (Peek().kind == TokenKind::kField) {
+      field_token = &Peek();
+      ++pos_;
+      if (Peek().kind != TokenKind::kPhrase && Peek().kind != TokenKind::kLParen) {
+        return ErrorAt(text_, field_token->offset,
+                       absl::StrCat("missing term after '", field_token->text, ":'"));
+      }
+    }
     const Token& token = Peek();
     ++pos_;
-    if (token.kind != TokenKind::kLParen) return MakeLeaf(token);
-    if (depth + 1 > max_depth_) {
-      return ErrorAt(text_, token.offset,
-                     absl::StrCat("parentheses nested deeper than ", max_depth_));
+    std::unique_ptr<QueryNode> node;
+    if (token.kind == TokenKind::kLParen) {
+      if (depth + 1 > max_depth_) {
+        return ErrorAt(text_, token.offset,
+                       absl::StrCat("parentheses nested deeper than ", max_depth_));
+      }
+      if (Peek().kind == TokenKind::kRParen) {
+        return ErrorAt(text_, token.offset, "empty parentheses");
+      }
+      if (Peek().kind == TokenKind::kEnd) return Unbalanced(token);
+      SCRY_ASSIGN_OR_RETURN(auto group, ParseOr(depth + 1));
+      if (Peek().kind != TokenKind::kRParen) return Unbalanced(token);
+      ++pos_;
+      SCRY_ASSIGN_OR_RETURN(node, Finish(std::move(group), token.offset, GroupKind::kParens));
     }
-    if (Peek().kind == TokenKind::kRParen) return ErrorAt(text_, token.offset, "empty parentheses");
-    if (Peek().kind == TokenKind::kEnd) return Unbalanced(token);
-    SCRY_ASSIGN_OR_RETURN(auto group, ParseOr(depth + 1));
-    if (Peek().kind != TokenKind::kRParen) return Unbalanced(token);
-    ++pos_;
-    return Finish(std::move(group), token.offset, GroupKind::kParens);
+    // Suffixes: "~N" (words and phrases only), then "^N".
+    const Token* tilde = nullptr;
+    if (Peek().kind == TokenKind::kTilde) {
+      tilde = &Peek();
+      ++pos_;
+      if (token.kind == TokenKind::kLParen) {
+        return ErrorAt(text_, tilde->offset, "'~' must follow a word or a phrase, not a group");
+      }
+    }
+    double boost = 1.0;
+    if (Peek().kind == TokenKind::kBoost) {
+      const Token& b = Peek();
+      ++pos_;
+      if (!absl::SimpleAtod(b.text, &boost) || !(boost > 0) || boost > kMaxBoost) {
+        return ErrorAt(text_, b.offset,
+                       absl::StrCat("'^' needs a positive number up to ", kMaxBoost,
+                                    " after it, got '^", b.text, "'"));
+      }
+    }
+    if (token.kind != TokenKind::kLParen) {
+      SCRY_ASSIGN_OR_RETURN(node, MakeLeaf(token, tilde));
+    }
+    if (node == nullptr) return node;
+    std::string field = field_token != nullptr ? field_token->text : token.field;
+    if (!field.empty() && options_.known_fields != nullptr &&
+        std::find(options_.known_fields->begin(), options_.known_fields->end(), field) ==
+            options_.known_fields->end()) {
+      return ErrorAt(text_, field_token != nullptr ? field_token->offset : token.offset,
+                     absl::StrCat("unknown field '", field, "'; the index has ",
+                                  options_.known_fields->empty()
+                                      ? "no named fields"
+                                      : absl::StrJoin(*options_.known_fields, ", ")));
+    }
+    Scope(node.get(), field, boost);
+    return node;
   }
 
   absl::Status Unbalanced(const Token& open) const {
@@ -308,26 +439,88 @@ class Parser {
   }
 
   // Analyses a word or phrase: nullptr if it has no term, a kTerm node for
-  // one term, a kPhrase node (relative positions) for more.
-  absl::StatusOr<std::unique_ptr<QueryNode>> MakeLeaf(const Token& token) {
+  // one term, a kPhrase node (relative positions) for more; with a '*' a
+  // kPrefix node, with '~' after a word a kFuzzy node and after a phrase its
+  // slop.
+  absl::StatusOr<std::unique_ptr<QueryNode>> MakeLeaf(const Token& token, const Token* tilde) {
+    uint32_t distance = 0;
+    if (tilde != nullptr) {
+      const uint32_t limit = token.kind == TokenKind::kPhrase ? kMaxSlop : 2;
+      if (tilde->text.empty()) {
+        distance = token.kind == TokenKind::kPhrase ? 0 : 2;  // Lucene's defaults
+      } else if (!absl::SimpleAtoi(tilde->text, &distance) || distance > limit) {
+        return ErrorAt(text_, tilde->offset,
+                       token.kind == TokenKind::kPhrase
+                           ? absl::StrCat("phrase slop must be a whole number up to ", kMaxSlop)
+                           : std::string("fuzzy edit distance must be 0, 1 or 2"));
+      }
+      if (token.prefix) {
+        return ErrorAt(text_, tilde->offset, "a prefix query ('*') cannot also be fuzzy ('~')");
+      }
+    }
     analyzed_.clear();
     analyzer_->Analyze(token.text, 0, &analyzed_);
+    const bool special =
+        token.prefix || (tilde != nullptr && token.kind == TokenKind::kWord && distance > 0);
+    if (special) {
+      // Prefix and fuzzy queries work on one word, case-folded but not
+      // stemmed (the expansion compares it with the dictionary's terms).
+      if (analyzed_.size() > 1) {
+        return ErrorAt(text_, token.offset,
+                       absl::StrCat(token.prefix ? "a prefix" : "a fuzzy",
+                                    " query must be a single word, got '", token.text, "'"));
+      }
+      std::string_view surface = token.text;
+      if (!analyzed_.empty()) {
+        surface = surface.substr(analyzed_[0].begin, analyzed_[0].end - analyzed_[0].begin);
+      }
+      // Punctuation only ("***", "...~"), or a stopword: nothing to search.
+      if (analyzed_.empty()) return nullptr;
+      std::string folded = indexer::Analyzer::FoldWord(surface);
+      if (folded.empty()) return nullptr;
+      SCRY_RETURN_IF_ERROR(CountLeaf(token));
+      auto node = std::make_unique<QueryNode>();
+      node->column = static_cast<uint32_t>(ColumnAt(text_, token.offset));
+      if (token.prefix) {
+        node->kind = QueryNode::Kind::kPrefix;
+        node->terms.push_back(std::move(folded));
+      } else {
+        node->kind = QueryNode::Kind::kFuzzy;
+        node->max_edits = distance;
+        std::string stemmed = std::move(analyzed_[0].term);
+        node->terms.push_back(std::move(folded));
+        node->terms.push_back(std::move(stemmed));
+      }
+      return node;
+    }
     if (analyzed_.empty()) return nullptr;
+    SCRY_RETURN_IF_ERROR(CountLeaf(token));
+    std::unique_ptr<QueryNode> node;
+    if (analyzed_.size() == 1) {
+      node = QueryNode::Term(std::move(analyzed_[0].term));
+    } else {
+      std::vector<std::string> terms;
+      std::vector<uint32_t> positions;
+      terms.reserve(analyzed_.size());
+      positions.reserve(analyzed_.size());
+      for (indexer::Token& t : analyzed_) {
+        terms.push_back(std::move(t.term));
+        positions.push_back(t.position - analyzed_[0].position);
+      }
+      node = QueryNode::Phrase(std::move(terms), std::move(positions));
+      if (token.kind == TokenKind::kPhrase) node->slop = distance;
+    }
+    node->column = static_cast<uint32_t>(ColumnAt(text_, token.offset));
+    return node;
+  }
+
+  absl::Status CountLeaf(const Token& token) {
     if (++leaves_ > options_.max_clauses) {
       return ErrorAt(
           text_, token.offset,
           absl::StrCat("query has more than ", options_.max_clauses, " terms and phrases"));
     }
-    if (analyzed_.size() == 1) return QueryNode::Term(std::move(analyzed_[0].term));
-    std::vector<std::string> terms;
-    std::vector<uint32_t> positions;
-    terms.reserve(analyzed_.size());
-    positions.reserve(analyzed_.size());
-    for (indexer::Token& t : analyzed_) {
-      terms.push_back(std::move(t.term));
-      positions.push_back(t.position - analyzed_[0].position);
-    }
-    return QueryNode::Phrase(std::move(terms), std::move(positions));
+    return absl::OkStatus();
   }
 
   // Completes a kBool group that started at byte `offset`: nullptr if it is

@@ -6,7 +6,17 @@
 //   or_expr  := and_expr ( ( "OR" | <implicit, when default is OR> ) and_expr )*
 //   and_expr := unary    ( ( "AND" | <implicit, when default is AND> ) unary )*
 //   unary    := "NOT" unary | ("+" | "-")? primary
-//   primary  := WORD | '"' words '"' | "(" or_expr ")"
+//   primary  := [FIELD ":"] (WORD ["*"] | '"' words '"' | "(" or_expr ")") ["~" [N]] ["^" N]
+//
+// `field:` scopes a word, phrase or group to a named field (an inner field
+// wins); FIELD is storage::IsFieldName and must be in known_fields when that
+// is set ("12:30" is a word: 12 is not a field name). `word*` is a prefix
+// query (kPrefix, the word case-folded, not stemmed; '*' elsewhere in a word
+// is an error). `word~N` (N 0..2, default 2) is a fuzzy query (kFuzzy; 0 is a
+// plain word), `"phrase"~N` a sloppy phrase (N up to 1000). `^N` multiplies the
+// scores of every leaf below by N (0 < N <= 1e6). Prefix and fuzzy words must
+// analyse to one word; punctuation before '*' or '~' is dropped like "...".
+// '~' and '^' end a word.
 //
 // Operators AND, OR, NOT are recognised in upper case only (lower-case "and"
 // is a word, as in Lucene), and only as whole words; "&&" and "||" likewise.
@@ -50,7 +60,9 @@
 #define SCRY_QUERY_QUERY_PARSER_H_
 
 #include <memory>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "indexer/analyzer.h"
@@ -64,6 +76,9 @@ struct ParseOptions {
   DefaultOperator default_operator = DefaultOperator::kOr;
   size_t max_query_bytes = 4096;
   size_t max_clauses = 1024;  // leaves (terms + phrases); nesting is capped at min(this, 100)
+  // The named fields `name:` may refer to; null accepts any name (the
+  // caller checks later).
+  const std::vector<std::string>* known_fields = nullptr;
 };
 
 // Parses and analyses `text`. The returned root is always a kBool node (a

@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+
 namespace scry::query {
 namespace {
 
@@ -27,9 +29,18 @@ void AppendChildren(const std::vector<std::unique_ptr<QueryNode>>& children, cha
 }
 
 void AppendDebugString(const QueryNode& node, std::string* out) {
+  if (node.is_leaf() && !node.field.empty()) absl::StrAppend(out, node.field, ":");
   switch (node.kind) {
     case QueryNode::Kind::kTerm:
       if (!node.terms.empty()) out->append(node.terms.front());
+      break;
+    case QueryNode::Kind::kPrefix:
+      if (!node.terms.empty()) out->append(node.terms.front());
+      out->push_back('*');
+      break;
+    case QueryNode::Kind::kFuzzy:
+      if (!node.terms.empty()) out->append(node.terms.front());
+      absl::StrAppend(out, "~", node.max_edits);
       break;
     case QueryNode::Kind::kPhrase: {
       out->push_back('"');
@@ -47,6 +58,7 @@ void AppendDebugString(const QueryNode& node, std::string* out) {
         out->append(node.terms[i]);
       }
       out->push_back('"');
+      if (node.slop > 0) absl::StrAppend(out, "~", node.slop);
       break;
     }
     case QueryNode::Kind::kBool: {
@@ -59,6 +71,7 @@ void AppendDebugString(const QueryNode& node, std::string* out) {
       break;
     }
   }
+  if (node.is_leaf() && node.boost != 1.0) absl::StrAppend(out, "^", node.boost);
 }
 
 }  // namespace
@@ -83,6 +96,23 @@ std::unique_ptr<QueryNode> QueryNode::Bool() {
   auto node = std::make_unique<QueryNode>();
   node->kind = Kind::kBool;
   return node;
+}
+
+std::unique_ptr<QueryNode> QueryNode::Clone() const {
+  auto copy = std::make_unique<QueryNode>();
+  copy->kind = kind;
+  copy->terms = terms;
+  copy->positions = positions;
+  copy->field = field;
+  copy->boost = boost;
+  copy->slop = slop;
+  copy->max_edits = max_edits;
+  copy->column = column;
+  for (const auto* group : {&must, &should, &must_not}) {
+    auto& to = group == &must ? copy->must : group == &should ? copy->should : copy->must_not;
+    for (const auto& child : *group) to.push_back(child->Clone());
+  }
+  return copy;
 }
 
 std::string QueryNode::DebugString() const {

@@ -23,15 +23,32 @@
 namespace scry::query {
 
 struct QueryNode {
-  enum class Kind { kTerm, kPhrase, kBool };
+  // kPrefix and kFuzzy are expanded by the Searcher into a kBool of kTerm
+  // leaves (terms of the index's dictionary) before evaluation.
+  enum class Kind { kTerm, kPhrase, kPrefix, kFuzzy, kBool };
 
   Kind kind = Kind::kBool;
 
   // kTerm: the one analysed term. kPhrase: the analysed terms in order.
+  // kPrefix: the case-folded (unstemmed) prefix. kFuzzy: the case-folded
+  // word, then its analysed (stemmed) term.
   std::vector<std::string> terms;
   // kPhrase: the position of each term relative to the first (0, 1, 2, ...
   // with gaps where a word was dropped by analysis), same length as terms.
   std::vector<uint32_t> positions;
+
+  // Leaves: the named field searched, "" for the request's default fields.
+  std::string field;
+  // Leaves: the score is multiplied by this (query-time boost, `^2`).
+  double boost = 1.0;
+  // kPhrase: the largest edit distance of positions that still matches
+  // (`"a b"~3`, Lucene's slop; 0 = exact phrase).
+  uint32_t slop = 0;
+  // kFuzzy: the largest edit distance of a matching term (1 or 2).
+  uint32_t max_edits = 0;
+  // Leaves: the 1-based column of the leaf in the query text, for errors
+  // found after parsing (unknown field, too many expansions).
+  uint32_t column = 0;
 
   // kBool children.
   std::vector<std::unique_ptr<QueryNode>> must;
@@ -43,11 +60,17 @@ struct QueryNode {
                                            std::vector<uint32_t> positions);
   static std::unique_ptr<QueryNode> Bool();
 
+  [[nodiscard]] bool is_leaf() const { return kind != Kind::kBool; }
+  // A deep copy.
+  [[nodiscard]] std::unique_ptr<QueryNode> Clone() const;
+
   // A compact, stable text form for tests and logs, e.g.
   //   (+a +"b c" d -e)   term: a   phrase: "b c"
   // Bool children are printed must first (+), then should (bare), then
   // must_not (-), each group in query order. A phrase prints one "?" per
   // position gap, as Lucene does: terms a, b at positions 0, 2 are "a ? b".
+  // Leaves print their field (`title:a`), slop (`"a b"~2`), prefix (`sec*`),
+  // fuzziness (`word~1`, the folded word) and boost (`a^2`) when set.
   std::string DebugString() const;
 };
 

@@ -2,6 +2,7 @@
 #include "query/scorer.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "query/cursor_intersection.h"
 
@@ -17,12 +18,11 @@ class TermScorer final : public Scorer {
   uint32_t docid() const override { return cursor_->docid(); }
   void Next() override { cursor_->Next(); }
   void NextGeq(uint32_t target) override { cursor_->NextGeq(target); }
-  double Score() override {
-    return ctx_->bm25.Score(idf_, cursor_->freq(), ctx_->shard->doc_length(cursor_->docid()));
-  }
+  double Score() override { return ctx_->Score(*cursor_, idf_); }
   uint64_t Cost() const override { return cursor_->df(); }
   absl::Status status() const override { return cursor_->status(); }
   PostingCursor* term_cursor() override { return cursor_.get(); }
+  double Freq() override { return cursor_->freq(); }
 
  private:
   std::unique_ptr<PostingCursor> cursor_;
@@ -36,9 +36,10 @@ class TermScorer final : public Scorer {
 class PhraseScorer final : public Scorer {
  public:
   PhraseScorer(std::vector<std::unique_ptr<PostingCursor>> cursors, std::vector<uint32_t> offsets,
-               double idf, const ScoringContext* ctx)
+               uint32_t slop, double idf, const ScoringContext* ctx)
       : cursors_(std::move(cursors)),
         offsets_(std::move(offsets)),
+        slop_(slop),
         idf_(idf),
         ctx_(ctx),
         docs_(Pointers(cursors_)) {
@@ -59,9 +60,11 @@ class PhraseScorer final : public Scorer {
     }
   }
   double Score() override {
-    return ctx_->bm25.Score(idf_, phrase_freq_, ctx_->shard->doc_length(docid_));
+    const uint8_t field = cursors_[0]->field();
+    return ctx_->Of(field).Score(idf_, phrase_freq_, ctx_->shard->doc_length(field, docid_));
   }
   uint64_t Cost() const override { return cost_; }
+  double Freq() override { return phrase_freq_; }
   absl::Status status() const override {
     for (const auto& c : cursors_) {
       if (!c->status().ok()) return c->status();
@@ -90,7 +93,7 @@ class PhraseScorer final : public Scorer {
         docid_ = kEndDocid;
         return;
       }
-      phrase_freq_ = CountMatches();
+      phrase_freq_ = slop_ == 0 ? CountMatches() : SloppyFreq();
       if (phrase_freq_ > 0) {
         docid_ = d;
         return;
@@ -134,14 +137,106 @@ class PhraseScorer final : public Scorer {
     return matches;
   }
 
+  // Loads the current document's positions of every term; false (and the
+  // scorer at its end) on a read error.
+  bool LoadPositions() {
+    for (size_t i = 0; i < cursors_.size(); ++i) {
+      if (!cursors_[i]->PositionSpan(&pos_[i]).ok()) {
+        docid_ = kEndDocid;
+        return false;
+      }
+      len_[i] = cursors_[i]->freq();
+      at_[i] = 0;
+    }
+    return true;
+  }
+
+  // The sloppy frequency of the current document (Lucene's
+  // SloppyPhraseMatcher without its repeated-term bookkeeping): each term
+  // walks its positions, shifted by its offset in the phrase; the term
+  // furthest behind moves on, and each time the spread between it and the
+  // furthest ahead is smallest before it passes the next term, a spread of
+  // at most slop is a match, worth 1 / (1 + spread). Terms that repeat in
+  // the phrase must then sit on different positions.
+  double SloppyFreq() {
+    if (!LoadPositions()) return 0;
+    const size_t n = cursors_.size();
+    auto value = [&](size_t i) {
+      return static_cast<int64_t>(pos_[i][at_[i]]) - static_cast<int64_t>(offsets_[i]);
+    };
+    // Repeated terms: pairs of phrase slots holding the same term.
+    repeats_.clear();
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t j = i + 1; j < n; ++j) {
+        if (cursors_[i]->term() == cursors_[j]->term()) repeats_.emplace_back(i, j);
+      }
+    }
+    auto distinct = [&] {
+      for (const auto& [i, j] : repeats_) {
+        if (pos_[i][at_[i]] == pos_[j][at_[j]]) return false;
+      }
+      return true;
+    };
+    heap_.clear();
+    int64_t end = std::numeric_limits<int64_t>::min();
+    for (size_t i = 0; i < n; ++i) {
+      if (len_[i] == 0) return 0;
+      heap_.push_back(i);
+      end = std::max(end, value(i));
+    }
+    // A min-heap by value, ties by slot (as Lucene orders by offset).
+    auto later = [&](size_t a, size_t b) {
+      const int64_t va = value(a), vb = value(b);
+      return va != vb ? va > vb : a > b;
+    };
+    std::make_heap(heap_.begin(), heap_.end(), later);
+    auto pop = [&] {
+      std::pop_heap(heap_.begin(), heap_.end(), later);
+      const size_t i = heap_.back();
+      heap_.pop_back();
+      return i;
+    };
+    auto push = [&](size_t i) {
+      heap_.push_back(i);
+      std::push_heap(heap_.begin(), heap_.end(), later);
+    };
+    double freq = 0;
+    size_t pp = pop();
+    int64_t match_length = end - value(pp);
+    int64_t next = value(heap_.front());
+    bool match_distinct = distinct();
+    for (;;) {
+      if (++at_[pp] == len_[pp]) break;
+      const int64_t v = value(pp);
+      end = std::max(end, v);
+      if (v > next) {
+        // Done minimising this match's length.
+        push(pp);
+        if (match_length <= slop_ && match_distinct) freq += 1.0 / (1.0 + match_length);
+        pp = pop();
+        next = value(heap_.front());
+        match_length = end - value(pp);
+        match_distinct = distinct();
+      } else if (end - v < match_length) {
+        match_length = end - v;
+        match_distinct = distinct();
+      }
+    }
+    if (match_length <= slop_ && match_distinct) freq += 1.0 / (1.0 + match_length);
+    return freq;
+  }
+
   std::vector<std::unique_ptr<PostingCursor>> cursors_;
   std::vector<uint32_t> offsets_;
+  uint32_t slop_;
+  std::vector<size_t> heap_;
+  std::vector<std::pair<size_t, size_t>> repeats_;
   double idf_;
   const ScoringContext* ctx_;
   CursorIntersection docs_;
   uint64_t cost_ = 0;
   uint32_t docid_ = 0;
-  uint32_t phrase_freq_ = 0;
+  double phrase_freq_ = 0;
   std::vector<const uint32_t*> pos_;
   std::vector<uint32_t> len_;
   std::vector<uint32_t> at_;
@@ -349,9 +444,9 @@ std::unique_ptr<Scorer> NewTermScorer(std::unique_ptr<PostingCursor> cursor, dou
 }
 
 std::unique_ptr<Scorer> NewPhraseScorer(std::vector<std::unique_ptr<PostingCursor>> cursors,
-                                        std::vector<uint32_t> offsets, double idf,
+                                        std::vector<uint32_t> offsets, uint32_t slop, double idf,
                                         const ScoringContext* ctx) {
-  return std::make_unique<PhraseScorer>(std::move(cursors), std::move(offsets), idf, ctx);
+  return std::make_unique<PhraseScorer>(std::move(cursors), std::move(offsets), slop, idf, ctx);
 }
 
 std::unique_ptr<Scorer> NewConjunctionScorer(std::vector<std::unique_ptr<Scorer>> children) {

@@ -44,25 +44,60 @@ class Scorer {
   // The cursor of a term scorer (nullptr for the others): conjunctions of
   // terms intersect the cursors directly, a block at a time.
   [[nodiscard]] virtual storage::PostingCursor* term_cursor() { return nullptr; }
+  // Term and phrase scorers: the (phrase) frequency in docid(), for
+  // explanations; 0 for the others.
+  [[nodiscard]] virtual double Freq() { return 0; }
 };
 
 // BM25 context shared by the leaves of one shard's tree, and the query's
 // deadline for that shard (null: none), which the evaluators' loops poll:
 // once it expires they stop as if no match were left.
+// Deep paging (search_after): only documents ranked after (score, docid)
+// may enter a top-k, i.e. with a lower score, or the same score and a docid
+// at or past `docid` (the first docid of this shard whose id follows the
+// last hit's id).
+struct RankAfter {
+  bool active = false;
+  double score = 0;
+  uint32_t docid = 0;
+
+  [[nodiscard]] bool Admits(double s, uint32_t d) const {
+    return !active || s < score || (s == score && d >= docid);
+  }
+};
+
+// Each field has its own BM25 statistics (its average length); a term's
+// weight (idf times the query's boost) comes with its scorer.
 struct ScoringContext {
   const storage::ShardReader* shard;
-  Bm25 bm25;
+  Bm25 bm25;  // the catch-all field's
   Deadline* deadline = nullptr;
+  std::vector<Bm25> field_bm25;  // by the shard's field id; missing ones use `bm25`
+  RankAfter after;               // for every top-k heap of the shard
 
   [[nodiscard]] bool Expired() const { return deadline != nullptr && deadline->Expired(); }
+  [[nodiscard]] const Bm25& Of(uint8_t field) const {
+    return field < field_bm25.size() ? field_bm25[field] : bm25;
+  }
+  // The BM25 score of the posting `cursor` is on, with weight `idf`.
+  [[nodiscard]] double Score(storage::PostingCursor& cursor, double idf) const {
+    return Of(cursor.field())
+        .Score(idf, cursor.freq(), shard->doc_length(cursor.field(), cursor.docid()));
+  }
 };
 
 std::unique_ptr<Scorer> NewTermScorer(std::unique_ptr<storage::PostingCursor> cursor, double idf,
                                       const ScoringContext* ctx);
-// `offsets[i]` is the position of term i relative to the phrase start.
+// `offsets[i]` is the position of term i relative to the phrase start. With
+// slop 0 a document matches where the terms occur at exactly those offsets
+// and tf is the number of such occurrences. With slop > 0 it matches where
+// they occur within `slop` moves of them (Lucene's sloppy phrase: for term
+// positions p_i, the match length max(p_i - offsets[i]) - min(p_i -
+// offsets[i]) is at most slop, so swapping two adjacent terms costs 2), and
+// tf is the sum over matches of 1 / (1 + match length).
 std::unique_ptr<Scorer> NewPhraseScorer(
     std::vector<std::unique_ptr<storage::PostingCursor>> cursors, std::vector<uint32_t> offsets,
-    double idf, const ScoringContext* ctx);
+    uint32_t slop, double idf, const ScoringContext* ctx);
 // Matches documents matched by all children. REQUIRES: children non-empty.
 std::unique_ptr<Scorer> NewConjunctionScorer(std::vector<std::unique_ptr<Scorer>> children);
 // Matches documents matched by any child. REQUIRES: children non-empty.

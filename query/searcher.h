@@ -13,16 +13,20 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "indexer/analyzer.h"
+#include "query/highlighter.h"
 #include "query/query_parser.h"
+#include "query/rewrite.h"
 #include "query/thread_pool.h"
 #include "storage/index_dir.h"
 
@@ -40,6 +44,9 @@ struct SearcherOptions {
   // shards one after the other on the calling thread: handing them to the
   // pool costs more (tens of microseconds) than it saves (bench/RESULTS.md).
   uint64_t parallel_min_postings = 100000;
+  // Terms a prefix (max_expansions) or fuzzy (max_fuzzy_expansions) leaf
+  // may expand to; past that the best are kept and the result says so.
+  ExpansionOptions expansion;
 };
 
 // How a ranked query of terms is evaluated (see query/maxscore.h).
@@ -57,6 +64,10 @@ struct SearchRequest {
   DefaultOperator default_operator = DefaultOperator::kOr;
   // Stored fields to return besides the title; "*" for all.
   std::vector<std::string> fields;
+  // The named fields that words without a `field:` search, with weights
+  // (per-field BM25 scores, multiplied by the weight and summed); empty:
+  // the catch-all field that holds every member.
+  std::vector<FieldWeight> default_fields;
   // Return ids and scores only: no stored document is read (no title, no
   // fields). For callers that fetch documents themselves, and benchmarks.
   bool ids_only = false;
@@ -65,6 +76,18 @@ struct SearchRequest {
   bool exact_total_hits = false;
   // For benchmarks and tests; every choice returns the same hits.
   Pruning pruning = Pruning::kAuto;
+  // Deep paging: only hits ranked after this one (lower score, or the same
+  // score and a greater id); offset applies after it.
+  struct After {
+    double score = 0;
+    std::string id;
+  };
+  std::optional<After> search_after;
+  // Fill SearchHit::explanation.
+  bool explain = false;
+  // Fill SearchHit::snippets with fragments of these stored fields.
+  std::vector<std::string> highlight_fields;
+  HighlightOptions highlight;
   // The search fails with DEADLINE_EXCEEDED if it cannot finish by
   // `deadline`, or with CANCELLED once `cancelled` (if set; called from the
   // shards' threads now and then) returns true, within microseconds of it.
@@ -72,11 +95,29 @@ struct SearchRequest {
   std::function<bool()> cancelled;
 };
 
+// One leaf's part of a hit's score (see Bm25): score = weight * idf * tf *
+// (k1 + 1) / (tf + k1 * (1 - b + b * doc_length / avg_doc_length)).
+struct TermExplanation {
+  std::string field;  // "" = the catch-all
+  std::string term;   // a phrase's terms joined by spaces
+  double weight = 1;  // boosts times field weight
+  double tf = 0;
+  uint64_t df = 0;  // terms only
+  uint64_t docs = 0;
+  double idf = 0;  // phrases: the sum of their terms' idf
+  uint32_t doc_length = 0;
+  double avg_doc_length = 0;
+  double score = 0;
+};
+
 struct SearchHit {
   std::string id;
   double score = 0;
   std::string title;
   std::vector<std::pair<std::string, std::string>> fields;
+  // Per field of SearchRequest::highlight_fields with a match: fragments.
+  std::vector<std::pair<std::string, std::vector<std::string>>> snippets;
+  std::vector<TermExplanation> explanation;  // with SearchRequest::explain
 };
 
 struct SearchResult {
@@ -86,6 +127,9 @@ struct SearchResult {
   // may match).
   uint64_t total_hits = 0;
   bool total_hits_is_lower_bound = false;
+  // A prefix or fuzzy term matched more dictionary terms than the limit;
+  // the most frequent (fuzzy: the closest) were kept.
+  bool expansions_truncated = false;
   // For benchmarks: BM25 evaluations of a pruned OR query of terms, and the
   // postings of its terms (sum of their df), which exhaustive evaluation
   // scores; 0 for other queries.
@@ -111,6 +155,8 @@ class Searcher {
   absl::StatusOr<std::vector<storage::ShardStats>> Stats() const;
 
   const storage::IndexReader& index() const { return *index_; }
+  // The named fields of the index (the union over shards), sorted.
+  const std::vector<std::string>& fields() const { return field_names_; }
 
  private:
   Searcher() = default;
@@ -121,6 +167,8 @@ class Searcher {
   std::unique_ptr<storage::IndexReader> index_;
   std::unique_ptr<ThreadPool> pool_;  // only with several shards
   std::unique_ptr<indexer::Analyzer> prototype_;
+  std::vector<std::string> field_names_;
+  absl::flat_hash_map<std::string, uint64_t> field_lengths_;  // by name, summed over shards
   mutable absl::Mutex mu_;
   mutable std::vector<std::unique_ptr<indexer::Analyzer>> analyzers_ ABSL_GUARDED_BY(mu_);
 };

@@ -206,6 +206,32 @@ grpc::Status SearchService::Search(grpc::ServerContext* context, const v1::Searc
                           "unknown pruning " + std::to_string(static_cast<int>(request.pruning())));
   }
 
+  for (const v1::FieldWeight& f : request.search_fields()) {
+    q.default_fields.push_back({f.field(), f.weight() == 0 ? 1.0 : f.weight()});
+  }
+  if (request.has_search_after()) {
+    q.search_after =
+        query::SearchRequest::After{request.search_after().score(), request.search_after().id()};
+  }
+  q.explain = request.explain();
+  if (request.has_highlight()) {
+    const v1::HighlightRequest& h = request.highlight();
+    if (h.fragment_chars() > query::kMaxFragmentChars || h.max_fragments() > 20) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "highlight: fragment_chars must be at most " +
+                              std::to_string(query::kMaxFragmentChars) +
+                              " and max_fragments at most 20");
+    }
+    q.highlight_fields.assign(h.fields().begin(), h.fields().end());
+    if (q.highlight_fields.empty()) q.highlight_fields.push_back("body");
+    if (!h.pre_tag().empty() || !h.post_tag().empty()) {
+      q.highlight.pre_tag = h.pre_tag();
+      q.highlight.post_tag = h.post_tag();
+    }
+    if (h.fragment_chars() != 0) q.highlight.fragment_chars = h.fragment_chars();
+    if (h.max_fragments() != 0) q.highlight.max_fragments = h.max_fragments();
+  }
+
   absl::StatusOr<query::SearchResult> result = searcher->Search(q);
   if (!result.ok()) return ToGrpc(result.status());
 
@@ -217,8 +243,31 @@ grpc::Status SearchService::Search(grpc::ServerContext* context, const v1::Searc
     out->set_title(std::move(hit.title));
     auto& fields = *out->mutable_fields();
     for (auto& [name, value] : hit.fields) fields[name] = std::move(value);
+    for (auto& [name, fragments] : hit.snippets) {
+      v1::Snippet* snippet = out->add_snippets();
+      snippet->set_field(name);
+      for (auto& f : fragments) snippet->add_fragments(std::move(f));
+    }
+    if (q.explain) {
+      v1::Explanation* explanation = out->mutable_explanation();
+      explanation->set_score(hit.score);
+      for (const query::TermExplanation& e : hit.explanation) {
+        v1::TermExplanation* t = explanation->add_terms();
+        t->set_field(e.field);
+        t->set_term(e.term);
+        t->set_weight(e.weight);
+        t->set_tf(e.tf);
+        t->set_df(e.df);
+        t->set_docs(e.docs);
+        t->set_idf(e.idf);
+        t->set_doc_length(e.doc_length);
+        t->set_avg_doc_length(e.avg_doc_length);
+        t->set_score(e.score);
+      }
+    }
   }
   response->set_total_hits(result->total_hits);
+  response->set_expansions_truncated(result->expansions_truncated);
   response->set_total_hits_is_lower_bound(result->total_hits_is_lower_bound);
   const auto took = std::chrono::steady_clock::now() - start;
   response->set_took_micros(
@@ -270,6 +319,8 @@ grpc::Status SearchService::Stats(grpc::ServerContext* /*context*/,
   response->set_postings(postings);
   response->set_bytes_on_disk(bytes);
   response->set_language(searcher->index().manifest().language);
+  response->set_stopwords(searcher->index().manifest().stopwords);
+  for (const std::string& f : searcher->fields()) response->add_fields(f);
   metrics_.Fill(response);
   response->set_searches_in_flight(
       static_cast<uint64_t>(std::max(0, searches_in_flight_.load(std::memory_order_relaxed))));

@@ -49,11 +49,14 @@ for t in $TARGETS; do
     posting_decoder_fuzz)
       "$BUILD_DIR/tests/fuzz/posting_decoder_seeds" "$WORK/seeds" ;;
     query_parser_fuzz)
-      # First byte: bit 0 AND as default operator, bit 1 tight limits.
+      # First byte: bit 0 AND as default operator, bit 1 tight limits, bit 2
+      # known fields (body, title).
       i=0
       for q in 'apple' 'apple pie' '"apple pie" -kiwi' '+a (b OR c) NOT d' '(a AND (b OR "c d"))' \
-               'title:x "a b"~2 x*' 'a\\ b \"c' 'Ärger über Öl' 'ёлка Ёжик'; do
+               'title:x "a b"~2 x*' 'a\\ b \"c' 'Ärger über Öl' 'ёлка Ёжик' \
+               'title:(a body:"b c"~3^2)^0.5 secur* medvedv~1' 'nosuch:x 12:30 a\:b'; do
         printf '\000%s' "$q" > "$WORK/seeds/q$i"; printf '\003%s' "$q" > "$WORK/seeds/r$i"
+        printf '\004%s' "$q" > "$WORK/seeds/f$i"
         i=$((i + 1))
       done ;;
     jsonl_fuzz)

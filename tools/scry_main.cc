@@ -19,7 +19,9 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/security/credentials.h"
@@ -27,6 +29,7 @@
 #include "indexer/builder.h"
 #include "query/searcher.h"
 #include "scry/v1/search.grpc.pb.h"
+#include "server/search_service.h"
 #include "server/server.h"
 #include "storage/block_codec.h"
 
@@ -121,23 +124,53 @@ int RunServe(const scry::server::ServerOptions& options, const std::string& port
 
 // ---- scry search -----------------------------------------------------------
 
-void PrintHit(size_t rank, const std::string& id, double score, const std::string& title) {
-  std::printf("%4zu  %10.4f  %s  %s\n", rank, score, id.c_str(), title.c_str());
+// Prints a response of either mode.
+void PrintResponse(const scry::v1::SearchResponse& response, size_t offset, bool remote) {
+  size_t rank = offset;
+  for (const auto& hit : response.hits()) {
+    std::printf("%4zu  %10.4f  %s  %s\n", ++rank, hit.score(), hit.id().c_str(),
+                hit.title().c_str());
+    // Sorted, so that the output is stable (a proto map has no order).
+    std::map<std::string, std::string> fields(hit.fields().begin(), hit.fields().end());
+    for (const auto& [name, value] : fields) {
+      std::printf("      %s: %s\n", name.c_str(), value.c_str());
+    }
+    for (const auto& snippet : hit.snippets()) {
+      for (const auto& fragment : snippet.fragments()) {
+        std::printf("      [%s] %s\n", snippet.field().c_str(), fragment.c_str());
+      }
+    }
+    if (hit.has_explanation()) {
+      for (const auto& t : hit.explanation().terms()) {
+        std::printf(
+            "      %10.4f  %s%s%s  weight %g  tf %g  df %llu  docs %llu  idf %.4f  dl %u  "
+            "avgdl %.2f\n",
+            t.score(), t.field().c_str(), t.field().empty() ? "" : ":", t.term().c_str(),
+            t.weight(), t.tf(), static_cast<unsigned long long>(t.df()),
+            static_cast<unsigned long long>(t.docs()), t.idf(), t.doc_length(), t.avg_doc_length());
+      }
+    }
+  }
+  std::printf("total hits: %s%llu%s", response.total_hits_is_lower_bound() ? ">= " : "",
+              static_cast<unsigned long long>(response.total_hits()),
+              response.expansions_truncated() ? " (prefix/fuzzy expansions truncated)" : "");
+  if (remote) std::printf(" (server took %.2f ms)", response.took_micros() / 1e3);
+  std::printf("\n");
 }
 
-int RunSearchLocal(const std::string& index, const scry::query::SearchRequest& request) {
+// Searches `index` in this process, through the same SearchService code the
+// server runs.
+int RunSearchLocal(const std::string& index, const scry::v1::SearchRequest& request) {
   auto searcher = scry::query::Searcher::Open(index, scry::query::SearcherOptions());
   if (!searcher.ok()) return Fail(searcher.status());
-  absl::StatusOr<scry::query::SearchResult> result = (*searcher)->Search(request);
-  if (!result.ok()) return Fail(result.status());
-  size_t rank = request.offset;
-  for (const auto& hit : result->hits) {
-    PrintHit(++rank, hit.id, hit.score, hit.title);
-    for (const auto& [name, value] : hit.fields)
-      std::printf("      %s: %s\n", name.c_str(), value.c_str());
+  scry::server::SearchService service(searcher->get(), scry::server::SearchServiceOptions());
+  scry::v1::SearchResponse response;
+  grpc::Status status = service.Search(nullptr, request, &response);
+  if (!status.ok()) {
+    return Fail(
+        absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message()));
   }
-  std::printf("total hits: %s%llu\n", result->total_hits_is_lower_bound ? ">= " : "",
-              static_cast<unsigned long long>(result->total_hits));
+  PrintResponse(response, request.offset(), false);
   return 0;
 }
 
@@ -157,7 +190,7 @@ bool ReadFileOrComplain(const std::string& path, std::string* out) {
   return true;
 }
 
-int RunSearchRemote(const std::string& address, const scry::query::SearchRequest& request,
+int RunSearchRemote(const std::string& address, const scry::v1::SearchRequest& request,
                     int timeout_ms, const ClientSecurity& security) {
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   if (!security.tls_ca_file.empty()) {
@@ -181,50 +214,34 @@ int RunSearchRemote(const std::string& address, const scry::query::SearchRequest
   if (!security.tls_server_name.empty()) args.SetSslTargetNameOverride(security.tls_server_name);
   auto channel = grpc::CreateCustomChannel(address, credentials, args);
   auto stub = scry::v1::SearchService::NewStub(channel);
-  scry::v1::SearchRequest rpc_request;
-  rpc_request.set_query(request.query);
-  rpc_request.set_top_k(request.top_k);
-  rpc_request.set_offset(request.offset);
-  rpc_request.set_default_operator(request.default_operator == DefaultOperator::kAnd
-                                       ? scry::v1::DEFAULT_OPERATOR_AND
-                                       : scry::v1::DEFAULT_OPERATOR_OR);
-  for (const auto& f : request.fields) rpc_request.add_fields(f);
-  rpc_request.set_exact_total_hits(request.exact_total_hits);
-  switch (request.pruning) {
-    case scry::query::Pruning::kAuto:
-      rpc_request.set_pruning(scry::v1::PRUNING_AUTO);
-      break;
-    case scry::query::Pruning::kNone:
-      rpc_request.set_pruning(scry::v1::PRUNING_NONE);
-      break;
-    case scry::query::Pruning::kMaxScore:
-      rpc_request.set_pruning(scry::v1::PRUNING_MAXSCORE);
-      break;
-    case scry::query::Pruning::kBlockMaxWand:
-      rpc_request.set_pruning(scry::v1::PRUNING_BLOCK_MAX_WAND);
-      break;
-  }
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
   if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
   scry::v1::SearchResponse response;
-  grpc::Status status = stub->Search(&context, rpc_request, &response);
+  grpc::Status status = stub->Search(&context, request, &response);
   if (!status.ok()) {
     std::cerr << "scry: "
               << absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()))
               << ": " << status.error_message() << "\n";
     return 1;
   }
-  size_t rank = request.offset;
-  for (const auto& hit : response.hits()) {
-    PrintHit(++rank, hit.id(), hit.score(), hit.title());
-    for (const auto& [name, value] : hit.fields())
-      std::printf("      %s: %s\n", name.c_str(), value.c_str());
-  }
-  std::printf("total hits: %s%llu (server took %.2f ms)\n",
-              response.total_hits_is_lower_bound() ? ">= " : "",
-              static_cast<unsigned long long>(response.total_hits()), response.took_micros() / 1e3);
+  PrintResponse(response, request.offset(), true);
   return 0;
+}
+
+// "title^2,body" -> search_fields; false on a bad weight.
+bool ParseSearchFields(const std::string& text, scry::v1::SearchRequest* request) {
+  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    scry::v1::FieldWeight* f = request->add_search_fields();
+    const size_t caret = item.find('^');
+    f->set_field(std::string(item.substr(0, caret)));
+    if (caret != absl::string_view::npos) {
+      double weight = 0;
+      if (!absl::SimpleAtod(item.substr(caret + 1), &weight) || !(weight > 0)) return false;
+      f->set_weight(weight);
+    }
+  }
+  return true;
 }
 
 // ---- scry stats ------------------------------------------------------------
@@ -236,9 +253,12 @@ int RunStats(const std::string& index) {
   if (!stats.ok()) return Fail(stats.status());
   const auto& reader = (*searcher)->index();
   std::printf("index       %s\n", reader.generation_path().c_str());
-  std::printf("language    %s\nshards      %zu\ndocs        %llu\n",
-              reader.manifest().language.c_str(), reader.num_shards(),
-              static_cast<unsigned long long>(reader.total_docs()));
+  std::printf("language    %s (stopwords %s)\nshards      %zu\ndocs        %llu\n",
+              reader.manifest().language.c_str(), reader.manifest().stopwords ? "on" : "off",
+              reader.num_shards(), static_cast<unsigned long long>(reader.total_docs()));
+  std::printf("fields      %s\n", (*searcher)->fields().empty()
+                                      ? "(catch-all only)"
+                                      : absl::StrJoin((*searcher)->fields(), ", ").c_str());
   uint64_t terms = 0, postings = 0, bytes = 0;
   for (const auto& s : *stats) {
     terms += s.meta.term_count;
@@ -309,6 +329,14 @@ int main(int argc, char** argv) {
       ->add_option("--store", store,
                    "Comma-separated members to store besides the id (* = all, none = id only)")
       ->capture_default_str();
+  std::string index_fields = "*";
+  index
+      ->add_option("--index-fields", index_fields,
+                   "Comma-separated members that also get postings of their own, for field:term "
+                   "and --search-fields (* = every member, none = catch-all only)")
+      ->capture_default_str();
+  index->add_flag("--stopwords", build.stopwords,
+                  "Drop the language's stopwords (see `scry languages`), keeping their positions");
   index->add_flag("--quiet,-q", quiet, "No progress and no summary");
 
   // serve
@@ -329,6 +357,16 @@ int main(int argc, char** argv) {
   serve_cmd
       ->add_option("--max-clauses", serve.searcher.parse.max_clauses,
                    "Most terms and phrases in one query")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--max-expansions", serve.searcher.expansion.max_expansions,
+                   "Most dictionary terms one prefix query (secur*) expands to")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--max-fuzzy-expansions", serve.searcher.expansion.max_fuzzy_expansions,
+                   "Most dictionary terms one fuzzy query (word~2) expands to")
+      ->check(CLI::PositiveNumber)
       ->capture_default_str();
   serve_cmd
       ->add_option("--search-threads", serve.searcher.search_threads,
@@ -370,19 +408,22 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   // search
-  std::string search_index, search_server, query_text, fields;
-  scry::query::SearchRequest request;
-  bool use_and = false;
+  std::string search_index, search_server, fields, search_fields, highlight, after_id;
+  scry::v1::SearchRequest request;
+  uint32_t top_k = 10, offset = 0;
+  double after_score = 0;
+  bool use_and = false, exact_total_hits = false, explain = false;
   std::string pruning_name = "auto";
   int timeout_ms = 10000;
+  scry::v1::HighlightRequest highlight_options;
   CLI::App* search = app.add_subcommand("search", "Run one query, locally or through a server");
   auto* idx_opt = search->add_option("--index", search_index, "Search this index directly");
   auto* srv_opt = search->add_option("--server", search_server, "Search through this gRPC server");
   idx_opt->excludes(srv_opt);
-  search->add_option("--top-k,-k", request.top_k, "Hits to print")->capture_default_str();
-  search->add_option("--offset", request.offset, "Hits to skip first")->capture_default_str();
+  search->add_option("--top-k,-k", top_k, "Hits to print")->capture_default_str();
+  search->add_option("--offset", offset, "Hits to skip first")->capture_default_str();
   search->add_flag("--and", use_and, "Join bare clauses with AND instead of OR");
-  search->add_flag("--exact-total-hits", request.exact_total_hits,
+  search->add_flag("--exact-total-hits", exact_total_hits,
                    "Count every match (turns off pruning; else OR counts may be a lower bound)");
   search
       ->add_option("--pruning", pruning_name,
@@ -390,6 +431,28 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "none", "maxscore", "bmw"}))
       ->capture_default_str();
   search->add_option("--fields", fields, "Comma-separated stored fields to print (* = all)");
+  search->add_option("--search-fields", search_fields,
+                     "Named fields that bare words search, with weights: title^2,body "
+                     "(default: the catch-all field)");
+  auto* after_score_opt = search->add_option(
+      "--after-score", after_score, "Deep paging: only hits after this score (with --after-id)");
+  auto* after_id_opt = search->add_option(
+      "--after-id", after_id, "Deep paging: the id of the last hit of the previous page");
+  after_score_opt->needs(after_id_opt);
+  after_id_opt->needs(after_score_opt);
+  search->add_flag("--explain", explain, "Print each hit's BM25 breakdown per term");
+  search->add_option("--highlight", highlight,
+                     "Comma-separated stored fields to print snippets of (e.g. body)");
+  std::string pre_tag = "<em>", post_tag = "</em>";
+  uint32_t fragment_chars = 160, fragments = 1;
+  search->add_option("--pre-tag", pre_tag, "With --highlight: before each match")
+      ->capture_default_str();
+  search->add_option("--post-tag", post_tag, "With --highlight: after each match")
+      ->capture_default_str();
+  search->add_option("--fragment-chars", fragment_chars, "With --highlight: fragment length")
+      ->capture_default_str();
+  search->add_option("--fragments", fragments, "With --highlight: fragments per field")
+      ->capture_default_str();
   search->add_option("--timeout-ms", timeout_ms, "RPC deadline with --server")
       ->capture_default_str();
   ClientSecurity security;
@@ -403,6 +466,7 @@ int main(int argc, char** argv) {
                      "host of --server)");
   search->add_option("--auth-token-file", security.auth_token_file,
                      "With --server: send the first token of this file as a bearer token");
+  std::string query_text;
   search->add_option("query", query_text, "The query (see README: query language)")->required();
 
   // stats
@@ -421,6 +485,12 @@ int main(int argc, char** argv) {
       for (auto f : absl::StrSplit(store, ',', absl::SkipEmpty()))
         build.stored_fields.emplace_back(f);
     }
+    build.index_fields.clear();
+    if (index_fields != "none") {
+      for (auto f : absl::StrSplit(index_fields, ',', absl::SkipEmpty())) {
+        build.index_fields.emplace_back(f);
+      }
+    }
     return RunIndex(build, quiet);
   }
   if (*serve_cmd) {
@@ -432,23 +502,50 @@ int main(int argc, char** argv) {
       std::cerr << "scry search: give exactly one of --index or --server\n";
       return 2;
     }
-    request.query = query_text;
-    request.default_operator = use_and ? DefaultOperator::kAnd : DefaultOperator::kOr;
-    const std::map<std::string, scry::query::Pruning> prunings = {
-        {"auto", scry::query::Pruning::kAuto},
-        {"none", scry::query::Pruning::kNone},
-        {"maxscore", scry::query::Pruning::kMaxScore},
-        {"bmw", scry::query::Pruning::kBlockMaxWand}};
-    request.pruning = prunings.at(pruning_name);  // checked by CLI11
-    if (!fields.empty()) {
-      for (auto f : absl::StrSplit(fields, ',')) request.fields.emplace_back(f);
+    request.set_query(query_text);
+    request.set_top_k(top_k);
+    request.set_offset(offset);
+    request.set_default_operator(use_and ? scry::v1::DEFAULT_OPERATOR_AND
+                                         : scry::v1::DEFAULT_OPERATOR_OR);
+    const std::map<std::string, scry::v1::Pruning> prunings = {
+        {"auto", scry::v1::PRUNING_AUTO},
+        {"none", scry::v1::PRUNING_NONE},
+        {"maxscore", scry::v1::PRUNING_MAXSCORE},
+        {"bmw", scry::v1::PRUNING_BLOCK_MAX_WAND}};
+    request.set_pruning(prunings.at(pruning_name));  // checked by CLI11
+    request.set_exact_total_hits(exact_total_hits);
+    for (auto f : absl::StrSplit(fields, ',', absl::SkipEmpty()))
+      request.add_fields(std::string(f));
+    if (!ParseSearchFields(search_fields, &request)) {
+      std::cerr << "scry search: --search-fields takes NAME or NAME^WEIGHT (weight > 0), "
+                   "comma-separated\n";
+      return 2;
+    }
+    if (!after_id.empty()) {
+      request.mutable_search_after()->set_score(after_score);
+      request.mutable_search_after()->set_id(after_id);
+    }
+    request.set_explain(explain);
+    if (!highlight.empty()) {
+      scry::v1::HighlightRequest* h = request.mutable_highlight();
+      for (auto f : absl::StrSplit(highlight, ',', absl::SkipEmpty()))
+        h->add_fields(std::string(f));
+      h->set_pre_tag(pre_tag);
+      h->set_post_tag(post_tag);
+      h->set_fragment_chars(fragment_chars);
+      h->set_max_fragments(fragments);
     }
     return search_index.empty() ? RunSearchRemote(search_server, request, timeout_ms, security)
                                 : RunSearchLocal(search_index, request);
   }
   if (*stats) return RunStats(stats_index);
   if (*languages) {
-    for (const auto& l : scry::indexer::Analyzer::Languages()) std::printf("%s\n", l.c_str());
+    const std::vector<std::string> with_stopwords = scry::indexer::Analyzer::StopwordLanguages();
+    for (const auto& l : scry::indexer::Analyzer::Languages()) {
+      const bool stop =
+          std::find(with_stopwords.begin(), with_stopwords.end(), l) != with_stopwords.end();
+      std::printf("%s%s\n", l.c_str(), stop ? "  (stopwords)" : "");
+    }
     return 0;
   }
   return 2;

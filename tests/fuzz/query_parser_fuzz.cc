@@ -10,7 +10,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "indexer/analyzer.h"
 #include "query/query_parser.h"
@@ -42,6 +44,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     options.max_query_bytes = 64;
     options.max_clauses = 4;
   }
+  // Field names the index knows (fields, prefixes, fuzzy terms, slop and
+  // boosts parse whatever the setting).
+  static const std::vector<std::string> fields = {"body", "title"};
+  if (data[0] & 4) options.known_fields = &fields;
   const std::string_view text(reinterpret_cast<const char*>(data + 1), size - 1);
   auto root = scry::query::ParseQuery(text, options, analyzer.get());
   if (root.ok()) {

@@ -1,6 +1,7 @@
 // Bulk builds on disk: strict and lenient handling of bad input lines, and
 // the guarantee that a failed build leaves the previous index byte for byte.
 #include "indexer/builder.h"
+#include "indexer/checkpoints.h"
 
 #include <filesystem>
 #include <map>
@@ -204,6 +205,57 @@ TEST_F(BuilderTest, StoredFieldsCanBeLimited) {
   EXPECT_EQ(a->id, "a");
   EXPECT_TRUE(a->fields.empty());
   EXPECT_EQ(Hits("fox"), 1u);  // still indexed
+}
+
+TEST_F(BuilderTest, NamedFieldsFollowIndexFields) {
+  auto open = [&] { return query::Searcher::Open(dir_.Sub("index"), query::SearcherOptions()); };
+  ASSERT_THAT(BuildIndex(Options(kGood)), IsOk());
+  EXPECT_EQ((*open())->fields(), (std::vector<std::string>{"body", "tags", "title"}));
+  EXPECT_EQ(Hits("tags:animal"), 1u);
+  EXPECT_EQ(Hits("title:alpha"), 1u);
+  EXPECT_EQ(Hits("body:alpha"), 0u);
+
+  BuildOptions none = Options(kGood);
+  none.index_fields = {};
+  ASSERT_THAT(BuildIndex(none), IsOk());
+  EXPECT_TRUE((*open())->fields().empty());
+  query::SearchRequest r;
+  r.query = "title:alpha";
+  EXPECT_THAT((*open())->Search(r), StatusIs(absl::StatusCode::kInvalidArgument,
+                                             "unknown field 'title'; the index has no named"));
+  EXPECT_EQ(Hits("alpha"), 1u);
+
+  BuildOptions some = Options(kGood);
+  some.index_fields = {"title", "extra"};  // a field no document has is still declared
+  ASSERT_THAT(BuildIndex(some), IsOk());
+  EXPECT_EQ((*open())->fields(), (std::vector<std::string>{"extra", "title"}));
+  EXPECT_EQ(Hits("extra:alpha"), 0u);
+
+  BuildOptions bad = Options(kGood);
+  bad.index_fields = {"two words"};
+  EXPECT_THAT(BuildIndex(bad), StatusIs(absl::StatusCode::kInvalidArgument, "two words"));
+}
+
+TEST_F(BuilderTest, StoredDocumentsCarryPositionCheckpoints) {
+  std::string body;
+  for (int i = 0; i < 300; ++i) absl::StrAppend(&body, i % 7 == 0 ? "the " : "", "word", i, " ");
+  body += std::string(300, 'x') + " end";  // an over-long word keeps its position
+  BuildOptions options =
+      Options(absl::StrCat("{\"id\":\"long\",\"title\":\"A title\",\"body\":\"", body, "\"}\n"));
+  options.stopwords = true;
+  ASSERT_THAT(BuildIndex(options), IsOk());
+  auto s = query::Searcher::Open(dir_.Sub("index"), query::SearcherOptions());
+  ASSERT_THAT(s, IsOk());
+  auto doc = (*s)->GetDocument("long");
+  ASSERT_THAT(doc, IsOk());
+  auto analyzer = Analyzer::Create(AnalyzerOptions{"english", true});
+  ASSERT_THAT(analyzer, IsOk());
+  ASSERT_EQ(doc->fields.size(), 2u);
+  for (size_t i = 0; i < doc->fields.size(); ++i) {
+    EXPECT_EQ(doc->Checkpoints(i), PositionCheckpoints(doc->fields[i].second, analyzer->get()))
+        << doc->fields[i].first;
+  }
+  EXPECT_GT(doc->Checkpoints(1).size(), 10u);
 }
 
 }  // namespace

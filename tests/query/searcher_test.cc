@@ -102,13 +102,73 @@ TEST(Searcher, MissingIndexIsFailedPrecondition) {
 
 // ---- reference evaluator ---------------------------------------------------
 
-struct RefDoc {
-  std::string id;
+struct RefField {
   std::map<std::string, std::vector<uint32_t>> positions;
   uint32_t length = 0;
 };
 
-class Reference {
+struct RefDoc {
+  std::string id;
+  std::map<std::string, RefField> fields;  // "" = the catch-all, "title", "body"
+};
+
+// Lucene's sloppy phrase frequency, computed plainly: each slot walks its
+// term's positions shifted by its offset; the slot furthest behind (ties:
+// the lower slot) moves on; a window is scored when the mover passes the
+// next slot. Repeated terms must sit on different positions.
+double RefSloppyFreq(const std::vector<const std::vector<uint32_t>*>& pos,
+                     const std::vector<uint32_t>& offsets, const std::vector<std::string>& terms,
+                     uint32_t slop) {
+  const size_t n = pos.size();
+  std::vector<size_t> at(n, 0);
+  auto value = [&](size_t i) { return int64_t{(*pos[i])[at[i]]} - int64_t{offsets[i]}; };
+  auto distinct = [&] {
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t j = i + 1; j < n; ++j) {
+        if (terms[i] == terms[j] && (*pos[i])[at[i]] == (*pos[j])[at[j]]) return false;
+      }
+    }
+    return true;
+  };
+  std::vector<bool> out(n, false);  // slots not in the "queue" (the mover)
+  auto min_slot = [&] {
+    size_t best = n;
+    for (size_t i = 0; i < n; ++i) {
+      if (out[i]) continue;
+      if (best == n || value(i) < value(best)) best = i;
+    }
+    return best;
+  };
+  int64_t end = INT64_MIN;
+  for (size_t i = 0; i < n; ++i) end = std::max(end, value(i));
+  double freq = 0;
+  size_t pp = min_slot();
+  out[pp] = true;
+  int64_t length = end - value(pp);
+  int64_t next = value(min_slot());
+  bool ok = distinct();
+  for (;;) {
+    if (++at[pp] == pos[pp]->size()) break;
+    const int64_t v = value(pp);
+    end = std::max(end, v);
+    if (v > next) {
+      out[pp] = false;
+      if (length <= slop && ok) freq += 1.0 / (1.0 + length);
+      pp = min_slot();
+      out[pp] = true;
+      next = value(min_slot());
+      length = end - value(pp);
+      ok = distinct();
+    } else if (end - v < length) {
+      length = end - v;
+      ok = distinct();
+    }
+  }
+  if (length <= slop && ok) freq += 1.0 / (1.0 + length);
+  return freq;
+}
+
+class Reference : public TermSource {
  public:
   explicit Reference(const std::vector<Doc>& docs) {
     auto analyzer = *indexer::Analyzer::Create("english");
@@ -117,23 +177,45 @@ class Reference {
       r.id = d.id;
       std::vector<indexer::Token> tokens;
       uint32_t next = 0;
-      for (const std::string* text : {&d.title, &d.body}) {
-        if (text->empty()) continue;  // the builder leaves empty fields out? no: it stores them
+      for (const auto& [name, text] :
+           {std::pair<std::string, const std::string*>{"title", &d.title}, {"body", &d.body}}) {
         const uint32_t start = next == 0 ? 0 : next + indexer::kFieldPositionGap;
+        const size_t first = tokens.size();
         next = analyzer->Analyze(*text, start, &tokens);
+        RefField& f = r.fields[name];
+        for (size_t i = first; i < tokens.size(); ++i) {
+          f.positions[tokens[i].term].push_back(tokens[i].position - start);
+        }
+        f.length = static_cast<uint32_t>(tokens.size() - first);
+        total_length_[name] += f.length;
       }
-      for (const auto& t : tokens) r.positions[t.term].push_back(t.position);
-      r.length = static_cast<uint32_t>(tokens.size());
-      total_length_ += r.length;
+      RefField& all = r.fields[""];
+      for (const auto& t : tokens) all.positions[t.term].push_back(t.position);
+      all.length = static_cast<uint32_t>(tokens.size());
+      total_length_[""] += all.length;
       docs_.push_back(std::move(r));
     }
   }
 
+  // The dictionary, for prefix and fuzzy expansion.
+  absl::Status Scan(const std::string& field, std::string_view prefix,
+                    const std::function<bool(std::string_view, uint64_t)>& fn) const override {
+    std::map<std::string, uint64_t> dict;
+    for (const auto& d : docs_) {
+      for (const auto& [term, p] : d.fields.at(field).positions) {
+        if (term.substr(0, prefix.size()) == prefix) ++dict[term];
+      }
+    }
+    for (const auto& [term, df] : dict) {
+      if (!fn(term, df)) break;
+    }
+    return absl::OkStatus();
+  }
+
   SearchResult Search(const QueryNode& root) const {
-    Bm25 bm25(docs_.size(), total_length_);
     std::vector<std::pair<double, std::string>> hits;
     for (const auto& d : docs_) {
-      auto score = Eval(root, d, bm25);
+      auto score = Eval(root, d);
       if (score.has_value()) hits.emplace_back(*score, d.id);
     }
     std::sort(hits.begin(), hits.end(), [](const auto& a, const auto& b) {
@@ -141,57 +223,75 @@ class Reference {
     });
     SearchResult out;
     out.total_hits = hits.size();
-    for (const auto& [score, id] : hits) out.hits.push_back(SearchHit{id, score, "", {}});
+    for (const auto& [score, id] : hits) {
+      SearchHit hit;
+      hit.id = id;
+      hit.score = score;
+      out.hits.push_back(std::move(hit));
+    }
     return out;
   }
 
  private:
-  uint64_t Df(const std::string& term) const {
+  uint64_t Df(const std::string& field, const std::string& term) const {
     uint64_t df = 0;
-    for (const auto& d : docs_) df += d.positions.count(term);
+    for (const auto& d : docs_) df += d.fields.at(field).positions.count(term);
     return df;
   }
 
-  std::optional<double> Eval(const QueryNode& n, const RefDoc& d, const Bm25& bm25) const {
+  std::optional<double> Eval(const QueryNode& n, const RefDoc& d) const {
+    const Bm25 bm25(docs_.size(), n.is_leaf() ? total_length_.at(n.field) : 0);
     switch (n.kind) {
       case QueryNode::Kind::kTerm: {
-        auto it = d.positions.find(n.terms[0]);
-        if (it == d.positions.end()) return std::nullopt;
-        return bm25.Score(bm25.Idf(Df(n.terms[0])), it->second.size(), d.length);
+        const RefField& f = d.fields.at(n.field);
+        auto it = f.positions.find(n.terms[0]);
+        if (it == f.positions.end()) return std::nullopt;
+        return bm25.Score(bm25.Idf(Df(n.field, n.terms[0])) * n.boost, it->second.size(), f.length);
       }
       case QueryNode::Kind::kPhrase: {
+        const RefField& f = d.fields.at(n.field);
         double idf = 0;
+        std::vector<const std::vector<uint32_t>*> pos;
         for (const auto& t : n.terms) {
-          if (!d.positions.count(t)) return std::nullopt;
-          idf += bm25.Idf(Df(t));
+          if (!f.positions.count(t)) return std::nullopt;
+          idf += bm25.Idf(Df(n.field, t));
+          pos.push_back(&f.positions.at(t));
         }
-        uint32_t matches = 0;
-        for (uint32_t p0 : d.positions.at(n.terms[0])) {
-          bool all = p0 >= n.positions[0];
-          for (size_t i = 1; i < n.terms.size() && all; ++i) {
-            const auto& p = d.positions.at(n.terms[i]);
-            all = std::binary_search(p.begin(), p.end(), p0 - n.positions[0] + n.positions[i]);
+        double matches = 0;
+        if (n.slop > 0) {
+          matches = RefSloppyFreq(pos, n.positions, n.terms, n.slop);
+        } else {
+          for (uint32_t p0 : *pos[0]) {
+            bool all = p0 >= n.positions[0];
+            for (size_t i = 1; i < n.terms.size() && all; ++i) {
+              all = std::binary_search(pos[i]->begin(), pos[i]->end(),
+                                       p0 - n.positions[0] + n.positions[i]);
+            }
+            matches += all;
           }
-          matches += all;
         }
         if (matches == 0) return std::nullopt;
-        return bm25.Score(idf, matches, d.length);
+        return bm25.Score(idf * n.boost, matches, f.length);
       }
+      case QueryNode::Kind::kPrefix:
+      case QueryNode::Kind::kFuzzy:
+        ADD_FAILURE() << "not expanded";
+        return std::nullopt;
       case QueryNode::Kind::kBool:
         break;
     }
     double score = 0;
     for (const auto& c : n.must_not) {
-      if (Eval(*c, d, bm25).has_value()) return std::nullopt;
+      if (Eval(*c, d).has_value()) return std::nullopt;
     }
     for (const auto& c : n.must) {
-      auto s = Eval(*c, d, bm25);
+      auto s = Eval(*c, d);
       if (!s.has_value()) return std::nullopt;
       score += *s;
     }
     bool any_should = false;
     for (const auto& c : n.should) {
-      auto s = Eval(*c, d, bm25);
+      auto s = Eval(*c, d);
       if (s.has_value()) {
         score += *s;
         any_should = true;
@@ -202,7 +302,7 @@ class Reference {
   }
 
   std::vector<RefDoc> docs_;
-  uint64_t total_length_ = 0;
+  std::map<std::string, uint64_t> total_length_;
 };
 
 const char* kVocab[] = {"alpha", "bravo",    "charlie", "delta",  "echo",   "foxtrot",
@@ -249,13 +349,21 @@ std::string RandomQuery(std::mt19937* rng, int depth = 0) {
       q += (*rng)() % 2 ? "+" : "";
     }
     const uint32_t kind = (*rng)() % 10;
+    const char* fields[] = {"", "", "", "title:", "body:"};
+    q += fields[(*rng)() % 5];
     if (kind < 6 || depth > 1) {
       q += ((*rng)() % 8 == 0 ? "-" : "") + term();
+      // Prefix and fuzzy forms of the word.
+      const uint32_t form = (*rng)() % 12;
+      if (form == 0) q.resize(q.size() - std::min<size_t>(q.size() - 1, 2)), q += "*";
+      if (form == 1) q += "~1";
     } else if (kind < 8) {
       q += "\"" + term() + " " + term() + ((*rng)() % 2 ? " " + term() : "") + "\"";
+      if ((*rng)() % 3 == 0) q += absl::StrCat("~", (*rng)() % 4);
     } else {
       q += "(" + RandomQuery(rng, depth + 1) + ")";
     }
+    if ((*rng)() % 6 == 0) q += (*rng)() % 2 ? "^2" : "^0.5";
   }
   return q;
 }
@@ -273,23 +381,31 @@ TEST(Searcher, RandomQueriesMatchReferenceAndShardingIsInvisible) {
   Reference ref(docs);
   auto analyzer = *indexer::Analyzer::Create("english");
   int checked = 0;
-  for (int q = 0; q < 400; ++q) {
+  const std::vector<std::string> fields = {"body", "title"};
+  for (int q = 0; q < 600; ++q) {
     SearchRequest req;
     req.query = RandomQuery(&rng);
     req.top_k = 5000;
     req.default_operator = q % 4 == 0 ? DefaultOperator::kAnd : DefaultOperator::kOr;
     req.exact_total_hits = true;
+    if (q % 5 == 1) req.default_fields = {{"title", 2.0}, {"body", 1.0}};
+    if (q % 5 == 2) req.default_fields = {{"body", 0.5}};
     SCOPED_TRACE(req.query);
     auto a = one->Search(req);
     auto b = three->Search(req);
     ParseOptions po;
     po.default_operator = req.default_operator;
+    po.known_fields = &fields;
     auto tree = ParseQuery(req.query, po, analyzer.get());
     if (!tree.ok()) {  // e.g. only negative clauses: both must say so alike
       EXPECT_EQ(a.status(), tree.status());
       EXPECT_EQ(b.status(), tree.status());
       continue;
     }
+    if (!req.default_fields.empty()) ApplyDefaultFields(tree->get(), req.default_fields);
+    ExpansionResult expanded;
+    ASSERT_THAT(ExpandMultiTerms(tree->get(), ref, ExpansionOptions(), &expanded), IsOk());
+    FlattenDisjunctions(tree->get());
     ASSERT_THAT(a, IsOk());
     ASSERT_THAT(b, IsOk());
     // Sharded == unsharded, bit for bit.
