@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <climits>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -22,9 +24,11 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/impl/server_builder_option.h"
 #include "grpcpp/impl/server_builder_plugin.h"
+#include "grpcpp/resource_quota.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "server/metrics_http.h"
 #include "server/search_service.h"
 #include "storage/status.h"
 
@@ -116,6 +120,13 @@ void SetServing(grpc::Server* server, bool serving) {
 
 }  // namespace
 
+int GrpcMaxThreads(const ServerOptions& options) {
+  if (options.grpc_max_threads != ServerOptions::kAutoGrpcThreads) return options.grpc_max_threads;
+  const int searches = options.service.max_concurrent_searches;
+  if (searches <= 0) return 0;
+  return static_cast<int>(std::clamp<int64_t>(int64_t{4} * searches, 64, INT_MAX));
+}
+
 std::vector<std::string> ParseTokenFile(std::string_view text) {
   std::vector<std::string> tokens;
   for (absl::string_view line : absl::StrSplit(absl::string_view(text.data(), text.size()), '\n')) {
@@ -188,6 +199,8 @@ struct Server::Impl {
   std::unique_ptr<query::Searcher> searcher;
   std::unique_ptr<SearchService> service;
   std::unique_ptr<grpc::Server> server;
+  // Uses `service`; stopped first.
+  std::unique_ptr<MetricsHttpServer> metrics;
 
   absl::Mutex mu;
   bool shut_down ABSL_GUARDED_BY(mu) = false;
@@ -199,6 +212,15 @@ Server::~Server() { Shutdown(); }
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   auto impl = std::make_unique<Impl>();
+  const int max_threads = GrpcMaxThreads(options);
+  if (max_threads < 0 || max_threads == 1 || max_threads == 2) {
+    // gRPC keeps one thread polling in reserve: with one thread it answers
+    // every call RESOURCE_EXHAUSTED; with two, a client calling back to back
+    // is refused now and then (the thread that answered its last call is not
+    // polling again yet).
+    return absl::InvalidArgumentError(
+        absl::StrCat("--grpc-max-threads must be 0 (no limit) or at least 3, not ", max_threads));
+  }
   SCRY_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options));
   SearchServiceOptions service = options.service;
   if (!options.auth_token_file.empty()) {
@@ -221,12 +243,37 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   // gRPC sets SO_REUSEPORT by default, which would let a second server bind
   // the same port and silently take half of the connections.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  if (max_threads > 0) {
+    grpc::ResourceQuota quota("scry-server");
+    quota.SetMaxThreads(max_threads);
+    builder.SetResourceQuota(quota);
+  }
   impl->server = builder.BuildAndStart();
   if (impl->server == nullptr || selected_port == 0) {
     if (impl->server != nullptr) impl->server->Shutdown();
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
   }
   SetServing(impl->server.get(), false);
+  if (!options.metrics_listen.empty()) {
+    // Bound now (a bad address fails before the index opens); answers 503
+    // while the index loads, like the Stats RPC (UNAVAILABLE).
+    const SearchService* stats_service = impl->service.get();
+    absl::StatusOr<std::unique_ptr<MetricsHttpServer>> metrics = MetricsHttpServer::Start(
+        options.metrics_listen, [stats_service]() -> absl::StatusOr<std::string> {
+          v1::StatsResponse stats;
+          const grpc::Status status = stats_service->Stats(nullptr, v1::StatsRequest(), &stats);
+          if (!status.ok()) {
+            return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                                status.error_message());
+          }
+          return RenderPrometheus(stats);
+        });
+    if (!metrics.ok()) {
+      impl->server->Shutdown();
+      return metrics.status();
+    }
+    impl->metrics = std::move(*metrics);
+  }
   absl::StatusOr<std::unique_ptr<query::Searcher>> searcher =
       query::Searcher::Open(options.index_dir, options.searcher);
   if (!searcher.ok()) {
@@ -245,9 +292,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
                options.index_dir.c_str(), static_cast<unsigned long long>(index.total_docs()),
                index.num_shards(), BoundAddress(options.listen, selected_port).c_str(), tls,
                service.auth_tokens.empty() ? "" : ", bearer tokens required");
+  if (impl->metrics != nullptr) {
+    std::fprintf(stderr, "scry: metrics on http://%s/metrics\n",
+                 BoundAddress(options.metrics_listen, impl->metrics->port()).c_str());
+  }
   std::fflush(stderr);
   return std::unique_ptr<Server>(new Server(std::move(impl), selected_port));
 }
+
+int Server::metrics_port() const { return impl_->metrics != nullptr ? impl_->metrics->port() : 0; }
 
 void Server::Wait() { impl_->server->Wait(); }
 
@@ -258,6 +311,7 @@ void Server::Shutdown(int grace_ms) {
     impl_->shut_down = true;
   }
   SetServing(impl_->server.get(), false);
+  if (impl_->metrics != nullptr) impl_->metrics->Shutdown();
   impl_->server->Shutdown(std::chrono::system_clock::now() +
                           std::chrono::milliseconds(std::max(grace_ms, 0)));
 }

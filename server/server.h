@@ -2,7 +2,8 @@
 //
 // The scry gRPC server: SearchService (proto/scry/v1/search.proto) over one
 // index, plus the standard grpc.health.v1 health service (SERVING once the
-// index is open, NOT_SERVING during shutdown) and server reflection.
+// index is open, NOT_SERVING during shutdown), server reflection, and
+// optionally a Prometheus /metrics endpoint over HTTP.
 //
 // Status mapping (absl -> gRPC) keeps the canonical code; nothing is mapped
 // to UNKNOWN.
@@ -40,7 +41,28 @@ struct ServerOptions {
   // service.auth_tokens. With tokens, server reflection is off (it cannot
   // check them); health stays open.
   std::string auth_token_file;
+  // Prometheus text endpoint (GET /metrics over plain HTTP/1.1, see
+  // server/metrics_http.h), "HOST:PORT" (port 0: a free port); empty: off.
+  std::string metrics_listen;
+  // Most threads of the synchronous gRPC server (its ResourceQuota). gRPC
+  // 1.51 keeps one of them polling, so at most N - 1 calls run at once; a
+  // call that finds no thread free is answered at once with
+  // RESOURCE_EXHAUSTED "Server Threadpool Exhausted" (it does not wait).
+  // A thread that has just sent its answer is not free for a moment, so the
+  // refusals can start a little below N - 1 calls in flight.
+  // kAutoGrpcThreads: see GrpcMaxThreads; 0: no limit (gRPC's default);
+  // 1 and 2 are refused (1 would refuse every call, 2 some sequential ones).
+  static constexpr int kAutoGrpcThreads = -1;
+  int grpc_max_threads = kAutoGrpcThreads;
 };
+
+// The thread limit applied for `options`: options.grpc_max_threads, or for
+// kAutoGrpcThreads 4 x service.max_concurrent_searches (at least 64; so that
+// the server's own limit, with its clearer message, is reached first and
+// GetDocument/Stats still find threads), or 0 (no limit) when
+// max_concurrent_searches is 0. (The health service uses gRPC's callback
+// API and needs none of these threads.)
+int GrpcMaxThreads(const ServerOptions& options);
 
 // Longest error message sent to clients; longer ones are cut (see ToGrpc).
 inline constexpr size_t kMaxStatusMessageBytes = 1024;
@@ -61,6 +83,9 @@ class Server {
   // index, then serves (health SERVING). FailedPrecondition if there is no
   // index at options.index_dir (the port is closed again); Unavailable if the address cannot be
   // bound; InvalidArgument/NotFound for unusable TLS or token files.
+  // With options.metrics_listen, the metrics endpoint is bound before the
+  // index opens (Unavailable if it cannot be; InvalidArgument if it is not
+  // HOST:PORT). InvalidArgument for a grpc_max_threads of 1 or 2.
   static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options);
   ~Server();  // shuts down if still running
   Server(const Server&) = delete;
@@ -68,6 +93,8 @@ class Server {
 
   // The port actually bound (useful with port 0).
   int port() const { return port_; }
+  // The port of the metrics endpoint; 0 if off (no options.metrics_listen).
+  int metrics_port() const;
 
   // Blocks until Shutdown() is called from another thread (or a signal
   // handler's helper thread).

@@ -91,7 +91,20 @@ int RunIndex(scry::indexer::BuildOptions options, bool quiet) {
 
 // ---- scry serve ------------------------------------------------------------
 
-int RunServe(const scry::server::ServerOptions& options, const std::string& port_file) {
+// Writes `port` and a newline to `path` atomically (through a rename).
+bool WritePortFile(const std::string& path, int port) {
+  std::ofstream out(path + ".tmp");
+  out << port << "\n";
+  out.close();
+  if (!out || std::rename((path + ".tmp").c_str(), path.c_str()) != 0) {
+    std::cerr << "scry: cannot write " << path << "\n";
+    return false;
+  }
+  return true;
+}
+
+int RunServe(const scry::server::ServerOptions& options, const std::string& port_file,
+             const std::string& metrics_port_file) {
   // Block the stop signals in every thread; one thread waits for them.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -102,15 +115,11 @@ int RunServe(const scry::server::ServerOptions& options, const std::string& port
   absl::StatusOr<std::unique_ptr<scry::server::Server>> server =
       scry::server::Server::Start(options);
   if (!server.ok()) return Fail(server.status());
-  if (!port_file.empty()) {
-    std::ofstream out(port_file + ".tmp");
-    out << (*server)->port() << "\n";
-    out.close();
-    if (!out || std::rename((port_file + ".tmp").c_str(), port_file.c_str()) != 0) {
-      std::cerr << "scry: cannot write " << port_file << "\n";
-      return 1;
-    }
+  // The metrics port first: once the --port-file exists, both are there.
+  if (!metrics_port_file.empty() && !WritePortFile(metrics_port_file, (*server)->metrics_port())) {
+    return 1;
   }
+  if (!port_file.empty() && !WritePortFile(port_file, (*server)->port())) return 1;
   std::thread waiter([&] {
     int sig = 0;
     sigwait(&stop_signals, &sig);
@@ -341,7 +350,7 @@ int main(int argc, char** argv) {
 
   // serve
   scry::server::ServerOptions serve;
-  std::string port_file;
+  std::string port_file, metrics_port_file;
   uint32_t cache_mb = 256;
   CLI::App* serve_cmd = app.add_subcommand("serve", "Serve an index over gRPC");
   serve_cmd->add_option("--index", serve.index_dir, "Index directory")->required();
@@ -439,6 +448,26 @@ int main(int argc, char** argv) {
   auto* after_id_opt = search->add_option(
       "--after-id", after_id, "Deep paging: the id of the last hit of the previous page");
   after_score_opt->needs(after_id_opt);
+  serve_cmd
+      ->add_option("--grpc-max-threads", serve.grpc_max_threads,
+                   "Most gRPC server threads; at most N - 1 calls run at once, more get "
+                   "RESOURCE_EXHAUSTED (0 = no limit; default: 4 x --max-concurrent-searches, "
+                   "at least 64)")
+      ->check(CLI::Validator(
+          [](std::string& value) {
+            int n = 0;
+            return absl::SimpleAtoi(value, &n) && (n == 0 || n >= 3)
+                       ? std::string()
+                       : std::string("must be 0 or at least 3");
+          },
+          "0|N>=3"));
+  CLI::Option* metrics_listen_opt = serve_cmd->add_option(
+      "--metrics-listen", serve.metrics_listen,
+      "Serve Prometheus metrics at http://HOST:PORT/metrics (port 0: any free port; default: off)");
+  serve_cmd
+      ->add_option("--metrics-port-file", metrics_port_file,
+                   "Write the bound metrics port to this file once serving")
+      ->needs(metrics_listen_opt);
   after_id_opt->needs(after_score_opt);
   search->add_flag("--explain", explain, "Print each hit's BM25 breakdown per term");
   search->add_option("--highlight", highlight,
@@ -495,7 +524,7 @@ int main(int argc, char** argv) {
   }
   if (*serve_cmd) {
     serve.searcher.block_cache_bytes = size_t{cache_mb} << 20;
-    return RunServe(serve, port_file);
+    return RunServe(serve, port_file, metrics_port_file);
   }
   if (*search) {
     if (search_index.empty() == search_server.empty()) {
