@@ -1,17 +1,32 @@
 // File: indexer/builder.cc
 //
-// The foundation pipeline (bounded-memory, streaming builds come later):
-//   1. read and validate every input line, routing documents to shards;
-//   2. per shard: sort documents by id (docid order = id order), analyse and
-//      invert them on all threads (each thread a contiguous docid range, so
-//      the per-thread lists concatenate in docid order), write the shard;
-//   3. commit the generation.
+// The streaming bulk build (see builder.h):
+//
+//   reader (calling thread)     workers (options.threads)          per shard
+//   parse + validate a line ──► batch of documents ──► analyse ──► in-memory
+//   claim its id (duplicates),  (a bounded queue: back-  invert      inverted index,
+//   route to a shard, give it   pressure on the reader)  (parallel)  appended in
+//   the shard's next docid                                           batch order
+//                                                                        │ over --memory-mb
+//                                                       sorted run file ◄┘
+//   after the input: per shard, k-way merge of its runs (each run holds a
+//   contiguous docid range, so a term's lists concatenate in docid order)
+//   ──► ShardWriter (SST files, ingested) ──► commit the generation.
+//
+// Memory: the inverted batches waiting to be appended, the shards'
+// in-memory indexes (flushed to a run when all together pass the cap), and
+// per document a few bytes that every shard needs anyway (its length in each
+// field, for BM25 and impacts); ids go into the shard's RocksDB as they come.
 #include "indexer/builder.h"
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
 #include <filesystem>
-#include <set>
+#include <mutex>
+#include <queue>
 #include <span>
 #include <thread>
 
@@ -20,7 +35,9 @@
 #include "absl/strings/str_format.h"
 #include "indexer/analyzer.h"
 #include "indexer/checkpoints.h"
+#include "indexer/input.h"
 #include "indexer/jsonl_reader.h"
+#include "storage/coding.h"
 #include "storage/hash.h"
 #include "storage/index_dir.h"
 #include "storage/keys.h"
@@ -32,10 +49,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct ParsedDoc {
-  std::string id;
-  std::vector<std::pair<std::string, std::string>> fields;
-};
+// Documents per batch handed to a worker, and the text bytes that end a
+// batch early.
+constexpr size_t kBatchDocs = 256;
+constexpr size_t kBatchBytes = 1 << 20;
+// Bytes of bookkeeping counted per (field, term) list of an in-memory index.
+constexpr size_t kListOverhead = 96;
 
 // Calls the progress callback at most every 250 ms.
 class Progress {
@@ -59,83 +78,27 @@ class Progress {
   Clock::time_point last_ = Clock::time_point::min();
 };
 
-struct SourcePos {
-  uint32_t input;
-  uint64_t line;
+struct Document {
+  std::string id;
+  std::vector<std::pair<std::string, std::string>> fields;  // title, body, rest
+  std::vector<uint8_t> field_ids;                           // named field of each member, or 0
 };
 
-absl::Status ReadInputs(const BuildOptions& options, Progress* progress,
-                        std::vector<std::vector<ParsedDoc>>* shards, BuildSummary* summary) {
-  absl::flat_hash_map<std::string, SourcePos> seen;
-  uint64_t bytes_before = 0;
-  // Total input size for the ETA (0 if any input is a pipe).
-  uint64_t total_bytes = 0;
-  for (const auto& path : options.inputs) {
-    std::error_code ec;
-    const auto size = path == "-" ? 0 : std::filesystem::file_size(path, ec);
-    if (ec || size == 0) {
-      total_bytes = 0;
-      break;
-    }
-    total_bytes += size;
-  }
-  for (uint32_t input = 0; input < options.inputs.size(); ++input) {
-    const std::string& path = options.inputs[input];
-    SCRY_ASSIGN_OR_RETURN(auto reader, JsonlReader::Open(path, options.max_document_bytes));
-    InputDocument doc;
-    for (;;) {
-      absl::Status s = reader->Next(&doc);
-      if (absl::IsOutOfRange(s)) break;
-      if (s.ok()) {
-        auto [it, inserted] = seen.try_emplace(doc.id, SourcePos{input, doc.line});
-        if (!inserted) {
-          s = absl::InvalidArgumentError(
-              absl::StrCat(path, ":", doc.line, ": duplicate id \"", doc.id, "\" (first seen at ",
-                           options.inputs[it->second.input], ":", it->second.line, ")"));
-        }
-      }
-      if (absl::IsInvalidArgument(s) && options.skip_invalid) {
-        ++summary->skipped;
-        if (options.warn) options.warn(absl::StrCat(s.message(), " (skipped)"));
-        continue;
-      }
-      SCRY_RETURN_IF_ERROR(s);
-      const uint32_t shard = storage::ShardForId(doc.id, options.num_shards);
-      // Title first, then body, then the rest in input order.
-      std::stable_sort(doc.fields.begin(), doc.fields.end(), [](const auto& a, const auto& b) {
-        auto rank = [](const std::string& name) {
-          return name == "title" ? 0 : name == "body" ? 1 : 2;
-        };
-        return rank(a.first) < rank(b.first);
-      });
-      (*shards)[shard].push_back(ParsedDoc{std::move(doc.id), std::move(doc.fields)});
-      ++summary->docs;
-      if (progress->Due()) {
-        const uint64_t bytes = bytes_before + reader->bytes_read();
-        const double secs = progress->Elapsed();
-        std::string line = absl::StrFormat("reading: %d docs, %.1f MB, %.0f docs/s", summary->docs,
-                                           bytes / 1e6, summary->docs / std::max(secs, 1e-9));
-        if (total_bytes > bytes && bytes > 0) {
-          absl::StrAppendFormat(&line, ", %.0f%%, reading ETA %.0f s", 100.0 * bytes / total_bytes,
-                                secs * static_cast<double>(total_bytes - bytes) / bytes);
-        }
-        progress->Report(line);
-      }
-    }
-    bytes_before += reader->bytes_read();
-  }
-  summary->input_bytes = bytes_before;
-  if (summary->docs == 0) return absl::InvalidArgumentError("no valid documents in the input");
-  return absl::OkStatus();
-}
+struct Batch {
+  uint32_t shard = 0;
+  uint64_t seq = 0;  // per shard, from 0
+  uint32_t first_docid = 0;
+  std::vector<Document> docs;
+  size_t bytes = 0;
+};
 
-struct Partial {
-  // Keyed by storage::TermKey(field, term), so that sorting the keys orders
-  // the lists by field, then term, as the shard writer wants them.
-  absl::flat_hash_map<std::string, storage::PostingList> terms;
-  std::vector<uint32_t> lengths;  // per document of the range, num_fields each
-  // Per document of the range, per member: its position checkpoints.
-  std::vector<std::vector<std::vector<uint32_t>>> checkpoints;
+// A batch analysed: posting lists keyed by TermKey(field, term) (docids of
+// the batch, ascending), per-field lengths and stored form of each document.
+struct Inverted {
+  const Batch* batch = nullptr;
+  absl::flat_hash_map<std::string, storage::PostingList> lists;
+  std::vector<std::vector<uint32_t>> lengths;  // per document, by field id
+  std::vector<storage::StoredDocument> stored;
 };
 
 // Appends document d's posting to `list`: the positions of tokens[order[i]]
@@ -155,54 +118,59 @@ void AddPosting(uint32_t d, const std::vector<Token>& tokens, const std::vector<
   list->freqs.push_back(freq);
 }
 
-// Analyses docs[begin, end) (docids begin..end-1) into *out. `field_ids`
-// maps a member name to its named field id (members not in it are in the
-// catch-all only); num_fields counts the catch-all.
-void InvertRange(Analyzer* analyzer, const std::vector<ParsedDoc>& docs, size_t begin, size_t end,
-                 const absl::flat_hash_map<std::string, uint8_t>& field_ids, size_t num_fields,
-                 Partial* out) {
+void Invert(const BuildOptions& options, Analyzer* analyzer, const Batch& batch, Inverted* out) {
+  out->batch = &batch;
   std::vector<Token> tokens;
   std::vector<uint8_t> token_fields;  // named field of each token, 0 if none
   std::vector<uint32_t> order;
-  std::vector<uint32_t> shift(num_fields);  // first catch-all position of each field
+  std::vector<uint32_t> shift;  // first catch-all position of each field
   std::vector<uint8_t> run_fields;
   std::string key;
-  for (size_t d = begin; d < end; ++d) {
+  const bool store_all = std::find(options.stored_fields.begin(), options.stored_fields.end(),
+                                   "*") != options.stored_fields.end();
+  for (size_t i = 0; i < batch.docs.size(); ++i) {
+    const Document& doc = batch.docs[i];
+    const uint32_t d = batch.first_docid + static_cast<uint32_t>(i);
     tokens.clear();
     token_fields.clear();
-    const size_t lengths_at = out->lengths.size();
-    out->lengths.resize(lengths_at + num_fields, 0);
-    std::fill(shift.begin(), shift.end(), 0);
+    const uint8_t max_field =
+        doc.field_ids.empty() ? 0 : *std::max_element(doc.field_ids.begin(), doc.field_ids.end());
+    std::vector<uint32_t>& lengths = out->lengths.emplace_back(size_t{max_field} + 1, 0);
+    shift.assign(size_t{max_field} + 1, 0);
+    storage::StoredDocument& stored = out->stored.emplace_back();
+    stored.id = doc.id;
     uint32_t next_position = 0;
-    auto& checkpoints = out->checkpoints.emplace_back();
-    for (const auto& field : docs[d].fields) {
+    for (size_t m = 0; m < doc.fields.size(); ++m) {
+      const std::string& text = doc.fields[m].second;
       const uint32_t start = next_position == 0 ? 0 : next_position + kFieldPositionGap;
       const size_t first_token = tokens.size();
-      next_position = analyzer->Analyze(field.second, start, &tokens);
-      checkpoints.push_back(PositionCheckpointsFromTokens(
-          field.second,
-          absl::Span<const Token>(tokens.data() + first_token, tokens.size() - first_token), start,
-          next_position, analyzer));
-      auto it = field_ids.find(field.first);
-      const uint8_t f = it == field_ids.end() ? storage::kTextField : it->second;
+      next_position = analyzer->Analyze(text, start, &tokens);
+      const uint8_t f = doc.field_ids[m];
       if (f != storage::kTextField) {
         // A repeated member continues its field after the gap.
-        if (out->lengths[lengths_at + f] == 0) shift[f] = start;
-        out->lengths[lengths_at + f] += static_cast<uint32_t>(tokens.size() - first_token);
+        if (lengths[f] == 0) shift[f] = start;
+        lengths[f] += static_cast<uint32_t>(tokens.size() - first_token);
       }
       token_fields.resize(tokens.size(), f);
+      if (store_all || std::find(options.stored_fields.begin(), options.stored_fields.end(),
+                                 doc.fields[m].first) != options.stored_fields.end()) {
+        stored.fields.push_back(doc.fields[m]);
+        stored.checkpoints.push_back(PositionCheckpointsFromTokens(
+            text, absl::Span<const Token>(tokens.data() + first_token, tokens.size() - first_token),
+            start, next_position, analyzer));
+      }
     }
-    out->lengths[lengths_at] = static_cast<uint32_t>(tokens.size());
+    lengths[0] = static_cast<uint32_t>(tokens.size());
     order.resize(tokens.size());
-    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+    for (uint32_t t = 0; t < order.size(); ++t) order[t] = t;
     std::stable_sort(order.begin(), order.end(),
                      [&](uint32_t a, uint32_t b) { return tokens[a].term < tokens[b].term; });
-    for (size_t i = 0; i < order.size();) {
-      const std::string& term = tokens[order[i]].term;
-      size_t j = i;
+    for (size_t a = 0; a < order.size();) {
+      const std::string& term = tokens[order[a]].term;
+      size_t b = a;
       run_fields.clear();
-      for (; j < order.size() && tokens[order[j]].term == term; ++j) {
-        const uint8_t f = token_fields[order[j]];
+      for (; b < order.size() && tokens[order[b]].term == term; ++b) {
+        const uint8_t f = token_fields[order[b]];
         if (f != storage::kTextField &&
             std::find(run_fields.begin(), run_fields.end(), f) == run_fields.end()) {
           run_fields.push_back(f);
@@ -210,148 +178,286 @@ void InvertRange(Analyzer* analyzer, const std::vector<ParsedDoc>& docs, size_t 
       }
       for (uint8_t f : run_fields) {
         key = storage::TermKey(f, term);
-        AddPosting(static_cast<uint32_t>(d), tokens, token_fields, order, i, j, f, shift,
-                   &out->terms[key]);
+        AddPosting(d, tokens, token_fields, order, a, b, f, shift, &out->lists[key]);
       }
       key = storage::TermKey(storage::kTextField, term);
-      AddPosting(static_cast<uint32_t>(d), tokens, token_fields, order, i, j, storage::kTextField,
-                 shift, &out->terms[key]);
-      i = j;
+      AddPosting(d, tokens, token_fields, order, a, b, storage::kTextField, shift,
+                 &out->lists[key]);
+      a = b;
     }
   }
 }
 
-absl::Status BuildShard(const BuildOptions& options, uint32_t shard_index,
-                        std::vector<ParsedDoc>* docs, const Analyzer& analyzer,
-                        const std::vector<std::string>& field_names, storage::IndexBuild* build,
-                        Progress* progress, BuildSummary* summary) {
-  absl::flat_hash_map<std::string, uint8_t> field_ids;
-  for (size_t i = 0; i < field_names.size(); ++i) {
-    field_ids[field_names[i]] = static_cast<uint8_t>(i + 1);
-  }
-  const size_t num_fields = field_names.size() + 1;
-  std::sort(docs->begin(), docs->end(),
-            [](const ParsedDoc& a, const ParsedDoc& b) { return a.id < b.id; });
-  unsigned threads = options.threads != 0 ? options.threads : std::thread::hardware_concurrency();
-  threads = std::max(1u, std::min<unsigned>(threads, std::max<size_t>(1, docs->size() / 64)));
-  std::vector<Partial> partials(threads);
-  {
-    std::vector<std::thread> workers;
-    for (unsigned t = 0; t < threads; ++t) {
-      const size_t begin = docs->size() * t / threads;
-      const size_t end = docs->size() * (t + 1) / threads;
-      workers.emplace_back([&, t, begin, end] {
-        std::unique_ptr<Analyzer> local = analyzer.Clone();
-        InvertRange(local.get(), *docs, begin, end, field_ids, num_fields, &partials[t]);
-      });
-    }
-    for (auto& w : workers) w.join();
-  }
-  progress->Report(absl::StrFormat("shard %d/%d: writing", shard_index + 1, options.num_shards));
+// ---- sorted runs -------------------------------------------------------------
+//
+// A run file holds the lists of an in-memory index in key order:
+//   record := key:lp n:varint32 (docid_delta:varint32){n} (freq:varint32){n}
+//             (position_delta:varint32){sum of freqs, restarting per document}
+// Runs are temporary (inside the unfinished generation) and read back by the
+// merge only; a damaged one fails the build.
 
-  SCRY_ASSIGN_OR_RETURN(const storage::BlockCodec* docid_codec,
-                        storage::CodecByName(options.docid_codec));
-  SCRY_ASSIGN_OR_RETURN(const storage::BlockCodec* freq_codec,
-                        storage::CodecByName(options.freq_codec));
-  SCRY_ASSIGN_OR_RETURN(const storage::BlockCodec* positions_codec,
-                        storage::CodecByName(options.positions_codec));
-  storage::ShardWriterOptions writer_options;
-  writer_options.codecs = {docid_codec, freq_codec, positions_codec};
-  writer_options.field_names = field_names;
-  SCRY_ASSIGN_OR_RETURN(
-      auto writer, storage::ShardWriter::Create(build->ShardPath(shard_index), writer_options));
-  const bool store_all = std::find(options.stored_fields.begin(), options.stored_fields.end(),
-                                   "*") != options.stored_fields.end();
-  uint32_t docid = 0;
-  for (Partial& p : partials) {
-    for (size_t at = 0; at < p.lengths.size(); at += num_fields) {
-      storage::StoredDocument stored;
-      ParsedDoc& doc = (*docs)[docid];
-      auto& checkpoints = p.checkpoints[at / num_fields];
-      stored.id = std::move(doc.id);
-      for (size_t i = 0; i < doc.fields.size(); ++i) {
-        if (store_all || std::find(options.stored_fields.begin(), options.stored_fields.end(),
-                                   doc.fields[i].first) != options.stored_fields.end()) {
-          stored.fields.push_back(std::move(doc.fields[i]));
-          stored.checkpoints.push_back(std::move(checkpoints[i]));
-        }
+class RunWriter {
+ public:
+  static absl::StatusOr<std::unique_ptr<RunWriter>> Open(const std::string& path) {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    if (f == nullptr) return absl::InternalError(absl::StrCat("cannot create run file ", path));
+    return std::unique_ptr<RunWriter>(new RunWriter(path, f));
+  }
+  ~RunWriter() {
+    if (file_ != nullptr) std::fclose(file_);
+  }
+  absl::Status Add(std::string_view key, const storage::PostingList& list) {
+    storage::PutLengthPrefixed(&buffer_, key);
+    storage::PutVarint32(&buffer_, static_cast<uint32_t>(list.docids.size()));
+    uint32_t prev = 0;
+    for (uint32_t d : list.docids) {
+      storage::PutVarint32(&buffer_, d - prev);
+      prev = d;
+    }
+    for (uint32_t f : list.freqs) storage::PutVarint32(&buffer_, f);
+    size_t p = 0;
+    for (uint32_t f : list.freqs) {
+      uint32_t last = 0;
+      for (uint32_t k = 0; k < f; ++k, ++p) {
+        storage::PutVarint32(&buffer_, list.positions[p] - last);
+        last = list.positions[p];
       }
-      checkpoints = {};
-      SCRY_RETURN_IF_ERROR(writer->AddDocument(
-          docid, stored, std::span<const uint32_t>(p.lengths.data() + at, num_fields)));
-      ++docid;
     }
+    return buffer_.size() >= (1 << 20) ? Flush() : absl::OkStatus();
   }
-  docs->clear();
-  docs->shrink_to_fit();
+  absl::Status Close() {
+    SCRY_RETURN_IF_ERROR(Flush());
+    const int rc = std::fclose(file_);
+    file_ = nullptr;
+    if (rc != 0) return absl::InternalError(absl::StrCat("cannot write run file ", path_));
+    return absl::OkStatus();
+  }
 
-  // Merge the per-thread lists term by term, in term order.
-  std::vector<std::string> terms;
-  for (const Partial& p : partials) {
-    for (const auto& [term, list] : p.terms) terms.push_back(term);
+ private:
+  RunWriter(std::string path, std::FILE* file) : path_(std::move(path)), file_(file) {}
+  absl::Status Flush() {
+    if (!buffer_.empty() &&
+        std::fwrite(buffer_.data(), 1, buffer_.size(), file_) != buffer_.size()) {
+      return absl::InternalError(absl::StrCat("cannot write run file ", path_, " (disk full?)"));
+    }
+    buffer_.clear();
+    return absl::OkStatus();
   }
-  std::sort(terms.begin(), terms.end());
-  terms.erase(std::unique(terms.begin(), terms.end()), terms.end());
+  std::string path_;
+  std::FILE* file_;
+  std::string buffer_;
+};
+
+class RunReader {
+ public:
+  static absl::StatusOr<std::unique_ptr<RunReader>> Open(const std::string& path) {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (f == nullptr) return absl::InternalError(absl::StrCat("cannot open run file ", path));
+    auto reader = std::unique_ptr<RunReader>(new RunReader(path, f));
+    SCRY_RETURN_IF_ERROR(reader->Next());
+    return reader;
+  }
+  ~RunReader() { std::fclose(file_); }
+  bool done() const { return done_; }
+  const std::string& key() const { return key_; }
+  const storage::PostingList& list() const { return list_; }
+
+  // Reads the next record (done() at the end).
+  absl::Status Next() {
+    if (!Fill(16)) {
+      if (pos_ == data_.size()) {
+        done_ = true;
+        return absl::OkStatus();
+      }
+    }
+    uint32_t key_size = 0;
+    SCRY_RETURN_IF_ERROR(Varint(&key_size));
+    if (!Fill(key_size)) return Corrupt();
+    key_.assign(data_, pos_, key_size);
+    pos_ += key_size;
+    uint32_t n = 0;
+    SCRY_RETURN_IF_ERROR(Varint(&n));
+    list_.docids.resize(n);
+    list_.freqs.resize(n);
+    list_.positions.clear();
+    uint32_t doc = 0;
+    for (uint32_t i = 0; i < n; ++i) {
+      uint32_t delta = 0;
+      SCRY_RETURN_IF_ERROR(Varint(&delta));
+      doc += delta;
+      list_.docids[i] = doc;
+    }
+    for (uint32_t i = 0; i < n; ++i) SCRY_RETURN_IF_ERROR(Varint(&list_.freqs[i]));
+    for (uint32_t i = 0; i < n; ++i) {
+      uint32_t p = 0;
+      for (uint32_t k = 0; k < list_.freqs[i]; ++k) {
+        uint32_t delta = 0;
+        SCRY_RETURN_IF_ERROR(Varint(&delta));
+        p += delta;
+        list_.positions.push_back(p);
+      }
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  RunReader(std::string path, std::FILE* file) : path_(std::move(path)), file_(file) {}
+  absl::Status Corrupt() const {
+    return absl::DataLossError(absl::StrCat("run file ", path_, " is damaged"));
+  }
+  // Makes at least `want` bytes available after pos_ if the file has them.
+  bool Fill(size_t want) {
+    if (data_.size() - pos_ >= want) return true;
+    data_.erase(0, pos_);
+    pos_ = 0;
+    char buf[1 << 16];
+    while (data_.size() < want) {
+      const size_t got = std::fread(buf, 1, sizeof(buf), file_);
+      if (got == 0) break;
+      data_.append(buf, got);
+    }
+    return data_.size() >= want;
+  }
+  absl::Status Varint(uint32_t* v) {
+    Fill(5);
+    const char* p = data_.data() + pos_;
+    const char* end = storage::GetVarint32Ptr(p, data_.data() + data_.size(), v);
+    if (end == nullptr) return Corrupt();
+    pos_ += static_cast<size_t>(end - p);
+    return absl::OkStatus();
+  }
+  std::string path_;
+  std::FILE* file_;
+  std::string data_;
+  size_t pos_ = 0;
+  std::string key_;
+  storage::PostingList list_;
+  bool done_ = false;
+};
+
+// ---- per-shard state -----------------------------------------------------------
+
+struct SourcePos {
+  uint32_t file;  // index into the expanded inputs
+  uint32_t line;  // 1-based (documents past line 2^32 report it modulo that)
+};
+
+struct ShardState {
+  std::mutex mu;
+  std::condition_variable turn;  // next_seq changed
+  uint64_t next_seq = 0;         // the batch to append next
+  uint32_t next_docid = 0;       // given by the reader
+  std::unique_ptr<storage::ShardWriter> writer;
+  absl::flat_hash_map<std::string, storage::PostingList> lists;  // the in-memory index
+  size_t bytes = 0;                                              // its estimated size
+  std::vector<std::string> runs;                                 // run files, in docid order
+  uint32_t next_run = 0;                                         // names the next run file
+  std::vector<SourcePos> sources;  // where each docid came from (duplicate-id messages)
+  std::string run_dir;
+  uint8_t declared_fields = 0;  // named fields declared to the writer so far
+};
+
+size_t ListBytes(const storage::PostingList& l) {
+  return 4 * (l.docids.capacity() + l.freqs.capacity() + l.positions.capacity());
+}
+
+// Writes shard `s`'s in-memory index as a sorted run and empties it.
+absl::Status FlushRun(ShardState* s) {
+  if (s->lists.empty()) return absl::OkStatus();
+  std::vector<const std::pair<const std::string, storage::PostingList>*> entries;
+  entries.reserve(s->lists.size());
+  for (const auto& e : s->lists) entries.push_back(&e);
+  std::sort(entries.begin(), entries.end(),
+            [](const auto* a, const auto* b) { return a->first < b->first; });
+  const std::string path = absl::StrCat(s->run_dir, "/run-", s->next_run++);
+  SCRY_ASSIGN_OR_RETURN(auto writer, RunWriter::Open(path));
+  for (const auto* e : entries) SCRY_RETURN_IF_ERROR(writer->Add(e->first, e->second));
+  SCRY_RETURN_IF_ERROR(writer->Close());
+  s->runs.push_back(path);
+  absl::flat_hash_map<std::string, storage::PostingList>().swap(s->lists);
+  s->bytes = 0;
+  return absl::OkStatus();
+}
+
+// Merges the runs `paths` (in docid order) term by term, calling
+// emit(key, list) for each key in key order; removes the run files.
+template <class Emit>
+absl::Status MergeRunFiles(const std::vector<std::string>& paths, Emit emit) {
+  std::vector<std::unique_ptr<RunReader>> runs;
+  for (const std::string& path : paths) {
+    SCRY_ASSIGN_OR_RETURN(auto r, RunReader::Open(path));
+    runs.push_back(std::move(r));
+  }
+  // Min-heap of run indexes by (key, run index): equal keys come out in run
+  // order, which is docid order.
+  auto later = [&](size_t a, size_t b) {
+    const int c = runs[a]->key().compare(runs[b]->key());
+    return c != 0 ? c > 0 : a > b;
+  };
+  std::priority_queue<size_t, std::vector<size_t>, decltype(later)> heap(later);
+  for (size_t i = 0; i < runs.size(); ++i) {
+    if (!runs[i]->done()) heap.push(i);
+  }
   storage::PostingList merged;
-  for (const std::string& term : terms) {
+  std::string key;
+  while (!heap.empty()) {
+    key = runs[heap.top()]->key();
     merged.docids.clear();
     merged.freqs.clear();
     merged.positions.clear();
-    for (Partial& p : partials) {
-      auto it = p.terms.find(term);
-      if (it == p.terms.end()) continue;
-      const storage::PostingList& l = it->second;
+    while (!heap.empty() && runs[heap.top()]->key() == key) {
+      const size_t i = heap.top();
+      heap.pop();
+      const storage::PostingList& l = runs[i]->list();
+      if (!merged.docids.empty() && !l.docids.empty() && l.docids.front() <= merged.docids.back()) {
+        return absl::InternalError("runs out of docid order");
+      }
       merged.docids.insert(merged.docids.end(), l.docids.begin(), l.docids.end());
       merged.freqs.insert(merged.freqs.end(), l.freqs.begin(), l.freqs.end());
       merged.positions.insert(merged.positions.end(), l.positions.begin(), l.positions.end());
-      p.terms.erase(it);
+      SCRY_RETURN_IF_ERROR(runs[i]->Next());
+      if (!runs[i]->done()) heap.push(i);
     }
-    const uint8_t field = static_cast<uint8_t>(term[0]);
-    SCRY_RETURN_IF_ERROR(writer->AddPostingList(field, std::string_view(term).substr(1), merged));
-    if (field == storage::kTextField) {
-      summary->postings += merged.docids.size();
-      ++summary->terms;
-    }
+    SCRY_RETURN_IF_ERROR(emit(key, merged));
   }
-  storage::ShardMeta meta;
-  meta.shard_index = shard_index;
-  meta.num_shards = options.num_shards;
-  meta.language = analyzer.language();
-  return writer->Finish(meta);
+  runs.clear();
+  for (const std::string& path : paths) std::remove(path.c_str());
+  return absl::OkStatus();
 }
 
-// The named fields of the index, sorted: the members chosen by
-// options.index_fields that occur in the input.
-absl::StatusOr<std::vector<std::string>> ChooseFields(
-    const BuildOptions& options, const std::vector<std::vector<ParsedDoc>>& shards) {
-  const bool all = std::find(options.index_fields.begin(), options.index_fields.end(), "*") !=
-                   options.index_fields.end();
-  std::set<std::string> names;
-  if (all) {
-    for (const auto& docs : shards) {
-      for (const ParsedDoc& doc : docs) {
-        for (const auto& field : doc.fields) {
-          if (storage::IsFieldName(field.first)) names.insert(field.first);
-        }
-      }
-    }
-  } else {
-    for (const std::string& name : options.index_fields) {
-      if (!storage::IsFieldName(name)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("\"", name,
-                         "\" cannot be an indexed field: a name is a letter or '_' then letters, "
-                         "digits or '_'"));
-      }
-      names.insert(name);
-    }
+// Runs merged at once: past this, groups of runs are first merged into
+// longer runs, so that the open files and read buffers stay bounded.
+constexpr size_t kMaxMergeFanIn = 64;
+
+// Merges shard `s`'s runs into its writer, term by term.
+absl::Status MergeRuns(ShardState* s, uint64_t* postings, uint64_t* terms) {
+  while (s->runs.size() > kMaxMergeFanIn) {
+    std::vector<std::string> group(s->runs.begin(), s->runs.begin() + kMaxMergeFanIn);
+    const std::string path = absl::StrCat(s->run_dir, "/run-", s->next_run++);
+    SCRY_ASSIGN_OR_RETURN(auto writer, RunWriter::Open(path));
+    SCRY_RETURN_IF_ERROR(
+        MergeRunFiles(group, [&](const std::string& key, const storage::PostingList& list) {
+          return writer->Add(key, list);
+        }));
+    SCRY_RETURN_IF_ERROR(writer->Close());
+    // The merged run covers the group's docids, which come first.
+    s->runs.erase(s->runs.begin(), s->runs.begin() + kMaxMergeFanIn);
+    s->runs.insert(s->runs.begin(), path);
   }
-  if (names.size() >= storage::kMaxFields) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the input has ", names.size(), " distinct members, more than the ",
-        storage::kMaxFields - 1, " fields an index can have; choose some with --index-fields"));
-  }
-  return std::vector<std::string>(names.begin(), names.end());
+  SCRY_RETURN_IF_ERROR(MergeRunFiles(s->runs, [&](const std::string& key,
+                                                  const storage::PostingList& merged) {
+    const uint8_t field = static_cast<uint8_t>(key[0]);
+    SCRY_RETURN_IF_ERROR(s->writer->AddPostingList(field, std::string_view(key).substr(1), merged));
+    if (field == storage::kTextField) {
+      *postings += merged.docids.size();
+      ++*terms;
+    }
+    return absl::OkStatus();
+  }));
+  s->runs.clear();
+  std::error_code ec;
+  std::filesystem::remove_all(s->run_dir, ec);
+  return absl::OkStatus();
 }
 
 uint64_t DirectoryBytes(const std::string& path) {
@@ -363,6 +469,433 @@ uint64_t DirectoryBytes(const std::string& path) {
   return total;
 }
 
+// ---- the build -------------------------------------------------------------------
+
+class Build {
+ public:
+  Build(const BuildOptions& options, const Analyzer& analyzer, storage::IndexBuild* build)
+      : options_(options), analyzer_(analyzer), build_(build), progress_(options) {
+    threads_ = options.threads != 0 ? options.threads : std::thread::hardware_concurrency();
+    threads_ = std::max(1u, threads_);
+    memory_cap_ = static_cast<size_t>(std::max<uint64_t>(options.memory_mb, 1)) << 20;
+    all_fields_ = std::find(options.index_fields.begin(), options.index_fields.end(), "*") !=
+                  options.index_fields.end();
+  }
+
+  absl::StatusOr<BuildSummary> Run() {
+    SCRY_RETURN_IF_ERROR(ValidateFields());
+    SCRY_ASSIGN_OR_RETURN(const storage::BlockCodec* docid_codec,
+                          storage::CodecByName(options_.docid_codec));
+    SCRY_ASSIGN_OR_RETURN(const storage::BlockCodec* freq_codec,
+                          storage::CodecByName(options_.freq_codec));
+    SCRY_ASSIGN_OR_RETURN(const storage::BlockCodec* positions_codec,
+                          storage::CodecByName(options_.positions_codec));
+    shards_.resize(options_.num_shards);
+    for (uint32_t s = 0; s < options_.num_shards; ++s) {
+      if (options_.only_shard < 0 || static_cast<uint32_t>(options_.only_shard) == s) {
+        built_.push_back(s);
+      }
+    }
+    for (uint32_t s : built_) {
+      shards_[s] = std::make_unique<ShardState>();
+      storage::ShardWriterOptions writer_options;
+      writer_options.codecs = {docid_codec, freq_codec, positions_codec};
+      SCRY_ASSIGN_OR_RETURN(shards_[s]->writer,
+                            storage::ShardWriter::Create(build_->ShardPath(s), writer_options));
+      shards_[s]->run_dir = build_->ShardPath(s) + ".runs";
+      std::error_code ec;
+      std::filesystem::create_directories(shards_[s]->run_dir, ec);
+      if (ec) return absl::InternalError(absl::StrCat("cannot create ", shards_[s]->run_dir));
+    }
+    pending_.resize(options_.num_shards);
+    next_seq_.resize(options_.num_shards, 0);
+    for (unsigned t = 0; t < threads_; ++t) workers_.emplace_back([this] { Work(); });
+    absl::Status read = ReadInputs();
+    {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      for (uint32_t s : built_) {
+        if (read.ok() && !pending_[s].docs.empty()) Submit(std::move(pending_[s]), &lock);
+      }
+      closed_ = true;
+    }
+    queue_cv_.notify_all();
+    for (auto& w : workers_) w.join();
+    SCRY_RETURN_IF_ERROR(read);
+    SCRY_RETURN_IF_ERROR(FirstError());
+    if (summary_.docs + summary_.other_shards == 0) {
+      return absl::InvalidArgumentError("no valid documents in the input");
+    }
+
+    // Merge each shard's runs (shards in parallel, up to threads_).
+    std::atomic<uint32_t> next{0};
+    std::atomic<uint32_t> merged{0};
+    std::vector<std::thread> mergers;
+    std::mutex sum_mu;
+    const uint32_t num_built = static_cast<uint32_t>(built_.size());
+    for (unsigned t = 0; t < std::min<unsigned>(threads_, num_built); ++t) {
+      mergers.emplace_back([&] {
+        for (uint32_t i; (i = next.fetch_add(1)) < num_built;) {
+          const uint32_t s = built_[i];
+          uint64_t postings = 0, terms = 0;
+          absl::Status status = FinishShard(s, &postings, &terms);
+          std::lock_guard<std::mutex> lock(sum_mu);
+          if (!status.ok()) SetError(status);
+          summary_.postings += postings;
+          summary_.terms += terms;
+          ++merged;
+        }
+      });
+    }
+    while (merged.load() < num_built && FirstError().ok()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (progress_.Due()) {
+        progress_.Report(absl::StrFormat("merging runs: %d of %d shards written, %.0f s",
+                                         merged.load(), num_built, progress_.Elapsed()));
+      }
+    }
+    for (auto& m : mergers) m.join();
+    SCRY_RETURN_IF_ERROR(FirstError());
+
+    storage::IndexManifest manifest;
+    manifest.format_version = storage::kFormatVersion;
+    manifest.num_shards = options_.num_shards;
+    manifest.language = analyzer_.language();
+    manifest.stopwords = analyzer_.stopwords();
+    manifest.docs = summary_.docs;
+    manifest.only_shard = options_.only_shard;
+    SCRY_RETURN_IF_ERROR(build_->Commit(manifest));
+    SCRY_ASSIGN_OR_RETURN(summary_.generation_path, storage::LiveGeneration(options_.index_dir));
+    summary_.index_bytes = DirectoryBytes(summary_.generation_path);
+    summary_.runs = runs_written_.load();
+    summary_.seconds = progress_.Elapsed();
+    return summary_;
+  }
+
+ private:
+  absl::Status ValidateFields() {
+    if (all_fields_) return absl::OkStatus();
+    for (const std::string& name : options_.index_fields) {
+      if (!storage::IsFieldName(name)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("\"", name,
+                         "\" cannot be an indexed field: a name is a letter or '_' then letters, "
+                         "digits or '_'"));
+      }
+      SCRY_RETURN_IF_ERROR(FieldId(name).status());
+    }
+    return absl::OkStatus();
+  }
+
+  // The named field id of member `name` (0: catch-all only), assigned at
+  // first sight. Reader thread only.
+  absl::StatusOr<uint8_t> FieldId(const std::string& name) {
+    auto it = field_ids_.find(name);
+    if (it != field_ids_.end()) return it->second;
+    const bool wanted = all_fields_
+                            ? storage::IsFieldName(name)
+                            : std::find(options_.index_fields.begin(), options_.index_fields.end(),
+                                        name) != options_.index_fields.end();
+    if (!wanted) {
+      field_ids_.emplace(name, storage::kTextField);
+      return storage::kTextField;
+    }
+    std::lock_guard<std::mutex> lock(fields_mu_);
+    if (declared_names_.size() + 1 >= storage::kMaxFields) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the input has more than ", storage::kMaxFields - 1,
+          " distinct members, more than the fields an index can have; choose some with "
+          "--index-fields"));
+    }
+    declared_names_.push_back(name);
+    const uint8_t id = static_cast<uint8_t>(declared_names_.size());
+    field_ids_.emplace(name, id);
+    return id;
+  }
+
+  absl::Status ReadInputs() {
+    SCRY_ASSIGN_OR_RETURN(const std::vector<InputFile> files, ExpandInputs(options_.inputs));
+    uint64_t raw_before = 0;
+    uint64_t uncompressed = 0;
+    uint64_t total_bytes = 0;  // for the ETA; 0 if any input is a pipe
+    for (const InputFile& file : files) {
+      std::error_code ec;
+      const auto size = file.path == "-" ? 0 : std::filesystem::file_size(file.path, ec);
+      if (ec || file.path == "-") {
+        total_bytes = 0;
+        break;
+      }
+      total_bytes += size;
+    }
+    InputDocument in;
+    for (uint32_t file_index = 0; file_index < files.size(); ++file_index) {
+      const InputFile& file = files[file_index];
+      SCRY_ASSIGN_OR_RETURN(auto reader, OpenDocuments(file, options_.max_document_bytes));
+      for (;;) {
+        SCRY_RETURN_IF_ERROR(FirstError());
+        absl::Status s = reader->Next(&in);
+        if (absl::IsOutOfRange(s)) break;
+        uint32_t shard = 0;
+        bool ours = true;
+        if (s.ok()) {
+          shard = storage::ShardForId(in.id, options_.num_shards);
+          ours = shards_[shard] != nullptr;
+          if (ours) {
+            ShardState& st = *shards_[shard];
+            uint32_t earlier = 0;
+            s = st.writer->ClaimId(in.id, st.next_docid, &earlier);
+            if (absl::IsAlreadyExists(s)) {
+              const SourcePos& first = st.sources[earlier];
+              s = absl::InvalidArgumentError(
+                  absl::StrCat(file.path, ":", in.line, ": duplicate id \"", in.id,
+                               "\" (first seen at ", files[first.file].path, ":", first.line, ")"));
+            } else if (s.ok()) {
+              st.sources.push_back(SourcePos{file_index, static_cast<uint32_t>(in.line)});
+            }
+          }
+        }
+        if (absl::IsInvalidArgument(s) && options_.skip_invalid) {
+          ++summary_.skipped;
+          if (options_.warn) options_.warn(absl::StrCat(s.message(), " (skipped)"));
+          continue;
+        }
+        SCRY_RETURN_IF_ERROR(s);
+        if (ours) {
+          uncompressed += DocumentBytes(in);
+          SCRY_RETURN_IF_ERROR(Route(shard, std::move(in)));
+          ++summary_.docs;
+        } else {
+          // Another shard's document: its members still number the fields,
+          // so that every shard built alone numbers them as a whole build.
+          for (const auto& f : in.fields) SCRY_RETURN_IF_ERROR(FieldId(f.first).status());
+          ++summary_.other_shards;
+        }
+        if (progress_.Due()) {
+          const uint64_t bytes = raw_before + reader->raw_bytes();
+          const double secs = progress_.Elapsed();
+          const uint64_t seen = summary_.docs + summary_.other_shards;
+          std::string line = absl::StrFormat("indexing: %d docs, %.1f MB read, %.0f docs/s", seen,
+                                             bytes / 1e6, seen / std::max(secs, 1e-9));
+          if (total_bytes > bytes && bytes > 0) {
+            absl::StrAppendFormat(&line, ", %.0f%%, ETA %.0f s", 100.0 * bytes / total_bytes,
+                                  secs * static_cast<double>(total_bytes - bytes) / bytes);
+          }
+          absl::StrAppendFormat(&line, ", %d runs, %.0f MB in memory", runs_written_.load(),
+                                memory_used_.load() / 1e6);
+          progress_.Report(line);
+        }
+      }
+      raw_before += reader->raw_bytes();
+    }
+    summary_.input_bytes = raw_before;
+    summary_.text_bytes = uncompressed;
+    return absl::OkStatus();
+  }
+
+  static uint64_t DocumentBytes(const InputDocument& doc) {
+    uint64_t n = doc.id.size();
+    for (const auto& f : doc.fields) n += f.second.size();
+    return n;
+  }
+
+  // Gives the document its shard's next docid and adds it to the shard's
+  // pending batch, submitting the batch when it is full.
+  absl::Status Route(uint32_t shard, InputDocument in) {
+    Document doc;
+    doc.id = std::move(in.id);
+    doc.fields = std::move(in.fields);
+    // Title first, then body, then the rest in input order.
+    std::stable_sort(doc.fields.begin(), doc.fields.end(), [](const auto& a, const auto& b) {
+      auto rank = [](const std::string& name) {
+        return name == "title" ? 0 : name == "body" ? 1 : 2;
+      };
+      return rank(a.first) < rank(b.first);
+    });
+    size_t bytes = doc.id.size();
+    for (const auto& f : doc.fields) {
+      SCRY_ASSIGN_OR_RETURN(uint8_t id, FieldId(f.first));
+      doc.field_ids.push_back(id);
+      bytes += f.second.size();
+    }
+    ShardState& st = *shards_[shard];
+    Batch& batch = pending_[shard];
+    if (batch.docs.empty()) {
+      batch.shard = shard;
+      batch.seq = next_seq_[shard]++;
+      batch.first_docid = st.next_docid;
+    }
+    ++st.next_docid;
+    batch.docs.push_back(std::move(doc));
+    batch.bytes += bytes;
+    if (batch.docs.size() >= kBatchDocs || batch.bytes >= kBatchBytes) {
+      std::unique_lock<std::mutex> lock(queue_mu_);
+      Submit(std::move(batch), &lock);
+      batch = Batch();
+    }
+    return absl::OkStatus();
+  }
+
+  // Queues a batch, waiting while the queue is full (back-pressure).
+  template <class Lock>
+  void Submit(Batch batch, Lock* lock) {
+    queue_space_.wait(*lock, [&] { return queue_.size() < 2 * threads_ || !errors_.empty(); });
+    queue_.push_back(std::make_unique<Batch>(std::move(batch)));
+    queue_cv_.notify_one();
+  }
+  void Submit(Batch batch, std::lock_guard<std::mutex>* /*lock*/) {
+    // At the end of the input: the workers drain the queue without limit.
+    queue_.push_back(std::make_unique<Batch>(std::move(batch)));
+    queue_cv_.notify_one();
+  }
+
+  void Work() {
+    std::unique_ptr<Analyzer> analyzer = analyzer_.Clone();
+    if (analyzer == nullptr) {
+      SetError(absl::ResourceExhaustedError("cannot create an analyzer"));
+      return;
+    }
+    for (;;) {
+      std::unique_ptr<Batch> batch;
+      {
+        std::unique_lock<std::mutex> lock(queue_mu_);
+        queue_cv_.wait(lock, [&] { return !queue_.empty() || closed_; });
+        if (queue_.empty()) return;
+        batch = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      queue_space_.notify_one();
+      if (!FirstError().ok()) continue;  // drain without work after an error
+      Inverted inverted;
+      Invert(options_, analyzer.get(), *batch, &inverted);
+      absl::Status s = Append(&inverted);
+      if (!s.ok()) SetError(s);
+    }
+  }
+
+  // Appends an inverted batch to its shard's in-memory index, in batch
+  // order, and writes its stored documents; flushes a run when the shards'
+  // indexes together pass the memory cap.
+  absl::Status Append(Inverted* inv) {
+    const Batch& batch = *inv->batch;
+    ShardState& st = *shards_[batch.shard];
+    std::unique_lock<std::mutex> lock(st.mu);
+    st.turn.wait(lock, [&] { return st.next_seq == batch.seq || !FirstError().ok(); });
+    if (st.next_seq != batch.seq) return absl::OkStatus();  // stopping after an error
+    absl::Status status = AppendLocked(inv, &st);
+    ++st.next_seq;
+    st.turn.notify_all();
+    return status;
+  }
+
+  absl::Status AppendLocked(Inverted* inv, ShardState* st) {
+    const Batch& batch = *inv->batch;
+    // Fields first seen in this batch: declare them to the writer.
+    {
+      std::lock_guard<std::mutex> lock(fields_mu_);
+      while (st->declared_fields < declared_names_.size()) {
+        const uint8_t id = ++st->declared_fields;
+        SCRY_RETURN_IF_ERROR(st->writer->DeclareField(id, declared_names_[id - 1]));
+      }
+    }
+    for (size_t i = 0; i < batch.docs.size(); ++i) {
+      SCRY_RETURN_IF_ERROR(st->writer->AddDocument(batch.first_docid + static_cast<uint32_t>(i),
+                                                   inv->stored[i], inv->lengths[i]));
+    }
+    size_t added = 0;
+    for (auto& [key, list] : inv->lists) {
+      auto [it, inserted] = st->lists.try_emplace(key);
+      storage::PostingList& to = it->second;
+      const size_t before = ListBytes(to);
+      if (inserted) {
+        to = std::move(list);
+        added += key.size() + kListOverhead;
+      } else {
+        to.docids.insert(to.docids.end(), list.docids.begin(), list.docids.end());
+        to.freqs.insert(to.freqs.end(), list.freqs.begin(), list.freqs.end());
+        to.positions.insert(to.positions.end(), list.positions.begin(), list.positions.end());
+      }
+      added += ListBytes(to) - before;
+    }
+    st->bytes += added;
+    const size_t total = memory_used_.fetch_add(added) + added;
+    if (total > memory_cap_) {
+      const size_t freed = st->bytes;
+      SCRY_RETURN_IF_ERROR(FlushRun(st));
+      memory_used_.fetch_sub(freed);
+      ++runs_written_;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status FinishShard(uint32_t s, uint64_t* postings, uint64_t* terms) {
+    ShardState& st = *shards_[s];
+    {
+      std::lock_guard<std::mutex> lock(fields_mu_);
+      while (st.declared_fields < declared_names_.size()) {
+        const uint8_t id = ++st.declared_fields;
+        SCRY_RETURN_IF_ERROR(st.writer->DeclareField(id, declared_names_[id - 1]));
+      }
+    }
+    memory_used_.fetch_sub(st.bytes);
+    SCRY_RETURN_IF_ERROR(FlushRun(&st));
+    SCRY_RETURN_IF_ERROR(MergeRuns(&st, postings, terms));
+    storage::ShardMeta meta;
+    meta.shard_index = s;
+    meta.num_shards = options_.num_shards;
+    meta.language = analyzer_.language();
+    SCRY_RETURN_IF_ERROR(st.writer->Finish(meta));
+    st.writer.reset();
+    return absl::OkStatus();
+  }
+
+  void SetError(const absl::Status& s) {
+    {
+      std::lock_guard<std::mutex> lock(error_mu_);
+      errors_.push_back(s);
+    }
+    queue_space_.notify_all();
+    for (auto& st : shards_) {
+      if (st != nullptr) st->turn.notify_all();
+    }
+  }
+  absl::Status FirstError() {
+    std::lock_guard<std::mutex> lock(error_mu_);
+    return errors_.empty() ? absl::OkStatus() : errors_.front();
+  }
+
+  const BuildOptions& options_;
+  const Analyzer& analyzer_;
+  storage::IndexBuild* build_;
+  Progress progress_;
+  unsigned threads_ = 1;
+  size_t memory_cap_ = 0;
+  bool all_fields_ = true;
+  BuildSummary summary_;
+
+  // Reader thread only.
+  absl::flat_hash_map<std::string, uint8_t> field_ids_;
+  std::vector<Batch> pending_;      // per shard
+  std::vector<uint64_t> next_seq_;  // per shard
+
+  std::vector<uint32_t> built_;                      // the shards this build writes
+  std::vector<std::unique_ptr<ShardState>> shards_;  // by shard; null if not built
+  std::atomic<size_t> memory_used_{0};
+  std::atomic<uint32_t> runs_written_{0};
+
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;     // a batch was queued, or closed_
+  std::condition_variable queue_space_;  // a batch was taken
+  std::deque<std::unique_ptr<Batch>> queue_;
+  bool closed_ = false;
+  std::vector<std::thread> workers_;
+
+  std::mutex fields_mu_;
+  std::vector<std::string>
+      declared_names_;  // names of field ids 1, 2, ... (assigned by the reader)
+
+  std::mutex error_mu_;
+  std::vector<absl::Status> errors_;
+};
+
 }  // namespace
 
 absl::StatusOr<BuildSummary> BuildIndex(const BuildOptions& options) {
@@ -370,6 +903,10 @@ absl::StatusOr<BuildSummary> BuildIndex(const BuildOptions& options) {
   if (options.index_dir.empty()) return absl::InvalidArgumentError("no index directory given");
   if (options.num_shards == 0 || options.num_shards > 1024) {
     return absl::InvalidArgumentError("the number of shards must be between 1 and 1024");
+  }
+  if (options.only_shard >= static_cast<int64_t>(options.num_shards) || options.only_shard < -1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("shard ", options.only_shard, " is not one of 0..", options.num_shards - 1));
   }
   SCRY_ASSIGN_OR_RETURN(std::unique_ptr<Analyzer> analyzer,
                         Analyzer::Create(AnalyzerOptions{options.language, options.stopwords}));
@@ -380,28 +917,8 @@ absl::StatusOr<BuildSummary> BuildIndex(const BuildOptions& options) {
   // build fails at once.
   SCRY_ASSIGN_OR_RETURN(std::unique_ptr<storage::IndexBuild> build,
                         storage::IndexBuild::Begin(options.index_dir));
-  Progress progress(options);
-  BuildSummary summary;
-  std::vector<std::vector<ParsedDoc>> shards(options.num_shards);
-  SCRY_RETURN_IF_ERROR(ReadInputs(options, &progress, &shards, &summary));
-  SCRY_ASSIGN_OR_RETURN(const std::vector<std::string> field_names, ChooseFields(options, shards));
-  for (uint32_t s = 0; s < options.num_shards; ++s) {
-    progress.Report(absl::StrFormat("shard %d/%d: analysing %d docs", s + 1, options.num_shards,
-                                    shards[s].size()));
-    SCRY_RETURN_IF_ERROR(BuildShard(options, s, &shards[s], *analyzer, field_names, build.get(),
-                                    &progress, &summary));
-  }
-  storage::IndexManifest manifest;
-  manifest.format_version = storage::kFormatVersion;
-  manifest.num_shards = options.num_shards;
-  manifest.language = analyzer->language();
-  manifest.stopwords = analyzer->stopwords();
-  manifest.docs = summary.docs;
-  SCRY_RETURN_IF_ERROR(build->Commit(manifest));
-  SCRY_ASSIGN_OR_RETURN(summary.generation_path, storage::LiveGeneration(options.index_dir));
-  summary.index_bytes = DirectoryBytes(summary.generation_path);
-  summary.seconds = progress.Elapsed();
-  return summary;
+  Build run(options, *analyzer, build.get());
+  return run.Run();
 }
 
 }  // namespace scry::indexer

@@ -1,13 +1,16 @@
 // File: indexer/builder.h
 //
 // The bulk build: read JSON Lines, route each document to shard
-// Fnv1a64(id) % num_shards (storage/hash.h), analyse, invert and write every
+// Fnv1a64(id) % num_shards (storage/hash.h), analyse and invert on all
+// cores with bounded memory (sorted runs, merged at the end), write every
 // shard, then switch the index directory to the new generation atomically
 // (storage/index_dir.h). Until that switch, an existing index at the same
-// directory is left exactly as it was, whatever happens to the build.
+// directory is left exactly as it was, whatever happens to the build (a
+// killed build leaves an unfinished *.tmp generation that the next build
+// removes).
 //
-// Inside a shard, docids are assigned in byte order of the external ids, so
-// ties in score broken by docid are broken by id, whatever the shard count.
+// Inside a shard, docids are given in input order; ties in score are broken
+// by id at query time, so results do not depend on the sharding or order.
 //
 // Text fields are indexed in one searchable stream, the catch-all field:
 // title first, then body, then the other members in input order, with a gap
@@ -29,9 +32,18 @@ namespace scry::indexer {
 inline constexpr uint32_t kFieldPositionGap = 100;
 
 struct BuildOptions {
-  std::vector<std::string> inputs;  // JSONL files; "-" is standard input
+  // JSON Lines files, text files and directories of them, plain, gzip or
+  // zstd (indexer/input.h); "-" is standard input.
+  std::vector<std::string> inputs;
   std::string index_dir;
   uint32_t num_shards = 1;
+  // Build only shard `only_shard` of num_shards (-1: all of them): the
+  // result is a part of an index, which AssembleIndex (indexer/assemble.h)
+  // puts together with the other parts into an index equal to the one a
+  // whole build makes. Every part reads the whole input (to number the
+  // fields alike) but analyses only its own documents. Duplicate ids are
+  // found within the part (a duplicate always falls into the same shard).
+  int32_t only_shard = -1;
   std::string language = "english";
   // Drop the language's stopwords (indexer/stopwords.h), keeping their
   // positions. Recorded in the manifest so queries are analysed alike.
@@ -41,6 +53,12 @@ struct BuildOptions {
   bool skip_invalid = false;
   size_t max_document_bytes = 64 << 20;
   unsigned threads = 0;  // analysis threads; 0 = all cores
+  // Cap on the in-memory inverted index of all shards, in MiB: past it a
+  // shard's index is written to disk as a sorted run, and runs are merged at
+  // the end. Peak memory is this plus a bounded overhead (batches in flight,
+  // RocksDB write buffers, the largest single posting list at merge time)
+  // plus a few bytes per document (lengths per field).
+  uint64_t memory_mb = 1024;
   // Block codecs (storage/block_codec.h), chosen by bench/posting_codec_bench
   // on the shared corpus: simdbp128 decodes docid gaps fastest at the size of
   // bitpack; pfor is the smallest for tfs and positions (bench/RESULTS.md).
@@ -65,9 +83,12 @@ struct BuildOptions {
 
 struct BuildSummary {
   uint64_t docs = 0;
-  uint64_t skipped = 0;  // invalid lines skipped (skip_invalid)
-  uint64_t input_bytes = 0;
-  uint64_t terms = 0;  // distinct terms summed over shards
+  uint64_t skipped = 0;       // invalid lines skipped (skip_invalid)
+  uint64_t other_shards = 0;  // with only_shard: documents left to other parts
+  uint64_t input_bytes = 0;   // read from the input files (compressed bytes if they are)
+  uint64_t text_bytes = 0;    // ids and members of the documents indexed
+  uint64_t runs = 0;          // sorted runs written (past memory_mb)
+  uint64_t terms = 0;         // distinct terms summed over shards
   uint64_t postings = 0;
   uint64_t index_bytes = 0;  // bytes on disk of the new generation
   double seconds = 0;

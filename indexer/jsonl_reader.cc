@@ -1,10 +1,10 @@
 // File: indexer/jsonl_reader.cc
 #include "indexer/jsonl_reader.h"
 
-#include <cerrno>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "indexer/input.h"
 #include "simdjson.h"
 
 namespace scry::indexer {
@@ -37,28 +37,31 @@ const char* TypeName(simdjson::dom::element_type t) {
 
 }  // namespace
 
-JsonlReader::JsonlReader(std::string path, std::FILE* file, size_t max_line_bytes)
+JsonlReader::JsonlReader(std::string path, std::unique_ptr<ByteSource> source,
+                         size_t max_line_bytes)
     : path_(std::move(path)),
-      file_(file),
+      source_(std::move(source)),
       max_line_bytes_(max_line_bytes),
       parser_(std::make_unique<Parser>()),
       buf_(1 << 20) {}
 
-JsonlReader::~JsonlReader() {
-  if (file_ != nullptr && file_ != stdin) std::fclose(file_);
-}
+JsonlReader::~JsonlReader() = default;
 
 absl::StatusOr<std::unique_ptr<JsonlReader>> JsonlReader::Open(const std::string& path,
                                                                size_t max_line_bytes) {
-  std::FILE* f = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    const std::string msg = absl::StrCat("cannot open ", path, ": ", std::strerror(errno));
-    if (errno == ENOENT) return absl::NotFoundError(msg);
-    if (errno == EACCES) return absl::PermissionDeniedError(msg);
-    return absl::InternalError(msg);
-  }
-  return std::unique_ptr<JsonlReader>(new JsonlReader(path, f, max_line_bytes));
+  absl::StatusOr<std::unique_ptr<ByteSource>> source = OpenByteSource(path);
+  if (!source.ok()) return source.status();
+  return FromSource(path, std::move(*source), max_line_bytes);
 }
+
+std::unique_ptr<JsonlReader> JsonlReader::FromSource(std::string path,
+                                                     std::unique_ptr<ByteSource> source,
+                                                     size_t max_line_bytes) {
+  return std::unique_ptr<JsonlReader>(
+      new JsonlReader(std::move(path), std::move(source), max_line_bytes));
+}
+
+uint64_t JsonlReader::raw_bytes() const { return source_->raw_bytes(); }
 
 bool JsonlReader::ReadLine(bool* too_long) {
   line_.clear();
@@ -67,13 +70,14 @@ bool JsonlReader::ReadLine(bool* too_long) {
   for (;;) {
     if (buf_pos_ == buf_len_) {
       if (eof_) return any;
-      buf_len_ = std::fread(buf_.data(), 1, buf_.size(), file_);
+      absl::StatusOr<size_t> got = source_->Read(buf_.data(), buf_.size());
       buf_pos_ = 0;
+      buf_len_ = got.ok() ? *got : 0;
       bytes_read_ += buf_len_;
       if (buf_len_ == 0) {
         eof_ = true;
-        io_error_ = std::ferror(file_) != 0;
-        return any;
+        io_error_ = got.status();
+        return any && io_error_.ok();  // a line cut by an error is not a line
       }
     }
     any = true;
@@ -102,7 +106,7 @@ absl::Status JsonlReader::Next(InputDocument* doc) {
   for (;;) {
     bool too_long = false;
     if (!ReadLine(&too_long)) {
-      if (io_error_) return absl::InternalError(absl::StrCat("error reading ", path_));
+      if (!io_error_.ok()) return io_error_;
       return absl::OutOfRangeError("end of input");
     }
     ++line_number_;

@@ -1,6 +1,7 @@
 // File: indexer/jsonl_reader.h
 //
-// Reads documents from a JSON Lines file: one JSON object per line with
+// Reads documents from a JSON Lines file (plain, gzip or zstd: see
+// indexer/input.h): one JSON object per line with
 //   "id"     string, required, non-empty, at most kMaxIdBytes bytes;
 //   "title"  string or null (optional);
 //   "body"   string or null (optional);
@@ -14,7 +15,6 @@
 #define SCRY_INDEXER_JSONL_READER_H_
 
 #include <cstdint>
-#include <cstdio>
 #include <memory>
 #include <string>
 #include <utility>
@@ -24,6 +24,8 @@
 #include "absl/status/statusor.h"
 
 namespace scry::indexer {
+
+class ByteSource;
 
 inline constexpr size_t kMaxIdBytes = 1024;
 
@@ -42,6 +44,10 @@ class JsonlReader {
   // invalid (and skipped over without holding them in memory).
   static absl::StatusOr<std::unique_ptr<JsonlReader>> Open(const std::string& path,
                                                            size_t max_line_bytes);
+  // Reads from `source`, reporting errors against `path`.
+  static std::unique_ptr<JsonlReader> FromSource(std::string path,
+                                                 std::unique_ptr<ByteSource> source,
+                                                 size_t max_line_bytes);
   ~JsonlReader();
   JsonlReader(const JsonlReader&) = delete;
   JsonlReader& operator=(const JsonlReader&) = delete;
@@ -56,10 +62,11 @@ class JsonlReader {
 
   const std::string& path() const { return path_; }
   uint64_t line() const { return line_number_; }
-  uint64_t bytes_read() const { return bytes_read_; }
+  uint64_t bytes_read() const { return bytes_read_; }  // uncompressed
+  uint64_t raw_bytes() const;                          // from the file itself
 
  private:
-  JsonlReader(std::string path, std::FILE* file, size_t max_line_bytes);
+  JsonlReader(std::string path, std::unique_ptr<ByteSource> source, size_t max_line_bytes);
   // Reads one line into line_ (without '\n'); false at end of input.
   // *too_long is set if the line exceeded max_line_bytes_ (line_ is then empty).
   bool ReadLine(bool* too_long);
@@ -67,7 +74,7 @@ class JsonlReader {
 
   struct Parser;
   std::string path_;
-  std::FILE* file_;
+  std::unique_ptr<ByteSource> source_;
   size_t max_line_bytes_;
   std::unique_ptr<Parser> parser_;
   std::string line_;
@@ -75,7 +82,7 @@ class JsonlReader {
   size_t buf_pos_ = 0;
   size_t buf_len_ = 0;
   bool eof_ = false;
-  bool io_error_ = false;
+  absl::Status io_error_;
   uint64_t line_number_ = 0;
   uint64_t bytes_read_ = 0;
 };

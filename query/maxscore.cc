@@ -104,7 +104,7 @@ absl::Status MaxScoreTopK(std::vector<MaxScoreTerm> terms, const ScoringContext&
   const size_t n = terms.size();
   if (n == 0) return absl::OkStatus();
 
-  TopKHeap heap(k, ctx.after);
+  TopKHeap heap(k, ctx.shard, ctx.after);
   const Bar bar(&heap, shared);
   BlockBounds blocks(terms, ctx);
   std::vector<double> bound(n), upto(n), contribution(n, 0.0);
@@ -226,7 +226,7 @@ absl::Status BlockMaxWandTopK(std::vector<MaxScoreTerm> terms, const ScoringCont
   BlockBounds blocks(terms, ctx);
   std::vector<double> contribution(n, 0.0);
   std::vector<uint8_t> matched(n, 0);
-  TopKHeap heap(k, ctx.after);
+  TopKHeap heap(k, ctx.shard, ctx.after);
   const Bar bar(&heap, shared);
 
   while (!ctx.Expired()) {
@@ -318,7 +318,7 @@ absl::Status BlockMaxConjunctionTopK(std::vector<MaxScoreTerm> terms, const Scor
   for (size_t i = 0; i < n; ++i) cursors[i] = terms[i].cursor.get();
   CursorIntersection docs(cursors);
   BlockBounds blocks(terms, ctx);
-  TopKHeap heap(k, ctx.after);
+  TopKHeap heap(k, ctx.shard, ctx.after);
   const Bar bar(&heap, shared);
   uint32_t target = 0;
   while (!ctx.Expired()) {

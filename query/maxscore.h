@@ -54,21 +54,22 @@ struct ScoredDoc {
   uint32_t docid;
 };
 
-// The best k documents offered so far, score descending then docid
-// ascending: the heap of every top-k evaluator of one shard. Documents are
-// offered in ascending docid order, so one that only ties the k-th score
-// loses the tie and is not kept: pruning may skip documents whose bound is at
-// most threshold().
+// The best k documents offered so far in the shard's RankOrder (score
+// descending, then id ascending): the heap of every top-k evaluator of one
+// shard. A document that only ties the k-th score is kept if its id ranks
+// first. Pruning may skip documents whose bound is at most threshold(): with
+// the evaluators' margin, their score is strictly below it.
 class TopKHeap {
  public:
   // Only documents `after` admits are kept (all by default).
-  explicit TopKHeap(size_t k, RankAfter after = {}) : k_(k), after_(after) {}
+  TopKHeap(size_t k, const storage::ShardReader* shard, RankAfter after = {})
+      : k_(k), shard_(shard), after_(std::move(after)), heap_(WorseFirst{RankOrder{shard}}) {}
   // Keeps `doc` if it is among the best k so far; true if kept.
   bool Offer(const ScoredDoc& doc) {
-    if (!after_.Admits(doc.score, doc.docid)) return false;
+    if (!after_.Admits(shard_, doc.score, doc.docid)) return false;
     if (heap_.size() < k_) {
       heap_.push(doc);
-    } else if (WorseFirst()(doc, heap_.top())) {
+    } else if (heap_.compare()(doc, heap_.top())) {
       heap_.pop();
       heap_.push(doc);
     } else {
@@ -90,14 +91,21 @@ class TopKHeap {
  private:
   // Heap order: the top is the worst document kept.
   struct WorseFirst {
+    RankOrder order;
     bool operator()(const ScoredDoc& a, const ScoredDoc& b) const {
-      if (a.score != b.score) return a.score > b.score;
-      return a.docid < b.docid;
+      return order.Before(a.score, a.docid, b.score, b.docid);
     }
   };
+  // A priority_queue that lends its comparator.
+  class Queue : public std::priority_queue<ScoredDoc, std::vector<ScoredDoc>, WorseFirst> {
+   public:
+    using std::priority_queue<ScoredDoc, std::vector<ScoredDoc>, WorseFirst>::priority_queue;
+    const WorseFirst& compare() const { return this->comp; }
+  };
   size_t k_;
+  const storage::ShardReader* shard_;
   RankAfter after_;
-  std::priority_queue<ScoredDoc, std::vector<ScoredDoc>, WorseFirst> heap_;
+  Queue heap_;
 };
 
 // A score that at least k documents of the whole query reach (k = the top-k

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -52,17 +53,31 @@ class Scorer {
 // BM25 context shared by the leaves of one shard's tree, and the query's
 // deadline for that shard (null: none), which the evaluators' loops poll:
 // once it expires they stop as if no match were left.
-// Deep paging (search_after): only documents ranked after (score, docid)
-// may enter a top-k, i.e. with a lower score, or the same score and a docid
-// at or past `docid` (the first docid of this shard whose id follows the
-// last hit's id).
+// The ranking of one shard's documents: score descending, then external id
+// ascending (byte order), so that ties rank alike whatever the sharding and
+// whatever order documents were given docids in. Without a shard (tests of
+// cursor-level code), docid ascending breaks ties.
+struct RankOrder {
+  const storage::ShardReader* shard = nullptr;
+
+  // Whether (score a, docid da) ranks before (score b, docid db).
+  [[nodiscard]] bool Before(double a, uint32_t da, double b, uint32_t db) const {
+    if (a != b) return a > b;
+    if (shard == nullptr) return da < db;
+    return shard->external_id(da) < shard->external_id(db);
+  }
+};
+
+// Deep paging (search_after): only documents ranked after (score, id) may
+// enter a top-k: a lower score, or the same score and a greater id.
 struct RankAfter {
   bool active = false;
   double score = 0;
-  uint32_t docid = 0;
+  std::string id;
 
-  [[nodiscard]] bool Admits(double s, uint32_t d) const {
-    return !active || s < score || (s == score && d >= docid);
+  [[nodiscard]] bool Admits(const storage::ShardReader* shard, double s, uint32_t d) const {
+    if (!active || s < score) return true;
+    return s == score && shard != nullptr && shard->external_id(d) > id;
   }
 };
 

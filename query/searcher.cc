@@ -202,21 +202,6 @@ bool HasPhrase(const QueryNode& node) {
   return false;
 }
 
-// The first docid of `shard` whose external id is greater than `id` (docid
-// order is id order), or doc_count.
-uint32_t FirstDocidAfter(const storage::ShardReader& shard, std::string_view id) {
-  uint32_t lo = 0, hi = static_cast<uint32_t>(shard.meta().doc_count);
-  while (lo < hi) {
-    const uint32_t mid = lo + (hi - lo) / 2;
-    if (shard.external_id(mid) <= id) {
-      lo = mid + 1;
-    } else {
-      hi = mid;
-    }
-  }
-  return lo;
-}
-
 // Calls fn(leaf) for every term and phrase leaf that can add to a score
 // (not under a must_not).
 void ForEachScoringLeaf(const QueryNode& node, const std::function<void(const QueryNode&)>& fn) {
@@ -449,8 +434,7 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
     ShardResult& out = shard_results[s];
     plan.ctx = ScoringContext{plan.shard, bm25, deadline, {}, {}};
     if (request.search_after.has_value()) {
-      plan.ctx.after = RankAfter{true, request.search_after->score,
-                                 FirstDocidAfter(*plan.shard, request.search_after->id)};
+      plan.ctx.after = RankAfter{true, request.search_after->score, request.search_after->id};
     }
     const auto& names = plan.shard->meta().field_names;
     for (size_t f = 0; f < names.size(); ++f) {
@@ -510,7 +494,7 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
     }
     std::unique_ptr<Scorer> scorer = plan.Build(**root);
     if (scorer == nullptr) return;
-    TopKHeap heap(keep, plan.ctx.after);
+    TopKHeap heap(keep, plan.shard, plan.ctx.after);
     for (uint32_t d = scorer->docid(); d != storage::kEndDocid && !plan.ctx.Expired();
          scorer->Next(), d = scorer->docid()) {
       ++out.hits;
@@ -544,43 +528,12 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
     candidates.insert(candidates.end(), r.top.begin(), r.top.end());
   }
 
-  // Merge: by score, then by id. Within a shard docid order is id order; ids
-  // are fetched only for runs of equal scores that span several shards.
-  std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+  // Merge: by score, then by id (ids compared only for equal scores).
+  std::sort(candidates.begin(), candidates.end(), [&](const Candidate& a, const Candidate& b) {
     if (a.score != b.score) return a.score > b.score;
-    if (a.shard != b.shard) return a.shard < b.shard;
-    return a.docid < b.docid;
+    return index_->shard(a.shard).external_id(a.docid) <
+           index_->shard(b.shard).external_id(b.docid);
   });
-  std::map<std::pair<uint32_t, uint32_t>, storage::StoredDocument> docs;
-  auto fetch = [&](const Candidate& c) -> absl::StatusOr<const storage::StoredDocument*> {
-    auto key = std::make_pair(c.shard, c.docid);
-    auto it = docs.find(key);
-    if (it == docs.end()) {
-      SCRY_ASSIGN_OR_RETURN(auto doc, index_->shard(c.shard).GetDocument(c.docid));
-      it = docs.emplace(key, std::move(doc)).first;
-    }
-    return &it->second;
-  };
-  for (size_t i = 0; i < candidates.size();) {
-    size_t j = i + 1;
-    bool several_shards = false;
-    while (j < candidates.size() && candidates[j].score == candidates[i].score) {
-      several_shards |= candidates[j].shard != candidates[i].shard;
-      ++j;
-    }
-    if (several_shards && i < keep) {
-      std::vector<std::pair<std::string_view, Candidate>> run;
-      for (size_t k = i; k < j; ++k) {
-        const Candidate& c = candidates[k];
-        run.emplace_back(index_->shard(c.shard).external_id(c.docid), c);
-      }
-      std::sort(run.begin(), run.end(),
-                [](const auto& a, const auto& b) { return a.first < b.first; });
-      for (size_t k = i; k < j; ++k) candidates[k] = run[k - i].second;
-    }
-    i = j;
-  }
-
   const bool all_fields =
       std::find(request.fields.begin(), request.fields.end(), "*") != request.fields.end();
   // Snippets analyse text around the matches: one analyzer for the page.
@@ -606,7 +559,9 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
       result.hits.push_back(std::move(hit));
       continue;
     }
-    SCRY_ASSIGN_OR_RETURN(const storage::StoredDocument* doc, fetch(c));
+    SCRY_ASSIGN_OR_RETURN(const storage::StoredDocument stored,
+                          index_->shard(c.shard).GetDocument(c.docid));
+    const storage::StoredDocument* doc = &stored;
     hit.title = std::string(doc->Field("title"));
     for (const std::string& name : request.highlight_fields) {
       auto it = std::find_if(doc->fields.begin(), doc->fields.end(),

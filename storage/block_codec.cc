@@ -130,10 +130,8 @@ namespace {
 // accessor declared in storage/internal_codecs.h).
 const std::vector<const BlockCodec*>& AllCodecs() {
   static const std::vector<const BlockCodec*> all = {
-      &internal::VarintCodecInstance(),
-      &internal::BitPackCodecInstance(),
-      &internal::StreamVByteCodecInstance(),
-      &internal::PForCodecInstance(),
+      &internal::VarintCodecInstance(),      &internal::BitPackCodecInstance(),
+      &internal::StreamVByteCodecInstance(), &internal::PForCodecInstance(),
       &internal::SimdBp128CodecInstance(),
   };
   return all;

@@ -132,7 +132,8 @@ std::string IndexBuild::ShardPath(uint32_t i) const {
 absl::Status IndexBuild::Commit(const IndexManifest& m) {
   const std::string manifest = absl::StrCat(
       "format_version=", m.format_version, "\nshards=", m.num_shards, "\nlanguage=", m.language,
-      "\nstopwords=", m.stopwords ? "on" : "off", "\ndocs=", m.docs, "\n");
+      "\nstopwords=", m.stopwords ? "on" : "off", "\ndocs=", m.docs, "\n",
+      m.only_shard >= 0 ? absl::StrCat("part=", m.only_shard, "\n") : std::string());
   SCRY_RETURN_IF_ERROR(WriteFileSynced(tmp_path_ + "/MANIFEST", manifest));
   SCRY_RETURN_IF_ERROR(SyncDir(tmp_path_));
   const std::string final_path = absl::StrCat(dir_, "/", gen_name_);
@@ -196,7 +197,15 @@ absl::StatusOr<IndexManifest> ReadManifest(const std::string& generation_path) {
       m.stopwords = kv.second == "on";
     } else if (kv.first == "docs") {
       absl::SimpleAtoi(kv.second, &m.docs);
+    } else if (kv.first == "part") {
+      if (!absl::SimpleAtoi(kv.second, &m.only_shard) || m.only_shard < 0) {
+        return absl::DataLossError(absl::StrCat("bad part value \"", kv.second,
+                                                "\" in the MANIFEST in ", generation_path));
+      }
     }
+  }
+  if (m.only_shard >= static_cast<int64_t>(m.num_shards)) {
+    return absl::DataLossError(absl::StrCat("part out of range in ", generation_path));
   }
   if (!have_version || !have_shards || m.language.empty()) {
     return absl::DataLossError(absl::StrCat("incomplete MANIFEST in ", generation_path));
@@ -214,6 +223,13 @@ absl::StatusOr<std::unique_ptr<IndexReader>> IndexReader::Open(
   std::unique_ptr<IndexReader> reader(new IndexReader());
   SCRY_ASSIGN_OR_RETURN(reader->generation_path_, LiveGeneration(dir));
   SCRY_ASSIGN_OR_RETURN(reader->manifest_, ReadManifest(reader->generation_path_));
+  if (reader->manifest_.only_shard >= 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(dir, " holds only shard ", reader->manifest_.only_shard, " of ",
+                     reader->manifest_.num_shards,
+                     " (built with --shard); put the parts together with "
+                     "`scry assemble`"));
+  }
   for (uint32_t i = 0; i < reader->manifest_.num_shards; ++i) {
     SCRY_ASSIGN_OR_RETURN(
         auto shard,

@@ -6,7 +6,8 @@
 //   DIR/LOCK             flock()ed by a running build (one build per DIR)
 //   DIR/gen-000007/      the live generation
 //       MANIFEST         "key=value" lines: format_version, shards, language,
-//                        stopwords ("on"/"off"), docs
+//                        stopwords ("on"/"off"), docs, and for a part
+//                        of an index (one shard built alone) part=<shard>
 //       shard-000/ ...   one RocksDB per shard (storage/keys.h)
 //   DIR/gen-000008.tmp/  a build in progress
 //
@@ -37,6 +38,9 @@ struct IndexManifest {
   // AnalyzerOptions); manifests written before the key existed read as off.
   bool stopwords = false;
   uint64_t docs = 0;
+  // A part of an index, holding only this shard (`scry index --shard`);
+  // -1 for a whole index. Key "part", absent for whole indexes.
+  int32_t only_shard = -1;
 };
 
 // A build of a new generation in DIR. Not thread-safe (one per build).

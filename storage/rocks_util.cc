@@ -49,7 +49,8 @@ std::shared_ptr<rocksdb::Cache> SharedBlockCache(size_t bytes) {
 
 }  // namespace
 
-rocksdb::ColumnFamilyOptions CfOptions(std::string_view name, size_t block_cache_bytes) {
+rocksdb::ColumnFamilyOptions CfOptions(std::string_view name, size_t block_cache_bytes,
+                                       bool for_build) {
   rocksdb::ColumnFamilyOptions cf;
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = SharedBlockCache(block_cache_bytes);
@@ -78,14 +79,21 @@ rocksdb::ColumnFamilyOptions CfOptions(std::string_view name, size_t block_cache
     // meta: document lengths as fixed32, read once at open.
     cf.compression = rocksdb::kZSTD;
   }
+  if (for_build && name == kIdsCf) {
+    // Every document's id is looked up (duplicates) and written while
+    // building; most lookups miss.
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    cf.write_buffer_size = 32 << 20;
+  }
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   return cf;
 }
 
-std::vector<rocksdb::ColumnFamilyDescriptor> CfDescriptors(size_t block_cache_bytes) {
+std::vector<rocksdb::ColumnFamilyDescriptor> CfDescriptors(size_t block_cache_bytes,
+                                                           bool for_build) {
   std::vector<rocksdb::ColumnFamilyDescriptor> out;
   for (const char* name : kColumnFamilies) {
-    out.emplace_back(name, CfOptions(name, block_cache_bytes));
+    out.emplace_back(name, CfOptions(name, block_cache_bytes, for_build));
   }
   return out;
 }

@@ -23,10 +23,14 @@ absl::Status FromRocks(const rocksdb::Status& s, std::string_view context);
 
 // Column family options for `name` (compression, bloom filters, block size),
 // identical for writing and reading.
-rocksdb::ColumnFamilyOptions CfOptions(std::string_view name, size_t block_cache_bytes);
+// `for_build`: options of a shard being built (ids are written with Put and
+// looked up to find duplicates: a bloom filter and a larger write buffer).
+rocksdb::ColumnFamilyOptions CfOptions(std::string_view name, size_t block_cache_bytes,
+                                       bool for_build = false);
 
 // Descriptors of every scry column family, in kColumnFamilies order.
-std::vector<rocksdb::ColumnFamilyDescriptor> CfDescriptors(size_t block_cache_bytes);
+std::vector<rocksdb::ColumnFamilyDescriptor> CfDescriptors(size_t block_cache_bytes,
+                                                           bool for_build = false);
 
 }  // namespace scry::storage::internal
 

@@ -56,9 +56,18 @@ struct ShardWriterOptions {
   std::vector<std::string> field_names;
 };
 
-// Writes one new shard into an empty directory. Not thread-safe; one writer
-// per shard. If Finish() is not reached, the directory holds no usable shard
-// (the caller removes it).
+// Writes one new shard into an empty directory. If Finish() is not reached,
+// the directory holds no usable shard (the caller removes it).
+//
+// Documents come in docid order (0, 1, 2, ...) in any id order: ids are
+// claimed first (ClaimId, which finds duplicates with bounded memory: the
+// ids go into the shard's RocksDB at once), stored documents and lengths
+// follow in docid order (AddDocument), posting lists last in (field, term)
+// order (AddPostingList). Stored documents and posting lists are written as
+// SST files and ingested by Finish.
+//
+// Thread safety: ClaimId may run concurrently with AddDocument and
+// AddPostingList; each of the others one call at a time.
 class ShardWriter {
  public:
   // `path` must not exist yet or be an empty directory.
@@ -68,25 +77,36 @@ class ShardWriter {
   ShardWriter(const ShardWriter&) = delete;
   ShardWriter& operator=(const ShardWriter&) = delete;
 
-  // Stores a document. REQUIRES: docids given as 0, 1, 2, ... in order, and
-  // doc.id in strictly ascending byte order (so that docid order is id order).
-  // `lengths[f]` is the document's length in tokens in field f (lengths[0]
-  // the catch-all's); missing trailing fields have length 0.
+  // Records that `id` is document `docid`'s. AlreadyExists if `id` was
+  // claimed before (by the docid then put in *earlier, if given).
+  // REQUIRES: id non-empty.
+  absl::Status ClaimId(std::string_view id, uint32_t docid, uint32_t* earlier = nullptr);
+
+  // Declares named field `id` (1..255) as `name`, if options.field_names did
+  // not. REQUIRES: before any posting list of the field; ids and names unique.
+  absl::Status DeclareField(uint8_t id, std::string_view name);
+
+  // Stores a document. `lengths[f]` is its length in tokens in field f
+  // (lengths[0] the catch-all's); fields past lengths.size() have 0.
+  // REQUIRES: docids given as 0, 1, 2, ... in order; doc.id claimed.
   absl::Status AddDocument(uint32_t docid, const StoredDocument& doc,
                            std::span<const uint32_t> lengths);
-  // A document with the catch-all field only.
+  // A document with the catch-all field only; claims its id too (for tests
+  // and small tools).
   absl::Status AddDocument(uint32_t docid, const StoredDocument& doc, uint32_t length) {
+    absl::Status s = ClaimId(doc.id, docid);
+    if (!s.ok()) return s;
     return AddDocument(docid, doc, std::span<const uint32_t>(&length, 1));
   }
 
   // Stores the posting list of (field, term). REQUIRES: (field, term) strictly
   // ascending across calls; term non-empty without 0x00 bytes; docids below
-  // the number of documents added.
+  // the number of documents added; the field declared.
   absl::Status AddPostingList(uint8_t field, std::string_view term, const PostingList& list);
 
-  // Writes the metadata (doc_count, total_length, term and posting counts are
-  // computed here; the rest is taken from `meta`), ingests everything into a
-  // new RocksDB at `path` and closes it.
+  // Writes the metadata (doc_count, lengths, term and posting counts, fields
+  // are computed here; the rest is taken from `meta`), ingests everything,
+  // compacts the ids and closes the shard.
   absl::Status Finish(const ShardMeta& meta);
 
  private:
@@ -181,8 +201,8 @@ class ShardReader {
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // kColumnFamilies order
   ShardMeta meta_;
   std::vector<std::vector<uint32_t>> doc_lengths_;  // by field id
-  std::string ids_arena_;             // every external id, in docid order
-  std::vector<uint64_t> id_offsets_;  // doc_count + 1 offsets into ids_arena_
+  std::string ids_arena_;                           // every external id, in docid order
+  std::vector<uint64_t> id_offsets_;                // doc_count + 1 offsets into ids_arena_
 };
 
 }  // namespace scry::storage

@@ -140,27 +140,43 @@ absl::Status ShardReader::ScanTerms(
 }
 
 absl::Status ShardReader::LoadIds() {
-  // The ids column family maps id -> docid; ids were assigned in byte order,
-  // so iterating it yields docids 0, 1, 2, ... in order.
-  id_offsets_.reserve(meta_.doc_count + 1);
-  id_offsets_.push_back(0);
+  // The ids column family maps id -> docid in id order; docids were given in
+  // input order. Two passes: the length of each docid's id, then the bytes
+  // at their offsets (no copy of the whole table).
+  const uint64_t n = meta_.doc_count;
+  std::vector<uint32_t> lengths(n, 0);
+  std::vector<bool> seen(n, false);
   rocksdb::ReadOptions options;
   options.fill_cache = false;
+  uint64_t entries = 0;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, cfs_[6]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      const rocksdb::Slice value = it->value();
+      if (value.size() != 4) return absl::DataLossError("bad ids entry");
+      const uint32_t docid = DecodeBigEndian32(value.data());
+      if (docid >= n || seen[docid]) {
+        return absl::DataLossError("ids column family does not match doc_count");
+      }
+      seen[docid] = true;
+      lengths[docid] = static_cast<uint32_t>(it->key().size());
+      ++entries;
+    }
+    SCRY_RETURN_IF_ERROR(FromRocks(it->status(), "read ids"));
+  }
+  if (entries != n) return absl::DataLossError("ids column family does not match doc_count");
+  id_offsets_.resize(n + 1);
+  id_offsets_[0] = 0;
+  for (uint64_t d = 0; d < n; ++d) id_offsets_[d + 1] = id_offsets_[d] + lengths[d];
+  ids_arena_.resize(id_offsets_[n]);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, cfs_[6]));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    const rocksdb::Slice value = it->value();
-    const uint32_t expect = static_cast<uint32_t>(id_offsets_.size() - 1);
-    if (value.size() != 4 || DecodeBigEndian32(value.data()) != expect) {
-      return absl::DataLossError("ids column family out of docid order");
-    }
-    ids_arena_.append(it->key().data(), it->key().size());
-    id_offsets_.push_back(ids_arena_.size());
+    const uint32_t docid = DecodeBigEndian32(it->value().data());
+    if (it->key().size() != lengths[docid]) return absl::DataLossError("ids changed while read");
+    std::copy(it->key().data(), it->key().data() + lengths[docid],
+              ids_arena_.begin() + static_cast<ptrdiff_t>(id_offsets_[docid]));
   }
-  SCRY_RETURN_IF_ERROR(FromRocks(it->status(), "read ids"));
-  if (id_offsets_.size() != meta_.doc_count + 1) {
-    return absl::DataLossError("ids column family does not match doc_count");
-  }
-  return absl::OkStatus();
+  return FromRocks(it->status(), "read ids");
 }
 
 absl::StatusOr<std::optional<TermInfo>> ShardReader::FindTerm(uint8_t field,

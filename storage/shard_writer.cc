@@ -68,14 +68,24 @@ struct ShardWriter::Impl {
   std::string ingest_dir;
   PostingCodecs codecs;
   std::map<std::string, std::unique_ptr<CfFile>> files;  // by CF name
-  std::vector<std::string> field_names;            // by field id; [0] = ""
-  std::vector<std::vector<uint32_t>> doc_lengths;  // by field id, then docid
-  std::vector<uint64_t> field_lengths;             // by field id
+  std::unique_ptr<rocksdb::DB> db;                       // open from Create on
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;     // kColumnFamilies order
+  std::vector<std::string> field_names;                  // by field id; [0] = ""
+  std::vector<std::vector<uint32_t>> doc_lengths;        // by field id, then docid
+  std::vector<uint64_t> field_lengths;                   // by field id
+  uint32_t doc_count = 0;
   uint64_t term_count = 0;
   uint64_t posting_count = 0;
   bool finished = false;
 
   CfFile& File(const char* cf) { return *files.at(cf); }
+
+  ~Impl() {
+    if (db != nullptr) {
+      for (auto* h : handles) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+      db->Close().PermitUncheckedError();
+    }
+  }
 };
 
 ShardWriter::ShardWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -96,35 +106,81 @@ absl::StatusOr<std::unique_ptr<ShardWriter>> ShardWriter::Create(
     return absl::InternalError(
         absl::StrCat("cannot create ", impl->ingest_dir, ": ", ec.message()));
   }
-  if (options.field_names.size() >= kMaxFields) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("at most ", kMaxFields - 1, " named fields, got ", options.field_names.size()));
-  }
   impl->field_names.push_back("");
-  for (const std::string& name : options.field_names) {
-    if (name.empty() || std::find(impl->field_names.begin(), impl->field_names.end(), name) !=
-                            impl->field_names.end()) {
-      return absl::InvalidArgumentError(absl::StrCat("bad or repeated field name \"", name, "\""));
-    }
-    impl->field_names.push_back(name);
+  impl->doc_lengths.resize(1);
+  impl->field_lengths.resize(1);
+  std::unique_ptr<ShardWriter> writer(new ShardWriter(std::move(impl)));
+  if (options.field_names.size() >= kMaxFields) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "at most ", kMaxFields - 1, " named fields, got ", options.field_names.size()));
   }
-  impl->doc_lengths.resize(impl->field_names.size());
-  impl->field_lengths.resize(impl->field_names.size());
-  impl->codecs = options.codecs;
-  if (impl->codecs.docids == nullptr) impl->codecs.docids = CodecById(uint8_t(CodecId::kSimdBp128));
-  if (impl->codecs.freqs == nullptr) impl->codecs.freqs = CodecById(uint8_t(CodecId::kPFor));
-  if (impl->codecs.positions == nullptr) impl->codecs.positions = impl->codecs.freqs;
+  for (size_t i = 0; i < options.field_names.size(); ++i) {
+    SCRY_RETURN_IF_ERROR(writer->DeclareField(static_cast<uint8_t>(i + 1), options.field_names[i]));
+  }
+  Impl* w = writer->impl_.get();
+  w->codecs = options.codecs;
+  if (w->codecs.docids == nullptr) w->codecs.docids = CodecById(uint8_t(CodecId::kSimdBp128));
+  if (w->codecs.freqs == nullptr) w->codecs.freqs = CodecById(uint8_t(CodecId::kPFor));
+  if (w->codecs.positions == nullptr) w->codecs.positions = w->codecs.freqs;
   for (int i = 1; i < kNumColumnFamilies; ++i) {
     const std::string name = kColumnFamilies[i];
-    impl->files.emplace(name,
-                        std::make_unique<CfFile>(name, impl->ingest_dir + "/" + name + ".sst"));
+    if (name == kIdsCf) continue;  // written into the database directly
+    w->files.emplace(name, std::make_unique<CfFile>(name, w->ingest_dir + "/" + name + ".sst"));
   }
-  return std::unique_ptr<ShardWriter>(new ShardWriter(std::move(impl)));
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.error_if_exists = true;
+  db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  rocksdb::DB* raw = nullptr;
+  SCRY_RETURN_IF_ERROR(
+      FromRocks(rocksdb::DB::Open(db_options, path, internal::CfDescriptors(8 << 20, true),
+                                  &w->handles, &raw),
+                "create shard " + path));
+  w->db.reset(raw);
+  return writer;
+}
+
+absl::Status ShardWriter::ClaimId(std::string_view id, uint32_t docid, uint32_t* earlier) {
+  if (id.empty()) return absl::InvalidArgumentError("empty document id");
+  rocksdb::ColumnFamilyHandle* ids = impl_->handles[6];
+  const rocksdb::Slice key(id.data(), id.size());
+  rocksdb::PinnableSlice existing;
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), ids, key, &existing);
+  if (s.ok()) {
+    if (earlier != nullptr && existing.size() == 4) *earlier = DecodeBigEndian32(existing.data());
+    return absl::AlreadyExistsError(absl::StrCat("duplicate id \"", AsAbsl(id), "\""));
+  }
+  if (!s.IsNotFound()) return FromRocks(s, "look up id");
+  rocksdb::WriteOptions write;
+  write.disableWAL = true;  // a build that dies is discarded whole
+  return FromRocks(impl_->db->Put(write, ids, key, DocKey(docid)), "write id");
+}
+
+absl::Status ShardWriter::DeclareField(uint8_t id, std::string_view name) {
+  if (id == kTextField || name.empty()) {
+    return absl::InvalidArgumentError("field ids start at 1 and names are not empty");
+  }
+  if (id < impl_->field_names.size() && !impl_->field_names[id].empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("field id ", id, " declared twice"));
+  }
+  if (std::find(impl_->field_names.begin(), impl_->field_names.end(), name) !=
+      impl_->field_names.end()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad or repeated field name \"", AsAbsl(name), "\""));
+  }
+  if (id >= impl_->field_names.size()) {
+    impl_->field_names.resize(id + 1);
+    impl_->doc_lengths.resize(id + 1, std::vector<uint32_t>(impl_->doc_count, 0));
+    impl_->field_lengths.resize(id + 1, 0);
+  }
+  impl_->field_names[id] = std::string(name);
+  return absl::OkStatus();
 }
 
 absl::Status ShardWriter::AddDocument(uint32_t docid, const StoredDocument& doc,
                                       std::span<const uint32_t> lengths) {
-  if (docid != impl_->doc_lengths[0].size()) {
+  if (docid != impl_->doc_count) {
     return absl::InvalidArgumentError("documents must be added with docids 0, 1, 2, ...");
   }
   // A document with nothing stored but its id needs no `docs` entry: the
@@ -132,15 +188,15 @@ absl::Status ShardWriter::AddDocument(uint32_t docid, const StoredDocument& doc,
   if (!doc.fields.empty()) {
     SCRY_RETURN_IF_ERROR(impl_->File(kDocsCf).Put(DocKey(docid), doc.Encode()));
   }
-  SCRY_RETURN_IF_ERROR(impl_->File(kIdsCf).Put(doc.id, DocKey(docid)));
   if (lengths.size() > impl_->doc_lengths.size()) {
-    return absl::InvalidArgumentError("document lengths given for more fields than declared");
+    return absl::InvalidArgumentError("document lengths given for fields not declared");
   }
   for (size_t f = 0; f < impl_->doc_lengths.size(); ++f) {
     const uint32_t length = f < lengths.size() ? lengths[f] : 0;
     impl_->doc_lengths[f].push_back(length);
     impl_->field_lengths[f] += length;
   }
+  ++impl_->doc_count;
   return absl::OkStatus();
 }
 
@@ -149,10 +205,11 @@ absl::Status ShardWriter::AddPostingList(uint8_t field, std::string_view term,
   if (term.empty() || term.find('\0') != std::string_view::npos) {
     return absl::InvalidArgumentError("term is empty or contains a NUL byte");
   }
-  if (field >= impl_->doc_lengths.size()) {
+  if (field >= impl_->field_names.size() ||
+      (field != kTextField && impl_->field_names[field].empty())) {
     return absl::InvalidArgumentError(absl::StrCat("field id ", field, " not declared"));
   }
-  if (!list.docids.empty() && list.docids.back() >= impl_->doc_lengths[0].size()) {
+  if (!list.docids.empty() && list.docids.back() >= impl_->doc_count) {
     return absl::InvalidArgumentError("posting refers to a document not added");
   }
   SCRY_ASSIGN_OR_RETURN(EncodedPostingList enc,
@@ -195,13 +252,16 @@ absl::Status ShardWriter::Finish(const ShardMeta& meta) {
   PutFixed32(&v, meta.num_shards);
   kv["shard"] = v;
   kv["language"] = meta.language;
-  kv["doc_count"] = fixed64(impl_->doc_lengths[0].size());
+  kv["doc_count"] = fixed64(impl_->doc_count);
   kv["total_length"] = fixed64(impl_->field_lengths[0]);
   kv["term_count"] = fixed64(impl_->term_count);
   kv["posting_count"] = fixed64(impl_->posting_count);
   std::string fields;
   for (size_t f = 0; f < impl_->doc_lengths.size(); ++f) {
     if (f != kTextField) {
+      if (impl_->field_names[f].empty()) {
+        return absl::InvalidArgumentError(absl::StrCat("field id ", f, " has no name"));
+      }
       fields.push_back(static_cast<char>(f));
       PutLengthPrefixed(&fields, impl_->field_names[f]);
       kv[FieldLengthKey(static_cast<uint8_t>(f))] = fixed64(impl_->field_lengths[f]);
@@ -221,18 +281,10 @@ absl::Status ShardWriter::Finish(const ShardMeta& meta) {
     SCRY_RETURN_IF_ERROR(impl_->File(kMetaCf).Put(key, value));
   }
 
-  rocksdb::DBOptions db_options;
-  db_options.create_if_missing = true;
-  db_options.create_missing_column_families = true;
-  db_options.error_if_exists = true;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  SCRY_RETURN_IF_ERROR(FromRocks(
-      rocksdb::DB::Open(db_options, impl_->path, internal::CfDescriptors(8 << 20), &handles, &raw),
-      "create shard " + impl_->path));
-  std::unique_ptr<rocksdb::DB> db(raw);
+  rocksdb::DB* db = impl_->db.get();
   absl::Status status;
   for (int i = 1; i < kNumColumnFamilies && status.ok(); ++i) {
+    if (std::string_view(kColumnFamilies[i]) == kIdsCf) continue;
     CfFile& file = impl_->File(kColumnFamilies[i]);
     absl::StatusOr<bool> has_file = file.Finish();
     if (!has_file.ok()) {
@@ -240,13 +292,23 @@ absl::Status ShardWriter::Finish(const ShardMeta& meta) {
     } else if (*has_file) {
       rocksdb::IngestExternalFileOptions ingest;
       ingest.move_files = true;
-      status = FromRocks(db->IngestExternalFile(handles[i], {file.path()}, ingest),
+      status = FromRocks(db->IngestExternalFile(impl_->handles[i], {file.path()}, ingest),
                          "ingest " + file.path());
     }
   }
-  for (auto* h : handles) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  // The ids went in with Put: flush them and compact them into one sorted
+  // run at the bottom, as if they had been ingested.
+  rocksdb::ColumnFamilyHandle* ids = impl_->handles[6];
+  if (status.ok()) status = FromRocks(db->Flush(rocksdb::FlushOptions(), ids), "flush ids");
+  if (status.ok()) {
+    rocksdb::CompactRangeOptions compact;
+    compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    status = FromRocks(db->CompactRange(compact, ids, nullptr, nullptr), "compact ids");
+  }
+  for (auto* h : impl_->handles) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  impl_->handles.clear();
   if (status.ok()) status = FromRocks(db->Close(), "close shard " + impl_->path);
-  db.reset();
+  impl_->db.reset();
   std::error_code ec;
   std::filesystem::remove_all(impl_->ingest_dir, ec);
   return status;

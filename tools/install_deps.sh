@@ -7,6 +7,8 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config ccache git
   librocksdb-dev          # storage: one RocksDB instance per shard
+  zlib1g-dev libzstd-dev  # gzip and zstd compressed input for `scry index`
+  gzip zstd               # the tests compress their inputs with the command-line tools
   libstemmer-dev          # Snowball stemmers (all languages)
   libabsl-dev             # Status/StatusOr, strings, containers
   libprotobuf-dev protobuf-compiler

@@ -26,6 +26,7 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/security/credentials.h"
 #include "indexer/analyzer.h"
+#include "indexer/assemble.h"
 #include "indexer/builder.h"
 #include "query/searcher.h"
 #include "scry/v1/search.grpc.pb.h"
@@ -77,14 +78,22 @@ int RunIndex(scry::indexer::BuildOptions options, bool quiet) {
     std::fprintf(stderr,
                  "indexed %llu documents (%llu invalid lines skipped) from %.1f MB in %.2f s "
                  "(%.0f docs/s, %.1f MB/s)\n"
-                 "%llu terms, %llu postings, index %.1f MB in %s\n",
+                 "%llu terms, %llu postings, %llu sorted runs, index %.1f MB in %s\n",
                  static_cast<unsigned long long>(summary->docs),
                  static_cast<unsigned long long>(summary->skipped), summary->input_bytes / 1e6,
                  summary->seconds, summary->docs / std::max(summary->seconds, 1e-9),
                  summary->input_bytes / 1e6 / std::max(summary->seconds, 1e-9),
                  static_cast<unsigned long long>(summary->terms),
-                 static_cast<unsigned long long>(summary->postings), summary->index_bytes / 1e6,
+                 static_cast<unsigned long long>(summary->postings),
+                 static_cast<unsigned long long>(summary->runs), summary->index_bytes / 1e6,
                  summary->generation_path.c_str());
+    if (options.only_shard >= 0) {
+      std::fprintf(stderr,
+                   "part: shard %d of %u (%llu documents of other shards left out); put the "
+                   "parts together with `scry assemble`\n",
+                   options.only_shard, options.num_shards,
+                   static_cast<unsigned long long>(summary->other_shards));
+    }
   }
   return 0;
 }
@@ -307,8 +316,11 @@ int main(int argc, char** argv) {
   // index
   scry::indexer::BuildOptions build;
   bool quiet = false;
-  CLI::App* index = app.add_subcommand("index", "Build an index from JSON Lines files");
-  index->add_option("--input,-i", build.inputs, "Input JSONL file (repeatable; - for stdin)")
+  CLI::App* index = app.add_subcommand("index", "Build an index from JSON Lines and text files");
+  index
+      ->add_option("--input,-i", build.inputs,
+                   "Input: a JSON Lines file, a .txt file (one document) or a directory of "
+                   "*.jsonl/*.txt; any may be gzip or zstd compressed (repeatable; - for stdin)")
       ->required();
   index->add_option("--index", build.index_dir, "Index directory (created or replaced)")
       ->required();
@@ -323,6 +335,17 @@ int main(int argc, char** argv) {
                   "Report and skip bad input lines instead of stopping at the first");
   index->add_option("--threads", build.threads, "Analysis threads (0 = all cores)")
       ->capture_default_str();
+  index
+      ->add_option("--memory-mb", build.memory_mb,
+                   "Cap on the in-memory inverted index, in MiB; past it sorted runs are written "
+                   "to disk and merged at the end")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40))
+      ->capture_default_str();
+  index
+      ->add_option("--shard", build.only_shard,
+                   "Build only this shard of --shards (0-based): a part of an index, put together "
+                   "with the other parts by `scry assemble`")
+      ->check(CLI::Range(0, 1023));
   index
       ->add_option("--max-doc-bytes", build.max_document_bytes,
                    "Largest accepted input line, in bytes")
@@ -347,6 +370,16 @@ int main(int argc, char** argv) {
   index->add_flag("--stopwords", build.stopwords,
                   "Drop the language's stopwords (see `scry languages`), keeping their positions");
   index->add_flag("--quiet,-q", quiet, "No progress and no summary");
+
+  // assemble
+  std::vector<std::string> assemble_parts;
+  std::string assemble_index;
+  CLI::App* assemble =
+      app.add_subcommand("assemble", "Put an index together from parts built with --shard");
+  assemble->add_option("--part", assemble_parts, "A part's index directory (repeatable)")
+      ->required();
+  assemble->add_option("--index", assemble_index, "Output index directory (created or replaced)")
+      ->required();
 
   // serve
   scry::server::ServerOptions serve;
@@ -415,6 +448,26 @@ int main(int argc, char** argv) {
                    "Searches running at once; more get RESOURCE_EXHAUSTED (0 = no limit)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  serve_cmd
+      ->add_option("--grpc-max-threads", serve.grpc_max_threads,
+                   "Most gRPC server threads; at most N - 1 calls run at once, more get "
+                   "RESOURCE_EXHAUSTED (0 = no limit; default: 4 x --max-concurrent-searches, "
+                   "at least 64)")
+      ->check(CLI::Validator(
+          [](std::string& value) {
+            int n = 0;
+            return absl::SimpleAtoi(value, &n) && (n == 0 || n >= 3)
+                       ? std::string()
+                       : std::string("must be 0 or at least 3");
+          },
+          "0|N>=3"));
+  CLI::Option* metrics_listen_opt = serve_cmd->add_option(
+      "--metrics-listen", serve.metrics_listen,
+      "Serve Prometheus metrics at http://HOST:PORT/metrics (port 0: any free port; default: off)");
+  serve_cmd
+      ->add_option("--metrics-port-file", metrics_port_file,
+                   "Write the bound metrics port to this file once serving")
+      ->needs(metrics_listen_opt);
 
   // search
   std::string search_index, search_server, fields, search_fields, highlight, after_id;
@@ -448,26 +501,6 @@ int main(int argc, char** argv) {
   auto* after_id_opt = search->add_option(
       "--after-id", after_id, "Deep paging: the id of the last hit of the previous page");
   after_score_opt->needs(after_id_opt);
-  serve_cmd
-      ->add_option("--grpc-max-threads", serve.grpc_max_threads,
-                   "Most gRPC server threads; at most N - 1 calls run at once, more get "
-                   "RESOURCE_EXHAUSTED (0 = no limit; default: 4 x --max-concurrent-searches, "
-                   "at least 64)")
-      ->check(CLI::Validator(
-          [](std::string& value) {
-            int n = 0;
-            return absl::SimpleAtoi(value, &n) && (n == 0 || n >= 3)
-                       ? std::string()
-                       : std::string("must be 0 or at least 3");
-          },
-          "0|N>=3"));
-  CLI::Option* metrics_listen_opt = serve_cmd->add_option(
-      "--metrics-listen", serve.metrics_listen,
-      "Serve Prometheus metrics at http://HOST:PORT/metrics (port 0: any free port; default: off)");
-  serve_cmd
-      ->add_option("--metrics-port-file", metrics_port_file,
-                   "Write the bound metrics port to this file once serving")
-      ->needs(metrics_listen_opt);
   after_id_opt->needs(after_score_opt);
   search->add_flag("--explain", explain, "Print each hit's BM25 breakdown per term");
   search->add_option("--highlight", highlight,
@@ -521,6 +554,24 @@ int main(int argc, char** argv) {
       }
     }
     return RunIndex(build, quiet);
+  }
+  if (*assemble) {
+    absl::StatusOr<scry::indexer::AssembleSummary> summary =
+        scry::indexer::AssembleIndex(assemble_parts, assemble_index);
+    if (!summary.ok()) {
+      Fail(summary.status());
+      std::cerr << "scry: assembly failed; the index at " << assemble_index
+                << " (if any) is unchanged\n";
+      return 1;
+    }
+    std::fprintf(stderr,
+                 "assembled %u shards, %llu documents (%llu files linked, %llu copied), index "
+                 "%.1f MB in %s\n",
+                 summary->shards, static_cast<unsigned long long>(summary->docs),
+                 static_cast<unsigned long long>(summary->files_linked),
+                 static_cast<unsigned long long>(summary->files_copied), summary->index_bytes / 1e6,
+                 summary->generation_path.c_str());
+    return 0;
   }
   if (*serve_cmd) {
     serve.searcher.block_cache_bytes = size_t{cache_mb} << 20;

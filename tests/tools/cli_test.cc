@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -172,6 +173,160 @@ TEST(Cli, SigtermLetsTheRunningSearchFinish) {
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   EXPECT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// Every file of the index directory but its LOCK, with its contents.
+std::map<std::string, std::string> Snapshot(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file() && e.path().filename() != "LOCK") {
+      out[e.path().string()] = ReadFile(e.path().string());
+    }
+  }
+  return out;
+}
+
+// Starts `scry args...` with its output to /dev/null; returns its pid.
+pid_t Spawn(const std::vector<std::string>& args) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(SCRY_BINARY));
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    FILE* null = std::fopen("/dev/null", "w");
+    dup2(fileno(null), STDOUT_FILENO);
+    dup2(fileno(null), STDERR_FILENO);
+    execv(SCRY_BINARY, argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+TEST(Cli, SigkillDuringABuildLeavesThePreviousIndexAndARerunStartsClean) {
+  TempDir dir;
+  const std::string idx = dir.Sub("idx");
+  ASSERT_EQ(
+      Shell(absl::StrCat("index -q --shards 2 --input ", Sample(), " --index ", idx)).exit_code, 0);
+  auto before = Snapshot(idx);
+  std::string hits_before =
+      Shell(absl::StrCat("search --index ", idx, " -k 5 'nato moscow'")).output;
+  ASSERT_NE(hits_before.find("000_7b2183224cf63943"), std::string::npos) << hits_before;
+
+  // A larger input (the sample 6 times over, fresh ids), built with a small
+  // memory cap so that it writes sorted runs and merges them.
+  const std::string sample = ReadFile(Sample());
+  std::string big;
+  for (int copy = 0; copy < 6; ++copy) {
+    std::string part = sample;
+    const std::string from = "{\"id\": \"";
+    const std::string to = absl::StrCat(from, "c", copy, "-");
+    for (size_t at = part.find(from); at != std::string::npos; at = part.find(from, at + 1)) {
+      part.replace(at, from.size(), to);
+    }
+    big += part;
+  }
+  WriteFile(dir.Sub("big.jsonl"), big);
+  const std::vector<std::string> build = {"index",   "--input",     dir.Sub("big.jsonl"),
+                                          "--index", idx,           "--shards",
+                                          "2",       "--memory-mb", "2"};
+
+  // How long an uninterrupted build takes (into another directory).
+  std::vector<std::string> timed = build;
+  timed[4] = dir.Sub("timed");
+  const auto start = std::chrono::steady_clock::now();
+  int status = 0;
+  waitpid(Spawn(timed), &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  const auto full = std::chrono::steady_clock::now() - start;
+
+  // Killed at 5% to 95% of that: reading and inverting, writing runs,
+  // merging, writing shards.
+  int killed = 0;
+  for (double at : {0.05, 0.25, 0.5, 0.7, 0.85, 0.95}) {
+    const pid_t pid = Spawn(build);
+    std::this_thread::sleep_for(std::chrono::duration_cast<std::chrono::microseconds>(full * at));
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    if (!WIFSIGNALED(status)) {
+      // Finished before the kill: then the new index is whole.
+      ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "at " << at;
+      const std::string hits =
+          Shell(absl::StrCat("search --index ", idx, " -k 5 'nato moscow'")).output;
+      EXPECT_NE(hits.find("c0-000_7b2183224cf63943"), std::string::npos) << hits;
+      EXPECT_NE(Shell(absl::StrCat("stats --index ", idx)).output.find("docs        27132"),
+                std::string::npos);
+      before = Snapshot(idx);
+      hits_before = hits;
+      continue;
+    }
+    ++killed;
+    const auto after = Snapshot(idx);
+    // The live generation is what it was, file for file (an unfinished
+    // *.tmp generation may be left beside it, never referenced).
+    for (const auto& [path, contents] : before) {
+      auto it = after.find(path);
+      ASSERT_TRUE(it != after.end()) << "killed at " << at << ": " << path << " is gone";
+      EXPECT_TRUE(it->second == contents) << "killed at " << at << ": " << path << " changed";
+    }
+    for (const auto& [path, contents] : after) {
+      if (!before.contains(path)) {
+        EXPECT_NE(path.find(".tmp/"), std::string::npos) << "killed at " << at << ": " << path;
+      }
+    }
+    EXPECT_EQ(Shell(absl::StrCat("search --index ", idx, " -k 5 'nato moscow'")).output,
+              hits_before)
+        << "killed at " << at;
+  }
+  EXPECT_GE(killed, 3) << "most kills should land before the build ends";
+
+  // A rerun starts clean: it removes the leftovers and switches to the new
+  // index.
+  CommandResult r = Shell(absl::StrCat("index --shards 2 --memory-mb 2 --input ",
+                                       dir.Sub("big.jsonl"), " --index ", idx));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("indexed 27132 documents"), std::string::npos) << r.output;
+  for (const auto& e : std::filesystem::directory_iterator(idx)) {
+    EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos) << e.path();
+  }
+  r = Shell(absl::StrCat("search --index ", idx, " -k 5 'nato moscow'"));
+  EXPECT_NE(r.output.find("c0-000_7b2183224cf63943"), std::string::npos) << r.output;
+}
+
+TEST(Cli, CompressedStandardInputAndAssembledParts) {
+  TempDir dir;
+  // zstd on standard input, told by its magic number.
+  ASSERT_EQ(std::system(absl::StrCat("zstd -q -c ", Sample(), " > ", dir.Sub("s.zst")).c_str()), 0);
+  CommandResult r = Shell(absl::StrCat("index --shards 2 --input - --index ", dir.Sub("whole"),
+                                       " < ", dir.Sub("s.zst")));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("indexed 4522 documents"), std::string::npos) << r.output;
+  // The same index from two parts, built apart and assembled.
+  for (int s = 0; s < 2; ++s) {
+    r = Shell(absl::StrCat("index --shards 2 --shard ", s, " --input ", dir.Sub("s.zst"),
+                           " --index ", dir.Sub(absl::StrCat("part", s))));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find(absl::StrCat("part: shard ", s, " of 2")), std::string::npos)
+        << r.output;
+  }
+  r = Shell(absl::StrCat("search --index ", dir.Sub("part0"), " nato"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("scry assemble"), std::string::npos) << r.output;
+  r = Shell(absl::StrCat("assemble --part ", dir.Sub("part1"), " --part ", dir.Sub("part0"),
+                         " --index ", dir.Sub("assembled")));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("assembled 2 shards, 4522 documents"), std::string::npos) << r.output;
+  const std::string q = " -k 20 'moscow OR treaty OR \"prime minister\"'";
+  const std::string whole = Shell(absl::StrCat("search --index ", dir.Sub("whole"), q)).output;
+  EXPECT_NE(whole.find("000_7b2183224cf63943"), std::string::npos) << whole;
+  const std::string assembled =
+      Shell(absl::StrCat("search --index ", dir.Sub("assembled"), q)).output;
+  // Same hits and scores (the timing line differs).
+  auto hits = [](const std::string& out) { return out.substr(out.find('\n') + 1); };
+  EXPECT_EQ(hits(assembled), hits(whole));
+  r = Shell(absl::StrCat("assemble --part ", dir.Sub("part1"), " --index ", dir.Sub("bad")));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("no part holds shard 0 of 2"), std::string::npos) << r.output;
 }
 
 TEST(Cli, ServeOnMissingIndexFailsCleanly) {

@@ -1,0 +1,301 @@
+// Bulk builds at scale, on a real RocksDB on disk: bounded memory (sorted
+// runs merged at the end), thread counts, shards built apart and assembled,
+// compressed inputs and directories. Each build is compared with a plain
+// one column family by column family, key by key: the index must not depend
+// on how it was built.
+#include <zlib.h>
+#include <zstd.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "indexer/assemble.h"
+#include "indexer/builder.h"
+#include "query/searcher.h"
+#include "rocksdb/db.h"
+#include "storage/index_dir.h"
+#include "storage/keys.h"
+#include "tests/test_util.h"
+
+namespace scry::indexer {
+namespace {
+
+using ::scry::testing::IsOk;
+using ::scry::testing::ReadFile;
+using ::scry::testing::StatusIs;
+using ::scry::testing::TempDir;
+using ::scry::testing::WriteFile;
+namespace fs = std::filesystem;
+
+std::string Sample() { return scry::testing::TestDataDir() + "/sample.jsonl"; }
+
+// Every key and value of every column family of every shard of the live
+// generation, keyed "shard/cf/key". The MANIFEST file is included.
+std::map<std::string, std::string> Contents(const std::string& index_dir) {
+  std::map<std::string, std::string> out;
+  auto gen = storage::LiveGeneration(index_dir);
+  EXPECT_THAT(gen, IsOk());
+  if (!gen.ok()) return out;
+  out["MANIFEST"] = ReadFile(*gen + "/MANIFEST");
+  auto manifest = storage::ReadManifest(*gen);
+  EXPECT_THAT(manifest, IsOk());
+  for (uint32_t s = 0; s < manifest->num_shards; ++s) {
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const char* name : storage::kColumnFamilies) cfs.emplace_back(name, rocksdb::Options());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Status st = rocksdb::DB::OpenForReadOnly(
+        rocksdb::Options(), absl::StrCat(*gen, "/", storage::ShardDirName(s)), cfs, &handles, &raw);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    if (!st.ok()) continue;
+    std::unique_ptr<rocksdb::DB> db(raw);
+    for (size_t c = 0; c < handles.size(); ++c) {
+      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handles[c]));
+      for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        out[absl::StrCat(s, "/", storage::kColumnFamilies[c], "/", it->key().ToString())] =
+            it->value().ToString();
+      }
+      EXPECT_TRUE(it->status().ok());
+    }
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  }
+  return out;
+}
+
+// The keys where two contents differ (at most a few, for the message).
+std::string Diff(const std::map<std::string, std::string>& a,
+                 const std::map<std::string, std::string>& b) {
+  std::string out;
+  int n = 0;
+  for (const auto& [k, v] : a) {
+    auto it = b.find(k);
+    if (it == b.end() || it->second != v) {
+      absl::StrAppend(&out, it == b.end() ? "only in first: " : "differs: ", k, "\n");
+      if (++n == 5) return out;
+    }
+  }
+  for (const auto& [k, v] : b) {
+    if (!a.contains(k)) {
+      absl::StrAppend(&out, "only in second: ", k, "\n");
+      if (++n == 5) return out;
+    }
+  }
+  return out;
+}
+
+class BulkBuildTest : public ::testing::Test {
+ protected:
+  BuildOptions Options(const std::string& index, std::vector<std::string> inputs = {Sample()}) {
+    BuildOptions o;
+    o.inputs = std::move(inputs);
+    o.index_dir = dir_.Sub(index);
+    o.num_shards = 3;
+    return o;
+  }
+  TempDir dir_;
+};
+
+TEST_F(BulkBuildTest, SortedRunsUnderAMemoryCapMergeToTheSameIndex) {
+  ASSERT_THAT(BuildIndex(Options("plain")), IsOk());
+  const auto plain = Contents(dir_.Sub("plain"));
+  ASSERT_GT(plain.size(), 10000u);
+  for (unsigned threads : {1u, 2u, 5u}) {
+    BuildOptions o = Options(absl::StrCat("capped", threads));
+    o.memory_mb = 1;  // the sample's in-memory index is many times that
+    o.threads = threads;
+    auto summary = BuildIndex(o);
+    ASSERT_THAT(summary, IsOk());
+    EXPECT_GE(summary->runs, 5u) << threads;
+    EXPECT_EQ(summary->docs, 4522u);
+    const auto capped = Contents(o.index_dir);
+    EXPECT_TRUE(capped == plain) << "threads " << threads << "\n" << Diff(plain, capped);
+    // The run files are gone with the build.
+    for (const auto& e : fs::recursive_directory_iterator(o.index_dir)) {
+      EXPECT_EQ(e.path().string().find(".runs"), std::string::npos) << e.path();
+    }
+  }
+}
+
+TEST_F(BulkBuildTest, ShardsBuiltApartAssembleToTheWholeBuild) {
+  ASSERT_THAT(BuildIndex(Options("whole")), IsOk());
+  std::vector<std::string> parts;
+  uint64_t docs = 0;
+  for (int s = 2; s >= 0; --s) {  // in any order
+    BuildOptions o = Options(absl::StrCat("part", s));
+    o.only_shard = s;
+    o.memory_mb = 1;
+    auto summary = BuildIndex(o);
+    ASSERT_THAT(summary, IsOk());
+    EXPECT_EQ(summary->docs + summary->other_shards, 4522u);
+    docs += summary->docs;
+    parts.push_back(o.index_dir);
+    // A part alone is not an index to search.
+    EXPECT_THAT(query::Searcher::Open(o.index_dir, query::SearcherOptions()),
+                StatusIs(absl::StatusCode::kFailedPrecondition, "scry assemble"));
+  }
+  EXPECT_EQ(docs, 4522u);
+  auto summary = AssembleIndex(parts, dir_.Sub("assembled"));
+  ASSERT_THAT(summary, IsOk());
+  EXPECT_EQ(summary->docs, 4522u);
+  EXPECT_EQ(summary->shards, 3u);
+  EXPECT_GT(summary->files_linked, 0u);  // same file system: table files linked
+  const auto whole = Contents(dir_.Sub("whole"));
+  const auto assembled = Contents(dir_.Sub("assembled"));
+  EXPECT_TRUE(whole == assembled) << Diff(whole, assembled);
+  auto searcher = query::Searcher::Open(dir_.Sub("assembled"), query::SearcherOptions());
+  ASSERT_THAT(searcher, IsOk());
+  query::SearchRequest r;
+  r.query = "nato AND moscow";
+  auto res = (*searcher)->Search(r);
+  ASSERT_THAT(res, IsOk());
+  EXPECT_GT(res->total_hits, 0u);
+
+  // Parts that do not make one index.
+  const std::string out = dir_.Sub("bad");
+  EXPECT_THAT(AssembleIndex({parts[0], parts[1]}, out),
+              StatusIs(absl::StatusCode::kInvalidArgument, "no part holds shard 0 of 3"));
+  EXPECT_THAT(AssembleIndex({parts[0], parts[0], parts[1], parts[2]}, out),
+              StatusIs(absl::StatusCode::kInvalidArgument, "both hold shard 2"));
+  EXPECT_THAT(AssembleIndex({dir_.Sub("whole")}, out),
+              StatusIs(absl::StatusCode::kFailedPrecondition, "whole index"));
+  BuildOptions german = Options("german");
+  german.language = "german";
+  german.only_shard = 1;
+  ASSERT_THAT(BuildIndex(german), IsOk());
+  EXPECT_THAT(AssembleIndex({parts[0], german.index_dir, parts[2]}, out),
+              StatusIs(absl::StatusCode::kInvalidArgument, "differ in language"));
+  EXPECT_THAT(AssembleIndex(parts, parts[0]),
+              StatusIs(absl::StatusCode::kInvalidArgument, "cannot also be a part"));
+  EXPECT_FALSE(fs::exists(out + "/CURRENT"));
+  BuildOptions bad_shard = Options("x");
+  bad_shard.only_shard = 3;
+  EXPECT_THAT(BuildIndex(bad_shard), StatusIs(absl::StatusCode::kInvalidArgument, "0..2"));
+}
+
+void WriteGzip(const std::string& path, const std::vector<std::string>& members) {
+  // Each string its own gzip member, as `cat a.gz b.gz` makes.
+  std::string out;
+  for (const std::string& m : members) {
+    z_stream z{};
+    ASSERT_EQ(deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    std::string buf(deflateBound(&z, m.size()) + 64, '\0');
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(m.data()));
+    z.avail_in = static_cast<uInt>(m.size());
+    z.next_out = reinterpret_cast<Bytef*>(buf.data());
+    z.avail_out = static_cast<uInt>(buf.size());
+    ASSERT_EQ(deflate(&z, Z_FINISH), Z_STREAM_END);
+    out.append(buf.data(), buf.size() - z.avail_out);
+    deflateEnd(&z);
+  }
+  WriteFile(path, out);
+}
+
+void WriteZstd(const std::string& path, const std::vector<std::string>& frames) {
+  std::string out;
+  for (const std::string& f : frames) {
+    std::string buf(ZSTD_compressBound(f.size()), '\0');
+    const size_t n = ZSTD_compress(buf.data(), buf.size(), f.data(), f.size(), 3);
+    ASSERT_FALSE(ZSTD_isError(n));
+    out.append(buf.data(), n);
+  }
+  WriteFile(path, out);
+}
+
+TEST_F(BulkBuildTest, GzipAndZstdInputsIndexAsThePlainFile) {
+  const std::string text = ReadFile(Sample());
+  const size_t half = text.find('\n', text.size() / 2) + 1;
+  WriteGzip(dir_.Sub("sample.jsonl.gz"), {text.substr(0, half), text.substr(half)});
+  WriteZstd(dir_.Sub("sample.zst"), {text.substr(0, half), text.substr(half)});
+  ASSERT_THAT(BuildIndex(Options("plain")), IsOk());
+  const auto plain = Contents(dir_.Sub("plain"));
+  // Told apart by content, not name: "sample.zst" is not named .jsonl.
+  for (const char* name : {"sample.jsonl.gz", "sample.zst"}) {
+    BuildOptions o = Options(name + std::string(".idx"), {dir_.Sub(name)});
+    auto summary = BuildIndex(o);
+    ASSERT_THAT(summary, IsOk()) << name;
+    EXPECT_EQ(summary->docs, 4522u);
+    EXPECT_LT(summary->input_bytes, text.size() / 2) << "compressed bytes read";
+    EXPECT_EQ(Contents(o.index_dir), plain) << name;
+  }
+  // Standard input may be compressed too: covered by the CLI test.
+
+  // A truncated or damaged stream fails the build and keeps the index.
+  const std::string gz = ReadFile(dir_.Sub("sample.jsonl.gz"));
+  WriteFile(dir_.Sub("cut.gz"), gz.substr(0, gz.size() - 100));
+  std::string bad = gz;
+  bad[bad.size() / 3] ^= 0x55;
+  WriteFile(dir_.Sub("bad.gz"), bad);
+  const std::string zst = ReadFile(dir_.Sub("sample.zst"));
+  WriteFile(dir_.Sub("cut.zst"), zst.substr(0, zst.size() - 10));
+  for (const char* name : {"cut.gz", "bad.gz", "cut.zst"}) {
+    BuildOptions o = Options("plain", {dir_.Sub(name)});
+    o.skip_invalid = true;  // not a bad line: the stream is damaged
+    EXPECT_THAT(BuildIndex(o), StatusIs(absl::StatusCode::kDataLoss, name)) << name;
+    EXPECT_EQ(Contents(dir_.Sub("plain")), plain) << name;
+  }
+}
+
+TEST_F(BulkBuildTest, DirectoriesOfJsonlAndTextFiles) {
+  const std::string in = dir_.Sub("in");
+  fs::create_directories(in + "/sub/deeper");
+  WriteFile(in + "/a.jsonl", "{\"id\":\"j1\",\"title\":\"Jay\",\"body\":\"granite quarry\"}\n");
+  WriteGzip(in + "/sub/b.jsonl.gz", {"{\"id\":\"j2\",\"body\":\"marble quarry\"}\n"});
+  WriteFile(in + "/sub/deeper/notes.txt", "Granite and basalt.\nSecond line of the note.\n");
+  WriteZstd(in + "/sub/memo.txt.zst", {"A memo on basalt columns"});
+  WriteFile(in + "/README.md", "not an input: left out");
+  WriteFile(in + "/data.csv", "x,y");
+  BuildOptions o = Options("idx", {in});
+  o.num_shards = 1;
+  auto summary = BuildIndex(o);
+  ASSERT_THAT(summary, IsOk());
+  EXPECT_EQ(summary->docs, 4u);
+  auto searcher = query::Searcher::Open(o.index_dir, query::SearcherOptions());
+  ASSERT_THAT(searcher, IsOk());
+  auto ids = [&](const std::string& q) {
+    query::SearchRequest r;
+    r.query = q;
+    r.top_k = 10;
+    auto res = (*searcher)->Search(r);
+    EXPECT_THAT(res, IsOk());
+    std::set<std::string> out;
+    for (const auto& h : res->hits) out.insert(h.id);
+    return out;
+  };
+  EXPECT_EQ(ids("granite"), (std::set<std::string>{"j1", "sub/deeper/notes.txt"}));
+  EXPECT_EQ(ids("basalt"), (std::set<std::string>{"sub/deeper/notes.txt", "sub/memo.txt"}));
+  EXPECT_EQ(ids("quarry"), (std::set<std::string>{"j1", "j2"}));
+  EXPECT_EQ(ids("readme"), std::set<std::string>{});
+  auto doc = (*searcher)->GetDocument("sub/deeper/notes.txt");
+  ASSERT_THAT(doc, IsOk());
+  EXPECT_EQ(doc->Field("body"), "Granite and basalt.\nSecond line of the note.\n");
+  searcher->reset();
+
+  // A text file that is not UTF-8, or too long: its path and the reason;
+  // with skip_invalid, left out.
+  WriteFile(in + "/latin1.txt", "caf\xe9");
+  WriteFile(in + "/big.txt", std::string(5000, 'a'));
+  o.max_document_bytes = 4096;
+  EXPECT_THAT(BuildIndex(o), StatusIs(absl::StatusCode::kInvalidArgument, "big.txt: longer than"));
+  fs::remove(in + "/big.txt");
+  EXPECT_THAT(BuildIndex(o),
+              StatusIs(absl::StatusCode::kInvalidArgument, "latin1.txt: invalid UTF-8"));
+  o.skip_invalid = true;
+  summary = BuildIndex(o);
+  ASSERT_THAT(summary, IsOk());
+  EXPECT_EQ(summary->docs, 4u);
+  EXPECT_EQ(summary->skipped, 1u);
+
+  // A directory without inputs, and a missing input.
+  fs::create_directories(dir_.Sub("empty"));
+  EXPECT_THAT(BuildIndex(Options("idx", {dir_.Sub("empty")})),
+              StatusIs(absl::StatusCode::kInvalidArgument, "holds no"));
+  EXPECT_THAT(BuildIndex(Options("idx", {dir_.Sub("nope.jsonl")})),
+              StatusIs(absl::StatusCode::kNotFound));
+}
+
+}  // namespace
+}  // namespace scry::indexer
