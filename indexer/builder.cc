@@ -123,6 +123,8 @@ void Invert(const BuildOptions& options, Analyzer* analyzer, const Batch& batch,
   std::vector<Token> tokens;
   std::vector<uint8_t> token_fields;  // named field of each token, 0 if none
   std::vector<uint32_t> order;
+  absl::flat_hash_map<std::string_view, uint32_t> group_of;  // term -> group
+  std::vector<uint32_t> group_id, group_size;
   std::vector<uint32_t> shift;  // first catch-all position of each field
   std::vector<uint8_t> run_fields;
   std::string key;
@@ -161,15 +163,32 @@ void Invert(const BuildOptions& options, Analyzer* analyzer, const Batch& batch,
       }
     }
     lengths[0] = static_cast<uint32_t>(tokens.size());
+    // Group the tokens by term (a counting sort on a hash of the terms, in
+    // position order within each group: no string sort).
+    group_of.clear();
+    group_size.clear();
+    group_id.resize(tokens.size());
+    for (uint32_t t = 0; t < tokens.size(); ++t) {
+      auto [it, inserted] =
+          group_of.try_emplace(std::string_view(tokens[t].term), uint32_t(group_size.size()));
+      if (inserted) group_size.push_back(0);
+      group_id[t] = it->second;
+      ++group_size[it->second];
+    }
+    uint32_t at = 0;
+    for (uint32_t& n : group_size) {  // sizes become start offsets
+      const uint32_t size = n;
+      n = at;
+      at += size;
+    }
     order.resize(tokens.size());
-    for (uint32_t t = 0; t < order.size(); ++t) order[t] = t;
-    std::stable_sort(order.begin(), order.end(),
-                     [&](uint32_t a, uint32_t b) { return tokens[a].term < tokens[b].term; });
+    for (uint32_t t = 0; t < tokens.size(); ++t) order[group_size[group_id[t]]++] = t;
     for (size_t a = 0; a < order.size();) {
       const std::string& term = tokens[order[a]].term;
+      const uint32_t group = group_id[order[a]];
       size_t b = a;
       run_fields.clear();
-      for (; b < order.size() && tokens[order[b]].term == term; ++b) {
+      for (; b < order.size() && group_id[order[b]] == group; ++b) {
         const uint8_t f = token_fields[order[b]];
         if (f != storage::kTextField &&
             std::find(run_fields.begin(), run_fields.end(), f) == run_fields.end()) {
@@ -248,7 +267,18 @@ class RunWriter {
   std::string buffer_;
 };
 
-class RunReader {
+// A sorted run being merged: a run file, or the last part of a shard's
+// index, still in memory.
+class RunSource {
+ public:
+  virtual ~RunSource() = default;
+  virtual bool done() const = 0;
+  virtual const std::string& key() const = 0;
+  virtual const storage::PostingList& list() const = 0;
+  virtual absl::Status Next() = 0;
+};
+
+class RunReader : public RunSource {
  public:
   static absl::StatusOr<std::unique_ptr<RunReader>> Open(const std::string& path) {
     std::FILE* f = std::fopen(path.c_str(), "rb");
@@ -257,13 +287,13 @@ class RunReader {
     SCRY_RETURN_IF_ERROR(reader->Next());
     return reader;
   }
-  ~RunReader() { std::fclose(file_); }
-  bool done() const { return done_; }
-  const std::string& key() const { return key_; }
-  const storage::PostingList& list() const { return list_; }
+  ~RunReader() override { std::fclose(file_); }
+  bool done() const override { return done_; }
+  const std::string& key() const override { return key_; }
+  const storage::PostingList& list() const override { return list_; }
 
   // Reads the next record (done() at the end).
-  absl::Status Next() {
+  absl::Status Next() override {
     if (!Fill(16)) {
       if (pos_ == data_.size()) {
         done_ = true;
@@ -335,6 +365,28 @@ class RunReader {
   bool done_ = false;
 };
 
+// An in-memory index as a run, in key order (its lists are not copied).
+class MemoryRun : public RunSource {
+ public:
+  explicit MemoryRun(const absl::flat_hash_map<std::string, storage::PostingList>& lists) {
+    entries_.reserve(lists.size());
+    for (const auto& e : lists) entries_.push_back(&e);
+    std::sort(entries_.begin(), entries_.end(),
+              [](const auto* a, const auto* b) { return a->first < b->first; });
+  }
+  bool done() const override { return at_ == entries_.size(); }
+  const std::string& key() const override { return entries_[at_]->first; }
+  const storage::PostingList& list() const override { return entries_[at_]->second; }
+  absl::Status Next() override {
+    ++at_;
+    return absl::OkStatus();
+  }
+
+ private:
+  std::vector<const std::pair<const std::string, storage::PostingList>*> entries_;
+  size_t at_ = 0;
+};
+
 // ---- per-shard state -----------------------------------------------------------
 
 struct SourcePos {
@@ -364,14 +416,11 @@ size_t ListBytes(const storage::PostingList& l) {
 // Writes shard `s`'s in-memory index as a sorted run and empties it.
 absl::Status FlushRun(ShardState* s) {
   if (s->lists.empty()) return absl::OkStatus();
-  std::vector<const std::pair<const std::string, storage::PostingList>*> entries;
-  entries.reserve(s->lists.size());
-  for (const auto& e : s->lists) entries.push_back(&e);
-  std::sort(entries.begin(), entries.end(),
-            [](const auto* a, const auto* b) { return a->first < b->first; });
   const std::string path = absl::StrCat(s->run_dir, "/run-", s->next_run++);
   SCRY_ASSIGN_OR_RETURN(auto writer, RunWriter::Open(path));
-  for (const auto* e : entries) SCRY_RETURN_IF_ERROR(writer->Add(e->first, e->second));
+  for (MemoryRun run(s->lists); !run.done(); run.Next().IgnoreError()) {
+    SCRY_RETURN_IF_ERROR(writer->Add(run.key(), run.list()));
+  }
   SCRY_RETURN_IF_ERROR(writer->Close());
   s->runs.push_back(path);
   absl::flat_hash_map<std::string, storage::PostingList>().swap(s->lists);
@@ -379,15 +428,10 @@ absl::Status FlushRun(ShardState* s) {
   return absl::OkStatus();
 }
 
-// Merges the runs `paths` (in docid order) term by term, calling
-// emit(key, list) for each key in key order; removes the run files.
+// Merges `runs` (in docid order) term by term, calling emit(key, list) for
+// each key in key order.
 template <class Emit>
-absl::Status MergeRunFiles(const std::vector<std::string>& paths, Emit emit) {
-  std::vector<std::unique_ptr<RunReader>> runs;
-  for (const std::string& path : paths) {
-    SCRY_ASSIGN_OR_RETURN(auto r, RunReader::Open(path));
-    runs.push_back(std::move(r));
-  }
+absl::Status MergeSources(std::vector<std::unique_ptr<RunSource>> runs, Emit emit) {
   // Min-heap of run indexes by (key, run index): equal keys come out in run
   // order, which is docid order.
   auto later = [&](size_t a, size_t b) {
@@ -401,10 +445,19 @@ absl::Status MergeRunFiles(const std::vector<std::string>& paths, Emit emit) {
   storage::PostingList merged;
   std::string key;
   while (!heap.empty()) {
-    key = runs[heap.top()]->key();
-    merged.docids.clear();
-    merged.freqs.clear();
-    merged.positions.clear();
+    const size_t first = heap.top();
+    heap.pop();
+    if (heap.empty() || runs[heap.top()]->key() != runs[first]->key()) {
+      // In one run only (most keys): no copy.
+      SCRY_RETURN_IF_ERROR(emit(runs[first]->key(), runs[first]->list()));
+      SCRY_RETURN_IF_ERROR(runs[first]->Next());
+      if (!runs[first]->done()) heap.push(first);
+      continue;
+    }
+    key = runs[first]->key();
+    merged = runs[first]->list();
+    SCRY_RETURN_IF_ERROR(runs[first]->Next());
+    if (!runs[first]->done()) heap.push(first);
     while (!heap.empty() && runs[heap.top()]->key() == key) {
       const size_t i = heap.top();
       heap.pop();
@@ -420,41 +473,98 @@ absl::Status MergeRunFiles(const std::vector<std::string>& paths, Emit emit) {
     }
     SCRY_RETURN_IF_ERROR(emit(key, merged));
   }
-  runs.clear();
-  for (const std::string& path : paths) std::remove(path.c_str());
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::unique_ptr<RunSource>>> OpenRuns(
+    const std::vector<std::string>& paths) {
+  std::vector<std::unique_ptr<RunSource>> runs;
+  for (const std::string& path : paths) {
+    SCRY_ASSIGN_OR_RETURN(auto r, RunReader::Open(path));
+    runs.push_back(std::move(r));
+  }
+  return runs;
 }
 
 // Runs merged at once: past this, groups of runs are first merged into
 // longer runs, so that the open files and read buffers stay bounded.
 constexpr size_t kMaxMergeFanIn = 64;
 
-// Merges shard `s`'s runs into its writer, term by term.
-absl::Status MergeRuns(ShardState* s, uint64_t* postings, uint64_t* terms) {
-  while (s->runs.size() > kMaxMergeFanIn) {
+// Lists merged and then encoded together on several threads: a batch ends
+// at this many lists or postings (positions count too), which bounds its
+// memory (a longer single list is a batch of its own).
+constexpr size_t kEncodeBatchLists = 4096;
+constexpr size_t kEncodeBatchPostings = 4 << 20;
+
+// Merges shard `s`'s runs, then its in-memory index, into its writer, term
+// by term, encoding the lists on `encoders` threads.
+absl::Status MergeRuns(ShardState* s, unsigned encoders, uint64_t* postings, uint64_t* terms) {
+  while (s->runs.size() + 1 > kMaxMergeFanIn) {
     std::vector<std::string> group(s->runs.begin(), s->runs.begin() + kMaxMergeFanIn);
     const std::string path = absl::StrCat(s->run_dir, "/run-", s->next_run++);
     SCRY_ASSIGN_OR_RETURN(auto writer, RunWriter::Open(path));
-    SCRY_RETURN_IF_ERROR(
-        MergeRunFiles(group, [&](const std::string& key, const storage::PostingList& list) {
+    SCRY_ASSIGN_OR_RETURN(auto sources, OpenRuns(group));
+    SCRY_RETURN_IF_ERROR(MergeSources(
+        std::move(sources), [&](const std::string& key, const storage::PostingList& list) {
           return writer->Add(key, list);
         }));
     SCRY_RETURN_IF_ERROR(writer->Close());
+    for (const std::string& path : group) std::remove(path.c_str());
     // The merged run covers the group's docids, which come first.
     s->runs.erase(s->runs.begin(), s->runs.begin() + kMaxMergeFanIn);
     s->runs.insert(s->runs.begin(), path);
   }
-  SCRY_RETURN_IF_ERROR(MergeRunFiles(s->runs, [&](const std::string& key,
-                                                  const storage::PostingList& merged) {
-    const uint8_t field = static_cast<uint8_t>(key[0]);
-    SCRY_RETURN_IF_ERROR(s->writer->AddPostingList(field, std::string_view(key).substr(1), merged));
-    if (field == storage::kTextField) {
-      *postings += merged.docids.size();
-      ++*terms;
+  SCRY_ASSIGN_OR_RETURN(auto sources, OpenRuns(s->runs));
+  sources.push_back(std::make_unique<MemoryRun>(s->lists));
+
+  struct Item {
+    std::string key;
+    storage::PostingList list;
+    absl::StatusOr<storage::EncodedPostingList> encoded;
+  };
+  std::vector<Item> batch;
+  size_t batch_postings = 0;
+  auto flush = [&]() -> absl::Status {
+    std::atomic<size_t> next{0};
+    auto encode = [&] {
+      for (size_t i; (i = next.fetch_add(1)) < batch.size();) {
+        Item& item = batch[i];
+        item.encoded = s->writer->Encode(static_cast<uint8_t>(item.key[0]),
+                                         std::string_view(item.key).substr(1), item.list);
+        item.list = storage::PostingList();  // done with it
+      }
+    };
+    std::vector<std::thread> helpers;
+    for (unsigned t = 1; t < encoders && t < batch.size(); ++t) helpers.emplace_back(encode);
+    encode();
+    for (auto& h : helpers) h.join();
+    for (Item& item : batch) {
+      if (!item.encoded.ok()) return item.encoded.status();
+      const uint8_t field = static_cast<uint8_t>(item.key[0]);
+      const uint64_t n = item.encoded->info.df;
+      SCRY_RETURN_IF_ERROR(s->writer->AddEncoded(field, std::string_view(item.key).substr(1),
+                                                 *std::move(item.encoded), n));
+      if (field == storage::kTextField) {
+        *postings += n;
+        ++*terms;
+      }
     }
+    batch.clear();
+    batch_postings = 0;
     return absl::OkStatus();
-  }));
+  };
+  SCRY_RETURN_IF_ERROR(MergeSources(
+      std::move(sources), [&](const std::string& key, const storage::PostingList& list) {
+        batch.push_back(Item{key, list, absl::UnknownError("not encoded")});
+        batch_postings += list.docids.size() + list.positions.size();
+        if (batch.size() >= kEncodeBatchLists || batch_postings >= kEncodeBatchPostings)
+          return flush();
+        return absl::OkStatus();
+      }));
+  SCRY_RETURN_IF_ERROR(flush());
+  for (const std::string& path : s->runs) std::remove(path.c_str());
   s->runs.clear();
+  absl::flat_hash_map<std::string, storage::PostingList>().swap(s->lists);
   std::error_code ec;
   std::filesystem::remove_all(s->run_dir, ec);
   return absl::OkStatus();
@@ -520,6 +630,7 @@ class Build {
     }
     queue_cv_.notify_all();
     for (auto& w : workers_) w.join();
+    summary_.invert_seconds = progress_.Elapsed();
     SCRY_RETURN_IF_ERROR(read);
     SCRY_RETURN_IF_ERROR(FirstError());
     if (summary_.docs + summary_.other_shards == 0) {
@@ -835,9 +946,11 @@ class Build {
         SCRY_RETURN_IF_ERROR(st.writer->DeclareField(id, declared_names_[id - 1]));
       }
     }
+    // The in-memory index is merged as it is, without a last run file.
+    const unsigned encoders =
+        std::max<unsigned>(1, threads_ / static_cast<unsigned>(std::max<size_t>(1, built_.size())));
+    SCRY_RETURN_IF_ERROR(MergeRuns(&st, encoders, postings, terms));
     memory_used_.fetch_sub(st.bytes);
-    SCRY_RETURN_IF_ERROR(FlushRun(&st));
-    SCRY_RETURN_IF_ERROR(MergeRuns(&st, postings, terms));
     storage::ShardMeta meta;
     meta.shard_index = s;
     meta.num_shards = options_.num_shards;

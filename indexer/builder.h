@@ -92,6 +92,7 @@ struct BuildSummary {
   uint64_t postings = 0;
   uint64_t index_bytes = 0;  // bytes on disk of the new generation
   double seconds = 0;
+  double invert_seconds = 0;  // of which reading, analysing and inverting (the rest: merge, write)
   std::string generation_path;
 };
 

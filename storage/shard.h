@@ -104,6 +104,15 @@ class ShardWriter {
   // the number of documents added; the field declared.
   absl::Status AddPostingList(uint8_t field, std::string_view term, const PostingList& list);
 
+  // AddPostingList in two steps, so that lists can be encoded on several
+  // threads and added in order: Encode checks and encodes (thread-safe once
+  // every document is added: it only reads), AddEncoded stores the result
+  // (same ordering rules as AddPostingList).
+  absl::StatusOr<EncodedPostingList> Encode(uint8_t field, std::string_view term,
+                                            const PostingList& list) const;
+  absl::Status AddEncoded(uint8_t field, std::string_view term, EncodedPostingList enc,
+                          uint64_t num_postings);
+
   // Writes the metadata (doc_count, lengths, term and posting counts, fields
   // are computed here; the rest is taken from `meta`), ingests everything,
   // compacts the ids and closes the shard.

@@ -202,6 +202,12 @@ absl::Status ShardWriter::AddDocument(uint32_t docid, const StoredDocument& doc,
 
 absl::Status ShardWriter::AddPostingList(uint8_t field, std::string_view term,
                                          const PostingList& list) {
+  SCRY_ASSIGN_OR_RETURN(EncodedPostingList enc, Encode(field, term, list));
+  return AddEncoded(field, term, std::move(enc), list.docids.size());
+}
+
+absl::StatusOr<EncodedPostingList> ShardWriter::Encode(uint8_t field, std::string_view term,
+                                                       const PostingList& list) const {
   if (term.empty() || term.find('\0') != std::string_view::npos) {
     return absl::InvalidArgumentError("term is empty or contains a NUL byte");
   }
@@ -221,6 +227,11 @@ absl::Status ShardWriter::AddPostingList(uint8_t field, std::string_view term,
     enc.posting_chunks.clear();
     enc.position_chunks.clear();
   }
+  return enc;
+}
+
+absl::Status ShardWriter::AddEncoded(uint8_t field, std::string_view term, EncodedPostingList enc,
+                                     uint64_t num_postings) {
   SCRY_RETURN_IF_ERROR(impl_->File(kTermsCf).Put(TermKey(field, term), enc.info.Encode()));
   for (uint32_t c = 0; c < enc.posting_chunks.size(); ++c) {
     const std::string key = ChunkKey(field, term, c);
@@ -229,7 +240,7 @@ absl::Status ShardWriter::AddPostingList(uint8_t field, std::string_view term,
   }
   if (field == kTextField) {  // the counts are the catch-all's: distinct terms
     ++impl_->term_count;
-    impl_->posting_count += list.docids.size();
+    impl_->posting_count += num_postings;
   }
   return absl::OkStatus();
 }

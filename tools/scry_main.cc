@@ -77,12 +77,14 @@ int RunIndex(scry::indexer::BuildOptions options, bool quiet) {
   if (!quiet) {
     std::fprintf(stderr,
                  "indexed %llu documents (%llu invalid lines skipped) from %.1f MB in %.2f s "
-                 "(%.0f docs/s, %.1f MB/s)\n"
+                 "(%.0f docs/s, %.1f MB/s; %.2f s reading and inverting, %.2f s merging and "
+                 "writing)\n"
                  "%llu terms, %llu postings, %llu sorted runs, index %.1f MB in %s\n",
                  static_cast<unsigned long long>(summary->docs),
                  static_cast<unsigned long long>(summary->skipped), summary->input_bytes / 1e6,
                  summary->seconds, summary->docs / std::max(summary->seconds, 1e-9),
                  summary->input_bytes / 1e6 / std::max(summary->seconds, 1e-9),
+                 summary->invert_seconds, summary->seconds - summary->invert_seconds,
                  static_cast<unsigned long long>(summary->terms),
                  static_cast<unsigned long long>(summary->postings),
                  static_cast<unsigned long long>(summary->runs), summary->index_bytes / 1e6,
