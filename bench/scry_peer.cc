@@ -20,6 +20,7 @@
 //   WARMUP          untimed passes over all queries before the timed one (1)
 //   SCRY_SHARDS     shards of the index built by `index` (1)
 //   SCRY_THREADS    analysis threads of `index` (0 = all cores, the default)
+//   SCRY_MEMORY_MB  --memory-mb of `index` (1024): the in-memory index cap
 //   SCRY_EXACT      1: `search` counts every match (exact_total_hits), which
 //                   turns dynamic pruning off: the exhaustive reference
 //   SCRY_SEARCH_THREADS  threads that search the shards of one query in
@@ -103,6 +104,7 @@ int CmdIndex(const std::string& corpus, const std::string& dir) {
   options.index_dir = dir;
   options.num_shards = static_cast<uint32_t>(EnvInt("SCRY_SHARDS", 1));
   options.threads = static_cast<unsigned>(EnvInt("SCRY_THREADS", 0));
+  options.memory_mb = static_cast<uint64_t>(EnvInt("SCRY_MEMORY_MB", 1024));
   options.language = "english";
   options.stored_fields = {};  // only the id, like the peers
   // One searchable text per document, like the peers (which index
@@ -304,10 +306,11 @@ int Main(int argc, char** argv) {
     return CmdSearch(argv[2], argv[3], static_cast<uint32_t>(k), argc == 6 ? argv[5] : nullptr,
                      grpc_mode);
   }
-  std::cerr << "usage: " << argv[0] << " index CORPUS.jsonl INDEX_DIR\n"
-            << "       " << argv[0] << " search INDEX_DIR QUERIES.tsv K [RESULTS]\n"
-            << "env: WARMUP (1), SCRY_SHARDS (1), SCRY_THREADS (0 = all cores),\n"
-            << "     SCRY_PEER_GRPC=1|0 (search through an in-process gRPC server on loopback)\n";
+  std::cerr
+      << "usage: " << argv[0] << " index CORPUS.jsonl INDEX_DIR\n"
+      << "       " << argv[0] << " search INDEX_DIR QUERIES.tsv K [RESULTS]\n"
+      << "env: WARMUP (1), SCRY_SHARDS (1), SCRY_THREADS (0 = all cores), SCRY_MEMORY_MB (1024),\n"
+      << "     SCRY_PEER_GRPC=1|0 (search through an in-process gRPC server on loopback)\n";
   return 2;
 }
 

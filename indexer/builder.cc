@@ -19,6 +19,8 @@
 // field, for BM25 and impacts); ids go into the shard's RocksDB as they come.
 #include "indexer/builder.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -374,6 +376,8 @@ class MemoryRun : public RunSource {
     std::sort(entries_.begin(), entries_.end(),
               [](const auto* a, const auto* b) { return a->first < b->first; });
   }
+  using Entry = std::pair<const std::string, storage::PostingList>;
+  const std::vector<const Entry*>& entries() const { return entries_; }
   bool done() const override { return at_ == entries_.size(); }
   const std::string& key() const override { return entries_[at_]->first; }
   const storage::PostingList& list() const override { return entries_[at_]->second; }
@@ -425,6 +429,10 @@ absl::Status FlushRun(ShardState* s) {
   s->runs.push_back(path);
   absl::flat_hash_map<std::string, storage::PostingList>().swap(s->lists);
   s->bytes = 0;
+  // The lists were allocated and freed by several threads: give the freed
+  // pages back, or glibc keeps them in its arenas and the resident size
+  // grows past the cap with every run.
+  malloc_trim(0);
   return absl::OkStatus();
 }
 
@@ -496,6 +504,62 @@ constexpr size_t kMaxMergeFanIn = 64;
 constexpr size_t kEncodeBatchLists = 4096;
 constexpr size_t kEncodeBatchPostings = 4 << 20;
 
+// Writes shard `s`'s in-memory index (no runs) on `parts` threads, each a
+// range of the key order with about as many postings as the others, encoded
+// and written to its own files (ShardWriter::SetListParts).
+absl::Status WriteInParts(ShardState* s, unsigned parts, uint64_t* postings, uint64_t* terms) {
+  const MemoryRun run(s->lists);
+  const auto& entries = run.entries();
+  auto weight = [](const MemoryRun::Entry* e) {
+    return e->second.docids.size() + e->second.positions.size() + 16;
+  };
+  uint64_t total = 0;
+  for (const auto* e : entries) total += weight(e);
+  // ends[p]: one past the last entry of part p.
+  std::vector<size_t> ends;
+  uint64_t sum = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    sum += weight(entries[i]);
+    if (sum * parts >= total * (ends.size() + 1) && ends.size() + 1 < parts) ends.push_back(i + 1);
+  }
+  ends.push_back(entries.size());
+  SCRY_RETURN_IF_ERROR(s->writer->SetListParts(ends.size()));
+  std::vector<absl::Status> status(ends.size());
+  std::vector<uint64_t> part_postings(ends.size(), 0), part_terms(ends.size(), 0);
+  auto write = [&](size_t p) {
+    for (size_t i = p == 0 ? 0 : ends[p - 1]; i < ends[p]; ++i) {
+      const std::string& key = entries[i]->first;
+      const uint8_t field = static_cast<uint8_t>(key[0]);
+      const std::string_view term = std::string_view(key).substr(1);
+      const storage::PostingList& list = entries[i]->second;
+      absl::StatusOr<storage::EncodedPostingList> enc = s->writer->Encode(field, term, list);
+      if (enc.ok()) {
+        status[p] = s->writer->AddEncodedTo(p, field, term, *std::move(enc), list.docids.size());
+      } else {
+        status[p] = enc.status();
+      }
+      if (!status[p].ok()) return;
+      if (field == storage::kTextField) {
+        part_postings[p] += list.docids.size();
+        ++part_terms[p];
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t p = 1; p < ends.size(); ++p) threads.emplace_back(write, p);
+  write(0);
+  for (auto& t : threads) t.join();
+  for (size_t p = 0; p < ends.size(); ++p) {
+    SCRY_RETURN_IF_ERROR(status[p]);
+    *postings += part_postings[p];
+    *terms += part_terms[p];
+  }
+  absl::flat_hash_map<std::string, storage::PostingList>().swap(s->lists);
+  std::error_code ec;
+  std::filesystem::remove_all(s->run_dir, ec);
+  return absl::OkStatus();
+}
+
 // Merges shard `s`'s runs, then its in-memory index, into its writer, term
 // by term, encoding the lists on `encoders` threads.
 absl::Status MergeRuns(ShardState* s, unsigned encoders, uint64_t* postings, uint64_t* terms) {
@@ -514,6 +578,7 @@ absl::Status MergeRuns(ShardState* s, unsigned encoders, uint64_t* postings, uin
     s->runs.erase(s->runs.begin(), s->runs.begin() + kMaxMergeFanIn);
     s->runs.insert(s->runs.begin(), path);
   }
+  if (s->runs.empty() && encoders > 1) return WriteInParts(s, encoders, postings, terms);
   SCRY_ASSIGN_OR_RETURN(auto sources, OpenRuns(s->runs));
   sources.push_back(std::make_unique<MemoryRun>(s->lists));
 

@@ -113,6 +113,16 @@ class ShardWriter {
   absl::Status AddEncoded(uint8_t field, std::string_view term, EncodedPostingList enc,
                           uint64_t num_postings);
 
+  // Posting lists written by several threads at once: SetListParts(n)
+  // (before any list is added) makes parts 0..n-1, each with its own files;
+  // AddEncodedTo(p, ...) adds to part p. Every key of part p must sort
+  // before every key of part p + 1 (each part takes a range of the
+  // (field, term) order, ascending within it). AddEncodedTo on distinct
+  // parts may run concurrently; AddPostingList and AddEncoded add to part 0.
+  absl::Status SetListParts(size_t n);
+  absl::Status AddEncodedTo(size_t part, uint8_t field, std::string_view term,
+                            EncodedPostingList enc, uint64_t num_postings);
+
   // Writes the metadata (doc_count, lengths, term and posting counts, fields
   // are computed here; the rest is taken from `meta`), ingests everything,
   // compacts the ids and closes the shard.

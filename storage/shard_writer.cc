@@ -74,8 +74,17 @@ struct ShardWriter::Impl {
   std::vector<std::vector<uint32_t>> doc_lengths;        // by field id, then docid
   std::vector<uint64_t> field_lengths;                   // by field id
   uint32_t doc_count = 0;
-  uint64_t term_count = 0;
-  uint64_t posting_count = 0;
+  // Posting lists go to parts: part 0 writes the files above; SetListParts
+  // adds parts with files of their own, each for a later range of keys.
+  struct ListPart {
+    CfFile* terms = nullptr;
+    CfFile* postings = nullptr;
+    CfFile* positions = nullptr;
+    std::vector<std::unique_ptr<CfFile>> own;
+    uint64_t term_count = 0;
+    uint64_t posting_count = 0;
+  };
+  std::vector<ListPart> parts;
   bool finished = false;
 
   CfFile& File(const char* cf) { return *files.at(cf); }
@@ -127,6 +136,10 @@ absl::StatusOr<std::unique_ptr<ShardWriter>> ShardWriter::Create(
     if (name == kIdsCf) continue;  // written into the database directly
     w->files.emplace(name, std::make_unique<CfFile>(name, w->ingest_dir + "/" + name + ".sst"));
   }
+  Impl::ListPart& first = w->parts.emplace_back();
+  first.terms = &w->File(kTermsCf);
+  first.postings = &w->File(kPostingsCf);
+  first.positions = &w->File(kPositionsCf);
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
@@ -232,15 +245,40 @@ absl::StatusOr<EncodedPostingList> ShardWriter::Encode(uint8_t field, std::strin
 
 absl::Status ShardWriter::AddEncoded(uint8_t field, std::string_view term, EncodedPostingList enc,
                                      uint64_t num_postings) {
-  SCRY_RETURN_IF_ERROR(impl_->File(kTermsCf).Put(TermKey(field, term), enc.info.Encode()));
+  return AddEncodedTo(0, field, term, std::move(enc), num_postings);
+}
+
+absl::Status ShardWriter::SetListParts(size_t n) {
+  if (n == 0 || impl_->parts.size() != 1 || impl_->parts[0].term_count != 0 ||
+      impl_->parts[0].terms != &impl_->File(kTermsCf)) {
+    return absl::FailedPreconditionError("SetListParts after lists were added");
+  }
+  for (size_t p = 1; p < n; ++p) {
+    Impl::ListPart& part = impl_->parts.emplace_back();
+    for (const char* cf : {kTermsCf, kPostingsCf, kPositionsCf}) {
+      part.own.push_back(
+          std::make_unique<CfFile>(cf, absl::StrCat(impl_->ingest_dir, "/", cf, ".", p, ".sst")));
+    }
+    part.terms = part.own[0].get();
+    part.postings = part.own[1].get();
+    part.positions = part.own[2].get();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ShardWriter::AddEncodedTo(size_t part_index, uint8_t field, std::string_view term,
+                                       EncodedPostingList enc, uint64_t num_postings) {
+  if (part_index >= impl_->parts.size()) return absl::InvalidArgumentError("no such list part");
+  Impl::ListPart& part = impl_->parts[part_index];
+  SCRY_RETURN_IF_ERROR(part.terms->Put(TermKey(field, term), enc.info.Encode()));
   for (uint32_t c = 0; c < enc.posting_chunks.size(); ++c) {
     const std::string key = ChunkKey(field, term, c);
-    SCRY_RETURN_IF_ERROR(impl_->File(kPostingsCf).Put(key, enc.posting_chunks[c]));
-    SCRY_RETURN_IF_ERROR(impl_->File(kPositionsCf).Put(key, enc.position_chunks[c]));
+    SCRY_RETURN_IF_ERROR(part.postings->Put(key, enc.posting_chunks[c]));
+    SCRY_RETURN_IF_ERROR(part.positions->Put(key, enc.position_chunks[c]));
   }
   if (field == kTextField) {  // the counts are the catch-all's: distinct terms
-    ++impl_->term_count;
-    impl_->posting_count += num_postings;
+    ++part.term_count;
+    part.posting_count += num_postings;
   }
   return absl::OkStatus();
 }
@@ -265,8 +303,13 @@ absl::Status ShardWriter::Finish(const ShardMeta& meta) {
   kv["language"] = meta.language;
   kv["doc_count"] = fixed64(impl_->doc_count);
   kv["total_length"] = fixed64(impl_->field_lengths[0]);
-  kv["term_count"] = fixed64(impl_->term_count);
-  kv["posting_count"] = fixed64(impl_->posting_count);
+  uint64_t term_count = 0, posting_count = 0;
+  for (const auto& part : impl_->parts) {
+    term_count += part.term_count;
+    posting_count += part.posting_count;
+  }
+  kv["term_count"] = fixed64(term_count);
+  kv["posting_count"] = fixed64(posting_count);
   std::string fields;
   for (size_t f = 0; f < impl_->doc_lengths.size(); ++f) {
     if (f != kTextField) {
@@ -296,15 +339,30 @@ absl::Status ShardWriter::Finish(const ShardMeta& meta) {
   absl::Status status;
   for (int i = 1; i < kNumColumnFamilies && status.ok(); ++i) {
     if (std::string_view(kColumnFamilies[i]) == kIdsCf) continue;
-    CfFile& file = impl_->File(kColumnFamilies[i]);
-    absl::StatusOr<bool> has_file = file.Finish();
-    if (!has_file.ok()) {
-      status = has_file.status();
-    } else if (*has_file) {
+    // The column family's file, then those of the later list parts, which
+    // hold later keys: ingested together.
+    const std::string_view cf = kColumnFamilies[i];
+    std::vector<CfFile*> files = {&impl_->File(kColumnFamilies[i])};
+    for (size_t p = 1; p < impl_->parts.size(); ++p) {
+      auto& part = impl_->parts[p];
+      if (cf == kTermsCf) files.push_back(part.terms);
+      if (cf == kPostingsCf) files.push_back(part.postings);
+      if (cf == kPositionsCf) files.push_back(part.positions);
+    }
+    std::vector<std::string> paths;
+    for (CfFile* file : files) {
+      absl::StatusOr<bool> has_file = file->Finish();
+      if (!has_file.ok()) {
+        status = has_file.status();
+        break;
+      }
+      if (*has_file) paths.push_back(file->path());
+    }
+    if (status.ok() && !paths.empty()) {
       rocksdb::IngestExternalFileOptions ingest;
       ingest.move_files = true;
-      status = FromRocks(db->IngestExternalFile(impl_->handles[i], {file.path()}, ingest),
-                         "ingest " + file.path());
+      status = FromRocks(db->IngestExternalFile(impl_->handles[i], paths, ingest),
+                         "ingest " + paths.front());
     }
   }
   // The ids went in with Put: flush them and compact them into one sorted

@@ -100,7 +100,12 @@ class BulkBuildTest : public ::testing::Test {
 };
 
 TEST_F(BulkBuildTest, SortedRunsUnderAMemoryCapMergeToTheSameIndex) {
-  ASSERT_THAT(BuildIndex(Options("plain")), IsOk());
+  // Within the cap, several threads write the lists of a shard, each a range
+  // of the terms into files of its own (ShardWriter::SetListParts); past it,
+  // sorted runs are merged by one thread per shard.
+  BuildOptions in_memory = Options("plain");
+  in_memory.threads = 3;
+  ASSERT_THAT(BuildIndex(in_memory), IsOk());
   const auto plain = Contents(dir_.Sub("plain"));
   ASSERT_GT(plain.size(), 10000u);
   for (unsigned threads : {1u, 2u, 5u}) {
