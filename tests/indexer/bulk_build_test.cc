@@ -236,7 +236,9 @@ TEST_F(BulkBuildTest, GzipAndZstdInputsIndexAsThePlainFile) {
   WriteFile(dir_.Sub("bad.gz"), bad);
   const std::string zst = ReadFile(dir_.Sub("sample.zst"));
   WriteFile(dir_.Sub("cut.zst"), zst.substr(0, zst.size() - 10));
-  for (const char* name : {"cut.gz", "bad.gz", "cut.zst"}) {
+  // Text that only starts like zstd (found by jsonl_fuzz).
+  WriteFile(dir_.Sub("fake.zst"), "\x28\xb5\x2f\xfd\": \"000\", \"body\": \"x\"}\n");
+  for (const char* name : {"cut.gz", "bad.gz", "cut.zst", "fake.zst"}) {
     BuildOptions o = Options("plain", {dir_.Sub(name)});
     o.skip_invalid = true;  // not a bad line: the stream is damaged
     EXPECT_THAT(BuildIndex(o), StatusIs(absl::StatusCode::kDataLoss, name)) << name;
