@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "grpcpp/create_channel.h"
@@ -209,6 +210,7 @@ TEST(Cli, SigkillDuringABuildLeavesThePreviousIndexAndARerunStartsClean) {
   ASSERT_EQ(
       Shell(absl::StrCat("index -q --shards 2 --input ", Sample(), " --index ", idx)).exit_code, 0);
   auto before = Snapshot(idx);
+  std::string before_current = ReadFile(idx + "/CURRENT");
   std::string hits_before =
       Shell(absl::StrCat("search --index ", idx, " -k 5 'nato moscow'")).output;
   ASSERT_NE(hits_before.find("000_7b2183224cf63943"), std::string::npos) << hits_before;
@@ -248,22 +250,33 @@ TEST(Cli, SigkillDuringABuildLeavesThePreviousIndexAndARerunStartsClean) {
     std::this_thread::sleep_for(std::chrono::duration_cast<std::chrono::microseconds>(full * at));
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
-    if (!WIFSIGNALED(status)) {
-      // Finished before the kill: then the new index is whole.
+    const bool signaled = WIFSIGNALED(status);
+    if (!signaled) {
       ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "at " << at;
+    }
+    if (ReadFile(idx + "/CURRENT") != before_current) {
+      // The build got past its switch (finished, or killed after CURRENT
+      // was replaced, while removing the old generation): then the new
+      // index is whole.
       const std::string hits =
           Shell(absl::StrCat("search --index ", idx, " -k 5 'nato moscow'")).output;
-      EXPECT_NE(hits.find("c0-000_7b2183224cf63943"), std::string::npos) << hits;
+      EXPECT_NE(hits.find("c0-000_7b2183224cf63943"), std::string::npos) << "at " << at << hits;
       EXPECT_NE(Shell(absl::StrCat("stats --index ", idx)).output.find("docs        27132"),
-                std::string::npos);
+                std::string::npos)
+          << "at " << at;
       before = Snapshot(idx);
+      before_current = ReadFile(idx + "/CURRENT");
       hits_before = hits;
       continue;
     }
+    ASSERT_TRUE(signaled) << "a build that exited 0 switched CURRENT, at " << at;
     ++killed;
     const auto after = Snapshot(idx);
-    // The live generation is what it was, file for file (an unfinished
-    // *.tmp generation may be left beside it, never referenced).
+    // The live generation is what it was, file for file. Beside it there may
+    // be an unfinished *.tmp generation, or a finished one that CURRENT does
+    // not name yet (killed between the two renames): never referenced.
+    const std::string live =
+        absl::StrCat(idx, "/", absl::StripAsciiWhitespace(before_current), "/");
     for (const auto& [path, contents] : before) {
       auto it = after.find(path);
       ASSERT_TRUE(it != after.end()) << "killed at " << at << ": " << path << " is gone";
@@ -271,7 +284,7 @@ TEST(Cli, SigkillDuringABuildLeavesThePreviousIndexAndARerunStartsClean) {
     }
     for (const auto& [path, contents] : after) {
       if (!before.contains(path)) {
-        EXPECT_NE(path.find(".tmp/"), std::string::npos) << "killed at " << at << ": " << path;
+        EXPECT_EQ(path.find(live), std::string::npos) << "killed at " << at << ": " << path;
       }
     }
     EXPECT_EQ(Shell(absl::StrCat("search --index ", idx, " -k 5 'nato moscow'")).output,
