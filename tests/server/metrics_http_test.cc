@@ -51,12 +51,14 @@
 #include "scry/v1/search.grpc.pb.h"
 #include "server/metrics_http.h"
 #include "server/server.h"
+#include "tests/server/raw_call.h"
 #include "tests/test_util.h"
 
 namespace scry::server {
 namespace {
 
 using ::scry::testing::IsOk;
+using ::scry::testing::RawCall;
 using ::scry::testing::ReadFile;
 using ::scry::testing::StatusIs;
 using ::scry::testing::TempDir;
@@ -291,29 +293,6 @@ double CheckHistogram(const Exposition& e, const std::string& method) {
   EXPECT_EQ(e.Value("scry_rpc_latency_seconds_count", {{"method", method}}), inf) << method;
   EXPECT_TRUE(e.Value("scry_rpc_latency_seconds_sum", {{"method", method}}).has_value()) << method;
   return inf;
-}
-
-// A unary call by full method name with raw bytes (for health checks).
-grpc::Status RawCall(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
-                     const std::string& request, std::string* response) {
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-  grpc::Slice slice(request);
-  grpc::ByteBuffer in(&slice, 1), out;
-  std::promise<grpc::Status> done;
-  stub.UnaryCall(&context, method, grpc::StubOptions(), &in, &out,
-                 [&done](grpc::Status s) { done.set_value(std::move(s)); });
-  grpc::Status status = done.get_future().get();
-  response->clear();
-  if (status.ok()) {
-    std::vector<grpc::Slice> slices;
-    EXPECT_TRUE(out.Dump(&slices).ok());
-    for (const grpc::Slice& s : slices) {
-      response->append(reinterpret_cast<const char*>(s.begin()), s.size());
-    }
-  }
-  return status;
 }
 
 // ---- RenderPrometheus alone --------------------------------------------------

@@ -31,11 +31,13 @@
 #include "gtest/gtest.h"
 #include "indexer/builder.h"
 #include "scry/v1/search.grpc.pb.h"
+#include "tests/server/raw_call.h"
 #include "tests/test_util.h"
 
 namespace scry::server {
 namespace {
 
+using ::scry::testing::RawCall;
 using ::scry::testing::StatusIs;
 using ::scry::testing::TempDir;
 using ::testing::ElementsAre;
@@ -178,30 +180,6 @@ class Client {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::SearchService::Stub> stub_;
 };
-
-// A unary call of `method` with raw request bytes; *response gets the raw
-// response bytes.
-grpc::Status RawCall(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
-                     const std::string& request, std::string* response) {
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext context;
-  SetDeadline(&context);
-  grpc::Slice slice(request);
-  grpc::ByteBuffer in(&slice, 1), out;
-  std::promise<grpc::Status> done;
-  stub.UnaryCall(&context, method, grpc::StubOptions(), &in, &out,
-                 [&done](grpc::Status s) { done.set_value(std::move(s)); });
-  grpc::Status status = done.get_future().get();
-  response->clear();
-  if (status.ok()) {
-    std::vector<grpc::Slice> slices;
-    EXPECT_TRUE(out.Dump(&slices).ok());
-    for (const grpc::Slice& s : slices) {
-      response->append(reinterpret_cast<const char*>(s.begin()), s.size());
-    }
-  }
-  return status;
-}
 
 std::vector<std::string> Ids(const v1::SearchResponse& response) {
   std::vector<std::string> ids;
