@@ -215,7 +215,21 @@ void Invert(const BuildOptions& options, Analyzer* analyzer, const Batch& batch,
 //   record := key:lp n:varint32 (docid_delta:varint32){n} (freq:varint32){n}
 //             (position_delta:varint32){sum of freqs, restarting per document}
 // Runs are temporary (inside the unfinished generation) and read back by the
-// merge only; a damaged one fails the build.
+// merge only; a damaged one fails the build. Beside each file, in memory, a
+// mark (key and offset of a record) every kRunMarkBytes lets a merge of a
+// range of keys start reading near the range.
+
+constexpr uint64_t kRunMarkBytes = 256 << 10;
+
+struct RunFile {
+  struct Mark {
+    std::string key;
+    uint64_t offset;
+  };
+  std::string path;
+  std::vector<Mark> marks;  // ascending by key and offset; the first record's first
+  uint64_t bytes = 0;
+};
 
 class RunWriter {
  public:
@@ -227,45 +241,61 @@ class RunWriter {
   ~RunWriter() {
     if (file_ != nullptr) std::fclose(file_);
   }
-  absl::Status Add(std::string_view key, const storage::PostingList& list) {
-    storage::PutLengthPrefixed(&buffer_, key);
-    storage::PutVarint32(&buffer_, static_cast<uint32_t>(list.docids.size()));
-    uint32_t prev = 0;
-    for (uint32_t d : list.docids) {
-      storage::PutVarint32(&buffer_, d - prev);
-      prev = d;
+  // Adds the list of `key`, given in pieces (docids ascending across them).
+  // REQUIRES: keys strictly ascending across calls.
+  absl::Status Add(std::string_view key, std::span<const storage::PostingList* const> pieces) {
+    const uint64_t offset = run_.bytes + buffer_.size();
+    if (run_.marks.empty() || offset >= run_.marks.back().offset + kRunMarkBytes) {
+      run_.marks.push_back(RunFile::Mark{std::string(key), offset});
     }
-    for (uint32_t f : list.freqs) storage::PutVarint32(&buffer_, f);
-    size_t p = 0;
-    for (uint32_t f : list.freqs) {
-      uint32_t last = 0;
-      for (uint32_t k = 0; k < f; ++k, ++p) {
-        storage::PutVarint32(&buffer_, list.positions[p] - last);
-        last = list.positions[p];
+    storage::PutLengthPrefixed(&buffer_, key);
+    size_t n = 0;
+    for (const auto* l : pieces) n += l->docids.size();
+    storage::PutVarint32(&buffer_, static_cast<uint32_t>(n));
+    uint32_t prev = 0;
+    for (const auto* l : pieces) {
+      for (uint32_t d : l->docids) {
+        storage::PutVarint32(&buffer_, d - prev);
+        prev = d;
+      }
+    }
+    for (const auto* l : pieces) {
+      for (uint32_t f : l->freqs) storage::PutVarint32(&buffer_, f);
+    }
+    for (const auto* l : pieces) {
+      size_t p = 0;
+      for (uint32_t f : l->freqs) {
+        uint32_t last = 0;
+        for (uint32_t k = 0; k < f; ++k, ++p) {
+          storage::PutVarint32(&buffer_, l->positions[p] - last);
+          last = l->positions[p];
+        }
       }
     }
     return buffer_.size() >= (1 << 20) ? Flush() : absl::OkStatus();
   }
-  absl::Status Close() {
+  absl::StatusOr<RunFile> Close() {
     SCRY_RETURN_IF_ERROR(Flush());
     const int rc = std::fclose(file_);
     file_ = nullptr;
-    if (rc != 0) return absl::InternalError(absl::StrCat("cannot write run file ", path_));
-    return absl::OkStatus();
+    if (rc != 0) return absl::InternalError(absl::StrCat("cannot write run file ", run_.path));
+    return std::move(run_);
   }
 
  private:
-  RunWriter(std::string path, std::FILE* file) : path_(std::move(path)), file_(file) {}
+  RunWriter(std::string path, std::FILE* file) : file_(file) { run_.path = std::move(path); }
   absl::Status Flush() {
     if (!buffer_.empty() &&
         std::fwrite(buffer_.data(), 1, buffer_.size(), file_) != buffer_.size()) {
-      return absl::InternalError(absl::StrCat("cannot write run file ", path_, " (disk full?)"));
+      return absl::InternalError(
+          absl::StrCat("cannot write run file ", run_.path, " (disk full?)"));
     }
+    run_.bytes += buffer_.size();
     buffer_.clear();
     return absl::OkStatus();
   }
-  std::string path_;
   std::FILE* file_;
+  RunFile run_;  // bytes: those written to the file so far
   std::string buffer_;
 };
 
@@ -280,12 +310,23 @@ class RunSource {
   virtual absl::Status Next() = 0;
 };
 
+// The records of a run file whose keys are in [lo, hi) (hi empty: to the
+// end).
 class RunReader : public RunSource {
  public:
-  static absl::StatusOr<std::unique_ptr<RunReader>> Open(const std::string& path) {
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (f == nullptr) return absl::InternalError(absl::StrCat("cannot open run file ", path));
-    auto reader = std::unique_ptr<RunReader>(new RunReader(path, f));
+  static absl::StatusOr<std::unique_ptr<RunReader>> Open(const RunFile& run, std::string lo = "",
+                                                         std::string hi = "") {
+    std::FILE* f = std::fopen(run.path.c_str(), "rb");
+    if (f == nullptr) return absl::InternalError(absl::StrCat("cannot open run file ", run.path));
+    auto reader = std::unique_ptr<RunReader>(new RunReader(run.path, f));
+    // Every record of a key >= lo is at or after the last mark of a key <= lo.
+    auto after =
+        std::upper_bound(run.marks.begin(), run.marks.end(), lo,
+                         [](const std::string& k, const RunFile::Mark& m) { return k < m.key; });
+    const uint64_t start = after == run.marks.begin() ? 0 : std::prev(after)->offset;
+    if (start > 0 && fseeko(f, static_cast<off_t>(start), SEEK_SET) != 0) return reader->Corrupt();
+    reader->lo_ = std::move(lo);
+    reader->hi_ = std::move(hi);
     SCRY_RETURN_IF_ERROR(reader->Next());
     return reader;
   }
@@ -294,8 +335,22 @@ class RunReader : public RunSource {
   const std::string& key() const override { return key_; }
   const storage::PostingList& list() const override { return list_; }
 
-  // Reads the next record (done() at the end).
+  // Moves to the next record in range (done() past the range or the file).
   absl::Status Next() override {
+    do {
+      SCRY_RETURN_IF_ERROR(Read());
+    } while (!done_ && key_ < lo_);
+    if (!done_ && !hi_.empty() && key_ >= hi_) done_ = true;
+    return absl::OkStatus();
+  }
+
+ private:
+  RunReader(std::string path, std::FILE* file) : path_(std::move(path)), file_(file) {}
+  absl::Status Corrupt() const {
+    return absl::DataLossError(absl::StrCat("run file ", path_, " is damaged"));
+  }
+  // Reads the next record (done_ at the end of the file).
+  absl::Status Read() {
     if (!Fill(16)) {
       if (pos_ == data_.size()) {
         done_ = true;
@@ -331,12 +386,6 @@ class RunReader : public RunSource {
     }
     return absl::OkStatus();
   }
-
- private:
-  RunReader(std::string path, std::FILE* file) : path_(std::move(path)), file_(file) {}
-  absl::Status Corrupt() const {
-    return absl::DataLossError(absl::StrCat("run file ", path_, " is damaged"));
-  }
   // Makes at least `want` bytes available after pos_ if the file has them.
   bool Fill(size_t want) {
     if (data_.size() - pos_ >= want) return true;
@@ -360,6 +409,7 @@ class RunReader : public RunSource {
   }
   std::string path_;
   std::FILE* file_;
+  std::string lo_, hi_;
   std::string data_;
   size_t pos_ = 0;
   std::string key_;
@@ -367,17 +417,23 @@ class RunReader : public RunSource {
   bool done_ = false;
 };
 
-// An in-memory index as a run, in key order (its lists are not copied).
+using Lists = absl::flat_hash_map<std::string, storage::PostingList>;
+using ListEntry = Lists::value_type;
+
+// The entries of an in-memory index in key order.
+std::vector<const ListEntry*> SortedEntries(const Lists& lists) {
+  std::vector<const ListEntry*> entries;
+  entries.reserve(lists.size());
+  for (const auto& e : lists) entries.push_back(&e);
+  std::sort(entries.begin(), entries.end(),
+            [](const auto* a, const auto* b) { return a->first < b->first; });
+  return entries;
+}
+
+// Sorted entries of an in-memory index as a run (the lists are not copied).
 class MemoryRun : public RunSource {
  public:
-  explicit MemoryRun(const absl::flat_hash_map<std::string, storage::PostingList>& lists) {
-    entries_.reserve(lists.size());
-    for (const auto& e : lists) entries_.push_back(&e);
-    std::sort(entries_.begin(), entries_.end(),
-              [](const auto* a, const auto* b) { return a->first < b->first; });
-  }
-  using Entry = std::pair<const std::string, storage::PostingList>;
-  const std::vector<const Entry*>& entries() const { return entries_; }
+  explicit MemoryRun(std::span<const ListEntry* const> entries) : entries_(entries) {}
   bool done() const override { return at_ == entries_.size(); }
   const std::string& key() const override { return entries_[at_]->first; }
   const storage::PostingList& list() const override { return entries_[at_]->second; }
@@ -387,7 +443,7 @@ class MemoryRun : public RunSource {
   }
 
  private:
-  std::vector<const std::pair<const std::string, storage::PostingList>*> entries_;
+  std::span<const ListEntry* const> entries_;
   size_t at_ = 0;
 };
 
@@ -404,10 +460,10 @@ struct ShardState {
   uint64_t next_seq = 0;         // the batch to append next
   uint32_t next_docid = 0;       // given by the reader
   std::unique_ptr<storage::ShardWriter> writer;
-  absl::flat_hash_map<std::string, storage::PostingList> lists;  // the in-memory index
-  size_t bytes = 0;                                              // its estimated size
-  std::vector<std::string> runs;                                 // run files, in docid order
-  uint32_t next_run = 0;                                         // names the next run file
+  Lists lists;                     // the in-memory index
+  size_t bytes = 0;                // its estimated size
+  std::vector<RunFile> runs;       // in docid order
+  uint32_t next_run = 0;           // names the next run file
   std::vector<SourcePos> sources;  // where each docid came from (duplicate-id messages)
   std::string run_dir;
   uint8_t declared_fields = 0;  // named fields declared to the writer so far
@@ -422,12 +478,13 @@ absl::Status FlushRun(ShardState* s) {
   if (s->lists.empty()) return absl::OkStatus();
   const std::string path = absl::StrCat(s->run_dir, "/run-", s->next_run++);
   SCRY_ASSIGN_OR_RETURN(auto writer, RunWriter::Open(path));
-  for (MemoryRun run(s->lists); !run.done(); run.Next().IgnoreError()) {
-    SCRY_RETURN_IF_ERROR(writer->Add(run.key(), run.list()));
+  for (const ListEntry* e : SortedEntries(s->lists)) {
+    const storage::PostingList* list = &e->second;
+    SCRY_RETURN_IF_ERROR(writer->Add(e->first, std::span(&list, 1)));
   }
-  SCRY_RETURN_IF_ERROR(writer->Close());
-  s->runs.push_back(path);
-  absl::flat_hash_map<std::string, storage::PostingList>().swap(s->lists);
+  SCRY_ASSIGN_OR_RETURN(RunFile run, writer->Close());
+  s->runs.push_back(std::move(run));
+  Lists().swap(s->lists);
   s->bytes = 0;
   // The lists were allocated and freed by several threads: give the freed
   // pages back, or glibc keeps them in its arenas and the resident size
@@ -436,8 +493,9 @@ absl::Status FlushRun(ShardState* s) {
   return absl::OkStatus();
 }
 
-// Merges `runs` (in docid order) term by term, calling emit(key, list) for
-// each key in key order.
+// Merges `runs` (in docid order) term by term, calling emit(key, pieces)
+// for each key in key order, with the key's lists in the runs that hold it,
+// in docid order (valid until emit returns).
 template <class Emit>
 absl::Status MergeSources(std::vector<std::unique_ptr<RunSource>> runs, Emit emit) {
   // Min-heap of run indexes by (key, run index): equal keys come out in run
@@ -450,186 +508,161 @@ absl::Status MergeSources(std::vector<std::unique_ptr<RunSource>> runs, Emit emi
   for (size_t i = 0; i < runs.size(); ++i) {
     if (!runs[i]->done()) heap.push(i);
   }
-  storage::PostingList merged;
-  std::string key;
+  std::vector<size_t> holders;  // the runs at the current key
+  std::vector<const storage::PostingList*> pieces;
   while (!heap.empty()) {
-    const size_t first = heap.top();
+    holders.assign(1, heap.top());
     heap.pop();
-    if (heap.empty() || runs[heap.top()]->key() != runs[first]->key()) {
-      // In one run only (most keys): no copy.
-      SCRY_RETURN_IF_ERROR(emit(runs[first]->key(), runs[first]->list()));
-      SCRY_RETURN_IF_ERROR(runs[first]->Next());
-      if (!runs[first]->done()) heap.push(first);
-      continue;
-    }
-    key = runs[first]->key();
-    merged = runs[first]->list();
-    SCRY_RETURN_IF_ERROR(runs[first]->Next());
-    if (!runs[first]->done()) heap.push(first);
+    const std::string& key = runs[holders[0]]->key();
     while (!heap.empty() && runs[heap.top()]->key() == key) {
-      const size_t i = heap.top();
+      holders.push_back(heap.top());
       heap.pop();
+    }
+    pieces.clear();
+    for (size_t i : holders) {
       const storage::PostingList& l = runs[i]->list();
-      if (!merged.docids.empty() && !l.docids.empty() && l.docids.front() <= merged.docids.back()) {
+      if (!pieces.empty() && !l.docids.empty() && !pieces.back()->docids.empty() &&
+          l.docids.front() <= pieces.back()->docids.back()) {
         return absl::InternalError("runs out of docid order");
       }
-      merged.docids.insert(merged.docids.end(), l.docids.begin(), l.docids.end());
-      merged.freqs.insert(merged.freqs.end(), l.freqs.begin(), l.freqs.end());
-      merged.positions.insert(merged.positions.end(), l.positions.begin(), l.positions.end());
+      pieces.push_back(&l);
+    }
+    SCRY_RETURN_IF_ERROR(emit(key, std::span<const storage::PostingList* const>(pieces)));
+    for (size_t i : holders) {
       SCRY_RETURN_IF_ERROR(runs[i]->Next());
       if (!runs[i]->done()) heap.push(i);
     }
-    SCRY_RETURN_IF_ERROR(emit(key, merged));
   }
   return absl::OkStatus();
-}
-
-absl::StatusOr<std::vector<std::unique_ptr<RunSource>>> OpenRuns(
-    const std::vector<std::string>& paths) {
-  std::vector<std::unique_ptr<RunSource>> runs;
-  for (const std::string& path : paths) {
-    SCRY_ASSIGN_OR_RETURN(auto r, RunReader::Open(path));
-    runs.push_back(std::move(r));
-  }
-  return runs;
 }
 
 // Runs merged at once: past this, groups of runs are first merged into
 // longer runs, so that the open files and read buffers stay bounded.
 constexpr size_t kMaxMergeFanIn = 64;
 
-// Lists merged and then encoded together on several threads: a batch ends
-// at this many lists or postings (positions count too), which bounds its
-// memory (a longer single list is a batch of its own).
-constexpr size_t kEncodeBatchLists = 4096;
-constexpr size_t kEncodeBatchPostings = 4 << 20;
-
-// Writes shard `s`'s in-memory index (no runs) on `parts` threads, each a
-// range of the key order with about as many postings as the others, encoded
-// and written to its own files (ShardWriter::SetListParts).
-absl::Status WriteInParts(ShardState* s, unsigned parts, uint64_t* postings, uint64_t* terms) {
-  const MemoryRun run(s->lists);
-  const auto& entries = run.entries();
-  auto weight = [](const MemoryRun::Entry* e) {
-    return e->second.docids.size() + e->second.positions.size() + 16;
-  };
-  uint64_t total = 0;
-  for (const auto* e : entries) total += weight(e);
-  // ends[p]: one past the last entry of part p.
-  std::vector<size_t> ends;
-  uint64_t sum = 0;
-  for (size_t i = 0; i < entries.size(); ++i) {
-    sum += weight(entries[i]);
-    if (sum * parts >= total * (ends.size() + 1) && ends.size() + 1 < parts) ends.push_back(i + 1);
+// At most parts - 1 keys, ascending, that cut the keys of `runs` and
+// `entries` together into ranges [split[p-1], split[p]) holding about as many
+// bytes of postings as each other. Run files are weighed by their marks, the
+// in-memory lists by the bytes their records would take.
+std::vector<std::string> SplitKeys(const std::vector<RunFile>& runs,
+                                   std::span<const ListEntry* const> entries, unsigned parts) {
+  if (parts <= 1) return {};
+  std::vector<std::pair<std::string_view, uint64_t>> samples;  // key, bytes from it
+  for (const RunFile& run : runs) {
+    for (size_t m = 0; m < run.marks.size(); ++m) {
+      const uint64_t end = m + 1 < run.marks.size() ? run.marks[m + 1].offset : run.bytes;
+      samples.emplace_back(run.marks[m].key, end - run.marks[m].offset);
+    }
   }
-  ends.push_back(entries.size());
-  SCRY_RETURN_IF_ERROR(s->writer->SetListParts(ends.size()));
-  std::vector<absl::Status> status(ends.size());
-  std::vector<uint64_t> part_postings(ends.size(), 0), part_terms(ends.size(), 0);
-  auto write = [&](size_t p) {
-    for (size_t i = p == 0 ? 0 : ends[p - 1]; i < ends[p]; ++i) {
-      const std::string& key = entries[i]->first;
+  // Every 16th in-memory list, weighed with the 15 after it.
+  for (size_t i = 0; i < entries.size(); i += 16) {
+    uint64_t bytes = 0;
+    for (size_t j = i; j < std::min(entries.size(), i + 16); ++j) {
+      const storage::PostingList& l = entries[j]->second;
+      bytes += entries[j]->first.size() + 2 * l.docids.size() + l.positions.size() + 2;
+    }
+    samples.emplace_back(entries[i]->first, bytes);
+  }
+  std::sort(samples.begin(), samples.end());
+  uint64_t total = 0;
+  for (const auto& s : samples) total += s.second;
+  std::vector<std::string> splits;
+  uint64_t before = 0;  // bytes of the samples before samples[i]
+  for (size_t i = 0; i < samples.size() && splits.size() + 1 < parts; ++i) {
+    if (i > 0 && before * parts >= total * (splits.size() + 1) &&
+        (splits.empty() ? samples[i].first > samples[0].first : samples[i].first > splits.back())) {
+      splits.emplace_back(samples[i].first);
+    }
+    before += samples[i].second;
+  }
+  return splits;
+}
+
+// Writes shard `s`'s lists, its runs and its in-memory index merged, on
+// `parts` threads: each merges a range of the key order (SplitKeys) and
+// encodes and writes it to files of its own (ShardWriter::SetListParts).
+// Empties the shard's in-memory index and removes its runs.
+absl::Status MergeRuns(ShardState* s, unsigned parts, uint64_t* postings, uint64_t* terms) {
+  while (s->runs.size() + 1 > kMaxMergeFanIn) {
+    const std::string path = absl::StrCat(s->run_dir, "/run-", s->next_run++);
+    SCRY_ASSIGN_OR_RETURN(auto writer, RunWriter::Open(path));
+    std::vector<std::unique_ptr<RunSource>> sources;
+    for (size_t i = 0; i < kMaxMergeFanIn; ++i) {
+      SCRY_ASSIGN_OR_RETURN(auto reader, RunReader::Open(s->runs[i]));
+      sources.push_back(std::move(reader));
+    }
+    SCRY_RETURN_IF_ERROR(MergeSources(
+        std::move(sources),
+        [&](const std::string& key, std::span<const storage::PostingList* const> pieces) {
+          return writer->Add(key, pieces);
+        }));
+    SCRY_ASSIGN_OR_RETURN(RunFile merged, writer->Close());
+    for (size_t i = 0; i < kMaxMergeFanIn; ++i) std::remove(s->runs[i].path.c_str());
+    // The merged run covers the group's docids, which come first.
+    s->runs.erase(s->runs.begin(), s->runs.begin() + kMaxMergeFanIn);
+    s->runs.insert(s->runs.begin(), std::move(merged));
+  }
+  const std::vector<const ListEntry*> entries = SortedEntries(s->lists);
+  const std::vector<std::string> splits = SplitKeys(s->runs, entries, parts);
+  const size_t n = splits.size() + 1;
+  SCRY_RETURN_IF_ERROR(s->writer->SetListParts(n));
+  std::vector<absl::Status> status(n);
+  std::vector<uint64_t> part_postings(n, 0), part_terms(n, 0);
+  auto merge = [&](size_t p) -> absl::Status {
+    const std::string lo = p == 0 ? std::string() : splits[p - 1];
+    const std::string hi = p + 1 < n ? splits[p] : std::string();
+    std::vector<std::unique_ptr<RunSource>> sources;
+    for (const RunFile& run : s->runs) {
+      SCRY_ASSIGN_OR_RETURN(auto reader, RunReader::Open(run, lo, hi));
+      sources.push_back(std::move(reader));
+    }
+    auto by_key = [](const ListEntry* e, const std::string& k) { return e->first < k; };
+    const auto begin = std::lower_bound(entries.begin(), entries.end(), lo, by_key);
+    const auto end =
+        hi.empty() ? entries.end() : std::lower_bound(entries.begin(), entries.end(), hi, by_key);
+    sources.push_back(std::make_unique<MemoryRun>(std::span<const ListEntry* const>(
+        entries.data() + (begin - entries.begin()), static_cast<size_t>(end - begin))));
+    auto emit = [&](const std::string& key,
+                    std::span<const storage::PostingList* const> pieces) -> absl::Status {
       const uint8_t field = static_cast<uint8_t>(key[0]);
       const std::string_view term = std::string_view(key).substr(1);
-      const storage::PostingList& list = entries[i]->second;
-      absl::StatusOr<storage::EncodedPostingList> enc = s->writer->Encode(field, term, list);
-      if (enc.ok()) {
-        status[p] = s->writer->AddEncodedTo(p, field, term, *std::move(enc), list.docids.size());
+      uint64_t n_postings = 0;
+      if (pieces.size() == 1) {
+        // In one run only (most keys): encoded whole, without a copy.
+        n_postings = pieces[0]->docids.size();
+        SCRY_ASSIGN_OR_RETURN(storage::EncodedPostingList enc,
+                              s->writer->Encode(field, term, *pieces[0]));
+        SCRY_RETURN_IF_ERROR(s->writer->AddEncodedTo(p, field, term, std::move(enc), n_postings));
       } else {
-        status[p] = enc.status();
+        // In several: encoded and stored piece by piece, so that the long
+        // lists of a large build are never whole in memory.
+        SCRY_ASSIGN_OR_RETURN(auto list, s->writer->StartListTo(p, field, term));
+        for (const storage::PostingList* piece : pieces) {
+          SCRY_RETURN_IF_ERROR(list->Add(*piece));
+          n_postings += piece->docids.size();
+        }
+        SCRY_RETURN_IF_ERROR(list->Finish());
       }
-      if (!status[p].ok()) return;
       if (field == storage::kTextField) {
-        part_postings[p] += list.docids.size();
+        part_postings[p] += n_postings;
         ++part_terms[p];
       }
-    }
+      return absl::OkStatus();
+    };
+    return MergeSources(std::move(sources), emit);
   };
   std::vector<std::thread> threads;
-  for (size_t p = 1; p < ends.size(); ++p) threads.emplace_back(write, p);
-  write(0);
+  for (size_t p = 1; p < n; ++p) threads.emplace_back([&, p] { status[p] = merge(p); });
+  status[0] = merge(0);
   for (auto& t : threads) t.join();
-  for (size_t p = 0; p < ends.size(); ++p) {
+  for (size_t p = 0; p < n; ++p) {
     SCRY_RETURN_IF_ERROR(status[p]);
     *postings += part_postings[p];
     *terms += part_terms[p];
   }
-  absl::flat_hash_map<std::string, storage::PostingList>().swap(s->lists);
-  std::error_code ec;
-  std::filesystem::remove_all(s->run_dir, ec);
-  return absl::OkStatus();
-}
-
-// Merges shard `s`'s runs, then its in-memory index, into its writer, term
-// by term, encoding the lists on `encoders` threads.
-absl::Status MergeRuns(ShardState* s, unsigned encoders, uint64_t* postings, uint64_t* terms) {
-  while (s->runs.size() + 1 > kMaxMergeFanIn) {
-    std::vector<std::string> group(s->runs.begin(), s->runs.begin() + kMaxMergeFanIn);
-    const std::string path = absl::StrCat(s->run_dir, "/run-", s->next_run++);
-    SCRY_ASSIGN_OR_RETURN(auto writer, RunWriter::Open(path));
-    SCRY_ASSIGN_OR_RETURN(auto sources, OpenRuns(group));
-    SCRY_RETURN_IF_ERROR(MergeSources(
-        std::move(sources), [&](const std::string& key, const storage::PostingList& list) {
-          return writer->Add(key, list);
-        }));
-    SCRY_RETURN_IF_ERROR(writer->Close());
-    for (const std::string& path : group) std::remove(path.c_str());
-    // The merged run covers the group's docids, which come first.
-    s->runs.erase(s->runs.begin(), s->runs.begin() + kMaxMergeFanIn);
-    s->runs.insert(s->runs.begin(), path);
-  }
-  if (s->runs.empty() && encoders > 1) return WriteInParts(s, encoders, postings, terms);
-  SCRY_ASSIGN_OR_RETURN(auto sources, OpenRuns(s->runs));
-  sources.push_back(std::make_unique<MemoryRun>(s->lists));
-
-  struct Item {
-    std::string key;
-    storage::PostingList list;
-    absl::StatusOr<storage::EncodedPostingList> encoded;
-  };
-  std::vector<Item> batch;
-  size_t batch_postings = 0;
-  auto flush = [&]() -> absl::Status {
-    std::atomic<size_t> next{0};
-    auto encode = [&] {
-      for (size_t i; (i = next.fetch_add(1)) < batch.size();) {
-        Item& item = batch[i];
-        item.encoded = s->writer->Encode(static_cast<uint8_t>(item.key[0]),
-                                         std::string_view(item.key).substr(1), item.list);
-        item.list = storage::PostingList();  // done with it
-      }
-    };
-    std::vector<std::thread> helpers;
-    for (unsigned t = 1; t < encoders && t < batch.size(); ++t) helpers.emplace_back(encode);
-    encode();
-    for (auto& h : helpers) h.join();
-    for (Item& item : batch) {
-      if (!item.encoded.ok()) return item.encoded.status();
-      const uint8_t field = static_cast<uint8_t>(item.key[0]);
-      const uint64_t n = item.encoded->info.df;
-      SCRY_RETURN_IF_ERROR(s->writer->AddEncoded(field, std::string_view(item.key).substr(1),
-                                                 *std::move(item.encoded), n));
-      if (field == storage::kTextField) {
-        *postings += n;
-        ++*terms;
-      }
-    }
-    batch.clear();
-    batch_postings = 0;
-    return absl::OkStatus();
-  };
-  SCRY_RETURN_IF_ERROR(MergeSources(
-      std::move(sources), [&](const std::string& key, const storage::PostingList& list) {
-        batch.push_back(Item{key, list, absl::UnknownError("not encoded")});
-        batch_postings += list.docids.size() + list.positions.size();
-        if (batch.size() >= kEncodeBatchLists || batch_postings >= kEncodeBatchPostings)
-          return flush();
-        return absl::OkStatus();
-      }));
-  SCRY_RETURN_IF_ERROR(flush());
-  for (const std::string& path : s->runs) std::remove(path.c_str());
+  for (const RunFile& run : s->runs) std::remove(run.path.c_str());
   s->runs.clear();
-  absl::flat_hash_map<std::string, storage::PostingList>().swap(s->lists);
+  Lists().swap(s->lists);
   std::error_code ec;
   std::filesystem::remove_all(s->run_dir, ec);
   return absl::OkStatus();
@@ -1011,10 +1044,11 @@ class Build {
         SCRY_RETURN_IF_ERROR(st.writer->DeclareField(id, declared_names_[id - 1]));
       }
     }
-    // The in-memory index is merged as it is, without a last run file.
-    const unsigned encoders =
+    // The in-memory index is merged as it is, without a last run file; the
+    // threads left over by the shards merged at the same time take parts.
+    const unsigned parts =
         std::max<unsigned>(1, threads_ / static_cast<unsigned>(std::max<size_t>(1, built_.size())));
-    SCRY_RETURN_IF_ERROR(MergeRuns(&st, encoders, postings, terms));
+    SCRY_RETURN_IF_ERROR(MergeRuns(&st, parts, postings, terms));
     memory_used_.fetch_sub(st.bytes);
     storage::ShardMeta meta;
     meta.shard_index = s;

@@ -199,104 +199,189 @@ absl::StatusOr<TermInfo> TermInfo::Decode(std::string_view data) {
   return info;
 }
 
-absl::StatusOr<EncodedPostingList> EncodePostingList(const PostingList& list,
-                                                     const PostingCodecs& codecs,
-                                                     std::span<const uint32_t> doc_lengths) {
+PostingListEncoder::PostingListEncoder(const PostingCodecs& codecs,
+                                       std::span<const uint32_t> doc_lengths)
+    : codecs_(codecs), doc_lengths_(doc_lengths) {}
+
+absl::Status PostingListEncoder::Check(const PostingList& list) {
   const size_t n = list.docids.size();
-  if (n == 0 || list.freqs.size() != n) {
+  if (list.freqs.size() != n) {
     return absl::InvalidArgumentError("posting list is empty or freqs size differs");
   }
-  EncodedPostingList out;
-  TermInfo& info = out.info;
-  info.df = static_cast<uint32_t>(n);
   uint64_t total = 0;
   for (size_t i = 0; i < n; ++i) {
     if (list.freqs[i] == 0) return absl::InvalidArgumentError("zero term frequency");
-    if (i > 0 && list.docids[i] <= list.docids[i - 1]) {
+    if (i > 0 ? list.docids[i] <= list.docids[i - 1]
+              : count_ > 0 && list.docids[0] <= last_docid_) {
       return absl::InvalidArgumentError("docids not strictly ascending");
     }
     total += list.freqs[i];
-    info.max_tf = std::max(info.max_tf, list.freqs[i]);
+    max_tf_ = std::max(max_tf_, list.freqs[i]);
   }
   if (list.positions.size() != total) {
     return absl::InvalidArgumentError("positions size differs from sum of freqs");
   }
-  info.total_tf = total;
-  if (!doc_lengths.empty() && list.docids.back() >= doc_lengths.size()) {
+  if (n > 0 && !doc_lengths_.empty() && list.docids.back() >= doc_lengths_.size()) {
     return absl::InvalidArgumentError("posting refers to a document without a length");
   }
+  if (count_ + n > 0xffffffffULL) return absl::InvalidArgumentError("posting list too long");
+  if (n > 0) last_docid_ = list.docids.back();
+  count_ += n;
+  total_tf_ += total;
+  return absl::OkStatus();
+}
+
+absl::Status PostingListEncoder::EncodeChunk(View v, size_t count, bool with_impacts,
+                                             size_t* positions_used) {
+  const BlockCodec* pos_codec = codecs_.positions != nullptr ? codecs_.positions : codecs_.freqs;
+  const uint32_t n_blocks = static_cast<uint32_t>((count + kBlockSize - 1) / kBlockSize);
+  std::string headers, data, pos_ends, pos_data;
+  PutVarint32(&headers, base_);
+  PutVarint32(&headers, n_blocks);
+  PutVarint32(&pos_ends, n_blocks);
+  uint32_t block_base = base_;
+  uint32_t values[kBlockSize];
+  uint32_t dls[kBlockSize];
+  size_t pos_index = 0;
+  for (size_t b = 0; b < count; b += kBlockSize) {
+    const size_t block_count = std::min(kBlockSize, count - b);
+    const size_t impacts_begin = data.size();
+    if (with_impacts) {
+      const bool lengths = !doc_lengths_.empty();
+      if (lengths) {
+        for (size_t i = 0; i < block_count; ++i) dls[i] = doc_lengths_[v.docids[b + i]];
+      }
+      const std::vector<Impact> frontier =
+          ComputeImpacts(&v.freqs[b], lengths ? dls : nullptr, block_count, 0);
+      block_frontiers_.insert(block_frontiers_.end(), frontier.begin(), frontier.end());
+      EncodeImpacts(MergeImpacts(frontier, {}, kMaxBlockImpacts), &data);
+    }
+    const size_t impact_bytes = data.size() - impacts_begin;  // <= 8 * 10
+    codecs_.docids->EncodeDelta(&v.docids[b], block_count, block_base - 1, &data);
+    for (size_t i = 0; i < block_count; ++i) values[i] = v.freqs[b + i] - 1;
+    codecs_.freqs->Encode(values, block_count, &data);
+    const uint32_t last = v.docids[b + block_count - 1];
+    PutFixed32(&headers, last);
+    PutFixed32(&headers, static_cast<uint32_t>(data.size()));
+    headers.push_back(static_cast<char>(block_count - 1));
+    headers.push_back(static_cast<char>(codecs_.docids->id()));
+    headers.push_back(static_cast<char>(codecs_.freqs->id()));
+    headers.push_back(static_cast<char>(impact_bytes));
+    block_base = last + 1;
+    pos_values_.clear();
+    for (size_t i = 0; i < block_count; ++i) {
+      uint32_t prev = 0;
+      for (uint32_t k = 0; k < v.freqs[b + i]; ++k) {
+        const uint32_t p = v.positions[pos_index++];
+        if (k > 0 && p <= prev) {
+          return absl::InvalidArgumentError("positions not strictly ascending");
+        }
+        pos_values_.push_back(k == 0 ? p : p - prev - 1);
+        prev = p;
+      }
+    }
+    pos_data.push_back(static_cast<char>(pos_codec->id()));
+    for (size_t g = 0; g < pos_values_.size(); g += kBlockSize) {
+      pos_codec->Encode(&pos_values_[g], std::min(kBlockSize, pos_values_.size() - g), &pos_data);
+    }
+    PutFixed32(&pos_ends, static_cast<uint32_t>(pos_data.size()));
+  }
+  const uint32_t chunk_last = v.docids[count - 1];
+  out_.info.chunk_last_docids.push_back(chunk_last);
+  base_ = chunk_last + 1;
+  out_.posting_chunks.push_back(headers + data);
+  out_.position_chunks.push_back(pos_ends + pos_data);
+  *positions_used = pos_index;
+  return absl::OkStatus();
+}
+
+absl::Status PostingListEncoder::Add(const PostingList& piece) {
+  SCRY_RETURN_IF_ERROR(Check(piece));
+  constexpr size_t kChunk = kBlockSize * kBlocksPerChunk;
+  const size_t n = piece.docids.size();
+  size_t i = 0, pi = 0;              // postings and positions of `piece` used
+  auto append = [&](size_t count) {  // postings [i, i + count) to pending_
+    size_t positions = 0;
+    for (size_t k = i; k < i + count; ++k) positions += piece.freqs[k];
+    pending_.docids.insert(pending_.docids.end(), piece.docids.begin() + i,
+                           piece.docids.begin() + i + count);
+    pending_.freqs.insert(pending_.freqs.end(), piece.freqs.begin() + i,
+                          piece.freqs.begin() + i + count);
+    pending_.positions.insert(pending_.positions.end(), piece.positions.begin() + pi,
+                              piece.positions.begin() + pi + positions);
+    i += count;
+    pi += positions;
+  };
+  // A full chunk is encoded at once (the list then has more than one block,
+  // so its blocks carry impacts, as the whole list's would).
+  if (!pending_.docids.empty()) {
+    append(std::min(kChunk - pending_.docids.size(), n));
+    if (pending_.docids.size() < kChunk) return absl::OkStatus();
+    size_t used = 0;
+    SCRY_RETURN_IF_ERROR(
+        EncodeChunk(View{pending_.docids.data(), pending_.freqs.data(), pending_.positions.data()},
+                    kChunk, true, &used));
+    pending_ = PostingList();
+  }
+  while (n - i >= kChunk) {
+    size_t used = 0;
+    SCRY_RETURN_IF_ERROR(EncodeChunk(
+        View{piece.docids.data() + i, piece.freqs.data() + i, piece.positions.data() + pi}, kChunk,
+        true, &used));
+    i += kChunk;
+    pi += used;
+  }
+  append(n - i);
+  return absl::OkStatus();
+}
+
+void PostingListEncoder::TakeChunks(std::vector<std::string>* postings,
+                                    std::vector<std::string>* positions) {
+  for (auto& c : out_.posting_chunks) postings->push_back(std::move(c));
+  for (auto& c : out_.position_chunks) positions->push_back(std::move(c));
+  out_.posting_chunks.clear();
+  out_.position_chunks.clear();
+}
+
+absl::StatusOr<EncodedPostingList> PostingListEncoder::Finish() {
+  if (count_ == 0) return absl::InvalidArgumentError("posting list is empty or freqs size differs");
   // Impacts only for lists of more than one block: a single block is bounded
   // from its own decoded postings, which a cursor has at hand anyway.
-  const bool with_impacts = n > kBlockSize;
-  std::vector<uint32_t> dls;
-  if (with_impacts && !doc_lengths.empty()) {
-    dls.resize(n);
-    for (size_t i = 0; i < n; ++i) dls[i] = doc_lengths[list.docids[i]];
+  const bool with_impacts = count_ > kBlockSize;
+  if (!pending_.docids.empty()) {
+    size_t used = 0;
+    SCRY_RETURN_IF_ERROR(
+        EncodeChunk(View{pending_.docids.data(), pending_.freqs.data(), pending_.positions.data()},
+                    pending_.docids.size(), with_impacts, &used));
+    pending_ = PostingList();
   }
-  std::vector<Impact> block_frontiers;  // uncapped, of every block: the list's frontier
+  out_.info.df = static_cast<uint32_t>(count_);
+  out_.info.total_tf = total_tf_;
+  out_.info.max_tf = max_tf_;
+  if (with_impacts) out_.info.impacts = Frontier(block_frontiers_, kMaxTermImpacts);
+  return std::move(out_);
+}
 
-  const size_t postings_per_chunk = kBlockSize * kBlocksPerChunk;
-  const BlockCodec* pos_codec = codecs.positions != nullptr ? codecs.positions : codecs.freqs;
-  std::vector<uint32_t> pos_values;
-  size_t pos_index = 0;
-  uint32_t base = 0;
-  uint32_t values[kBlockSize];
-  for (size_t chunk_start = 0; chunk_start < n; chunk_start += postings_per_chunk) {
-    const size_t chunk_end = std::min(n, chunk_start + postings_per_chunk);
-    const uint32_t n_blocks =
-        static_cast<uint32_t>((chunk_end - chunk_start + kBlockSize - 1) / kBlockSize);
-    std::string headers, data, pos_ends, pos_data;
-    PutVarint32(&headers, base);
-    PutVarint32(&headers, n_blocks);
-    PutVarint32(&pos_ends, n_blocks);
-    uint32_t block_base = base;
-    for (size_t b = chunk_start; b < chunk_end; b += kBlockSize) {
-      const size_t count = std::min(kBlockSize, chunk_end - b);
-      const size_t impacts_begin = data.size();
-      if (with_impacts) {
-        const std::vector<Impact> frontier =
-            ComputeImpacts(&list.freqs[b], dls.empty() ? nullptr : &dls[b], count, 0);
-        block_frontiers.insert(block_frontiers.end(), frontier.begin(), frontier.end());
-        EncodeImpacts(MergeImpacts(frontier, {}, kMaxBlockImpacts), &data);
-      }
-      const size_t impact_bytes = data.size() - impacts_begin;  // <= 8 * 10
-      codecs.docids->EncodeDelta(&list.docids[b], count, block_base - 1, &data);
-      for (size_t i = 0; i < count; ++i) values[i] = list.freqs[b + i] - 1;
-      codecs.freqs->Encode(values, count, &data);
-      const uint32_t last = list.docids[b + count - 1];
-      PutFixed32(&headers, last);
-      PutFixed32(&headers, static_cast<uint32_t>(data.size()));
-      headers.push_back(static_cast<char>(count - 1));
-      headers.push_back(static_cast<char>(codecs.docids->id()));
-      headers.push_back(static_cast<char>(codecs.freqs->id()));
-      headers.push_back(static_cast<char>(impact_bytes));
-      block_base = last + 1;
-      pos_values.clear();
-      for (size_t i = 0; i < count; ++i) {
-        uint32_t prev = 0;
-        for (uint32_t k = 0; k < list.freqs[b + i]; ++k) {
-          const uint32_t p = list.positions[pos_index++];
-          if (k > 0 && p <= prev) {
-            return absl::InvalidArgumentError("positions not strictly ascending");
-          }
-          pos_values.push_back(k == 0 ? p : p - prev - 1);
-          prev = p;
-        }
-      }
-      pos_data.push_back(static_cast<char>(pos_codec->id()));
-      for (size_t g = 0; g < pos_values.size(); g += kBlockSize) {
-        pos_codec->Encode(&pos_values[g], std::min(kBlockSize, pos_values.size() - g), &pos_data);
-      }
-      PutFixed32(&pos_ends, static_cast<uint32_t>(pos_data.size()));
-    }
-    const uint32_t chunk_last = list.docids[chunk_end - 1];
-    info.chunk_last_docids.push_back(chunk_last);
-    base = chunk_last + 1;
-    out.posting_chunks.push_back(headers + data);
-    out.position_chunks.push_back(pos_ends + pos_data);
+absl::StatusOr<EncodedPostingList> EncodePostingList(const PostingList& list,
+                                                     const PostingCodecs& codecs,
+                                                     std::span<const uint32_t> doc_lengths) {
+  // The whole list at once: encoded from its own arrays, without copies.
+  PostingListEncoder e(codecs, doc_lengths);
+  SCRY_RETURN_IF_ERROR(e.Check(list));
+  if (e.count_ == 0) return e.Finish();  // the error
+  constexpr size_t kChunk = kBlockSize * kBlocksPerChunk;
+  const bool with_impacts = e.count_ > kBlockSize;
+  const size_t n = list.docids.size();
+  size_t pi = 0;
+  for (size_t i = 0; i < n; i += kChunk) {
+    size_t used = 0;
+    SCRY_RETURN_IF_ERROR(
+        e.EncodeChunk(PostingListEncoder::View{list.docids.data() + i, list.freqs.data() + i,
+                                               list.positions.data() + pi},
+                      std::min(kChunk, n - i), with_impacts, &used));
+    pi += used;
   }
-  if (with_impacts) info.impacts = Frontier(block_frontiers, kMaxTermImpacts);
-  return out;
+  return e.Finish();
 }
 
 absl::Status CompactInline(std::string_view posting_chunk, std::string_view positions_chunk,

@@ -113,6 +113,59 @@ absl::StatusOr<EncodedPostingList> EncodePostingList(const PostingList& list,
                                                      const PostingCodecs& codecs,
                                                      std::span<const uint32_t> doc_lengths = {});
 
+// Encodes a posting list given in pieces, the docids of each piece above
+// those of the pieces before, a chunk at a time: a list longer than one
+// wants to hold whole (the merge of a build's sorted runs) needs only its
+// current piece and one chunk in memory. The chunks and TermInfo are the
+// bytes EncodePostingList gives for the pieces concatenated.
+//
+//   PostingListEncoder e(codecs, doc_lengths);
+//   for (piece : pieces) { e.Add(piece); e.TakeChunks(&p, &q); store p, q }
+//   auto rest = e.Finish();  // the TermInfo, and the chunks not yet taken
+class PostingListEncoder {
+ public:
+  // `codecs` and `doc_lengths` (as for EncodePostingList) must outlive it.
+  explicit PostingListEncoder(const PostingCodecs& codecs,
+                              std::span<const uint32_t> doc_lengths = {});
+
+  // Appends `piece`. InvalidArgument if it breaks the PostingList rules,
+  // alone or after the pieces before (then the encoder is unusable).
+  absl::Status Add(const PostingList& piece);
+  // Moves the chunks complete so far and not yet taken to the back of
+  // *postings and *positions (parallel; chunk numbers continue in order).
+  void TakeChunks(std::vector<std::string>* postings, std::vector<std::string>* positions);
+  // Encodes the rest: the TermInfo, and the chunks not taken. InvalidArgument
+  // if no posting was added.
+  absl::StatusOr<EncodedPostingList> Finish();
+
+ private:
+  friend absl::StatusOr<EncodedPostingList> EncodePostingList(const PostingList&,
+                                                              const PostingCodecs&,
+                                                              std::span<const uint32_t>);
+  struct View {
+    const uint32_t* docids;
+    const uint32_t* freqs;
+    const uint32_t* positions;
+  };
+  // Checks `piece` against the rules and the pieces before; counts it.
+  absl::Status Check(const PostingList& piece);
+  // Encodes postings [0, count) of `v` as the next chunk; *positions_used
+  // gets the positions they hold.
+  absl::Status EncodeChunk(View v, size_t count, bool with_impacts, size_t* positions_used);
+
+  const PostingCodecs& codecs_;
+  std::span<const uint32_t> doc_lengths_;
+  EncodedPostingList out_;
+  PostingList pending_;  // added, not yet encoded: less than one chunk
+  uint64_t count_ = 0;   // postings added
+  uint64_t total_tf_ = 0;
+  uint32_t max_tf_ = 0;
+  uint32_t last_docid_ = 0;  // of the postings added, if any
+  uint32_t base_ = 0;        // the next chunk's base docid
+  std::vector<Impact> block_frontiers_;
+  std::vector<uint32_t> pos_values_;  // scratch
+};
+
 // Inline lists drop from their one-block chunks what the TermInfo already
 // says (base 0, one block, its last docid, count = df, sizes): a posting
 // chunk keeps its two codec ids and block data, a positions chunk its block

@@ -123,6 +123,35 @@ class ShardWriter {
   absl::Status AddEncodedTo(size_t part, uint8_t field, std::string_view term,
                             EncodedPostingList enc, uint64_t num_postings);
 
+  // A posting list stored as it is encoded, in pieces (PostingListEncoder):
+  // its complete chunks go to the part's files at once, so a list longer
+  // than one wants in memory (a merge of sorted runs) never is whole.
+  // Stores the same bytes as AddEncodedTo(part, Encode(...)) of the pieces
+  // concatenated.
+  class ListWriter {
+   public:
+    // Appends a piece (docids above the pieces' before, below the number
+    // of documents added).
+    absl::Status Add(const PostingList& piece);
+    // Stores the rest and the TermInfo. The list has at least one posting.
+    absl::Status Finish();
+
+   private:
+    friend class ShardWriter;
+    ListWriter(ShardWriter* writer, size_t part, uint8_t field, std::string_view term);
+    ShardWriter* writer_;
+    size_t part_;
+    uint8_t field_;
+    std::string term_;
+    PostingListEncoder encoder_;
+    uint32_t chunks_written_ = 0;
+    std::vector<std::string> postings_, positions_;  // chunks being written
+  };
+  // Starts the list of (field, term) in part `part` (ordering rules as for
+  // AddEncodedTo; no other list is added to the part until it is finished).
+  absl::StatusOr<std::unique_ptr<ListWriter>> StartListTo(size_t part, uint8_t field,
+                                                          std::string_view term);
+
   // Writes the metadata (doc_count, lengths, term and posting counts, fields
   // are computed here; the rest is taken from `meta`), ingests everything,
   // compacts the ids and closes the shard.

@@ -219,28 +219,93 @@ absl::Status ShardWriter::AddPostingList(uint8_t field, std::string_view term,
   return AddEncoded(field, term, std::move(enc), list.docids.size());
 }
 
-absl::StatusOr<EncodedPostingList> ShardWriter::Encode(uint8_t field, std::string_view term,
-                                                       const PostingList& list) const {
+namespace {
+
+absl::Status CheckTerm(uint8_t field, std::string_view term,
+                       const std::vector<std::string>& field_names) {
   if (term.empty() || term.find('\0') != std::string_view::npos) {
     return absl::InvalidArgumentError("term is empty or contains a NUL byte");
   }
-  if (field >= impl_->field_names.size() ||
-      (field != kTextField && impl_->field_names[field].empty())) {
+  if (field >= field_names.size() || (field != kTextField && field_names[field].empty())) {
     return absl::InvalidArgumentError(absl::StrCat("field id ", field, " not declared"));
   }
+  return absl::OkStatus();
+}
+
+// A short list goes into its TermInfo (TermInfo::inline_postings).
+absl::Status MaybeInline(EncodedPostingList* enc) {
+  if (enc->posting_chunks.size() == 1 && enc->info.df <= kBlockSize &&
+      enc->posting_chunks[0].size() + enc->position_chunks[0].size() <= kInlineMaxBytes) {
+    SCRY_RETURN_IF_ERROR(CompactInline(enc->posting_chunks[0], enc->position_chunks[0],
+                                       &enc->info.inline_postings, &enc->info.inline_positions));
+    enc->posting_chunks.clear();
+    enc->position_chunks.clear();
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<EncodedPostingList> ShardWriter::Encode(uint8_t field, std::string_view term,
+                                                       const PostingList& list) const {
+  SCRY_RETURN_IF_ERROR(CheckTerm(field, term, impl_->field_names));
   if (!list.docids.empty() && list.docids.back() >= impl_->doc_count) {
     return absl::InvalidArgumentError("posting refers to a document not added");
   }
   SCRY_ASSIGN_OR_RETURN(EncodedPostingList enc,
                         EncodePostingList(list, impl_->codecs, impl_->doc_lengths[field]));
-  if (enc.posting_chunks.size() == 1 && list.docids.size() <= kBlockSize &&
-      enc.posting_chunks[0].size() + enc.position_chunks[0].size() <= kInlineMaxBytes) {
-    SCRY_RETURN_IF_ERROR(CompactInline(enc.posting_chunks[0], enc.position_chunks[0],
-                                       &enc.info.inline_postings, &enc.info.inline_positions));
-    enc.posting_chunks.clear();
-    enc.position_chunks.clear();
-  }
+  SCRY_RETURN_IF_ERROR(MaybeInline(&enc));
   return enc;
+}
+
+ShardWriter::ListWriter::ListWriter(ShardWriter* writer, size_t part, uint8_t field,
+                                    std::string_view term)
+    : writer_(writer),
+      part_(part),
+      field_(field),
+      term_(term),
+      encoder_(writer->impl_->codecs, writer->impl_->doc_lengths[field]) {}
+
+absl::StatusOr<std::unique_ptr<ShardWriter::ListWriter>> ShardWriter::StartListTo(
+    size_t part, uint8_t field, std::string_view term) {
+  SCRY_RETURN_IF_ERROR(CheckTerm(field, term, impl_->field_names));
+  if (part >= impl_->parts.size()) return absl::InvalidArgumentError("no such list part");
+  return std::unique_ptr<ListWriter>(new ListWriter(this, part, field, term));
+}
+
+absl::Status ShardWriter::ListWriter::Add(const PostingList& piece) {
+  if (!piece.docids.empty() && piece.docids.back() >= writer_->impl_->doc_count) {
+    return absl::InvalidArgumentError("posting refers to a document not added");
+  }
+  SCRY_RETURN_IF_ERROR(encoder_.Add(piece));
+  postings_.clear();
+  positions_.clear();
+  encoder_.TakeChunks(&postings_, &positions_);
+  Impl::ListPart& part = writer_->impl_->parts[part_];
+  for (size_t c = 0; c < postings_.size(); ++c, ++chunks_written_) {
+    const std::string key = ChunkKey(field_, term_, chunks_written_);
+    SCRY_RETURN_IF_ERROR(part.postings->Put(key, postings_[c]));
+    SCRY_RETURN_IF_ERROR(part.positions->Put(key, positions_[c]));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ShardWriter::ListWriter::Finish() {
+  SCRY_ASSIGN_OR_RETURN(EncodedPostingList rest, encoder_.Finish());
+  const uint64_t n = rest.info.df;
+  if (chunks_written_ == 0) {
+    SCRY_RETURN_IF_ERROR(MaybeInline(&rest));
+    return writer_->AddEncodedTo(part_, field_, term_, std::move(rest), n);
+  }
+  Impl::ListPart& part = writer_->impl_->parts[part_];
+  for (size_t c = 0; c < rest.posting_chunks.size(); ++c, ++chunks_written_) {
+    const std::string key = ChunkKey(field_, term_, chunks_written_);
+    SCRY_RETURN_IF_ERROR(part.postings->Put(key, rest.posting_chunks[c]));
+    SCRY_RETURN_IF_ERROR(part.positions->Put(key, rest.position_chunks[c]));
+  }
+  rest.posting_chunks.clear();
+  rest.position_chunks.clear();
+  return writer_->AddEncodedTo(part_, field_, term_, std::move(rest), n);
 }
 
 absl::Status ShardWriter::AddEncoded(uint8_t field, std::string_view term, EncodedPostingList enc,

@@ -100,27 +100,44 @@ class BulkBuildTest : public ::testing::Test {
 };
 
 TEST_F(BulkBuildTest, SortedRunsUnderAMemoryCapMergeToTheSameIndex) {
-  // Within the cap, several threads write the lists of a shard, each a range
-  // of the terms into files of its own (ShardWriter::SetListParts); past it,
-  // sorted runs are merged by one thread per shard.
-  BuildOptions in_memory = Options("plain");
-  in_memory.threads = 3;
-  ASSERT_THAT(BuildIndex(in_memory), IsOk());
-  const auto plain = Contents(dir_.Sub("plain"));
-  ASSERT_GT(plain.size(), 10000u);
-  for (unsigned threads : {1u, 2u, 5u}) {
-    BuildOptions o = Options(absl::StrCat("capped", threads));
-    o.memory_mb = 1;  // the sample's in-memory index is many times that
-    o.threads = threads;
-    auto summary = BuildIndex(o);
-    ASSERT_THAT(summary, IsOk());
-    EXPECT_GE(summary->runs, 5u) << threads;
-    EXPECT_EQ(summary->docs, 4522u);
-    const auto capped = Contents(o.index_dir);
-    EXPECT_TRUE(capped == plain) << "threads " << threads << "\n" << Diff(plain, capped);
-    // The run files are gone with the build.
-    for (const auto& e : fs::recursive_directory_iterator(o.index_dir)) {
-      EXPECT_EQ(e.path().string().find(".runs"), std::string::npos) << e.path();
+  // The reference: one thread, everything in memory, one writer per shard.
+  // Past the cap, sorted runs are written and merged; the threads that the
+  // shards leave over merge and write ranges of the terms into files of their
+  // own (ShardWriter::SetListParts), each reading the runs from a mark near
+  // its range. None of it may change a byte of the index.
+  for (uint32_t shards : {3u, 1u}) {
+    BuildOptions reference = Options(absl::StrCat("plain", shards));
+    reference.num_shards = shards;
+    reference.threads = 1;
+    ASSERT_THAT(BuildIndex(reference), IsOk());
+    const auto plain = Contents(reference.index_dir);
+    ASSERT_GT(plain.size(), 10000u);
+    struct Case {
+      unsigned threads;
+      uint64_t memory_mb;
+    };
+    for (Case c : {Case{1, 1}, Case{2, 1}, Case{5, 1}, Case{4, 1024}, Case{3, 2}}) {
+      BuildOptions o = Options(absl::StrCat("capped", shards, "-", c.threads, "-", c.memory_mb));
+      o.num_shards = shards;
+      o.memory_mb = c.memory_mb;  // 1: the sample's in-memory index is many times that
+      o.threads = c.threads;
+      const std::string what =
+          absl::StrCat(shards, " shards, ", c.threads, " threads, cap ", c.memory_mb, " MiB");
+      auto summary = BuildIndex(o);
+      ASSERT_THAT(summary, IsOk()) << what;
+      if (c.memory_mb == 1) {
+        EXPECT_GE(summary->runs, 5u) << what;
+      }
+      if (c.memory_mb == 1024) {
+        EXPECT_EQ(summary->runs, 0u) << what;
+      }
+      EXPECT_EQ(summary->docs, 4522u);
+      const auto capped = Contents(o.index_dir);
+      EXPECT_TRUE(capped == plain) << what << "\n" << Diff(plain, capped);
+      // The run files are gone with the build.
+      for (const auto& e : fs::recursive_directory_iterator(o.index_dir)) {
+        EXPECT_EQ(e.path().string().find(".runs"), std::string::npos) << e.path();
+      }
     }
   }
 }

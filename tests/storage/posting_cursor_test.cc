@@ -204,5 +204,64 @@ TEST(PostingFormat, RejectsUnsortedInput) {
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+TEST(PostingFormat, EncoderInPiecesGivesTheBytesOfTheWholeList) {
+  // The streaming encoder (the build's merge of sorted runs) against the
+  // whole-list encoder, the reference: random lists cut at random places,
+  // with and without document lengths, lists of one block to several chunks.
+  const PostingCodecs codecs{*CodecByName("simdbp128"), *CodecByName("pfor"), *CodecByName("pfor")};
+  std::mt19937 rng(20261203);
+  for (int round = 0; round < 60; ++round) {
+    const size_t n = round % 6 == 0 ? 1 + rng() % 128 : 1 + rng() % 40000;
+    const uint32_t universe = static_cast<uint32_t>(n + rng() % (3 * n + 10));
+    const PostingList whole = RandomList(&rng, n, universe);
+    std::vector<uint32_t> lengths;
+    if (round % 2 == 0) {
+      for (uint32_t d = 0; d < universe; ++d) lengths.push_back(1 + rng() % 500);
+    }
+    auto expected = EncodePostingList(whole, codecs, lengths);
+    ASSERT_THAT(expected, IsOk());
+    PostingListEncoder e(codecs, lengths);
+    std::vector<std::string> postings, positions;
+    size_t i = 0, pi = 0;
+    while (i < n) {
+      // Pieces of 0 to ~3 chunks, some exactly at chunk boundaries.
+      size_t len = rng() % 4 == 0 ? 8192 - (i % 8192) : rng() % 20000;
+      len = std::min(len, n - i);
+      PostingList piece;
+      size_t positions_len = 0;
+      for (size_t k = i; k < i + len; ++k) positions_len += whole.freqs[k];
+      piece.docids.assign(whole.docids.begin() + i, whole.docids.begin() + i + len);
+      piece.freqs.assign(whole.freqs.begin() + i, whole.freqs.begin() + i + len);
+      piece.positions.assign(whole.positions.begin() + pi,
+                             whole.positions.begin() + pi + positions_len);
+      ASSERT_THAT(e.Add(piece), IsOk());
+      if (rng() % 2 == 0) e.TakeChunks(&postings, &positions);
+      i += len;
+      pi += positions_len;
+    }
+    auto rest = e.Finish();
+    ASSERT_THAT(rest, IsOk());
+    postings.insert(postings.end(), rest->posting_chunks.begin(), rest->posting_chunks.end());
+    positions.insert(positions.end(), rest->position_chunks.begin(), rest->position_chunks.end());
+    EXPECT_EQ(rest->info.Encode(), expected->info.Encode()) << "round " << round << " n " << n;
+    EXPECT_TRUE(postings == expected->posting_chunks) << "round " << round;
+    EXPECT_TRUE(positions == expected->position_chunks) << "round " << round;
+  }
+}
+
+TEST(PostingFormat, EncoderInPiecesRejectsPiecesOutOfOrder) {
+  const PostingCodecs codecs{*CodecByName("varint"), *CodecByName("varint")};
+  PostingListEncoder e(codecs);
+  ASSERT_THAT(e.Add(PostingList{{1, 5}, {1, 1}, {0, 0}}), IsOk());
+  EXPECT_THAT(e.Add(PostingList{{5, 9}, {1, 1}, {0, 0}}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  PostingListEncoder empty(codecs);
+  ASSERT_THAT(empty.Add(PostingList{}), IsOk());
+  EXPECT_THAT(empty.Finish(), StatusIs(absl::StatusCode::kInvalidArgument));
+  PostingListEncoder bad(codecs);
+  EXPECT_THAT(bad.Add(PostingList{{1}, {2}, {4, 3}}), IsOk());  // positions: checked at encoding
+  EXPECT_THAT(bad.Finish(), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
 }  // namespace
 }  // namespace scry::storage
