@@ -83,7 +83,7 @@ rocksdb::ColumnFamilyOptions CfOptions(std::string_view name, size_t block_cache
     // Every document's id is looked up (duplicates) and written while
     // building; most lookups miss.
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-    cf.write_buffer_size = 32 << 20;
+    cf.write_buffer_size = 8 << 20;
   }
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   return cf;
