@@ -10,16 +10,21 @@
 //                                                                        │ over --memory-mb
 //                                                       sorted run file ◄┘
 //   after the input: per shard, k-way merge of its runs (each run holds a
-//   contiguous docid range, so a term's lists concatenate in docid order)
-//   ──► ShardWriter (SST files, ingested) ──► commit the generation.
+//   contiguous docid range, so a term's lists concatenate in docid order),
+//   on several threads each a range of the keys, a list in several runs
+//   encoded piece by piece ──► ShardWriter (SST files of each range,
+//   ingested) ──► commit the generation.
 //
 // Memory: the inverted batches waiting to be appended, the shards'
 // in-memory indexes (flushed to a run when all together pass the cap), and
-// per document a few bytes that every shard needs anyway (its length in each
-// field, for BM25 and impacts); ids go into the shard's RocksDB as they come.
+// per document the bytes that every shard needs anyway (its length in each
+// field, for BM25 and impacts); ids go into the shard's RocksDB as they
+// come, and where each document came from into a file beside the runs.
 #include "indexer/builder.h"
 
+#include <fcntl.h>
 #include <malloc.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -55,8 +60,10 @@ using Clock = std::chrono::steady_clock;
 // batch early.
 constexpr size_t kBatchDocs = 256;
 constexpr size_t kBatchBytes = 1 << 20;
-// Bytes of bookkeeping counted per (field, term) list of an in-memory index.
-constexpr size_t kListOverhead = 96;
+// Bytes counted per (field, term) list of an in-memory index besides its
+// arrays and its slot in the hash map: malloc's header and rounding of the
+// three arrays.
+constexpr size_t kListOverhead = 3 * 16;
 
 // Calls the progress callback at most every 250 ms.
 class Progress {
@@ -94,30 +101,72 @@ struct Batch {
   size_t bytes = 0;
 };
 
-// A batch analysed: posting lists keyed by TermKey(field, term) (docids of
-// the batch, ascending), per-field lengths and stored form of each document.
+// A batch analysed: its postings grouped by TermKey(field, term), in flat
+// arrays (a few allocations a batch, not three a term), and the per-field
+// lengths and stored form of each document.
 struct Inverted {
   const Batch* batch = nullptr;
-  absl::flat_hash_map<std::string, storage::PostingList> lists;
+  // Distinct keys in first-seen order. Key k's postings are
+  // [ends[k-1], ends[k]) of docids and freqs (docids ascending), and its
+  // positions [pos_ends[k-1], pos_ends[k]) of positions (ends[-1] = 0).
+  std::vector<std::string> keys;
+  std::vector<uint32_t> ends, pos_ends;
+  std::vector<uint32_t> docids, freqs, positions;
   std::vector<std::vector<uint32_t>> lengths;  // per document, by field id
   std::vector<storage::StoredDocument> stored;
 };
 
-// Appends document d's posting to `list`: the positions of tokens[order[i]]
-// for i in [begin, end) whose field is `field` (every one for the
-// catch-all), shifted by -shift[field].
-void AddPosting(uint32_t d, const std::vector<Token>& tokens, const std::vector<uint8_t>& fields,
-                const std::vector<uint32_t>& order, size_t begin, size_t end, uint8_t field,
-                const std::vector<uint32_t>& shift, storage::PostingList* list) {
-  list->docids.push_back(d);
+// A posting as the batch is analysed, before grouping by key.
+struct RawPosting {
+  uint32_t key;  // index into Inverted::keys
+  uint32_t docid;
+  uint32_t freq;
+  uint32_t pos;  // its first position in the raw positions
+};
+
+// Appends to `positions` the positions of tokens[order[i]] for i in
+// [begin, end) whose field is `field` (every one for the catch-all),
+// shifted by -shift[field]; returns how many.
+uint32_t AddPositions(const std::vector<Token>& tokens, const std::vector<uint8_t>& fields,
+                      const std::vector<uint32_t>& order, size_t begin, size_t end, uint8_t field,
+                      const std::vector<uint32_t>& shift, std::vector<uint32_t>* positions) {
   uint32_t freq = 0;
   for (size_t i = begin; i < end; ++i) {
     const uint32_t t = order[i];
     if (field != storage::kTextField && fields[t] != field) continue;
-    list->positions.push_back(tokens[t].position - shift[field]);
+    positions->push_back(tokens[t].position - shift[field]);
     ++freq;
   }
-  list->freqs.push_back(freq);
+  return freq;
+}
+
+// Groups the raw postings of a batch by key into `out` (a counting sort:
+// stable, so docids stay ascending within a key).
+void GroupByKey(const std::vector<RawPosting>& raw, const std::vector<uint32_t>& raw_positions,
+                Inverted* out) {
+  const size_t num_keys = out->keys.size();
+  std::vector<uint32_t> next(num_keys + 1, 0), pos_next(num_keys + 1, 0);
+  for (const RawPosting& r : raw) {
+    ++next[r.key + 1];
+    pos_next[r.key + 1] += r.freq;
+  }
+  for (size_t k = 0; k < num_keys; ++k) {
+    next[k + 1] += next[k];
+    pos_next[k + 1] += pos_next[k];
+  }
+  out->docids.resize(raw.size());
+  out->freqs.resize(raw.size());
+  out->positions.resize(raw_positions.size());
+  for (const RawPosting& r : raw) {
+    const uint32_t at = next[r.key]++;
+    out->docids[at] = r.docid;
+    out->freqs[at] = r.freq;
+    std::copy_n(raw_positions.begin() + r.pos, r.freq, out->positions.begin() + pos_next[r.key]);
+    pos_next[r.key] += r.freq;
+  }
+  // Each start has moved to its key's end.
+  out->ends.assign(next.begin(), next.end() - 1);
+  out->pos_ends.assign(pos_next.begin(), pos_next.end() - 1);
 }
 
 void Invert(const BuildOptions& options, Analyzer* analyzer, const Batch& batch, Inverted* out) {
@@ -130,6 +179,19 @@ void Invert(const BuildOptions& options, Analyzer* analyzer, const Batch& batch,
   std::vector<uint32_t> shift;  // first catch-all position of each field
   std::vector<uint8_t> run_fields;
   std::string key;
+  absl::flat_hash_map<std::string, uint32_t> key_index;  // key -> index in out->keys
+  std::vector<RawPosting> raw;
+  std::vector<uint32_t> raw_positions;
+  auto add = [&](uint32_t d, size_t a, size_t b, uint8_t f) {
+    auto it = key_index.find(key);
+    if (it == key_index.end()) {
+      it = key_index.emplace(key, static_cast<uint32_t>(out->keys.size())).first;
+      out->keys.push_back(key);
+    }
+    const uint32_t pos = static_cast<uint32_t>(raw_positions.size());
+    const uint32_t freq = AddPositions(tokens, token_fields, order, a, b, f, shift, &raw_positions);
+    raw.push_back(RawPosting{it->second, d, freq, pos});
+  };
   const bool store_all = std::find(options.stored_fields.begin(), options.stored_fields.end(),
                                    "*") != options.stored_fields.end();
   for (size_t i = 0; i < batch.docs.size(); ++i) {
@@ -199,14 +261,14 @@ void Invert(const BuildOptions& options, Analyzer* analyzer, const Batch& batch,
       }
       for (uint8_t f : run_fields) {
         key = storage::TermKey(f, term);
-        AddPosting(d, tokens, token_fields, order, a, b, f, shift, &out->lists[key]);
+        add(d, a, b, f);
       }
       key = storage::TermKey(storage::kTextField, term);
-      AddPosting(d, tokens, token_fields, order, a, b, storage::kTextField, shift,
-                 &out->lists[key]);
+      add(d, a, b, storage::kTextField);
       a = b;
     }
   }
+  GroupByKey(raw, raw_positions, out);
 }
 
 // ---- sorted runs -------------------------------------------------------------
@@ -454,17 +516,60 @@ struct SourcePos {
   uint32_t line;  // 1-based (documents past line 2^32 report it modulo that)
 };
 
+// Where each docid of a shard came from, for the message of a duplicate
+// id: 8 bytes a document in a file beside the runs, not in memory.
+class SourceLog {
+ public:
+  ~SourceLog() {
+    if (fd_ >= 0) close(fd_);
+  }
+  absl::Status Open(const std::string& path) {
+    path_ = path;
+    fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) return absl::InternalError(absl::StrCat("cannot create ", path));
+    return absl::OkStatus();
+  }
+  // The position of the next docid.
+  absl::Status Append(SourcePos pos) {
+    storage::PutFixed32(&buffer_, pos.file);
+    storage::PutFixed32(&buffer_, pos.line);
+    return buffer_.size() >= (64 << 10) ? Flush() : absl::OkStatus();
+  }
+  absl::StatusOr<SourcePos> Get(uint32_t docid) {
+    SCRY_RETURN_IF_ERROR(Flush());
+    char b[8];
+    if (pread(fd_, b, sizeof(b), off_t{docid} * 8) != sizeof(b)) {
+      return absl::InternalError(absl::StrCat("cannot read ", path_));
+    }
+    return SourcePos{storage::DecodeFixed32(b), storage::DecodeFixed32(b + 4)};
+  }
+
+ private:
+  absl::Status Flush() {
+    for (size_t done = 0; done < buffer_.size();) {
+      const ssize_t n = write(fd_, buffer_.data() + done, buffer_.size() - done);
+      if (n <= 0) return absl::InternalError(absl::StrCat("cannot write ", path_, " (disk full?)"));
+      done += static_cast<size_t>(n);
+    }
+    buffer_.clear();
+    return absl::OkStatus();
+  }
+  std::string path_;
+  int fd_ = -1;
+  std::string buffer_;
+};
+
 struct ShardState {
   std::mutex mu;
   std::condition_variable turn;  // next_seq changed
   uint64_t next_seq = 0;         // the batch to append next
   uint32_t next_docid = 0;       // given by the reader
   std::unique_ptr<storage::ShardWriter> writer;
-  Lists lists;                     // the in-memory index
-  size_t bytes = 0;                // its estimated size
-  std::vector<RunFile> runs;       // in docid order
-  uint32_t next_run = 0;           // names the next run file
-  std::vector<SourcePos> sources;  // where each docid came from (duplicate-id messages)
+  Lists lists;                // the in-memory index
+  size_t bytes = 0;           // its estimated size
+  std::vector<RunFile> runs;  // in docid order
+  uint32_t next_run = 0;      // names the next run file
+  SourceLog sources;
   std::string run_dir;
   uint8_t declared_fields = 0;  // named fields declared to the writer so far
 };
@@ -714,6 +819,7 @@ class Build {
       std::error_code ec;
       std::filesystem::create_directories(shards_[s]->run_dir, ec);
       if (ec) return absl::InternalError(absl::StrCat("cannot create ", shards_[s]->run_dir));
+      SCRY_RETURN_IF_ERROR(shards_[s]->sources.Open(shards_[s]->run_dir + "/sources"));
     }
     pending_.resize(options_.num_shards);
     next_seq_.resize(options_.num_shards, 0);
@@ -853,12 +959,14 @@ class Build {
             uint32_t earlier = 0;
             s = st.writer->ClaimId(in.id, st.next_docid, &earlier);
             if (absl::IsAlreadyExists(s)) {
-              const SourcePos& first = st.sources[earlier];
+              absl::StatusOr<SourcePos> first_or = st.sources.Get(earlier);
+              if (!first_or.ok()) return first_or.status();
+              const SourcePos& first = *first_or;
               s = absl::InvalidArgumentError(
                   absl::StrCat(file.path, ":", in.line, ": duplicate id \"", in.id,
                                "\" (first seen at ", files[first.file].path, ":", first.line, ")"));
             } else if (s.ok()) {
-              st.sources.push_back(SourcePos{file_index, static_cast<uint32_t>(in.line)});
+              s = st.sources.Append(SourcePos{file_index, static_cast<uint32_t>(in.line)});
             }
           }
         }
@@ -1010,20 +1118,25 @@ class Build {
                                                    inv->stored[i], inv->lengths[i]));
     }
     size_t added = 0;
-    for (auto& [key, list] : inv->lists) {
-      auto [it, inserted] = st->lists.try_emplace(key);
+    const size_t slots_before = st->lists.capacity();
+    for (size_t k = 0; k < inv->keys.size(); ++k) {
+      auto [it, inserted] = st->lists.try_emplace(std::move(inv->keys[k]));
       storage::PostingList& to = it->second;
       const size_t before = ListBytes(to);
       if (inserted) {
-        to = std::move(list);
-        added += key.size() + kListOverhead;
-      } else {
-        to.docids.insert(to.docids.end(), list.docids.begin(), list.docids.end());
-        to.freqs.insert(to.freqs.end(), list.freqs.begin(), list.freqs.end());
-        to.positions.insert(to.positions.end(), list.positions.begin(), list.positions.end());
+        // A key past the short-string buffer has a heap block of its own.
+        added += kListOverhead + (it->first.capacity() > 15 ? it->first.capacity() + 17 : 0);
       }
+      const uint32_t b = k == 0 ? 0 : inv->ends[k - 1], e = inv->ends[k];
+      const uint32_t pb = k == 0 ? 0 : inv->pos_ends[k - 1], pe = inv->pos_ends[k];
+      to.docids.insert(to.docids.end(), inv->docids.begin() + b, inv->docids.begin() + e);
+      to.freqs.insert(to.freqs.end(), inv->freqs.begin() + b, inv->freqs.begin() + e);
+      to.positions.insert(to.positions.end(), inv->positions.begin() + pb,
+                          inv->positions.begin() + pe);
       added += ListBytes(to) - before;
     }
+    // The map's slot array (a slot and a control byte per capacity).
+    added += (st->lists.capacity() - slots_before) * (sizeof(Lists::value_type) + 1);
     st->bytes += added;
     const size_t total = memory_used_.fetch_add(added) + added;
     if (total > memory_cap_) {

@@ -56,8 +56,8 @@ struct BuildOptions {
   // Cap on the in-memory inverted index of all shards, in MiB: past it a
   // shard's index is written to disk as a sorted run, and runs are merged at
   // the end. Peak memory is this plus a bounded overhead (batches in flight,
-  // RocksDB write buffers, the largest single posting list at merge time)
-  // plus a few bytes per document (lengths per field).
+  // RocksDB write buffers, a chunk of a list and a run record per run and
+  // thread at merge time) plus 4 bytes per document and field (lengths).
   uint64_t memory_mb = 1024;
   // Block codecs (storage/block_codec.h), chosen by bench/posting_codec_bench
   // on the shared corpus: simdbp128 decodes docid gaps fastest at the size of
