@@ -161,7 +161,9 @@ void GroupByKey(const std::vector<RawPosting>& raw, const std::vector<uint32_t>&
     const uint32_t at = next[r.key]++;
     out->docids[at] = r.docid;
     out->freqs[at] = r.freq;
-    std::copy_n(raw_positions.begin() + r.pos, r.freq, out->positions.begin() + pos_next[r.key]);
+    uint32_t* to = out->positions.data() + pos_next[r.key];
+    const uint32_t* from = raw_positions.data() + r.pos;
+    for (uint32_t i = 0; i < r.freq; ++i) to[i] = from[i];  // mostly 1 or 2: no memmove call
     pos_next[r.key] += r.freq;
   }
   // Each start has moved to its key's end.

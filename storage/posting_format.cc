@@ -65,14 +65,36 @@ absl::Status Corrupt(std::string_view what) {
 // The Pareto frontier of `pairs` (reordered), then capped (see the header);
 // cap 0: no cap.
 std::vector<Impact> Frontier(std::vector<Impact>& pairs, size_t cap) {
-  // tf descending, then dl ascending: a pair survives if its dl is below
+  // By tf descending, then dl ascending, a pair survives if its dl is below
   // every dl seen so far (those all have a tf at least as large).
-  std::sort(pairs.begin(), pairs.end(), [](const Impact& a, const Impact& b) {
-    return a.tf != b.tf ? a.tf > b.tf : a.dl < b.dl;
-  });
   std::vector<Impact> frontier;
-  for (const Impact& p : pairs) {
-    if (frontier.empty() || p.dl < frontier.back().dl) frontier.push_back(p);
+  uint32_t max_tf = 0;
+  for (const Impact& p : pairs) max_tf = std::max(max_tf, p.tf);
+  constexpr uint32_t kSmallTf = 256;
+  if (max_tf <= kSmallTf) {
+    // Small tfs (nearly every block): the least dl of each tf, no sort.
+    uint32_t least[kSmallTf + 1];
+    std::fill_n(least, max_tf + 1, UINT32_MAX);
+    bool seen[kSmallTf + 1] = {};
+    for (const Impact& p : pairs) {
+      least[p.tf] = std::min(least[p.tf], p.dl);
+      seen[p.tf] = true;
+    }
+    for (uint32_t tf = max_tf; tf > 0; --tf) {
+      if (seen[tf] && (frontier.empty() || least[tf] < frontier.back().dl)) {
+        frontier.push_back(Impact{tf, least[tf]});
+      }
+    }
+    if (seen[0] && (frontier.empty() || least[0] < frontier.back().dl)) {
+      frontier.push_back(Impact{0, least[0]});
+    }
+  } else {
+    std::sort(pairs.begin(), pairs.end(), [](const Impact& a, const Impact& b) {
+      return a.tf != b.tf ? a.tf > b.tf : a.dl < b.dl;
+    });
+    for (const Impact& p : pairs) {
+      if (frontier.empty() || p.dl < frontier.back().dl) frontier.push_back(p);
+    }
   }
   std::reverse(frontier.begin(), frontier.end());  // tf and dl ascending
   if (cap == 0 || frontier.size() <= cap) return frontier;
