@@ -428,6 +428,9 @@ class RunReader : public RunSource {
     pos_ += key_size;
     uint32_t n = 0;
     SCRY_RETURN_IF_ERROR(Varint(&n));
+    // A long list's buffers go with it, or every reader of every thread
+    // would keep the size of the longest record it has seen.
+    if (list_.positions.capacity() > kKeptListValues) list_ = storage::PostingList();
     list_.docids.resize(n);
     list_.freqs.resize(n);
     list_.positions.clear();
@@ -455,7 +458,8 @@ class RunReader : public RunSource {
     if (data_.size() - pos_ >= want) return true;
     data_.erase(0, pos_);
     pos_ = 0;
-    char buf[1 << 16];
+    if (data_.capacity() > 4 * kReadBytes && want < kReadBytes) data_.shrink_to_fit();
+    char buf[kReadBytes];
     while (data_.size() < want) {
       const size_t got = std::fread(buf, 1, sizeof(buf), file_);
       if (got == 0) break;
@@ -471,6 +475,8 @@ class RunReader : public RunSource {
     pos_ += static_cast<size_t>(end - p);
     return absl::OkStatus();
   }
+  static constexpr size_t kReadBytes = 1 << 16;
+  static constexpr size_t kKeptListValues = 1 << 16;
   std::string path_;
   std::FILE* file_;
   std::string lo_, hi_;

@@ -32,6 +32,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -713,6 +714,14 @@ TEST_F(MetricsHttpTest, ScryServeWithMetricsListen) {
           static_cast<char*>(nullptr));
     _exit(127);
   }
+  // Whatever assertion fails below, the child does not outlive the test.
+  bool reaped = false;
+  absl::Cleanup reap = [&] {
+    if (!reaped) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  };
   for (int i = 0; i < 600 && !std::filesystem::exists(port_file); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -735,6 +744,7 @@ TEST_F(MetricsHttpTest, ScryServeWithMetricsListen) {
   ASSERT_EQ(kill(pid, SIGTERM), 0);
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  reaped = true;
   EXPECT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
   // (With the client's channel still open, gRPC would wait out the 5 s grace.)
