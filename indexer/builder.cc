@@ -1241,6 +1241,13 @@ absl::StatusOr<BuildSummary> BuildIndex(const BuildOptions& options) {
     return absl::InvalidArgumentError(
         absl::StrCat("shard ", options.only_shard, " is not one of 0..", options.num_shards - 1));
   }
+  // Blocks of 1 MiB and more (the long lists of the in-memory index, the
+  // hash map's slots) straight from mmap, returned to the system when freed.
+  // glibc's default threshold rises to the largest block freed, after which
+  // such blocks come from the heap and pin its pages: peak RSS at 3M
+  // documents and --memory-mb 64 was 314 MiB with it, 217 MiB with this.
+  static std::once_flag malloc_tuned;
+  std::call_once(malloc_tuned, [] { mallopt(M_MMAP_THRESHOLD, 1 << 20); });
   SCRY_ASSIGN_OR_RETURN(std::unique_ptr<Analyzer> analyzer,
                         Analyzer::Create(AnalyzerOptions{options.language, options.stopwords}));
   SCRY_RETURN_IF_ERROR(storage::CodecByName(options.docid_codec).status());
