@@ -19,6 +19,7 @@
 #include "indexer/builder.h"
 #include "scry/v1/search.grpc.pb.h"
 #include "server/server.h"
+#include "tests/server/raw_call.h"
 #include "tests/test_util.h"
 
 namespace scry::server {
@@ -140,18 +141,11 @@ class SecurityTest : public ::testing::Test {
     return stub->Stats(&context, v1::StatsRequest(), &response);
   }
 
-  // A unary call with raw bytes (health, reflection).
+  // A unary call with raw bytes (health, reflection); the response is not looked at.
   static grpc::Status Raw(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
                           const std::string& request) {
-    grpc::GenericStub stub(channel);
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-    grpc::Slice slice(request);
-    grpc::ByteBuffer in(&slice, 1), out;
-    std::promise<grpc::Status> done;
-    stub.UnaryCall(&context, method, grpc::StubOptions(), &in, &out,
-                   [&done](grpc::Status s) { done.set_value(std::move(s)); });
-    return done.get_future().get();
+    std::string response;
+    return ::scry::testing::RawCall(channel, method, request, &response);
   }
 
   static TempDir* tmp_;
