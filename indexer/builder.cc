@@ -649,6 +649,18 @@ absl::Status MergeSources(std::vector<std::unique_ptr<RunSource>> runs, Emit emi
   return absl::OkStatus();
 }
 
+// Readers of the records of `runs` in [lo, hi) (RunReader::Open).
+absl::StatusOr<std::vector<std::unique_ptr<RunSource>>> OpenRuns(std::span<const RunFile> runs,
+                                                                 const std::string& lo = "",
+                                                                 const std::string& hi = "") {
+  std::vector<std::unique_ptr<RunSource>> sources;
+  for (const RunFile& run : runs) {
+    SCRY_ASSIGN_OR_RETURN(auto reader, RunReader::Open(run, lo, hi));
+    sources.push_back(std::move(reader));
+  }
+  return sources;
+}
+
 // Runs merged at once: past this, groups of runs are first merged into
 // longer runs, so that the open files and read buffers stay bounded.
 constexpr size_t kMaxMergeFanIn = 64;
@@ -699,11 +711,8 @@ absl::Status MergeRuns(ShardState* s, unsigned parts, uint64_t* postings, uint64
   while (s->runs.size() + 1 > kMaxMergeFanIn) {
     const std::string path = absl::StrCat(s->run_dir, "/run-", s->next_run++);
     SCRY_ASSIGN_OR_RETURN(auto writer, RunWriter::Open(path));
-    std::vector<std::unique_ptr<RunSource>> sources;
-    for (size_t i = 0; i < kMaxMergeFanIn; ++i) {
-      SCRY_ASSIGN_OR_RETURN(auto reader, RunReader::Open(s->runs[i]));
-      sources.push_back(std::move(reader));
-    }
+    SCRY_ASSIGN_OR_RETURN(auto sources,
+                          OpenRuns(std::span<const RunFile>(s->runs).first(kMaxMergeFanIn)));
     SCRY_RETURN_IF_ERROR(MergeSources(
         std::move(sources),
         [&](const std::string& key, std::span<const storage::PostingList* const> pieces) {
@@ -724,11 +733,7 @@ absl::Status MergeRuns(ShardState* s, unsigned parts, uint64_t* postings, uint64
   auto merge = [&](size_t p) -> absl::Status {
     const std::string lo = p == 0 ? std::string() : splits[p - 1];
     const std::string hi = p + 1 < n ? splits[p] : std::string();
-    std::vector<std::unique_ptr<RunSource>> sources;
-    for (const RunFile& run : s->runs) {
-      SCRY_ASSIGN_OR_RETURN(auto reader, RunReader::Open(run, lo, hi));
-      sources.push_back(std::move(reader));
-    }
+    SCRY_ASSIGN_OR_RETURN(auto sources, OpenRuns(s->runs, lo, hi));
     auto by_key = [](const ListEntry* e, const std::string& k) { return e->first < k; };
     const auto begin = std::lower_bound(entries.begin(), entries.end(), lo, by_key);
     const auto end =
