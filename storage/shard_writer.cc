@@ -83,6 +83,18 @@ struct ShardWriter::Impl {
     std::vector<std::unique_ptr<CfFile>> own;
     uint64_t term_count = 0;
     uint64_t posting_count = 0;
+
+    // Stores chunks first, first + 1, ... of (field, term).
+    absl::Status PutChunks(uint8_t field, std::string_view term, uint32_t first,
+                           const std::vector<std::string>& posting_chunks,
+                           const std::vector<std::string>& position_chunks) {
+      for (size_t c = 0; c < posting_chunks.size(); ++c) {
+        const std::string key = ChunkKey(field, term, first + static_cast<uint32_t>(c));
+        SCRY_RETURN_IF_ERROR(postings->Put(key, posting_chunks[c]));
+        SCRY_RETURN_IF_ERROR(positions->Put(key, position_chunks[c]));
+      }
+      return absl::OkStatus();
+    }
   };
   std::vector<ListPart> parts;
   bool finished = false;
@@ -281,28 +293,19 @@ absl::Status ShardWriter::ListWriter::Add(const PostingList& piece) {
   postings_.clear();
   positions_.clear();
   encoder_.TakeChunks(&postings_, &positions_);
-  Impl::ListPart& part = writer_->impl_->parts[part_];
-  for (size_t c = 0; c < postings_.size(); ++c, ++chunks_written_) {
-    const std::string key = ChunkKey(field_, term_, chunks_written_);
-    SCRY_RETURN_IF_ERROR(part.postings->Put(key, postings_[c]));
-    SCRY_RETURN_IF_ERROR(part.positions->Put(key, positions_[c]));
-  }
+  SCRY_RETURN_IF_ERROR(writer_->impl_->parts[part_].PutChunks(field_, term_, chunks_written_,
+                                                              postings_, positions_));
+  chunks_written_ += static_cast<uint32_t>(postings_.size());
   return absl::OkStatus();
 }
 
 absl::Status ShardWriter::ListWriter::Finish() {
   SCRY_ASSIGN_OR_RETURN(EncodedPostingList rest, encoder_.Finish());
   const uint64_t n = rest.info.df;
-  if (chunks_written_ == 0) {
-    SCRY_RETURN_IF_ERROR(MaybeInline(&rest));
-    return writer_->AddEncodedTo(part_, field_, term_, std::move(rest), n);
-  }
-  Impl::ListPart& part = writer_->impl_->parts[part_];
-  for (size_t c = 0; c < rest.posting_chunks.size(); ++c, ++chunks_written_) {
-    const std::string key = ChunkKey(field_, term_, chunks_written_);
-    SCRY_RETURN_IF_ERROR(part.postings->Put(key, rest.posting_chunks[c]));
-    SCRY_RETURN_IF_ERROR(part.positions->Put(key, rest.position_chunks[c]));
-  }
+  // Only a list of one chunk, none stored yet, can be short enough.
+  if (chunks_written_ == 0) SCRY_RETURN_IF_ERROR(MaybeInline(&rest));
+  SCRY_RETURN_IF_ERROR(writer_->impl_->parts[part_].PutChunks(
+      field_, term_, chunks_written_, rest.posting_chunks, rest.position_chunks));
   rest.posting_chunks.clear();
   rest.position_chunks.clear();
   return writer_->AddEncodedTo(part_, field_, term_, std::move(rest), n);
@@ -336,11 +339,7 @@ absl::Status ShardWriter::AddEncodedTo(size_t part_index, uint8_t field, std::st
   if (part_index >= impl_->parts.size()) return absl::InvalidArgumentError("no such list part");
   Impl::ListPart& part = impl_->parts[part_index];
   SCRY_RETURN_IF_ERROR(part.terms->Put(TermKey(field, term), enc.info.Encode()));
-  for (uint32_t c = 0; c < enc.posting_chunks.size(); ++c) {
-    const std::string key = ChunkKey(field, term, c);
-    SCRY_RETURN_IF_ERROR(part.postings->Put(key, enc.posting_chunks[c]));
-    SCRY_RETURN_IF_ERROR(part.positions->Put(key, enc.position_chunks[c]));
-  }
+  SCRY_RETURN_IF_ERROR(part.PutChunks(field, term, 0, enc.posting_chunks, enc.position_chunks));
   if (field == kTextField) {  // the counts are the catch-all's: distinct terms
     ++part.term_count;
     part.posting_count += num_postings;
