@@ -317,9 +317,17 @@ absl::Status PostingListEncoder::EncodeChunk(View v, size_t count, bool with_imp
   return absl::OkStatus();
 }
 
+absl::Status PostingListEncoder::EncodePending(bool with_impacts) {
+  size_t used = 0;
+  SCRY_RETURN_IF_ERROR(
+      EncodeChunk(View{pending_.docids.data(), pending_.freqs.data(), pending_.positions.data()},
+                  pending_.docids.size(), with_impacts, &used));
+  pending_ = PostingList();
+  return absl::OkStatus();
+}
+
 absl::Status PostingListEncoder::Add(const PostingList& piece) {
   SCRY_RETURN_IF_ERROR(Check(piece));
-  constexpr size_t kChunk = kBlockSize * kBlocksPerChunk;
   const size_t n = piece.docids.size();
   size_t i = 0, pi = 0;              // postings and positions of `piece` used
   auto append = [&](size_t count) {  // postings [i, i + count) to pending_
@@ -339,11 +347,7 @@ absl::Status PostingListEncoder::Add(const PostingList& piece) {
   if (!pending_.docids.empty()) {
     append(std::min(kChunk - pending_.docids.size(), n));
     if (pending_.docids.size() < kChunk) return absl::OkStatus();
-    size_t used = 0;
-    SCRY_RETURN_IF_ERROR(
-        EncodeChunk(View{pending_.docids.data(), pending_.freqs.data(), pending_.positions.data()},
-                    kChunk, true, &used));
-    pending_ = PostingList();
+    SCRY_RETURN_IF_ERROR(EncodePending(/*with_impacts=*/true));
   }
   while (n - i >= kChunk) {
     size_t used = 0;
@@ -370,13 +374,7 @@ absl::StatusOr<EncodedPostingList> PostingListEncoder::Finish() {
   // Impacts only for lists of more than one block: a single block is bounded
   // from its own decoded postings, which a cursor has at hand anyway.
   const bool with_impacts = count_ > kBlockSize;
-  if (!pending_.docids.empty()) {
-    size_t used = 0;
-    SCRY_RETURN_IF_ERROR(
-        EncodeChunk(View{pending_.docids.data(), pending_.freqs.data(), pending_.positions.data()},
-                    pending_.docids.size(), with_impacts, &used));
-    pending_ = PostingList();
-  }
+  if (!pending_.docids.empty()) SCRY_RETURN_IF_ERROR(EncodePending(with_impacts));
   out_.info.df = static_cast<uint32_t>(count_);
   out_.info.total_tf = total_tf_;
   out_.info.max_tf = max_tf_;
@@ -391,16 +389,15 @@ absl::StatusOr<EncodedPostingList> EncodePostingList(const PostingList& list,
   PostingListEncoder e(codecs, doc_lengths);
   SCRY_RETURN_IF_ERROR(e.Check(list));
   if (e.count_ == 0) return e.Finish();  // the error
-  constexpr size_t kChunk = kBlockSize * kBlocksPerChunk;
   const bool with_impacts = e.count_ > kBlockSize;
   const size_t n = list.docids.size();
   size_t pi = 0;
-  for (size_t i = 0; i < n; i += kChunk) {
+  for (size_t i = 0; i < n; i += PostingListEncoder::kChunk) {
     size_t used = 0;
     SCRY_RETURN_IF_ERROR(
         e.EncodeChunk(PostingListEncoder::View{list.docids.data() + i, list.freqs.data() + i,
                                                list.positions.data() + pi},
-                      std::min(kChunk, n - i), with_impacts, &used));
+                      std::min(PostingListEncoder::kChunk, n - i), with_impacts, &used));
     pi += used;
   }
   return e.Finish();

@@ -142,6 +142,7 @@ class PostingListEncoder {
   friend absl::StatusOr<EncodedPostingList> EncodePostingList(const PostingList&,
                                                               const PostingCodecs&,
                                                               std::span<const uint32_t>);
+  static constexpr size_t kChunk = kBlockSize * kBlocksPerChunk;  // postings a chunk
   struct View {
     const uint32_t* docids;
     const uint32_t* freqs;
@@ -152,6 +153,8 @@ class PostingListEncoder {
   // Encodes postings [0, count) of `v` as the next chunk; *positions_used
   // gets the positions they hold.
   absl::Status EncodeChunk(View v, size_t count, bool with_impacts, size_t* positions_used);
+  // Encodes all of pending_ as the next chunk and empties it.
+  absl::Status EncodePending(bool with_impacts);
 
   const PostingCodecs& codecs_;
   std::span<const uint32_t> doc_lengths_;
