@@ -40,8 +40,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "indexer/analyzer.h"
-#include "indexer/checkpoints.h"
+#include "analysis/analyzer.h"
+#include "analysis/checkpoints.h"
 #include "indexer/input.h"
 #include "indexer/jsonl_reader.h"
 #include "storage/coding.h"
@@ -53,6 +53,11 @@
 
 namespace scry::indexer {
 namespace {
+
+using analysis::Analyzer;
+using analysis::AnalyzerOptions;
+using analysis::PositionCheckpointsFromTokens;
+using analysis::Token;
 
 using Clock = std::chrono::steady_clock;
 

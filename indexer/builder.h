@@ -45,7 +45,7 @@ struct BuildOptions {
   // found within the part (a duplicate always falls into the same shard).
   int32_t only_shard = -1;
   std::string language = "english";
-  // Drop the language's stopwords (indexer/stopwords.h), keeping their
+  // Drop the language's stopwords (analysis/stopwords.h), keeping their
   // positions. Recorded in the manifest so queries are analysed alike.
   bool stopwords = false;
   // false: the first bad line stops the build (InvalidArgument "FILE:LINE:

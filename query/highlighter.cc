@@ -1,6 +1,6 @@
 // File: query/highlighter.cc
 //
-// Snippets (see highlighter.h). Two facts about indexer::Analyzer make
+// Snippets (see highlighter.h). Two facts about analysis::Analyzer make
 // checkpoints work:
 //   - Its tokenizer scans left to right and decides a word from the word's
 //     bytes and at most two code points after it (an apostrophe and the
@@ -25,11 +25,11 @@
 namespace scry::query {
 namespace {
 
-using indexer::Token;
+using analysis::Token;
 
 constexpr uint32_t kInterval = storage::kCheckpointInterval;
 constexpr size_t kLookahead = 8;
-constexpr size_t kTrust = indexer::kMaxTokenBytes + kLookahead;
+constexpr size_t kTrust = analysis::kMaxTokenBytes + kLookahead;
 // Characters per word (with its separator) assumed when guessing how many
 // positions a fragment spans, to pick the densest stretches of many matches.
 constexpr uint32_t kCharsPerWord = 6;
@@ -63,7 +63,7 @@ bool IsAsciiPunctuation(char c) {
 // Tokens of `text` from a restart point on, analysed lazily and exactly.
 class TokenStream {
  public:
-  TokenStream(std::string_view text, size_t offset, uint32_t position, indexer::Analyzer* analyzer,
+  TokenStream(std::string_view text, size_t offset, uint32_t position, analysis::Analyzer* analyzer,
               HighlightStats* stats)
       : text_(text),
         analyzer_(analyzer),
@@ -115,7 +115,7 @@ class TokenStream {
 
  private:
   const std::string_view text_;
-  indexer::Analyzer* const analyzer_;
+  analysis::Analyzer* const analyzer_;
   HighlightStats* const stats_;
   const size_t start_;
   size_t resume_offset_;      // a restart point after the last token kept...
@@ -278,7 +278,7 @@ struct Streams {
 // are one.
 Streams AnalyseAround(std::string_view text, const std::vector<uint32_t>& checkpoints,
                       const std::vector<std::pair<uint32_t, uint32_t>>& anchors, uint32_t limit,
-                      indexer::Analyzer* analyzer, HighlightStats* stats) {
+                      analysis::Analyzer* analyzer, HighlightStats* stats) {
   const bool usable = std::is_sorted(checkpoints.begin(), checkpoints.end()) &&
                       (checkpoints.empty() || checkpoints.back() <= text.size());
   const uint32_t left_words = limit / 2 + 1;
@@ -367,7 +367,7 @@ std::vector<std::string> HighlightMatches(std::string_view text,
                                           std::vector<Match> matches,
                                           const absl::flat_hash_set<std::string>& query_terms,
                                           const HighlightOptions& options,
-                                          indexer::Analyzer* analyzer, HighlightStats* stats) {
+                                          analysis::Analyzer* analyzer, HighlightStats* stats) {
   std::vector<std::string> fragments;
   const uint32_t limit = std::clamp(options.fragment_chars, kMinFragmentChars, kMaxFragmentChars);
   const size_t max_fragments = std::min(options.max_fragments, kMaxFragments);
@@ -439,7 +439,7 @@ std::vector<std::string> HighlightMatches(std::string_view text,
 std::vector<std::string> Highlight(std::string_view text, const std::vector<uint32_t>& checkpoints,
                                    const std::vector<uint32_t>& match_positions,
                                    const absl::flat_hash_set<std::string>& query_terms,
-                                   const HighlightOptions& options, indexer::Analyzer* analyzer,
+                                   const HighlightOptions& options, analysis::Analyzer* analyzer,
                                    HighlightStats* stats) {
   std::vector<Match> matches;
   matches.reserve(match_positions.size());
@@ -453,7 +453,7 @@ std::vector<std::string> HighlightByTerm(std::string_view text,
                                          const std::vector<std::vector<uint32_t>>& term_positions,
                                          const absl::flat_hash_set<std::string>& query_terms,
                                          const HighlightOptions& options,
-                                         indexer::Analyzer* analyzer, HighlightStats* stats) {
+                                         analysis::Analyzer* analyzer, HighlightStats* stats) {
   std::vector<Match> matches;
   for (size_t t = 0; t < term_positions.size(); ++t) {
     for (uint32_t p : term_positions[t]) matches.push_back(Match{p, static_cast<uint32_t>(t)});

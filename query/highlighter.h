@@ -30,8 +30,8 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/types/span.h"
-#include "indexer/analyzer.h"
-#include "indexer/checkpoints.h"
+#include "analysis/analyzer.h"
+#include "analysis/checkpoints.h"
 #include "storage/stored_document.h"
 
 namespace scry::query {
@@ -63,7 +63,7 @@ struct HighlightStats {
 };
 
 // PositionCheckpoints and PositionCheckpointsFromTokens (index time) are in
-// indexer/checkpoints.h.
+// analysis/checkpoints.h.
 
 // Up to options.max_fragments fragments of `text` around its matches, in
 // document order, with every word whose analysed term is in `query_terms`
@@ -100,7 +100,7 @@ struct HighlightStats {
 std::vector<std::string> Highlight(std::string_view text, const std::vector<uint32_t>& checkpoints,
                                    const std::vector<uint32_t>& match_positions,
                                    const absl::flat_hash_set<std::string>& query_terms,
-                                   const HighlightOptions& options, indexer::Analyzer* analyzer,
+                                   const HighlightOptions& options, analysis::Analyzer* analyzer,
                                    HighlightStats* stats = nullptr);
 
 // As Highlight, with the positions of each query term in a list of its own
@@ -112,7 +112,7 @@ std::vector<std::string> HighlightByTerm(std::string_view text,
                                          const std::vector<std::vector<uint32_t>>& term_positions,
                                          const absl::flat_hash_set<std::string>& query_terms,
                                          const HighlightOptions& options,
-                                         indexer::Analyzer* analyzer,
+                                         analysis::Analyzer* analyzer,
                                          HighlightStats* stats = nullptr);
 
 }  // namespace scry::query

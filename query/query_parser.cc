@@ -212,7 +212,7 @@ void Scope(QueryNode* node, const std::string& field, double boost) {
 class Parser {
  public:
   Parser(std::string_view text, std::vector<Token> tokens, const ParseOptions& options,
-         indexer::Analyzer* analyzer)
+         analysis::Analyzer* analyzer)
       : text_(text),
         tokens_(std::move(tokens)),
         options_(options),
@@ -476,7 +476,7 @@ class Parser {
       }
       // Punctuation only ("***", "...~"), or a stopword: nothing to search.
       if (analyzed_.empty()) return nullptr;
-      std::string folded = indexer::Analyzer::FoldWord(surface);
+      std::string folded = analysis::Analyzer::FoldWord(surface);
       if (folded.empty()) return nullptr;
       SCRY_RETURN_IF_ERROR(CountLeaf(token));
       auto node = std::make_unique<QueryNode>();
@@ -503,7 +503,7 @@ class Parser {
       std::vector<uint32_t> positions;
       terms.reserve(analyzed_.size());
       positions.reserve(analyzed_.size());
-      for (indexer::Token& t : analyzed_) {
+      for (analysis::Token& t : analyzed_) {
         terms.push_back(std::move(t.term));
         positions.push_back(t.position - analyzed_[0].position);
       }
@@ -560,17 +560,17 @@ class Parser {
   std::vector<Token> tokens_;
   const ParseOptions& options_;
   const size_t max_depth_;
-  indexer::Analyzer* analyzer_;
+  analysis::Analyzer* analyzer_;
   size_t pos_ = 0;
   size_t leaves_ = 0;
-  std::vector<indexer::Token> analyzed_;
+  std::vector<analysis::Token> analyzed_;
 };
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<QueryNode>> ParseQuery(std::string_view text,
                                                       const ParseOptions& options,
-                                                      indexer::Analyzer* analyzer) {
+                                                      analysis::Analyzer* analyzer) {
   if (analyzer == nullptr) return absl::InvalidArgumentError("ParseQuery: analyzer is null");
   if (text.size() > options.max_query_bytes) {
     size_t offset = options.max_query_bytes;

@@ -65,7 +65,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "indexer/analyzer.h"
+#include "analysis/analyzer.h"
 #include "query/query_tree.h"
 
 namespace scry::query {
@@ -86,7 +86,7 @@ struct ParseOptions {
 // pass different analyzers (an Analyzer is single-threaded).
 absl::StatusOr<std::unique_ptr<QueryNode>> ParseQuery(std::string_view text,
                                                       const ParseOptions& options,
-                                                      indexer::Analyzer* analyzer);
+                                                      analysis::Analyzer* analyzer);
 
 }  // namespace scry::query
 

@@ -259,11 +259,11 @@ absl::flat_hash_set<std::string> TermsForField(const QueryNode& root, const std:
 // analysing `text` (slower).
 absl::StatusOr<std::vector<std::vector<uint32_t>>> MatchPositions(
     const storage::ShardReader& shard, uint32_t docid, const std::string& name,
-    std::string_view text, const std::vector<std::string>& terms, indexer::Analyzer* analyzer) {
+    std::string_view text, const std::vector<std::string>& terms, analysis::Analyzer* analyzer) {
   std::vector<std::vector<uint32_t>> positions(terms.size());
   const std::optional<uint8_t> field = shard.FieldId(name);
   if (!field.has_value()) {
-    std::vector<indexer::Token> tokens;
+    std::vector<analysis::Token> tokens;
     analyzer->Analyze(text, 0, &tokens);
     for (const auto& t : tokens) {
       auto it = std::find(terms.begin(), terms.end(), t.term);
@@ -307,7 +307,7 @@ absl::StatusOr<std::unique_ptr<Searcher>> Searcher::Open(const std::string& inde
     // The calling thread works too, so one fewer worker is enough.
     searcher->pool_ = std::make_unique<ThreadPool>(threads - 1);
   }
-  SCRY_ASSIGN_OR_RETURN(searcher->prototype_, indexer::Analyzer::Create(indexer::AnalyzerOptions{
+  SCRY_ASSIGN_OR_RETURN(searcher->prototype_, analysis::Analyzer::Create(analysis::AnalyzerOptions{
                                                   searcher->index_->manifest().language,
                                                   searcher->index_->manifest().stopwords}));
   std::set<std::string> names;
@@ -322,7 +322,7 @@ absl::StatusOr<std::unique_ptr<Searcher>> Searcher::Open(const std::string& inde
   return searcher;
 }
 
-std::unique_ptr<indexer::Analyzer> Searcher::AcquireAnalyzer() const {
+std::unique_ptr<analysis::Analyzer> Searcher::AcquireAnalyzer() const {
   {
     absl::MutexLock lock(&mu_);
     if (!analyzers_.empty()) {
@@ -334,7 +334,7 @@ std::unique_ptr<indexer::Analyzer> Searcher::AcquireAnalyzer() const {
   return prototype_->Clone();
 }
 
-void Searcher::ReleaseAnalyzer(std::unique_ptr<indexer::Analyzer> analyzer) const {
+void Searcher::ReleaseAnalyzer(std::unique_ptr<analysis::Analyzer> analyzer) const {
   absl::MutexLock lock(&mu_);
   analyzers_.push_back(std::move(analyzer));
 }
@@ -360,7 +360,7 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
   ParseOptions parse = options_.parse;
   parse.default_operator = request.default_operator;
   parse.known_fields = &field_names_;
-  std::unique_ptr<indexer::Analyzer> analyzer = AcquireAnalyzer();
+  std::unique_ptr<analysis::Analyzer> analyzer = AcquireAnalyzer();
   if (analyzer == nullptr) return absl::ResourceExhaustedError("cannot create an analyzer");
   absl::StatusOr<std::unique_ptr<QueryNode>> root =
       ParseQuery(request.query, parse, analyzer.get());
@@ -537,10 +537,10 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
   const bool all_fields =
       std::find(request.fields.begin(), request.fields.end(), "*") != request.fields.end();
   // Snippets analyse text around the matches: one analyzer for the page.
-  std::unique_ptr<indexer::Analyzer, std::function<void(indexer::Analyzer*)>> highlight_analyzer(
+  std::unique_ptr<analysis::Analyzer, std::function<void(analysis::Analyzer*)>> highlight_analyzer(
       request.highlight_fields.empty() ? nullptr : AcquireAnalyzer().release(),
-      [this](indexer::Analyzer* a) {
-        if (a != nullptr) ReleaseAnalyzer(std::unique_ptr<indexer::Analyzer>(a));
+      [this](analysis::Analyzer* a) {
+        if (a != nullptr) ReleaseAnalyzer(std::unique_ptr<analysis::Analyzer>(a));
       });
   if (!request.highlight_fields.empty() && highlight_analyzer == nullptr) {
     return absl::ResourceExhaustedError("cannot create an analyzer");

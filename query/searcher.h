@@ -23,7 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "indexer/analyzer.h"
+#include "analysis/analyzer.h"
 #include "query/highlighter.h"
 #include "query/query_parser.h"
 #include "query/rewrite.h"
@@ -160,17 +160,17 @@ class Searcher {
 
  private:
   Searcher() = default;
-  std::unique_ptr<indexer::Analyzer> AcquireAnalyzer() const;
-  void ReleaseAnalyzer(std::unique_ptr<indexer::Analyzer> analyzer) const;
+  std::unique_ptr<analysis::Analyzer> AcquireAnalyzer() const;
+  void ReleaseAnalyzer(std::unique_ptr<analysis::Analyzer> analyzer) const;
 
   SearcherOptions options_;
   std::unique_ptr<storage::IndexReader> index_;
   std::unique_ptr<ThreadPool> pool_;  // only with several shards
-  std::unique_ptr<indexer::Analyzer> prototype_;
+  std::unique_ptr<analysis::Analyzer> prototype_;
   std::vector<std::string> field_names_;
   absl::flat_hash_map<std::string, uint64_t> field_lengths_;  // by name, summed over shards
   mutable absl::Mutex mu_;
-  mutable std::vector<std::unique_ptr<indexer::Analyzer>> analyzers_ ABSL_GUARDED_BY(mu_);
+  mutable std::vector<std::unique_ptr<analysis::Analyzer>> analyzers_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace scry::query

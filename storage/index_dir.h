@@ -34,7 +34,7 @@ struct IndexManifest {
   uint32_t format_version = 0;
   uint32_t num_shards = 0;
   std::string language;
-  // Whether the analyser dropped the language's stopwords (indexer/analyzer.h
+  // Whether the analyser dropped the language's stopwords (analysis/analyzer.h
   // AnalyzerOptions); manifests written before the key existed read as off.
   bool stopwords = false;
   uint64_t docs = 0;

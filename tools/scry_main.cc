@@ -25,7 +25,7 @@
 #include "absl/strings/str_split.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/security/credentials.h"
-#include "indexer/analyzer.h"
+#include "analysis/analyzer.h"
 #include "indexer/assemble.h"
 #include "indexer/builder.h"
 #include "query/searcher.h"
@@ -622,8 +622,8 @@ int main(int argc, char** argv) {
   }
   if (*stats) return RunStats(stats_index);
   if (*languages) {
-    const std::vector<std::string> with_stopwords = scry::indexer::Analyzer::StopwordLanguages();
-    for (const auto& l : scry::indexer::Analyzer::Languages()) {
+    const std::vector<std::string> with_stopwords = scry::analysis::Analyzer::StopwordLanguages();
+    for (const auto& l : scry::analysis::Analyzer::Languages()) {
       const bool stop =
           std::find(with_stopwords.begin(), with_stopwords.end(), l) != with_stopwords.end();
       std::printf("%s%s\n", l.c_str(), stop ? "  (stopwords)" : "");

@@ -18,12 +18,12 @@
 #include <string>
 #include <vector>
 
-#include "indexer/analyzer.h"
+#include "analysis/analyzer.h"
 #include "indexer/jsonl_reader.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static std::unique_ptr<scry::indexer::Analyzer> analyzer = [] {
-    auto a = scry::indexer::Analyzer::Create("english");
+  static std::unique_ptr<scry::analysis::Analyzer> analyzer = [] {
+    auto a = scry::analysis::Analyzer::Create("english");
     if (!a.ok()) std::abort();
     return std::move(*a);
   }();
@@ -58,13 +58,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       std::abort();
     }
     if (doc.id.empty() || docs > size) std::abort();
-    std::vector<scry::indexer::Token> tokens;
+    std::vector<scry::analysis::Token> tokens;
     for (const auto& [name, value] : doc.fields) {
       tokens.clear();
       const uint32_t end = analyzer->Analyze(value, 0, &tokens);
       for (size_t i = 0; i < tokens.size(); ++i) {
-        const scry::indexer::Token& t = tokens[i];
-        if (t.term.empty() || t.term.size() > scry::indexer::kMaxTokenBytes || t.position >= end ||
+        const scry::analysis::Token& t = tokens[i];
+        if (t.term.empty() || t.term.size() > scry::analysis::kMaxTokenBytes || t.position >= end ||
             (i > 0 && t.position < tokens[i - 1].position) || t.begin >= t.end ||
             t.end > value.size()) {
           std::fprintf(stderr, "bad token %zu of field %s\n", i, name.c_str());

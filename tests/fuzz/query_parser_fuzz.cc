@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "indexer/analyzer.h"
+#include "analysis/analyzer.h"
 #include "query/query_parser.h"
 
 namespace {
@@ -31,8 +31,8 @@ size_t Leaves(const scry::query::QueryNode& node) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static std::unique_ptr<scry::indexer::Analyzer> analyzer = [] {
-    auto a = scry::indexer::Analyzer::Create("english");
+  static std::unique_ptr<scry::analysis::Analyzer> analyzer = [] {
+    auto a = scry::analysis::Analyzer::Create("english");
     if (!a.ok()) std::abort();
     return std::move(*a);
   }();

@@ -1,7 +1,7 @@
 // Bulk builds on disk: strict and lenient handling of bad input lines, and
 // the guarantee that a failed build leaves the previous index byte for byte.
 #include "indexer/builder.h"
-#include "indexer/checkpoints.h"
+#include "analysis/checkpoints.h"
 
 #include <filesystem>
 #include <map>
@@ -248,11 +248,11 @@ TEST_F(BuilderTest, StoredDocumentsCarryPositionCheckpoints) {
   ASSERT_THAT(s, IsOk());
   auto doc = (*s)->GetDocument("long");
   ASSERT_THAT(doc, IsOk());
-  auto analyzer = Analyzer::Create(AnalyzerOptions{"english", true});
+  auto analyzer = analysis::Analyzer::Create(analysis::AnalyzerOptions{"english", true});
   ASSERT_THAT(analyzer, IsOk());
   ASSERT_EQ(doc->fields.size(), 2u);
   for (size_t i = 0; i < doc->fields.size(); ++i) {
-    EXPECT_EQ(doc->Checkpoints(i), PositionCheckpoints(doc->fields[i].second, analyzer->get()))
+    EXPECT_EQ(doc->Checkpoints(i), analysis::PositionCheckpoints(doc->fields[i].second, analyzer->get()))
         << doc->fields[i].first;
   }
   EXPECT_GT(doc->Checkpoints(1).size(), 10u);

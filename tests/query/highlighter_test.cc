@@ -20,15 +20,15 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
-#include "indexer/analyzer.h"
+#include "analysis/analyzer.h"
 #include "storage/stored_document.h"
 #include "tests/test_util.h"
 
 namespace scry::query {
 namespace {
 
-using indexer::Analyzer;
-using indexer::Token;
+using analysis::Analyzer;
+using analysis::Token;
 using storage::kCheckpointInterval;
 
 std::unique_ptr<Analyzer> MakeAnalyzer(const std::string& language) {
@@ -128,7 +128,7 @@ TEST(Highlighter, Golden) {
     options.fragment_chars = static_cast<uint32_t>(std::stoul(f[2]));
     options.max_fragments = static_cast<uint32_t>(std::stoul(f[3]));
     const Matches m = FindMatches(text, f[4], analyzer.get());
-    const std::vector<uint32_t> checkpoints = indexer::PositionCheckpoints(text, analyzer.get());
+    const std::vector<uint32_t> checkpoints = analysis::PositionCheckpoints(text, analyzer.get());
     const std::vector<std::string> fragments =
         Highlight(text, checkpoints, m.positions, m.terms, options, analyzer.get());
     // Without checkpoints (an old index) the result is the same, only slower.
@@ -153,7 +153,7 @@ TEST(Highlighter, MarksTheSurfaceWordNotTheStem) {
   const std::string text = "Rivers need cooperation, not walls.";
   const Matches m = FindMatches(text, "cooperating", analyzer.get());
   EXPECT_EQ(m.positions, std::vector<uint32_t>{2});
-  EXPECT_EQ(Highlight(text, indexer::PositionCheckpoints(text, analyzer.get()), m.positions,
+  EXPECT_EQ(Highlight(text, analysis::PositionCheckpoints(text, analyzer.get()), m.positions,
                       m.terms, {}, analyzer.get()),
             std::vector<std::string>{"Rivers need <em>cooperation</em>, not walls."});
 }
@@ -211,7 +211,7 @@ TEST(Highlighter, PrefersDistinctTermsThenMatchesAndKeepsDocumentOrder) {
             std::vector<std::string>{"One [[apple]] and one [[banana]]. More filler to"});
   options.max_fragments = 3;
   const std::vector<std::string> three =
-      Highlight(text, indexer::PositionCheckpoints(text, analyzer.get()), m.positions, m.terms,
+      Highlight(text, analysis::PositionCheckpoints(text, analyzer.get()), m.positions, m.terms,
                 options, analyzer.get());
   EXPECT_EQ(three, (std::vector<std::string>{"[[apple]] [[apple]] [[apple]] pie. Filler words fill",
                                              "One [[apple]] and one [[banana]]. More filler to",
@@ -243,7 +243,7 @@ TEST(Highlighter, MultibyteTextIsNeverCutInsideACharacter) {
     const std::string text = testing::ReadFile(dir + file);
     const Matches m = FindMatches(text, query, analyzer.get());
     ASSERT_FALSE(m.positions.empty()) << file;
-    const std::vector<uint32_t> checkpoints = indexer::PositionCheckpoints(text, analyzer.get());
+    const std::vector<uint32_t> checkpoints = analysis::PositionCheckpoints(text, analyzer.get());
     HighlightOptions options;
     options.pre_tag = "[[";
     options.post_tag = "]]";
@@ -297,7 +297,7 @@ TEST(Highlighter, AnalysesOnlyAroundTheMatchOfALongDocument) {
   text += LongText(2000, 8);
   const Matches m = FindMatches(text, "zebra", analyzer.get());
   ASSERT_EQ(m.positions.size(), 1u);
-  const std::vector<uint32_t> checkpoints = indexer::PositionCheckpoints(text, analyzer.get());
+  const std::vector<uint32_t> checkpoints = analysis::PositionCheckpoints(text, analyzer.get());
   HighlightStats with, without;
   const std::vector<std::string> fragments =
       Highlight(text, checkpoints, m.positions, m.terms, {}, analyzer.get(), &with);
@@ -315,7 +315,7 @@ TEST(Highlighter, ManyMatchesStayBounded) {
   std::string text = LongText(500'000, 9);
   text += " the apple and the banana ";
   text += LongText(500'000, 10);
-  const std::vector<uint32_t> checkpoints = indexer::PositionCheckpoints(text, analyzer.get());
+  const std::vector<uint32_t> checkpoints = analysis::PositionCheckpoints(text, analyzer.get());
   const Matches m = FindMatches(text, "river banana", analyzer.get());
   ASSERT_GT(m.positions.size(), 10'000u);
   // By term, the stretch with both terms wins, though "river" is far off.
@@ -366,7 +366,7 @@ TEST(Highlighter, WorksWithCheckpointsFromAStoredDocument) {
   doc.id = "d1";
   doc.fields = {{"title", "Zebra crossings"}, {"body", LongText(20'000, 13) + " a zebra "}};
   for (const auto& field : doc.fields) {
-    doc.checkpoints.push_back(indexer::PositionCheckpoints(field.second, analyzer.get()));
+    doc.checkpoints.push_back(analysis::PositionCheckpoints(field.second, analyzer.get()));
   }
   absl::StatusOr<storage::StoredDocument> decoded = storage::StoredDocument::Decode(doc.Encode());
   ASSERT_THAT(decoded, testing::IsOk());
@@ -448,7 +448,7 @@ TEST(Highlighter, CheckpointRestartsEqualFullAnalysis) {
   std::unique_ptr<Analyzer> plain = MakeAnalyzer("english");
   // With stopwords on, stop words are dropped too (often at a checkpoint).
   absl::StatusOr<std::unique_ptr<Analyzer>> stopping =
-      Analyzer::Create(indexer::AnalyzerOptions{"english", /*stopwords=*/true});
+      Analyzer::Create(analysis::AnalyzerOptions{"english", /*stopwords=*/true});
   ASSERT_THAT(stopping, testing::IsOk());
   for (int round = 0; round < 400; ++round) {
     Analyzer* analyzer = round % 2 == 0 ? plain.get() : stopping->get();
@@ -459,12 +459,12 @@ TEST(Highlighter, CheckpointRestartsEqualFullAnalysis) {
                               text.substr(0, 200)));
     std::vector<Token> full;
     const uint32_t words = analyzer->Analyze(text, 0, &full);
-    const std::vector<uint32_t> checkpoints = indexer::PositionCheckpoints(text, analyzer);
+    const std::vector<uint32_t> checkpoints = analysis::PositionCheckpoints(text, analyzer);
     ASSERT_EQ(checkpoints.size(), (words + kCheckpointInterval - 1) / kCheckpointInterval);
     // The same from the tokens of an analysis at another base position.
     std::vector<Token> based;
     const uint32_t end = analyzer->Analyze(text, 1000, &based);
-    EXPECT_EQ(indexer::PositionCheckpointsFromTokens(text, based, 1000, end, analyzer),
+    EXPECT_EQ(analysis::PositionCheckpointsFromTokens(text, based, 1000, end, analyzer),
               checkpoints);
     for (size_t k = 0; k < checkpoints.size(); ++k) {
       const uint32_t position = static_cast<uint32_t>(k * kCheckpointInterval);
@@ -513,7 +513,7 @@ TEST(Highlighter, WithCheckpointsEqualsWithout) {
                               options.max_fragments));
     HighlightStats with, without;
     const std::vector<std::string> fragments =
-        Highlight(text, indexer::PositionCheckpoints(text, analyzer.get()), positions, terms,
+        Highlight(text, analysis::PositionCheckpoints(text, analyzer.get()), positions, terms,
                   options, analyzer.get(), &with);
     EXPECT_EQ(fragments, Highlight(text, {}, positions, terms, options, analyzer.get(), &without));
     EXPECT_LE(fragments.size(), options.max_fragments);
@@ -528,7 +528,7 @@ TEST(Highlighter, WithCheckpointsEqualsWithout) {
       by_term[std::distance(terms.begin(), terms.find(it->term))].push_back(p);
     }
     const std::vector<std::string> by_term_fragments =
-        HighlightByTerm(text, indexer::PositionCheckpoints(text, analyzer.get()), by_term, terms,
+        HighlightByTerm(text, analysis::PositionCheckpoints(text, analyzer.get()), by_term, terms,
                         options, analyzer.get());
     EXPECT_EQ(by_term_fragments,
               HighlightByTerm(text, {}, by_term, terms, options, analyzer.get()));

@@ -14,7 +14,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "indexer/analyzer.h"
+#include "analysis/analyzer.h"
 #include "query/query_tree.h"
 #include "tests/test_util.h"
 
@@ -26,7 +26,7 @@ using ::scry::testing::StatusIs;
 class QueryParser : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto analyzer = indexer::Analyzer::Create("english");
+    auto analyzer = analysis::Analyzer::Create("english");
     ASSERT_TRUE(analyzer.ok()) << analyzer.status();
     analyzer_ = std::move(*analyzer);
   }
@@ -49,7 +49,7 @@ class QueryParser : public ::testing::Test {
     return Debug(text, options);
   }
 
-  std::unique_ptr<indexer::Analyzer> analyzer_;
+  std::unique_ptr<analysis::Analyzer> analyzer_;
 };
 
 TEST_F(QueryParser, SingleTermIsRootBoolWithOneShould) {
@@ -120,7 +120,7 @@ TEST_F(QueryParser, Phrases) {
 
 TEST_F(QueryParser, PhraseKeepsPositionGaps) {
   // An over-long word is dropped by the analyzer but keeps its position.
-  const std::string long_word(indexer::kMaxTokenBytes + 1, 'x');
+  const std::string long_word(analysis::kMaxTokenBytes + 1, 'x');
   auto node = Parse("\"a " + long_word + " b\"");
   ASSERT_TRUE(node.ok()) << node.status();
   const QueryNode& phrase = *(*node)->should[0];

@@ -18,7 +18,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
-#include "indexer/analyzer.h"
+#include "analysis/analyzer.h"
 #include "indexer/builder.h"
 #include "query/bm25.h"
 #include "tests/test_util.h"
@@ -171,11 +171,11 @@ double RefSloppyFreq(const std::vector<const std::vector<uint32_t>*>& pos,
 class Reference : public TermSource {
  public:
   explicit Reference(const std::vector<Doc>& docs) {
-    auto analyzer = *indexer::Analyzer::Create("english");
+    auto analyzer = *analysis::Analyzer::Create("english");
     for (const auto& d : docs) {
       RefDoc r;
       r.id = d.id;
-      std::vector<indexer::Token> tokens;
+      std::vector<analysis::Token> tokens;
       uint32_t next = 0;
       for (const auto& [name, text] :
            {std::pair<std::string, const std::string*>{"title", &d.title}, {"body", &d.body}}) {
@@ -379,7 +379,7 @@ TEST(Searcher, RandomQueriesMatchReferenceAndShardingIsInvisible) {
   ASSERT_NE(one, nullptr);
   ASSERT_NE(three, nullptr);
   Reference ref(docs);
-  auto analyzer = *indexer::Analyzer::Create("english");
+  auto analyzer = *analysis::Analyzer::Create("english");
   int checked = 0;
   const std::vector<std::string> fields = {"body", "title"};
   for (int q = 0; q < 600; ++q) {

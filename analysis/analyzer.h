@@ -1,4 +1,4 @@
-// File: indexer/analyzer.h
+// File: analysis/analyzer.h
 //
 // Text analysis shared by indexing and querying, so that both sides turn text
 // into the same terms:
@@ -12,7 +12,7 @@
 //   2. normalise to NFC and case-fold (Unicode full case folding, utf8proc);
 //      U+2019 becomes U+0027 so both apostrophes give the same term;
 //   3. with stopwords on, drop a word whose folded form (step 2) is in the
-//      language's Snowball stop list (indexer/stopwords.h); like an over-long
+//      language's Snowball stop list (analysis/stopwords.h); like an over-long
 //      word it still takes a position, so phrases keep their gaps (as
 //      Lucene's StopFilter with position increments);
 //   4. stem with the Snowball stemmer of the chosen language (libstemmer), or
@@ -25,8 +25,8 @@
 //
 // Thread safety: an Analyzer is NOT thread-safe (libstemmer keeps state per
 // stemmer). Use one per thread; Clone() makes another with the same settings.
-#ifndef SCRY_INDEXER_ANALYZER_H_
-#define SCRY_INDEXER_ANALYZER_H_
+#ifndef SCRY_ANALYSIS_ANALYZER_H_
+#define SCRY_ANALYSIS_ANALYZER_H_
 
 #include <cstdint>
 #include <memory>
@@ -36,7 +36,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace scry::indexer {
+namespace scry::analysis {
 
 inline constexpr size_t kMaxTokenBytes = 255;
 
@@ -109,6 +109,6 @@ class Analyzer {
   AnalyzerOptions options_;
 };
 
-}  // namespace scry::indexer
+}  // namespace scry::analysis
 
-#endif  // SCRY_INDEXER_ANALYZER_H_
+#endif  // SCRY_ANALYSIS_ANALYZER_H_

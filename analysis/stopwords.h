@@ -1,12 +1,12 @@
-// File: indexer/stopwords.h
+// File: analysis/stopwords.h
 //
 // Stop lists for the Analyzer: the lists the Snowball project publishes with
 // its stemmers (snowballstem.org/algorithms/LANGUAGE/stop.txt, BSD licence),
 // embedded in the binary. Words are stored as the Analyzer folds them (NFC,
 // full case folding: German "daß" is "dass"), so a folded, unstemmed word is
 // looked up directly.
-#ifndef SCRY_INDEXER_STOPWORDS_H_
-#define SCRY_INDEXER_STOPWORDS_H_
+#ifndef SCRY_ANALYSIS_STOPWORDS_H_
+#define SCRY_ANALYSIS_STOPWORDS_H_
 
 #include <string>
 #include <string_view>
@@ -14,7 +14,7 @@
 
 #include "absl/container/flat_hash_set.h"
 
-namespace scry::indexer {
+namespace scry::analysis {
 
 // The stop list of `language` (a libstemmer name, as Analyzer::Create takes),
 // or nullptr if it has none ("none", "porter", "turkish", ...). The set lives
@@ -24,6 +24,6 @@ const absl::flat_hash_set<std::string>* StopwordsFor(std::string_view language);
 // Every language StopwordsFor has a list for, sorted.
 std::vector<std::string> StopwordLanguages();
 
-}  // namespace scry::indexer
+}  // namespace scry::analysis
 
-#endif  // SCRY_INDEXER_STOPWORDS_H_
+#endif  // SCRY_ANALYSIS_STOPWORDS_H_

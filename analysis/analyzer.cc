@@ -1,4 +1,4 @@
-// File: indexer/analyzer.cc
+// File: analysis/analyzer.cc
 //
 // Tokenizer, case folding and stemming (see analyzer.h). The hot path is pure
 // ASCII text: bytes below 0x80 are classified through a table and words made
@@ -6,7 +6,7 @@
 // analyzer also caches the terms of recently seen words (see Impl); with
 // stopwords on, a stopword is cached as "" (no token), so the stop list is
 // looked up once per cache miss.
-#include "indexer/analyzer.h"
+#include "analysis/analyzer.h"
 
 #include <libstemmer.h>
 #include <utf8proc.h>
@@ -21,9 +21,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
-#include "indexer/stopwords.h"
+#include "analysis/stopwords.h"
 
-namespace scry::indexer {
+namespace scry::analysis {
 namespace {
 
 constexpr std::string_view kNoStemming = "none";
@@ -238,7 +238,7 @@ std::vector<std::string> Analyzer::Languages() {
 }
 
 std::vector<std::string> Analyzer::StopwordLanguages() {
-  return ::scry::indexer::StopwordLanguages();
+  return ::scry::analysis::StopwordLanguages();
 }
 
 uint32_t Analyzer::Analyze(std::string_view text, uint32_t first_position,
@@ -312,4 +312,4 @@ std::string Analyzer::FoldWord(std::string_view word) {
   return Fold(word, ascii);
 }
 
-}  // namespace scry::indexer
+}  // namespace scry::analysis

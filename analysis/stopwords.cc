@@ -1,4 +1,4 @@
-// File: indexer/stopwords.cc
+// File: analysis/stopwords.cc
 //
 // The Snowball stop lists (see stopwords.h), one string of words separated by
 // single spaces per language, taken from snowballstem.org/algorithms/*/stop.txt
@@ -10,7 +10,7 @@
 //     "неё" are added beside "ее", "еще", "все" and "нее";
 //   - hungarian: "ill." is left out (the tokenizer never keeps the period;
 //     "ill" is in the list too).
-#include "indexer/stopwords.h"
+#include "analysis/stopwords.h"
 
 #include <algorithm>
 
@@ -18,7 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 
-namespace scry::indexer {
+namespace scry::analysis {
 namespace {
 
 struct StopList {
@@ -279,4 +279,4 @@ std::vector<std::string> StopwordLanguages() {
   return names;
 }
 
-}  // namespace scry::indexer
+}  // namespace scry::analysis

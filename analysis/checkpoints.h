@@ -1,20 +1,20 @@
-// File: indexer/checkpoints.h
+// File: analysis/checkpoints.h
 //
 // Position checkpoints of a stored text (storage/stored_document.h): the
 // byte offset of every storage::kCheckpointInterval-th word, computed at
 // index time with the index's analyzer, so that snippets
 // (query/highlighter.h) analyse only the text near a match.
-#ifndef SCRY_INDEXER_CHECKPOINTS_H_
-#define SCRY_INDEXER_CHECKPOINTS_H_
+#ifndef SCRY_ANALYSIS_CHECKPOINTS_H_
+#define SCRY_ANALYSIS_CHECKPOINTS_H_
 
 #include <cstdint>
 #include <string_view>
 #include <vector>
 
 #include "absl/types/span.h"
-#include "indexer/analyzer.h"
+#include "analysis/analyzer.h"
 
-namespace scry::indexer {
+namespace scry::analysis {
 
 // The position checkpoints of `text` (see storage/stored_document.h): element
 // k is the byte offset of a point where analysing text.substr(offset) from
@@ -35,6 +35,6 @@ std::vector<uint32_t> PositionCheckpointsFromTokens(std::string_view text,
                                                     uint32_t first_position, uint32_t end_position,
                                                     Analyzer* analyzer);
 
-}  // namespace scry::indexer
+}  // namespace scry::analysis
 
-#endif  // SCRY_INDEXER_CHECKPOINTS_H_
+#endif  // SCRY_ANALYSIS_CHECKPOINTS_H_

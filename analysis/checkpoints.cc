@@ -1,13 +1,13 @@
-// File: indexer/checkpoints.cc
+// File: analysis/checkpoints.cc
 //
 // Checkpoints rely on the Analyzer's tokenizer being restartable: analysing
 // from the start of any word gives the same tokens after it as analysing the
 // whole text (see query/highlighter.cc for the argument).
-#include "indexer/checkpoints.h"
+#include "analysis/checkpoints.h"
 
 #include "storage/stored_document.h"
 
-namespace scry::indexer {
+namespace scry::analysis {
 namespace {
 
 constexpr uint32_t kInterval = storage::kCheckpointInterval;
@@ -83,4 +83,4 @@ std::vector<uint32_t> PositionCheckpointsFromTokens(std::string_view text,
   return checkpoints;
 }
 
-}  // namespace scry::indexer
+}  // namespace scry::analysis

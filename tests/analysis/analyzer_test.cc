@@ -1,9 +1,9 @@
-// File: tests/indexer/analyzer_test.cc
+// File: tests/analysis/analyzer_test.cc
 //
-// Tests for indexer/analyzer.h: tokenizing, folding, stemming, offsets and
-// positions, stopwords (indexer/stopwords.h), every Snowball language, and
+// Tests for analysis/analyzer.h: tokenizing, folding, stemming, offsets and
+// positions, stopwords (analysis/stopwords.h), every Snowball language, and
 // robustness against arbitrary bytes.
-#include "indexer/analyzer.h"
+#include "analysis/analyzer.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -16,10 +16,10 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "indexer/stopwords.h"
+#include "analysis/stopwords.h"
 #include "tests/test_util.h"
 
-namespace scry::indexer {
+namespace scry::analysis {
 namespace {
 
 using ::scry::testing::IsOk;
@@ -617,4 +617,4 @@ TEST(Analyzer, RandomBytes) {
 }
 
 }  // namespace
-}  // namespace scry::indexer
+}  // namespace scry::analysis
