@@ -30,15 +30,13 @@
 #ifndef SCRY_QUERY_MAXSCORE_H_
 #define SCRY_QUERY_MAXSCORE_H_
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <limits>
 #include <memory>
-#include <queue>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "query/collector.h"
 #include "query/scorer.h"
 #include "storage/posting_cursor.h"
 
@@ -47,82 +45,6 @@ namespace scry::query {
 struct MaxScoreTerm {
   std::unique_ptr<storage::PostingCursor> cursor;  // not null
   double idf = 0;
-};
-
-struct ScoredDoc {
-  double score;
-  uint32_t docid;
-};
-
-// The best k documents offered so far in the shard's RankOrder (score
-// descending, then id ascending): the heap of every top-k evaluator of one
-// shard. A document that only ties the k-th score is kept if its id ranks
-// first. Pruning may skip documents whose bound is at most threshold(): with
-// the evaluators' margin, their score is strictly below it.
-class TopKHeap {
- public:
-  // Only documents `after` admits are kept (all by default).
-  TopKHeap(size_t k, const storage::ShardReader* shard, RankAfter after = {})
-      : k_(k), shard_(shard), after_(std::move(after)), heap_(WorseFirst{RankOrder{shard}}) {}
-  // Keeps `doc` if it is among the best k so far; true if kept.
-  bool Offer(const ScoredDoc& doc) {
-    if (!after_.Admits(shard_, doc.score, doc.docid)) return false;
-    if (heap_.size() < k_) {
-      heap_.push(doc);
-    } else if (heap_.compare()(doc, heap_.top())) {
-      heap_.pop();
-      heap_.push(doc);
-    } else {
-      return false;
-    }
-    return true;
-  }
-  [[nodiscard]] bool full() const { return heap_.size() >= k_; }
-  // The k-th best score. REQUIRES: full().
-  [[nodiscard]] double threshold() const { return heap_.top().score; }
-  // The documents kept, in no particular order; empties the heap.
-  std::vector<ScoredDoc> Take() {
-    std::vector<ScoredDoc> out;
-    out.reserve(heap_.size());
-    for (; !heap_.empty(); heap_.pop()) out.push_back(heap_.top());
-    return out;
-  }
-
- private:
-  // Heap order: the top is the worst document kept.
-  struct WorseFirst {
-    RankOrder order;
-    bool operator()(const ScoredDoc& a, const ScoredDoc& b) const {
-      return order.Before(a.score, a.docid, b.score, b.docid);
-    }
-  };
-  // A priority_queue that lends its comparator.
-  class Queue : public std::priority_queue<ScoredDoc, std::vector<ScoredDoc>, WorseFirst> {
-   public:
-    using std::priority_queue<ScoredDoc, std::vector<ScoredDoc>, WorseFirst>::priority_queue;
-    const WorseFirst& compare() const { return this->comp; }
-  };
-  size_t k_;
-  const storage::ShardReader* shard_;
-  RankAfter after_;
-  Queue heap_;
-};
-
-// A score that at least k documents of the whole query reach (k = the top-k
-// size), raised by each shard's evaluator when its heap fills and read by
-// the others: a shard may skip documents whose bound is strictly below it
-// (one that ties may still win on id in the merge). Thread-safe.
-class SharedThreshold {
- public:
-  void Raise(double score) {
-    double cur = value_.load(std::memory_order_relaxed);
-    while (score > cur && !value_.compare_exchange_weak(cur, score, std::memory_order_relaxed)) {
-    }
-  }
-  [[nodiscard]] double value() const { return value_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<double> value_{-std::numeric_limits<double>::infinity()};
 };
 
 struct MaxScoreResult {

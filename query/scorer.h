@@ -23,6 +23,7 @@
 
 #include "absl/status/status.h"
 #include "query/bm25.h"
+#include "query/collector.h"
 #include "query/deadline.h"
 #include "storage/posting_cursor.h"
 #include "storage/shard.h"
@@ -53,34 +54,6 @@ class Scorer {
 // BM25 context shared by the leaves of one shard's tree, and the query's
 // deadline for that shard (null: none), which the evaluators' loops poll:
 // once it expires they stop as if no match were left.
-// The ranking of one shard's documents: score descending, then external id
-// ascending (byte order), so that ties rank alike whatever the sharding and
-// whatever order documents were given docids in. Without a shard (tests of
-// cursor-level code), docid ascending breaks ties.
-struct RankOrder {
-  const storage::ShardReader* shard = nullptr;
-
-  // Whether (score a, docid da) ranks before (score b, docid db).
-  [[nodiscard]] bool Before(double a, uint32_t da, double b, uint32_t db) const {
-    if (a != b) return a > b;
-    if (shard == nullptr) return da < db;
-    return shard->external_id(da) < shard->external_id(db);
-  }
-};
-
-// Deep paging (search_after): only documents ranked after (score, id) may
-// enter a top-k: a lower score, or the same score and a greater id.
-struct RankAfter {
-  bool active = false;
-  double score = 0;
-  std::string id;
-
-  [[nodiscard]] bool Admits(const storage::ShardReader* shard, double s, uint32_t d) const {
-    if (!active || s < score) return true;
-    return s == score && shard != nullptr && shard->external_id(d) > id;
-  }
-};
-
 // Each field has its own BM25 statistics (its average length); a term's
 // weight (idf times the query's boost) comes with its scorer.
 struct ScoringContext {

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "query/bm25.h"
+#include "query/collector.h"
 #include "query/deadline.h"
 #include "query/maxscore.h"
 #include "query/scorer.h"
@@ -285,12 +286,6 @@ absl::StatusOr<std::vector<std::vector<uint32_t>>> MatchPositions(
   return positions;
 }
 
-struct Candidate {
-  double score;
-  uint32_t shard;
-  uint32_t docid;
-};
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Searcher>> Searcher::Open(const std::string& index_dir,
@@ -421,7 +416,7 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
     bool lower_bound = false;
     uint64_t postings_scored = 0;
     uint64_t postings_total = 0;
-    std::vector<Candidate> top;
+    std::vector<ShardHit> top;
   };
   std::vector<ShardResult> shard_results(plans.size());
   // The k-th score of any shard bounds the query's: shards prune with the
@@ -444,7 +439,7 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
     if (plan.ctx.Expired()) return;
     auto keep_top = [&](const std::vector<ScoredDoc>& top) {
       for (const ScoredDoc& d : top) {
-        out.top.push_back(Candidate{d.score, static_cast<uint32_t>(s), d.docid});
+        out.top.push_back(ShardHit{d.score, static_cast<uint32_t>(s), d.docid});
       }
     };
     const bool prune = !request.exact_total_hits && pruning != Pruning::kNone;
@@ -518,7 +513,7 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
   } else {
     for (size_t s = 0; s < plans.size(); ++s) evaluate(s);
   }
-  std::vector<Candidate> candidates;
+  std::vector<ShardHit> candidates;
   for (ShardResult& r : shard_results) {
     SCRY_RETURN_IF_ERROR(r.status);
     result.total_hits += r.hits;
@@ -529,11 +524,9 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
   }
 
   // Merge: by score, then by id (ids compared only for equal scores).
-  std::sort(candidates.begin(), candidates.end(), [&](const Candidate& a, const Candidate& b) {
-    if (a.score != b.score) return a.score > b.score;
-    return index_->shard(a.shard).external_id(a.docid) <
-           index_->shard(b.shard).external_id(b.docid);
-  });
+  std::vector<const storage::ShardReader*> shards;
+  for (const ShardPlan& plan : plans) shards.push_back(plan.shard);
+  MergeShardHits(shards, &candidates);
   const bool all_fields =
       std::find(request.fields.begin(), request.fields.end(), "*") != request.fields.end();
   // Snippets analyse text around the matches: one analyzer for the page.
@@ -547,7 +540,7 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
   }
   for (size_t i = request.offset; i < candidates.size() && i < keep; ++i) {
     SearchHit hit;
-    const Candidate& c = candidates[i];
+    const ShardHit& c = candidates[i];
     hit.id = std::string(index_->shard(c.shard).external_id(c.docid));
     hit.score = c.score;
     if (request.explain) {
