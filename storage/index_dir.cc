@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -67,14 +68,69 @@ int64_t GenerationNumber(const std::string& name) {
   return absl::SimpleAtoi(s, &n) ? n : -1;
 }
 
-std::string ReadCurrent(const std::string& dir) {
+std::string LeasePath(const std::string& dir, const std::string& generation) {
+  return absl::StrCat(dir, "/", generation, ".lease");
+}
+
+// Whether `fd` is the file at `path` now (it was not unlinked or replaced).
+bool SameFile(int fd, const std::string& path) {
+  struct stat a, b;
+  if (::fstat(fd, &a) != 0 || ::stat(path.c_str(), &b) != 0) return false;
+  return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+// Removes generation `name` of `dir` unless a reader leases it: takes its
+// lease file's lock exclusively without waiting, removes the directory, then
+// the lease file (so a reader that waited for the lock sees it unlinked).
+// True if removed.
+bool RemoveIfUnleased(const std::string& dir, const std::string& name) {
+  const std::string lease = LeasePath(dir, name);
+  const int fd = ::open(lease.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return false;
+  }
+  std::error_code ec;
+  fs::remove_all(absl::StrCat(dir, "/", name), ec);
+  ::unlink(lease.c_str());
+  if (fd >= 0) ::close(fd);
+  return !ec;
+}
+
+// RemoveUnusedGenerations for a caller that holds DIR/LOCK: every
+// generation but `keep` and builds in progress.
+std::vector<std::string> RemoveUnusedLocked(const std::string& dir, const std::string& keep) {
+  std::vector<std::string> removed;
+  std::vector<std::string> leases;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.ends_with(".lease")) {
+      leases.push_back(name.substr(0, name.size() - 6));
+      continue;
+    }
+    if (GenerationNumber(name) < 0 || name.ends_with(".tmp") || name == keep) continue;
+    if (RemoveIfUnleased(dir, name)) removed.push_back(name);
+  }
+  // Lease files whose generation is gone (a reader died after a remover
+  // unlinked the file it had opened, or made one for a generation removed
+  // meanwhile).
+  for (const std::string& name : leases) {
+    if (name != keep && !fs::exists(absl::StrCat(dir, "/", name), ec)) {
+      RemoveIfUnleased(dir, name);
+    }
+  }
+  return removed;
+}
+
+}  // namespace
+
+std::string CurrentGenerationName(const std::string& dir) {
   std::ifstream in(dir + "/CURRENT");
   std::string line;
   std::getline(in, line);
   return std::string(absl::StripAsciiWhitespace(line));
 }
-
-}  // namespace
 
 std::string ShardDirName(uint32_t shard) { return absl::StrFormat("shard-%03d", shard); }
 
@@ -143,19 +199,69 @@ absl::Status IndexBuild::Commit(const IndexManifest& m) {
   // From here on the generation directory is final; keep it even if the
   // switch below fails (the next build removes unreferenced generations).
   committed_ = true;
-  const std::string old = ReadCurrent(dir_);
+  const std::string old = CurrentGenerationName(dir_);
   SCRY_RETURN_IF_ERROR(WriteFileSynced(dir_ + "/CURRENT.tmp", gen_name_ + "\n"));
   if (::rename((dir_ + "/CURRENT.tmp").c_str(), (dir_ + "/CURRENT").c_str()) != 0) {
     return Errno("cannot rename", dir_ + "/CURRENT.tmp");
   }
   SCRY_RETURN_IF_ERROR(SyncDir(dir_));
-  // Remove every generation but the new one.
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (GenerationNumber(name) >= 0 && name != gen_name_) fs::remove_all(entry.path(), ec);
-  }
+  // Remove every generation but the new one that no reader leases; a
+  // leased one is removed once its last reader lets it go.
+  RemoveUnusedLocked(dir_, gen_name_);
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> RemoveUnusedGenerations(const std::string& dir) {
+  const std::string lock_path = dir + "/LOCK";
+  const int fd = ::open(lock_path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT || errno == EACCES || errno == EROFS) return std::vector<std::string>();
+    return Errno("cannot open", lock_path);
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {  // a build runs: it removes them
+    ::close(fd);
+    return std::vector<std::string>();
+  }
+  const std::string keep = CurrentGenerationName(dir);
+  std::vector<std::string> removed;
+  // Without a valid CURRENT nothing is known to be unused.
+  if (GenerationNumber(keep) >= 0 && !keep.ends_with(".tmp"))
+    removed = RemoveUnusedLocked(dir, keep);
+  ::close(fd);
+  return removed;
+}
+
+absl::StatusOr<std::unique_ptr<GenerationLease>> GenerationLease::AcquireLive(
+    const std::string& dir) {
+  // A remover holds the lock only while it deletes, and a generation is
+  // removed only once CURRENT names another, so a few tries suffice unless
+  // builds commit back to back faster than this loop runs.
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    SCRY_ASSIGN_OR_RETURN(const std::string path, LiveGeneration(dir));
+    std::unique_ptr<GenerationLease> lease(new GenerationLease());
+    lease->dir_ = dir;
+    lease->name_ = fs::path(path).filename().string();
+    lease->path_ = path;
+    const std::string lease_path = LeasePath(dir, lease->name_);
+    lease->fd_ = ::open(lease_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lease->fd_ < 0) {
+      // A read-only index directory: nothing can remove the generation.
+      if (errno == EACCES || errno == EROFS) return lease;
+      return Errno("cannot open", lease_path);
+    }
+    while (::flock(lease->fd_, LOCK_SH) != 0) {
+      if (errno != EINTR) return Errno("cannot lock", lease_path);
+    }
+    std::error_code ec;
+    if (SameFile(lease->fd_, lease_path) && fs::exists(path + "/MANIFEST", ec)) return lease;
+    // Removed while we waited for the lock: look at CURRENT again.
+  }
+  return absl::UnavailableError(
+      absl::StrCat("the index at ", dir, " kept changing while it was being opened"));
+}
+
+GenerationLease::~GenerationLease() {
+  if (fd_ >= 0) ::close(fd_);  // releases the flock
 }
 
 absl::StatusOr<std::string> LiveGeneration(const std::string& dir) {
@@ -164,7 +270,7 @@ absl::StatusOr<std::string> LiveGeneration(const std::string& dir) {
     return absl::FailedPreconditionError(
         absl::StrCat("no scry index at ", dir, " (build one with `scry index`)"));
   }
-  const std::string gen = ReadCurrent(dir);
+  const std::string gen = CurrentGenerationName(dir);
   if (GenerationNumber(gen) < 0 || gen.ends_with(".tmp")) {
     return absl::DataLossError(absl::StrCat("bad CURRENT file in ", dir));
   }
@@ -221,8 +327,9 @@ absl::StatusOr<IndexManifest> ReadManifest(const std::string& generation_path) {
 absl::StatusOr<std::unique_ptr<IndexReader>> IndexReader::Open(
     const std::string& dir, const ShardReader::Options& options) {
   std::unique_ptr<IndexReader> reader(new IndexReader());
-  SCRY_ASSIGN_OR_RETURN(reader->generation_path_, LiveGeneration(dir));
-  SCRY_ASSIGN_OR_RETURN(reader->manifest_, ReadManifest(reader->generation_path_));
+  SCRY_ASSIGN_OR_RETURN(reader->lease_, GenerationLease::AcquireLive(dir));
+  const std::string& generation_path = reader->lease_->path();
+  SCRY_ASSIGN_OR_RETURN(reader->manifest_, ReadManifest(generation_path));
   if (reader->manifest_.only_shard >= 0) {
     return absl::FailedPreconditionError(
         absl::StrCat(dir, " holds only shard ", reader->manifest_.only_shard, " of ",
@@ -233,7 +340,7 @@ absl::StatusOr<std::unique_ptr<IndexReader>> IndexReader::Open(
   for (uint32_t i = 0; i < reader->manifest_.num_shards; ++i) {
     SCRY_ASSIGN_OR_RETURN(
         auto shard,
-        ShardReader::Open(absl::StrCat(reader->generation_path_, "/", ShardDirName(i)), options));
+        ShardReader::Open(absl::StrCat(generation_path, "/", ShardDirName(i)), options));
     const ShardMeta& meta = shard->meta();
     if (meta.shard_index != i || meta.num_shards != reader->manifest_.num_shards ||
         meta.language != reader->manifest_.language) {

@@ -9,6 +9,7 @@
 //                        stopwords ("on"/"off"), docs, and for a part
 //                        of an index (one shard built alone) part=<shard>
 //       shard-000/ ...   one RocksDB per shard (storage/keys.h)
+//   DIR/gen-000007.lease a reader's lease on gen-000007 (a shared flock(2))
 //   DIR/gen-000008.tmp/  a build in progress
 //
 // A build writes a new generation beside the live one and, only when every
@@ -16,7 +17,10 @@
 // rename(2) (both fsynced). A build that fails, is interrupted or killed
 // leaves the live generation untouched; its .tmp directory is removed at once
 // on failure, or by the next build after a kill. Old generations are removed
-// after the switch.
+// after the switch, except those a reader still leases (GenerationLease: a
+// running server that has not yet moved to the new generation); they are
+// removed once released (RemoveUnusedGenerations), by whoever comes first:
+// the reader that lets go, or the next build.
 #ifndef SCRY_STORAGE_INDEX_DIR_H_
 #define SCRY_STORAGE_INDEX_DIR_H_
 
@@ -71,6 +75,48 @@ class IndexBuild {
   bool committed_ = false;
 };
 
+// A reader's hold on one generation of the index at DIR: while any lease on
+// it is held, no build and no other reader's clean-up removes it, even after
+// CURRENT names a newer one. A lease is a shared flock(2) on
+// DIR/gen-N.lease, so the kernel ends it when the process dies, even by
+// SIGKILL. A remover takes the lock exclusively (without waiting), removes
+// the generation, then unlinks the lease file; a reader that took its lock
+// on a lease file that has since been unlinked, or whose generation is gone,
+// tries again with what CURRENT names then.
+// Thread safety: immutable once acquired.
+class GenerationLease {
+ public:
+  // Leases the generation CURRENT names. FailedPrecondition if `dir` holds
+  // no index; DataLoss if CURRENT is bad or names a missing generation.
+  // On a read-only directory (no lease file can be made, nor anything
+  // removed) the lease is nominal.
+  static absl::StatusOr<std::unique_ptr<GenerationLease>> AcquireLive(const std::string& dir);
+
+  ~GenerationLease();  // releases the lease (nothing is removed here)
+  GenerationLease(const GenerationLease&) = delete;
+  GenerationLease& operator=(const GenerationLease&) = delete;
+
+  const std::string& dir() const { return dir_; }
+  const std::string& name() const { return name_; }  // "gen-000007"
+  const std::string& path() const { return path_; }  // DIR/gen-000007
+
+ private:
+  GenerationLease() = default;
+  std::string dir_;
+  std::string name_;
+  std::string path_;
+  int fd_ = -1;
+};
+
+// Removes every generation of the index at `dir` that CURRENT does not name
+// and no reader leases (and lease files left without a generation). Does
+// nothing if a build holds DIR/LOCK: that build removes them when it
+// commits. Returns the names of the generations removed.
+absl::StatusOr<std::vector<std::string>> RemoveUnusedGenerations(const std::string& dir);
+
+// The name CURRENT holds ("gen-000007"), "" if it is missing or unreadable.
+std::string CurrentGenerationName(const std::string& dir);
+
 // The path of the live generation of the index at `dir`. FailedPrecondition
 // (with a hint to run `scry index`) if `dir` holds no index.
 absl::StatusOr<std::string> LiveGeneration(const std::string& dir);
@@ -79,14 +125,16 @@ absl::StatusOr<IndexManifest> ReadManifest(const std::string& generation_path);
 
 std::string ShardDirName(uint32_t shard);
 
-// An open index: every shard of the live generation, read-only.
+// An open index: every shard of the live generation, read-only, leased
+// (GenerationLease) until the reader is destroyed.
 // Thread safety: const methods are safe to call concurrently.
 class IndexReader {
  public:
   static absl::StatusOr<std::unique_ptr<IndexReader>> Open(const std::string& dir,
                                                            const ShardReader::Options& options);
   const IndexManifest& manifest() const { return manifest_; }
-  const std::string& generation_path() const { return generation_path_; }
+  const std::string& generation_path() const { return lease_->path(); }
+  const std::string& generation_name() const { return lease_->name(); }
   size_t num_shards() const { return shards_.size(); }
   const ShardReader& shard(size_t i) const { return *shards_[i]; }
   uint64_t total_docs() const { return total_docs_; }
@@ -94,8 +142,9 @@ class IndexReader {
 
  private:
   IndexReader() = default;
+  // Declared first, so released after the shards are closed.
+  std::unique_ptr<GenerationLease> lease_;
   IndexManifest manifest_;
-  std::string generation_path_;
   std::vector<std::unique_ptr<ShardReader>> shards_;
   uint64_t total_docs_ = 0;
   uint64_t total_length_ = 0;

@@ -2,9 +2,17 @@
 //
 // Tests for storage/index_dir.h: the MANIFEST records the analyser settings
 // (language, stopwords) and reads back what was committed; manifests written
-// before the stopwords key read as stopwords off.
+// before the stopwords key read as stopwords off. Generation leases: a build
+// never removes a generation a reader holds (in this process or another, even
+// one killed by SIGKILL, whose lease the kernel ends), and the leftovers go
+// once released.
 #include "storage/index_dir.h"
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -85,6 +93,110 @@ TEST(IndexManifest, BadStopwordsValueIsDataLoss) {
                                                            "\nshards=3\nlanguage=english\n"
                                                            "stopwords=maybe\ndocs=1\n"));
   EXPECT_THAT(ReadManifest(gen), StatusIs(absl::StatusCode::kDataLoss, "stopwords"));
+}
+
+bool Exists(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::exists(path, ec);
+}
+
+TEST(GenerationLease, ABuildKeepsALeasedGenerationUntilReleased) {
+  scry::testing::TempDir tmp;
+  const std::string dir = tmp.Sub("idx");
+  const std::string first = CommitManifest(dir, SampleManifest("english", false));
+  ASSERT_FALSE(first.empty());
+  absl::StatusOr<std::unique_ptr<GenerationLease>> lease = GenerationLease::AcquireLive(dir);
+  ASSERT_THAT(lease, IsOk());
+  EXPECT_EQ((*lease)->path(), first);
+  EXPECT_EQ((*lease)->name(), CurrentGenerationName(dir));
+
+  const std::string second = CommitManifest(dir, SampleManifest("english", false));
+  ASSERT_NE(second, first);
+  EXPECT_TRUE(Exists(first + "/MANIFEST")) << "a leased generation was removed";
+  // Still leased: clean-up leaves it too.
+  absl::StatusOr<std::vector<std::string>> removed = RemoveUnusedGenerations(dir);
+  ASSERT_THAT(removed, IsOk());
+  EXPECT_TRUE(removed->empty());
+  EXPECT_TRUE(Exists(first));
+
+  lease->reset();
+  removed = RemoveUnusedGenerations(dir);
+  ASSERT_THAT(removed, IsOk());
+  EXPECT_THAT(*removed, ::testing::ElementsAre(std::filesystem::path(first).filename().string()));
+  EXPECT_FALSE(Exists(first));
+  EXPECT_FALSE(Exists(first + ".lease"));
+  EXPECT_TRUE(Exists(second + "/MANIFEST"));
+}
+
+TEST(GenerationLease, AnUnleasedGenerationGoesAtTheSwitch) {
+  scry::testing::TempDir tmp;
+  const std::string dir = tmp.Sub("idx");
+  const std::string first = CommitManifest(dir, SampleManifest("english", false));
+  {
+    absl::StatusOr<std::unique_ptr<GenerationLease>> lease = GenerationLease::AcquireLive(dir);
+    ASSERT_THAT(lease, IsOk());
+  }
+  const std::string second = CommitManifest(dir, SampleManifest("english", false));
+  EXPECT_FALSE(Exists(first));
+  EXPECT_FALSE(Exists(first + ".lease"));
+  EXPECT_TRUE(Exists(second));
+}
+
+TEST(GenerationLease, CleanUpWaitsForARunningBuild) {
+  scry::testing::TempDir tmp;
+  const std::string dir = tmp.Sub("idx");
+  const std::string first = CommitManifest(dir, SampleManifest("english", false));
+  auto lease = GenerationLease::AcquireLive(dir);
+  ASSERT_THAT(lease, IsOk());
+  const std::string second = CommitManifest(dir, SampleManifest("english", false));
+  lease->reset();
+  // A build in progress holds DIR/LOCK: its commit will clean up, not us
+  // (we could not tell its finished generation from an unused one).
+  auto build = IndexBuild::Begin(dir);
+  ASSERT_THAT(build, IsOk());
+  auto removed = RemoveUnusedGenerations(dir);
+  ASSERT_THAT(removed, IsOk());
+  EXPECT_TRUE(removed->empty());
+  EXPECT_TRUE(Exists(first));
+  ASSERT_THAT((*build)->Commit(SampleManifest("english", false)), IsOk());
+  EXPECT_FALSE(Exists(first));
+  EXPECT_FALSE(Exists(second));
+}
+
+TEST(GenerationLease, TheLeaseOfAKilledReaderEnds) {
+  scry::testing::TempDir tmp;
+  const std::string dir = tmp.Sub("idx");
+  const std::string first = CommitManifest(dir, SampleManifest("english", false));
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto lease = GenerationLease::AcquireLive(dir);
+    const char c = lease.ok() ? 'y' : 'n';
+    if (::write(ready[1], &c, 1) != 1) ::_exit(1);
+    for (;;) ::pause();
+  }
+  ::close(ready[1]);
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ::close(ready[0]);
+  EXPECT_EQ(c, 'y');
+  CommitManifest(dir, SampleManifest("english", false));
+  EXPECT_TRUE(Exists(first)) << "leased by the child";
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  auto removed = RemoveUnusedGenerations(dir);
+  ASSERT_THAT(removed, IsOk());
+  EXPECT_EQ(removed->size(), 1u);
+  EXPECT_FALSE(Exists(first));
+}
+
+TEST(GenerationLease, NoIndexIsFailedPrecondition) {
+  scry::testing::TempDir tmp;
+  EXPECT_THAT(GenerationLease::AcquireLive(tmp.Sub("none")),
+              StatusIs(absl::StatusCode::kFailedPrecondition, "no scry index"));
 }
 
 }  // namespace
