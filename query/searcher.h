@@ -155,6 +155,9 @@ class Searcher {
   absl::StatusOr<std::vector<storage::ShardStats>> Stats() const;
 
   const storage::IndexReader& index() const { return *index_; }
+  // The generation searched ("gen-000007"): a Searcher reads one generation
+  // of the index directory, leased while it is open (storage/index_dir.h).
+  const std::string& generation() const { return index_->generation_name(); }
   // The named fields of the index (the union over shards), sorted.
   const std::vector<std::string>& fields() const { return field_names_; }
 

@@ -181,6 +181,20 @@ std::string RenderPrometheus(const v1::StatsResponse& stats) {
   absl::StrAppend(&out, "scry_index_postings ", stats.postings(), "\n");
   Family(&out, "scry_index_bytes_on_disk", "gauge", "Bytes of the served index's SST files.");
   absl::StrAppend(&out, "scry_index_bytes_on_disk ", stats.bytes_on_disk(), "\n");
+  Family(&out, "scry_index_generation_info", "gauge",
+         "The generation of the index directory served (value 1).");
+  absl::StrAppend(&out, "scry_index_generation_info{generation=\"", EscapeLabel(stats.generation()),
+                  "\"} 1\n");
+  Family(&out, "scry_index_generation_loaded_timestamp_seconds", "gauge",
+         "When the served generation began to be served (Unix time).");
+  absl::StrAppend(&out, "scry_index_generation_loaded_timestamp_seconds ",
+                  MicrosAsSeconds(stats.generation_loaded_unix_micros()), "\n");
+  Family(&out, "scry_index_reloads_total", "counter",
+         "New generations switched to since the server started.");
+  absl::StrAppend(&out, "scry_index_reloads_total ", stats.reloads(), "\n");
+  Family(&out, "scry_index_failed_reloads_total", "counter",
+         "New generations refused (they could not be opened).");
+  absl::StrAppend(&out, "scry_index_failed_reloads_total ", stats.failed_reloads(), "\n");
   Family(&out, "scry_index_shard_docs", "gauge", "Documents in one shard of the served index.");
   for (const v1::ShardStats& s : stats.shards()) {
     absl::StrAppend(&out, "scry_index_shard_docs{shard=\"", s.shard(), "\"} ", s.docs(), "\n");

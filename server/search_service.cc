@@ -93,14 +93,15 @@ void SearchService::AddUnaryMethod(const char* path, Metrics::Method metric,
           std::move(handler), this)));
 }
 
-SearchService::SearchService(const query::Searcher* searcher, const SearchServiceOptions& options)
-    : searcher_(searcher), options_(options) {
+SearchService::SearchService(LiveIndex* index, const SearchServiceOptions& options)
+    : index_(index), options_(options) {
   // Paths as in proto/scry/v1/search.proto; gRPC keeps the pointers, so they
   // must be literals.
   AddUnaryMethod("/scry.v1.SearchService/Search", Metrics::kSearch, &SearchService::Search);
   AddUnaryMethod("/scry.v1.SearchService/GetDocument", Metrics::kGetDocument,
                  &SearchService::GetDocument);
   AddUnaryMethod("/scry.v1.SearchService/Stats", Metrics::kStats, &SearchService::Stats);
+  AddUnaryMethod("/scry.v1.SearchService/Reload", Metrics::kReload, &SearchService::Reload);
 }
 
 namespace {
@@ -159,8 +160,9 @@ grpc::Status SearchService::Search(grpc::ServerContext* context, const v1::Searc
                         "too many concurrent searches (the server's limit is " +
                             std::to_string(options_.max_concurrent_searches) + "); retry later");
   }
-  const query::Searcher* searcher = searcher_.load(std::memory_order_acquire);
-  if (searcher == nullptr) return Loading();
+  LiveIndex* index = index_.load(std::memory_order_acquire);
+  if (index == nullptr) return Loading();
+  const std::shared_ptr<const query::Searcher> searcher = index->Acquire();
   query::SearchRequest q;
   // The client's deadline, else the server's default, reaches the
   // evaluation loops; so does a cancellation.
@@ -281,8 +283,9 @@ grpc::Status SearchService::GetDocument(grpc::ServerContext* /*context*/,
   if (request.id().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "id must not be empty");
   }
-  const query::Searcher* searcher = searcher_.load(std::memory_order_acquire);
-  if (searcher == nullptr) return Loading();
+  LiveIndex* index = index_.load(std::memory_order_acquire);
+  if (index == nullptr) return Loading();
+  const std::shared_ptr<const query::Searcher> searcher = index->Acquire();
   absl::StatusOr<storage::StoredDocument> doc = searcher->GetDocument(request.id());
   if (!doc.ok()) return ToGrpc(doc.status());
   response->set_id(std::move(doc->id));
@@ -294,8 +297,9 @@ grpc::Status SearchService::GetDocument(grpc::ServerContext* /*context*/,
 grpc::Status SearchService::Stats(grpc::ServerContext* /*context*/,
                                   const v1::StatsRequest& /*request*/,
                                   v1::StatsResponse* response) const {
-  const query::Searcher* searcher = searcher_.load(std::memory_order_acquire);
-  if (searcher == nullptr) return Loading();
+  LiveIndex* index = index_.load(std::memory_order_acquire);
+  if (index == nullptr) return Loading();
+  const std::shared_ptr<const query::Searcher> searcher = index->Acquire();
   absl::StatusOr<std::vector<storage::ShardStats>> stats = searcher->Stats();
   if (!stats.ok()) return ToGrpc(stats.status());
   uint64_t docs = 0, terms = 0, postings = 0, bytes = 0;
@@ -321,9 +325,31 @@ grpc::Status SearchService::Stats(grpc::ServerContext* /*context*/,
   response->set_language(searcher->index().manifest().language);
   response->set_stopwords(searcher->index().manifest().stopwords);
   for (const std::string& f : searcher->fields()) response->add_fields(f);
+  const LiveIndexInfo info = index->info();
+  response->set_generation(searcher->generation());
+  if (info.generation == searcher->generation()) {
+    response->set_generation_loaded_unix_micros(
+        static_cast<uint64_t>(absl::ToUnixMicros(info.loaded_at)));
+  }
+  response->set_reloads(info.reloads);
+  response->set_failed_reloads(info.failed_reloads);
+  response->set_last_reload_error(info.last_error);
   metrics_.Fill(response);
   response->set_searches_in_flight(
       static_cast<uint64_t>(std::max(0, searches_in_flight_.load(std::memory_order_relaxed))));
+  return grpc::Status::OK;
+}
+
+grpc::Status SearchService::Reload(grpc::ServerContext* /*context*/,
+                                   const v1::ReloadRequest& /*request*/,
+                                   v1::ReloadResponse* response) const {
+  LiveIndex* index = index_.load(std::memory_order_acquire);
+  if (index == nullptr) return Loading();
+  const std::string before = index->info().generation;
+  absl::StatusOr<std::string> now = index->Reload();
+  if (!now.ok()) return ToGrpc(now.status());
+  response->set_generation(*now);
+  response->set_switched(*now != before);
   return grpc::Status::OK;
 }
 

@@ -1,7 +1,7 @@
 // File: server/search_service.h
 //
-// The scry.v1.SearchService RPCs (proto/scry/v1/search.proto) over one
-// query::Searcher.
+// The scry.v1.SearchService RPCs (proto/scry/v1/search.proto) over the
+// generations of one index (server/live_index.h).
 //
 // The service registers its three unary methods itself, with raw byte
 // buffers on the wire, and parses the requests on its own. With the
@@ -25,6 +25,7 @@
 #include "grpcpp/support/status.h"
 #include "query/searcher.h"
 #include "scry/v1/search.pb.h"
+#include "server/live_index.h"
 #include "server/metrics.h"
 
 namespace scry::server {
@@ -47,12 +48,11 @@ struct SearchServiceOptions {
 
 class SearchService final : public grpc::Service {
  public:
-  // `searcher` must outlive the service. It may be null while the index is
-  // loading: every call is then UNAVAILABLE until SetSearcher.
-  SearchService(const query::Searcher* searcher, const SearchServiceOptions& options);
-  void SetSearcher(const query::Searcher* searcher) {
-    searcher_.store(searcher, std::memory_order_release);
-  }
+  // `index` must outlive the service. It may be null while the index is
+  // loading: every call is then UNAVAILABLE until SetIndex. Each call runs
+  // on the generation served when it starts (LiveIndex::Acquire).
+  SearchService(LiveIndex* index, const SearchServiceOptions& options);
+  void SetIndex(LiveIndex* index) { index_.store(index, std::memory_order_release); }
 
   // `context` may be null (a direct call: no client deadline, no
   // cancellation).
@@ -62,6 +62,8 @@ class SearchService final : public grpc::Service {
                            v1::GetDocumentResponse* response) const;
   grpc::Status Stats(grpc::ServerContext* context, const v1::StatsRequest& request,
                      v1::StatsResponse* response) const;
+  grpc::Status Reload(grpc::ServerContext* context, const v1::ReloadRequest& request,
+                      v1::ReloadResponse* response) const;
 
   // Full gRPC name of the service, for health checks.
   static constexpr const char* kServiceName = "scry.v1.SearchService";
@@ -75,7 +77,7 @@ class SearchService final : public grpc::Service {
                       grpc::Status (SearchService::*method)(grpc::ServerContext*, const Request&,
                                                             Response*) const);
 
-  std::atomic<const query::Searcher*> searcher_;
+  std::atomic<LiveIndex*> index_;
   SearchServiceOptions options_;
   mutable std::atomic<int> searches_in_flight_{0};
   mutable Metrics metrics_;

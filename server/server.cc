@@ -196,7 +196,7 @@ grpc::Status ToGrpc(const absl::Status& status) {
 struct Server::Impl {
   // Destroyed bottom-up: the gRPC server (which waits for running calls)
   // before the service and the searcher it uses.
-  std::unique_ptr<query::Searcher> searcher;
+  std::unique_ptr<LiveIndex> index;
   std::unique_ptr<SearchService> service;
   std::unique_ptr<grpc::Server> server;
   // Uses `service`; stopped first.
@@ -274,23 +274,32 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     }
     impl->metrics = std::move(*metrics);
   }
-  absl::StatusOr<std::unique_ptr<query::Searcher>> searcher =
-      query::Searcher::Open(options.index_dir, options.searcher);
-  if (!searcher.ok()) {
+  LiveIndexOptions live;
+  live.index_dir = options.index_dir;
+  live.searcher = options.searcher;
+  live.poll_ms = options.reload_poll_ms;
+  live.log = [](const std::string& line) {
+    std::fprintf(stderr, "scry: %s\n", line.c_str());
+    std::fflush(stderr);
+  };
+  absl::StatusOr<std::unique_ptr<LiveIndex>> index_or = LiveIndex::Open(live);
+  if (!index_or.ok()) {
     impl->server->Shutdown();
-    return searcher.status();
+    return index_or.status();
   }
-  impl->searcher = std::move(*searcher);
-  impl->service->SetSearcher(impl->searcher.get());
+  impl->index = std::move(*index_or);
+  impl->service->SetIndex(impl->index.get());
   SetServing(impl->server.get(), true);
 
-  const storage::IndexReader& index = impl->searcher->index();
+  const std::shared_ptr<const query::Searcher> searcher = impl->index->Acquire();
+  const storage::IndexReader& index = searcher->index();
   const char* tls = options.tls_cert_file.empty()        ? "plaintext"
                     : options.tls_client_ca_file.empty() ? "TLS"
                                                          : "mutual TLS";
-  std::fprintf(stderr, "scry: serving %s (%llu docs, %zu shards) on %s (%s%s)\n",
-               options.index_dir.c_str(), static_cast<unsigned long long>(index.total_docs()),
-               index.num_shards(), BoundAddress(options.listen, selected_port).c_str(), tls,
+  std::fprintf(stderr, "scry: serving %s %s (%llu docs, %zu shards) on %s (%s%s)\n",
+               options.index_dir.c_str(), searcher->generation().c_str(),
+               static_cast<unsigned long long>(index.total_docs()), index.num_shards(),
+               BoundAddress(options.listen, selected_port).c_str(), tls,
                service.auth_tokens.empty() ? "" : ", bearer tokens required");
   if (impl->metrics != nullptr) {
     std::fprintf(stderr, "scry: metrics on http://%s/metrics\n",
@@ -303,6 +312,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
 int Server::metrics_port() const { return impl_->metrics != nullptr ? impl_->metrics->port() : 0; }
 
 void Server::Wait() { impl_->server->Wait(); }
+
+void Server::ReloadSoon() {
+  if (impl_->index != nullptr) impl_->index->ReloadSoon();
+}
 
 void Server::Shutdown(int grace_ms) {
   {

@@ -29,6 +29,10 @@ namespace scry::server {
 
 struct ServerOptions {
   std::string index_dir;
+  // How often the server reads the index directory's CURRENT for a new
+  // generation (server/live_index.h), in milliseconds; 0: only on Reload
+  // (the RPC, or Server::Reload on SIGHUP).
+  int reload_poll_ms = 500;
   std::string listen = "127.0.0.1:7700";  // HOST:PORT; port 0 picks a free port
   query::SearcherOptions searcher;
   int max_message_bytes = 4 << 20;  // largest request accepted
@@ -95,6 +99,10 @@ class Server {
   int port() const { return port_; }
   // The port of the metrics endpoint; 0 if off (no options.metrics_listen).
   int metrics_port() const;
+
+  // Asks the server to serve the generation CURRENT names, if new, without
+  // waiting (for SIGHUP); the outcome is logged.
+  void ReloadSoon();
 
   // Blocks until Shutdown() is called from another thread (or a signal
   // handler's helper thread).

@@ -97,9 +97,13 @@ bool RemoveIfUnleased(const std::string& dir, const std::string& name) {
   return !ec;
 }
 
-// RemoveUnusedGenerations for a caller that holds DIR/LOCK: every
-// generation but `keep` and builds in progress.
-std::vector<std::string> RemoveUnusedLocked(const std::string& dir, const std::string& keep) {
+// Removes the unleased generations of `dir` but `keep` and builds in
+// progress; with `older_only`, only those numbered below `keep` (what a
+// caller may remove without holding DIR/LOCK: a build's finished generation
+// that CURRENT does not name yet is always numbered above CURRENT's).
+std::vector<std::string> RemoveUnused(const std::string& dir, const std::string& keep,
+                                      bool older_only) {
+  const int64_t keep_number = GenerationNumber(keep);
   std::vector<std::string> removed;
   std::vector<std::string> leases;
   std::error_code ec;
@@ -109,13 +113,16 @@ std::vector<std::string> RemoveUnusedLocked(const std::string& dir, const std::s
       leases.push_back(name.substr(0, name.size() - 6));
       continue;
     }
-    if (GenerationNumber(name) < 0 || name.ends_with(".tmp") || name == keep) continue;
+    const int64_t number = GenerationNumber(name);
+    if (number < 0 || name.ends_with(".tmp") || name == keep) continue;
+    if (older_only && number > keep_number) continue;
     if (RemoveIfUnleased(dir, name)) removed.push_back(name);
   }
   // Lease files whose generation is gone (a reader died after a remover
   // unlinked the file it had opened, or made one for a generation removed
   // meanwhile).
   for (const std::string& name : leases) {
+    if (older_only && GenerationNumber(name) > keep_number) continue;
     if (name != keep && !fs::exists(absl::StrCat(dir, "/", name), ec)) {
       RemoveIfUnleased(dir, name);
     }
@@ -207,28 +214,17 @@ absl::Status IndexBuild::Commit(const IndexManifest& m) {
   SCRY_RETURN_IF_ERROR(SyncDir(dir_));
   // Remove every generation but the new one that no reader leases; a
   // leased one is removed once its last reader lets it go.
-  RemoveUnusedLocked(dir_, gen_name_);
+  RemoveUnused(dir_, gen_name_, /*older_only=*/false);
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<std::string>> RemoveUnusedGenerations(const std::string& dir) {
-  const std::string lock_path = dir + "/LOCK";
-  const int fd = ::open(lock_path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT || errno == EACCES || errno == EROFS) return std::vector<std::string>();
-    return Errno("cannot open", lock_path);
-  }
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {  // a build runs: it removes them
-    ::close(fd);
-    return std::vector<std::string>();
-  }
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return std::vector<std::string>();
   const std::string keep = CurrentGenerationName(dir);
-  std::vector<std::string> removed;
   // Without a valid CURRENT nothing is known to be unused.
-  if (GenerationNumber(keep) >= 0 && !keep.ends_with(".tmp"))
-    removed = RemoveUnusedLocked(dir, keep);
-  ::close(fd);
-  return removed;
+  if (GenerationNumber(keep) < 0 || keep.ends_with(".tmp")) return std::vector<std::string>();
+  return RemoveUnused(dir, keep, /*older_only=*/true);
 }
 
 absl::StatusOr<std::unique_ptr<GenerationLease>> GenerationLease::AcquireLive(

@@ -20,7 +20,8 @@
 // after the switch, except those a reader still leases (GenerationLease: a
 // running server that has not yet moved to the new generation); they are
 // removed once released (RemoveUnusedGenerations), by whoever comes first:
-// the reader that lets go, or the next build.
+// the reader that lets go, or the next build. Removing takes no directory
+// lock, so a server's clean-up never makes a build wait or fail.
 #ifndef SCRY_STORAGE_INDEX_DIR_H_
 #define SCRY_STORAGE_INDEX_DIR_H_
 
@@ -108,10 +109,12 @@ class GenerationLease {
   int fd_ = -1;
 };
 
-// Removes every generation of the index at `dir` that CURRENT does not name
-// and no reader leases (and lease files left without a generation). Does
-// nothing if a build holds DIR/LOCK: that build removes them when it
-// commits. Returns the names of the generations removed.
+// Removes every generation of the index at `dir` older than the one CURRENT
+// names that no reader leases (and lease files left without a generation).
+// Needs no lock and never blocks a build: a build in progress only ever
+// makes generations numbered above CURRENT's, which are left to that build
+// (its commit removes every unleased generation but its own). Returns the
+// names of the generations removed.
 absl::StatusOr<std::vector<std::string>> RemoveUnusedGenerations(const std::string& dir);
 
 // The name CURRENT holds ("gen-000007"), "" if it is missing or unreadable.

@@ -23,9 +23,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "analysis/analyzer.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/security/credentials.h"
-#include "analysis/analyzer.h"
 #include "indexer/assemble.h"
 #include "indexer/builder.h"
 #include "query/searcher.h"
@@ -116,12 +116,14 @@ bool WritePortFile(const std::string& path, int port) {
 
 int RunServe(const scry::server::ServerOptions& options, const std::string& port_file,
              const std::string& metrics_port_file) {
-  // Block the stop signals in every thread; one thread waits for them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // Block the stop signals (and SIGHUP, reload) in every thread; one thread
+  // waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   absl::StatusOr<std::unique_ptr<scry::server::Server>> server =
       scry::server::Server::Start(options);
@@ -133,7 +135,10 @@ int RunServe(const scry::server::ServerOptions& options, const std::string& port
   if (!port_file.empty() && !WritePortFile(port_file, (*server)->port())) return 1;
   std::thread waiter([&] {
     int sig = 0;
-    sigwait(&stop_signals, &sig);
+    while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+      std::cerr << "scry: SIGHUP, looking for a new generation\n";
+      (*server)->ReloadSoon();
+    }
     std::cerr << "scry: signal " << sig << ", shutting down\n";
     (*server)->Shutdown();
   });
@@ -181,9 +186,12 @@ void PrintResponse(const scry::v1::SearchResponse& response, size_t offset, bool
 // Searches `index` in this process, through the same SearchService code the
 // server runs.
 int RunSearchLocal(const std::string& index, const scry::v1::SearchRequest& request) {
-  auto searcher = scry::query::Searcher::Open(index, scry::query::SearcherOptions());
-  if (!searcher.ok()) return Fail(searcher.status());
-  scry::server::SearchService service(searcher->get(), scry::server::SearchServiceOptions());
+  scry::server::LiveIndexOptions options;
+  options.index_dir = index;
+  options.poll_ms = 0;
+  auto live = scry::server::LiveIndex::Open(options);
+  if (!live.ok()) return Fail(live.status());
+  scry::server::SearchService service(live->get(), scry::server::SearchServiceOptions());
   scry::v1::SearchResponse response;
   grpc::Status status = service.Search(nullptr, request, &response);
   if (!status.ok()) {
@@ -427,6 +435,12 @@ int main(int argc, char** argv) {
                    "one after the other")
       ->capture_default_str();
   serve_cmd->add_option("--cache-mb", cache_mb, "RocksDB block cache, in MiB")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--reload-poll-ms", serve.reload_poll_ms,
+                   "How often to look for a new build of the index (its CURRENT) and switch to "
+                   "it; 0 = only on SIGHUP or the Reload RPC")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   serve_cmd->add_option("--tls-cert", serve.tls_cert_file,
                         "Serve TLS with this certificate chain (PEM; needs --tls-key)");

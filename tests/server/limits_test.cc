@@ -259,7 +259,7 @@ TEST_F(LimitsTest, StatsCountsCallsByCodeWithLatencyHistogram) {
     return response;
   };
   v1::StatsResponse first = stats();
-  ASSERT_EQ(first.methods_size(), 3);
+  ASSERT_EQ(first.methods_size(), 4);
   const v1::MethodMetrics& search = first.methods(0);
   EXPECT_EQ(search.method(), "Search");
   EXPECT_EQ(search.calls_by_code().at("OK"), 5u);
@@ -288,9 +288,11 @@ TEST_F(LimitsTest, ServiceIsUnavailableUntilTheIndexIsLoaded) {
   v1::StatsResponse stats;
   EXPECT_EQ(service.Stats(nullptr, v1::StatsRequest(), &stats).error_code(),
             grpc::StatusCode::UNAVAILABLE);
-  auto searcher = query::Searcher::Open(tmp_->Sub("idx"), query::SearcherOptions());
-  ASSERT_THAT(searcher, IsOk());
-  service.SetSearcher(searcher->get());
+  LiveIndexOptions live;
+  live.index_dir = tmp_->Sub("idx");
+  auto index = LiveIndex::Open(live);
+  ASSERT_THAT(index, IsOk());
+  service.SetIndex(index->get());
   EXPECT_TRUE(service.Search(nullptr, request, &response).ok());
   EXPECT_GT(response.hits_size(), 0);
 }

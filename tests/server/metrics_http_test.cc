@@ -621,16 +621,24 @@ TEST_F(MetricsHttpTest, ServesTheCountersOfTheStatsRpc) {
   EXPECT_EQ(r.headers["content-length"], std::to_string(r.body.size()));
   const Exposition e = ParseExposition(r.body);
   EXPECT_THAT(e.errors, ::testing::IsEmpty()) << r.body;
-  const std::map<std::string, std::string> families = {{"scry_rpc_calls_total", "counter"},
-                                                       {"scry_rpc_latency_seconds", "histogram"},
-                                                       {"scry_searches_in_flight", "gauge"},
-                                                       {"scry_index_docs", "gauge"},
-                                                       {"scry_index_terms", "gauge"},
-                                                       {"scry_index_postings", "gauge"},
-                                                       {"scry_index_bytes_on_disk", "gauge"},
-                                                       {"scry_index_shard_docs", "gauge"},
-                                                       {"scry_index_shard_bytes_on_disk", "gauge"}};
+  const std::map<std::string, std::string> families = {
+      {"scry_rpc_calls_total", "counter"},
+      {"scry_rpc_latency_seconds", "histogram"},
+      {"scry_searches_in_flight", "gauge"},
+      {"scry_index_docs", "gauge"},
+      {"scry_index_terms", "gauge"},
+      {"scry_index_postings", "gauge"},
+      {"scry_index_bytes_on_disk", "gauge"},
+      {"scry_index_shard_docs", "gauge"},
+      {"scry_index_shard_bytes_on_disk", "gauge"},
+      {"scry_index_generation_info", "gauge"},
+      {"scry_index_generation_loaded_timestamp_seconds", "gauge"},
+      {"scry_index_reloads_total", "counter"},
+      {"scry_index_failed_reloads_total", "counter"}};
   EXPECT_EQ(e.types, families);
+  EXPECT_EQ(e.Value("scry_index_generation_info", {{"generation", stats.generation()}}), 1);
+  EXPECT_EQ(e.Value("scry_index_reloads_total", {}), 0);
+  EXPECT_GT(e.Value("scry_index_generation_loaded_timestamp_seconds", {}), 1.7e9);
   for (const auto& [family, type] : families) {
     EXPECT_EQ(std::count(e.help.begin(), e.help.end(), family), 1) << family;
   }
@@ -804,9 +812,11 @@ TEST_F(MetricsHttpTest, GrpcWithOneThreadRefusesEveryCall) {
                 StatusIs(absl::StatusCode::kInvalidArgument, "0 (no limit) or at least 3"));
   }
 
-  auto searcher = query::Searcher::Open(tmp_->Sub("idx"), query::SearcherOptions());
-  ASSERT_THAT(searcher, IsOk());
-  SearchService service(searcher->get(), SearchServiceOptions());
+  LiveIndexOptions live;
+  live.index_dir = tmp_->Sub("idx");
+  auto index = LiveIndex::Open(live);
+  ASSERT_THAT(index, IsOk());
+  SearchService service(index->get(), SearchServiceOptions());
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);

@@ -142,25 +142,32 @@ TEST(GenerationLease, AnUnleasedGenerationGoesAtTheSwitch) {
   EXPECT_TRUE(Exists(second));
 }
 
-TEST(GenerationLease, CleanUpWaitsForARunningBuild) {
+TEST(GenerationLease, CleanUpLeavesNewerGenerationsToTheirBuild) {
   scry::testing::TempDir tmp;
   const std::string dir = tmp.Sub("idx");
   const std::string first = CommitManifest(dir, SampleManifest("english", false));
   auto lease = GenerationLease::AcquireLive(dir);
   ASSERT_THAT(lease, IsOk());
   const std::string second = CommitManifest(dir, SampleManifest("english", false));
+  // A build that has renamed its finished generation into place but not yet
+  // switched CURRENT (as a build killed between the two leaves it).
+  const std::string third = absl::StrCat(dir, "/gen-000009");
+  std::filesystem::create_directories(third);
+  scry::testing::WriteFile(third + "/MANIFEST", "");
   lease->reset();
-  // A build in progress holds DIR/LOCK: its commit will clean up, not us
-  // (we could not tell its finished generation from an unused one).
+  // Clean-up takes no lock, so a build in progress is not disturbed...
   auto build = IndexBuild::Begin(dir);
   ASSERT_THAT(build, IsOk());
   auto removed = RemoveUnusedGenerations(dir);
   ASSERT_THAT(removed, IsOk());
-  EXPECT_TRUE(removed->empty());
-  EXPECT_TRUE(Exists(first));
-  ASSERT_THAT((*build)->Commit(SampleManifest("english", false)), IsOk());
+  EXPECT_EQ(removed->size(), 1u);
   EXPECT_FALSE(Exists(first));
+  EXPECT_TRUE(Exists(second));
+  // ...and leaves generations newer than CURRENT's to the next commit.
+  EXPECT_TRUE(Exists(third));
+  ASSERT_THAT((*build)->Commit(SampleManifest("english", false)), IsOk());
   EXPECT_FALSE(Exists(second));
+  EXPECT_FALSE(Exists(third));
 }
 
 TEST(GenerationLease, TheLeaseOfAKilledReaderEnds) {

@@ -1,0 +1,120 @@
+// File: server/live_index.h
+//
+// The index a server answers from, one generation at a time, switched
+// without a restart. A build (scry index / scry assemble) writes a new
+// generation beside the served one and replaces CURRENT
+// (storage/index_dir.h); LiveIndex notices it (a watcher thread reads
+// CURRENT every `poll_ms`; Reload() checks at once, for an admin call or
+// SIGHUP), opens the new generation and, only if that succeeds, makes it the
+// one handed out. A generation that fails to open (damaged, wrong format) is
+// refused with a logged error and the old one goes on serving; the same
+// generation is not tried again until CURRENT changes or Reload() is called.
+//
+// A search takes the served Searcher once (Acquire) and runs on it to the
+// end, so it never mixes shards of two generations; searches in flight when
+// the switch happens finish on the old one. The old Searcher is closed on the
+// watcher thread once the last search lets it go, which releases its
+// generation lease (storage::GenerationLease), and the generations no reader
+// leases any more are then removed from disk (RemoveUnusedGenerations).
+//
+// Thread safety: every method is safe to call concurrently.
+#ifndef SCRY_SERVER_LIVE_INDEX_H_
+#define SCRY_SERVER_LIVE_INDEX_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "query/searcher.h"
+
+namespace scry::server {
+
+struct LiveIndexOptions {
+  std::string index_dir;
+  query::SearcherOptions searcher;
+  // How often the watcher reads CURRENT, in milliseconds; 0: never (only
+  // Reload switches).
+  int poll_ms = 500;
+  // Receives one line per switch, refused generation and clean-up (no
+  // newline); nullptr: silent.
+  std::function<void(const std::string&)> log;
+};
+
+// What is served now.
+struct LiveIndexInfo {
+  std::string generation;       // "gen-000007"
+  absl::Time loaded_at;         // when it began to be served
+  uint64_t reloads = 0;         // generations switched to after the first
+  uint64_t failed_reloads = 0;  // generations refused
+  std::string last_error;       // why the last refused one was refused ("" if none)
+};
+
+class LiveIndex {
+ public:
+  // Opens the generation CURRENT names and starts the watcher. The errors of
+  // query::Searcher::Open (FailedPrecondition if there is no index).
+  static absl::StatusOr<std::unique_ptr<LiveIndex>> Open(const LiveIndexOptions& options);
+
+  // Stops the watcher. Searchers still held by callers stay valid; each is
+  // closed when its last holder lets it go.
+  ~LiveIndex();
+  LiveIndex(const LiveIndex&) = delete;
+  LiveIndex& operator=(const LiveIndex&) = delete;
+
+  // The Searcher of the generation served now; hold it for one request.
+  std::shared_ptr<const query::Searcher> Acquire() const;
+
+  // Switches to the generation CURRENT names if it is not the one served.
+  // Returns the generation served afterwards. On a failure to open the new
+  // generation, the error (its message names the generation), and the old
+  // one is still served. Concurrent calls (and the watcher) take turns: a
+  // call that finds another reload running waits for it, then looks again.
+  absl::StatusOr<std::string> Reload();
+
+  // Asks the watcher to Reload soon, without waiting (for a signal handler's
+  // thread). No-op after destruction began.
+  void ReloadSoon();
+
+  LiveIndexInfo info() const;
+
+ private:
+  // What the Searchers' deleters share with the watcher: it may outlive the
+  // LiveIndex (a request may hold a Searcher past the server's shutdown).
+  struct Shared {
+    std::mutex mu;
+    std::condition_variable wake;  // any member below changed
+    std::vector<std::unique_ptr<const query::Searcher>> released;
+    bool stop = false;
+    bool reload_requested = false;
+  };
+
+  explicit LiveIndex(const LiveIndexOptions& options);
+  // Wraps `searcher` so that its last release hands it to the watcher.
+  std::shared_ptr<const query::Searcher> Share(std::unique_ptr<query::Searcher> searcher);
+  void Watch();
+  // Closes the searchers let go, then removes unused generations.
+  void CloseReleased();
+  void Log(const std::string& line) const;
+
+  const LiveIndexOptions options_;
+  const std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
+
+  mutable std::mutex mu_;  // guards current_, info_ and refused_
+  std::shared_ptr<const query::Searcher> current_;
+  LiveIndexInfo info_;
+  std::string refused_;  // a generation that failed to open: not retried by the watcher
+
+  std::mutex reload_mu_;  // one reload at a time
+  std::thread watcher_;
+};
+
+}  // namespace scry::server
+
+#endif  // SCRY_SERVER_LIVE_INDEX_H_

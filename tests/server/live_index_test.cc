@@ -1,0 +1,202 @@
+// File: tests/server/live_index_test.cc
+//
+// Tests for server/live_index.h on real indexes built by indexer::BuildIndex:
+// a new build is picked up by the watcher and by Reload; a search holding the
+// old Searcher keeps reading the old generation to its end, whose files go
+// once it lets go; a damaged generation is refused and the old one serves on;
+// a vanished index directory leaves the served generation in place.
+#include "server/live_index.h"
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "indexer/builder.h"
+#include "storage/index_dir.h"
+#include "storage/keys.h"
+#include "tests/test_util.h"
+
+namespace scry::server {
+namespace {
+
+using ::scry::testing::IsOk;
+using ::scry::testing::StatusIs;
+
+class LiveIndexTest : public ::testing::Test {
+ protected:
+  // Builds `docs` documents "d0".."d<docs-1>", each holding `word`.
+  void Build(int docs, const std::string& word) {
+    const std::string input = dir_.Sub(absl::StrCat("in", builds_++, ".jsonl"));
+    std::string text;
+    for (int i = 0; i < docs; ++i) {
+      absl::StrAppend(&text, "{\"id\":\"d", i, "\",\"title\":\"", word, " ", i, "\"}\n");
+    }
+    scry::testing::WriteFile(input, text);
+    indexer::BuildOptions options;
+    options.inputs = {input};
+    options.index_dir = index_;
+    options.num_shards = 2;
+    options.threads = 1;
+    ASSERT_THAT(indexer::BuildIndex(options), IsOk());
+  }
+
+  // Hits of `word` in `searcher`.
+  static uint64_t Hits(const query::Searcher& searcher, const std::string& word) {
+    query::SearchRequest request;
+    request.query = word;
+    request.exact_total_hits = true;
+    absl::StatusOr<query::SearchResult> result = searcher.Search(request);
+    EXPECT_THAT(result, IsOk());
+    return result.ok() ? result->total_hits : 0;
+  }
+
+  // Waits up to 5 s for `done`.
+  static bool Eventually(const std::function<bool()>& done) {
+    for (int i = 0; i < 500; ++i) {
+      if (done()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return done();
+  }
+
+  std::vector<std::string> Generations() const {
+    std::vector<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(index_)) {
+      const std::string name = e.path().filename().string();
+      if (name.starts_with("gen-") && e.is_directory()) out.push_back(name);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  LiveIndexOptions Options(int poll_ms) {
+    LiveIndexOptions o;
+    o.index_dir = index_;
+    o.poll_ms = poll_ms;
+    o.log = [this](const std::string& line) {
+      std::lock_guard<std::mutex> lock(log_mu_);
+      log_.push_back(line);
+    };
+    return o;
+  }
+
+  scry::testing::TempDir dir_;
+  const std::string index_ = dir_.Sub("index");
+  int builds_ = 0;
+  std::mutex log_mu_;
+  std::vector<std::string> log_;
+};
+
+TEST_F(LiveIndexTest, TheWatcherSwitchesToANewBuildAndRemovesTheOldOne) {
+  Build(5, "alpha");
+  auto live = LiveIndex::Open(Options(20));
+  ASSERT_THAT(live, IsOk());
+  const std::string first = (*live)->info().generation;
+  EXPECT_EQ(Hits(*(*live)->Acquire(), "alpha"), 5u);
+
+  Build(7, "beta");
+  ASSERT_TRUE(Eventually([&] { return (*live)->info().generation != first; }));
+  std::shared_ptr<const query::Searcher> searcher = (*live)->Acquire();
+  EXPECT_EQ(Hits(*searcher, "beta"), 7u);
+  EXPECT_EQ(Hits(*searcher, "alpha"), 0u);
+  EXPECT_EQ((*live)->info().reloads, 1u);
+  // Nobody holds the first generation: it is closed and removed.
+  ASSERT_TRUE(Eventually([&] { return Generations().size() == 1; }));
+  EXPECT_EQ(Generations()[0], (*live)->info().generation);
+}
+
+TEST_F(LiveIndexTest, ASearchInFlightFinishesOnItsGenerationWhichGoesAfterward) {
+  Build(5, "alpha");
+  auto live = LiveIndex::Open(Options(0));  // switches only on Reload
+  ASSERT_THAT(live, IsOk());
+  std::shared_ptr<const query::Searcher> held = (*live)->Acquire();  // a search in flight
+  const std::string first = held->generation();
+
+  Build(3, "beta");
+  absl::StatusOr<std::string> now = (*live)->Reload();
+  ASSERT_THAT(now, IsOk());
+  EXPECT_NE(*now, first);
+  EXPECT_EQ((*live)->Acquire()->generation(), *now);
+  // The old generation is still whole and readable for the search holding it.
+  EXPECT_EQ(Hits(*held, "alpha"), 5u);
+  EXPECT_TRUE(std::filesystem::exists(absl::StrCat(index_, "/", first, "/MANIFEST")));
+  // A second build while the first generation is still held: the build
+  // removes the unleased second one, not the held first.
+  Build(2, "gamma");
+  ASSERT_THAT((*live)->Reload(), IsOk());
+  EXPECT_EQ(Hits(*held, "alpha"), 5u);
+  EXPECT_EQ(Hits(*(*live)->Acquire(), "gamma"), 2u);
+
+  held.reset();  // the search ends
+  ASSERT_TRUE(Eventually([&] { return Generations().size() == 1; }));
+  EXPECT_EQ(Generations()[0], (*live)->info().generation);
+}
+
+TEST_F(LiveIndexTest, ADamagedGenerationIsRefusedAndTheOldOneServesOn) {
+  Build(5, "alpha");
+  auto live = LiveIndex::Open(Options(20));
+  ASSERT_THAT(live, IsOk());
+  const std::string first = (*live)->info().generation;
+  {
+    // A generation whose manifest promises shards that are not there.
+    auto build = storage::IndexBuild::Begin(index_);
+    ASSERT_THAT(build, IsOk());
+    storage::IndexManifest m;
+    m.format_version = storage::kFormatVersion;
+    m.num_shards = 2;
+    m.language = "english";
+    ASSERT_THAT((*build)->Commit(m), IsOk());
+  }
+  ASSERT_TRUE(Eventually([&] { return (*live)->info().failed_reloads == 1; }));
+  EXPECT_EQ((*live)->info().generation, first);
+  EXPECT_THAT((*live)->info().last_error, ::testing::HasSubstr("cannot serve"));
+  EXPECT_EQ(Hits(*(*live)->Acquire(), "alpha"), 5u);
+  // The watcher does not try it again and again; an explicit reload does.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ((*live)->info().failed_reloads, 1u);
+  EXPECT_FALSE((*live)->Reload().ok());
+  EXPECT_EQ((*live)->info().failed_reloads, 2u);
+  // A good build after it is taken.
+  Build(4, "beta");
+  ASSERT_TRUE(Eventually([&] { return Hits(*(*live)->Acquire(), "beta") == 4u; }));
+  EXPECT_EQ((*live)->info().failed_reloads, 2u);  // last_error stays, for the record
+}
+
+TEST_F(LiveIndexTest, AVanishedIndexDirectoryLeavesTheServedGeneration) {
+  Build(5, "alpha");
+  auto live = LiveIndex::Open(Options(20));
+  ASSERT_THAT(live, IsOk());
+  std::filesystem::remove(index_ + "/CURRENT");
+  EXPECT_THAT((*live)->Reload(), StatusIs(absl::StatusCode::kFailedPrecondition, "still serving"));
+  EXPECT_EQ(Hits(*(*live)->Acquire(), "alpha"), 5u);
+  ASSERT_TRUE(Eventually([&] {
+    std::lock_guard<std::mutex> lock(log_mu_);
+    return !log_.empty() && log_.back().find("no readable CURRENT") != std::string::npos;
+  }));
+}
+
+TEST_F(LiveIndexTest, ConcurrentReloadsTakeTurns) {
+  Build(5, "alpha");
+  auto live = LiveIndex::Open(Options(0));
+  ASSERT_THAT(live, IsOk());
+  Build(6, "beta");
+  std::vector<std::thread> threads;
+  std::vector<absl::StatusOr<std::string>> results(4, std::string());
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] { results[i] = (*live)->Reload(); });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& r : results) {
+    ASSERT_THAT(r, IsOk());
+    EXPECT_EQ(*r, (*live)->info().generation);
+  }
+  EXPECT_EQ((*live)->info().reloads, 1u);
+}
+
+}  // namespace
+}  // namespace scry::server
