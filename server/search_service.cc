@@ -171,7 +171,7 @@ grpc::Status SearchService::Search(grpc::ServerContext* context, const v1::Searc
   }
   if (context != nullptr) q.cancelled = [context] { return context->IsCancelled(); };
   q.query = request.query();
-  q.top_k = request.top_k() == 0 ? 10 : request.top_k();
+  q.top_k = request.top_k();  // 0: query::kDefaultTopK
   q.offset = request.offset();
   switch (request.default_operator()) {
     case v1::DEFAULT_OPERATOR_UNSPECIFIED:
@@ -283,7 +283,7 @@ grpc::Status SearchService::GetDocument(grpc::ServerContext* /*context*/,
   }
   const query::Searcher* searcher = searcher_.load(std::memory_order_acquire);
   if (searcher == nullptr) return Loading();
-  absl::StatusOr<storage::StoredDocument> doc = searcher->GetDocument(request.id());
+  absl::StatusOr<query::Document> doc = searcher->GetDocument(request.id());
   if (!doc.ok()) return ToGrpc(doc.status());
   response->set_id(std::move(doc->id));
   auto& fields = *response->mutable_fields();
@@ -296,30 +296,30 @@ grpc::Status SearchService::Stats(grpc::ServerContext* /*context*/,
                                   v1::StatsResponse* response) const {
   const query::Searcher* searcher = searcher_.load(std::memory_order_acquire);
   if (searcher == nullptr) return Loading();
-  absl::StatusOr<std::vector<storage::ShardStats>> stats = searcher->Stats();
+  absl::StatusOr<std::vector<query::ShardInfo>> stats = searcher->Stats();
   if (!stats.ok()) return ToGrpc(stats.status());
   uint64_t docs = 0, terms = 0, postings = 0, bytes = 0;
-  for (const storage::ShardStats& shard : *stats) {
+  for (const query::ShardInfo& shard : *stats) {
     v1::ShardStats* out = response->add_shards();
-    out->set_shard(shard.meta.shard_index);
-    out->set_docs(shard.meta.doc_count);
-    out->set_terms(shard.meta.term_count);
-    out->set_postings(shard.meta.posting_count);
+    out->set_shard(shard.shard);
+    out->set_docs(shard.docs);
+    out->set_terms(shard.terms);
+    out->set_postings(shard.postings);
     auto& per_cf = *out->mutable_bytes_per_column_family();
-    for (const auto& [cf, cf_bytes] : shard.bytes_per_cf) {
+    for (const auto& [cf, cf_bytes] : shard.bytes_per_column_family) {
       per_cf[cf] = cf_bytes;
       bytes += cf_bytes;
     }
-    docs += shard.meta.doc_count;
-    terms += shard.meta.term_count;
-    postings += shard.meta.posting_count;
+    docs += shard.docs;
+    terms += shard.terms;
+    postings += shard.postings;
   }
   response->set_docs(docs);
   response->set_terms(terms);
   response->set_postings(postings);
   response->set_bytes_on_disk(bytes);
-  response->set_language(searcher->index().manifest().language);
-  response->set_stopwords(searcher->index().manifest().stopwords);
+  response->set_language(searcher->info().language);
+  response->set_stopwords(searcher->info().stopwords);
   for (const std::string& f : searcher->fields()) response->add_fields(f);
   metrics_.Fill(response);
   response->set_searches_in_flight(

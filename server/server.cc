@@ -284,13 +284,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   impl->service->SetSearcher(impl->searcher.get());
   SetServing(impl->server.get(), true);
 
-  const storage::IndexReader& index = impl->searcher->index();
+  const query::IndexInfo& index = impl->searcher->info();
   const char* tls = options.tls_cert_file.empty()        ? "plaintext"
                     : options.tls_client_ca_file.empty() ? "TLS"
                                                          : "mutual TLS";
   std::fprintf(stderr, "scry: serving %s (%llu docs, %zu shards) on %s (%s%s)\n",
-               options.index_dir.c_str(), static_cast<unsigned long long>(index.total_docs()),
-               index.num_shards(), BoundAddress(options.listen, selected_port).c_str(), tls,
+               options.index_dir.c_str(), static_cast<unsigned long long>(index.docs),
+               static_cast<size_t>(index.num_shards),
+               BoundAddress(options.listen, selected_port).c_str(), tls,
                service.auth_tokens.empty() ? "" : ", bearer tokens required");
   if (impl->metrics != nullptr) {
     std::fprintf(stderr, "scry: metrics on http://%s/metrics\n",

@@ -271,19 +271,19 @@ int RunStats(const std::string& index) {
   if (!searcher.ok()) return Fail(searcher.status());
   auto stats = (*searcher)->Stats();
   if (!stats.ok()) return Fail(stats.status());
-  const auto& reader = (*searcher)->index();
-  std::printf("index       %s\n", reader.generation_path().c_str());
+  const scry::query::IndexInfo& info = (*searcher)->info();
+  std::printf("index       %s\n", info.generation_path.c_str());
   std::printf("language    %s (stopwords %s)\nshards      %zu\ndocs        %llu\n",
-              reader.manifest().language.c_str(), reader.manifest().stopwords ? "on" : "off",
-              reader.num_shards(), static_cast<unsigned long long>(reader.total_docs()));
+              info.language.c_str(), info.stopwords ? "on" : "off",
+              static_cast<size_t>(info.num_shards), static_cast<unsigned long long>(info.docs));
   std::printf("fields      %s\n", (*searcher)->fields().empty()
                                       ? "(catch-all only)"
                                       : absl::StrJoin((*searcher)->fields(), ", ").c_str());
   uint64_t terms = 0, postings = 0, bytes = 0;
   for (const auto& s : *stats) {
-    terms += s.meta.term_count;
-    postings += s.meta.posting_count;
-    for (const auto& [cf, b] : s.bytes_per_cf) bytes += b;
+    terms += s.terms;
+    postings += s.postings;
+    for (const auto& [cf, b] : s.bytes_per_column_family) bytes += b;
   }
   std::printf("terms       %llu (summed over shards)\npostings    %llu\nbytes       %llu\n\n",
               static_cast<unsigned long long>(terms), static_cast<unsigned long long>(postings),
@@ -293,14 +293,13 @@ int RunStats(const std::string& index) {
   for (const char* cf : cfs) std::printf(" %11s", cf);
   std::printf("\n");
   for (const auto& s : *stats) {
-    std::printf("%-6u %10llu %10llu %12llu", s.meta.shard_index,
-                static_cast<unsigned long long>(s.meta.doc_count),
-                static_cast<unsigned long long>(s.meta.term_count),
-                static_cast<unsigned long long>(s.meta.posting_count));
+    std::printf("%-6u %10llu %10llu %12llu", s.shard, static_cast<unsigned long long>(s.docs),
+                static_cast<unsigned long long>(s.terms),
+                static_cast<unsigned long long>(s.postings));
     for (const char* cf : cfs) {
-      auto it = s.bytes_per_cf.find(cf);
-      std::printf(" %11llu",
-                  static_cast<unsigned long long>(it == s.bytes_per_cf.end() ? 0 : it->second));
+      auto it = s.bytes_per_column_family.find(cf);
+      std::printf(" %11llu", static_cast<unsigned long long>(
+                                 it == s.bytes_per_column_family.end() ? 0 : it->second));
     }
     std::printf("\n");
   }
