@@ -23,13 +23,16 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "analysis/analyzer.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/security/credentials.h"
-#include "analysis/analyzer.h"
 #include "indexer/assemble.h"
 #include "indexer/builder.h"
 #include "query/searcher.h"
 #include "scry/v1/search.grpc.pb.h"
+#include "server/convert.h"
 #include "server/search_service.h"
 #include "server/server.h"
 #include "storage/block_codec.h"
@@ -178,18 +181,19 @@ void PrintResponse(const scry::v1::SearchResponse& response, size_t offset, bool
   std::printf("\n");
 }
 
-// Searches `index` in this process, through the same SearchService code the
-// server runs.
+// Searches `index` in this process, with the server's mapping of requests and
+// responses (server/convert.h) and its default deadline.
 int RunSearchLocal(const std::string& index, const scry::v1::SearchRequest& request) {
   auto searcher = scry::query::Searcher::Open(index, scry::query::SearcherOptions());
   if (!searcher.ok()) return Fail(searcher.status());
-  scry::server::SearchService service(searcher->get(), scry::server::SearchServiceOptions());
+  absl::StatusOr<scry::query::SearchRequest> q = scry::server::FromProto(request);
+  if (!q.ok()) return Fail(q.status());
+  q->deadline =
+      absl::Now() + absl::Milliseconds(scry::server::SearchServiceOptions().default_deadline_ms);
+  absl::StatusOr<scry::query::SearchResult> result = (*searcher)->Search(*q);
+  if (!result.ok()) return Fail(result.status());
   scry::v1::SearchResponse response;
-  grpc::Status status = service.Search(nullptr, request, &response);
-  if (!status.ok()) {
-    return Fail(
-        absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message()));
-  }
+  scry::server::ToProto(std::move(*result), q->explain, &response);
   PrintResponse(response, request.offset(), false);
   return 0;
 }
