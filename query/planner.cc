@@ -24,24 +24,15 @@ void CollectTerms(const QueryNode& node, std::vector<std::string>* out) {
   }
 }
 
-// A disjunction of two or more single terms (the ranked OR query), which
-// MaxScore evaluates.
-bool IsTermDisjunction(const QueryNode& node) {
-  if (node.kind != QueryNode::Kind::kBool || !node.must.empty() || !node.must_not.empty() ||
-      node.should.size() < 2) {
+// Whether `node` is a boolean node whose only clauses are `group` (its must
+// or its should clauses), two or more single terms: the ranked AND or OR
+// query that the block-max evaluators take.
+bool IsTermGroup(const QueryNode& node, const decltype(QueryNode::must)& group) {
+  if (node.kind != QueryNode::Kind::kBool || group.size() < 2 ||
+      node.must.size() + node.should.size() + node.must_not.size() != group.size()) {
     return false;
   }
-  return std::all_of(node.should.begin(), node.should.end(),
-                     [](const auto& c) { return c->kind == QueryNode::Kind::kTerm; });
-}
-
-// A conjunction of two or more single terms (the ranked AND query).
-bool IsTermConjunction(const QueryNode& node) {
-  if (node.kind != QueryNode::Kind::kBool || !node.should.empty() || !node.must_not.empty() ||
-      node.must.size() < 2) {
-    return false;
-  }
-  return std::all_of(node.must.begin(), node.must.end(),
+  return std::all_of(group.begin(), group.end(),
                      [](const auto& c) { return c->kind == QueryNode::Kind::kTerm; });
 }
 
@@ -133,11 +124,11 @@ absl::StatusOr<QueryPlan> Planner::Parse(const SearchRequest& request,
   }
   const Pruning pruning = request.pruning == Pruning::kAuto ? Pruning::kMaxScore : request.pruning;
   const bool prune = !request.exact_total_hits && pruning != Pruning::kNone;
-  plan.term_disjunction = IsTermDisjunction(*plan.root);
+  plan.term_disjunction = IsTermGroup(*plan.root, plan.root->should);
   if (prune && plan.term_disjunction) {
     plan.evaluator =
         pruning == Pruning::kBlockMaxWand ? Evaluator::kBlockMaxWand : Evaluator::kMaxScore;
-  } else if (prune && IsTermConjunction(*plan.root)) {
+  } else if (prune && IsTermGroup(*plan.root, plan.root->must)) {
     plan.evaluator = Evaluator::kBlockMaxAnd;
   }
   plan.has_phrase = HasPhrase(*plan.root);
