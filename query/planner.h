@@ -117,7 +117,7 @@ class Planner {
   Planner(const PlannerOptions& options, std::vector<std::string> fields, size_t num_shards,
           const AnalyzerPool* analyzers);
 
-  // Steps 1 (see above): the plan of `request` without statistics.
+  // Step 1 (see above): the plan of `request`, without statistics.
   // InvalidArgument for a bad query ("column C: reason"), offset + top_k
   // over max_top_k, or a bad default field; ResourceExhausted if no analyzer
   // can be made; the dictionary's errors (DeadlineExceeded, Cancelled,
