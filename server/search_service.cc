@@ -19,6 +19,7 @@
 #include "grpcpp/impl/rpc_service_method.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/method_handler.h"
+#include "server/convert.h"
 #include "server/server.h"
 
 namespace scry::server {
@@ -163,114 +164,19 @@ grpc::Status SearchService::Search(grpc::ServerContext* context, const v1::Searc
   LiveIndex* index = index_.load(std::memory_order_acquire);
   if (index == nullptr) return Loading();
   const std::shared_ptr<const query::Searcher> searcher = index->Acquire();
-  query::SearchRequest q;
+  absl::StatusOr<query::SearchRequest> q = FromProto(request);
+  if (!q.ok()) return ToGrpc(q.status());
   // The client's deadline, else the server's default, reaches the
   // evaluation loops; so does a cancellation.
   if (context != nullptr && context->deadline() != std::chrono::system_clock::time_point::max()) {
-    q.deadline = absl::FromChrono(context->deadline());
+    q->deadline = absl::FromChrono(context->deadline());
   } else if (options_.default_deadline_ms > 0) {
-    q.deadline = absl::Now() + absl::Milliseconds(options_.default_deadline_ms);
+    q->deadline = absl::Now() + absl::Milliseconds(options_.default_deadline_ms);
   }
-  if (context != nullptr) q.cancelled = [context] { return context->IsCancelled(); };
-  q.query = request.query();
-  q.top_k = request.top_k() == 0 ? 10 : request.top_k();
-  q.offset = request.offset();
-  switch (request.default_operator()) {
-    case v1::DEFAULT_OPERATOR_UNSPECIFIED:
-    case v1::DEFAULT_OPERATOR_OR:
-      q.default_operator = query::DefaultOperator::kOr;
-      break;
-    case v1::DEFAULT_OPERATOR_AND:
-      q.default_operator = query::DefaultOperator::kAnd;
-      break;
-    default:  // an enum value this server does not know (proto3 keeps it)
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "unknown default_operator " +
-                              std::to_string(static_cast<int>(request.default_operator())));
-  }
-  q.fields.assign(request.fields().begin(), request.fields().end());
-  q.exact_total_hits = request.exact_total_hits();
-  switch (request.pruning()) {
-    case v1::PRUNING_AUTO:
-      q.pruning = query::Pruning::kAuto;
-      break;
-    case v1::PRUNING_NONE:
-      q.pruning = query::Pruning::kNone;
-      break;
-    case v1::PRUNING_MAXSCORE:
-      q.pruning = query::Pruning::kMaxScore;
-      break;
-    case v1::PRUNING_BLOCK_MAX_WAND:
-      q.pruning = query::Pruning::kBlockMaxWand;
-      break;
-    default:
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "unknown pruning " + std::to_string(static_cast<int>(request.pruning())));
-  }
-
-  for (const v1::FieldWeight& f : request.search_fields()) {
-    q.default_fields.push_back({f.field(), f.weight() == 0 ? 1.0 : f.weight()});
-  }
-  if (request.has_search_after()) {
-    q.search_after =
-        query::SearchRequest::After{request.search_after().score(), request.search_after().id()};
-  }
-  q.explain = request.explain();
-  if (request.has_highlight()) {
-    const v1::HighlightRequest& h = request.highlight();
-    if (h.fragment_chars() > query::kMaxFragmentChars || h.max_fragments() > 20) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "highlight: fragment_chars must be at most " +
-                              std::to_string(query::kMaxFragmentChars) +
-                              " and max_fragments at most 20");
-    }
-    q.highlight_fields.assign(h.fields().begin(), h.fields().end());
-    if (q.highlight_fields.empty()) q.highlight_fields.push_back("body");
-    if (!h.pre_tag().empty() || !h.post_tag().empty()) {
-      q.highlight.pre_tag = h.pre_tag();
-      q.highlight.post_tag = h.post_tag();
-    }
-    if (h.fragment_chars() != 0) q.highlight.fragment_chars = h.fragment_chars();
-    if (h.max_fragments() != 0) q.highlight.max_fragments = h.max_fragments();
-  }
-
-  absl::StatusOr<query::SearchResult> result = searcher->Search(q);
+  if (context != nullptr) q->cancelled = [context] { return context->IsCancelled(); };
+  absl::StatusOr<query::SearchResult> result = searcher->Search(*q);
   if (!result.ok()) return ToGrpc(result.status());
-
-  response->mutable_hits()->Reserve(static_cast<int>(result->hits.size()));
-  for (query::SearchHit& hit : result->hits) {
-    v1::Hit* out = response->add_hits();
-    out->set_id(std::move(hit.id));
-    out->set_score(hit.score);
-    out->set_title(std::move(hit.title));
-    auto& fields = *out->mutable_fields();
-    for (auto& [name, value] : hit.fields) fields[name] = std::move(value);
-    for (auto& [name, fragments] : hit.snippets) {
-      v1::Snippet* snippet = out->add_snippets();
-      snippet->set_field(name);
-      for (auto& f : fragments) snippet->add_fragments(std::move(f));
-    }
-    if (q.explain) {
-      v1::Explanation* explanation = out->mutable_explanation();
-      explanation->set_score(hit.score);
-      for (const query::TermExplanation& e : hit.explanation) {
-        v1::TermExplanation* t = explanation->add_terms();
-        t->set_field(e.field);
-        t->set_term(e.term);
-        t->set_weight(e.weight);
-        t->set_tf(e.tf);
-        t->set_df(e.df);
-        t->set_docs(e.docs);
-        t->set_idf(e.idf);
-        t->set_doc_length(e.doc_length);
-        t->set_avg_doc_length(e.avg_doc_length);
-        t->set_score(e.score);
-      }
-    }
-  }
-  response->set_total_hits(result->total_hits);
-  response->set_expansions_truncated(result->expansions_truncated);
-  response->set_total_hits_is_lower_bound(result->total_hits_is_lower_bound);
+  ToProto(std::move(*result), q->explain, response);
   const auto took = std::chrono::steady_clock::now() - start;
   response->set_took_micros(
       static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(took).count()));
@@ -280,17 +186,14 @@ grpc::Status SearchService::Search(grpc::ServerContext* context, const v1::Searc
 grpc::Status SearchService::GetDocument(grpc::ServerContext* /*context*/,
                                         const v1::GetDocumentRequest& request,
                                         v1::GetDocumentResponse* response) const {
-  if (request.id().empty()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "id must not be empty");
-  }
+  absl::StatusOr<std::string> id = FromProto(request);
+  if (!id.ok()) return ToGrpc(id.status());
   LiveIndex* index = index_.load(std::memory_order_acquire);
   if (index == nullptr) return Loading();
   const std::shared_ptr<const query::Searcher> searcher = index->Acquire();
-  absl::StatusOr<storage::StoredDocument> doc = searcher->GetDocument(request.id());
+  absl::StatusOr<query::Document> doc = searcher->GetDocument(*id);
   if (!doc.ok()) return ToGrpc(doc.status());
-  response->set_id(std::move(doc->id));
-  auto& fields = *response->mutable_fields();
-  for (auto& [name, value] : doc->fields) fields[name] = std::move(value);
+  ToProto(std::move(*doc), response);
   return grpc::Status::OK;
 }
 
@@ -300,40 +203,17 @@ grpc::Status SearchService::Stats(grpc::ServerContext* /*context*/,
   LiveIndex* index = index_.load(std::memory_order_acquire);
   if (index == nullptr) return Loading();
   const std::shared_ptr<const query::Searcher> searcher = index->Acquire();
-  absl::StatusOr<std::vector<storage::ShardStats>> stats = searcher->Stats();
+  absl::StatusOr<std::vector<query::ShardInfo>> stats = searcher->Stats();
   if (!stats.ok()) return ToGrpc(stats.status());
-  uint64_t docs = 0, terms = 0, postings = 0, bytes = 0;
-  for (const storage::ShardStats& shard : *stats) {
-    v1::ShardStats* out = response->add_shards();
-    out->set_shard(shard.meta.shard_index);
-    out->set_docs(shard.meta.doc_count);
-    out->set_terms(shard.meta.term_count);
-    out->set_postings(shard.meta.posting_count);
-    auto& per_cf = *out->mutable_bytes_per_column_family();
-    for (const auto& [cf, cf_bytes] : shard.bytes_per_cf) {
-      per_cf[cf] = cf_bytes;
-      bytes += cf_bytes;
-    }
-    docs += shard.meta.doc_count;
-    terms += shard.meta.term_count;
-    postings += shard.meta.posting_count;
-  }
-  response->set_docs(docs);
-  response->set_terms(terms);
-  response->set_postings(postings);
-  response->set_bytes_on_disk(bytes);
-  response->set_language(searcher->index().manifest().language);
-  response->set_stopwords(searcher->index().manifest().stopwords);
-  for (const std::string& f : searcher->fields()) response->add_fields(f);
-  const LiveIndexInfo info = index->info();
-  response->set_generation(searcher->generation());
-  if (info.generation == searcher->generation()) {
+  ToProto(searcher->info(), *stats, response);
+  const LiveIndexInfo live = index->info();
+  if (live.generation == searcher->generation()) {
     response->set_generation_loaded_unix_micros(
-        static_cast<uint64_t>(absl::ToUnixMicros(info.loaded_at)));
+        static_cast<uint64_t>(absl::ToUnixMicros(live.loaded_at)));
   }
-  response->set_reloads(info.reloads);
-  response->set_failed_reloads(info.failed_reloads);
-  response->set_last_reload_error(info.last_error);
+  response->set_reloads(live.reloads);
+  response->set_failed_reloads(live.failed_reloads);
+  response->set_last_reload_error(live.last_error);
   metrics_.Fill(response);
   response->set_searches_in_flight(
       static_cast<uint64_t>(std::max(0, searches_in_flight_.load(std::memory_order_relaxed))));

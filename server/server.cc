@@ -292,13 +292,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   SetServing(impl->server.get(), true);
 
   const std::shared_ptr<const query::Searcher> searcher = impl->index->Acquire();
-  const storage::IndexReader& index = searcher->index();
+  const query::IndexInfo& index = searcher->info();
   const char* tls = options.tls_cert_file.empty()        ? "plaintext"
                     : options.tls_client_ca_file.empty() ? "TLS"
                                                          : "mutual TLS";
   std::fprintf(stderr, "scry: serving %s %s (%llu docs, %zu shards) on %s (%s%s)\n",
                options.index_dir.c_str(), searcher->generation().c_str(),
-               static_cast<unsigned long long>(index.total_docs()), index.num_shards(),
+               static_cast<unsigned long long>(index.docs), static_cast<size_t>(index.num_shards),
                BoundAddress(options.listen, selected_port).c_str(), tls,
                service.auth_tokens.empty() ? "" : ", bearer tokens required");
   if (impl->metrics != nullptr) {

@@ -204,17 +204,11 @@ class ShardReader {
   absl::Status ReadChunk(uint8_t field, std::string_view term, uint32_t chunk, bool positions,
                          PinnedValue* out) const;
 
-  // Length in tokens of document `docid` in the catch-all field, or in
-  // `field`. REQUIRES: docid < doc_count, field < num_fields().
-  uint32_t doc_length(uint32_t docid) const noexcept { return doc_lengths_[0][docid]; }
+  // Length in tokens of document `docid` in `field` (kTextField: the
+  // catch-all). REQUIRES: docid < doc_count, field < meta().field_names.size().
   uint32_t doc_length(uint8_t field, uint32_t docid) const noexcept {
     return doc_lengths_[field][docid];
   }
-  // Every document's length in `field` (doc_count entries).
-  const uint32_t* field_doc_lengths(uint8_t field) const noexcept {
-    return doc_lengths_[field].data();
-  }
-  size_t num_fields() const noexcept { return doc_lengths_.size(); }
   // The id of the named field `name` in this shard, or nullopt.
   std::optional<uint8_t> FieldId(std::string_view name) const;
 

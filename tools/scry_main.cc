@@ -23,6 +23,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "analysis/analyzer.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/security/credentials.h"
@@ -30,6 +32,7 @@
 #include "indexer/builder.h"
 #include "query/searcher.h"
 #include "scry/v1/search.grpc.pb.h"
+#include "server/convert.h"
 #include "server/search_service.h"
 #include "server/server.h"
 #include "storage/block_codec.h"
@@ -183,21 +186,19 @@ void PrintResponse(const scry::v1::SearchResponse& response, size_t offset, bool
   std::printf("\n");
 }
 
-// Searches `index` in this process, through the same SearchService code the
-// server runs.
+// Searches `index` in this process, with the server's mapping of requests and
+// responses (server/convert.h) and its default deadline.
 int RunSearchLocal(const std::string& index, const scry::v1::SearchRequest& request) {
-  scry::server::LiveIndexOptions options;
-  options.index_dir = index;
-  options.poll_ms = 0;
-  auto live = scry::server::LiveIndex::Open(options);
-  if (!live.ok()) return Fail(live.status());
-  scry::server::SearchService service(live->get(), scry::server::SearchServiceOptions());
+  auto searcher = scry::query::Searcher::Open(index, scry::query::SearcherOptions());
+  if (!searcher.ok()) return Fail(searcher.status());
+  absl::StatusOr<scry::query::SearchRequest> q = scry::server::FromProto(request);
+  if (!q.ok()) return Fail(q.status());
+  q->deadline =
+      absl::Now() + absl::Milliseconds(scry::server::SearchServiceOptions().default_deadline_ms);
+  absl::StatusOr<scry::query::SearchResult> result = (*searcher)->Search(*q);
+  if (!result.ok()) return Fail(result.status());
   scry::v1::SearchResponse response;
-  grpc::Status status = service.Search(nullptr, request, &response);
-  if (!status.ok()) {
-    return Fail(
-        absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message()));
-  }
+  scry::server::ToProto(std::move(*result), q->explain, &response);
   PrintResponse(response, request.offset(), false);
   return 0;
 }
@@ -279,19 +280,19 @@ int RunStats(const std::string& index) {
   if (!searcher.ok()) return Fail(searcher.status());
   auto stats = (*searcher)->Stats();
   if (!stats.ok()) return Fail(stats.status());
-  const auto& reader = (*searcher)->index();
-  std::printf("index       %s\n", reader.generation_path().c_str());
+  const scry::query::IndexInfo& info = (*searcher)->info();
+  std::printf("index       %s\n", info.generation_path.c_str());
   std::printf("language    %s (stopwords %s)\nshards      %zu\ndocs        %llu\n",
-              reader.manifest().language.c_str(), reader.manifest().stopwords ? "on" : "off",
-              reader.num_shards(), static_cast<unsigned long long>(reader.total_docs()));
+              info.language.c_str(), info.stopwords ? "on" : "off",
+              static_cast<size_t>(info.num_shards), static_cast<unsigned long long>(info.docs));
   std::printf("fields      %s\n", (*searcher)->fields().empty()
                                       ? "(catch-all only)"
                                       : absl::StrJoin((*searcher)->fields(), ", ").c_str());
   uint64_t terms = 0, postings = 0, bytes = 0;
   for (const auto& s : *stats) {
-    terms += s.meta.term_count;
-    postings += s.meta.posting_count;
-    for (const auto& [cf, b] : s.bytes_per_cf) bytes += b;
+    terms += s.terms;
+    postings += s.postings;
+    for (const auto& [cf, b] : s.bytes_per_column_family) bytes += b;
   }
   std::printf("terms       %llu (summed over shards)\npostings    %llu\nbytes       %llu\n\n",
               static_cast<unsigned long long>(terms), static_cast<unsigned long long>(postings),
@@ -301,14 +302,13 @@ int RunStats(const std::string& index) {
   for (const char* cf : cfs) std::printf(" %11s", cf);
   std::printf("\n");
   for (const auto& s : *stats) {
-    std::printf("%-6u %10llu %10llu %12llu", s.meta.shard_index,
-                static_cast<unsigned long long>(s.meta.doc_count),
-                static_cast<unsigned long long>(s.meta.term_count),
-                static_cast<unsigned long long>(s.meta.posting_count));
+    std::printf("%-6u %10llu %10llu %12llu", s.shard, static_cast<unsigned long long>(s.docs),
+                static_cast<unsigned long long>(s.terms),
+                static_cast<unsigned long long>(s.postings));
     for (const char* cf : cfs) {
-      auto it = s.bytes_per_cf.find(cf);
-      std::printf(" %11llu",
-                  static_cast<unsigned long long>(it == s.bytes_per_cf.end() ? 0 : it->second));
+      auto it = s.bytes_per_column_family.find(cf);
+      std::printf(" %11llu", static_cast<unsigned long long>(
+                                 it == s.bytes_per_column_family.end() ? 0 : it->second));
     }
     std::printf("\n");
   }

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "query/searcher.h"
+#include "storage/hash.h"
 #include "storage/index_dir.h"
 #include "tests/test_util.h"
 
@@ -244,9 +245,15 @@ TEST_F(BuilderTest, StoredDocumentsCarryPositionCheckpoints) {
       Options(absl::StrCat("{\"id\":\"long\",\"title\":\"A title\",\"body\":\"", body, "\"}\n"));
   options.stopwords = true;
   ASSERT_THAT(BuildIndex(options), IsOk());
-  auto s = query::Searcher::Open(dir_.Sub("index"), query::SearcherOptions());
-  ASSERT_THAT(s, IsOk());
-  auto doc = (*s)->GetDocument("long");
+  // Checkpoints are storage's: read the stored document itself.
+  auto index = storage::IndexReader::Open(dir_.Sub("index"), storage::ShardReader::Options());
+  ASSERT_THAT(index, IsOk());
+  const storage::ShardReader& shard =
+      (*index)->shard(storage::ShardForId("long", static_cast<uint32_t>((*index)->num_shards())));
+  auto docid = shard.FindDocId("long");
+  ASSERT_THAT(docid, IsOk());
+  ASSERT_TRUE(docid->has_value());
+  auto doc = shard.GetDocument(**docid);
   ASSERT_THAT(doc, IsOk());
   auto analyzer = analysis::Analyzer::Create(analysis::AnalyzerOptions{"english", true});
   ASSERT_THAT(analyzer, IsOk());

@@ -304,6 +304,10 @@ TEST(RenderPrometheusTest, RendersCountersHistogramsAndGauges) {
   stats.set_terms(20);
   stats.set_postings(30);
   stats.set_bytes_on_disk(4096);
+  stats.set_generation("gen-000003");
+  stats.set_generation_loaded_unix_micros(1790000000500000);
+  stats.set_reloads(2);
+  stats.set_failed_reloads(1);
   stats.set_searches_in_flight(2);
   v1::MethodMetrics* search = stats.add_methods();
   search->set_method("Search");
@@ -360,6 +364,22 @@ TEST(RenderPrometheusTest, RendersCountersHistogramsAndGauges) {
             "# HELP scry_index_bytes_on_disk Bytes of the served index's SST files.\n"
             "# TYPE scry_index_bytes_on_disk gauge\n"
             "scry_index_bytes_on_disk 4096\n"
+            "# HELP scry_index_generation_info The generation of the index directory served "
+            "(value 1).\n"
+            "# TYPE scry_index_generation_info gauge\n"
+            "scry_index_generation_info{generation=\"gen-000003\"} 1\n"
+            "# HELP scry_index_generation_loaded_timestamp_seconds When the served generation "
+            "began to be served (Unix time).\n"
+            "# TYPE scry_index_generation_loaded_timestamp_seconds gauge\n"
+            "scry_index_generation_loaded_timestamp_seconds 1790000000.5\n"
+            "# HELP scry_index_reloads_total New generations switched to since the server "
+            "started.\n"
+            "# TYPE scry_index_reloads_total counter\n"
+            "scry_index_reloads_total 2\n"
+            "# HELP scry_index_failed_reloads_total New generations refused (they could not be "
+            "opened).\n"
+            "# TYPE scry_index_failed_reloads_total counter\n"
+            "scry_index_failed_reloads_total 1\n"
             "# HELP scry_index_shard_docs Documents in one shard of the served index.\n"
             "# TYPE scry_index_shard_docs gauge\n"
             "scry_index_shard_docs{shard=\"0\"} 4\n"

@@ -1,0 +1,178 @@
+// File: query/hit_fetcher.cc
+#include "query/hit_fetcher.h"
+
+#include <algorithm>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_join.h"
+#include "query/highlighter.h"
+#include "query/shard_search.h"
+#include "storage/posting_cursor.h"
+#include "storage/status.h"
+
+namespace scry::query {
+namespace {
+
+using storage::TermInfo;
+
+// Calls fn(leaf) for every term and phrase leaf that can add to a score
+// (not under a must_not).
+void ForEachScoringLeaf(const QueryNode& node, const std::function<void(const QueryNode&)>& fn) {
+  if (node.kind == QueryNode::Kind::kTerm || node.kind == QueryNode::Kind::kPhrase) {
+    fn(node);
+    return;
+  }
+  for (const auto* group : {&node.must, &node.should}) {
+    for (const auto& child : *group) ForEachScoringLeaf(*child, fn);
+  }
+}
+
+// The BM25 breakdown of document `docid` of query.shard(): one entry per
+// scoring leaf that matches it.
+std::vector<TermExplanation> Explain(const ShardQuery& query, uint32_t docid) {
+  const QueryPlan& plan = query.plan();
+  std::vector<TermExplanation> out;
+  ForEachScoringLeaf(*plan.root, [&](const QueryNode& leaf) {
+    std::unique_ptr<Scorer> scorer = query.Build(leaf);
+    if (scorer == nullptr) return;
+    scorer->NextGeq(docid);
+    if (scorer->docid() != docid) return;
+    TermExplanation e;
+    e.field = leaf.field;
+    e.term = absl::StrJoin(leaf.terms, " ");
+    e.weight = leaf.boost;
+    e.tf = scorer->Freq();
+    e.docs = plan.stats.docs;
+    for (const auto& t : leaf.terms) e.idf += plan.idf.at(FieldTermKey(leaf.field, t));
+    if (leaf.kind == QueryNode::Kind::kTerm) {
+      e.df = plan.stats.df.at(FieldTermKey(leaf.field, leaf.terms[0]));
+    }
+    const uint8_t field = *ShardFieldId(query.shard(), leaf.field);
+    e.doc_length = query.shard().doc_length(field, docid);
+    e.avg_doc_length = query.context().Of(field).avgdl();
+    e.score = scorer->Score();
+    out.push_back(std::move(e));
+  });
+  return out;
+}
+
+// The analysed terms of the scoring leaves that can match in stored field
+// `name` (leaves of that named field or of the catch-all).
+absl::flat_hash_set<std::string> TermsForField(const QueryNode& root, const std::string& name) {
+  absl::flat_hash_set<std::string> terms;
+  ForEachScoringLeaf(root, [&](const QueryNode& leaf) {
+    if (leaf.field.empty() || leaf.field == name)
+      terms.insert(leaf.terms.begin(), leaf.terms.end());
+  });
+  return terms;
+}
+
+// The positions in stored field `name` of document `docid` of `shard` where
+// each of `terms` occurs (one sorted list per term, in `terms` order): from
+// the field's own postings, or, if the shard has no such named field, by
+// analysing `text` (slower).
+absl::StatusOr<std::vector<std::vector<uint32_t>>> MatchPositions(
+    const storage::ShardReader& shard, uint32_t docid, const std::string& name,
+    std::string_view text, const std::vector<std::string>& terms, analysis::Analyzer* analyzer) {
+  std::vector<std::vector<uint32_t>> positions(terms.size());
+  const std::optional<uint8_t> field = shard.FieldId(name);
+  if (!field.has_value()) {
+    std::vector<analysis::Token> tokens;
+    analyzer->Analyze(text, 0, &tokens);
+    for (const auto& t : tokens) {
+      auto it = std::find(terms.begin(), terms.end(), t.term);
+      if (it != terms.end()) positions[it - terms.begin()].push_back(t.position);
+    }
+    return positions;
+  }
+  for (size_t i = 0; i < terms.size(); ++i) {
+    SCRY_ASSIGN_OR_RETURN(std::optional<TermInfo> info, shard.FindTerm(*field, terms[i]));
+    if (!info.has_value()) continue;
+    storage::PostingCursor cursor(&shard, *field, terms[i], *info);
+    cursor.NextGeq(docid);
+    SCRY_RETURN_IF_ERROR(cursor.status());
+    if (cursor.docid() != docid) continue;
+    const uint32_t* span = nullptr;
+    SCRY_RETURN_IF_ERROR(cursor.PositionSpan(&span));
+    positions[i].assign(span, span + cursor.freq());
+  }
+  return positions;
+}
+
+// The stored fields, title and snippets of `hit` (of `shard`).
+absl::Status FetchStored(const QueryPlan& plan, const SearchRequest& request,
+                         const storage::ShardReader& shard, uint32_t docid,
+                         analysis::Analyzer* analyzer, SearchHit* hit) {
+  SCRY_ASSIGN_OR_RETURN(const storage::StoredDocument doc, shard.GetDocument(docid));
+  hit->title = std::string(doc.Field("title"));
+  for (const std::string& name : request.highlight_fields) {
+    auto it = std::find_if(doc.fields.begin(), doc.fields.end(),
+                           [&](const auto& f) { return f.first == name; });
+    if (it == doc.fields.end()) continue;
+    const size_t index = static_cast<size_t>(it - doc.fields.begin());
+    const absl::flat_hash_set<std::string> terms = TermsForField(*plan.root, name);
+    const std::vector<std::string> term_list(terms.begin(), terms.end());
+    SCRY_ASSIGN_OR_RETURN(auto positions,
+                          MatchPositions(shard, docid, name, it->second, term_list, analyzer));
+    // By term, so that a window with a rare term beats a run of a common one.
+    std::vector<std::string> fragments = HighlightByTerm(
+        it->second, doc.Checkpoints(index), positions, terms, request.highlight, analyzer);
+    if (!fragments.empty()) hit->snippets.emplace_back(name, std::move(fragments));
+  }
+  const bool all_fields =
+      std::find(request.fields.begin(), request.fields.end(), "*") != request.fields.end();
+  for (const auto& [name, value] : doc.fields) {
+    if (all_fields ||
+        std::find(request.fields.begin(), request.fields.end(), name) != request.fields.end()) {
+      hit->fields.emplace_back(name, value);
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<SearchHit>> FetchHits(
+    const QueryPlan& plan, const SearchRequest& request,
+    std::span<const storage::ShardReader* const> shards, std::span<const ShardHit> page,
+    const AnalyzerPool& analyzers) {
+  // Snippets analyse text around the matches: one analyzer for the page.
+  std::unique_ptr<analysis::Analyzer, std::function<void(analysis::Analyzer*)>> analyzer(
+      request.highlight_fields.empty() ? nullptr : analyzers.Acquire().release(),
+      [&analyzers](analysis::Analyzer* a) {
+        if (a != nullptr) analyzers.Release(std::unique_ptr<analysis::Analyzer>(a));
+      });
+  if (!request.highlight_fields.empty() && analyzer == nullptr) {
+    return absl::ResourceExhaustedError("cannot create an analyzer");
+  }
+  // Explanations score again: the plan's terms of each shard on the page,
+  // looked up once.
+  std::vector<std::optional<ShardTerms>> terms(request.explain ? shards.size() : 0);
+  std::vector<SearchHit> hits;
+  hits.reserve(page.size());
+  for (const ShardHit& c : page) {
+    const storage::ShardReader& shard = *shards[c.shard];
+    SearchHit hit;
+    hit.id = std::string(shard.external_id(c.docid));
+    hit.score = c.score;
+    if (request.explain) {
+      if (!terms[c.shard].has_value()) {
+        SCRY_ASSIGN_OR_RETURN(terms[c.shard], LookupTerms(shard, plan.terms, nullptr));
+      }
+      const ShardQuery query(plan, &shard, &*terms[c.shard], nullptr);
+      hit.explanation = Explain(query, c.docid);
+    }
+    if (!request.ids_only) {
+      SCRY_RETURN_IF_ERROR(FetchStored(plan, request, shard, c.docid, analyzer.get(), &hit));
+    }
+    hits.push_back(std::move(hit));
+  }
+  return hits;
+}
+
+}  // namespace scry::query

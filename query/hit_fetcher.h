@@ -1,0 +1,38 @@
+// File: query/hit_fetcher.h
+//
+// The last stage of a search: a page of ranked hits (shard, docid, score),
+// the final one after the merge, made into SearchHits: external ids, and
+// unless the request asks for ids only, the title, the requested stored
+// fields and snippets; with SearchRequest::explain, each hit's BM25
+// breakdown. Nothing here depends on how the page was ranked, so that a
+// broker can fetch the page it merged from several servers' hits.
+//
+// Thread safety: FetchHits may run concurrently (it only reads the shards).
+#ifndef SCRY_QUERY_HIT_FETCHER_H_
+#define SCRY_QUERY_HIT_FETCHER_H_
+
+#include <span>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "query/analyzer_pool.h"
+#include "query/collector.h"
+#include "query/planner.h"
+#include "query/search_request.h"
+#include "storage/shard.h"
+
+namespace scry::query {
+
+// The hits of `page`, in its order. `request` says what to fetch (fields,
+// ids_only, explain, highlight_fields, highlight); `plan` is its plan, with
+// statistics; `analyzers` cut the snippets. DataLoss/Internal if a shard
+// cannot be read; ResourceExhausted if snippets need an analyzer and none
+// can be made. REQUIRES: every hit's shard indexes `shards`.
+absl::StatusOr<std::vector<SearchHit>> FetchHits(
+    const QueryPlan& plan, const SearchRequest& request,
+    std::span<const storage::ShardReader* const> shards, std::span<const ShardHit> page,
+    const AnalyzerPool& analyzers);
+
+}  // namespace scry::query
+
+#endif  // SCRY_QUERY_HIT_FETCHER_H_

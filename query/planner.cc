@@ -1,0 +1,211 @@
+// File: query/planner.cc
+#include "query/planner.h"
+
+#include <algorithm>
+#include <map>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "storage/keys.h"
+#include "storage/status.h"
+
+namespace scry::query {
+namespace {
+
+using storage::TermInfo;
+
+void CollectTerms(const QueryNode& node, std::vector<std::string>* out) {
+  if (node.kind == QueryNode::Kind::kTerm || node.kind == QueryNode::Kind::kPhrase) {
+    for (const auto& t : node.terms) out->push_back(FieldTermKey(node.field, t));
+  }
+  for (const auto* group : {&node.must, &node.should, &node.must_not}) {
+    for (const auto& child : *group) CollectTerms(*child, out);
+  }
+}
+
+// Whether `node` is a boolean node whose only clauses are `group` (its must
+// or its should clauses), two or more single terms: the ranked AND or OR
+// query that the block-max evaluators take.
+bool IsTermGroup(const QueryNode& node, const decltype(QueryNode::must)& group) {
+  if (node.kind != QueryNode::Kind::kBool || group.size() < 2 ||
+      node.must.size() + node.should.size() + node.must_not.size() != group.size()) {
+    return false;
+  }
+  return std::all_of(group.begin(), group.end(),
+                     [](const auto& c) { return c->kind == QueryNode::Kind::kTerm; });
+}
+
+bool HasPhrase(const QueryNode& node) {
+  if (node.kind == QueryNode::Kind::kPhrase) return true;
+  for (const auto* group : {&node.must, &node.should, &node.must_not}) {
+    for (const auto& child : *group) {
+      if (HasPhrase(*child)) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string FieldTermKey(std::string_view field, std::string_view term) {
+  std::string key;
+  key.reserve(field.size() + 1 + term.size());
+  key.append(field);
+  key.push_back('\0');
+  key.append(term);
+  return key;
+}
+
+std::optional<uint8_t> ShardFieldId(const storage::ShardReader& shard, std::string_view name) {
+  if (name.empty()) return storage::kTextField;
+  return shard.FieldId(name);
+}
+
+void PlanStatistics::Merge(const PlanStatistics& part) {
+  docs += part.docs;
+  total_length += part.total_length;
+  for (const auto& [name, length] : part.field_lengths) field_lengths[name] += length;
+  for (const auto& [key, n] : part.df) df[key] += n;
+}
+
+Planner::Planner(const PlannerOptions& options, std::vector<std::string> fields, size_t num_shards,
+                 const AnalyzerPool* analyzers)
+    : options_(options),
+      fields_(std::move(fields)),
+      num_shards_(num_shards),
+      analyzers_(analyzers) {}
+
+absl::StatusOr<QueryPlan> Planner::Parse(const SearchRequest& request,
+                                         const TermSource& dictionary) const {
+  const uint32_t top_k = request.top_k == 0 ? kDefaultTopK : request.top_k;
+  if (uint64_t{top_k} + request.offset > options_.max_top_k) {
+    return absl::InvalidArgumentError(absl::StrCat("offset + top_k must be at most ",
+                                                   options_.max_top_k, ", got ",
+                                                   uint64_t{top_k} + request.offset));
+  }
+  for (const FieldWeight& f : request.default_fields) {
+    if (std::find(fields_.begin(), fields_.end(), f.field) == fields_.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("default field '", f.field, "' is not a field of the index (",
+                       fields_.empty() ? "it has none" : absl::StrJoin(fields_, ", "), ")"));
+    }
+    if (!(f.weight > 0) || f.weight > 1e6) {
+      return absl::InvalidArgumentError(absl::StrCat("the weight of default field '", f.field,
+                                                     "' must be in (0, 1e6], got ", f.weight));
+    }
+  }
+  ParseOptions parse = options_.parse;
+  parse.default_operator = request.default_operator;
+  parse.known_fields = &fields_;
+  std::unique_ptr<analysis::Analyzer> analyzer = analyzers_->Acquire();
+  if (analyzer == nullptr) return absl::ResourceExhaustedError("cannot create an analyzer");
+  absl::StatusOr<std::unique_ptr<QueryNode>> root =
+      ParseQuery(request.query, parse, analyzer.get());
+  analyzers_->Release(std::move(analyzer));
+  if (!root.ok()) return root.status();
+
+  QueryPlan plan;
+  plan.root = std::move(*root);
+  if (!request.default_fields.empty()) ApplyDefaultFields(plan.root.get(), request.default_fields);
+  ExpansionResult expanded;
+  SCRY_RETURN_IF_ERROR(
+      ExpandMultiTerms(plan.root.get(), dictionary, options_.expansion, &expanded));
+  plan.expansions_truncated = expanded.truncated;
+  FlattenDisjunctions(plan.root.get());
+
+  CollectTerms(*plan.root, &plan.terms);
+  std::sort(plan.terms.begin(), plan.terms.end());
+  plan.terms.erase(std::unique(plan.terms.begin(), plan.terms.end()), plan.terms.end());
+
+  plan.keep = size_t{top_k} + request.offset;
+  if (request.search_after.has_value()) {
+    plan.after = RankAfter{true, request.search_after->score, request.search_after->id};
+  }
+  const Pruning pruning = request.pruning == Pruning::kAuto ? Pruning::kMaxScore : request.pruning;
+  const bool prune = !request.exact_total_hits && pruning != Pruning::kNone;
+  plan.term_disjunction = IsTermGroup(*plan.root, plan.root->should);
+  if (prune && plan.term_disjunction) {
+    plan.evaluator =
+        pruning == Pruning::kBlockMaxWand ? Evaluator::kBlockMaxWand : Evaluator::kMaxScore;
+  } else if (prune && IsTermGroup(*plan.root, plan.root->must)) {
+    plan.evaluator = Evaluator::kBlockMaxAnd;
+  }
+  plan.has_phrase = HasPhrase(*plan.root);
+  return plan;
+}
+
+void Planner::SetStatistics(PlanStatistics stats, QueryPlan* plan) const {
+  plan->stats = std::move(stats);
+  const PlanStatistics& s = plan->stats;
+  plan->bm25 = Bm25(s.docs, s.total_length);
+  uint64_t postings = 0;
+  for (const auto& key : plan->terms) {
+    const auto it = s.df.find(key);
+    const uint64_t df = it == s.df.end() ? 0 : it->second;
+    plan->idf[key] = plan->bm25.Idf(df);
+    postings += df;
+  }
+  // Each field's BM25 (its own average length), by name.
+  for (const auto& [name, length] : s.field_lengths) {
+    plan->field_bm25.emplace(name, Bm25(s.docs, length));
+  }
+  // Phrases check positions per candidate: worth the hand-off at any size.
+  plan->parallel =
+      num_shards_ > 1 && (postings >= options_.parallel_min_postings || plan->has_phrase);
+}
+
+absl::StatusOr<ShardTerms> LookupTerms(const storage::ShardReader& shard,
+                                       const std::vector<std::string>& terms, Deadline* deadline) {
+  ShardTerms out;
+  for (const auto& key : terms) {
+    if (deadline != nullptr && deadline->Expired()) return deadline->status();
+    const size_t nul = key.find('\0');
+    const std::optional<uint8_t> field = ShardFieldId(shard, std::string_view(key).substr(0, nul));
+    std::optional<TermInfo> info;
+    if (field.has_value()) {
+      SCRY_ASSIGN_OR_RETURN(info, shard.FindTerm(*field, std::string_view(key).substr(nul + 1)));
+    }
+    out.emplace(key, std::move(info));
+  }
+  return out;
+}
+
+void AddTermStatistics(const ShardTerms& terms, PlanStatistics* stats) {
+  for (const auto& [key, info] : terms) {
+    if (info.has_value()) stats->df[key] += info->df;
+  }
+}
+
+absl::Status IndexTermSource::Scan(
+    const std::string& field, std::string_view prefix,
+    const std::function<bool(std::string_view, uint64_t)>& fn) const {
+  std::map<std::string, uint64_t, std::less<>> merged;
+  absl::Status inner;
+  for (const storage::ShardReader* shard : shards_) {
+    const std::optional<uint8_t> id = ShardFieldId(*shard, field);
+    if (!id.has_value()) continue;
+    size_t seen = 0;
+    SCRY_RETURN_IF_ERROR(
+        shard->ScanTerms(*id, prefix, [&](std::string_view term, std::string_view info) {
+          if (++seen % 1024 == 0 && deadline_->Expired()) return false;
+          absl::StatusOr<uint32_t> df = TermInfo::DecodeDf(info);
+          if (!df.ok()) {
+            inner = df.status();
+            return false;
+          }
+          auto it = merged.find(term);
+          if (it == merged.end()) it = merged.emplace(std::string(term), 0).first;
+          it->second += *df;
+          return true;
+        }));
+    SCRY_RETURN_IF_ERROR(inner);
+    SCRY_RETURN_IF_ERROR(deadline_->status());
+  }
+  for (const auto& [term, df] : merged) {
+    if (!fn(term, df)) break;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace scry::query

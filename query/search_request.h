@@ -1,0 +1,118 @@
+// File: query/search_request.h
+//
+// The values a search takes and gives: SearchRequest (the query text and
+// everything that shapes the answer), SearchResult and its SearchHits. Plain
+// values with no reference to the index, shared by every stage of a search
+// (query/planner.h, query/shard_search.h, query/hit_fetcher.h) and by the
+// callers of query::Searcher.
+#ifndef SCRY_QUERY_SEARCH_REQUEST_H_
+#define SCRY_QUERY_SEARCH_REQUEST_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "query/highlighter.h"
+#include "query/query_parser.h"
+#include "query/rewrite.h"
+
+namespace scry::query {
+
+// The number of hits of a request that asks for none (top_k 0).
+inline constexpr uint32_t kDefaultTopK = 10;
+
+// How a ranked query of terms is evaluated (see query/maxscore.h).
+enum class Pruning {
+  kAuto,          // per query: the fastest exact algorithm by measurement (RESULTS.md)
+  kNone,          // exhaustive: every posting scored (the reference)
+  kMaxScore,      // MaxScore for OR of terms; block-max skipping for AND of terms
+  kBlockMaxWand,  // Block-Max WAND for OR of terms; block-max skipping for AND of terms
+};
+
+struct SearchRequest {
+  std::string query;
+  uint32_t top_k = kDefaultTopK;  // 0 means kDefaultTopK
+  uint32_t offset = 0;
+  DefaultOperator default_operator = DefaultOperator::kOr;
+  // Stored fields to return besides the title; "*" for all.
+  std::vector<std::string> fields;
+  // The named fields that words without a `field:` search, with weights
+  // (per-field BM25 scores, multiplied by the weight and summed); empty:
+  // the catch-all field that holds every member.
+  std::vector<FieldWeight> default_fields;
+  // Return ids and scores only: no stored document is read (no title, no
+  // fields). For callers that fetch documents themselves, and benchmarks.
+  bool ids_only = false;
+  // Count every match. Without it, total_hits may be a lower bound (see
+  // SearchResult): an exact count would defeat dynamic pruning.
+  bool exact_total_hits = false;
+  // For benchmarks and tests; every choice returns the same hits.
+  Pruning pruning = Pruning::kAuto;
+  // Deep paging: only hits ranked after this one (lower score, or the same
+  // score and a greater id); offset applies after it.
+  struct After {
+    double score = 0;
+    std::string id;
+  };
+  std::optional<After> search_after;
+  // Fill SearchHit::explanation.
+  bool explain = false;
+  // Fill SearchHit::snippets with fragments of these stored fields.
+  std::vector<std::string> highlight_fields;
+  HighlightOptions highlight;
+  // The search fails with DEADLINE_EXCEEDED if it cannot finish by
+  // `deadline`, or with CANCELLED once `cancelled` (if set; called from the
+  // shards' threads now and then) returns true, within microseconds of it.
+  absl::Time deadline = absl::InfiniteFuture();
+  std::function<bool()> cancelled;
+};
+
+// One leaf's part of a hit's score (see Bm25): score = weight * idf * tf *
+// (k1 + 1) / (tf + k1 * (1 - b + b * doc_length / avg_doc_length)).
+struct TermExplanation {
+  std::string field;  // "" = the catch-all
+  std::string term;   // a phrase's terms joined by spaces
+  double weight = 1;  // boosts times field weight
+  double tf = 0;
+  uint64_t df = 0;  // terms only
+  uint64_t docs = 0;
+  double idf = 0;  // phrases: the sum of their terms' idf
+  uint32_t doc_length = 0;
+  double avg_doc_length = 0;
+  double score = 0;
+};
+
+struct SearchHit {
+  std::string id;
+  double score = 0;
+  std::string title;
+  std::vector<std::pair<std::string, std::string>> fields;
+  // Per field of SearchRequest::highlight_fields with a match: fragments.
+  std::vector<std::pair<std::string, std::vector<std::string>>> snippets;
+  std::vector<TermExplanation> explanation;  // with SearchRequest::explain
+};
+
+struct SearchResult {
+  std::vector<SearchHit> hits;
+  // Number of matching documents: exact unless total_hits_is_lower_bound
+  // (pruned evaluation skipped documents that cannot reach the top-k; they
+  // may match).
+  uint64_t total_hits = 0;
+  bool total_hits_is_lower_bound = false;
+  // A prefix or fuzzy term matched more dictionary terms than the limit;
+  // the most frequent (fuzzy: the closest) were kept.
+  bool expansions_truncated = false;
+  // For benchmarks: BM25 evaluations of a pruned OR query of terms, and the
+  // postings of its terms (sum of their df), which exhaustive evaluation
+  // scores; 0 for other queries.
+  uint64_t postings_scored = 0;
+  uint64_t postings_total = 0;
+};
+
+}  // namespace scry::query
+
+#endif  // SCRY_QUERY_SEARCH_REQUEST_H_

@@ -1,0 +1,171 @@
+// File: query/shard_search.cc
+#include "query/shard_search.h"
+
+#include <utility>
+
+#include "query/maxscore.h"
+
+namespace scry::query {
+
+ShardQuery::ShardQuery(const QueryPlan& plan, const storage::ShardReader* shard,
+                       const ShardTerms* terms, Deadline* deadline)
+    : plan_(&plan), terms_(terms), ctx_{shard, plan.bm25, deadline, {}, plan.after} {
+  const auto& names = shard->meta().field_names;
+  ctx_.field_bm25.reserve(names.size());
+  for (size_t f = 0; f < names.size(); ++f) {
+    ctx_.field_bm25.push_back(f == 0 ? plan.bm25 : plan.field_bm25.at(names[f]));
+  }
+}
+
+std::unique_ptr<storage::PostingCursor> ShardQuery::Cursor(const QueryNode& leaf, size_t i) const {
+  const auto& info = terms_->at(FieldTermKey(leaf.field, leaf.terms[i]));
+  if (!info.has_value()) return nullptr;
+  // A term found in the field means the shard has the field.
+  const uint8_t field = *ShardFieldId(*ctx_.shard, leaf.field);
+  return std::make_unique<storage::PostingCursor>(ctx_.shard, field, leaf.terms[i], *info);
+}
+
+double ShardQuery::Weight(const QueryNode& leaf, size_t i) const {
+  return plan_->idf.at(FieldTermKey(leaf.field, leaf.terms[i])) * leaf.boost;
+}
+
+std::unique_ptr<Scorer> ShardQuery::Build(const QueryNode& node) const {
+  switch (node.kind) {
+    case QueryNode::Kind::kTerm: {
+      auto cursor = Cursor(node, 0);
+      if (cursor == nullptr) return nullptr;
+      return NewTermScorer(std::move(cursor), Weight(node, 0), &ctx_);
+    }
+    case QueryNode::Kind::kPhrase: {
+      std::vector<std::unique_ptr<storage::PostingCursor>> cursors;
+      double phrase_idf = 0;
+      for (size_t i = 0; i < node.terms.size(); ++i) {
+        auto cursor = Cursor(node, i);
+        if (cursor == nullptr) return nullptr;
+        cursors.push_back(std::move(cursor));
+        phrase_idf += plan_->idf.at(FieldTermKey(node.field, node.terms[i]));
+      }
+      return NewPhraseScorer(std::move(cursors), node.positions, node.slop, phrase_idf * node.boost,
+                             &ctx_);
+    }
+    case QueryNode::Kind::kPrefix:
+    case QueryNode::Kind::kFuzzy:
+      return nullptr;  // expanded before evaluation
+    case QueryNode::Kind::kBool:
+      break;
+  }
+  std::vector<std::unique_ptr<Scorer>> must, should, must_not;
+  for (const auto& child : node.must) {
+    auto s = Build(*child);
+    if (s == nullptr) return nullptr;
+    must.push_back(std::move(s));
+  }
+  for (const auto& child : node.should) {
+    if (auto s = Build(*child)) should.push_back(std::move(s));
+  }
+  for (const auto& child : node.must_not) {
+    if (auto s = Build(*child)) must_not.push_back(std::move(s));
+  }
+  std::unique_ptr<Scorer> positive;
+  if (!must.empty()) {
+    positive = NewConjunctionScorer(std::move(must));
+    if (!should.empty()) {
+      positive = NewOptionalScorer(std::move(positive), NewDisjunctionScorer(std::move(should)));
+    }
+  } else if (!should.empty()) {
+    positive = NewDisjunctionScorer(std::move(should));
+  } else {
+    return nullptr;
+  }
+  if (!must_not.empty()) {
+    positive = NewExclusionScorer(std::move(positive), NewDisjunctionScorer(std::move(must_not)));
+  }
+  return positive;
+}
+
+namespace {
+
+// SearchShard with `deadline` possibly null (no limit).
+absl::Status Evaluate(const QueryPlan& plan, const storage::ShardReader& shard,
+                      uint32_t shard_index, const ShardTerms& terms, SharedThreshold* shared,
+                      Deadline* deadline, ShardSearchResult* out) {
+  const ShardQuery query(plan, &shard, &terms, deadline);
+  const ScoringContext& ctx = query.context();
+  if (ctx.Expired()) return absl::OkStatus();
+  auto keep_top = [&](const std::vector<ScoredDoc>& top) {
+    for (const ScoredDoc& d : top) out->top.push_back(ShardHit{d.score, shard_index, d.docid});
+  };
+  const QueryNode& root = *plan.root;
+  if (plan.term_disjunction) {
+    // Ranked OR of terms: MaxScore or Block-Max WAND over the cursors of the
+    // terms present, unless every match must be counted.
+    size_t present = 0;
+    for (const auto& child : root.should) {
+      const auto& info = terms.at(FieldTermKey(child->field, child->terms[0]));
+      if (!info.has_value()) continue;
+      ++present;
+      out->postings_total += info->df;
+    }
+    const bool prune =
+        plan.evaluator == Evaluator::kMaxScore || plan.evaluator == Evaluator::kBlockMaxWand;
+    if (prune && present >= 2) {
+      std::vector<MaxScoreTerm> leaves;
+      for (const auto& child : root.should) {
+        auto cursor = query.Cursor(*child, 0);
+        if (cursor != nullptr) leaves.push_back({std::move(cursor), query.Weight(*child, 0)});
+      }
+      MaxScoreResult pruned;
+      const absl::Status status =
+          plan.evaluator == Evaluator::kBlockMaxWand
+              ? BlockMaxWandTopK(std::move(leaves), ctx, plan.keep, shared, &pruned)
+              : MaxScoreTopK(std::move(leaves), ctx, plan.keep, shared, &pruned);
+      out->hits = pruned.matches;
+      out->hits_is_lower_bound = pruned.matches_is_lower_bound;
+      out->postings_scored = pruned.postings_scored;
+      keep_top(pruned.top);
+      return status;
+    }
+    out->postings_scored = out->postings_total;  // exhaustive: every posting
+  }
+  if (plan.evaluator == Evaluator::kBlockMaxAnd) {
+    // Ranked AND of terms: block-max skipping over the intersection. A term
+    // missing from this shard means no match here.
+    std::vector<MaxScoreTerm> leaves;
+    for (const auto& child : root.must) {
+      auto cursor = query.Cursor(*child, 0);
+      if (cursor == nullptr) return absl::OkStatus();
+      leaves.push_back({std::move(cursor), query.Weight(*child, 0)});
+    }
+    MaxScoreResult pruned;
+    const absl::Status status =
+        BlockMaxConjunctionTopK(std::move(leaves), ctx, plan.keep, shared, &pruned);
+    out->hits = pruned.matches;
+    out->hits_is_lower_bound = pruned.matches_is_lower_bound;
+    keep_top(pruned.top);
+    return status;
+  }
+  std::unique_ptr<Scorer> scorer = query.Build(root);
+  if (scorer == nullptr) return absl::OkStatus();
+  TopKHeap heap(plan.keep, &shard, ctx.after);
+  for (uint32_t d = scorer->docid(); d != storage::kEndDocid && !ctx.Expired();
+       scorer->Next(), d = scorer->docid()) {
+    ++out->hits;
+    heap.Offer(ScoredDoc{scorer->Score(), d});
+  }
+  keep_top(heap.Take());
+  return scorer->status();
+}
+
+}  // namespace
+
+absl::Status SearchShard(const QueryPlan& plan, const storage::ShardReader& shard,
+                         uint32_t shard_index, const ShardTerms& terms, SharedThreshold* shared,
+                         Deadline deadline, ShardSearchResult* out) {
+  absl::Status status = Evaluate(plan, shard, shard_index, terms, shared,
+                                 deadline.unlimited() ? nullptr : &deadline, out);
+  // One that expired overrides whatever the evaluator returned.
+  if (!deadline.status().ok()) status = deadline.status();
+  return status;
+}
+
+}  // namespace scry::query
