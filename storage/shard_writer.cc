@@ -145,7 +145,7 @@ absl::StatusOr<std::unique_ptr<ShardWriter>> ShardWriter::Create(
   if (w->codecs.positions == nullptr) w->codecs.positions = w->codecs.freqs;
   for (int i = 1; i < kNumColumnFamilies; ++i) {
     const std::string name = kColumnFamilies[i];
-    if (name == kIdsCf) continue;  // written into the database directly
+    if (i == kIdsCfIndex) continue;  // written into the database directly
     w->files.emplace(name, std::make_unique<CfFile>(name, w->ingest_dir + "/" + name + ".sst"));
   }
   Impl::ListPart& first = w->parts.emplace_back();
@@ -168,7 +168,7 @@ absl::StatusOr<std::unique_ptr<ShardWriter>> ShardWriter::Create(
 
 absl::Status ShardWriter::ClaimId(std::string_view id, uint32_t docid, uint32_t* earlier) {
   if (id.empty()) return absl::InvalidArgumentError("empty document id");
-  rocksdb::ColumnFamilyHandle* ids = impl_->handles[6];
+  rocksdb::ColumnFamilyHandle* ids = impl_->handles[kIdsCfIndex];
   const rocksdb::Slice key(id.data(), id.size());
   rocksdb::PinnableSlice existing;
   rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), ids, key, &existing);
@@ -359,21 +359,21 @@ absl::Status ShardWriter::Finish(const ShardMeta& meta) {
   };
   std::string v;
   PutFixed32(&v, kFormatVersion);
-  kv["format_version"] = v;
+  kv[kMetaFormatVersion] = v;
   v.clear();
   PutFixed32(&v, meta.shard_index);
   PutFixed32(&v, meta.num_shards);
-  kv["shard"] = v;
-  kv["language"] = meta.language;
-  kv["doc_count"] = fixed64(impl_->doc_count);
-  kv["total_length"] = fixed64(impl_->field_lengths[0]);
+  kv[kMetaShard] = v;
+  kv[kMetaLanguage] = meta.language;
+  kv[kMetaDocCount] = fixed64(impl_->doc_count);
+  kv[kMetaTotalLength] = fixed64(impl_->field_lengths[0]);
   uint64_t term_count = 0, posting_count = 0;
   for (const auto& part : impl_->parts) {
     term_count += part.term_count;
     posting_count += part.posting_count;
   }
-  kv["term_count"] = fixed64(term_count);
-  kv["posting_count"] = fixed64(posting_count);
+  kv[kMetaTermCount] = fixed64(term_count);
+  kv[kMetaPostingCount] = fixed64(posting_count);
   std::string fields;
   for (size_t f = 0; f < impl_->doc_lengths.size(); ++f) {
     if (f != kTextField) {
@@ -394,7 +394,7 @@ absl::Status ShardWriter::Finish(const ShardMeta& meta) {
           std::move(chunk);
     }
   }
-  kv["fields"] = fields;
+  kv[kMetaFields] = fields;
   for (const auto& [key, value] : kv) {
     SCRY_RETURN_IF_ERROR(impl_->File(kMetaCf).Put(key, value));
   }
@@ -402,7 +402,7 @@ absl::Status ShardWriter::Finish(const ShardMeta& meta) {
   rocksdb::DB* db = impl_->db.get();
   absl::Status status;
   for (int i = 1; i < kNumColumnFamilies && status.ok(); ++i) {
-    if (std::string_view(kColumnFamilies[i]) == kIdsCf) continue;
+    if (i == kIdsCfIndex) continue;
     // The column family's file, then those of the later list parts, which
     // hold later keys: ingested together.
     const std::string_view cf = kColumnFamilies[i];
@@ -431,7 +431,7 @@ absl::Status ShardWriter::Finish(const ShardMeta& meta) {
   }
   // The ids went in with Put: flush them and compact them into one sorted
   // run at the bottom, as if they had been ingested.
-  rocksdb::ColumnFamilyHandle* ids = impl_->handles[6];
+  rocksdb::ColumnFamilyHandle* ids = impl_->handles[kIdsCfIndex];
   if (status.ok()) status = FromRocks(db->Flush(rocksdb::FlushOptions(), ids), "flush ids");
   if (status.ok()) {
     rocksdb::CompactRangeOptions compact;
