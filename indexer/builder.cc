@@ -753,13 +753,11 @@ absl::Status MergeRuns(ShardState* s, unsigned parts, uint64_t* postings, uint64
       if (pieces.size() == 1) {
         // In one run only (most keys): encoded whole, without a copy.
         n_postings = pieces[0]->docids.size();
-        SCRY_ASSIGN_OR_RETURN(storage::EncodedPostingList enc,
-                              s->writer->Encode(field, term, *pieces[0]));
-        SCRY_RETURN_IF_ERROR(s->writer->AddEncodedTo(p, field, term, std::move(enc), n_postings));
+        SCRY_RETURN_IF_ERROR(s->writer->AddPostingList(field, term, *pieces[0], p));
       } else {
         // In several: encoded and stored piece by piece, so that the long
         // lists of a large build are never whole in memory.
-        SCRY_ASSIGN_OR_RETURN(auto list, s->writer->StartListTo(p, field, term));
+        SCRY_ASSIGN_OR_RETURN(auto list, s->writer->StartList(field, term, p));
         for (const storage::PostingList* piece : pieces) {
           SCRY_RETURN_IF_ERROR(list->Add(*piece));
           n_postings += piece->docids.size();
