@@ -75,6 +75,15 @@ struct ShardState {
   uint8_t declared_fields = 0;  // named fields declared to the writer so far
 };
 
+// The block codecs named by `options`; InvalidArgument for an unknown name.
+absl::StatusOr<storage::PostingCodecs> CodecsByName(const BuildOptions& options) {
+  storage::PostingCodecs codecs;
+  SCRY_ASSIGN_OR_RETURN(codecs.docids, storage::CodecByName(options.docid_codec));
+  SCRY_ASSIGN_OR_RETURN(codecs.freqs, storage::CodecByName(options.freq_codec));
+  SCRY_ASSIGN_OR_RETURN(codecs.positions, storage::CodecByName(options.positions_codec));
+  return codecs;
+}
+
 uint64_t DirectoryBytes(const std::string& path) {
   uint64_t total = 0;
   std::error_code ec;
@@ -88,8 +97,13 @@ uint64_t DirectoryBytes(const std::string& path) {
 
 class Build {
  public:
-  Build(const BuildOptions& options, const Analyzer& analyzer, storage::IndexBuild* build)
-      : options_(options), analyzer_(analyzer), build_(build), progress_(options.progress) {
+  Build(const BuildOptions& options, const storage::PostingCodecs& codecs, const Analyzer& analyzer,
+        storage::IndexBuild* build)
+      : options_(options),
+        codecs_(codecs),
+        analyzer_(analyzer),
+        build_(build),
+        progress_(options.progress) {
     threads_ = options.threads != 0 ? options.threads : std::thread::hardware_concurrency();
     threads_ = std::max(1u, threads_);
     memory_cap_ = static_cast<size_t>(std::max<uint64_t>(options.memory_mb, 1)) << 20;
@@ -99,12 +113,6 @@ class Build {
 
   absl::StatusOr<BuildSummary> Run() {
     SCRY_RETURN_IF_ERROR(ValidateFields());
-    SCRY_ASSIGN_OR_RETURN(const storage::BlockCodec* docid_codec,
-                          storage::CodecByName(options_.docid_codec));
-    SCRY_ASSIGN_OR_RETURN(const storage::BlockCodec* freq_codec,
-                          storage::CodecByName(options_.freq_codec));
-    SCRY_ASSIGN_OR_RETURN(const storage::BlockCodec* positions_codec,
-                          storage::CodecByName(options_.positions_codec));
     shards_.resize(options_.num_shards);
     for (uint32_t s = 0; s < options_.num_shards; ++s) {
       if (options_.only_shard < 0 || static_cast<uint32_t>(options_.only_shard) == s) {
@@ -114,7 +122,7 @@ class Build {
     for (uint32_t s : built_) {
       shards_[s] = std::make_unique<ShardState>();
       storage::ShardWriterOptions writer_options;
-      writer_options.codecs = {docid_codec, freq_codec, positions_codec};
+      writer_options.codecs = codecs_;
       SCRY_ASSIGN_OR_RETURN(shards_[s]->writer,
                             storage::ShardWriter::Create(build_->ShardPath(s), writer_options));
       const std::string& run_dir = shards_[s]->runs.dir = build_->ShardPath(s) + ".runs";
@@ -407,14 +415,7 @@ class Build {
 
   absl::Status AppendLocked(Inverted* inv, ShardState* st) {
     const Batch& batch = *inv->batch;
-    // Fields first seen in this batch: declare them to the writer.
-    {
-      std::lock_guard<std::mutex> lock(fields_mu_);
-      while (st->declared_fields < declared_names_.size()) {
-        const uint8_t id = ++st->declared_fields;
-        SCRY_RETURN_IF_ERROR(st->writer->DeclareField(id, declared_names_[id - 1]));
-      }
-    }
+    SCRY_RETURN_IF_ERROR(DeclareNewFields(st));  // those first seen in this batch
     for (size_t i = 0; i < batch.docs.size(); ++i) {
       SCRY_RETURN_IF_ERROR(st->writer->AddDocument(batch.first_docid + static_cast<uint32_t>(i),
                                                    inv->stored[i], inv->lengths[i]));
@@ -432,13 +433,7 @@ class Build {
 
   absl::Status FinishShard(uint32_t s, uint64_t* postings, uint64_t* terms) {
     ShardState& st = *shards_[s];
-    {
-      std::lock_guard<std::mutex> lock(fields_mu_);
-      while (st.declared_fields < declared_names_.size()) {
-        const uint8_t id = ++st.declared_fields;
-        SCRY_RETURN_IF_ERROR(st.writer->DeclareField(id, declared_names_[id - 1]));
-      }
-    }
+    SCRY_RETURN_IF_ERROR(DeclareNewFields(&st));
     // The in-memory index is merged as it is, without a last run file; the
     // threads left over by the shards merged at the same time take parts.
     const unsigned parts =
@@ -452,6 +447,17 @@ class Build {
     meta.language = analyzer_.language();
     SCRY_RETURN_IF_ERROR(st.writer->Finish(meta));
     st.writer.reset();
+    return absl::OkStatus();
+  }
+
+  // Declares to shard `st`'s writer the named fields numbered since the
+  // last call.
+  absl::Status DeclareNewFields(ShardState* st) {
+    std::lock_guard<std::mutex> lock(fields_mu_);
+    while (st->declared_fields < declared_names_.size()) {
+      const uint8_t id = ++st->declared_fields;
+      SCRY_RETURN_IF_ERROR(st->writer->DeclareField(id, declared_names_[id - 1]));
+    }
     return absl::OkStatus();
   }
 
@@ -471,6 +477,7 @@ class Build {
   }
 
   const BuildOptions& options_;
+  const storage::PostingCodecs codecs_;
   const Analyzer& analyzer_;
   storage::IndexBuild* build_;
   Progress progress_;
@@ -525,14 +532,12 @@ absl::StatusOr<BuildSummary> BuildIndex(const BuildOptions& options) {
   std::call_once(malloc_tuned, [] { mallopt(M_MMAP_THRESHOLD, 1 << 20); });
   SCRY_ASSIGN_OR_RETURN(std::unique_ptr<Analyzer> analyzer,
                         Analyzer::Create(AnalyzerOptions{options.language, options.stopwords}));
-  SCRY_RETURN_IF_ERROR(storage::CodecByName(options.docid_codec).status());
-  SCRY_RETURN_IF_ERROR(storage::CodecByName(options.freq_codec).status());
-  SCRY_RETURN_IF_ERROR(storage::CodecByName(options.positions_codec).status());
+  SCRY_ASSIGN_OR_RETURN(const storage::PostingCodecs codecs, CodecsByName(options));
   // Take the directory lock before the (long) read, so that a concurrent
   // build fails at once.
   SCRY_ASSIGN_OR_RETURN(std::unique_ptr<storage::IndexBuild> build,
                         storage::IndexBuild::Begin(options.index_dir));
-  Build run(options, *analyzer, build.get());
+  Build run(options, codecs, *analyzer, build.get());
   return run.Run();
 }
 
