@@ -110,20 +110,36 @@ RunReader::RunReader(std::string path, std::FILE* file) : path_(std::move(path))
 
 RunReader::~RunReader() { std::fclose(file_); }
 
-absl::Status RunReader::Next() {
-  do {
-    SCRY_RETURN_IF_ERROR(Read());
-  } while (!done_ && key_ < lo_);
-  if (!done_ && !hi_.empty() && key_ >= hi_) done_ = true;
-  return absl::OkStatus();
-}
-
 absl::Status RunReader::Corrupt() const {
   return absl::DataLossError(absl::StrCat("run file ", path_, " is damaged"));
 }
 
+// Makes at least `want` bytes available after pos_ if the file has them.
+inline bool RunReader::Fill(size_t want) {
+  if (data_.size() - pos_ >= want) return true;
+  data_.erase(0, pos_);
+  pos_ = 0;
+  if (data_.capacity() > 4 * kReadBytes && want < kReadBytes) data_.shrink_to_fit();
+  char buf[kReadBytes];
+  while (data_.size() < want) {
+    const size_t got = std::fread(buf, 1, sizeof(buf), file_);
+    if (got == 0) break;
+    data_.append(buf, got);
+  }
+  return data_.size() >= want;
+}
+
+inline absl::Status RunReader::Varint(uint32_t* v) {
+  Fill(5);
+  const char* p = data_.data() + pos_;
+  const char* end = storage::GetVarint32Ptr(p, data_.data() + data_.size(), v);
+  if (end == nullptr) return Corrupt();
+  pos_ += static_cast<size_t>(end - p);
+  return absl::OkStatus();
+}
+
 // Reads the next record (done_ at the end of the file).
-absl::Status RunReader::Read() {
+inline absl::Status RunReader::Read() {
   if (!Fill(16)) {
     if (pos_ == data_.size()) {
       done_ = true;
@@ -163,27 +179,11 @@ absl::Status RunReader::Read() {
   return absl::OkStatus();
 }
 
-// Makes at least `want` bytes available after pos_ if the file has them.
-bool RunReader::Fill(size_t want) {
-  if (data_.size() - pos_ >= want) return true;
-  data_.erase(0, pos_);
-  pos_ = 0;
-  if (data_.capacity() > 4 * kReadBytes && want < kReadBytes) data_.shrink_to_fit();
-  char buf[kReadBytes];
-  while (data_.size() < want) {
-    const size_t got = std::fread(buf, 1, sizeof(buf), file_);
-    if (got == 0) break;
-    data_.append(buf, got);
-  }
-  return data_.size() >= want;
-}
-
-absl::Status RunReader::Varint(uint32_t* v) {
-  Fill(5);
-  const char* p = data_.data() + pos_;
-  const char* end = storage::GetVarint32Ptr(p, data_.data() + data_.size(), v);
-  if (end == nullptr) return Corrupt();
-  pos_ += static_cast<size_t>(end - p);
+absl::Status RunReader::Next() {
+  do {
+    SCRY_RETURN_IF_ERROR(Read());
+  } while (!done_ && key_ < lo_);
+  if (!done_ && !hi_.empty() && key_ >= hi_) done_ = true;
   return absl::OkStatus();
 }
 
