@@ -36,6 +36,7 @@
 #define SCRY_STORAGE_KEYS_H_
 
 #include <cstdint>
+#include <iterator>
 #include <string>
 #include <string_view>
 
@@ -63,10 +64,39 @@ inline constexpr const char* kPositionsCf = "positions";
 inline constexpr const char* kDocsCf = "docs";
 inline constexpr const char* kIdsCf = "ids";
 
-// All column families in a fixed order (default first, as RocksDB wants).
+// All column families in a fixed order (default first, as RocksDB wants),
+// and the index of each in it (and in the handles RocksDB opens in it).
 inline constexpr const char* kColumnFamilies[] = {"default",    kMetaCf, kTermsCf, kPostingsCf,
                                                   kPositionsCf, kDocsCf, kIdsCf};
-inline constexpr int kNumColumnFamilies = 7;
+enum ColumnFamilyIndex : int {
+  kDefaultCfIndex = 0,
+  kMetaCfIndex,
+  kTermsCfIndex,
+  kPostingsCfIndex,
+  kPositionsCfIndex,
+  kDocsCfIndex,
+  kIdsCfIndex,
+  kNumColumnFamilies,
+};
+static_assert(std::size(kColumnFamilies) == kNumColumnFamilies);
+static_assert(std::string_view(kColumnFamilies[kMetaCfIndex]) == kMetaCf &&
+              std::string_view(kColumnFamilies[kTermsCfIndex]) == kTermsCf &&
+              std::string_view(kColumnFamilies[kPostingsCfIndex]) == kPostingsCf &&
+              std::string_view(kColumnFamilies[kPositionsCfIndex]) == kPositionsCf &&
+              std::string_view(kColumnFamilies[kDocsCfIndex]) == kDocsCf &&
+              std::string_view(kColumnFamilies[kIdsCfIndex]) == kIdsCf);
+
+// Keys of the `meta` column family (grammar above).
+inline constexpr const char* kMetaFormatVersion = "format_version";
+inline constexpr const char* kMetaShard = "shard";
+inline constexpr const char* kMetaLanguage = "language";
+inline constexpr const char* kMetaDocCount = "doc_count";
+inline constexpr const char* kMetaTotalLength = "total_length";
+inline constexpr const char* kMetaTermCount = "term_count";
+inline constexpr const char* kMetaPostingCount = "posting_count";
+inline constexpr const char* kMetaFields = "fields";
+inline constexpr const char* kMetaDocLenPrefix = "doclen";             // DocLenKey
+inline constexpr const char* kMetaFieldLengthPrefix = "field_length";  // FieldLengthKey
 
 // Whether `name` can name a field of its own (and be written `name:` in a
 // query): an ASCII letter or '_', then letters, digits or '_', at most 64.
@@ -102,14 +132,14 @@ inline std::string DocKey(uint32_t docid) {
 }
 
 inline std::string DocLenKey(uint32_t chunk, uint8_t field = kTextField) {
-  std::string key = "doclen";
+  std::string key = kMetaDocLenPrefix;
   PutBigEndian32(&key, chunk);
   if (field != kTextField) key.push_back(static_cast<char>(field));
   return key;
 }
 
 inline std::string FieldLengthKey(uint8_t field) {
-  std::string key = "field_length";
+  std::string key = kMetaFieldLengthPrefix;
   key.push_back(static_cast<char>(field));
   return key;
 }

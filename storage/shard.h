@@ -63,11 +63,13 @@ struct ShardWriterOptions {
 // claimed first (ClaimId, which finds duplicates with bounded memory: the
 // ids go into the shard's RocksDB at once), stored documents and lengths
 // follow in docid order (AddDocument), posting lists last in (field, term)
-// order (AddPostingList). Stored documents and posting lists are written as
-// SST files and ingested by Finish.
+// order (AddPostingList, or StartList for a list given in pieces). Stored
+// documents and posting lists are written as SST files and ingested by
+// Finish.
 //
-// Thread safety: ClaimId may run concurrently with AddDocument and
-// AddPostingList; each of the others one call at a time.
+// Thread safety: ClaimId may run concurrently with AddDocument and the
+// posting lists; lists of distinct parts (SetListParts) concurrently with
+// each other; each of the others one call at a time.
 class ShardWriter {
  public:
   // `path` must not exist yet or be an empty directory.
@@ -99,35 +101,25 @@ class ShardWriter {
     return AddDocument(docid, doc, std::span<const uint32_t>(&length, 1));
   }
 
-  // Stores the posting list of (field, term). REQUIRES: (field, term) strictly
-  // ascending across calls; term non-empty without 0x00 bytes; docids below
-  // the number of documents added; the field declared.
-  absl::Status AddPostingList(uint8_t field, std::string_view term, const PostingList& list);
-
-  // AddPostingList in two steps, so that lists can be encoded on several
-  // threads and added in order: Encode checks and encodes (thread-safe once
-  // every document is added: it only reads), AddEncoded stores the result
-  // (same ordering rules as AddPostingList).
-  absl::StatusOr<EncodedPostingList> Encode(uint8_t field, std::string_view term,
-                                            const PostingList& list) const;
-  absl::Status AddEncoded(uint8_t field, std::string_view term, EncodedPostingList enc,
-                          uint64_t num_postings);
-
-  // Posting lists written by several threads at once: SetListParts(n)
-  // (before any list is added) makes parts 0..n-1, each with its own files;
-  // AddEncodedTo(p, ...) adds to part p. Every key of part p must sort
-  // before every key of part p + 1 (each part takes a range of the
-  // (field, term) order, ascending within it). AddEncodedTo on distinct
-  // parts may run concurrently; AddPostingList and AddEncoded add to part 0.
+  // Posting lists go to list parts, each with SST files of its own, so that
+  // several threads can write them at once: SetListParts(n) (before any list
+  // is added) makes parts 0..n-1; without it there is one, part 0. Every key
+  // of part p must sort before every key of part p + 1 (each part takes a
+  // range of the (field, term) order, ascending within it). Lists of
+  // distinct parts may be added concurrently, once every document is added.
   absl::Status SetListParts(size_t n);
-  absl::Status AddEncodedTo(size_t part, uint8_t field, std::string_view term,
-                            EncodedPostingList enc, uint64_t num_postings);
+
+  // Stores the posting list of (field, term) in part `part`. REQUIRES:
+  // (field, term) strictly ascending across calls on the part; term
+  // non-empty without 0x00 bytes; docids below the number of documents
+  // added; the field declared.
+  absl::Status AddPostingList(uint8_t field, std::string_view term, const PostingList& list,
+                              size_t part = 0);
 
   // A posting list stored as it is encoded, in pieces (PostingListEncoder):
   // its complete chunks go to the part's files at once, so a list longer
   // than one wants in memory (a merge of sorted runs) never is whole.
-  // Stores the same bytes as AddEncodedTo(part, Encode(...)) of the pieces
-  // concatenated.
+  // Stores the same bytes as AddPostingList of the pieces concatenated.
   class ListWriter {
    public:
     // Appends a piece (docids above the pieces' before, below the number
@@ -148,9 +140,9 @@ class ShardWriter {
     std::vector<std::string> postings_, positions_;  // chunks being written
   };
   // Starts the list of (field, term) in part `part` (ordering rules as for
-  // AddEncodedTo; no other list is added to the part until it is finished).
-  absl::StatusOr<std::unique_ptr<ListWriter>> StartListTo(size_t part, uint8_t field,
-                                                          std::string_view term);
+  // AddPostingList; no other list is added to the part until it is finished).
+  absl::StatusOr<std::unique_ptr<ListWriter>> StartList(uint8_t field, std::string_view term,
+                                                        size_t part = 0);
 
   // Writes the metadata (doc_count, lengths, term and posting counts, fields
   // are computed here; the rest is taken from `meta`), ingests everything,

@@ -53,12 +53,12 @@ absl::StatusOr<std::unique_ptr<ShardReader>> ShardReader::Open(const std::string
 }
 
 absl::Status ShardReader::LoadMeta() {
-  rocksdb::ColumnFamilyHandle* meta_cf = cfs_[1];
+  rocksdb::ColumnFamilyHandle* meta_cf = cfs_[kMetaCfIndex];
   auto get = [&](const std::string& key, std::string* value) {
     return FromRocks(db_->Get(rocksdb::ReadOptions(), meta_cf, key, value), "meta " + key);
   };
   std::string v;
-  SCRY_RETURN_IF_ERROR(get("format_version", &v));
+  SCRY_RETURN_IF_ERROR(get(kMetaFormatVersion, &v));
   if (v.size() != 4) return absl::DataLossError("bad format_version");
   meta_.format_version = DecodeFixed32(v.data());
   if (meta_.format_version < kMinFormatVersion || meta_.format_version > kFormatVersion) {
@@ -66,18 +66,18 @@ absl::Status ShardReader::LoadMeta() {
         absl::StrCat("index format version ", meta_.format_version, " is not ", kFormatVersion,
                      ", the one this scry reads; rebuild the index"));
   }
-  SCRY_RETURN_IF_ERROR(get("shard", &v));
+  SCRY_RETURN_IF_ERROR(get(kMetaShard, &v));
   if (v.size() != 8) return absl::DataLossError("bad shard meta");
   meta_.shard_index = DecodeFixed32(v.data());
   meta_.num_shards = DecodeFixed32(v.data() + 4);
-  SCRY_RETURN_IF_ERROR(get("language", &meta_.language));
+  SCRY_RETURN_IF_ERROR(get(kMetaLanguage, &meta_.language));
   struct {
     const char* key;
     uint64_t* out;
-  } counts[] = {{"doc_count", &meta_.doc_count},
-                {"total_length", &meta_.total_length},
-                {"term_count", &meta_.term_count},
-                {"posting_count", &meta_.posting_count}};
+  } counts[] = {{kMetaDocCount, &meta_.doc_count},
+                {kMetaTotalLength, &meta_.total_length},
+                {kMetaTermCount, &meta_.term_count},
+                {kMetaPostingCount, &meta_.posting_count}};
   for (const auto& c : counts) {
     SCRY_RETURN_IF_ERROR(get(c.key, &v));
     if (v.size() != 8) return absl::DataLossError(absl::StrCat("bad meta ", c.key));
@@ -87,7 +87,7 @@ absl::Status ShardReader::LoadMeta() {
   meta_.field_names = {""};
   meta_.field_lengths = {meta_.total_length};
   if (meta_.format_version >= 5) {
-    SCRY_RETURN_IF_ERROR(get("fields", &v));
+    SCRY_RETURN_IF_ERROR(get(kMetaFields, &v));
     std::string_view in = v;
     while (!in.empty()) {
       const uint8_t id = static_cast<uint8_t>(in[0]);
@@ -130,7 +130,7 @@ absl::Status ShardReader::ScanTerms(
   const std::string start = TermKey(field, prefix);
   rocksdb::ReadOptions options;
   options.fill_cache = false;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, cfs_[2]));
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, cfs_[kTermsCfIndex]));
   for (it->Seek(start); it->Valid(); it->Next()) {
     const std::string_view key(it->key().data(), it->key().size());
     if (key.substr(0, start.size()) != start) break;
@@ -150,7 +150,7 @@ absl::Status ShardReader::LoadIds() {
   options.fill_cache = false;
   uint64_t entries = 0;
   {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, cfs_[6]));
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, cfs_[kIdsCfIndex]));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       const rocksdb::Slice value = it->value();
       if (value.size() != 4) return absl::DataLossError("bad ids entry");
@@ -169,7 +169,7 @@ absl::Status ShardReader::LoadIds() {
   id_offsets_[0] = 0;
   for (uint64_t d = 0; d < n; ++d) id_offsets_[d + 1] = id_offsets_[d] + lengths[d];
   ids_arena_.resize(id_offsets_[n]);
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, cfs_[6]));
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, cfs_[kIdsCfIndex]));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     const uint32_t docid = DecodeBigEndian32(it->value().data());
     if (it->key().size() != lengths[docid]) return absl::DataLossError("ids changed while read");
@@ -182,7 +182,8 @@ absl::Status ShardReader::LoadIds() {
 absl::StatusOr<std::optional<TermInfo>> ShardReader::FindTerm(uint8_t field,
                                                               std::string_view term) const {
   rocksdb::PinnableSlice value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cfs_[2], TermKey(field, term), &value);
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), cfs_[kTermsCfIndex], TermKey(field, term), &value);
   if (s.IsNotFound()) return std::nullopt;
   SCRY_RETURN_IF_ERROR(FromRocks(s, "read term"));
   SCRY_ASSIGN_OR_RETURN(TermInfo info, TermInfo::Decode({value.data(), value.size()}));
@@ -192,8 +193,9 @@ absl::StatusOr<std::optional<TermInfo>> ShardReader::FindTerm(uint8_t field,
 absl::Status ShardReader::ReadChunk(uint8_t field, std::string_view term, uint32_t chunk,
                                     bool positions, PinnedValue* out) const {
   out->slice()->Reset();
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), positions ? cfs_[4] : cfs_[3],
-                               ChunkKey(field, term, chunk), out->slice());
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), positions ? cfs_[kPositionsCfIndex] : cfs_[kPostingsCfIndex],
+               ChunkKey(field, term, chunk), out->slice());
   if (s.IsNotFound()) {
     return absl::DataLossError(
         absl::StrCat("posting chunk ", chunk, " of term '", AsAbsl(term), "' is missing"));
@@ -203,7 +205,7 @@ absl::Status ShardReader::ReadChunk(uint8_t field, std::string_view term, uint32
 
 absl::StatusOr<StoredDocument> ShardReader::GetDocument(uint32_t docid) const {
   rocksdb::PinnableSlice value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cfs_[5], DocKey(docid), &value);
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cfs_[kDocsCfIndex], DocKey(docid), &value);
   if (s.IsNotFound()) {
     // Documents with only an id stored have no `docs` entry.
     if (docid < meta_.doc_count) return StoredDocument{std::string(external_id(docid)), {}};
@@ -215,8 +217,8 @@ absl::StatusOr<StoredDocument> ShardReader::GetDocument(uint32_t docid) const {
 
 absl::StatusOr<std::optional<uint32_t>> ShardReader::FindDocId(std::string_view id) const {
   std::string value;
-  rocksdb::Status s =
-      db_->Get(rocksdb::ReadOptions(), cfs_[6], rocksdb::Slice(id.data(), id.size()), &value);
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cfs_[kIdsCfIndex],
+                               rocksdb::Slice(id.data(), id.size()), &value);
   if (s.IsNotFound()) return std::nullopt;
   SCRY_RETURN_IF_ERROR(FromRocks(s, "read id"));
   if (value.size() != 4) return absl::DataLossError("bad id entry");

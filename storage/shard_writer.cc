@@ -95,6 +95,19 @@ struct ShardWriter::Impl {
       }
       return absl::OkStatus();
     }
+    // Stores the TermInfo of (field, term) and its chunks not stored yet,
+    // first_chunk, first_chunk + 1, ...; counts the list.
+    absl::Status PutList(uint8_t field, std::string_view term, uint32_t first_chunk,
+                         const EncodedPostingList& enc) {
+      SCRY_RETURN_IF_ERROR(terms->Put(TermKey(field, term), enc.info.Encode()));
+      SCRY_RETURN_IF_ERROR(
+          PutChunks(field, term, first_chunk, enc.posting_chunks, enc.position_chunks));
+      if (field == kTextField) {  // the counts are the catch-all's: distinct terms
+        ++term_count;
+        posting_count += enc.info.df;
+      }
+      return absl::OkStatus();
+    }
   };
   std::vector<ListPart> parts;
   bool finished = false;
@@ -145,7 +158,7 @@ absl::StatusOr<std::unique_ptr<ShardWriter>> ShardWriter::Create(
   if (w->codecs.positions == nullptr) w->codecs.positions = w->codecs.freqs;
   for (int i = 1; i < kNumColumnFamilies; ++i) {
     const std::string name = kColumnFamilies[i];
-    if (name == kIdsCf) continue;  // written into the database directly
+    if (i == kIdsCfIndex) continue;  // written into the database directly
     w->files.emplace(name, std::make_unique<CfFile>(name, w->ingest_dir + "/" + name + ".sst"));
   }
   Impl::ListPart& first = w->parts.emplace_back();
@@ -168,7 +181,7 @@ absl::StatusOr<std::unique_ptr<ShardWriter>> ShardWriter::Create(
 
 absl::Status ShardWriter::ClaimId(std::string_view id, uint32_t docid, uint32_t* earlier) {
   if (id.empty()) return absl::InvalidArgumentError("empty document id");
-  rocksdb::ColumnFamilyHandle* ids = impl_->handles[6];
+  rocksdb::ColumnFamilyHandle* ids = impl_->handles[kIdsCfIndex];
   const rocksdb::Slice key(id.data(), id.size());
   rocksdb::PinnableSlice existing;
   rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), ids, key, &existing);
@@ -225,21 +238,25 @@ absl::Status ShardWriter::AddDocument(uint32_t docid, const StoredDocument& doc,
   return absl::OkStatus();
 }
 
-absl::Status ShardWriter::AddPostingList(uint8_t field, std::string_view term,
-                                         const PostingList& list) {
-  SCRY_ASSIGN_OR_RETURN(EncodedPostingList enc, Encode(field, term, list));
-  return AddEncoded(field, term, std::move(enc), list.docids.size());
-}
-
 namespace {
 
-absl::Status CheckTerm(uint8_t field, std::string_view term,
+// What a list must meet before it is encoded.
+absl::Status CheckList(size_t part, size_t num_parts, uint8_t field, std::string_view term,
                        const std::vector<std::string>& field_names) {
+  if (part >= num_parts) return absl::InvalidArgumentError("no such list part");
   if (term.empty() || term.find('\0') != std::string_view::npos) {
     return absl::InvalidArgumentError("term is empty or contains a NUL byte");
   }
   if (field >= field_names.size() || (field != kTextField && field_names[field].empty())) {
     return absl::InvalidArgumentError(absl::StrCat("field id ", field, " not declared"));
+  }
+  return absl::OkStatus();
+}
+
+// What postings (a list or a piece) must meet: docids of documents added.
+absl::Status CheckDocids(const PostingList& list, uint32_t doc_count) {
+  if (!list.docids.empty() && list.docids.back() >= doc_count) {
+    return absl::InvalidArgumentError("posting refers to a document not added");
   }
   return absl::OkStatus();
 }
@@ -257,64 +274,6 @@ absl::Status MaybeInline(EncodedPostingList* enc) {
 }
 
 }  // namespace
-
-absl::StatusOr<EncodedPostingList> ShardWriter::Encode(uint8_t field, std::string_view term,
-                                                       const PostingList& list) const {
-  SCRY_RETURN_IF_ERROR(CheckTerm(field, term, impl_->field_names));
-  if (!list.docids.empty() && list.docids.back() >= impl_->doc_count) {
-    return absl::InvalidArgumentError("posting refers to a document not added");
-  }
-  SCRY_ASSIGN_OR_RETURN(EncodedPostingList enc,
-                        EncodePostingList(list, impl_->codecs, impl_->doc_lengths[field]));
-  SCRY_RETURN_IF_ERROR(MaybeInline(&enc));
-  return enc;
-}
-
-ShardWriter::ListWriter::ListWriter(ShardWriter* writer, size_t part, uint8_t field,
-                                    std::string_view term)
-    : writer_(writer),
-      part_(part),
-      field_(field),
-      term_(term),
-      encoder_(writer->impl_->codecs, writer->impl_->doc_lengths[field]) {}
-
-absl::StatusOr<std::unique_ptr<ShardWriter::ListWriter>> ShardWriter::StartListTo(
-    size_t part, uint8_t field, std::string_view term) {
-  SCRY_RETURN_IF_ERROR(CheckTerm(field, term, impl_->field_names));
-  if (part >= impl_->parts.size()) return absl::InvalidArgumentError("no such list part");
-  return std::unique_ptr<ListWriter>(new ListWriter(this, part, field, term));
-}
-
-absl::Status ShardWriter::ListWriter::Add(const PostingList& piece) {
-  if (!piece.docids.empty() && piece.docids.back() >= writer_->impl_->doc_count) {
-    return absl::InvalidArgumentError("posting refers to a document not added");
-  }
-  SCRY_RETURN_IF_ERROR(encoder_.Add(piece));
-  postings_.clear();
-  positions_.clear();
-  encoder_.TakeChunks(&postings_, &positions_);
-  SCRY_RETURN_IF_ERROR(writer_->impl_->parts[part_].PutChunks(field_, term_, chunks_written_,
-                                                              postings_, positions_));
-  chunks_written_ += static_cast<uint32_t>(postings_.size());
-  return absl::OkStatus();
-}
-
-absl::Status ShardWriter::ListWriter::Finish() {
-  SCRY_ASSIGN_OR_RETURN(EncodedPostingList rest, encoder_.Finish());
-  const uint64_t n = rest.info.df;
-  // Only a list of one chunk, none stored yet, can be short enough.
-  if (chunks_written_ == 0) SCRY_RETURN_IF_ERROR(MaybeInline(&rest));
-  SCRY_RETURN_IF_ERROR(writer_->impl_->parts[part_].PutChunks(
-      field_, term_, chunks_written_, rest.posting_chunks, rest.position_chunks));
-  rest.posting_chunks.clear();
-  rest.position_chunks.clear();
-  return writer_->AddEncodedTo(part_, field_, term_, std::move(rest), n);
-}
-
-absl::Status ShardWriter::AddEncoded(uint8_t field, std::string_view term, EncodedPostingList enc,
-                                     uint64_t num_postings) {
-  return AddEncodedTo(0, field, term, std::move(enc), num_postings);
-}
 
 absl::Status ShardWriter::SetListParts(size_t n) {
   if (n == 0 || impl_->parts.size() != 1 || impl_->parts[0].term_count != 0 ||
@@ -334,17 +293,48 @@ absl::Status ShardWriter::SetListParts(size_t n) {
   return absl::OkStatus();
 }
 
-absl::Status ShardWriter::AddEncodedTo(size_t part_index, uint8_t field, std::string_view term,
-                                       EncodedPostingList enc, uint64_t num_postings) {
-  if (part_index >= impl_->parts.size()) return absl::InvalidArgumentError("no such list part");
-  Impl::ListPart& part = impl_->parts[part_index];
-  SCRY_RETURN_IF_ERROR(part.terms->Put(TermKey(field, term), enc.info.Encode()));
-  SCRY_RETURN_IF_ERROR(part.PutChunks(field, term, 0, enc.posting_chunks, enc.position_chunks));
-  if (field == kTextField) {  // the counts are the catch-all's: distinct terms
-    ++part.term_count;
-    part.posting_count += num_postings;
-  }
+absl::Status ShardWriter::AddPostingList(uint8_t field, std::string_view term,
+                                         const PostingList& list, size_t part) {
+  // The whole list at once: encoded from its own arrays, without a copy.
+  SCRY_RETURN_IF_ERROR(CheckList(part, impl_->parts.size(), field, term, impl_->field_names));
+  SCRY_RETURN_IF_ERROR(CheckDocids(list, impl_->doc_count));
+  SCRY_ASSIGN_OR_RETURN(EncodedPostingList enc,
+                        EncodePostingList(list, impl_->codecs, impl_->doc_lengths[field]));
+  SCRY_RETURN_IF_ERROR(MaybeInline(&enc));
+  return impl_->parts[part].PutList(field, term, 0, enc);
+}
+
+ShardWriter::ListWriter::ListWriter(ShardWriter* writer, size_t part, uint8_t field,
+                                    std::string_view term)
+    : writer_(writer),
+      part_(part),
+      field_(field),
+      term_(term),
+      encoder_(writer->impl_->codecs, writer->impl_->doc_lengths[field]) {}
+
+absl::StatusOr<std::unique_ptr<ShardWriter::ListWriter>> ShardWriter::StartList(
+    uint8_t field, std::string_view term, size_t part) {
+  SCRY_RETURN_IF_ERROR(CheckList(part, impl_->parts.size(), field, term, impl_->field_names));
+  return std::unique_ptr<ListWriter>(new ListWriter(this, part, field, term));
+}
+
+absl::Status ShardWriter::ListWriter::Add(const PostingList& piece) {
+  SCRY_RETURN_IF_ERROR(CheckDocids(piece, writer_->impl_->doc_count));
+  SCRY_RETURN_IF_ERROR(encoder_.Add(piece));
+  postings_.clear();
+  positions_.clear();
+  encoder_.TakeChunks(&postings_, &positions_);
+  SCRY_RETURN_IF_ERROR(writer_->impl_->parts[part_].PutChunks(field_, term_, chunks_written_,
+                                                              postings_, positions_));
+  chunks_written_ += static_cast<uint32_t>(postings_.size());
   return absl::OkStatus();
+}
+
+absl::Status ShardWriter::ListWriter::Finish() {
+  SCRY_ASSIGN_OR_RETURN(EncodedPostingList rest, encoder_.Finish());
+  // Only a list of one chunk, none stored yet, can be short enough.
+  if (chunks_written_ == 0) SCRY_RETURN_IF_ERROR(MaybeInline(&rest));
+  return writer_->impl_->parts[part_].PutList(field_, term_, chunks_written_, rest);
 }
 
 absl::Status ShardWriter::Finish(const ShardMeta& meta) {
@@ -359,21 +349,21 @@ absl::Status ShardWriter::Finish(const ShardMeta& meta) {
   };
   std::string v;
   PutFixed32(&v, kFormatVersion);
-  kv["format_version"] = v;
+  kv[kMetaFormatVersion] = v;
   v.clear();
   PutFixed32(&v, meta.shard_index);
   PutFixed32(&v, meta.num_shards);
-  kv["shard"] = v;
-  kv["language"] = meta.language;
-  kv["doc_count"] = fixed64(impl_->doc_count);
-  kv["total_length"] = fixed64(impl_->field_lengths[0]);
+  kv[kMetaShard] = v;
+  kv[kMetaLanguage] = meta.language;
+  kv[kMetaDocCount] = fixed64(impl_->doc_count);
+  kv[kMetaTotalLength] = fixed64(impl_->field_lengths[0]);
   uint64_t term_count = 0, posting_count = 0;
   for (const auto& part : impl_->parts) {
     term_count += part.term_count;
     posting_count += part.posting_count;
   }
-  kv["term_count"] = fixed64(term_count);
-  kv["posting_count"] = fixed64(posting_count);
+  kv[kMetaTermCount] = fixed64(term_count);
+  kv[kMetaPostingCount] = fixed64(posting_count);
   std::string fields;
   for (size_t f = 0; f < impl_->doc_lengths.size(); ++f) {
     if (f != kTextField) {
@@ -394,7 +384,7 @@ absl::Status ShardWriter::Finish(const ShardMeta& meta) {
           std::move(chunk);
     }
   }
-  kv["fields"] = fields;
+  kv[kMetaFields] = fields;
   for (const auto& [key, value] : kv) {
     SCRY_RETURN_IF_ERROR(impl_->File(kMetaCf).Put(key, value));
   }
@@ -402,7 +392,7 @@ absl::Status ShardWriter::Finish(const ShardMeta& meta) {
   rocksdb::DB* db = impl_->db.get();
   absl::Status status;
   for (int i = 1; i < kNumColumnFamilies && status.ok(); ++i) {
-    if (std::string_view(kColumnFamilies[i]) == kIdsCf) continue;
+    if (i == kIdsCfIndex) continue;
     // The column family's file, then those of the later list parts, which
     // hold later keys: ingested together.
     const std::string_view cf = kColumnFamilies[i];
@@ -431,7 +421,7 @@ absl::Status ShardWriter::Finish(const ShardMeta& meta) {
   }
   // The ids went in with Put: flush them and compact them into one sorted
   // run at the bottom, as if they had been ingested.
-  rocksdb::ColumnFamilyHandle* ids = impl_->handles[6];
+  rocksdb::ColumnFamilyHandle* ids = impl_->handles[kIdsCfIndex];
   if (status.ok()) status = FromRocks(db->Flush(rocksdb::FlushOptions(), ids), "flush ids");
   if (status.ok()) {
     rocksdb::CompactRangeOptions compact;

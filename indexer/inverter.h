@@ -1,0 +1,75 @@
+// File: indexer/inverter.h
+//
+// Inversion of a batch of documents, the CPU-bound step of a bulk build: a
+// pure function from documents (already routed to a shard, with docids and
+// named-field ids) to their postings grouped by key, in flat arrays.
+//
+// Positions: the members of a document are analysed in order into one
+// stream, the catch-all field (storage::kTextField), each member starting
+// kFieldPositionGap (indexer/builder.h) positions after the last position
+// of the member before (the first at 0), so that a phrase never spans two
+// members. A member with a named field id f != 0 is indexed again under key
+// TermKey(f, term) with positions counted from the field's first position
+// (0 for its first member; a repeated member continues after the gap).
+// Dropped stopwords keep their positions (gaps in the positions).
+//
+// Thread safety: Invert touches only its arguments; run one per thread, each
+// with its own Analyzer (Analyzer::Clone).
+#ifndef SCRY_INDEXER_INVERTER_H_
+#define SCRY_INDEXER_INVERTER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "analysis/analyzer.h"
+#include "storage/stored_document.h"
+
+namespace scry::indexer {
+
+struct Document {
+  std::string id;
+  std::vector<std::pair<std::string, std::string>> fields;  // (name, text): title, body, rest
+  std::vector<uint8_t> field_ids;  // named field of each member, or 0; parallel to fields
+};
+
+// Consecutive documents of one shard: document i has docid first_docid + i.
+struct Batch {
+  uint32_t shard = 0;
+  uint64_t seq = 0;  // per shard, from 0
+  uint32_t first_docid = 0;
+  std::vector<Document> docs;
+  size_t bytes = 0;  // text bytes of the documents (ids and members)
+};
+
+// A batch inverted: its postings grouped by key (storage::TermKey(field,
+// term)) in flat arrays (a few allocations a batch, not three a term), and
+// the per-field lengths and stored form of each document.
+struct Inverted {
+  const Batch* batch = nullptr;
+  // Distinct keys in first-seen order. Key k's postings are
+  // [ends[k-1], ends[k]) of docids and freqs (docids ascending), and its
+  // positions [pos_ends[k-1], pos_ends[k]) of positions (ends[-1] = 0), each
+  // posting's freqs[i] positions ascending, postings in docid order.
+  std::vector<std::string> keys;
+  std::vector<uint32_t> ends, pos_ends;
+  std::vector<uint32_t> docids, freqs, positions;
+  // Per document: its length in tokens in each field, by field id
+  // (lengths[0]: the catch-all; size 1 + the largest field id it has).
+  std::vector<std::vector<uint32_t>> lengths;
+  // Per document: its id, and the members named in stored_fields with
+  // their position checkpoints (analysis/checkpoints.h).
+  std::vector<storage::StoredDocument> stored;
+};
+
+// Inverts `batch` into *out (REQUIRES: *out empty). `stored_fields` names
+// the members to store ({"*"}: all). out->batch points to `batch`, which
+// must outlive *out.
+void Invert(const std::vector<std::string>& stored_fields, analysis::Analyzer* analyzer,
+            const Batch& batch, Inverted* out);
+
+}  // namespace scry::indexer
+
+#endif  // SCRY_INDEXER_INVERTER_H_
