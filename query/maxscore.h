@@ -27,6 +27,12 @@
 // score strictly above the threshold (a later docid loses a tie), every
 // skipped document provably has a score at or below it, and kept scores are
 // summed in query order like the exhaustive disjunction does.
+//
+// Each evaluator is a template over the cursor (query/cursor.h:
+// BlockMaxCursor), instantiated in
+// maxscore.cc for storage::PostingCursor and query::MemoryCursor; the
+// overloads on MaxScoreTerm are the shard's entry points. Over a
+// MemoryCursor, ctx.shard may be null: ties then rank by docid.
 #ifndef SCRY_QUERY_MAXSCORE_H_
 #define SCRY_QUERY_MAXSCORE_H_
 
@@ -37,6 +43,7 @@
 
 #include "absl/status/status.h"
 #include "query/collector.h"
+#include "query/cursor.h"
 #include "query/scorer.h"
 #include "storage/posting_cursor.h"
 
@@ -73,6 +80,21 @@ absl::Status BlockMaxWandTopK(std::vector<MaxScoreTerm> terms, const ScoringCont
 // REQUIRES: k > 0, terms.size() >= 1.
 absl::Status BlockMaxConjunctionTopK(std::vector<MaxScoreTerm> terms, const ScoringContext& ctx,
                                      size_t k, SharedThreshold* shared, MaxScoreResult* result);
+
+// The same over any conforming cursors: `terms` in query order, their
+// cursors not null and used by the evaluator only. Defined in maxscore.cc and
+// instantiated there for storage::PostingCursor and MemoryCursor.
+template <BlockMaxCursor Cursor>
+absl::Status MaxScoreTopK(const std::vector<TermCursor<Cursor>>& terms, const ScoringContext& ctx,
+                          size_t k, SharedThreshold* shared, MaxScoreResult* result);
+template <BlockMaxCursor Cursor>
+absl::Status BlockMaxWandTopK(const std::vector<TermCursor<Cursor>>& terms,
+                              const ScoringContext& ctx, size_t k, SharedThreshold* shared,
+                              MaxScoreResult* result);
+template <BlockMaxCursor Cursor>
+absl::Status BlockMaxConjunctionTopK(const std::vector<TermCursor<Cursor>>& terms,
+                                     const ScoringContext& ctx, size_t k, SharedThreshold* shared,
+                                     MaxScoreResult* result);
 
 }  // namespace scry::query
 
