@@ -21,6 +21,7 @@
 #include "query/scorer.h"
 #include "storage/keys.h"
 #include "storage/shard.h"
+#include "tests/query/intersection_check.h"
 #include "tests/test_util.h"
 
 namespace scry::query {
@@ -241,24 +242,12 @@ TEST(Evaluators, IntersectionEqualsSetIntersection) {
       owned.emplace_back(c.lists[i].get());
       cursors.push_back(&owned.back());
     }
-    CursorIntersection isect(cursors);
-    uint32_t target = 0;
-    for (;;) {
-      const uint32_t d = isect.NextGeq(target);
-      const auto it = std::lower_bound(expected.begin(), expected.end(), target);
-      ASSERT_EQ(d, it == expected.end() ? kEndDocid : *it) << "target " << target;
-      if (d == kEndDocid) break;
-      for (size_t i = 0; i < k; ++i) {
-        // Every cursor is on the match, with its tf.
-        const MemoryPostings& p = *c.lists[which[i]];
-        ASSERT_EQ(cursors[i]->docid(), d);
-        const size_t at =
-            std::lower_bound(p.docids().begin(), p.docids().end(), d) - p.docids().begin();
-        ASSERT_EQ(cursors[i]->freq(), p.freqs()[at]);
-      }
-      // Next-like, or jumps.
-      target = d + 1 + (round % 2 == 0 ? 0 : rng() % 2000);
-    }
+    auto freq_of = [&](size_t i, uint32_t d) {
+      const MemoryPostings& p = *c.lists[which[i]];
+      return p
+          .freqs()[std::lower_bound(p.docids().begin(), p.docids().end(), d) - p.docids().begin()];
+    };
+    CheckIntersection(cursors, expected, freq_of, /*jumps=*/round % 2 == 1, &rng);
   }
 }
 
