@@ -4,7 +4,8 @@
 // Block-Max WAND for disjunctions of terms, block-max skipping for
 // conjunctions of terms. All are exact (equal to the exhaustive evaluation's
 // top-k, ids and scores bit for bit) and checked against it by randomized
-// tests (tests/query/searcher_test.cc).
+// tests (tests/query/evaluators_test.cc on in-memory cursors,
+// tests/query/searcher_test.cc on shards).
 //
 // MaxScore (Turtle and Flood 1995; the form used by Lucene and PISA): each term has an upper bound
 // of its BM25 contribution, from the impacts of its posting list (the best
@@ -19,7 +20,7 @@
 // is the first cursor at which the running sum of list bounds could pass the
 // threshold (no document before its docid can); the pivot document is scored
 // only if the sum of the bounds of the blocks holding it (read by
-// PostingCursor::ShallowNextGeq without decoding) can pass too, otherwise the
+// the cursor's ShallowNextGeq without decoding) can pass too, otherwise the
 // evaluation jumps past the nearest end of those blocks.
 //
 // Exact: the result equals the exhaustive evaluation's top-k (ids, scores bit
