@@ -101,7 +101,7 @@ concept BlockCursor = SortedCursor<C> && requires(const C& cc) {
 };
 
 template <typename C>
-concept BlockMaxCursor = ScoredCursor<C> &&
+concept BlockMaxCursor = ScoredCursor<C> && BlockCursor<C> &&
     requires(C& c, uint32_t target, std::vector<storage::Impact>* impacts) {
   { c.ListImpacts(impacts) } -> std::same_as<absl::Status>;
   { c.ShallowNextGeq(target) } -> std::same_as<uint32_t>;
