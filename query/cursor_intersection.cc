@@ -9,16 +9,18 @@
 namespace scry::query {
 
 using storage::kEndDocid;
-using storage::PostingCursor;
 
-CursorIntersection::CursorIntersection(std::vector<PostingCursor*> cursors)
+static_assert(BlockCursor<storage::PostingCursor>);
+
+template <BlockCursor Cursor>
+CursorIntersection<Cursor>::CursorIntersection(std::vector<Cursor*> cursors)
     : by_df_(std::move(cursors)) {
-  std::stable_sort(
-      by_df_.begin(), by_df_.end(),
-      [](const PostingCursor* a, const PostingCursor* b) { return a->df() < b->df(); });
+  std::stable_sort(by_df_.begin(), by_df_.end(),
+                   [](const Cursor* a, const Cursor* b) { return a->df() < b->df(); });
 }
 
-uint32_t CursorIntersection::NextGeq(uint32_t target) {
+template <BlockCursor Cursor>
+uint32_t CursorIntersection<Cursor>::NextGeq(uint32_t target) {
   for (;;) {
     if (target < next_) {
       while (i_ < n_ && buf_[i_] < target) ++i_;
@@ -30,16 +32,18 @@ uint32_t CursorIntersection::NextGeq(uint32_t target) {
   }
 }
 
-uint32_t CursorIntersection::Emit(uint32_t docid) {
+template <BlockCursor Cursor>
+uint32_t CursorIntersection<Cursor>::Emit(uint32_t docid) {
   // Every cursor holds `docid` in its current block: in-block moves only.
-  for (PostingCursor* c : by_df_) c->NextGeq(docid);
+  for (Cursor* c : by_df_) c->NextGeq(docid);
   return docid;
 }
 
-bool CursorIntersection::Refill(uint32_t target) {
+template <BlockCursor Cursor>
+bool CursorIntersection<Cursor>::Refill(uint32_t target) {
   n_ = 0;
   i_ = 0;
-  PostingCursor* lead = by_df_[0];
+  Cursor* lead = by_df_[0];
   lead->NextGeq(target);
   const uint32_t lo = lead->docid();
   if (lo == kEndDocid) {
@@ -48,7 +52,7 @@ bool CursorIntersection::Refill(uint32_t target) {
   }
   uint32_t hi = lead->block_last_docid();
   for (size_t k = 1; k < by_df_.size(); ++k) {
-    PostingCursor* c = by_df_[k];
+    Cursor* c = by_df_[k];
     c->NextGeq(lo);
     if (c->docid() == kEndDocid) {
       next_ = uint64_t{kEndDocid} + 1;
@@ -62,7 +66,7 @@ bool CursorIntersection::Refill(uint32_t target) {
   size_t n = storage::FirstGeq(cur, lead->block_remaining(), hi + 1);
   uint32_t* out = buf_;
   for (size_t k = 1; k < by_df_.size() && n > 0; ++k) {
-    PostingCursor* c = by_df_[k];
+    Cursor* c = by_df_[k];
     const uint32_t* b = c->block_docids();
     const size_t nb = storage::FirstGeq(b, c->block_remaining(), hi + 1);
     n = storage::Intersect(cur, n, b, nb, out);
@@ -73,5 +77,8 @@ bool CursorIntersection::Refill(uint32_t target) {
   n_ = static_cast<uint32_t>(n);
   return true;
 }
+
+template class CursorIntersection<storage::PostingCursor>;
+template class CursorIntersection<MemoryCursor>;
 
 }  // namespace scry::query

@@ -12,6 +12,9 @@
 // their headers between windows (NextGeq), so blocks without a candidate are
 // never decoded.
 //
+// A template over the cursor (query/cursor.h: BlockCursor), instantiated in
+// cursor_intersection.cc for storage::PostingCursor and query::MemoryCursor.
+//
 // Thread safety: one thread, like the cursors.
 #ifndef SCRY_QUERY_CURSOR_INTERSECTION_H_
 #define SCRY_QUERY_CURSOR_INTERSECTION_H_
@@ -19,16 +22,19 @@
 #include <cstdint>
 #include <vector>
 
+#include "query/cursor.h"
+#include "query/memory_cursor.h"
 #include "storage/block_codec.h"
 #include "storage/posting_cursor.h"
 
 namespace scry::query {
 
+template <BlockCursor Cursor>
 class CursorIntersection {
  public:
   // REQUIRES: cursors non-empty and not null; they outlive this object and
   // are moved only through it from now on.
-  explicit CursorIntersection(std::vector<storage::PostingCursor*> cursors);
+  explicit CursorIntersection(std::vector<Cursor*> cursors);
   CursorIntersection(const CursorIntersection&) = delete;
   CursorIntersection& operator=(const CursorIntersection&) = delete;
 
@@ -44,13 +50,16 @@ class CursorIntersection {
   bool Refill(uint32_t target);
   uint32_t Emit(uint32_t docid);
 
-  std::vector<storage::PostingCursor*> by_df_;  // rarest first
-  uint64_t next_ = 0;                           // docids below this were covered by earlier windows
-  uint32_t n_ = 0;                              // matches of the current window in buf_
-  uint32_t i_ = 0;                              // the next one to hand out
+  std::vector<Cursor*> by_df_;  // rarest first
+  uint64_t next_ = 0;           // docids below this were covered by earlier windows
+  uint32_t n_ = 0;              // matches of the current window in buf_
+  uint32_t i_ = 0;              // the next one to hand out
   uint32_t buf_[storage::kBlockSize];
   uint32_t tmp_[storage::kBlockSize];
 };
+
+extern template class CursorIntersection<storage::PostingCursor>;
+extern template class CursorIntersection<MemoryCursor>;
 
 }  // namespace scry::query
 

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "query/cursor_intersection.h"
+#include "query/memory_cursor.h"
 #include "storage/status.h"
 
 namespace scry::query {
@@ -53,7 +54,8 @@ class Bar {
 };
 
 // The list bounds of `terms`.
-absl::Status ListBounds(const std::vector<MaxScoreTerm>& terms, const ScoringContext& ctx,
+template <BlockMaxCursor Cursor>
+absl::Status ListBounds(const std::vector<TermCursor<Cursor>>& terms, const ScoringContext& ctx,
                         std::vector<double>* bound) {
   std::vector<storage::Impact> impacts;
   bound->resize(terms.size());
@@ -66,16 +68,17 @@ absl::Status ListBounds(const std::vector<MaxScoreTerm>& terms, const ScoringCon
 
 // Bounds of the terms' blocks ahead of their cursors (shallow moves), cached
 // per term by the block's last docid.
+template <BlockMaxCursor Cursor>
 class BlockBounds {
  public:
-  BlockBounds(const std::vector<MaxScoreTerm>& terms, const ScoringContext& ctx)
+  BlockBounds(const std::vector<TermCursor<Cursor>>& terms, const ScoringContext& ctx)
       : terms_(terms), ctx_(ctx), last_(terms.size(), kEndDocid), bound_(terms.size(), 0.0) {}
 
   // Sets *last to the last docid of the block of term q that holds its
   // postings >= target (kEndDocid if there are none; *bound is then 0), and
   // *bound to a bound of every posting in that block.
   absl::Status At(size_t q, uint32_t target, uint32_t* last, double* bound) {
-    storage::PostingCursor& cursor = *terms_[q].cursor;
+    Cursor& cursor = *terms_[q].cursor;
     *last = cursor.ShallowNextGeq(target);
     *bound = 0;
     if (*last == kEndDocid) return cursor.status();
@@ -89,7 +92,7 @@ class BlockBounds {
   }
 
  private:
-  const std::vector<MaxScoreTerm>& terms_;
+  const std::vector<TermCursor<Cursor>>& terms_;
   const ScoringContext& ctx_;
   std::vector<uint32_t> last_;
   std::vector<double> bound_;
@@ -98,22 +101,23 @@ class BlockBounds {
 
 }  // namespace
 
-absl::Status MaxScoreTopK(std::vector<MaxScoreTerm> terms, const ScoringContext& ctx, size_t k,
-                          SharedThreshold* shared, MaxScoreResult* result) {
+template <BlockMaxCursor Cursor>
+absl::Status MaxScoreTopK(const std::vector<TermCursor<Cursor>>& terms, const ScoringContext& ctx,
+                          size_t k, SharedThreshold* shared, MaxScoreResult* result) {
   *result = MaxScoreResult();
   const size_t n = terms.size();
   if (n == 0) return absl::OkStatus();
 
   TopKHeap heap(k, ctx.shard, ctx.after);
   const Bar bar(&heap, shared);
-  BlockBounds blocks(terms, ctx);
+  BlockBounds<Cursor> blocks(terms, ctx);
   std::vector<double> bound(n), upto(n), contribution(n, 0.0);
   std::vector<uint8_t> matched(n, 0);
   std::vector<size_t> order(n);
-  std::vector<storage::PostingCursor*> cursor(n);  // by position in `order`
+  std::vector<Cursor*> cursor(n);  // by position in `order`
   auto min_docid = [&] {
     uint32_t d = kEndDocid;
-    for (const MaxScoreTerm& t : terms) d = std::min(d, t.cursor->docid());
+    for (const TermCursor<Cursor>& t : terms) d = std::min(d, t.cursor->docid());
     return d;
   };
 
@@ -140,7 +144,7 @@ absl::Status MaxScoreTopK(std::vector<MaxScoreTerm> terms, const ScoringContext&
     });
     for (size_t j = 0; j < n; ++j) {
       upto[j] = (j > 0 ? upto[j - 1] : 0.0) + bound[order[j]];
-      cursor[j] = terms[order[j]].cursor.get();
+      cursor[j] = terms[order[j]].cursor;
     }
     // Counting stays exact while the terms left out have nothing in the window.
     size_t first_essential = 0;
@@ -205,15 +209,17 @@ absl::Status MaxScoreTopK(std::vector<MaxScoreTerm> terms, const ScoringContext&
   return absl::OkStatus();
 }
 
-absl::Status BlockMaxWandTopK(std::vector<MaxScoreTerm> terms, const ScoringContext& ctx, size_t k,
-                              SharedThreshold* shared, MaxScoreResult* result) {
+template <BlockMaxCursor Cursor>
+absl::Status BlockMaxWandTopK(const std::vector<TermCursor<Cursor>>& terms,
+                              const ScoringContext& ctx, size_t k, SharedThreshold* shared,
+                              MaxScoreResult* result) {
   *result = MaxScoreResult();
   const size_t n = terms.size();
   if (n == 0) return absl::OkStatus();
   std::vector<double> bound;
   SCRY_RETURN_IF_ERROR(ListBounds(terms, ctx, &bound));
-  std::vector<storage::PostingCursor*> cursor(n);
-  for (size_t q = 0; q < n; ++q) cursor[q] = terms[q].cursor.get();
+  std::vector<Cursor*> cursor(n);
+  for (size_t q = 0; q < n; ++q) cursor[q] = terms[q].cursor;
   // ord: the terms by their cursors' docids.
   std::vector<size_t> ord(n);
   std::iota(ord.begin(), ord.end(), size_t{0});
@@ -223,7 +229,7 @@ absl::Status BlockMaxWandTopK(std::vector<MaxScoreTerm> terms, const ScoringCont
   auto resort = [&](size_t i) {
     for (; i + 1 < n && by_docid(ord[i + 1], ord[i]); ++i) std::swap(ord[i], ord[i + 1]);
   };
-  BlockBounds blocks(terms, ctx);
+  BlockBounds<Cursor> blocks(terms, ctx);
   std::vector<double> contribution(n, 0.0);
   std::vector<uint8_t> matched(n, 0);
   TopKHeap heap(k, ctx.shard, ctx.after);
@@ -310,14 +316,16 @@ absl::Status BlockMaxWandTopK(std::vector<MaxScoreTerm> terms, const ScoringCont
   return absl::OkStatus();
 }
 
-absl::Status BlockMaxConjunctionTopK(std::vector<MaxScoreTerm> terms, const ScoringContext& ctx,
-                                     size_t k, SharedThreshold* shared, MaxScoreResult* result) {
+template <BlockMaxCursor Cursor>
+absl::Status BlockMaxConjunctionTopK(const std::vector<TermCursor<Cursor>>& terms,
+                                     const ScoringContext& ctx, size_t k, SharedThreshold* shared,
+                                     MaxScoreResult* result) {
   *result = MaxScoreResult();
   const size_t n = terms.size();
-  std::vector<storage::PostingCursor*> cursors(n);
-  for (size_t i = 0; i < n; ++i) cursors[i] = terms[i].cursor.get();
-  CursorIntersection docs(cursors);
-  BlockBounds blocks(terms, ctx);
+  std::vector<Cursor*> cursors(n);
+  for (size_t i = 0; i < n; ++i) cursors[i] = terms[i].cursor;
+  CursorIntersection<Cursor> docs(cursors);
+  BlockBounds<Cursor> blocks(terms, ctx);
   TopKHeap heap(k, ctx.shard, ctx.after);
   const Bar bar(&heap, shared);
   uint32_t target = 0;
@@ -353,5 +361,54 @@ absl::Status BlockMaxConjunctionTopK(std::vector<MaxScoreTerm> terms, const Scor
   result->top = heap.Take();
   return absl::OkStatus();
 }
+
+namespace {
+
+// The shard's terms as the templates take them (the cursors stay owned by
+// `terms`).
+std::vector<TermCursor<storage::PostingCursor>> Borrow(const std::vector<MaxScoreTerm>& terms) {
+  std::vector<TermCursor<storage::PostingCursor>> out;
+  out.reserve(terms.size());
+  for (const MaxScoreTerm& t : terms) out.push_back({t.cursor.get(), t.idf});
+  return out;
+}
+
+}  // namespace
+
+absl::Status MaxScoreTopK(std::vector<MaxScoreTerm> terms, const ScoringContext& ctx, size_t k,
+                          SharedThreshold* shared, MaxScoreResult* result) {
+  return MaxScoreTopK(Borrow(terms), ctx, k, shared, result);
+}
+
+absl::Status BlockMaxWandTopK(std::vector<MaxScoreTerm> terms, const ScoringContext& ctx, size_t k,
+                              SharedThreshold* shared, MaxScoreResult* result) {
+  return BlockMaxWandTopK(Borrow(terms), ctx, k, shared, result);
+}
+
+absl::Status BlockMaxConjunctionTopK(std::vector<MaxScoreTerm> terms, const ScoringContext& ctx,
+                                     size_t k, SharedThreshold* shared, MaxScoreResult* result) {
+  return BlockMaxConjunctionTopK(Borrow(terms), ctx, k, shared, result);
+}
+
+static_assert(BlockMaxCursor<storage::PostingCursor>);
+
+template absl::Status MaxScoreTopK(const std::vector<TermCursor<storage::PostingCursor>>&,
+                                   const ScoringContext&, size_t, SharedThreshold*,
+                                   MaxScoreResult*);
+template absl::Status BlockMaxWandTopK(const std::vector<TermCursor<storage::PostingCursor>>&,
+                                       const ScoringContext&, size_t, SharedThreshold*,
+                                       MaxScoreResult*);
+template absl::Status BlockMaxConjunctionTopK(
+    const std::vector<TermCursor<storage::PostingCursor>>&, const ScoringContext&, size_t,
+    SharedThreshold*, MaxScoreResult*);
+template absl::Status MaxScoreTopK(const std::vector<TermCursor<MemoryCursor>>&,
+                                   const ScoringContext&, size_t, SharedThreshold*,
+                                   MaxScoreResult*);
+template absl::Status BlockMaxWandTopK(const std::vector<TermCursor<MemoryCursor>>&,
+                                       const ScoringContext&, size_t, SharedThreshold*,
+                                       MaxScoreResult*);
+template absl::Status BlockMaxConjunctionTopK(const std::vector<TermCursor<MemoryCursor>>&,
+                                              const ScoringContext&, size_t, SharedThreshold*,
+                                              MaxScoreResult*);
 
 }  // namespace scry::query

@@ -4,7 +4,8 @@
 // Block-Max WAND for disjunctions of terms, block-max skipping for
 // conjunctions of terms. All are exact (equal to the exhaustive evaluation's
 // top-k, ids and scores bit for bit) and checked against it by randomized
-// tests (tests/query/searcher_test.cc).
+// tests (tests/query/evaluators_test.cc on in-memory cursors,
+// tests/query/searcher_test.cc on shards).
 //
 // MaxScore (Turtle and Flood 1995; the form used by Lucene and PISA): each term has an upper bound
 // of its BM25 contribution, from the impacts of its posting list (the best
@@ -19,7 +20,7 @@
 // is the first cursor at which the running sum of list bounds could pass the
 // threshold (no document before its docid can); the pivot document is scored
 // only if the sum of the bounds of the blocks holding it (read by
-// PostingCursor::ShallowNextGeq without decoding) can pass too, otherwise the
+// the cursor's ShallowNextGeq without decoding) can pass too, otherwise the
 // evaluation jumps past the nearest end of those blocks.
 //
 // Exact: the result equals the exhaustive evaluation's top-k (ids, scores bit
@@ -27,6 +28,12 @@
 // score strictly above the threshold (a later docid loses a tie), every
 // skipped document provably has a score at or below it, and kept scores are
 // summed in query order like the exhaustive disjunction does.
+//
+// Each evaluator is a template over the cursor (query/cursor.h:
+// BlockMaxCursor), instantiated in
+// maxscore.cc for storage::PostingCursor and query::MemoryCursor; the
+// overloads on MaxScoreTerm are the shard's entry points. Over a
+// MemoryCursor, ctx.shard may be null: ties then rank by docid.
 #ifndef SCRY_QUERY_MAXSCORE_H_
 #define SCRY_QUERY_MAXSCORE_H_
 
@@ -37,6 +44,7 @@
 
 #include "absl/status/status.h"
 #include "query/collector.h"
+#include "query/cursor.h"
 #include "query/scorer.h"
 #include "storage/posting_cursor.h"
 
@@ -73,6 +81,21 @@ absl::Status BlockMaxWandTopK(std::vector<MaxScoreTerm> terms, const ScoringCont
 // REQUIRES: k > 0, terms.size() >= 1.
 absl::Status BlockMaxConjunctionTopK(std::vector<MaxScoreTerm> terms, const ScoringContext& ctx,
                                      size_t k, SharedThreshold* shared, MaxScoreResult* result);
+
+// The same over any conforming cursors: `terms` in query order, their
+// cursors not null and used by the evaluator only. Defined in maxscore.cc and
+// instantiated there for storage::PostingCursor and MemoryCursor.
+template <BlockMaxCursor Cursor>
+absl::Status MaxScoreTopK(const std::vector<TermCursor<Cursor>>& terms, const ScoringContext& ctx,
+                          size_t k, SharedThreshold* shared, MaxScoreResult* result);
+template <BlockMaxCursor Cursor>
+absl::Status BlockMaxWandTopK(const std::vector<TermCursor<Cursor>>& terms,
+                              const ScoringContext& ctx, size_t k, SharedThreshold* shared,
+                              MaxScoreResult* result);
+template <BlockMaxCursor Cursor>
+absl::Status BlockMaxConjunctionTopK(const std::vector<TermCursor<Cursor>>& terms,
+                                     const ScoringContext& ctx, size_t k, SharedThreshold* shared,
+                                     MaxScoreResult* result);
 
 }  // namespace scry::query
 

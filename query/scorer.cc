@@ -233,7 +233,7 @@ class PhraseScorer final : public Scorer {
   std::vector<std::pair<size_t, size_t>> repeats_;
   double idf_;
   const ScoringContext* ctx_;
-  CursorIntersection docs_;
+  CursorIntersection<PostingCursor> docs_;
   uint64_t cost_ = 0;
   uint32_t docid_ = 0;
   double phrase_freq_ = 0;
@@ -331,7 +331,7 @@ class TermConjunctionScorer final : public Scorer {
 
  private:
   std::vector<std::unique_ptr<Scorer>> children_;
-  CursorIntersection docs_;
+  CursorIntersection<PostingCursor> docs_;
   uint64_t cost_ = 0;
   uint32_t docid_ = 0;
 };

@@ -24,6 +24,7 @@
 #include "absl/status/status.h"
 #include "query/bm25.h"
 #include "query/collector.h"
+#include "query/cursor.h"
 #include "query/deadline.h"
 #include "storage/posting_cursor.h"
 #include "storage/shard.h"
@@ -57,6 +58,8 @@ class Scorer {
 // Each field has its own BM25 statistics (its average length); a term's
 // weight (idf times the query's boost) comes with its scorer.
 struct ScoringContext {
+  // Ranks ties (RankOrder, RankAfter) and gives phrases their lengths; null
+  // for the top-k evaluators over in-memory cursors (ties then by docid).
   const storage::ShardReader* shard;
   Bm25 bm25;  // the catch-all field's
   Deadline* deadline = nullptr;
@@ -67,10 +70,12 @@ struct ScoringContext {
   [[nodiscard]] const Bm25& Of(uint8_t field) const {
     return field < field_bm25.size() ? field_bm25[field] : bm25;
   }
-  // The BM25 score of the posting `cursor` is on, with weight `idf`.
-  [[nodiscard]] double Score(storage::PostingCursor& cursor, double idf) const {
-    return Of(cursor.field())
-        .Score(idf, cursor.freq(), shard->doc_length(cursor.field(), cursor.docid()));
+  // The BM25 score of the posting `cursor` is on, with weight `idf`; the
+  // document's length comes from the cursor, so any conforming cursor scores
+  // without a shard.
+  template <ScoredCursor Cursor>
+  [[nodiscard]] double Score(Cursor& cursor, double idf) const {
+    return Of(cursor.field()).Score(idf, cursor.freq(), cursor.doc_length());
   }
 };
 

@@ -6,11 +6,11 @@
 // TermInfo's chunk table and whole blocks by their headers, without decoding
 // them. Term frequencies and positions are decoded only when asked for.
 //
-// Protocol (the cursor concept of query/): after construction the cursor is
-// on its first posting; docid() is kEndDocid once exhausted. Next() and
-// NextGeq() never move backwards. On a read or decode error the cursor jumps
-// to kEndDocid and status() holds the error: evaluators check status() of
-// every cursor when they finish.
+// Protocol (the cursor concepts of query/cursor.h, which it satisfies):
+// after construction the cursor is on its first posting; docid() is
+// kEndDocid once exhausted. Next() and NextGeq() never move backwards. On a
+// read or decode error the cursor jumps to kEndDocid and status() holds the
+// error: evaluators check status() of every cursor when they finish.
 //
 // Thread safety: a cursor is used by one thread; the ShardReader it reads
 // from must outlive it.
@@ -79,6 +79,10 @@ class PostingCursor {
     if (!freqs_valid_) DecodeFreqs();
     return freqs_[index_];
   }
+
+  // The length of the current document in field(), from the shard's
+  // per-field lengths (BM25's dl). REQUIRES: docid() != kEndDocid.
+  [[nodiscard]] uint32_t doc_length() const noexcept { return shard_->doc_length(field_, docid_); }
 
   // The last docid of the current block (kEndDocid once exhausted).
   [[nodiscard]] uint32_t block_last_docid() const noexcept { return block_last_; }

@@ -12,6 +12,7 @@
 #include "storage/block_codec.h"
 #include "storage/keys.h"
 #include "storage/shard.h"
+#include "tests/query/intersection_check.h"
 #include "tests/test_util.h"
 
 namespace scry::query {
@@ -136,29 +137,9 @@ TEST_F(CursorIntersectionTest, EqualsSetIntersection) {
       owned.push_back(Cursor(i));
       cursors.push_back(owned.back().get());
     }
-    CursorIntersection isect(cursors);
-    const bool jumps = round % 2 == 1;
-    std::vector<uint32_t> got;
-    uint32_t target = 0;
-    for (;;) {
-      const uint32_t d = isect.NextGeq(target);
-      // The reference answer to this very call.
-      const auto it = std::lower_bound(expected.begin(), expected.end(), target);
-      ASSERT_EQ(d, it == expected.end() ? kEndDocid : *it) << "target " << target;
-      if (d == kEndDocid) break;
-      got.push_back(d);
-      for (size_t c = 0; c < cursors.size(); ++c) {
-        ASSERT_EQ(cursors[c]->docid(), d);
-        ASSERT_EQ(cursors[c]->freq(), FreqOf(which[c], d));
-      }
-      target = jumps ? d + 1 + rng() % 3000 : d + 1;
-    }
-    if (!jumps) {
-      EXPECT_EQ(got, expected);
-    }
-    for (PostingCursor* c : cursors) EXPECT_THAT(c->status(), IsOk());
-    // Exhausted stays exhausted.
-    EXPECT_EQ(isect.NextGeq(0), kEndDocid);
+    CheckIntersection(
+        cursors, expected, [&](size_t c, uint32_t d) { return FreqOf(which[c], d); },
+        /*jumps=*/round % 2 == 1, &rng);
   }
 }
 
