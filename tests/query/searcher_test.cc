@@ -17,10 +17,11 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "gtest/gtest.h"
 #include "analysis/analyzer.h"
+#include "gtest/gtest.h"
 #include "indexer/builder.h"
 #include "query/bm25.h"
+#include "query/deadline.h"
 #include "tests/test_util.h"
 
 namespace scry::query {
@@ -515,13 +516,21 @@ TEST(Searcher, DeadlineAndCancellationStopTheEvaluation) {
     EXPECT_THAT((*searcher)->Search(req), IsOk());
 
     // Polled all along the evaluation: hundreds of matches, several polls.
+    // (The callback is asked at most once per kCancelCheckInterval: each
+    // answer here takes that long, so every clock check asks again.)
     int polls = 0;
-    req.cancelled = [&polls] { return ++polls < 0; };
+    req.cancelled = [&polls] {
+      absl::SleepFor(Deadline::kCancelCheckInterval);
+      return ++polls < 0;
+    };
     ASSERT_THAT((*searcher)->Search(req), IsOk());
     EXPECT_GT(polls, 2);
     // Cancelled at the third poll: the search stops there.
     polls = 0;
-    req.cancelled = [&polls] { return ++polls >= 3; };
+    req.cancelled = [&polls] {
+      absl::SleepFor(Deadline::kCancelCheckInterval);
+      return ++polls >= 3;
+    };
     EXPECT_THAT((*searcher)->Search(req), StatusIs(absl::StatusCode::kCancelled));
     EXPECT_EQ(polls, 3);
   }
