@@ -16,9 +16,11 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "grpcpp/impl/codegen/proto_utils.h"
+#include "grpcpp/impl/codegen/server_callback_handlers.h"
 #include "grpcpp/impl/rpc_service_method.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/method_handler.h"
+#include "grpcpp/support/server_callback.h"
 #include "server/convert.h"
 #include "server/server.h"
 
@@ -40,11 +42,11 @@ grpc::Status ParseRequest(const grpc::ByteBuffer& bytes, Message* out) {
 
 template <class Request, class Response>
 void SearchService::AddUnaryMethod(const char* path, Metrics::Method metric,
-                                   grpc::Status (SearchService::*method)(grpc::ServerContext*,
+                                   grpc::Status (SearchService::*method)(grpc::ServerContextBase*,
                                                                          const Request&, Response*)
                                        const) {
   const bool is_search = std::string_view(path) == "/scry.v1.SearchService/Search";
-  auto call = [method, is_search](SearchService* service, grpc::ServerContext* context,
+  auto call = [method, is_search](SearchService* service, grpc::ServerContextBase* context,
                                   const grpc::ByteBuffer* in,
                                   grpc::ByteBuffer* out) -> grpc::Status {
     // gRPC would turn an escaping exception into UNKNOWN; the API promises
@@ -67,7 +69,7 @@ void SearchService::AddUnaryMethod(const char* path, Metrics::Method metric,
     }
   };
   // Every call is counted by status code and timed.
-  auto handler = [call, metric](SearchService* service, grpc::ServerContext* context,
+  auto handler = [call, metric](SearchService* service, grpc::ServerContextBase* context,
                                 const grpc::ByteBuffer* in, grpc::ByteBuffer* out) {
     const auto start = std::chrono::steady_clock::now();
     grpc::Status status = call(service, context, in, out);
@@ -88,10 +90,24 @@ void SearchService::AddUnaryMethod(const char* path, Metrics::Method metric,
     }
     return status;
   };
+  ++methods_added_;
   AddMethod(new grpc::internal::RpcServiceMethod(
       path, grpc::internal::RpcMethod::NORMAL_RPC,
       new grpc::internal::RpcMethodHandler<SearchService, grpc::ByteBuffer, grpc::ByteBuffer>(
-          std::move(handler), this)));
+          handler, this)));
+  if (options_.api == GrpcApi::kCallback) {
+    // Answered on the thread that read the request: the whole call, search
+    // included, runs there and finishes the default reactor.
+    MarkMethodRawCallback(
+        methods_added_ - 1,
+        new grpc::internal::CallbackUnaryHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
+            [this, handler](grpc::CallbackServerContext* context, const grpc::ByteBuffer* in,
+                            grpc::ByteBuffer* out) {
+              grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+              reactor->Finish(handler(this, context, in, out));
+              return reactor;
+            }));
+  }
 }
 
 SearchService::SearchService(LiveIndex* index, const SearchServiceOptions& options)
@@ -122,7 +138,7 @@ grpc::Status Loading() {
 
 }  // namespace
 
-grpc::Status SearchService::Authenticate(grpc::ServerContext* context, bool is_search) const {
+grpc::Status SearchService::Authenticate(grpc::ServerContextBase* context, bool is_search) const {
   if (options_.auth_tokens.empty() || context == nullptr) return grpc::Status::OK;
   if (is_search && options_.anonymous_search) return grpc::Status::OK;
   const auto& metadata = context->client_metadata();
@@ -146,7 +162,8 @@ grpc::Status SearchService::Authenticate(grpc::ServerContext* context, bool is_s
                       std::string(reason) + ": send metadata 'authorization: Bearer <token>'");
 }
 
-grpc::Status SearchService::Search(grpc::ServerContext* context, const v1::SearchRequest& request,
+grpc::Status SearchService::Search(grpc::ServerContextBase* context,
+                                   const v1::SearchRequest& request,
                                    v1::SearchResponse* response) const {
   const auto start = std::chrono::steady_clock::now();
   // At most max_concurrent_searches at once; the rest are refused at once.
@@ -183,7 +200,7 @@ grpc::Status SearchService::Search(grpc::ServerContext* context, const v1::Searc
   return grpc::Status::OK;
 }
 
-grpc::Status SearchService::GetDocument(grpc::ServerContext* /*context*/,
+grpc::Status SearchService::GetDocument(grpc::ServerContextBase* /*context*/,
                                         const v1::GetDocumentRequest& request,
                                         v1::GetDocumentResponse* response) const {
   absl::StatusOr<std::string> id = FromProto(request);
@@ -197,7 +214,7 @@ grpc::Status SearchService::GetDocument(grpc::ServerContext* /*context*/,
   return grpc::Status::OK;
 }
 
-grpc::Status SearchService::Stats(grpc::ServerContext* /*context*/,
+grpc::Status SearchService::Stats(grpc::ServerContextBase* /*context*/,
                                   const v1::StatsRequest& /*request*/,
                                   v1::StatsResponse* response) const {
   LiveIndex* index = index_.load(std::memory_order_acquire);
@@ -220,7 +237,7 @@ grpc::Status SearchService::Stats(grpc::ServerContext* /*context*/,
   return grpc::Status::OK;
 }
 
-grpc::Status SearchService::Reload(grpc::ServerContext* /*context*/,
+grpc::Status SearchService::Reload(grpc::ServerContextBase* /*context*/,
                                    const v1::ReloadRequest& /*request*/,
                                    v1::ReloadResponse* response) const {
   LiveIndex* index = index_.load(std::memory_order_acquire);

@@ -30,7 +30,19 @@
 
 namespace scry::server {
 
+// How the service's methods meet gRPC (chosen by measurement: README.md,
+// bench/RESULTS.md).
+enum class GrpcApi {
+  // The callback API: a call runs on the gRPC thread that read it, with no
+  // hand-off to another thread.
+  kCallback,
+  // The synchronous API: a pool of gRPC threads, one per call in flight
+  // (ServerOptions::grpc_max_threads).
+  kSync,
+};
+
 struct SearchServiceOptions {
+  GrpcApi api = GrpcApi::kCallback;
   // Deadline of a search whose client set none; 0: none.
   int default_deadline_ms = 10000;
   // Searches running at once; one more is refused with RESOURCE_EXHAUSTED
@@ -56,13 +68,13 @@ class SearchService final : public grpc::Service {
 
   // `context` may be null (a direct call: no client deadline, no
   // cancellation).
-  grpc::Status Search(grpc::ServerContext* context, const v1::SearchRequest& request,
+  grpc::Status Search(grpc::ServerContextBase* context, const v1::SearchRequest& request,
                       v1::SearchResponse* response) const;
-  grpc::Status GetDocument(grpc::ServerContext* context, const v1::GetDocumentRequest& request,
+  grpc::Status GetDocument(grpc::ServerContextBase* context, const v1::GetDocumentRequest& request,
                            v1::GetDocumentResponse* response) const;
-  grpc::Status Stats(grpc::ServerContext* context, const v1::StatsRequest& request,
+  grpc::Status Stats(grpc::ServerContextBase* context, const v1::StatsRequest& request,
                      v1::StatsResponse* response) const;
-  grpc::Status Reload(grpc::ServerContext* context, const v1::ReloadRequest& request,
+  grpc::Status Reload(grpc::ServerContextBase* context, const v1::ReloadRequest& request,
                       v1::ReloadResponse* response) const;
 
   // Full gRPC name of the service, for health checks.
@@ -70,13 +82,14 @@ class SearchService final : public grpc::Service {
 
  private:
   // OK if `context` carries an accepted token (or none is required).
-  grpc::Status Authenticate(grpc::ServerContext* context, bool is_search) const;
+  grpc::Status Authenticate(grpc::ServerContextBase* context, bool is_search) const;
 
   template <class Request, class Response>
   void AddUnaryMethod(const char* path, Metrics::Method metric,
-                      grpc::Status (SearchService::*method)(grpc::ServerContext*, const Request&,
-                                                            Response*) const);
+                      grpc::Status (SearchService::*method)(grpc::ServerContextBase*,
+                                                            const Request&, Response*) const);
 
+  int methods_added_ = 0;  // the index of the next AddUnaryMethod's method
   std::atomic<LiveIndex*> index_;
   SearchServiceOptions options_;
   mutable std::atomic<int> searches_in_flight_{0};

@@ -437,6 +437,13 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--cache-mb", cache_mb, "RocksDB block cache, in MiB")
       ->capture_default_str();
   serve_cmd
+      ->add_option("--grpc-api", serve.service.api,
+                   "How calls are served: 'callback' (gRPC's callback API: each call runs on the "
+                   "gRPC thread that read it) or 'sync' (a pool of threads, --grpc-max-threads)")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, scry::server::GrpcApi>{
+          {"callback", scry::server::GrpcApi::kCallback}, {"sync", scry::server::GrpcApi::kSync}}))
+      ->default_str("callback");
+  serve_cmd
       ->add_option("--reload-poll-ms", serve.reload_poll_ms,
                    "How often to look for a new build of the index (its CURRENT) and switch to "
                    "it; 0 = only on SIGHUP or the Reload RPC")

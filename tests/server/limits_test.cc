@@ -200,7 +200,9 @@ TEST_F(LimitsTest, DefaultDeadlineAppliesWhenTheClientSetsNone) {
 // answers normally afterwards.
 TEST_F(LimitsTest, OverloadOnlyRefusesAndKeepsServing) {
   SearchServiceOptions service;
-  service.max_concurrent_searches = 2;
+  // Below the callback API's threads (gRPC 1.51: at least 2), so that the
+  // limit is reached.
+  service.max_concurrent_searches = 1;
   auto server = Start(service);
   ASSERT_NE(server, nullptr);
   v1::SearchResponse expected;

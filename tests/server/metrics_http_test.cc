@@ -827,6 +827,7 @@ TEST(GrpcMaxThreadsTest, DefaultFollowsMaxConcurrentSearches) {
 TEST_F(MetricsHttpTest, GrpcWithOneThreadRefusesEveryCall) {
   for (int threads : {1, 2}) {
     ServerOptions options = Options();
+    options.service.api = GrpcApi::kSync;
     options.grpc_max_threads = threads;
     EXPECT_THAT(Server::Start(options),
                 StatusIs(absl::StatusCode::kInvalidArgument, "0 (no limit) or at least 3"));
@@ -836,7 +837,9 @@ TEST_F(MetricsHttpTest, GrpcWithOneThreadRefusesEveryCall) {
   live.index_dir = tmp_->Sub("idx");
   auto index = LiveIndex::Open(live);
   ASSERT_THAT(index, IsOk());
-  SearchService service(index->get(), SearchServiceOptions());
+  SearchServiceOptions sync;
+  sync.api = GrpcApi::kSync;
+  SearchService service(index->get(), sync);
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -956,6 +959,7 @@ TEST_F(MetricsHttpTest, SmallGrpcThreadLimitStillAnswers) {
 // metrics endpoint (scry_searches_in_flight) before and after the third call.
 TEST_F(MetricsHttpTest, GrpcCallsPastTheThreadLimitAreRefusedAtOnce) {
   ServerOptions options = Options();
+  options.service.api = GrpcApi::kSync;  // the thread pool is the sync API's
   options.grpc_max_threads = 3;
   options.service.max_concurrent_searches = 0;  // only gRPC's limit
   options.service.default_deadline_ms = 0;
