@@ -75,7 +75,8 @@ void LiveIndex::Log(const std::string& line) const {
   if (options_.log) options_.log(line);
 }
 
-absl::StatusOr<std::string> LiveIndex::Reload() {
+absl::StatusOr<std::string> LiveIndex::Reload(bool* switched) {
+  if (switched != nullptr) *switched = false;
   std::lock_guard<std::mutex> reload_lock(reload_mu_);
   std::string served;
   {
@@ -118,6 +119,7 @@ absl::StatusOr<std::string> LiveIndex::Reload() {
     refused_.clear();
   }
   Log(absl::StrCat("now serving ", now, " (was ", served, ")"));
+  if (switched != nullptr) *switched = true;
   return now;  // `old` goes when its last search does
 }
 

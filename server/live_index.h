@@ -76,7 +76,8 @@ class LiveIndex {
   // generation, the error (its message names the generation), and the old
   // one is still served. Concurrent calls (and the watcher) take turns: a
   // call that finds another reload running waits for it, then looks again.
-  absl::StatusOr<std::string> Reload();
+  // *switched (if given) tells whether this call made the switch.
+  absl::StatusOr<std::string> Reload(bool* switched = nullptr);
 
   // Asks the watcher to Reload soon, without waiting (for a signal handler's
   // thread). No-op after destruction began.

@@ -242,11 +242,11 @@ grpc::Status SearchService::Reload(grpc::ServerContextBase* /*context*/,
                                    v1::ReloadResponse* response) const {
   LiveIndex* index = index_.load(std::memory_order_acquire);
   if (index == nullptr) return Loading();
-  const std::string before = index->info().generation;
-  absl::StatusOr<std::string> now = index->Reload();
+  bool switched = false;
+  absl::StatusOr<std::string> now = index->Reload(&switched);
   if (!now.ok()) return ToGrpc(now.status());
   response->set_generation(*now);
-  response->set_switched(*now != before);
+  response->set_switched(switched);
   return grpc::Status::OK;
 }
 

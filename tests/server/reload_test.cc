@@ -234,10 +234,46 @@ TEST_F(ReloadTest, TheReloadRpcSwitchesWhenPollingIsOff) {
     EXPECT_THAT(status.error_message(), ::testing::HasSubstr("still serving"));
   }
   EXPECT_EQ(Answer(*stub, contents), "beta");
-  // ReloadSoon (SIGHUP's path) with the index directory gone: logged, serving on.
+  // ReloadSoon (SIGHUP's path) without CURRENT: logged, serving on.
   std::filesystem::remove(index_ + "/CURRENT");
   server->ReloadSoon();
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(Answer(*stub, contents), "beta");
+  // The whole index directory gone (its open files stay readable): the
+  // Reload RPC says so, and searches go on.
+  std::filesystem::remove_all(index_);
+  {
+    grpc::ClientContext context;
+    const grpc::Status status = stub->Reload(&context, v1::ReloadRequest(), &reload);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_THAT(status.error_message(), ::testing::HasSubstr("still serving"));
+  }
+  EXPECT_EQ(Answer(*stub, contents), "beta");
+}
+
+TEST_F(ReloadTest, ConcurrentReloadCallsAllSucceedAndSwitchOnce) {
+  const std::vector<Content> contents = {{"alpha", 5}, {"beta", 6}};
+  Build(contents[0]);
+  std::unique_ptr<Server> server = Start(0);
+  ASSERT_NE(server, nullptr);
+  Build(contents[1]);
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0}, switched{0};
+  for (int i = 0; i < 6; ++i) {
+    threads.emplace_back([&] {
+      auto stub = Stub(*server);
+      grpc::ClientContext context;
+      v1::ReloadResponse response;
+      const grpc::Status status = stub->Reload(&context, v1::ReloadRequest(), &response);
+      EXPECT_TRUE(status.ok()) << status.error_message();
+      if (status.ok()) ++ok;
+      if (response.switched()) ++switched;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 6);
+  EXPECT_EQ(switched.load(), 1);  // one switched; the others found it served
+  auto stub = Stub(*server);
   EXPECT_EQ(Answer(*stub, contents), "beta");
 }
 
