@@ -7,314 +7,34 @@
 //   scry stats  --index DIR
 // README.md documents every flag. Exit status: 0 on success, 1 on a runtime
 // error (the message says which), 2 on a usage error.
-#include <signal.h>
-#include <unistd.h>
-
-#include <cstdio>
-#include <fstream>
 #include <iostream>
-#include <iterator>
 #include <map>
-#include <memory>
-#include <thread>
+#include <string>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/numbers.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/time/clock.h"
-#include "absl/time/time.h"
 #include "analysis/analyzer.h"
-#include "grpcpp/grpcpp.h"
-#include "grpcpp/security/credentials.h"
 #include "indexer/assemble.h"
 #include "indexer/builder.h"
-#include "query/searcher.h"
-#include "scry/v1/search.grpc.pb.h"
-#include "server/convert.h"
-#include "server/search_service.h"
+#include "query/search_request.h"
+#include "scry/v1/search.pb.h"
 #include "server/server.h"
 #include "storage/block_codec.h"
+#include "tools/commands.h"
 
 namespace {
 
 using scry::query::DefaultOperator;
-
-int Fail(const absl::Status& status) {
-  std::cerr << "scry: " << absl::StatusCodeToString(status.code()) << ": " << status.message()
-            << "\n";
-  return 1;
-}
-
-// ---- scry index ------------------------------------------------------------
-
-int RunIndex(scry::indexer::BuildOptions options, bool quiet) {
-  const bool tty = isatty(STDERR_FILENO) != 0 && !quiet;
-  bool progress_shown = false;
-  if (tty) {
-    options.progress = [&](const std::string& line) {
-      std::fprintf(stderr, "\r%s\033[K", line.c_str());
-      progress_shown = true;
-    };
-  }
-  options.warn = [&](const std::string& line) {
-    if (progress_shown) std::fputs("\r\033[K", stderr);
-    std::fprintf(stderr, "%s\n", line.c_str());
-  };
-  absl::StatusOr<scry::indexer::BuildSummary> summary = scry::indexer::BuildIndex(options);
-  if (progress_shown) std::fputs("\r\033[K", stderr);
-  if (!summary.ok()) {
-    // Bad input lines are reported as FILE:LINE: reason, nothing else.
-    if (absl::IsInvalidArgument(summary.status())) {
-      std::cerr << summary.status().message() << "\n";
-      std::cerr << "scry: build failed; the index at " << options.index_dir
-                << " (if any) is unchanged\n";
-      return 1;
-    }
-    Fail(summary.status());
-    std::cerr << "scry: build failed; the index at " << options.index_dir
-              << " (if any) is unchanged\n";
-    return 1;
-  }
-  if (!quiet) {
-    std::fprintf(stderr,
-                 "indexed %llu documents (%llu invalid lines skipped) from %.1f MB in %.2f s "
-                 "(%.0f docs/s, %.1f MB/s; %.2f s reading and inverting, %.2f s merging and "
-                 "writing)\n"
-                 "%llu terms, %llu postings, %llu sorted runs, index %.1f MB in %s\n",
-                 static_cast<unsigned long long>(summary->docs),
-                 static_cast<unsigned long long>(summary->skipped), summary->input_bytes / 1e6,
-                 summary->seconds, summary->docs / std::max(summary->seconds, 1e-9),
-                 summary->input_bytes / 1e6 / std::max(summary->seconds, 1e-9),
-                 summary->invert_seconds, summary->seconds - summary->invert_seconds,
-                 static_cast<unsigned long long>(summary->terms),
-                 static_cast<unsigned long long>(summary->postings),
-                 static_cast<unsigned long long>(summary->runs), summary->index_bytes / 1e6,
-                 summary->generation_path.c_str());
-    if (options.only_shard >= 0) {
-      std::fprintf(stderr,
-                   "part: shard %d of %u (%llu documents of other shards left out); put the "
-                   "parts together with `scry assemble`\n",
-                   options.only_shard, options.num_shards,
-                   static_cast<unsigned long long>(summary->other_shards));
-    }
-  }
-  return 0;
-}
-
-// ---- scry serve ------------------------------------------------------------
-
-// Writes `port` and a newline to `path` atomically (through a rename).
-bool WritePortFile(const std::string& path, int port) {
-  std::ofstream out(path + ".tmp");
-  out << port << "\n";
-  out.close();
-  if (!out || std::rename((path + ".tmp").c_str(), path.c_str()) != 0) {
-    std::cerr << "scry: cannot write " << path << "\n";
-    return false;
-  }
-  return true;
-}
-
-int RunServe(const scry::server::ServerOptions& options, const std::string& port_file,
-             const std::string& metrics_port_file) {
-  // Block the stop signals (and SIGHUP, reload) in every thread; one thread
-  // waits for them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-  absl::StatusOr<std::unique_ptr<scry::server::Server>> server =
-      scry::server::Server::Start(options);
-  if (!server.ok()) return Fail(server.status());
-  // The metrics port first: once the --port-file exists, both are there.
-  if (!metrics_port_file.empty() && !WritePortFile(metrics_port_file, (*server)->metrics_port())) {
-    return 1;
-  }
-  if (!port_file.empty() && !WritePortFile(port_file, (*server)->port())) return 1;
-  std::thread waiter([&] {
-    int sig = 0;
-    while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
-      std::cerr << "scry: SIGHUP, looking for a new generation\n";
-      (*server)->ReloadSoon();
-    }
-    std::cerr << "scry: signal " << sig << ", shutting down\n";
-    (*server)->Shutdown();
-  });
-  (*server)->Wait();
-  waiter.join();
-  return 0;
-}
-
-// ---- scry search -----------------------------------------------------------
-
-// Prints a response of either mode.
-void PrintResponse(const scry::v1::SearchResponse& response, size_t offset, bool remote) {
-  size_t rank = offset;
-  for (const auto& hit : response.hits()) {
-    std::printf("%4zu  %10.4f  %s  %s\n", ++rank, hit.score(), hit.id().c_str(),
-                hit.title().c_str());
-    // Sorted, so that the output is stable (a proto map has no order).
-    std::map<std::string, std::string> fields(hit.fields().begin(), hit.fields().end());
-    for (const auto& [name, value] : fields) {
-      std::printf("      %s: %s\n", name.c_str(), value.c_str());
-    }
-    for (const auto& snippet : hit.snippets()) {
-      for (const auto& fragment : snippet.fragments()) {
-        std::printf("      [%s] %s\n", snippet.field().c_str(), fragment.c_str());
-      }
-    }
-    if (hit.has_explanation()) {
-      for (const auto& t : hit.explanation().terms()) {
-        std::printf(
-            "      %10.4f  %s%s%s  weight %g  tf %g  df %llu  docs %llu  idf %.4f  dl %u  "
-            "avgdl %.2f\n",
-            t.score(), t.field().c_str(), t.field().empty() ? "" : ":", t.term().c_str(),
-            t.weight(), t.tf(), static_cast<unsigned long long>(t.df()),
-            static_cast<unsigned long long>(t.docs()), t.idf(), t.doc_length(), t.avg_doc_length());
-      }
-    }
-  }
-  std::printf("total hits: %s%llu%s", response.total_hits_is_lower_bound() ? ">= " : "",
-              static_cast<unsigned long long>(response.total_hits()),
-              response.expansions_truncated() ? " (prefix/fuzzy expansions truncated)" : "");
-  if (remote) std::printf(" (server took %.2f ms)", response.took_micros() / 1e3);
-  std::printf("\n");
-}
-
-// Searches `index` in this process, with the server's mapping of requests and
-// responses (server/convert.h) and its default deadline.
-int RunSearchLocal(const std::string& index, const scry::v1::SearchRequest& request) {
-  auto searcher = scry::query::Searcher::Open(index, scry::query::SearcherOptions());
-  if (!searcher.ok()) return Fail(searcher.status());
-  absl::StatusOr<scry::query::SearchRequest> q = scry::server::FromProto(request);
-  if (!q.ok()) return Fail(q.status());
-  q->deadline =
-      absl::Now() + absl::Milliseconds(scry::server::SearchServiceOptions().default_deadline_ms);
-  absl::StatusOr<scry::query::SearchResult> result = (*searcher)->Search(*q);
-  if (!result.ok()) return Fail(result.status());
-  scry::v1::SearchResponse response;
-  scry::server::ToProto(std::move(*result), q->explain, &response);
-  PrintResponse(response, request.offset(), false);
-  return 0;
-}
-
-// How `scry search --server` connects: TLS if a CA file is given (with a
-// client certificate for mutual TLS), and a bearer token if a token file is.
-struct ClientSecurity {
-  std::string tls_ca_file, tls_cert_file, tls_key_file, tls_server_name, auth_token_file;
-};
-
-bool ReadFileOrComplain(const std::string& path, std::string* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    std::cerr << "scry: cannot read " << path << "\n";
-    return false;
-  }
-  out->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  return true;
-}
-
-int RunSearchRemote(const std::string& address, const scry::v1::SearchRequest& request,
-                    int timeout_ms, const ClientSecurity& security) {
-  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
-  if (!security.tls_ca_file.empty()) {
-    grpc::SslCredentialsOptions ssl;
-    if (!ReadFileOrComplain(security.tls_ca_file, &ssl.pem_root_certs)) return 1;
-    if (!security.tls_cert_file.empty() &&
-        (!ReadFileOrComplain(security.tls_cert_file, &ssl.pem_cert_chain) ||
-         !ReadFileOrComplain(security.tls_key_file, &ssl.pem_private_key))) {
-      return 1;
-    }
-    credentials = grpc::SslCredentials(ssl);
-  }
-  std::string token;
-  if (!security.auth_token_file.empty()) {
-    std::string text;
-    if (!ReadFileOrComplain(security.auth_token_file, &text)) return 1;
-    const std::vector<std::string> tokens = scry::server::ParseTokenFile(text);
-    if (!tokens.empty()) token = tokens[0];
-  }
-  grpc::ChannelArguments args;
-  if (!security.tls_server_name.empty()) args.SetSslTargetNameOverride(security.tls_server_name);
-  auto channel = grpc::CreateCustomChannel(address, credentials, args);
-  auto stub = scry::v1::SearchService::NewStub(channel);
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
-  if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
-  scry::v1::SearchResponse response;
-  grpc::Status status = stub->Search(&context, request, &response);
-  if (!status.ok()) {
-    std::cerr << "scry: "
-              << absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()))
-              << ": " << status.error_message() << "\n";
-    return 1;
-  }
-  PrintResponse(response, request.offset(), true);
-  return 0;
-}
-
-// "title^2,body" -> search_fields; false on a bad weight.
-bool ParseSearchFields(const std::string& text, scry::v1::SearchRequest* request) {
-  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipEmpty())) {
-    scry::v1::FieldWeight* f = request->add_search_fields();
-    const size_t caret = item.find('^');
-    f->set_field(std::string(item.substr(0, caret)));
-    if (caret != absl::string_view::npos) {
-      double weight = 0;
-      if (!absl::SimpleAtod(item.substr(caret + 1), &weight) || !(weight > 0)) return false;
-      f->set_weight(weight);
-    }
-  }
-  return true;
-}
-
-// ---- scry stats ------------------------------------------------------------
-
-int RunStats(const std::string& index) {
-  auto searcher = scry::query::Searcher::Open(index, scry::query::SearcherOptions());
-  if (!searcher.ok()) return Fail(searcher.status());
-  auto stats = (*searcher)->Stats();
-  if (!stats.ok()) return Fail(stats.status());
-  const scry::query::IndexInfo& info = (*searcher)->info();
-  std::printf("index       %s\n", info.generation_path.c_str());
-  std::printf("language    %s (stopwords %s)\nshards      %zu\ndocs        %llu\n",
-              info.language.c_str(), info.stopwords ? "on" : "off",
-              static_cast<size_t>(info.num_shards), static_cast<unsigned long long>(info.docs));
-  std::printf("fields      %s\n", (*searcher)->fields().empty()
-                                      ? "(catch-all only)"
-                                      : absl::StrJoin((*searcher)->fields(), ", ").c_str());
-  uint64_t terms = 0, postings = 0, bytes = 0;
-  for (const auto& s : *stats) {
-    terms += s.terms;
-    postings += s.postings;
-    for (const auto& [cf, b] : s.bytes_per_column_family) bytes += b;
-  }
-  std::printf("terms       %llu (summed over shards)\npostings    %llu\nbytes       %llu\n\n",
-              static_cast<unsigned long long>(terms), static_cast<unsigned long long>(postings),
-              static_cast<unsigned long long>(bytes));
-  std::printf("%-6s %10s %10s %12s", "shard", "docs", "terms", "postings");
-  const char* cfs[] = {"meta", "terms", "postings", "positions", "docs", "ids"};
-  for (const char* cf : cfs) std::printf(" %11s", cf);
-  std::printf("\n");
-  for (const auto& s : *stats) {
-    std::printf("%-6u %10llu %10llu %12llu", s.shard, static_cast<unsigned long long>(s.docs),
-                static_cast<unsigned long long>(s.terms),
-                static_cast<unsigned long long>(s.postings));
-    for (const char* cf : cfs) {
-      auto it = s.bytes_per_column_family.find(cf);
-      std::printf(" %11llu", static_cast<unsigned long long>(
-                                 it == s.bytes_per_column_family.end() ? 0 : it->second));
-    }
-    std::printf("\n");
-  }
-  std::printf("(column family sizes are bytes of SST files on disk)\n");
-  return 0;
-}
+using scry::tools::ClientSecurity;
+using scry::tools::Fail;
+using scry::tools::ParseSearchFields;
+using scry::tools::RunIndex;
+using scry::tools::RunSearchLocal;
+using scry::tools::RunSearchRemote;
+using scry::tools::RunServe;
+using scry::tools::RunStats;
 
 }  // namespace
 

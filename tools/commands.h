@@ -1,0 +1,53 @@
+// File: tools/commands.h
+//
+// The subcommands of the `scry` program, one function each, called by
+// tools/scry_main.cc once the flags are parsed. Each returns the process's
+// exit status (0 success, 1 a runtime error, printed to stderr as
+// "scry: CODE: message").
+#ifndef SCRY_TOOLS_COMMANDS_H_
+#define SCRY_TOOLS_COMMANDS_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "indexer/builder.h"
+#include "scry/v1/search.pb.h"
+#include "server/server.h"
+
+namespace scry::tools {
+
+// Prints `status` as "scry: CODE: message" on stderr; returns 1.
+int Fail(const absl::Status& status);
+
+// scry index: builds; progress and the summary on stderr unless `quiet`.
+int RunIndex(indexer::BuildOptions options, bool quiet);
+
+// scry serve: serves until SIGINT/SIGTERM (SIGHUP reloads); writes the bound
+// ports to the files if given.
+int RunServe(const server::ServerOptions& options, const std::string& port_file,
+             const std::string& metrics_port_file);
+
+// scry search --index: searches in this process, with the server's mapping
+// of requests and responses and its default deadline.
+int RunSearchLocal(const std::string& index, const v1::SearchRequest& request);
+
+// How `scry search --server` connects: TLS if a CA file is given (with a
+// client certificate for mutual TLS), and a bearer token if a token file is.
+struct ClientSecurity {
+  std::string tls_ca_file, tls_cert_file, tls_key_file, tls_server_name, auth_token_file;
+};
+
+// scry search --server: one call with a deadline of `timeout_ms`.
+int RunSearchRemote(const std::string& address, const v1::SearchRequest& request, int timeout_ms,
+                    const ClientSecurity& security);
+
+// Parses --search-fields ("title^2,body") into request->search_fields;
+// false (with a message) if malformed.
+bool ParseSearchFields(const std::string& text, v1::SearchRequest* request);
+
+// scry stats: prints the index's statistics.
+int RunStats(const std::string& index);
+
+}  // namespace scry::tools
+
+#endif  // SCRY_TOOLS_COMMANDS_H_
