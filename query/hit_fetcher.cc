@@ -2,6 +2,7 @@
 #include "query/hit_fetcher.h"
 
 #include <algorithm>
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -104,36 +105,58 @@ absl::StatusOr<std::vector<std::vector<uint32_t>>> MatchPositions(
   return positions;
 }
 
-// The stored fields, title and snippets of `hit` (of `shard`).
+// A stored document's fields by index, alike for a decoded document (the
+// one-by-one path) and one viewed in place (the batch path).
+size_t FieldCount(const storage::StoredDocument& doc) { return doc.fields.size(); }
+size_t FieldCount(const storage::StoredDocumentView& doc) { return doc.fields().size(); }
+std::string_view FieldName(const storage::StoredDocument& doc, size_t i) {
+  return doc.fields[i].first;
+}
+std::string_view FieldName(const storage::StoredDocumentView& doc, size_t i) {
+  return doc.fields()[i].name;
+}
+std::string_view FieldValue(const storage::StoredDocument& doc, size_t i) {
+  return doc.fields[i].second;
+}
+std::string_view FieldValue(const storage::StoredDocumentView& doc, size_t i) {
+  return doc.fields()[i].value;
+}
+
+// The stored fields, title and snippets of `hit` (document `docid` of
+// `shard`, stored as `doc`).
+template <typename Document>
 absl::Status FetchStored(const QueryPlan& plan, const SearchRequest& request,
-                         const storage::ShardReader& shard, uint32_t docid,
+                         const storage::ShardReader& shard, uint32_t docid, const Document& doc,
                          analysis::Analyzer* analyzer, SearchHit* hit) {
-  SCRY_ASSIGN_OR_RETURN(const storage::StoredDocument doc, shard.GetDocument(docid));
   hit->title = std::string(doc.Field("title"));
+  const size_t n = FieldCount(doc);
   for (const std::string& name : request.highlight_fields) {
-    auto it = std::find_if(doc.fields.begin(), doc.fields.end(),
-                           [&](const auto& f) { return f.first == name; });
-    if (it == doc.fields.end()) continue;
-    const size_t index = static_cast<size_t>(it - doc.fields.begin());
+    size_t index = 0;
+    while (index < n && FieldName(doc, index) != name) ++index;
+    if (index == n) continue;
+    const std::string_view text = FieldValue(doc, index);
     const absl::flat_hash_set<std::string> terms = TermsForField(*plan.root, name);
     const std::vector<std::string> term_list(terms.begin(), terms.end());
     SCRY_ASSIGN_OR_RETURN(auto positions,
-                          MatchPositions(shard, docid, name, it->second, term_list, analyzer));
+                          MatchPositions(shard, docid, name, text, term_list, analyzer));
     // By term, so that a window with a rare term beats a run of a common one.
-    std::vector<std::string> fragments = HighlightByTerm(
-        it->second, doc.Checkpoints(index), positions, terms, request.highlight, analyzer);
+    std::vector<std::string> fragments = HighlightByTerm(text, doc.Checkpoints(index), positions,
+                                                         terms, request.highlight, analyzer);
     if (!fragments.empty()) hit->snippets.emplace_back(name, std::move(fragments));
   }
   const bool all_fields =
       std::find(request.fields.begin(), request.fields.end(), "*") != request.fields.end();
-  for (const auto& [name, value] : doc.fields) {
+  for (size_t i = 0; i < n; ++i) {
+    const std::string_view name = FieldName(doc, i);
     if (all_fields ||
         std::find(request.fields.begin(), request.fields.end(), name) != request.fields.end()) {
-      hit->fields.emplace_back(name, value);
+      hit->fields.emplace_back(name, FieldValue(doc, i));
     }
   }
   return absl::OkStatus();
 }
+
+std::atomic<bool> one_by_one_for_testing{false};
 
 }  // namespace
 
@@ -153,9 +176,32 @@ absl::StatusOr<std::vector<SearchHit>> FetchHits(
   // Explanations score again: the plan's terms of each shard on the page,
   // looked up once.
   std::vector<std::optional<ShardTerms>> terms(request.explain ? shards.size() : 0);
+  // The stored documents of the page: one batch per shard, in docid order.
+  const bool batch = !request.ids_only && !one_by_one_for_testing.load(std::memory_order_relaxed);
+  std::vector<storage::PinnedDocuments> stored(batch ? shards.size() : 0);
+  std::vector<size_t> slot(batch ? page.size() : 0);  // of each hit in stored[its shard]
+  if (batch) {
+    std::vector<std::pair<uint32_t, size_t>> order;  // (shard, hit) of the page, sorted
+    order.reserve(page.size());
+    for (size_t i = 0; i < page.size(); ++i) order.emplace_back(page[i].shard, i);
+    std::sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first < b.first : page[a.second].docid < page[b.second].docid;
+    });
+    std::vector<uint32_t> docids;
+    for (size_t begin = 0, end = 0; begin < order.size(); begin = end) {
+      const uint32_t s = order[begin].first;
+      docids.clear();
+      for (end = begin; end < order.size() && order[end].first == s; ++end) {
+        slot[order[end].second] = end - begin;
+        docids.push_back(page[order[end].second].docid);
+      }
+      stored[s] = shards[s]->GetDocuments(docids);
+    }
+  }
   std::vector<SearchHit> hits;
   hits.reserve(page.size());
-  for (const ShardHit& c : page) {
+  for (size_t i = 0; i < page.size(); ++i) {
+    const ShardHit& c = page[i];
     const storage::ShardReader& shard = *shards[c.shard];
     SearchHit hit;
     hit.id = std::string(shard.external_id(c.docid));
@@ -167,12 +213,22 @@ absl::StatusOr<std::vector<SearchHit>> FetchHits(
       const ShardQuery query(plan, &shard, &*terms[c.shard], nullptr);
       hit.explanation = Explain(query, c.docid);
     }
-    if (!request.ids_only) {
-      SCRY_RETURN_IF_ERROR(FetchStored(plan, request, shard, c.docid, analyzer.get(), &hit));
+    if (batch) {
+      SCRY_ASSIGN_OR_RETURN(const storage::StoredDocumentView doc, stored[c.shard].Get(slot[i]));
+      SCRY_RETURN_IF_ERROR(FetchStored(plan, request, shard, c.docid, doc, analyzer.get(), &hit));
+    } else if (!request.ids_only) {
+      SCRY_ASSIGN_OR_RETURN(const storage::StoredDocument doc, shard.GetDocument(c.docid));
+      SCRY_RETURN_IF_ERROR(FetchStored(plan, request, shard, c.docid, doc, analyzer.get(), &hit));
     }
     hits.push_back(std::move(hit));
   }
   return hits;
 }
+
+namespace internal {
+void SetFetchOneByOneForTesting(bool one_by_one) {
+  one_by_one_for_testing.store(one_by_one, std::memory_order_relaxed);
+}
+}  // namespace internal
 
 }  // namespace scry::query

@@ -7,6 +7,11 @@
 // breakdown. Nothing here depends on how the page was ranked, so that a
 // broker can fetch the page it merged from several servers' hits.
 //
+// The stored documents of a page are read in one batch per shard (a RocksDB
+// MultiGet in docid order) and viewed in place: a hit's title is a view into
+// the value, copied once into the hit, and the rest of the document is not
+// copied unless asked for.
+//
 // Thread safety: FetchHits may run concurrently (it only reads the shards).
 #ifndef SCRY_QUERY_HIT_FETCHER_H_
 #define SCRY_QUERY_HIT_FETCHER_H_
@@ -32,6 +37,13 @@ absl::StatusOr<std::vector<SearchHit>> FetchHits(
     const QueryPlan& plan, const SearchRequest& request,
     std::span<const storage::ShardReader* const> shards, std::span<const ShardHit> page,
     const AnalyzerPool& analyzers);
+
+namespace internal {
+// For tests: true makes FetchHits read each hit's document on its own (one
+// Get, decoded whole), the path before batches; the results must not differ.
+// Process-wide; false by default.
+void SetFetchOneByOneForTesting(bool one_by_one);
+}  // namespace internal
 
 }  // namespace scry::query
 

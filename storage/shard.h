@@ -170,6 +170,26 @@ class PinnedValue {
   std::unique_ptr<rocksdb::PinnableSlice> slice_;
 };
 
+// Stored documents read in one batch (ShardReader::GetDocuments), pinned in
+// the block cache while this object lives.
+class PinnedDocuments {
+ public:
+  PinnedDocuments();
+  ~PinnedDocuments();
+  PinnedDocuments(PinnedDocuments&&) noexcept;
+  PinnedDocuments& operator=(PinnedDocuments&&) noexcept;
+
+  size_t size() const;
+  // The i-th document asked for, in place (its views valid while this
+  // object lives): the same document, or the same error, as GetDocument.
+  absl::StatusOr<StoredDocumentView> Get(size_t i) const;
+
+ private:
+  friend class ShardReader;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 // Read-only access to a finished shard.
 // Thread safety: all const methods are safe to call concurrently.
 class ShardReader {
@@ -221,6 +241,10 @@ class ShardReader {
   }
 
   absl::StatusOr<StoredDocument> GetDocument(uint32_t docid) const;
+  // The stored documents of `docids` read in one batch (one RocksDB
+  // MultiGet), each viewed in place; errors are per document (see
+  // PinnedDocuments::Get). Ascending docids are read fastest.
+  PinnedDocuments GetDocuments(std::span<const uint32_t> docids) const;
   // The docid of external id `id`, or nullopt.
   absl::StatusOr<std::optional<uint32_t>> FindDocId(std::string_view id) const;
 

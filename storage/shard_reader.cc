@@ -3,6 +3,7 @@
 // Read-only shard access. The shard is opened with every SST file kept open
 // (max_open_files = -1), so a shard whose generation directory is replaced by
 // a later build keeps serving from its open files until the process restarts.
+#include <algorithm>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -23,6 +24,26 @@ PinnedValue::~PinnedValue() = default;
 PinnedValue::PinnedValue(PinnedValue&&) noexcept = default;
 PinnedValue& PinnedValue::operator=(PinnedValue&&) noexcept = default;
 std::string_view PinnedValue::view() const { return {slice_->data(), slice_->size()}; }
+
+struct PinnedDocuments::Impl {
+  std::vector<rocksdb::PinnableSlice> values;
+  std::vector<absl::Status> statuses;  // of reading each value (OK if read)
+  // Documents with only an id stored (no `docs` entry): their external id.
+  std::vector<std::optional<std::string_view>> id_only;
+};
+
+PinnedDocuments::PinnedDocuments() : impl_(std::make_unique<Impl>()) {}
+PinnedDocuments::~PinnedDocuments() = default;
+PinnedDocuments::PinnedDocuments(PinnedDocuments&&) noexcept = default;
+PinnedDocuments& PinnedDocuments::operator=(PinnedDocuments&&) noexcept = default;
+size_t PinnedDocuments::size() const { return impl_->values.size(); }
+
+absl::StatusOr<StoredDocumentView> PinnedDocuments::Get(size_t i) const {
+  if (!impl_->statuses[i].ok()) return impl_->statuses[i];
+  if (impl_->id_only[i].has_value()) return StoredDocumentView::IdOnly(*impl_->id_only[i]);
+  const rocksdb::PinnableSlice& value = impl_->values[i];
+  return StoredDocumentView::Parse({value.data(), value.size()});
+}
 
 ShardReader::~ShardReader() {
   if (db_ != nullptr) {
@@ -213,6 +234,38 @@ absl::StatusOr<StoredDocument> ShardReader::GetDocument(uint32_t docid) const {
   }
   SCRY_RETURN_IF_ERROR(FromRocks(s, "read document"));
   return StoredDocument::Decode({value.data(), value.size()});
+}
+
+PinnedDocuments ShardReader::GetDocuments(std::span<const uint32_t> docids) const {
+  const size_t n = docids.size();
+  PinnedDocuments out;
+  PinnedDocuments::Impl& impl = *out.impl_;
+  impl.values = std::vector<rocksdb::PinnableSlice>(n);
+  impl.statuses.resize(n);
+  impl.id_only.resize(n);
+  if (n == 0) return out;
+  std::string key_bytes;
+  key_bytes.reserve(4 * n);
+  for (uint32_t docid : docids) PutBigEndian32(&key_bytes, docid);
+  std::vector<rocksdb::Slice> keys;
+  keys.reserve(n);
+  for (size_t i = 0; i < n; ++i) keys.emplace_back(key_bytes.data() + 4 * i, 4);
+  std::vector<rocksdb::Status> statuses(n);
+  db_->MultiGet(rocksdb::ReadOptions(), cfs_[kDocsCfIndex], n, keys.data(), impl.values.data(),
+                statuses.data(), std::is_sorted(docids.begin(), docids.end()));
+  for (size_t i = 0; i < n; ++i) {
+    if (statuses[i].IsNotFound()) {
+      // Documents with only an id stored have no `docs` entry.
+      if (docids[i] < meta_.doc_count) {
+        impl.id_only[i] = external_id(docids[i]);
+      } else {
+        impl.statuses[i] = absl::NotFoundError(absl::StrCat("no document ", docids[i]));
+      }
+      continue;
+    }
+    impl.statuses[i] = FromRocks(statuses[i], "read document");
+  }
+  return out;
 }
 
 absl::StatusOr<std::optional<uint32_t>> ShardReader::FindDocId(std::string_view id) const {

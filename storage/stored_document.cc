@@ -11,6 +11,7 @@
 #include "storage/stored_document.h"
 
 #include "storage/coding.h"
+#include "storage/status.h"
 
 namespace scry::storage {
 namespace {
@@ -59,20 +60,21 @@ std::string StoredDocument::Encode() const {
 }
 
 absl::StatusOr<StoredDocument> StoredDocument::Decode(std::string_view data) {
-  StoredDocument doc;
-  std::string_view id;
+  SCRY_ASSIGN_OR_RETURN(const StoredDocumentView view, StoredDocumentView::Parse(data));
+  return view.ToDocument();
+}
+
+absl::StatusOr<StoredDocumentView> StoredDocumentView::Parse(std::string_view data) {
+  StoredDocumentView doc;
   uint32_t n = 0;
-  if (!GetLengthPrefixed(&data, &id) || !GetVarint32(&data, &n) || n > data.size()) {
+  if (!GetLengthPrefixed(&data, &doc.id_) || !GetVarint32(&data, &n) || n > data.size()) {
     return absl::DataLossError("corrupt stored document header");
   }
-  doc.id = std::string(id);
-  doc.fields.reserve(n);
-  for (uint32_t i = 0; i < n; ++i) {
-    std::string_view name, value;
-    if (!GetLengthPrefixed(&data, &name) || !GetLengthPrefixed(&data, &value)) {
+  doc.fields_.resize(n);
+  for (FieldView& field : doc.fields_) {
+    if (!GetLengthPrefixed(&data, &field.name) || !GetLengthPrefixed(&data, &field.value)) {
       return absl::DataLossError("corrupt stored document field");
     }
-    doc.fields.emplace_back(std::string(name), std::string(value));
   }
   if (data.empty()) return doc;
   if (data.front() != kCheckpointsTag) {
@@ -80,32 +82,68 @@ absl::StatusOr<StoredDocument> StoredDocument::Decode(std::string_view data) {
   }
   data.remove_prefix(1);
   uint32_t tables = 0;
-  if (!GetVarint32(&data, &tables) || tables == 0 || tables > doc.fields.size()) {
+  if (!GetVarint32(&data, &tables) || tables == 0 || tables > doc.fields_.size()) {
     return absl::DataLossError("corrupt checkpoint trailer in stored document");
   }
-  doc.checkpoints.resize(doc.fields.size());
+  doc.has_checkpoints_ = true;
   int64_t previous_field = -1;
   for (uint32_t t = 0; t < tables; ++t) {
     uint32_t field = 0, count = 0;
-    // Each offset takes at least one byte, which bounds `count` before reserve.
-    if (!GetVarint32(&data, &field) || field <= previous_field || field >= doc.fields.size() ||
-        !GetVarint32(&data, &count) || count == 0 || count > data.size()) {
+    if (!GetVarint32(&data, &field) || field <= previous_field || field >= doc.fields_.size()) {
+      return absl::DataLossError("corrupt checkpoint table in stored document");
+    }
+    const std::string_view table = data;
+    // Each offset takes at least one byte, which bounds `count`.
+    if (!GetVarint32(&data, &count) || count == 0 || count > data.size()) {
       return absl::DataLossError("corrupt checkpoint table in stored document");
     }
     previous_field = field;
-    const uint64_t limit = doc.fields[field].second.size();
-    std::vector<uint32_t>& table = doc.checkpoints[field];
-    table.reserve(count);
+    const uint64_t limit = doc.fields_[field].value.size();
     uint64_t offset = 0;
     for (uint32_t k = 0; k < count; ++k) {
       uint32_t delta = 0;
       if (!GetVarint32(&data, &delta) || (offset += delta) > limit) {
         return absl::DataLossError("corrupt checkpoint offset in stored document");
       }
-      table.push_back(static_cast<uint32_t>(offset));
     }
+    doc.fields_[field].table = table.substr(0, table.size() - data.size());
   }
   if (!data.empty()) return absl::DataLossError("trailing bytes in stored document");
+  return doc;
+}
+
+std::string_view StoredDocumentView::Field(std::string_view name) const {
+  for (const auto& field : fields_) {
+    if (field.name == name) return field.value;
+  }
+  return {};
+}
+
+std::vector<uint32_t> StoredDocumentView::Checkpoints(size_t field_index) const {
+  std::vector<uint32_t> out;
+  if (field_index >= fields_.size()) return out;
+  std::string_view table = fields_[field_index].table;  // validated by Parse
+  uint32_t count = 0;
+  if (!GetVarint32(&table, &count)) return out;
+  out.reserve(count);
+  uint32_t offset = 0;
+  for (uint32_t k = 0; k < count; ++k) {
+    uint32_t delta = 0;
+    GetVarint32(&table, &delta);
+    out.push_back(offset += delta);
+  }
+  return out;
+}
+
+StoredDocument StoredDocumentView::ToDocument() const {
+  StoredDocument doc;
+  doc.id = std::string(id_);
+  doc.fields.reserve(fields_.size());
+  for (const auto& field : fields_) doc.fields.emplace_back(field.name, field.value);
+  if (has_checkpoints_) {
+    doc.checkpoints.resize(fields_.size());
+    for (size_t i = 0; i < fields_.size(); ++i) doc.checkpoints[i] = Checkpoints(i);
+  }
   return doc;
 }
 

@@ -137,5 +137,36 @@ TEST(StoredDocument, MalformedTrailersAreDataLoss) {
               IsOk());
 }
 
+TEST(StoredDocumentView, ViewsTheValueInPlaceAndDecodesAlike) {
+  StoredDocument doc = ThreeFields();
+  for (const auto& checkpoints : std::vector<std::vector<std::vector<uint32_t>>>{
+           {}, {{0, 2}, {}, {0, 150, 300, 5000}}, {{}, {}, {7}}}) {
+    doc.checkpoints = checkpoints;
+    const std::string encoded = doc.Encode();
+    absl::StatusOr<StoredDocumentView> view = StoredDocumentView::Parse(encoded);
+    ASSERT_THAT(view, IsOk());
+    EXPECT_EQ(view->id(), "doc-1");
+    const std::string_view title = view->Field("title");
+    EXPECT_EQ(title, "A title");
+    // Into the value itself: nothing copied.
+    EXPECT_GE(title.data(), encoded.data());
+    EXPECT_LE(title.data() + title.size(), encoded.data() + encoded.size());
+    EXPECT_EQ(view->Field("none"), "");
+    ASSERT_EQ(view->fields().size(), 3u);
+    for (size_t i = 0; i < 3; ++i) {
+      EXPECT_EQ(view->fields()[i].name, doc.fields[i].first);
+      EXPECT_EQ(view->fields()[i].value, doc.fields[i].second);
+      EXPECT_EQ(view->Checkpoints(i), doc.Checkpoints(i)) << i;
+    }
+    absl::StatusOr<StoredDocument> decoded = StoredDocument::Decode(encoded);
+    ASSERT_THAT(decoded, IsOk());
+    ExpectSame(view->ToDocument(), *decoded);
+  }
+  const StoredDocumentView id_only = StoredDocumentView::IdOnly("x");
+  EXPECT_EQ(id_only.id(), "x");
+  EXPECT_TRUE(id_only.fields().empty());
+  EXPECT_EQ(id_only.Field("title"), "");
+}
+
 }  // namespace
 }  // namespace scry::storage
