@@ -1,30 +1,65 @@
 // File: bench/scry_load.cc
 //
 // A closed-loop gRPC load generator for scry's server (as ghz does it): at
-// each concurrency level C, C client threads, each with its own connection,
-// send Search requests back to back (the harness's queries, round robin from
-// a different start per thread) for --seconds after --warmup-seconds, and
-// report per level: requests, QPS, p50/p99/max latency of the successful
-// ones, and the status codes of the rest (RESOURCE_EXHAUSTED past the
-// server's --max-concurrent-searches, DEADLINE_EXCEEDED past --deadline-ms).
+// each concurrency level C, C client threads, each with its own connection
+// (a channel argument unique to the thread keeps gRPC from sharing one), call
+// back to back for --seconds after --warmup-seconds, one call in flight per
+// thread. Each level has two phases in the same run:
+//   1. the floor: grpc.health.v1.Health/Check (an empty HealthCheckRequest,
+//      or --health-service NAME), what any call to the server costs;
+//   2. Search: the harness's queries (TYPE<TAB>WORDS, TYPE and/or/phrase,
+//      bench/peer_query.h), round robin from a different start per thread.
+// It reports per level and per type (health, and, or, phrase, and search =
+// every Search call): calls, QPS, mean/p50/p99/max latency of the successful
+// ones, the mean response size, the status codes of the rest
+// (RESOURCE_EXHAUSTED past the server's --max-concurrent-searches,
+// DEADLINE_EXCEEDED past --deadline-ms) and the CPU time this process spent
+// per call (with --server, the client's own cost), and with --server-pid the
+// server process's CPU time per call (from /proc/PID/stat).
+//
+// The client is meant to cost less than the server it measures: each request
+// is serialized once, before the run, into a grpc::ByteBuffer, and calls send
+// those bytes as they are; a response is not parsed (only its status and
+// size are kept). --client picks how a thread calls:
+//   async     (default) a completion queue per thread, polled by the thread
+//             that started the call: no thread hand-off, no protobuf;
+//   callback  grpc::GenericStub's callback UnaryCall, the thread waits on a
+//             condition variable for gRPC's callback thread;
+//   sync      the blocking call of generated stubs, on raw bytes;
+//   proto     the generated stub with SearchRequest/SearchResponse messages
+//             (protobuf serialization and parsing per call: the old client).
 //
 //   scry-load (--server HOST:PORT | --index DIR) --queries FILE
 //             [--concurrency 1,4,16,64] [--seconds 10] [--warmup-seconds 2]
-//             [--top-k 10] [--deadline-ms 10000]
+//             [--floor-seconds S] [--health-service NAME]
+//             [--client async|callback|sync|proto] [--top-k 10]
+//             [--deadline-ms 10000] [--server-pid PID]
 //             [--max-concurrent-searches N] [--search-threads N]
+//   scry-load --write-request-body FILE (--query WORDS [--query-type and|or|phrase]
+//             [--top-k 10] | --health [--health-service NAME])
 //
-// With --index it starts a server on 127.0.0.1 (a free port) in this process,
-// so its resident memory (VmRSS) before and after each level is reported too.
-// Output: one JSON line per level on stdout; a table on stderr.
+// --floor-seconds defaults to --seconds; 0 skips the floor. With --index it
+// starts a server on 127.0.0.1 (a free port) in this process, so its
+// resident memory (VmRSS) before and after each level is reported too (and
+// the CPU per call is then the server's and the client's together).
+// --write-request-body writes one gRPC message frame (flag byte 0, 4-byte
+// big-endian length, the serialized request) to FILE and exits: the body for
+// h2load -d (bench/grpc_h2load.sh).
+// Output: one JSON line per level and type on stdout; a table on stderr.
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -33,7 +68,10 @@
 #include "absl/strings/str_split.h"
 #include "bench/peer_query.h"
 #include "grpcpp/create_channel.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/impl/client_unary_call.h"
 #include "grpcpp/security/credentials.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "scry/v1/search.grpc.pb.h"
 #include "server/server.h"
 
@@ -41,6 +79,15 @@ namespace scry::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+constexpr char kSearchMethod[] = "/scry.v1.SearchService/Search";
+constexpr char kHealthMethod[] = "/grpc.health.v1.Health/Check";
+
+// What a call is, for the report.
+enum Kind { kAnd, kOr, kPhrase, kHealth, kKinds };
+constexpr const char* kKindNames[kKinds] = {"and", "or", "phrase", "health"};
+
+enum class ClientMode { kAsync, kCallback, kSync, kProto };
 
 // Resident set size of this process in KiB (0 if unknown).
 long RssKib() {
@@ -51,97 +98,338 @@ long RssKib() {
   return 0;
 }
 
-struct WorkerResult {
-  std::vector<uint32_t> latencies_us;  // successful requests
+// User + system CPU seconds of process `pid` (0 if unknown).
+double ProcessCpuSeconds(long pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(in, stat);
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return 0;
+  // After "pid (comm)": state is field 3; utime and stime are fields 14, 15.
+  std::vector<std::string> fields = absl::StrSplit(stat.substr(paren + 2), ' ');
+  if (fields.size() < 13) return 0;
+  return static_cast<double>(std::stoull(fields[11]) + std::stoull(fields[12])) /
+         static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// User + system CPU seconds of this process (every thread).
+double CpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+
+// One request, serialized once.
+struct Call {
+  Kind kind = kAnd;
+  grpc::ByteBuffer body;
+  const v1::SearchRequest* proto = nullptr;  // for --client proto (Search only)
+};
+
+grpc::ByteBuffer ToByteBuffer(const std::string& bytes) {
+  grpc::Slice slice(bytes);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+std::string HealthRequestBytes(const std::string& service) {
+  // HealthCheckRequest { string service = 1; }: empty when service is empty.
+  std::string out;
+  if (!service.empty()) {
+    out.push_back(0x0a);
+    size_t n = service.size();
+    while (n >= 0x80) {
+      out.push_back(static_cast<char>((n & 0x7f) | 0x80));
+      n >>= 7;
+    }
+    out.push_back(static_cast<char>(n));
+    out += service;
+  }
+  return out;
+}
+
+v1::SearchRequest MakeSearchRequest(const PeerQuery& q, uint32_t top_k) {
+  v1::SearchRequest r;
+  r.set_query(ToScryQuery(q));
+  r.set_top_k(top_k);
+  r.set_default_operator(q.type == "or" ? v1::DEFAULT_OPERATOR_OR : v1::DEFAULT_OPERATOR_AND);
+  return r;
+}
+
+Kind KindOf(const std::string& type) {
+  if (type == "or") return kOr;
+  if (type == "phrase") return kPhrase;
+  return kAnd;
+}
+
+struct KindStats {
+  std::vector<uint32_t> latencies_ns;  // successful calls (capped at ~4.29 s)
+  uint64_t response_bytes = 0;         // of the successful calls
   std::map<int, uint64_t> errors;      // gRPC code -> count
 };
 
-struct Level {
-  int concurrency = 0;
-  uint64_t ok = 0;
-  std::map<int, uint64_t> errors;
+struct PhaseResult {
   double seconds = 0;
-  uint32_t p50 = 0, p99 = 0, max = 0;
+  double cpu_seconds = 0;         // this process, over the measured window
+  double server_cpu_seconds = 0;  // --server-pid's, over the measured window
+  KindStats kinds[kKinds];
 };
 
-Level RunLevel(const std::string& target, const std::vector<v1::SearchRequest>& requests,
-               int concurrency, double warmup_s, double seconds, int deadline_ms) {
+// One client thread's connection and the way it calls.
+class Caller {
+ public:
+  Caller(const std::string& target, int worker, ClientMode mode) : mode_(mode) {
+    grpc::ChannelArguments args;
+    args.SetInt("scry.load.worker", worker);
+    args.SetMaxReceiveMessageSize(64 << 20);
+    channel_ = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+    // Registered methods, as generated stubs have them: the path is interned
+    // once per channel instead of once per call.
+    search_ = std::make_unique<grpc::internal::RpcMethod>(
+        kSearchMethod, grpc::internal::RpcMethod::NORMAL_RPC, channel_);
+    health_ = std::make_unique<grpc::internal::RpcMethod>(
+        kHealthMethod, grpc::internal::RpcMethod::NORMAL_RPC, channel_);
+    if (mode_ == ClientMode::kCallback) generic_ = std::make_unique<grpc::GenericStub>(channel_);
+    if (mode_ == ClientMode::kProto) proto_stub_ = v1::SearchService::NewStub(channel_);
+  }
+
+  // Makes one call; *response_bytes is the response's size when OK.
+  grpc::Status Do(const Call& call, int deadline_ms, size_t* response_bytes) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(deadline_ms));
+    const grpc::internal::RpcMethod& method = call.kind == kHealth ? *health_ : *search_;
+    grpc::ByteBuffer response;
+    grpc::Status status;
+    switch (mode_) {
+      case ClientMode::kAsync: {
+        std::unique_ptr<grpc::ClientAsyncResponseReader<grpc::ByteBuffer>> rpc(
+            grpc::internal::ClientAsyncResponseReaderHelper::Create<grpc::ByteBuffer>(
+                channel_.get(), &cq_, method, &context, call.body));
+        rpc->StartCall();
+        rpc->Finish(&response, &status, this);
+        void* tag = nullptr;
+        bool ok = false;
+        cq_.Next(&tag, &ok);
+        break;
+      }
+      case ClientMode::kCallback: {
+        bool done = false;
+        generic_->UnaryCall(&context, method.name(), grpc::StubOptions(), &call.body, &response,
+                            [&](grpc::Status s) {
+                              std::lock_guard<std::mutex> l(mu_);
+                              status = std::move(s);
+                              done = true;
+                              cv_.notify_one();
+                            });
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return done; });
+        break;
+      }
+      case ClientMode::kSync:
+        status = grpc::internal::BlockingUnaryCall(channel_.get(), method, &context, call.body,
+                                                   &response);
+        break;
+      case ClientMode::kProto:
+        if (call.proto != nullptr) {
+          v1::SearchResponse parsed;
+          status = proto_stub_->Search(&context, *call.proto, &parsed);
+          if (status.ok()) *response_bytes = parsed.ByteSizeLong();
+          return status;
+        }
+        status = grpc::internal::BlockingUnaryCall(channel_.get(), method, &context, call.body,
+                                                   &response);
+        break;
+    }
+    if (status.ok()) *response_bytes = response.Length();
+    return status;
+  }
+
+ private:
+  ClientMode mode_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<grpc::internal::RpcMethod> search_, health_;
+  grpc::CompletionQueue cq_;
+  std::unique_ptr<grpc::GenericStub> generic_;
+  std::unique_ptr<v1::SearchService::Stub> proto_stub_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+};
+
+PhaseResult RunPhase(const std::string& target, const std::vector<Call>& calls, int concurrency,
+                     double warmup_s, double seconds, int deadline_ms, ClientMode mode,
+                     long server_pid) {
   std::atomic<bool> measuring{false}, stop{false};
-  std::vector<WorkerResult> results(concurrency);
+  std::vector<PhaseResult> results(concurrency);
   std::vector<std::thread> threads;
   for (int w = 0; w < concurrency; ++w) {
     threads.emplace_back([&, w] {
-      // A channel argument unique to the worker keeps gRPC from sharing one
-      // connection between the workers' channels.
-      grpc::ChannelArguments args;
-      args.SetInt("scry.load.worker", w);
-      args.SetMaxReceiveMessageSize(64 << 20);
-      auto stub = v1::SearchService::NewStub(
-          grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
-      size_t next = (requests.size() * static_cast<size_t>(w)) / static_cast<size_t>(concurrency);
-      WorkerResult& out = results[w];
+      Caller caller(target, w, mode);
+      size_t next = (calls.size() * static_cast<size_t>(w)) / static_cast<size_t>(concurrency);
+      PhaseResult& out = results[w];
+      for (auto& k : out.kinds) k.latencies_ns.reserve(1 << 16);
       while (!stop.load(std::memory_order_relaxed)) {
-        const v1::SearchRequest& request = requests[next];
-        next = (next + 1) % requests.size();
-        grpc::ClientContext context;
-        context.set_deadline(std::chrono::system_clock::now() +
-                             std::chrono::milliseconds(deadline_ms));
-        v1::SearchResponse response;
+        const Call& call = calls[next];
+        if (++next == calls.size()) next = 0;
+        size_t bytes = 0;
         const auto start = Clock::now();
-        const grpc::Status status = stub->Search(&context, request, &response);
-        const auto us =
-            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count();
+        const grpc::Status status = caller.Do(call, deadline_ms, &bytes);
+        const auto ns =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
         if (!measuring.load(std::memory_order_relaxed)) continue;
+        KindStats& k = out.kinds[call.kind];
         if (status.ok()) {
-          out.latencies_us.push_back(static_cast<uint32_t>(std::min<int64_t>(us, UINT32_MAX)));
+          k.latencies_ns.push_back(static_cast<uint32_t>(std::min<int64_t>(ns, UINT32_MAX)));
+          k.response_bytes += bytes;
         } else {
-          ++out.errors[status.error_code()];
+          ++k.errors[status.error_code()];
         }
       }
     });
   }
   std::this_thread::sleep_for(std::chrono::duration<double>(warmup_s));
+  const double cpu0 = CpuSeconds();
+  const double server_cpu0 = server_pid > 0 ? ProcessCpuSeconds(server_pid) : 0;
   measuring = true;
   const auto start = Clock::now();
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   measuring = false;
-  Level level;
-  level.concurrency = concurrency;
-  level.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  PhaseResult phase;
+  phase.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  phase.cpu_seconds = CpuSeconds() - cpu0;
+  if (server_pid > 0) phase.server_cpu_seconds = ProcessCpuSeconds(server_pid) - server_cpu0;
   stop = true;
   for (auto& t : threads) t.join();
+  for (const PhaseResult& r : results) {
+    for (int k = 0; k < kKinds; ++k) {
+      KindStats& to = phase.kinds[k];
+      const KindStats& from = r.kinds[k];
+      to.latencies_ns.insert(to.latencies_ns.end(), from.latencies_ns.begin(),
+                             from.latencies_ns.end());
+      to.response_bytes += from.response_bytes;
+      for (const auto& [code, n] : from.errors) to.errors[code] += n;
+    }
+  }
+  return phase;
+}
+
+struct Row {
+  std::string type;
+  uint64_t ok = 0, failed = 0;
+  double qps = 0, mean_us = 0, p50_us = 0, p99_us = 0, max_us = 0, response_bytes = 0;
+  double cpu_us_per_call = 0;          // of the phase, over all its types
+  double server_cpu_us_per_call = -1;  // with --server-pid
+  std::map<int, uint64_t> errors;
+};
+
+Row Summarize(const std::string& type, std::vector<const KindStats*> parts,
+              const PhaseResult& phase) {
+  Row row;
+  row.type = type;
   std::vector<uint32_t> all;
-  for (const WorkerResult& r : results) {
-    all.insert(all.end(), r.latencies_us.begin(), r.latencies_us.end());
-    for (const auto& [code, n] : r.errors) level.errors[code] += n;
+  uint64_t bytes = 0;
+  for (const KindStats* k : parts) {
+    all.insert(all.end(), k->latencies_ns.begin(), k->latencies_ns.end());
+    bytes += k->response_bytes;
+    for (const auto& [code, n] : k->errors) {
+      row.errors[code] += n;
+      row.failed += n;
+    }
   }
-  level.ok = all.size();
+  uint64_t phase_calls = 0;
+  for (const KindStats& k : phase.kinds) {
+    phase_calls += k.latencies_ns.size();
+    for (const auto& [code, n] : k.errors) phase_calls += n;
+  }
+  row.ok = all.size();
+  row.qps = static_cast<double>(row.ok) / phase.seconds;
+  if (phase_calls > 0) row.cpu_us_per_call = phase.cpu_seconds * 1e6 / phase_calls;
+  if (phase_calls > 0 && phase.server_cpu_seconds > 0) {
+    row.server_cpu_us_per_call = phase.server_cpu_seconds * 1e6 / phase_calls;
+  }
   if (!all.empty()) {
+    double sum = 0;
+    for (uint32_t ns : all) sum += ns;
+    row.mean_us = sum / all.size() / 1e3;
     std::sort(all.begin(), all.end());
-    level.p50 = all[all.size() / 2];
-    level.p99 = all[std::min(all.size() - 1, all.size() * 99 / 100)];
-    level.max = all.back();
+    row.p50_us = all[all.size() / 2] / 1e3;
+    row.p99_us = all[std::min(all.size() - 1, all.size() * 99 / 100)] / 1e3;
+    row.max_us = all.back() / 1e3;
+    row.response_bytes = static_cast<double>(bytes) / all.size();
   }
-  return level;
+  return row;
+}
+
+void PrintRow(int concurrency, const char* client, const Row& r, long rss0, long rss1) {
+  std::string errors, errors_json;
+  for (const auto& [code, n] : r.errors) {
+    errors += (errors.empty() ? "" : " ") + std::to_string(code) + ":" + std::to_string(n);
+    errors_json +=
+        (errors_json.empty() ? "\"" : ",\"") + std::to_string(code) + "\":" + std::to_string(n);
+  }
+  std::fprintf(
+      stderr, "%11d %-7s %9llu %9.0f %9.1f %9.1f %9.1f %9.1f %8.0f %8.1f %8.1f %9.1f %9.1f  %s\n",
+      concurrency, r.type.c_str(), static_cast<unsigned long long>(r.ok), r.qps, r.mean_us,
+      r.p50_us, r.p99_us, r.max_us, r.response_bytes, r.cpu_us_per_call, r.server_cpu_us_per_call,
+      rss0 / 1024.0, rss1 / 1024.0, errors.empty() ? "-" : errors.c_str());
+  std::printf(
+      "{\"concurrency\":%d,\"client\":\"%s\",\"type\":\"%s\",\"ok\":%llu,\"failed\":%llu,"
+      "\"qps\":%.1f,\"mean_us\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f,"
+      "\"response_bytes_mean\":%.0f,\"cpu_us_per_call\":%.2f,\"server_cpu_us_per_call\":%.2f,"
+      "\"rss_kib_before\":%ld,"
+      "\"rss_kib_after\":%ld,\"errors_by_grpc_code\":{%s}}\n",
+      concurrency, client, r.type.c_str(), static_cast<unsigned long long>(r.ok),
+      static_cast<unsigned long long>(r.failed), r.qps, r.mean_us, r.p50_us, r.p99_us, r.max_us,
+      r.response_bytes, r.cpu_us_per_call, r.server_cpu_us_per_call, rss0, rss1,
+      errors_json.c_str());
+  std::fflush(stdout);
+}
+
+int WriteBody(const std::string& path, const std::string& message) {
+  std::string frame(5, '\0');
+  const uint32_t n = static_cast<uint32_t>(message.size());
+  frame[1] = static_cast<char>(n >> 24);
+  frame[2] = static_cast<char>(n >> 16);
+  frame[3] = static_cast<char>(n >> 8);
+  frame[4] = static_cast<char>(n);
+  frame += message;
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(frame.data(), static_cast<std::streamsize>(frame.size()));
+  if (!out.flush()) {
+    std::perror(path.c_str());
+    return 1;
+  }
+  return 0;
 }
 
 int Main(int argc, char** argv) {
   CLI::App app{"Closed-loop gRPC load generator for scry's server"};
   std::string server_address, index_dir, queries_path, levels = "1,4,16,64";
-  double seconds = 10, warmup = 2;
+  std::string health_service, client = "async", body_path, query_text, query_type = "and";
+  bool health_body = false;
+  double seconds = 10, warmup = 2, floor_seconds = -1;
   uint32_t top_k = 10;
   int deadline_ms = 10000;
+  long server_pid = 0;
   server::ServerOptions options;
   auto* server_opt = app.add_option("--server", server_address, "HOST:PORT of a running server");
   auto* index_opt =
       app.add_option("--index", index_dir, "Start a server on this index in this process");
   server_opt->excludes(index_opt);
-  app.add_option("--queries", queries_path, "TYPE<TAB>WORDS lines (the peers' query file)")
-      ->required();
+  app.add_option("--queries", queries_path, "TYPE<TAB>WORDS lines (the peers' query file)");
   app.add_option("--concurrency", levels, "Comma-separated client counts")->capture_default_str();
-  app.add_option("--seconds", seconds, "Measured seconds per level")->capture_default_str();
-  app.add_option("--warmup-seconds", warmup, "Unmeasured seconds before each level")
+  app.add_option("--seconds", seconds, "Measured seconds of Search per level")
       ->capture_default_str();
+  app.add_option("--floor-seconds", floor_seconds,
+                 "Measured seconds of Health/Check per level (default: --seconds; 0: none)");
+  app.add_option("--warmup-seconds", warmup, "Unmeasured seconds before each phase")
+      ->capture_default_str();
+  app.add_option("--health-service", health_service,
+                 "HealthCheckRequest.service of the floor calls (default empty: the server)");
+  app.add_option("--client", client, "How threads call: async, callback, sync, proto")
+      ->check(CLI::IsMember({"async", "callback", "sync", "proto"}))
+      ->capture_default_str();
+  app.add_option("--server-pid", server_pid,
+                 "With --server: the server's process id, to report its CPU time per call");
   app.add_option("--top-k", top_k, "Hits per request")->capture_default_str();
   app.add_option("--deadline-ms", deadline_ms, "Deadline of each request")->capture_default_str();
   app.add_option("--max-concurrent-searches", options.service.max_concurrent_searches,
@@ -150,11 +438,38 @@ int Main(int argc, char** argv) {
   app.add_option("--search-threads", options.searcher.search_threads,
                  "With --index: threads per query over the shards (0 = one per core)")
       ->capture_default_str();
+  app.add_option("--write-request-body", body_path,
+                 "Write one framed request (for h2load -d) to this file and exit");
+  app.add_option("--query", query_text, "With --write-request-body: the query's words");
+  app.add_option("--query-type", query_type, "With --query: and, or or phrase")
+      ->check(CLI::IsMember({"and", "or", "phrase"}))
+      ->capture_default_str();
+  app.add_flag("--health", health_body,
+               "With --write-request-body: a HealthCheckRequest (--health-service)");
   CLI11_PARSE(app, argc, argv);
+
+  if (!body_path.empty()) {
+    if (health_body == !query_text.empty()) {
+      std::cerr << "scry-load: --write-request-body needs exactly one of --query or --health\n";
+      return 2;
+    }
+    if (health_body) return WriteBody(body_path, HealthRequestBytes(health_service));
+    return WriteBody(body_path,
+                     MakeSearchRequest({query_type, query_text}, top_k).SerializeAsString());
+  }
   if (server_address.empty() == index_dir.empty()) {
     std::cerr << "scry-load: give exactly one of --server or --index\n";
     return 2;
   }
+  if (queries_path.empty()) {
+    std::cerr << "scry-load: --queries is required\n";
+    return 2;
+  }
+  if (floor_seconds < 0) floor_seconds = seconds;
+  const ClientMode mode = client == "callback" ? ClientMode::kCallback
+                          : client == "sync"   ? ClientMode::kSync
+                          : client == "proto"  ? ClientMode::kProto
+                                               : ClientMode::kAsync;
 
   std::vector<PeerQuery> queries;
   if (!ReadQueries(queries_path, &queries)) return 1;
@@ -162,14 +477,20 @@ int Main(int argc, char** argv) {
     std::cerr << "scry-load: no queries in " << queries_path << "\n";
     return 1;
   }
-  std::vector<v1::SearchRequest> requests;
+  std::vector<v1::SearchRequest> protos;
+  protos.reserve(queries.size());
+  std::vector<Call> search_calls;
   for (const PeerQuery& q : queries) {
-    v1::SearchRequest r;
-    r.set_query(ToScryQuery(q));
-    r.set_top_k(top_k);
-    r.set_default_operator(q.type == "or" ? v1::DEFAULT_OPERATOR_OR : v1::DEFAULT_OPERATOR_AND);
-    requests.push_back(std::move(r));
+    protos.push_back(MakeSearchRequest(q, top_k));
+    Call c;
+    c.kind = KindOf(q.type);
+    c.body = ToByteBuffer(protos.back().SerializeAsString());
+    c.proto = &protos.back();
+    search_calls.push_back(std::move(c));
   }
+  std::vector<Call> health_calls(1);
+  health_calls[0].kind = kHealth;
+  health_calls[0].body = ToByteBuffer(HealthRequestBytes(health_service));
 
   std::unique_ptr<server::Server> server;
   if (!index_dir.empty()) {
@@ -184,8 +505,10 @@ int Main(int argc, char** argv) {
     server_address = "127.0.0.1:" + std::to_string(server->port());
   }
 
-  std::fprintf(stderr, "%11s %10s %9s %9s %9s %9s %10s %10s  %s\n", "concurrency", "requests",
-               "QPS", "p50 µs", "p99 µs", "max µs", "RSS0 MiB", "RSS1 MiB", "errors");
+  std::fprintf(stderr, "client: %s\n", client.c_str());
+  std::fprintf(stderr, "%11s %-7s %9s %9s %9s %9s %9s %9s %8s %8s %8s %9s %9s  %s\n", "concurrency",
+               "type", "ok", "QPS", "mean µs", "p50 µs", "p99 µs", "max µs", "resp B", "cpu µs",
+               "srv cpu", "RSS0 MiB", "RSS1 MiB", "errors");
   for (absl::string_view part : absl::StrSplit(levels, ',', absl::SkipEmpty())) {
     const int concurrency = std::stoi(std::string(part));
     if (concurrency <= 0) {
@@ -193,25 +516,24 @@ int Main(int argc, char** argv) {
       return 2;
     }
     const long rss0 = server ? RssKib() : 0;
-    const Level l = RunLevel(server_address, requests, concurrency, warmup, seconds, deadline_ms);
-    const long rss1 = server ? RssKib() : 0;
-    std::string errors, errors_json;
-    for (const auto& [code, n] : l.errors) {
-      errors += (errors.empty() ? "" : " ") + std::to_string(code) + ":" + std::to_string(n);
-      errors_json +=
-          (errors_json.empty() ? "\"" : ",\"") + std::to_string(code) + "\":" + std::to_string(n);
+    if (floor_seconds > 0) {
+      const PhaseResult floor = RunPhase(server_address, health_calls, concurrency, warmup,
+                                         floor_seconds, deadline_ms, mode, server_pid);
+      PrintRow(concurrency, client.c_str(), Summarize("health", {&floor.kinds[kHealth]}, floor),
+               rss0, server ? RssKib() : 0);
     }
-    const double qps = static_cast<double>(l.ok) / l.seconds;
-    std::fprintf(stderr, "%11d %10llu %9.0f %9u %9u %9u %10.1f %10.1f  %s\n", concurrency,
-                 static_cast<unsigned long long>(l.ok), qps, l.p50, l.p99, l.max, rss0 / 1024.0,
-                 rss1 / 1024.0, errors.empty() ? "-" : errors.c_str());
-    std::printf(
-        "{\"concurrency\":%d,\"ok\":%llu,\"seconds\":%.3f,\"qps\":%.1f,\"p50_us\":%u,"
-        "\"p99_us\":%u,\"max_us\":%u,\"rss_kib_before\":%ld,\"rss_kib_after\":%ld,"
-        "\"errors_by_grpc_code\":{%s}}\n",
-        concurrency, static_cast<unsigned long long>(l.ok), l.seconds, qps, l.p50, l.p99, l.max,
-        rss0, rss1, errors_json.c_str());
-    std::fflush(stdout);
+    const PhaseResult search = RunPhase(server_address, search_calls, concurrency, warmup, seconds,
+                                        deadline_ms, mode, server_pid);
+    const long rss1 = server ? RssKib() : 0;
+    for (int k = kAnd; k <= kPhrase; ++k) {
+      const KindStats& ks = search.kinds[k];
+      if (ks.latencies_ns.empty() && ks.errors.empty()) continue;
+      PrintRow(concurrency, client.c_str(), Summarize(kKindNames[k], {&ks}, search), rss0, rss1);
+    }
+    PrintRow(concurrency, client.c_str(),
+             Summarize("search", {&search.kinds[kAnd], &search.kinds[kOr], &search.kinds[kPhrase]},
+                       search),
+             rss0, rss1);
   }
   if (server) server->Shutdown(1000);
   return 0;
