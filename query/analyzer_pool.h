@@ -9,11 +9,10 @@
 #define SCRY_QUERY_ANALYZER_POOL_H_
 
 #include <memory>
+#include <mutex>
 #include <utility>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "analysis/analyzer.h"
 
 namespace scry::query {
@@ -29,7 +28,7 @@ class AnalyzerPool {
   // An analyzer like the prototype, or nullptr if none can be made.
   std::unique_ptr<analysis::Analyzer> Acquire() const {
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       if (!free_.empty()) {
         auto a = std::move(free_.back());
         free_.pop_back();
@@ -40,14 +39,17 @@ class AnalyzerPool {
   }
   // Gives back an analyzer from Acquire.
   void Release(std::unique_ptr<analysis::Analyzer> analyzer) const {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     free_.push_back(std::move(analyzer));
   }
 
  private:
   std::unique_ptr<analysis::Analyzer> prototype_;
-  mutable absl::Mutex mu_;
-  mutable std::vector<std::unique_ptr<analysis::Analyzer>> free_ ABSL_GUARDED_BY(mu_);
+  // A std::mutex, not absl::Mutex: Debian's Abseil runs absl::Mutex's
+  // deadlock detection (GraphCycles, about 1.5% of a server's search
+  // profile) on every lock; this one is taken twice per search.
+  mutable std::mutex mu_;
+  mutable std::vector<std::unique_ptr<analysis::Analyzer>> free_;  // guarded by mu_
 };
 
 }  // namespace scry::query

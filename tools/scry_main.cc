@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "analysis/analyzer.h"
 #include "indexer/assemble.h"
 #include "indexer/builder.h"
@@ -39,6 +40,10 @@ using scry::tools::RunStats;
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian's Abseil checks every absl::Mutex acquisition for lock-order
+  // cycles (gRPC's own locks are absl::Mutex): a debugging aid that costs the
+  // server on every call.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   CLI::App app{"scry: full-text search engine (sharded RocksDB index, gRPC BM25 search)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "scry 0.1.0");
