@@ -11,6 +11,9 @@
 #include <utility>
 
 #include "gtest/gtest.h"
+#include "storage/index_dir.h"
+#include "storage/keys.h"
+#include "storage/status.h"
 
 namespace scry::testing {
 
@@ -63,6 +66,16 @@ std::vector<std::string> MostFrequentWords(const std::string& path, size_t n,
   std::vector<std::string> words;
   for (size_t i = 0; i < by_count.size() && i < n; ++i) words.push_back(by_count[i].second);
   return words;
+}
+
+absl::Status CommitDamagedGeneration(const std::string& dir, uint32_t shards) {
+  SCRY_ASSIGN_OR_RETURN(std::unique_ptr<storage::IndexBuild> build,
+                        storage::IndexBuild::Begin(dir));
+  storage::IndexManifest m;
+  m.format_version = storage::kFormatVersion;
+  m.num_shards = shards;
+  m.language = "english";
+  return build->Commit(m);
 }
 
 }  // namespace scry::testing

@@ -70,6 +70,10 @@ std::string ReadFile(const std::string& path);
 std::vector<std::string> MostFrequentWords(const std::string& path, size_t n,
                                            const std::vector<std::string>& excluded);
 
+// Commits into the index directory `dir` a generation that cannot be served:
+// its MANIFEST names `shards` shards that are not there (a damaged build).
+absl::Status CommitDamagedGeneration(const std::string& dir, uint32_t shards);
+
 // Directory of the test data committed in tests/data.
 inline std::string TestDataDir() { return SCRY_TEST_DATA_DIR; }
 

@@ -142,16 +142,7 @@ TEST_F(LiveIndexTest, ADamagedGenerationIsRefusedAndTheOldOneServesOn) {
   auto live = LiveIndex::Open(Options(20));
   ASSERT_THAT(live, IsOk());
   const std::string first = (*live)->info().generation;
-  {
-    // A generation whose manifest promises shards that are not there.
-    auto build = storage::IndexBuild::Begin(index_);
-    ASSERT_THAT(build, IsOk());
-    storage::IndexManifest m;
-    m.format_version = storage::kFormatVersion;
-    m.num_shards = 2;
-    m.language = "english";
-    ASSERT_THAT((*build)->Commit(m), IsOk());
-  }
+  ASSERT_THAT(scry::testing::CommitDamagedGeneration(index_, 2), IsOk());
   ASSERT_TRUE(Eventually([&] { return (*live)->info().failed_reloads == 1; }));
   EXPECT_EQ((*live)->info().generation, first);
   EXPECT_THAT((*live)->info().last_error, ::testing::HasSubstr("cannot serve"));

@@ -62,15 +62,7 @@ class ReloadTest : public ::testing::Test {
   }
 
   // A generation whose MANIFEST names shards that are not there.
-  void BuildDamaged() {
-    auto build = storage::IndexBuild::Begin(index_);
-    ASSERT_THAT(build, IsOk());
-    storage::IndexManifest m;
-    m.format_version = storage::kFormatVersion;
-    m.num_shards = 3;
-    m.language = "english";
-    ASSERT_THAT((*build)->Commit(m), IsOk());
-  }
+  void BuildDamaged() { ASSERT_THAT(scry::testing::CommitDamagedGeneration(index_, 3), IsOk()); }
 
   std::unique_ptr<Server> Start(int poll_ms) {
     ServerOptions options;
