@@ -23,6 +23,7 @@
 #include "indexer/builder.h"
 #include "scry/v1/search.grpc.pb.h"
 #include "server/server.h"
+#include "tests/server/raw_call.h"
 #include "tests/test_util.h"
 
 namespace scry::server {
@@ -67,8 +68,7 @@ class LimitsTest : public ::testing::Test {
   }
 
   static std::unique_ptr<v1::SearchService::Stub> Stub(const Server& server) {
-    return v1::SearchService::NewStub(grpc::CreateChannel(
-        "127.0.0.1:" + std::to_string(server.port()), grpc::InsecureChannelCredentials()));
+    return scry::testing::LoopbackStub(server.port());
   }
 
   static v1::SearchRequest Heavy() {

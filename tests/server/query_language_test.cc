@@ -18,6 +18,7 @@
 #include "indexer/builder.h"
 #include "scry/v1/search.grpc.pb.h"
 #include "server/server.h"
+#include "tests/server/raw_call.h"
 #include "tests/test_util.h"
 
 namespace scry::server {
@@ -77,8 +78,7 @@ class QueryLanguageTest : public ::testing::Test {
     auto server = Server::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
-    stub_ = v1::SearchService::NewStub(grpc::CreateChannel(
-        "127.0.0.1:" + std::to_string(server_->port()), grpc::InsecureChannelCredentials()));
+    stub_ = scry::testing::LoopbackStub(server_->port());
   }
 
   grpc::Status Search(const v1::SearchRequest& request, v1::SearchResponse* response) {

@@ -2,7 +2,8 @@
 //
 // A unary gRPC call by full method name with raw request bytes, for the
 // server tests that send malformed requests or call services without a
-// generated stub (health). Header-only: tests/server builds one binary.
+// generated stub (health); and a SearchService stub on a loopback port.
+// Header-only: tests/server builds one binary.
 #ifndef SCRY_TESTS_SERVER_RAW_CALL_H_
 #define SCRY_TESTS_SERVER_RAW_CALL_H_
 
@@ -16,8 +17,15 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "gtest/gtest.h"
+#include "scry/v1/search.grpc.pb.h"
 
 namespace scry::testing {
+
+// A stub of the SearchService at 127.0.0.1:`port`, plaintext.
+inline std::unique_ptr<v1::SearchService::Stub> LoopbackStub(int port) {
+  return v1::SearchService::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+}
 
 // Calls `method` with the bytes `request` (deadline 30 s); *response gets
 // the raw response bytes (empty unless OK).

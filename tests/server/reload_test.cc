@@ -29,6 +29,7 @@
 #include "server/server.h"
 #include "storage/index_dir.h"
 #include "storage/keys.h"
+#include "tests/server/raw_call.h"
 #include "tests/test_util.h"
 
 namespace scry::server {
@@ -75,8 +76,7 @@ class ReloadTest : public ::testing::Test {
   }
 
   static std::unique_ptr<v1::SearchService::Stub> Stub(const Server& server) {
-    return v1::SearchService::NewStub(grpc::CreateChannel(
-        "127.0.0.1:" + std::to_string(server.port()), grpc::InsecureChannelCredentials()));
+    return scry::testing::LoopbackStub(server.port());
   }
 
   // The word of the generation that answered `common`, or "" (and a test
