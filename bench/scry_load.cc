@@ -35,9 +35,17 @@
 //             [--client async|callback|sync|proto] [--top-k 10]
 //             [--deadline-ms 10000] [--server-pid PID]
 //             [--max-concurrent-searches N] [--search-threads N]
+//             [--in-process-index DIR]
 //   scry-load --write-request-body FILE (--query WORDS [--query-type and|or|phrase]
 //             [--top-k 10] | --health [--health-service NAME])
 //
+// --in-process-index DIR adds a first phase at each level: the same
+// requests answered by the engine in this process, without gRPC (client
+// "inproc"): the request parsed from the same bytes, server/convert.h's
+// FromProto, query::Searcher::Search with the server's default deadline,
+// ToProto and the response serialized: what a server does for a call besides
+// gRPC, so that "through gRPC" minus "in process" is the server's own cost.
+// (DIR is opened on its own; give the server's index.)
 // --floor-seconds defaults to --seconds; 0 skips the floor. With --index it
 // starts a server on 127.0.0.1 (a free port) in this process, so its
 // resident memory (VmRSS) before and after each level is reported too (and
@@ -73,6 +81,7 @@
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "scry/v1/search.grpc.pb.h"
+#include "server/convert.h"
 #include "server/server.h"
 
 namespace scry::bench {
@@ -87,7 +96,7 @@ constexpr char kHealthMethod[] = "/grpc.health.v1.Health/Check";
 enum Kind { kAnd, kOr, kPhrase, kHealth, kKinds };
 constexpr const char* kKindNames[kKinds] = {"and", "or", "phrase", "health"};
 
-enum class ClientMode { kAsync, kCallback, kSync, kProto };
+enum class ClientMode { kAsync, kCallback, kSync, kProto, kInProcess };
 
 // Resident set size of this process in KiB (0 if unknown).
 long RssKib() {
@@ -124,6 +133,7 @@ double CpuSeconds() {
 struct Call {
   Kind kind = kAnd;
   grpc::ByteBuffer body;
+  std::string bytes;                         // the body's bytes
   const v1::SearchRequest* proto = nullptr;  // for --client proto (Search only)
 };
 
@@ -178,7 +188,10 @@ struct PhaseResult {
 // One client thread's connection and the way it calls.
 class Caller {
  public:
-  Caller(const std::string& target, int worker, ClientMode mode) : mode_(mode) {
+  Caller(const std::string& target, int worker, ClientMode mode,
+         const query::Searcher* searcher = nullptr)
+      : mode_(mode), searcher_(searcher) {
+    if (mode_ == ClientMode::kInProcess) return;
     grpc::ChannelArguments args;
     args.SetInt("scry.load.worker", worker);
     args.SetMaxReceiveMessageSize(64 << 20);
@@ -195,6 +208,7 @@ class Caller {
 
   // Makes one call; *response_bytes is the response's size when OK.
   grpc::Status Do(const Call& call, int deadline_ms, size_t* response_bytes) {
+    if (mode_ == ClientMode::kInProcess) return InProcess(call, deadline_ms, response_bytes);
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(deadline_ms));
     const grpc::internal::RpcMethod& method = call.kind == kHealth ? *health_ : *search_;
@@ -245,7 +259,25 @@ class Caller {
   }
 
  private:
+  // What SearchService::Search does for the call, without gRPC.
+  grpc::Status InProcess(const Call& call, int deadline_ms, size_t* response_bytes) {
+    v1::SearchRequest request;
+    if (!request.ParseFromString(call.bytes)) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed request");
+    }
+    absl::StatusOr<query::SearchRequest> q = server::FromProto(request);
+    if (!q.ok()) return server::ToGrpc(q.status());
+    q->deadline = absl::Now() + absl::Milliseconds(deadline_ms);
+    absl::StatusOr<query::SearchResult> result = searcher_->Search(*q);
+    if (!result.ok()) return server::ToGrpc(result.status());
+    v1::SearchResponse response;
+    server::ToProto(std::move(*result), q->explain, &response);
+    *response_bytes = response.SerializeAsString().size();
+    return grpc::Status::OK;
+  }
+
   ClientMode mode_;
+  const query::Searcher* searcher_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<grpc::internal::RpcMethod> search_, health_;
   grpc::CompletionQueue cq_;
@@ -257,13 +289,13 @@ class Caller {
 
 PhaseResult RunPhase(const std::string& target, const std::vector<Call>& calls, int concurrency,
                      double warmup_s, double seconds, int deadline_ms, ClientMode mode,
-                     long server_pid) {
+                     long server_pid, const query::Searcher* searcher = nullptr) {
   std::atomic<bool> measuring{false}, stop{false};
   std::vector<PhaseResult> results(concurrency);
   std::vector<std::thread> threads;
   for (int w = 0; w < concurrency; ++w) {
     threads.emplace_back([&, w] {
-      Caller caller(target, w, mode);
+      Caller caller(target, w, mode, searcher);
       size_t next = (calls.size() * static_cast<size_t>(w)) / static_cast<size_t>(concurrency);
       PhaseResult& out = results[w];
       for (auto& k : out.kinds) k.latencies_ns.reserve(1 << 16);
@@ -405,6 +437,7 @@ int Main(int argc, char** argv) {
   CLI::App app{"Closed-loop gRPC load generator for scry's server"};
   std::string server_address, index_dir, queries_path, levels = "1,4,16,64";
   std::string health_service, client = "async", body_path, query_text, query_type = "and";
+  std::string in_process_index;
   bool health_body = false;
   double seconds = 10, warmup = 2, floor_seconds = -1;
   uint32_t top_k = 10;
@@ -438,6 +471,8 @@ int Main(int argc, char** argv) {
   app.add_option("--search-threads", options.searcher.search_threads,
                  "With --index: threads per query over the shards (0 = one per core)")
       ->capture_default_str();
+  app.add_option("--in-process-index", in_process_index,
+                 "Also answer the requests in this process from this index (phase 'inproc')");
   app.add_option("--write-request-body", body_path,
                  "Write one framed request (for h2load -d) to this file and exit");
   app.add_option("--query", query_text, "With --write-request-body: the query's words");
@@ -484,7 +519,8 @@ int Main(int argc, char** argv) {
     protos.push_back(MakeSearchRequest(q, top_k));
     Call c;
     c.kind = KindOf(q.type);
-    c.body = ToByteBuffer(protos.back().SerializeAsString());
+    c.bytes = protos.back().SerializeAsString();
+    c.body = ToByteBuffer(c.bytes);
     c.proto = &protos.back();
     search_calls.push_back(std::move(c));
   }
@@ -492,6 +528,16 @@ int Main(int argc, char** argv) {
   health_calls[0].kind = kHealth;
   health_calls[0].body = ToByteBuffer(HealthRequestBytes(health_service));
 
+  std::unique_ptr<query::Searcher> searcher;
+  if (!in_process_index.empty()) {
+    absl::StatusOr<std::unique_ptr<query::Searcher>> opened =
+        query::Searcher::Open(in_process_index, options.searcher);
+    if (!opened.ok()) {
+      std::cerr << "scry-load: " << opened.status() << "\n";
+      return 1;
+    }
+    searcher = std::move(*opened);
+  }
   std::unique_ptr<server::Server> server;
   if (!index_dir.empty()) {
     options.index_dir = index_dir;
@@ -516,6 +562,16 @@ int Main(int argc, char** argv) {
       return 2;
     }
     const long rss0 = server ? RssKib() : 0;
+    if (searcher != nullptr) {
+      const PhaseResult in_process =
+          RunPhase(server_address, search_calls, concurrency, warmup, seconds, deadline_ms,
+                   ClientMode::kInProcess, /*server_pid=*/0, searcher.get());
+      for (int k = kAnd; k <= kPhrase; ++k) {
+        const KindStats& ks = in_process.kinds[k];
+        if (ks.latencies_ns.empty() && ks.errors.empty()) continue;
+        PrintRow(concurrency, "inproc", Summarize(kKindNames[k], {&ks}, in_process), 0, 0);
+      }
+    }
     if (floor_seconds > 0) {
       const PhaseResult floor = RunPhase(server_address, health_calls, concurrency, warmup,
                                          floor_seconds, deadline_ms, mode, server_pid);

@@ -176,14 +176,28 @@ absl::StatusOr<std::vector<SearchHit>> FetchHits(
   // Explanations score again: the plan's terms of each shard on the page,
   // looked up once.
   std::vector<std::optional<ShardTerms>> terms(request.explain ? shards.size() : 0);
+  // A hit needs its stored document for fields, snippets, or a title in a
+  // shard that keeps none apart (before format 6).
+  // (The one-by-one path of the tests reads every title from the documents.)
+  const bool one_by_one = one_by_one_for_testing.load(std::memory_order_relaxed);
+  const bool more_than_titles =
+      one_by_one || !request.fields.empty() || !request.highlight_fields.empty();
+  auto needs_document = [&](const storage::ShardReader& shard) {
+    return !request.ids_only && (more_than_titles || !shard.has_titles());
+  };
   // The stored documents of the page: one batch per shard, in docid order.
-  const bool batch = !request.ids_only && !one_by_one_for_testing.load(std::memory_order_relaxed);
+  bool batch = false;
+  if (!one_by_one) {
+    for (const ShardHit& c : page) batch = batch || needs_document(*shards[c.shard]);
+  }
   std::vector<storage::PinnedDocuments> stored(batch ? shards.size() : 0);
   std::vector<size_t> slot(batch ? page.size() : 0);  // of each hit in stored[its shard]
   if (batch) {
     std::vector<std::pair<uint32_t, size_t>> order;  // (shard, hit) of the page, sorted
     order.reserve(page.size());
-    for (size_t i = 0; i < page.size(); ++i) order.emplace_back(page[i].shard, i);
+    for (size_t i = 0; i < page.size(); ++i) {
+      if (needs_document(*shards[page[i].shard])) order.emplace_back(page[i].shard, i);
+    }
     std::sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
       return a.first != b.first ? a.first < b.first : page[a.second].docid < page[b.second].docid;
     });
@@ -213,10 +227,12 @@ absl::StatusOr<std::vector<SearchHit>> FetchHits(
       const ShardQuery query(plan, &shard, &*terms[c.shard], nullptr);
       hit.explanation = Explain(query, c.docid);
     }
-    if (batch) {
+    if (!needs_document(shard)) {
+      if (!request.ids_only) hit.title = std::string(shard.title(c.docid));
+    } else if (batch) {
       SCRY_ASSIGN_OR_RETURN(const storage::StoredDocumentView doc, stored[c.shard].Get(slot[i]));
       SCRY_RETURN_IF_ERROR(FetchStored(plan, request, shard, c.docid, doc, analyzer.get(), &hit));
-    } else if (!request.ids_only) {
+    } else {
       SCRY_ASSIGN_OR_RETURN(const storage::StoredDocument doc, shard.GetDocument(c.docid));
       SCRY_RETURN_IF_ERROR(FetchStored(plan, request, shard, c.docid, doc, analyzer.get(), &hit));
     }

@@ -40,7 +40,8 @@ absl::StatusOr<std::vector<SearchHit>> FetchHits(
 
 namespace internal {
 // For tests: true makes FetchHits read each hit's document on its own (one
-// Get, decoded whole), the path before batches; the results must not differ.
+// Get, decoded whole), titles included, the path before batches and the
+// title store; the results must not differ.
 // Process-wide; false by default.
 void SetFetchOneByOneForTesting(bool one_by_one);
 }  // namespace internal

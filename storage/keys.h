@@ -24,6 +24,9 @@
 //   docs       docid:be32          -> StoredDocument (storage/stored_document.h);
 //                                     absent when only the id is stored
 //   ids        external id bytes   -> docid:be32
+//   titles     docid:be32          -> the document's title (its stored field
+//                                     "title"), absent when it has none
+//                                     (format 6; loaded whole at open)
 //
 // Terms never contain 0x00 (the analyser emits letters and digits only), so
 // `term 0x00` sorts every key of one term before those of any longer term.
@@ -51,7 +54,10 @@ namespace scry::storage {
 // 5: named fields (postings and document lengths per field); stored
 //    documents may carry position checkpoints. Format 4 shards still open
 //    (no named fields).
-inline constexpr uint32_t kFormatVersion = 5;
+// 6: the `titles` column family: what every hit returns, apart from the
+//    stored documents, so a page of hits reads no document. Format 4 and 5
+//    shards still open (their titles come from `docs`).
+inline constexpr uint32_t kFormatVersion = 6;
 inline constexpr uint32_t kMinFormatVersion = 4;
 inline constexpr size_t kMaxFields = 256;  // field ids are one byte; 0 is the catch-all
 inline constexpr uint8_t kTextField = 0;
@@ -63,11 +69,12 @@ inline constexpr const char* kPostingsCf = "postings";
 inline constexpr const char* kPositionsCf = "positions";
 inline constexpr const char* kDocsCf = "docs";
 inline constexpr const char* kIdsCf = "ids";
+inline constexpr const char* kTitlesCf = "titles";  // from format 6
 
 // All column families in a fixed order (default first, as RocksDB wants),
 // and the index of each in it (and in the handles RocksDB opens in it).
 inline constexpr const char* kColumnFamilies[] = {"default",    kMetaCf, kTermsCf, kPostingsCf,
-                                                  kPositionsCf, kDocsCf, kIdsCf};
+                                                  kPositionsCf, kDocsCf, kIdsCf,   kTitlesCf};
 enum ColumnFamilyIndex : int {
   kDefaultCfIndex = 0,
   kMetaCfIndex,
@@ -76,6 +83,7 @@ enum ColumnFamilyIndex : int {
   kPositionsCfIndex,
   kDocsCfIndex,
   kIdsCfIndex,
+  kTitlesCfIndex,
   kNumColumnFamilies,
 };
 static_assert(std::size(kColumnFamilies) == kNumColumnFamilies);
@@ -84,7 +92,8 @@ static_assert(std::string_view(kColumnFamilies[kMetaCfIndex]) == kMetaCf &&
               std::string_view(kColumnFamilies[kPostingsCfIndex]) == kPostingsCf &&
               std::string_view(kColumnFamilies[kPositionsCfIndex]) == kPositionsCf &&
               std::string_view(kColumnFamilies[kDocsCfIndex]) == kDocsCf &&
-              std::string_view(kColumnFamilies[kIdsCfIndex]) == kIdsCf);
+              std::string_view(kColumnFamilies[kIdsCfIndex]) == kIdsCf &&
+              std::string_view(kColumnFamilies[kTitlesCfIndex]) == kTitlesCf);
 
 // Keys of the `meta` column family (grammar above).
 inline constexpr const char* kMetaFormatVersion = "format_version";

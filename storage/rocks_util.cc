@@ -72,6 +72,10 @@ rocksdb::ColumnFamilyOptions CfOptions(std::string_view name, size_t block_cache
     // Codec output that ZSTD shrinks by under 1%: LZ4, cheaper to undo.
     table.block_size = 16 * 1024;
     cf.compression = rocksdb::kLZ4Compression;
+  } else if (name == kTitlesCf) {
+    // Read whole once at open (ShardReader keeps the titles in memory).
+    table.block_size = 64 * 1024;
+    cf.compression = rocksdb::kZSTD;
   } else if (name == kDocsCf) {
     table.block_size = 16 * 1024;
     cf.compression = rocksdb::kZSTD;

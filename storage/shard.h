@@ -240,6 +240,17 @@ class ShardReader {
         .substr(id_offsets_[docid], id_offsets_[docid + 1] - id_offsets_[docid]);
   }
 
+  // Whether the shard keeps its titles apart from the documents (format 6
+  // on): then title() gives them, loaded at open like the ids, and a page of
+  // hits reads no stored document unless it asks for more than titles.
+  bool has_titles() const noexcept { return has_titles_; }
+  // The title of document `docid` ("" if it has none). Valid while the
+  // reader lives. REQUIRES: has_titles(), docid < doc_count.
+  std::string_view title(uint32_t docid) const noexcept {
+    return std::string_view(titles_arena_)
+        .substr(title_offsets_[docid], title_offsets_[docid + 1] - title_offsets_[docid]);
+  }
+
   absl::StatusOr<StoredDocument> GetDocument(uint32_t docid) const;
   // The stored documents of `docids` read in one batch (one RocksDB
   // MultiGet), each viewed in place; errors are per document (see
@@ -254,13 +265,17 @@ class ShardReader {
   ShardReader() = default;
   absl::Status LoadMeta();
   absl::Status LoadIds();
+  absl::Status LoadTitles();
 
   std::unique_ptr<rocksdb::DB> db_;
-  std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // kColumnFamilies order
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // kColumnFamilies order (null: absent)
   ShardMeta meta_;
   std::vector<std::vector<uint32_t>> doc_lengths_;  // by field id
   std::string ids_arena_;                           // every external id, in docid order
   std::vector<uint64_t> id_offsets_;                // doc_count + 1 offsets into ids_arena_
+  bool has_titles_ = false;
+  std::string titles_arena_;             // every title, in docid order
+  std::vector<uint64_t> title_offsets_;  // doc_count + 1 offsets into titles_arena_
 };
 
 }  // namespace scry::storage

@@ -47,7 +47,9 @@ absl::StatusOr<StoredDocumentView> PinnedDocuments::Get(size_t i) const {
 
 ShardReader::~ShardReader() {
   if (db_ != nullptr) {
-    for (auto* h : cfs_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    for (auto* h : cfs_) {
+      if (h != nullptr) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    }
   }
 }
 
@@ -60,16 +62,41 @@ absl::StatusOr<std::unique_ptr<ShardReader>> ShardReader::Open(const std::string
   rocksdb::DBOptions db_options;
   db_options.max_open_files = -1;
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  // Shards of earlier formats lack the later column families (titles before
+  // format 6): open those the shard has; the others' handles stay null.
+  std::vector<std::string> present;
+  SCRY_RETURN_IF_ERROR(
+      FromRocks(rocksdb::DB::ListColumnFamilies(db_options, path, &present), "open shard " + path));
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  std::vector<int> indices;  // of each descriptor in kColumnFamilies
+  for (rocksdb::ColumnFamilyDescriptor& d : internal::CfDescriptors(options.block_cache_bytes)) {
+    if (std::find(present.begin(), present.end(), d.name) == present.end()) continue;
+    indices.push_back(
+        static_cast<int>(std::find_if(std::begin(kColumnFamilies), std::end(kColumnFamilies),
+                                      [&](const char* name) { return d.name == name; }) -
+                         std::begin(kColumnFamilies)));
+    descriptors.push_back(std::move(d));
+  }
   std::unique_ptr<ShardReader> reader(new ShardReader());
   rocksdb::DB* raw = nullptr;
-  SCRY_RETURN_IF_ERROR(
-      FromRocks(rocksdb::DB::OpenForReadOnly(db_options, path,
-                                             internal::CfDescriptors(options.block_cache_bytes),
-                                             &reader->cfs_, &raw),
-                "open shard " + path));
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::Status s = rocksdb::DB::OpenForReadOnly(db_options, path, descriptors, &handles, &raw);
+  reader->cfs_.assign(kNumColumnFamilies, nullptr);
+  for (size_t i = 0; i < handles.size(); ++i) reader->cfs_[indices[i]] = handles[i];
+  SCRY_RETURN_IF_ERROR(FromRocks(s, "open shard " + path));
   reader->db_.reset(raw);
+  for (int i = 0; i < kTitlesCfIndex; ++i) {
+    if (reader->cfs_[i] == nullptr) {
+      return absl::DataLossError(
+          absl::StrCat("shard ", path, " has no column family ", kColumnFamilies[i]));
+    }
+  }
   SCRY_RETURN_IF_ERROR(reader->LoadMeta());
+  if (reader->meta_.format_version >= 6 && reader->cfs_[kTitlesCfIndex] == nullptr) {
+    return absl::DataLossError(absl::StrCat("shard ", path, " has no column family titles"));
+  }
   SCRY_RETURN_IF_ERROR(reader->LoadIds());
+  SCRY_RETURN_IF_ERROR(reader->LoadTitles());
   return reader;
 }
 
@@ -200,6 +227,30 @@ absl::Status ShardReader::LoadIds() {
   return FromRocks(it->status(), "read ids");
 }
 
+absl::Status ShardReader::LoadTitles() {
+  if (cfs_[kTitlesCfIndex] == nullptr) return absl::OkStatus();  // before format 6
+  // docid -> title in docid order: offsets grow as the iteration goes, so
+  // one pass; a document without an entry has an empty title.
+  const uint64_t n = meta_.doc_count;
+  title_offsets_.assign(n + 1, 0);
+  rocksdb::ReadOptions options;
+  options.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, cfs_[kTitlesCfIndex]));
+  uint64_t next = 0;  // the first docid whose offset is not set yet
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (it->key().size() != 4) return absl::DataLossError("bad titles key");
+    const uint32_t docid = DecodeBigEndian32(it->key().data());
+    if (docid >= n || docid < next) return absl::DataLossError("titles do not match doc_count");
+    for (; next <= docid; ++next) title_offsets_[next] = titles_arena_.size();
+    titles_arena_.append(it->value().data(), it->value().size());
+  }
+  SCRY_RETURN_IF_ERROR(FromRocks(it->status(), "read titles"));
+  for (; next <= n; ++next) title_offsets_[next] = titles_arena_.size();
+  titles_arena_.shrink_to_fit();
+  has_titles_ = true;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::optional<TermInfo>> ShardReader::FindTerm(uint8_t field,
                                                               std::string_view term) const {
   rocksdb::PinnableSlice value;
@@ -282,6 +333,7 @@ absl::StatusOr<ShardStats> ShardReader::Stats() const {
   ShardStats stats;
   stats.meta = meta_;
   for (int i = 1; i < kNumColumnFamilies; ++i) {
+    if (cfs_[i] == nullptr) continue;
     rocksdb::ColumnFamilyMetaData md;
     db_->GetColumnFamilyMetaData(cfs_[i], &md);
     stats.bytes_per_cf[kColumnFamilies[i]] = md.size;

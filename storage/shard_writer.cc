@@ -225,6 +225,10 @@ absl::Status ShardWriter::AddDocument(uint32_t docid, const StoredDocument& doc,
   // reader has every id in memory (from `ids`).
   if (!doc.fields.empty()) {
     SCRY_RETURN_IF_ERROR(impl_->File(kDocsCf).Put(DocKey(docid), doc.Encode()));
+    // The title again, alone: what every hit returns, read without the
+    // document (the reader keeps them all in memory).
+    const std::string_view title = doc.Field("title");
+    if (!title.empty()) SCRY_RETURN_IF_ERROR(impl_->File(kTitlesCf).Put(DocKey(docid), title));
   }
   if (lengths.size() > impl_->doc_lengths.size()) {
     return absl::InvalidArgumentError("document lengths given for fields not declared");

@@ -5,8 +5,11 @@
 // Both paths must give the same hits: random pages of random queries on the
 // sample corpus (fixed seed), 1 and 3 shards, with titles, stored fields,
 // snippets and explanations, and documents with only an id or other fields.
+// Titles kept apart (format 6) equal the stored documents' titles, and a
+// shard of format 5 (no titles apart) still gives the same hits.
 #include "query/hit_fetcher.h"
 
+#include <algorithm>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -15,6 +18,11 @@
 #include "gtest/gtest.h"
 #include "indexer/builder.h"
 #include "query/searcher.h"
+#include "rocksdb/db.h"
+#include "storage/coding.h"
+#include "storage/index_dir.h"
+#include "storage/keys.h"
+#include "storage/shard.h"
 #include "tests/test_util.h"
 
 namespace scry::query {
@@ -117,6 +125,118 @@ TEST(FetchHits, BatchEqualsOneByOneOnRandomPages) {
       for (size_t i = 0; i < ids->hits.size(); ++i) EXPECT_EQ(ids->hits[i].id, want->hits[i].id);
     }
     EXPECT_GT(nonempty, 200);
+  }
+}
+
+// The sample corpus, plus documents with only an id, without a title, with
+// an empty title and with a title in other scripts.
+std::string TitlesCorpus() {
+  std::string corpus = scry::testing::ReadFile(scry::testing::TestDataDir() + "/sample.jsonl");
+  for (int i = 0; i < 10; ++i) {
+    absl::StrAppend(&corpus, "{\"id\":\"only-", i, "\"}\n");
+    absl::StrAppend(&corpus, "{\"id\":\"untitled-", i, "\",\"body\":\"the people of moscow\"}\n");
+    absl::StrAppend(&corpus, "{\"id\":\"empty-", i,
+                    "\",\"title\":\"\",\"body\":\"the people of moscow\"}\n");
+    absl::StrAppend(&corpus, "{\"id\":\"intl-", i,
+                    "\",\"title\":\"Caf\u00e9 \u041c\u043e\u0441\u043a\u0432\u0430 ", i,
+                    "\",\"body\":\"people of moscow\"}\n");
+  }
+  return corpus;
+}
+
+TEST(FetchHits, TitlesKeptApartEqualTheStoredTitles) {
+  TempDir dir;
+  scry::testing::WriteFile(dir.Sub("input.jsonl"), TitlesCorpus());
+  indexer::BuildOptions options;
+  options.inputs = {dir.Sub("input.jsonl")};
+  options.index_dir = dir.Sub("idx");
+  options.num_shards = 2;
+  ASSERT_THAT(indexer::BuildIndex(options), IsOk());
+  absl::StatusOr<std::string> gen = storage::LiveGeneration(options.index_dir);
+  ASSERT_THAT(gen, IsOk());
+  uint64_t docs = 0, titled = 0;
+  for (uint32_t s = 0; s < 2; ++s) {
+    auto shard = storage::ShardReader::Open(*gen + "/" + storage::ShardDirName(s),
+                                            storage::ShardReader::Options());
+    ASSERT_THAT(shard, IsOk());
+    ASSERT_TRUE((*shard)->has_titles());
+    for (uint32_t d = 0; d < (*shard)->meta().doc_count; ++d) {
+      absl::StatusOr<storage::StoredDocument> doc = (*shard)->GetDocument(d);
+      ASSERT_THAT(doc, IsOk());
+      EXPECT_EQ((*shard)->title(d), doc->Field("title")) << doc->id;
+      ++docs;
+      titled += !(*shard)->title(d).empty();
+    }
+  }
+  const std::string sample =
+      scry::testing::ReadFile(scry::testing::TestDataDir() + "/sample.jsonl");
+  EXPECT_EQ(docs, 40 + static_cast<uint64_t>(std::count(sample.begin(), sample.end(), '\n')));
+  EXPECT_GT(titled, 10u);
+  EXPECT_LT(titled, docs);
+}
+
+// Makes the index at `index_dir` look as format 5 wrote it: no `titles`
+// column family, format_version 5 in every shard and in the manifest.
+void DowngradeToFormat5(const std::string& index_dir) {
+  absl::StatusOr<std::string> gen = storage::LiveGeneration(index_dir);
+  ASSERT_THAT(gen, IsOk());
+  absl::StatusOr<storage::IndexManifest> manifest = storage::ReadManifest(*gen);
+  ASSERT_THAT(manifest, IsOk());
+  for (uint32_t s = 0; s < manifest->num_shards; ++s) {
+    const std::string path = *gen + "/" + storage::ShardDirName(s);
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const char* name : storage::kColumnFamilies) cfs.emplace_back(name, rocksdb::Options());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), path, cfs, &handles, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    ASSERT_TRUE(db->DropColumnFamily(handles[storage::kTitlesCfIndex]).ok());
+    std::string v;
+    storage::PutFixed32(&v, 5);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[storage::kMetaCfIndex],
+                        storage::kMetaFormatVersion, v)
+                    .ok());
+    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+    ASSERT_TRUE(db->Close().ok());
+  }
+  std::string text = scry::testing::ReadFile(*gen + "/MANIFEST");
+  const std::string from = absl::StrCat("format_version=", storage::kFormatVersion, "\n");
+  const size_t at = text.find(from);
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, from.size(), "format_version=5\n");
+  scry::testing::WriteFile(*gen + "/MANIFEST", text);
+}
+
+TEST(FetchHits, Format5ShardsWithoutTitlesApartGiveTheSameHits) {
+  TempDir dir;
+  scry::testing::WriteFile(dir.Sub("input.jsonl"), TitlesCorpus());
+  indexer::BuildOptions options;
+  options.inputs = {dir.Sub("input.jsonl")};
+  options.index_dir = dir.Sub("new");
+  options.num_shards = 2;
+  ASSERT_THAT(indexer::BuildIndex(options), IsOk());
+  options.index_dir = dir.Sub("old");
+  ASSERT_THAT(indexer::BuildIndex(options), IsOk());
+  DowngradeToFormat5(dir.Sub("old"));
+  auto now = Searcher::Open(dir.Sub("new"), SearcherOptions());
+  auto then = Searcher::Open(dir.Sub("old"), SearcherOptions());
+  ASSERT_THAT(now, IsOk());
+  ASSERT_THAT(then, IsOk());
+  for (const char* query : {"moscow", "people", "the", "\"people of moscow\"", "security"}) {
+    for (const std::vector<std::string>& fields :
+         std::vector<std::vector<std::string>>{{}, {"title"}, {"*"}}) {
+      SearchRequest req;
+      req.query = query;
+      req.top_k = 50;
+      req.fields = fields;
+      SCOPED_TRACE(absl::StrCat(query, " fields ", fields.size()));
+      absl::StatusOr<SearchResult> want = (*then)->Search(req);
+      absl::StatusOr<SearchResult> got = (*now)->Search(req);
+      ASSERT_THAT(want, IsOk());
+      ASSERT_THAT(got, IsOk());
+      EXPECT_FALSE(want->hits.empty());
+      ExpectSameHits(*got, *want);
+    }
   }
 }
 
