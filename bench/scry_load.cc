@@ -243,6 +243,8 @@ class Caller {
         status = grpc::internal::BlockingUnaryCall(channel_.get(), method, &context, call.body,
                                                    &response);
         break;
+      case ClientMode::kInProcess:  // answered above
+        break;
       case ClientMode::kProto:
         if (call.proto != nullptr) {
           v1::SearchResponse parsed;

@@ -299,7 +299,7 @@ int RunStats(const std::string& index) {
               static_cast<unsigned long long>(terms), static_cast<unsigned long long>(postings),
               static_cast<unsigned long long>(bytes));
   std::printf("%-6s %10s %10s %12s", "shard", "docs", "terms", "postings");
-  const char* cfs[] = {"meta", "terms", "postings", "positions", "docs", "ids"};
+  const char* cfs[] = {"meta", "terms", "postings", "positions", "docs", "ids", "titles"};
   for (const char* cf : cfs) std::printf(" %11s", cf);
   std::printf("\n");
   for (const auto& s : *stats) {
