@@ -91,16 +91,11 @@ void SearchService::AddUnaryMethod(const char* path, Metrics::Method metric,
     return status;
   };
   ++methods_added_;
-  handlers_.push_back(handler);
   AddMethod(new grpc::internal::RpcServiceMethod(
       path, grpc::internal::RpcMethod::NORMAL_RPC,
       new grpc::internal::RpcMethodHandler<SearchService, grpc::ByteBuffer, grpc::ByteBuffer>(
           handler, this)));
-  if (options_.api == GrpcApi::kAsync) {
-    // Raw bytes on gRPC's asynchronous API: AsyncWorkers request the calls
-    // and answer them through HandleCall.
-    MarkMethodRaw(methods_added_ - 1);
-  } else if (options_.api == GrpcApi::kCallback) {
+  if (options_.api == GrpcApi::kCallback) {
     // Answered on the thread that read the request: the whole call, search
     // included, runs there and finishes the default reactor.
     MarkMethodRawCallback(

@@ -17,15 +17,11 @@
 #define SCRY_SERVER_SEARCH_SERVICE_H_
 
 #include <atomic>
-#include <functional>
 #include <string>
 #include <vector>
 
-#include "grpcpp/completion_queue.h"
 #include "grpcpp/impl/service_type.h"
 #include "grpcpp/server_context.h"
-#include "grpcpp/support/async_unary_call.h"
-#include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/status.h"
 #include "query/searcher.h"
 #include "scry/v1/search.pb.h"
@@ -43,9 +39,6 @@ enum class GrpcApi {
   // The synchronous API: a pool of gRPC threads, one per call in flight
   // (ServerOptions::grpc_max_threads).
   kSync,
-  // The asynchronous API with threads of our own (server/async_workers.h):
-  // the thread that polls the socket answers the call.
-  kAsync,
 };
 
 struct SearchServiceOptions {
@@ -84,23 +77,6 @@ class SearchService final : public grpc::Service {
   grpc::Status Reload(grpc::ServerContextBase* context, const v1::ReloadRequest& request,
                       v1::ReloadResponse* response) const;
 
-  // For GrpcApi::kAsync (server/async_workers.h): the methods, numbered
-  // 0..num_methods()-1 in the order they are registered.
-  int num_methods() const { return methods_added_; }
-  // Asks gRPC for the next call of `method`; `tag` comes back on `cq` when
-  // one arrives (ok) or the server shuts down (not ok).
-  void RequestAsyncCall(int method, grpc::ServerContext* context, grpc::ByteBuffer* request,
-                        grpc::ServerAsyncResponseWriter<grpc::ByteBuffer>* responder,
-                        grpc::ServerCompletionQueue* cq, void* tag) {
-    RequestAsyncUnary(method, context, request, responder, cq, cq, tag);
-  }
-  // Answers a call of `method` as every API does: authentication, parsing,
-  // the method, metrics and the access log.
-  grpc::Status HandleCall(int method, grpc::ServerContextBase* context,
-                          const grpc::ByteBuffer& request, grpc::ByteBuffer* response) {
-    return handlers_[method](this, context, &request, response);
-  }
-
   // Full gRPC name of the service, for health checks.
   static constexpr const char* kServiceName = "scry.v1.SearchService";
 
@@ -114,9 +90,6 @@ class SearchService final : public grpc::Service {
                                                             const Request&, Response*) const);
 
   int methods_added_ = 0;  // the index of the next AddUnaryMethod's method
-  using Handler = std::function<grpc::Status(SearchService*, grpc::ServerContextBase*,
-                                             const grpc::ByteBuffer*, grpc::ByteBuffer*)>;
-  std::vector<Handler> handlers_;  // by method index
   std::atomic<LiveIndex*> index_;
   SearchServiceOptions options_;
   mutable std::atomic<int> searches_in_flight_{0};

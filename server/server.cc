@@ -10,7 +10,6 @@
 #include <iterator>
 #include <memory>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -29,7 +28,6 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
-#include "server/async_workers.h"
 #include "server/metrics_http.h"
 #include "server/search_service.h"
 #include "storage/status.h"
@@ -129,11 +127,6 @@ int GrpcMaxThreads(const ServerOptions& options) {
   return static_cast<int>(std::clamp<int64_t>(int64_t{4} * searches, 64, INT_MAX));
 }
 
-int GrpcWorkers(const ServerOptions& options) {
-  if (options.grpc_workers > 0) return options.grpc_workers;
-  return std::max(2, 2 * static_cast<int>(std::thread::hardware_concurrency()));
-}
-
 std::vector<std::string> ParseTokenFile(std::string_view text) {
   std::vector<std::string> tokens;
   for (absl::string_view line : absl::StrSplit(absl::string_view(text.data(), text.size()), '\n')) {
@@ -205,22 +198,12 @@ struct Server::Impl {
   // before the service and the searcher it uses.
   std::unique_ptr<LiveIndex> index;
   std::unique_ptr<SearchService> service;
-  // With --grpc-api async; shut down after `server`, before `service`.
-  std::unique_ptr<AsyncWorkers> workers;
   std::unique_ptr<grpc::Server> server;
   // Uses `service`; stopped first.
   std::unique_ptr<MetricsHttpServer> metrics;
 
   absl::Mutex mu;
   bool shut_down ABSL_GUARDED_BY(mu) = false;
-
-  // Stops the gRPC server (calls in flight get until `deadline`), then the
-  // async workers, in the order gRPC requires.
-  void StopGrpc(std::chrono::system_clock::time_point deadline) {
-    if (workers != nullptr) workers->StopAccepting();
-    server->Shutdown(deadline);
-    if (workers != nullptr) workers->Shutdown();
-  }
 };
 
 Server::Server(std::unique_ptr<Impl> impl, int port) : impl_(std::move(impl)), port_(port) {}
@@ -260,8 +243,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   // gRPC sets SO_REUSEPORT by default, which would let a second server bind
   // the same port and silently take half of the connections.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  std::unique_ptr<grpc::ServerCompletionQueue> async_cq;
-  if (service.api == GrpcApi::kAsync) async_cq = builder.AddCompletionQueue();
   if (max_threads > 0) {
     grpc::ResourceQuota quota("scry-server");
     quota.SetMaxThreads(max_threads);
@@ -270,20 +251,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   impl->server = builder.BuildAndStart();
   if (impl->server == nullptr || selected_port == 0) {
     if (impl->server != nullptr) impl->server->Shutdown();
-    if (async_cq != nullptr) {
-      // A queue must be drained before it is destroyed.
-      async_cq->Shutdown();
-      void* tag;
-      bool ok;
-      while (async_cq->Next(&tag, &ok)) {
-      }
-    }
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
-  }
-  if (async_cq != nullptr) {
-    impl->workers = std::make_unique<AsyncWorkers>(impl->service.get(), std::move(async_cq),
-                                                   GrpcWorkers(options));
-    impl->workers->Start();
   }
   SetServing(impl->server.get(), false);
   if (!options.metrics_listen.empty()) {
@@ -301,7 +269,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
           return RenderPrometheus(stats);
         });
     if (!metrics.ok()) {
-      impl->StopGrpc(std::chrono::system_clock::now());
+      impl->server->Shutdown();
       return metrics.status();
     }
     impl->metrics = std::move(*metrics);
@@ -316,7 +284,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   };
   absl::StatusOr<std::unique_ptr<LiveIndex>> index_or = LiveIndex::Open(live);
   if (!index_or.ok()) {
-    impl->StopGrpc(std::chrono::system_clock::now());
+    impl->server->Shutdown();
     return index_or.status();
   }
   impl->index = std::move(*index_or);
@@ -357,8 +325,8 @@ void Server::Shutdown(int grace_ms) {
   }
   SetServing(impl_->server.get(), false);
   if (impl_->metrics != nullptr) impl_->metrics->Shutdown();
-  impl_->StopGrpc(std::chrono::system_clock::now() +
-                  std::chrono::milliseconds(std::max(grace_ms, 0)));
+  impl_->server->Shutdown(std::chrono::system_clock::now() +
+                          std::chrono::milliseconds(std::max(grace_ms, 0)));
 }
 
 }  // namespace scry::server

@@ -58,15 +58,7 @@ struct ServerOptions {
   // 1 and 2 are refused (1 would refuse every call, 2 some sequential ones).
   static constexpr int kAutoGrpcThreads = -1;
   int grpc_max_threads = kAutoGrpcThreads;
-  // With service.api == GrpcApi::kAsync: threads answering calls
-  // (server/async_workers.h), so at most this many searches run at once;
-  // 0: two per core (at least 2).
-  int grpc_workers = 0;
 };
-
-// The worker threads of an async server for `options` (grpc_workers, or two
-// per core for 0).
-int GrpcWorkers(const ServerOptions& options);
 
 // The thread limit applied for `options`: options.grpc_max_threads, or for
 // kAutoGrpcThreads 4 x service.max_concurrent_searches (at least 64; so that

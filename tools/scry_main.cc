@@ -164,20 +164,10 @@ int main(int argc, char** argv) {
   serve_cmd
       ->add_option("--grpc-api", serve.service.api,
                    "How calls are served: 'callback' (gRPC's callback API: each call runs on the "
-                   "gRPC thread that read it), 'async' (threads of scry's own, --grpc-workers, "
-                   "each polling the sockets and answering the call it reads) or 'sync' (a pool "
-                   "of threads, --grpc-max-threads)")
+                   "gRPC thread that read it) or 'sync' (a pool of threads, --grpc-max-threads)")
       ->transform(CLI::CheckedTransformer(std::map<std::string, scry::server::GrpcApi>{
-          {"callback", scry::server::GrpcApi::kCallback},
-          {"async", scry::server::GrpcApi::kAsync},
-          {"sync", scry::server::GrpcApi::kSync}}))
+          {"callback", scry::server::GrpcApi::kCallback}, {"sync", scry::server::GrpcApi::kSync}}))
       ->default_str("callback");
-  serve_cmd
-      ->add_option("--grpc-workers", serve.grpc_workers,
-                   "With --grpc-api async: threads answering calls, so searches running at once "
-                   "(0 = two per core)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
   serve_cmd
       ->add_option("--reload-poll-ms", serve.reload_poll_ms,
                    "How often to look for a new build of the index (its CURRENT) and switch to "
