@@ -123,6 +123,7 @@ class Build {
       shards_[s] = std::make_unique<ShardState>();
       storage::ShardWriterOptions writer_options;
       writer_options.codecs = codecs_;
+      writer_options.env = options_.env;
       SCRY_ASSIGN_OR_RETURN(shards_[s]->writer,
                             storage::ShardWriter::Create(build_->ShardPath(s), writer_options));
       const std::string& run_dir = shards_[s]->runs.dir = build_->ShardPath(s) + ".runs";
@@ -536,7 +537,7 @@ absl::StatusOr<BuildSummary> BuildIndex(const BuildOptions& options) {
   // Take the directory lock before the (long) read, so that a concurrent
   // build fails at once.
   SCRY_ASSIGN_OR_RETURN(std::unique_ptr<storage::IndexBuild> build,
-                        storage::IndexBuild::Begin(options.index_dir));
+                        storage::IndexBuild::Begin(options.index_dir, options.env));
   Build run(options, codecs, *analyzer, build.get());
   return run.Run();
 }

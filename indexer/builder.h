@@ -27,6 +27,10 @@
 
 #include "absl/status/statusor.h"
 
+namespace rocksdb {
+class Env;
+}  // namespace rocksdb
+
 namespace scry::indexer {
 
 inline constexpr uint32_t kFieldPositionGap = 100;
@@ -79,6 +83,11 @@ struct BuildOptions {
   // Called about 4 times a second with a one-line progress report (no
   // newline); nullptr for none.
   std::function<void(const std::string&)> progress;
+  // The RocksDB environment the shards, MANIFEST and CURRENT are written
+  // through; nullptr: the default (the local file system). For tests that
+  // inject faults (tests/fault_fs.h); run files and the source log are
+  // plain files either way. Must outlive the build.
+  rocksdb::Env* env = nullptr;
 };
 
 struct BuildSummary {
@@ -99,7 +108,8 @@ struct BuildSummary {
 // Builds the index. On error the previous index at options.index_dir (if
 // any) is unchanged. Errors: InvalidArgument for bad input or options,
 // NotFound for a missing input file, Unavailable if another build holds the
-// directory, FailedPrecondition if the directory is not a scry index.
+// directory, FailedPrecondition if the directory is not a scry index,
+// ResourceExhausted if the disk is full, Internal for other I/O errors.
 absl::StatusOr<BuildSummary> BuildIndex(const BuildOptions& options);
 
 }  // namespace scry::indexer

@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "storage/index_dir.h"
 #include "storage/status.h"
+#include "storage/verify.h"
 
 namespace scry::server {
 
@@ -16,8 +17,7 @@ LiveIndex::LiveIndex(const LiveIndexOptions& options) : options_(options) {}
 
 absl::StatusOr<std::unique_ptr<LiveIndex>> LiveIndex::Open(const LiveIndexOptions& options) {
   std::unique_ptr<LiveIndex> live(new LiveIndex(options));
-  SCRY_ASSIGN_OR_RETURN(std::unique_ptr<query::Searcher> searcher,
-                        query::Searcher::Open(options.index_dir, options.searcher));
+  SCRY_ASSIGN_OR_RETURN(std::unique_ptr<query::Searcher> searcher, live->OpenGeneration());
   live->info_.generation = searcher->generation();
   live->info_.loaded_at = absl::Now();
   live->current_ = live->Share(std::move(searcher));
@@ -61,6 +61,24 @@ std::shared_ptr<const query::Searcher> LiveIndex::Share(std::unique_ptr<query::S
                                                 });
 }
 
+absl::StatusOr<std::unique_ptr<query::Searcher>> LiveIndex::OpenGeneration() const {
+  SCRY_ASSIGN_OR_RETURN(std::unique_ptr<query::Searcher> searcher,
+                        query::Searcher::Open(options_.index_dir, options_.searcher));
+  if (!options_.verify_on_open) return searcher;
+  // The Searcher leases the generation: it cannot be removed while read.
+  const absl::Time start = absl::Now();
+  SCRY_ASSIGN_OR_RETURN(
+      const storage::VerifyReport report,
+      storage::VerifyGeneration(absl::StrCat(options_.index_dir, "/", searcher->generation())));
+  if (!report.ok()) {
+    return absl::DataLossError(absl::StrCat(searcher->generation(), " failed verification (",
+                                            report.Summary(), "), first: ", report.problems[0]));
+  }
+  Log(absl::StrCat("verified ", searcher->generation(), " in ",
+                   absl::FormatDuration(absl::Now() - start), ": ", report.Summary()));
+  return searcher;
+}
+
 std::shared_ptr<const query::Searcher> LiveIndex::Acquire() const {
   std::lock_guard<std::mutex> lock(mu_);
   return current_;
@@ -91,8 +109,7 @@ absl::StatusOr<std::string> LiveIndex::Reload(bool* switched) {
                      " any more (no readable CURRENT); still serving ", served));
   }
   if (live == served) return served;
-  absl::StatusOr<std::unique_ptr<query::Searcher>> opened =
-      query::Searcher::Open(options_.index_dir, options_.searcher);
+  absl::StatusOr<std::unique_ptr<query::Searcher>> opened = OpenGeneration();
   if (!opened.ok()) {
     const std::string error = absl::StrCat("cannot serve ", live, " (still serving ", served,
                                            "): ", opened.status().message());

@@ -45,6 +45,10 @@ struct LiveIndexOptions {
   // Receives one line per switch, refused generation and clean-up (no
   // newline); nullptr: silent.
   std::function<void(const std::string&)> log;
+  // Check every generation before serving it (storage/verify.h: every block
+  // checksum and posting list; it reads the whole index): one with damage is
+  // refused like one that fails to open (DataLoss naming the first problem).
+  bool verify_on_open = false;
 };
 
 // What is served now.
@@ -97,6 +101,8 @@ class LiveIndex {
   };
 
   explicit LiveIndex(const LiveIndexOptions& options);
+  // Opens the generation CURRENT names, verified if options_.verify_on_open.
+  absl::StatusOr<std::unique_ptr<query::Searcher>> OpenGeneration() const;
   // Wraps `searcher` so that its last release hands it to the watcher.
   std::shared_ptr<const query::Searcher> Share(std::unique_ptr<query::Searcher> searcher);
   void Watch();

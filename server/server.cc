@@ -278,6 +278,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   live.index_dir = options.index_dir;
   live.searcher = options.searcher;
   live.poll_ms = options.reload_poll_ms;
+  live.verify_on_open = options.verify_on_open;
   live.log = [](const std::string& line) {
     std::fprintf(stderr, "scry: %s\n", line.c_str());
     std::fflush(stderr);

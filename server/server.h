@@ -48,6 +48,8 @@ struct ServerOptions {
   // Prometheus text endpoint (GET /metrics over plain HTTP/1.1, see
   // server/metrics_http.h), "HOST:PORT" (port 0: a free port); empty: off.
   std::string metrics_listen;
+  // Verify each generation before serving it (LiveIndexOptions::verify_on_open).
+  bool verify_on_open = false;
   // Most threads of the synchronous gRPC server (its ResourceQuota). gRPC
   // 1.51 keeps one of them polling, so at most N - 1 calls run at once; a
   // call that finds no thread free is answered at once with

@@ -17,7 +17,10 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "rocksdb/env.h"
+#include "rocksdb/file_system.h"
 #include "storage/keys.h"
+#include "storage/rocks_util.h"
 #include "storage/status.h"
 
 namespace scry::storage {
@@ -28,35 +31,27 @@ absl::Status Errno(const char* what, const std::string& path) {
   return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
 }
 
-// Writes `contents` to `path` and fsyncs it.
-absl::Status WriteFileSynced(const std::string& path, const std::string& contents) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno("cannot create", path);
-  size_t done = 0;
-  while (done < contents.size()) {
-    ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      ::close(fd);
-      return Errno("cannot write", path);
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    ::close(fd);
-    return Errno("cannot fsync", path);
-  }
-  if (::close(fd) != 0) return Errno("cannot close", path);
-  return absl::OkStatus();
+// Writes `contents` to `path` through `fs` and fsyncs it.
+absl::Status WriteFileSynced(rocksdb::FileSystem* fs, const std::string& path,
+                             const std::string& contents) {
+  const rocksdb::IOOptions io;
+  std::unique_ptr<rocksdb::FSWritableFile> file;
+  SCRY_RETURN_IF_ERROR(internal::FromRocks(
+      fs->NewWritableFile(path, rocksdb::FileOptions(), &file, nullptr), "cannot create " + path));
+  rocksdb::IOStatus s = file->Append(contents, io, nullptr);
+  if (s.ok()) s = file->Fsync(io, nullptr);
+  const rocksdb::IOStatus closed = file->Close(io, nullptr);
+  if (s.ok()) s = closed;
+  return internal::FromRocks(s, "cannot write " + path);
 }
 
-absl::Status SyncDir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Errno("cannot open", dir);
-  int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return Errno("cannot fsync", dir);
-  return absl::OkStatus();
+// Fsyncs the directory `dir` (its entries) through `fs`.
+absl::Status SyncDir(rocksdb::FileSystem* fs, const std::string& dir) {
+  const rocksdb::IOOptions io;
+  std::unique_ptr<rocksdb::FSDirectory> d;
+  SCRY_RETURN_IF_ERROR(
+      internal::FromRocks(fs->NewDirectory(dir, io, &d, nullptr), "cannot open " + dir));
+  return internal::FromRocks(d->Fsync(io, nullptr), "cannot fsync " + dir);
 }
 
 // Generation number of "gen-000012" or "gen-000012.tmp", or -1.
@@ -141,7 +136,8 @@ std::string CurrentGenerationName(const std::string& dir) {
 
 std::string ShardDirName(uint32_t shard) { return absl::StrFormat("shard-%03d", shard); }
 
-absl::StatusOr<std::unique_ptr<IndexBuild>> IndexBuild::Begin(const std::string& dir) {
+absl::StatusOr<std::unique_ptr<IndexBuild>> IndexBuild::Begin(const std::string& dir,
+                                                              rocksdb::Env* env) {
   std::error_code ec;
   if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) {
     return absl::FailedPreconditionError(absl::StrCat(dir, " exists and is not a directory"));
@@ -156,6 +152,7 @@ absl::StatusOr<std::unique_ptr<IndexBuild>> IndexBuild::Begin(const std::string&
 
   std::unique_ptr<IndexBuild> build(new IndexBuild());
   build->dir_ = dir;
+  build->fs_ = env != nullptr ? env->GetFileSystem() : rocksdb::FileSystem::Default();
   const std::string lock_path = dir + "/LOCK";
   build->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (build->lock_fd_ < 0) return Errno("cannot open", lock_path);
@@ -197,8 +194,8 @@ absl::Status IndexBuild::Commit(const IndexManifest& m) {
       "format_version=", m.format_version, "\nshards=", m.num_shards, "\nlanguage=", m.language,
       "\nstopwords=", m.stopwords ? "on" : "off", "\ndocs=", m.docs, "\n",
       m.only_shard >= 0 ? absl::StrCat("part=", m.only_shard, "\n") : std::string());
-  SCRY_RETURN_IF_ERROR(WriteFileSynced(tmp_path_ + "/MANIFEST", manifest));
-  SCRY_RETURN_IF_ERROR(SyncDir(tmp_path_));
+  SCRY_RETURN_IF_ERROR(WriteFileSynced(fs_.get(), tmp_path_ + "/MANIFEST", manifest));
+  SCRY_RETURN_IF_ERROR(SyncDir(fs_.get(), tmp_path_));
   const std::string final_path = absl::StrCat(dir_, "/", gen_name_);
   if (::rename(tmp_path_.c_str(), final_path.c_str()) != 0) {
     return Errno("cannot rename", tmp_path_);
@@ -207,11 +204,17 @@ absl::Status IndexBuild::Commit(const IndexManifest& m) {
   // switch below fails (the next build removes unreferenced generations).
   committed_ = true;
   const std::string old = CurrentGenerationName(dir_);
-  SCRY_RETURN_IF_ERROR(WriteFileSynced(dir_ + "/CURRENT.tmp", gen_name_ + "\n"));
-  if (::rename((dir_ + "/CURRENT.tmp").c_str(), (dir_ + "/CURRENT").c_str()) != 0) {
-    return Errno("cannot rename", dir_ + "/CURRENT.tmp");
+  const std::string current_tmp = dir_ + "/CURRENT.tmp";
+  if (absl::Status s = WriteFileSynced(fs_.get(), current_tmp, gen_name_ + "\n"); !s.ok()) {
+    ::unlink(current_tmp.c_str());  // half written (a full disk): leave nothing behind
+    return s;
   }
-  SCRY_RETURN_IF_ERROR(SyncDir(dir_));
+  if (::rename(current_tmp.c_str(), (dir_ + "/CURRENT").c_str()) != 0) {
+    const absl::Status s = Errno("cannot rename", current_tmp);
+    ::unlink(current_tmp.c_str());
+    return s;
+  }
+  SCRY_RETURN_IF_ERROR(SyncDir(fs_.get(), dir_));
   // Remove every generation but the new one that no reader leases; a
   // leased one is removed once its last reader lets it go.
   RemoveUnused(dir_, gen_name_, /*older_only=*/false);

@@ -33,6 +33,10 @@
 #include "absl/status/statusor.h"
 #include "storage/shard.h"
 
+namespace rocksdb {
+class FileSystem;
+}  // namespace rocksdb
+
 namespace scry::storage {
 
 struct IndexManifest {
@@ -54,7 +58,10 @@ class IndexBuild {
   // Creates DIR if needed, takes DIR/LOCK (Unavailable if another build holds
   // it), removes stale *.tmp generations, and creates the new one.
   // FailedPrecondition if DIR exists, is non-empty and is not a scry index.
-  static absl::StatusOr<std::unique_ptr<IndexBuild>> Begin(const std::string& dir);
+  // The MANIFEST and CURRENT are written and synced through `env` (nullptr:
+  // the default, the local file system; tests inject faults with their own).
+  static absl::StatusOr<std::unique_ptr<IndexBuild>> Begin(const std::string& dir,
+                                                           rocksdb::Env* env = nullptr);
 
   // Removes the unfinished generation unless Commit() succeeded.
   ~IndexBuild();
@@ -70,6 +77,7 @@ class IndexBuild {
  private:
   IndexBuild() = default;
   std::string dir_;
+  std::shared_ptr<rocksdb::FileSystem> fs_;
   std::string gen_name_;
   std::string tmp_path_;
   int lock_fd_ = -1;

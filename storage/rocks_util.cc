@@ -15,6 +15,8 @@ namespace scry::storage::internal {
 absl::Status FromRocks(const rocksdb::Status& s, std::string_view context) {
   if (s.ok()) return absl::OkStatus();
   const std::string msg = absl::StrCat(AsAbsl(context), ": ", s.ToString());
+  // A full disk is a resource to free, not an internal error.
+  if (s.IsNoSpace()) return absl::ResourceExhaustedError(msg);
   switch (s.code()) {
     case rocksdb::Status::kNotFound:
       return absl::NotFoundError(msg);

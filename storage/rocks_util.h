@@ -17,7 +17,8 @@
 namespace scry::storage::internal {
 
 // Maps a RocksDB status to the canonical absl code (NotFound, DataLoss for
-// Corruption, Unavailable for Busy/TryAgain, Internal for IOError, ...),
+// Corruption, Unavailable for Busy/TryAgain, ResourceExhausted for a full
+// disk (IOError NoSpace), Internal for other IOErrors, ...),
 // prefixing `context` to the message.
 absl::Status FromRocks(const rocksdb::Status& s, std::string_view context);
 

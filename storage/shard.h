@@ -22,6 +22,7 @@
 
 namespace rocksdb {
 class DB;
+class Env;
 class ColumnFamilyHandle;
 class PinnableSlice;
 }  // namespace rocksdb
@@ -54,6 +55,10 @@ struct ShardWriterOptions {
   // Names of the named fields: field_names[i] gets field id i + 1 (at most
   // kMaxFields - 1 names, unique, non-empty).
   std::vector<std::string> field_names;
+  // The RocksDB environment every file of the shard is written through;
+  // nullptr: the default (the local file system). Tests pass one that
+  // injects faults (tests/fault_fs.h). Must outlive the writer.
+  rocksdb::Env* env = nullptr;
 };
 
 // Writes one new shard into an empty directory. If Finish() is not reached,

@@ -27,11 +27,13 @@ namespace {
 // Writes one column family's SST file lazily (an empty CF gets no file).
 class CfFile {
  public:
-  CfFile(std::string name, std::string path) : name_(std::move(name)), path_(std::move(path)) {}
+  CfFile(std::string name, std::string path, rocksdb::Env* env)
+      : name_(std::move(name)), path_(std::move(path)), env_(env) {}
 
   absl::Status Put(std::string_view key, std::string_view value) {
     if (writer_ == nullptr) {
       rocksdb::Options options(rocksdb::DBOptions(), internal::CfOptions(name_, 8 << 20));
+      if (env_ != nullptr) options.env = env_;
       writer_ = std::make_unique<rocksdb::SstFileWriter>(rocksdb::EnvOptions(), options);
       SCRY_RETURN_IF_ERROR(FromRocks(writer_->Open(path_), "open " + path_));
     } else if (key <= last_key_) {
@@ -57,6 +59,7 @@ class CfFile {
  private:
   std::string name_;
   std::string path_;
+  rocksdb::Env* env_;  // nullptr: the default
   std::string last_key_;
   std::unique_ptr<rocksdb::SstFileWriter> writer_;
 };
@@ -66,6 +69,7 @@ class CfFile {
 struct ShardWriter::Impl {
   std::string path;
   std::string ingest_dir;
+  rocksdb::Env* env = nullptr;  // nullptr: the default
   PostingCodecs codecs;
   std::map<std::string, std::unique_ptr<CfFile>> files;  // by CF name
   std::unique_ptr<rocksdb::DB> db;                       // open from Create on
@@ -152,6 +156,7 @@ absl::StatusOr<std::unique_ptr<ShardWriter>> ShardWriter::Create(
     SCRY_RETURN_IF_ERROR(writer->DeclareField(static_cast<uint8_t>(i + 1), options.field_names[i]));
   }
   Impl* w = writer->impl_.get();
+  w->env = options.env;
   w->codecs = options.codecs;
   if (w->codecs.docids == nullptr) w->codecs.docids = CodecById(uint8_t(CodecId::kSimdBp128));
   if (w->codecs.freqs == nullptr) w->codecs.freqs = CodecById(uint8_t(CodecId::kPFor));
@@ -159,7 +164,8 @@ absl::StatusOr<std::unique_ptr<ShardWriter>> ShardWriter::Create(
   for (int i = 1; i < kNumColumnFamilies; ++i) {
     const std::string name = kColumnFamilies[i];
     if (i == kIdsCfIndex) continue;  // written into the database directly
-    w->files.emplace(name, std::make_unique<CfFile>(name, w->ingest_dir + "/" + name + ".sst"));
+    w->files.emplace(name,
+                     std::make_unique<CfFile>(name, w->ingest_dir + "/" + name + ".sst", w->env));
   }
   Impl::ListPart& first = w->parts.emplace_back();
   first.terms = &w->File(kTermsCf);
@@ -170,6 +176,7 @@ absl::StatusOr<std::unique_ptr<ShardWriter>> ShardWriter::Create(
   db_options.create_missing_column_families = true;
   db_options.error_if_exists = true;
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  if (w->env != nullptr) db_options.env = w->env;
   rocksdb::DB* raw = nullptr;
   SCRY_RETURN_IF_ERROR(
       FromRocks(rocksdb::DB::Open(db_options, path, internal::CfDescriptors(8 << 20, true),
@@ -287,8 +294,8 @@ absl::Status ShardWriter::SetListParts(size_t n) {
   for (size_t p = 1; p < n; ++p) {
     Impl::ListPart& part = impl_->parts.emplace_back();
     for (const char* cf : {kTermsCf, kPostingsCf, kPositionsCf}) {
-      part.own.push_back(
-          std::make_unique<CfFile>(cf, absl::StrCat(impl_->ingest_dir, "/", cf, ".", p, ".sst")));
+      part.own.push_back(std::make_unique<CfFile>(
+          cf, absl::StrCat(impl_->ingest_dir, "/", cf, ".", p, ".sst"), impl_->env));
     }
     part.terms = part.own[0].get();
     part.postings = part.own[1].get();

@@ -33,6 +33,7 @@
 #include "server/search_service.h"
 #include "server/server.h"
 #include "storage/block_codec.h"
+#include "storage/verify.h"
 
 namespace scry::tools {
 
@@ -315,6 +316,21 @@ int RunStats(const std::string& index) {
   }
   std::printf("(column family sizes are bytes of SST files on disk)\n");
   return 0;
+}
+
+// ---- scry verify -----------------------------------------------------------
+
+int RunVerify(const std::string& index) {
+  const absl::Time start = absl::Now();
+  absl::StatusOr<scry::storage::VerifyReport> report = scry::storage::VerifyIndex(index);
+  if (!report.ok()) return Fail(report.status());
+  for (const std::string& problem : report->problems) std::printf("%s\n", problem.c_str());
+  if (report->unlisted > 0) {
+    std::printf("... and %llu more problems\n", static_cast<unsigned long long>(report->unlisted));
+  }
+  std::printf("%s: %s (%.2f s)\n", report->generation_path.c_str(), report->Summary().c_str(),
+              absl::ToDoubleSeconds(absl::Now() - start));
+  return report->ok() ? 0 : 1;
 }
 
 }  // namespace scry::tools

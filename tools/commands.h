@@ -48,6 +48,12 @@ bool ParseSearchFields(const std::string& text, v1::SearchRequest* request);
 // scry stats: prints the index's statistics.
 int RunStats(const std::string& index);
 
+// scry verify: checks every block checksum and posting list of the index's
+// live generation (storage/verify.h); prints one line per problem found and
+// a summary. Returns 0 if the index is sound, 1 if it is damaged (or cannot
+// be read at all).
+int RunVerify(const std::string& index);
+
 }  // namespace scry::tools
 
 #endif  // SCRY_TOOLS_COMMANDS_H_

@@ -5,6 +5,7 @@
 //   scry serve  --index DIR [--listen HOST:PORT] ...
 //   scry search (--index DIR | --server HOST:PORT) [--top-k K] QUERY
 //   scry stats  --index DIR
+//   scry verify --index DIR
 // README.md documents every flag. Exit status: 0 on success, 1 on a runtime
 // error (the message says which), 2 on a usage error.
 #include <iostream>
@@ -36,6 +37,7 @@ using scry::tools::RunSearchLocal;
 using scry::tools::RunSearchRemote;
 using scry::tools::RunServe;
 using scry::tools::RunStats;
+using scry::tools::RunVerify;
 
 }  // namespace
 
@@ -216,6 +218,9 @@ int main(int argc, char** argv) {
       ->add_option("--metrics-port-file", metrics_port_file,
                    "Write the bound metrics port to this file once serving")
       ->needs(metrics_listen_opt);
+  serve_cmd->add_flag("--verify-on-open", serve.verify_on_open,
+                      "Check every generation (as `scry verify` does) before serving it; one "
+                      "with damage is refused (startup fails, a reload keeps the old one)");
 
   // search
   std::string search_index, search_server, fields, search_fields, highlight, after_id;
@@ -283,6 +288,12 @@ int main(int argc, char** argv) {
   std::string stats_index;
   CLI::App* stats = app.add_subcommand("stats", "Print index statistics per shard");
   stats->add_option("--index", stats_index, "Index directory")->required();
+
+  // verify
+  std::string verify_index;
+  CLI::App* verify = app.add_subcommand(
+      "verify", "Check every block checksum and posting list of an index (exit 1 if damaged)");
+  verify->add_option("--index", verify_index, "Index directory")->required();
 
   // languages
   CLI::App* languages = app.add_subcommand("languages", "List the stemmer languages");
@@ -367,6 +378,7 @@ int main(int argc, char** argv) {
                                 : RunSearchLocal(search_index, request);
   }
   if (*stats) return RunStats(stats_index);
+  if (*verify) return RunVerify(verify_index);
   if (*languages) {
     const std::vector<std::string> with_stopwords = scry::analysis::Analyzer::StopwordLanguages();
     for (const auto& l : scry::analysis::Analyzer::Languages()) {

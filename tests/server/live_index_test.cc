@@ -19,6 +19,7 @@
 #include "indexer/builder.h"
 #include "storage/index_dir.h"
 #include "storage/keys.h"
+#include "tests/fault_fs.h"
 #include "tests/test_util.h"
 
 namespace scry::server {
@@ -156,6 +157,35 @@ TEST_F(LiveIndexTest, ADamagedGenerationIsRefusedAndTheOldOneServesOn) {
   Build(4, "beta");
   ASSERT_TRUE(Eventually([&] { return Hits(*(*live)->Acquire(), "beta") == 4u; }));
   EXPECT_EQ((*live)->info().failed_reloads, 2u);  // last_error stays, for the record
+}
+
+TEST_F(LiveIndexTest, VerifyOnOpenRefusesAGenerationWithABadBlock) {
+  Build(5, "alpha");
+  LiveIndexOptions options = Options(0);
+  options.verify_on_open = true;
+  auto live = LiveIndex::Open(options);
+  ASSERT_THAT(live, IsOk());
+  const std::string first = (*live)->info().generation;
+  {
+    std::lock_guard<std::mutex> lock(log_mu_);
+    ASSERT_FALSE(log_.empty());
+    EXPECT_THAT(log_[0], ::testing::HasSubstr("verified " + first));
+  }
+  Build(300, "beta");
+  auto gen = storage::LiveGeneration(index_);
+  ASSERT_THAT(gen, IsOk());
+  const auto terms = scry::testing::SstFilesOf(*gen + "/shard-001", storage::kTermsCf);
+  ASSERT_EQ(terms.size(), 1u);
+  scry::testing::FlipByte(terms[0].path, terms[0].data_bytes / 2);
+  // Opening reads no list: unverified, the damaged generation would be served.
+  EXPECT_THAT(query::Searcher::Open(index_, query::SearcherOptions()), IsOk());
+  EXPECT_THAT((*live)->Reload(), StatusIs(absl::StatusCode::kDataLoss, "failed verification"));
+  EXPECT_EQ((*live)->info().generation, first);
+  EXPECT_EQ((*live)->info().failed_reloads, 1u);
+  EXPECT_THAT((*live)->info().last_error, ::testing::HasSubstr("shard-001 terms file"));
+  EXPECT_EQ(Hits(*(*live)->Acquire(), "alpha"), 5u);
+  // Nor does a new LiveIndex start on it.
+  EXPECT_THAT(LiveIndex::Open(options), StatusIs(absl::StatusCode::kDataLoss));
 }
 
 TEST_F(LiveIndexTest, AVanishedIndexDirectoryLeavesTheServedGeneration) {

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -19,6 +20,7 @@
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "scry/v1/search.grpc.pb.h"
+#include "tests/fault_fs.h"
 #include "tests/test_util.h"
 
 namespace {
@@ -33,8 +35,9 @@ struct CommandResult {
   std::string output;  // stdout and stderr
 };
 
-CommandResult Shell(const std::string& args) {
-  const std::string cmd = absl::StrCat(SCRY_BINARY, " ", args, " 2>&1");
+// Runs `scry args`, under `wrapper` if given (e.g. "timeout 60").
+CommandResult Shell(const std::string& args, const std::string& wrapper = "") {
+  const std::string cmd = absl::StrCat(wrapper, " ", SCRY_BINARY, " ", args, " 2>&1");
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
@@ -347,6 +350,49 @@ TEST(Cli, ServeOnMissingIndexFailsCleanly) {
   CommandResult r = Shell(absl::StrCat("serve --index ", dir.Sub("none"), " --listen 127.0.0.1:0"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("FAILED_PRECONDITION"), std::string::npos) << r.output;
+}
+
+TEST(Cli, VerifyReportsDamageAndServeVerifyOnOpenRefusesIt) {
+  TempDir dir;
+  const std::string idx = dir.Sub("idx");
+  ASSERT_EQ(
+      Shell(absl::StrCat("index -q --shards 2 --input ", Sample(), " --index ", idx)).exit_code, 0);
+  CommandResult r = Shell(absl::StrCat("verify --index ", idx));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("ok: 2 shards"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("4522 docs"), std::string::npos) << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+
+  // A flipped byte in a data block of shard 1's postings.
+  const std::string gen =
+      absl::StrCat(idx, "/", absl::StripAsciiWhitespace(ReadFile(idx + "/CURRENT")));
+  const auto postings = scry::testing::SstFilesOf(gen + "/shard-001", "postings");
+  ASSERT_EQ(postings.size(), 1u);
+  scry::testing::FlipByte(postings[0].path, postings[0].data_bytes / 3);
+  r = Shell(absl::StrCat("verify --index ", idx));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("shard-001 postings file " +
+                          std::filesystem::path(postings[0].path).filename().string()),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("DAMAGED"), std::string::npos) << r.output;
+
+  // The server refuses to start on it (it would open: no block is read at open) with
+  // --verify-on-open (`timeout`: a server that started anyway would never exit).
+  r = Shell(absl::StrCat("serve --index ", idx, " --listen 127.0.0.1:0 --verify-on-open"),
+            "timeout 120");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("DATA_LOSS"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("failed verification"), std::string::npos) << r.output;
+
+  // A truncated file of shard 0 as well.
+  const auto docs = scry::testing::SstFilesOf(gen + "/shard-000", "docs");
+  ASSERT_EQ(docs.size(), 1u);
+  std::filesystem::resize_file(docs[0].path, docs[0].size - 100);
+  r = Shell(absl::StrCat("verify --index ", idx));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("shard-000"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("shard-001 postings"), std::string::npos) << r.output;
 }
 
 }  // namespace
