@@ -1,5 +1,6 @@
 #include "storage/rocks_util.h"
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
 
@@ -102,6 +103,41 @@ std::vector<rocksdb::ColumnFamilyDescriptor> CfDescriptors(size_t block_cache_by
     out.emplace_back(name, CfOptions(name, block_cache_bytes, for_build));
   }
   return out;
+}
+
+absl::Status OpenShardReadOnly(const rocksdb::DBOptions& db_options, const std::string& path,
+                               size_t block_cache_bytes,
+                               std::vector<rocksdb::ColumnFamilyHandle*>* cfs,
+                               std::unique_ptr<rocksdb::DB>* db) {
+  cfs->clear();
+  db->reset();
+  std::vector<std::string> present;
+  absl::Status s =
+      FromRocks(rocksdb::DB::ListColumnFamilies(db_options, path, &present), "open shard " + path);
+  if (!s.ok()) return s;
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  std::vector<int> indices;  // of each descriptor in kColumnFamilies
+  std::vector<rocksdb::ColumnFamilyDescriptor> all = CfDescriptors(block_cache_bytes);
+  for (int i = 0; i < kNumColumnFamilies; ++i) {
+    if (std::find(present.begin(), present.end(), all[i].name) == present.end()) {
+      if (i < kTitlesCfIndex) {
+        return absl::DataLossError(
+            absl::StrCat("shard ", path, " has no column family ", kColumnFamilies[i]));
+      }
+      continue;
+    }
+    indices.push_back(i);
+    descriptors.push_back(std::move(all[i]));
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  s = FromRocks(rocksdb::DB::OpenForReadOnly(db_options, path, descriptors, &handles, &raw),
+                "open shard " + path);
+  if (!s.ok()) return s;
+  db->reset(raw);
+  cfs->assign(kNumColumnFamilies, nullptr);
+  for (size_t i = 0; i < handles.size(); ++i) (*cfs)[indices[i]] = handles[i];
+  return absl::OkStatus();
 }
 
 }  // namespace scry::storage::internal

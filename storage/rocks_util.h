@@ -5,6 +5,7 @@
 #ifndef SCRY_STORAGE_ROCKS_UTIL_H_
 #define SCRY_STORAGE_ROCKS_UTIL_H_
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,15 @@ rocksdb::ColumnFamilyOptions CfOptions(std::string_view name, size_t block_cache
 // Descriptors of every scry column family, in kColumnFamilies order.
 std::vector<rocksdb::ColumnFamilyDescriptor> CfDescriptors(size_t block_cache_bytes,
                                                            bool for_build = false);
+
+// Opens the shard at `path` read-only with the scry column families it has:
+// (*cfs)[i] is the handle of kColumnFamilies[i], null for one the shard
+// lacks (titles, before format 6). DataLoss if it lacks one that every
+// format has. On error *db is null and no handle is left open.
+absl::Status OpenShardReadOnly(const rocksdb::DBOptions& db_options, const std::string& path,
+                               size_t block_cache_bytes,
+                               std::vector<rocksdb::ColumnFamilyHandle*>* cfs,
+                               std::unique_ptr<rocksdb::DB>* db);
 
 }  // namespace scry::storage::internal
 

@@ -63,34 +63,10 @@ absl::StatusOr<std::unique_ptr<ShardReader>> ShardReader::Open(const std::string
   db_options.max_open_files = -1;
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   // Shards of earlier formats lack the later column families (titles before
-  // format 6): open those the shard has; the others' handles stay null.
-  std::vector<std::string> present;
-  SCRY_RETURN_IF_ERROR(
-      FromRocks(rocksdb::DB::ListColumnFamilies(db_options, path, &present), "open shard " + path));
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  std::vector<int> indices;  // of each descriptor in kColumnFamilies
-  for (rocksdb::ColumnFamilyDescriptor& d : internal::CfDescriptors(options.block_cache_bytes)) {
-    if (std::find(present.begin(), present.end(), d.name) == present.end()) continue;
-    indices.push_back(
-        static_cast<int>(std::find_if(std::begin(kColumnFamilies), std::end(kColumnFamilies),
-                                      [&](const char* name) { return d.name == name; }) -
-                         std::begin(kColumnFamilies)));
-    descriptors.push_back(std::move(d));
-  }
+  // format 6): their handles stay null.
   std::unique_ptr<ShardReader> reader(new ShardReader());
-  rocksdb::DB* raw = nullptr;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::Status s = rocksdb::DB::OpenForReadOnly(db_options, path, descriptors, &handles, &raw);
-  reader->cfs_.assign(kNumColumnFamilies, nullptr);
-  for (size_t i = 0; i < handles.size(); ++i) reader->cfs_[indices[i]] = handles[i];
-  SCRY_RETURN_IF_ERROR(FromRocks(s, "open shard " + path));
-  reader->db_.reset(raw);
-  for (int i = 0; i < kTitlesCfIndex; ++i) {
-    if (reader->cfs_[i] == nullptr) {
-      return absl::DataLossError(
-          absl::StrCat("shard ", path, " has no column family ", kColumnFamilies[i]));
-    }
-  }
+  SCRY_RETURN_IF_ERROR(internal::OpenShardReadOnly(db_options, path, options.block_cache_bytes,
+                                                   &reader->cfs_, &reader->db_));
   SCRY_RETURN_IF_ERROR(reader->LoadMeta());
   if (reader->meta_.format_version >= 6 && reader->cfs_[kTitlesCfIndex] == nullptr) {
     return absl::DataLossError(absl::StrCat("shard ", path, " has no column family titles"));

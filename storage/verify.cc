@@ -78,6 +78,8 @@ class ShardChecker {
 
   void CheckLists();
   void CheckDocs();
+  // Documents [begin, end) have no `docs` entry: they must have no title.
+  void CheckNoTitles(int64_t begin, uint64_t end);
 
  private:
   // The printable name of a term of field `field`: "apple", "title:apple".
@@ -313,6 +315,7 @@ void ShardChecker::CheckDocs() {
       Problem(kDocsCf, absl::StrCat("docid ", docid, " out of range or order"));
       continue;
     }
+    CheckNoTitles(previous + 1, docid);
     previous = docid;
     absl::StatusOr<StoredDocumentView> doc =
         StoredDocumentView::Parse(std::string_view(it->value().data(), it->value().size()));
@@ -322,10 +325,23 @@ void ShardChecker::CheckDocs() {
       Problem(kDocsCf, absl::StrCat("docid ", docid, ": stored id \"", Hex(doc->id()),
                                     "\" is not the ids column family's \"",
                                     Hex(reader_.external_id(docid)), "\""));
+    } else if (reader_.has_titles() && reader_.title(docid) != doc->Field("title")) {
+      Problem(kTitlesCf, absl::StrCat("docid ", docid, ": the title is not the stored document's"));
     }
   }
   if (!it->status().ok()) {
     Problem(kDocsCf, absl::StrCat("unreadable: ", Message(FromRocks(it->status(), ""))));
+    return;
+  }
+  CheckNoTitles(previous + 1, doc_count);
+}
+
+void ShardChecker::CheckNoTitles(int64_t begin, uint64_t end) {
+  if (!reader_.has_titles()) return;
+  for (uint64_t d = static_cast<uint64_t>(begin); d < end; ++d) {
+    if (!reader_.title(static_cast<uint32_t>(d)).empty()) {
+      Problem(kTitlesCf, absl::StrCat("docid ", d, " has a title but no stored document"));
+    }
   }
 }
 
@@ -341,19 +357,17 @@ absl::StatusOr<VerifyReport> CheckShard(const std::string& path, const std::stri
   rocksdb::DBOptions db_options;
   db_options.max_open_files = -1;  // opens every file the shard lists
   db_options.info_log_level = rocksdb::InfoLogLevel::ERROR_LEVEL;
-  std::vector<rocksdb::ColumnFamilyHandle*> cfs;
-  rocksdb::DB* raw = nullptr;
-  absl::Status opened =
-      FromRocks(rocksdb::DB::OpenForReadOnly(db_options, path, internal::CfDescriptors(kCacheBytes),
-                                             &cfs, &raw),
-                "");
-  std::unique_ptr<rocksdb::DB> db(raw);
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs;  // null: absent (titles before format 6)
+  std::unique_ptr<rocksdb::DB> db;
+  absl::Status opened = internal::OpenShardReadOnly(db_options, path, kCacheBytes, &cfs, &db);
   struct Closer {
     rocksdb::DB* db;
     std::vector<rocksdb::ColumnFamilyHandle*>* cfs;
     ~Closer() {
       if (db != nullptr) {
-        for (auto* h : *cfs) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+        for (auto* h : *cfs) {
+          if (h != nullptr) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+        }
       }
     }
   } closer{db.get(), &cfs};

@@ -77,6 +77,11 @@ absl::Status CommitDamagedGeneration(const std::string& dir, uint32_t shards);
 // Directory of the test data committed in tests/data.
 inline std::string TestDataDir() { return SCRY_TEST_DATA_DIR; }
 
+// Makes the index at `index_dir` look as format 5 wrote it: no `titles`
+// column family, format_version 5 in every shard and in the manifest (for
+// tests that older indexes still open). Fails the test on error.
+void DowngradeToFormat5(const std::string& index_dir);
+
 }  // namespace scry::testing
 
 #endif  // SCRY_TESTS_TEST_UTIL_H_

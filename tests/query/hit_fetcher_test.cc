@@ -18,10 +18,7 @@
 #include "gtest/gtest.h"
 #include "indexer/builder.h"
 #include "query/searcher.h"
-#include "rocksdb/db.h"
-#include "storage/coding.h"
 #include "storage/index_dir.h"
-#include "storage/keys.h"
 #include "storage/shard.h"
 #include "tests/test_util.h"
 
@@ -175,38 +172,6 @@ TEST(FetchHits, TitlesKeptApartEqualTheStoredTitles) {
   EXPECT_LT(titled, docs);
 }
 
-// Makes the index at `index_dir` look as format 5 wrote it: no `titles`
-// column family, format_version 5 in every shard and in the manifest.
-void DowngradeToFormat5(const std::string& index_dir) {
-  absl::StatusOr<std::string> gen = storage::LiveGeneration(index_dir);
-  ASSERT_THAT(gen, IsOk());
-  absl::StatusOr<storage::IndexManifest> manifest = storage::ReadManifest(*gen);
-  ASSERT_THAT(manifest, IsOk());
-  for (uint32_t s = 0; s < manifest->num_shards; ++s) {
-    const std::string path = *gen + "/" + storage::ShardDirName(s);
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const char* name : storage::kColumnFamilies) cfs.emplace_back(name, rocksdb::Options());
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), path, cfs, &handles, &raw).ok());
-    std::unique_ptr<rocksdb::DB> db(raw);
-    ASSERT_TRUE(db->DropColumnFamily(handles[storage::kTitlesCfIndex]).ok());
-    std::string v;
-    storage::PutFixed32(&v, 5);
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[storage::kMetaCfIndex],
-                        storage::kMetaFormatVersion, v)
-                    .ok());
-    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
-    ASSERT_TRUE(db->Close().ok());
-  }
-  std::string text = scry::testing::ReadFile(*gen + "/MANIFEST");
-  const std::string from = absl::StrCat("format_version=", storage::kFormatVersion, "\n");
-  const size_t at = text.find(from);
-  ASSERT_NE(at, std::string::npos);
-  text.replace(at, from.size(), "format_version=5\n");
-  scry::testing::WriteFile(*gen + "/MANIFEST", text);
-}
-
 TEST(FetchHits, Format5ShardsWithoutTitlesApartGiveTheSameHits) {
   TempDir dir;
   scry::testing::WriteFile(dir.Sub("input.jsonl"), TitlesCorpus());
@@ -217,7 +182,7 @@ TEST(FetchHits, Format5ShardsWithoutTitlesApartGiveTheSameHits) {
   ASSERT_THAT(indexer::BuildIndex(options), IsOk());
   options.index_dir = dir.Sub("old");
   ASSERT_THAT(indexer::BuildIndex(options), IsOk());
-  DowngradeToFormat5(dir.Sub("old"));
+  scry::testing::DowngradeToFormat5(dir.Sub("old"));
   auto now = Searcher::Open(dir.Sub("new"), SearcherOptions());
   auto then = Searcher::Open(dir.Sub("old"), SearcherOptions());
   ASSERT_THAT(now, IsOk());

@@ -173,5 +173,29 @@ TEST_F(VerifyTest, ListsThatLieAreReportedByTerm) {
   EXPECT_THAT(Problems(*report), ::testing::Not(HasSubstr("checksum")));
 }
 
+TEST_F(VerifyTest, TitlesThatDisagreeWithTheDocumentsAreReported) {
+  const std::string gen = Copy();
+  const std::string shard = gen + "/shard-001";
+  // Document 3 gets another title; document 5's title is removed.
+  std::string title = Get(shard, kTitlesCf, DocKey(3));
+  ASSERT_FALSE(title.empty());
+  PutRaw(shard, kTitlesCf, DocKey(3), title + " (changed)");
+  PutRaw(shard, kTitlesCf, DocKey(5), "");
+  auto report = VerifyIndex(index_);
+  ASSERT_THAT(report, IsOk());
+  EXPECT_THAT(Problems(*report),
+              HasSubstr("shard-001 titles docid 3: the title is not the stored document's"));
+  EXPECT_THAT(Problems(*report), HasSubstr("docid 5: the title is not the stored document's"));
+}
+
+TEST_F(VerifyTest, AFormat5IndexWithoutTitlesIsSound) {
+  Copy();
+  scry::testing::DowngradeToFormat5(index_);
+  auto report = VerifyIndex(index_);
+  ASSERT_THAT(report, IsOk());
+  EXPECT_TRUE(report->ok()) << Problems(*report);
+  EXPECT_EQ(report->docs, 4522u);
+}
+
 }  // namespace
 }  // namespace scry::storage
