@@ -11,7 +11,9 @@
 //      bench/peer_query.h), round robin from a different start per thread.
 // It reports per level and per type (health, and, or, phrase, and search =
 // every Search call): calls, QPS, mean/p50/p99/max latency of the successful
-// ones, the mean response size, the status codes of the rest
+// ones, the mean response size, the mean took_micros of the Search responses
+// (the server's own time inside SearchService::Search; for the in-process
+// phase, the same span measured here), the status codes of the rest
 // (RESOURCE_EXHAUSTED past the server's --max-concurrent-searches,
 // DEADLINE_EXCEEDED past --deadline-ms) and the CPU time this process spent
 // per call (with --server, the client's own cost), and with --server-pid the
@@ -75,6 +77,8 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_split.h"
 #include "bench/peer_query.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/impl/client_unary_call.h"
@@ -174,6 +178,7 @@ Kind KindOf(const std::string& type) {
 
 struct KindStats {
   std::vector<uint32_t> latencies_ns;  // successful calls (capped at ~4.29 s)
+  uint64_t took_micros = 0;            // sum of the responses' took_micros (Search)
   uint64_t response_bytes = 0;         // of the successful calls
   std::map<int, uint64_t> errors;      // gRPC code -> count
 };
@@ -206,9 +211,20 @@ class Caller {
     if (mode_ == ClientMode::kProto) proto_stub_ = v1::SearchService::NewStub(channel_);
   }
 
-  // Makes one call; *response_bytes is the response's size when OK.
-  grpc::Status Do(const Call& call, int deadline_ms, size_t* response_bytes) {
-    if (mode_ == ClientMode::kInProcess) return InProcess(call, deadline_ms, response_bytes);
+  // Makes one call; *response_bytes is the response's size when OK, and
+  // *took_micros the server's own time for a Search (SearchResponse.took_micros).
+  grpc::Status Do(const Call& call, int deadline_ms, size_t* response_bytes,
+                  uint64_t* took_micros) {
+    *took_micros = 0;
+    return DoCall(call, deadline_ms, response_bytes, took_micros);
+  }
+
+ private:
+  grpc::Status DoCall(const Call& call, int deadline_ms, size_t* response_bytes,
+                      uint64_t* took_micros) {
+    if (mode_ == ClientMode::kInProcess) {
+      return InProcess(call, deadline_ms, response_bytes, took_micros);
+    }
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(deadline_ms));
     const grpc::internal::RpcMethod& method = call.kind == kHealth ? *health_ : *search_;
@@ -249,20 +265,46 @@ class Caller {
         if (call.proto != nullptr) {
           v1::SearchResponse parsed;
           status = proto_stub_->Search(&context, *call.proto, &parsed);
-          if (status.ok()) *response_bytes = parsed.ByteSizeLong();
+          if (status.ok()) {
+            *response_bytes = parsed.ByteSizeLong();
+            *took_micros = parsed.took_micros();
+          }
           return status;
         }
         status = grpc::internal::BlockingUnaryCall(channel_.get(), method, &context, call.body,
                                                    &response);
         break;
     }
-    if (status.ok()) *response_bytes = response.Length();
+    if (status.ok()) {
+      *response_bytes = response.Length();
+      if (call.kind != kHealth) *took_micros = TookMicros(response);
+    }
     return status;
   }
 
- private:
+  // took_micros (field 3, varint) of a serialized SearchResponse, read
+  // without parsing the hits: the response is walked field by field.
+  static uint64_t TookMicros(const grpc::ByteBuffer& response) {
+    grpc::Slice slice;
+    if (!response.TrySingleSlice(&slice).ok()) {
+      grpc::ByteBuffer copy(response);
+      if (!copy.DumpToSingleSlice(&slice).ok()) return 0;
+    }
+    google::protobuf::io::CodedInputStream in(slice.begin(), static_cast<int>(slice.size()));
+    for (uint32_t tag; (tag = in.ReadTag()) != 0;) {
+      if (tag == ((3 << 3) | 0)) {
+        uint64_t v = 0;
+        return in.ReadVarint64(&v) ? v : 0;
+      }
+      if (!google::protobuf::internal::WireFormatLite::SkipField(&in, tag)) return 0;
+    }
+    return 0;
+  }
+
   // What SearchService::Search does for the call, without gRPC.
-  grpc::Status InProcess(const Call& call, int deadline_ms, size_t* response_bytes) {
+  grpc::Status InProcess(const Call& call, int deadline_ms, size_t* response_bytes,
+                         uint64_t* took_micros) {
+    const auto start = Clock::now();
     v1::SearchRequest request;
     if (!request.ParseFromString(call.bytes)) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed request");
@@ -275,6 +317,8 @@ class Caller {
     v1::SearchResponse response;
     server::ToProto(std::move(*result), q->explain, &response);
     *response_bytes = response.SerializeAsString().size();
+    *took_micros = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count());
     return grpc::Status::OK;
   }
 
@@ -305,8 +349,9 @@ PhaseResult RunPhase(const std::string& target, const std::vector<Call>& calls, 
         const Call& call = calls[next];
         if (++next == calls.size()) next = 0;
         size_t bytes = 0;
+        uint64_t took = 0;
         const auto start = Clock::now();
-        const grpc::Status status = caller.Do(call, deadline_ms, &bytes);
+        const grpc::Status status = caller.Do(call, deadline_ms, &bytes, &took);
         const auto ns =
             std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
         if (!measuring.load(std::memory_order_relaxed)) continue;
@@ -314,6 +359,7 @@ PhaseResult RunPhase(const std::string& target, const std::vector<Call>& calls, 
         if (status.ok()) {
           k.latencies_ns.push_back(static_cast<uint32_t>(std::min<int64_t>(ns, UINT32_MAX)));
           k.response_bytes += bytes;
+          k.took_micros += took;
         } else {
           ++k.errors[status.error_code()];
         }
@@ -340,6 +386,7 @@ PhaseResult RunPhase(const std::string& target, const std::vector<Call>& calls, 
       to.latencies_ns.insert(to.latencies_ns.end(), from.latencies_ns.begin(),
                              from.latencies_ns.end());
       to.response_bytes += from.response_bytes;
+      to.took_micros += from.took_micros;
       for (const auto& [code, n] : from.errors) to.errors[code] += n;
     }
   }
@@ -350,6 +397,7 @@ struct Row {
   std::string type;
   uint64_t ok = 0, failed = 0;
   double qps = 0, mean_us = 0, p50_us = 0, p99_us = 0, max_us = 0, response_bytes = 0;
+  double took_us = 0;                  // mean took_micros of the Search responses
   double cpu_us_per_call = 0;          // of the phase, over all its types
   double server_cpu_us_per_call = -1;  // with --server-pid
   std::map<int, uint64_t> errors;
@@ -360,10 +408,11 @@ Row Summarize(const std::string& type, std::vector<const KindStats*> parts,
   Row row;
   row.type = type;
   std::vector<uint32_t> all;
-  uint64_t bytes = 0;
+  uint64_t bytes = 0, took = 0;
   for (const KindStats* k : parts) {
     all.insert(all.end(), k->latencies_ns.begin(), k->latencies_ns.end());
     bytes += k->response_bytes;
+    took += k->took_micros;
     for (const auto& [code, n] : k->errors) {
       row.errors[code] += n;
       row.failed += n;
@@ -389,6 +438,7 @@ Row Summarize(const std::string& type, std::vector<const KindStats*> parts,
     row.p99_us = all[std::min(all.size() - 1, all.size() * 99 / 100)] / 1e3;
     row.max_us = all.back() / 1e3;
     row.response_bytes = static_cast<double>(bytes) / all.size();
+    row.took_us = static_cast<double>(took) / all.size();
   }
   return row;
 }
@@ -408,12 +458,13 @@ void PrintRow(int concurrency, const char* client, const Row& r, long rss0, long
   std::printf(
       "{\"concurrency\":%d,\"client\":\"%s\",\"type\":\"%s\",\"ok\":%llu,\"failed\":%llu,"
       "\"qps\":%.1f,\"mean_us\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f,"
-      "\"response_bytes_mean\":%.0f,\"cpu_us_per_call\":%.2f,\"server_cpu_us_per_call\":%.2f,"
+      "\"response_bytes_mean\":%.0f,\"took_us_mean\":%.1f,\"cpu_us_per_call\":%.2f,\"server_cpu_us_"
+      "per_call\":%.2f,"
       "\"rss_kib_before\":%ld,"
       "\"rss_kib_after\":%ld,\"errors_by_grpc_code\":{%s}}\n",
       concurrency, client, r.type.c_str(), static_cast<unsigned long long>(r.ok),
       static_cast<unsigned long long>(r.failed), r.qps, r.mean_us, r.p50_us, r.p99_us, r.max_us,
-      r.response_bytes, r.cpu_us_per_call, r.server_cpu_us_per_call, rss0, rss1,
+      r.response_bytes, r.took_us, r.cpu_us_per_call, r.server_cpu_us_per_call, rss0, rss1,
       errors_json.c_str());
   std::fflush(stdout);
 }
