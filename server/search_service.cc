@@ -22,6 +22,7 @@
 #include "grpcpp/support/method_handler.h"
 #include "grpcpp/support/server_callback.h"
 #include "server/convert.h"
+#include "server/log_limiter.h"
 #include "server/server.h"
 
 namespace scry::server {
@@ -138,29 +139,78 @@ grpc::Status Loading() {
 
 }  // namespace
 
+const char* SearchService::TokenProblem(grpc::ServerContextBase* context) const {
+  const auto& metadata = context->client_metadata();
+  const auto it = metadata.find("authorization");
+  if (it == metadata.end()) return "no authorization metadata";
+  const std::string_view value(it->second.data(), it->second.size());
+  constexpr std::string_view kBearer = "Bearer ";
+  if (value.size() <= kBearer.size() || value.substr(0, kBearer.size()) != kBearer) {
+    return "not a bearer token";
+  }
+  const std::string_view token = value.substr(kBearer.size());
+  bool accepted = false;
+  for (const std::string& t : options_.auth_tokens) accepted |= ConstantTimeEquals(token, t);
+  return accepted ? nullptr : "unknown token";
+}
+
+bool SearchService::IsAnonymous(grpc::ServerContextBase* context) const {
+  return context != nullptr && !options_.auth_tokens.empty() && options_.anonymous_search &&
+         TokenProblem(context) != nullptr;
+}
+
 grpc::Status SearchService::Authenticate(grpc::ServerContextBase* context, bool is_search) const {
   if (options_.auth_tokens.empty() || context == nullptr) return grpc::Status::OK;
   if (is_search && options_.anonymous_search) return grpc::Status::OK;
-  const auto& metadata = context->client_metadata();
-  const auto it = metadata.find("authorization");
-  const char* reason = "no authorization metadata";
-  if (it != metadata.end()) {
-    const std::string_view value(it->second.data(), it->second.size());
-    constexpr std::string_view kBearer = "Bearer ";
-    reason = "not a bearer token";
-    if (value.size() > kBearer.size() && value.substr(0, kBearer.size()) == kBearer) {
-      const std::string_view token = value.substr(kBearer.size());
-      bool accepted = false;
-      for (const std::string& t : options_.auth_tokens) accepted |= ConstantTimeEquals(token, t);
-      if (accepted) return grpc::Status::OK;
-      reason = "unknown token";
-    }
+  const char* reason = TokenProblem(context);
+  if (reason == nullptr) return grpc::Status::OK;
+  // Logged without the token, and at most once a second: a client must not
+  // be able to fill the log.
+  static LogLimiter limiter(absl::Seconds(1));
+  if (uint64_t dropped = 0; limiter.Allow(&dropped)) {
+    std::fprintf(
+        stderr, "scry: unauthenticated call from %s: %s%s\n", context->peer().c_str(), reason,
+        dropped == 0
+            ? ""
+            : absl::StrCat(" (", dropped, " more unauthenticated calls not logged)").c_str());
   }
-  // Logged without the token.
-  std::fprintf(stderr, "scry: unauthenticated call from %s: %s\n", context->peer().c_str(), reason);
   return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                       std::string(reason) + ": send metadata 'authorization: Bearer <token>'");
 }
+
+namespace {
+
+// Limits an anonymous search to the stored members `allowed`: "*" in
+// fields becomes them; another member in fields or highlight_fields is
+// PERMISSION_DENIED.
+grpc::Status RestrictToFields(const std::vector<std::string>& allowed, query::SearchRequest* q) {
+  auto is_allowed = [&](const std::string& name) {
+    return std::find(allowed.begin(), allowed.end(), name) != allowed.end();
+  };
+  auto denied = [](const std::string& name) {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        "member \"" + name +
+                            "\" is not open to searches without a token (the server's "
+                            "--anonymous-fields); send a bearer token");
+  };
+  std::vector<std::string> fields;
+  for (const std::string& name : q->fields) {
+    if (name == "*") {
+      fields.insert(fields.end(), allowed.begin(), allowed.end());
+    } else if (is_allowed(name)) {
+      fields.push_back(name);
+    } else {
+      return denied(name);
+    }
+  }
+  q->fields = std::move(fields);
+  for (const std::string& name : q->highlight_fields) {
+    if (!is_allowed(name)) return denied(name);
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace
 
 grpc::Status SearchService::Search(grpc::ServerContextBase* context,
                                    const v1::SearchRequest& request,
@@ -183,6 +233,11 @@ grpc::Status SearchService::Search(grpc::ServerContextBase* context,
   const std::shared_ptr<const query::Searcher> searcher = index->Acquire();
   absl::StatusOr<query::SearchRequest> q = FromProto(request);
   if (!q.ok()) return ToGrpc(q.status());
+  const bool anonymous = IsAnonymous(context);
+  if (anonymous) {
+    grpc::Status allowed = RestrictToFields(options_.anonymous_fields, &*q);
+    if (!allowed.ok()) return allowed;
+  }
   // The client's deadline, else the server's default, reaches the
   // evaluation loops; so does a cancellation.
   if (context != nullptr && context->deadline() != std::chrono::system_clock::time_point::max()) {
@@ -194,6 +249,10 @@ grpc::Status SearchService::Search(grpc::ServerContextBase* context,
   absl::StatusOr<query::SearchResult> result = searcher->Search(*q);
   if (!result.ok()) return ToGrpc(result.status());
   ToProto(std::move(*result), q->explain, response);
+  if (anonymous && std::find(options_.anonymous_fields.begin(), options_.anonymous_fields.end(),
+                             "title") == options_.anonymous_fields.end()) {
+    for (v1::Hit& hit : *response->mutable_hits()) hit.clear_title();
+  }
   const auto took = std::chrono::steady_clock::now() - start;
   response->set_took_micros(
       static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(took).count()));

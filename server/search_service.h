@@ -53,6 +53,10 @@ struct SearchServiceOptions {
   // except Search when anonymous_search is set.
   std::vector<std::string> auth_tokens;
   bool anonymous_search = false;
+  // The stored members a search without a token (anonymous_search) may see:
+  // in `fields` ("*" means these), in snippets, and the hits' titles (if
+  // "title" is one). Others are PERMISSION_DENIED.
+  std::vector<std::string> anonymous_fields = {"title"};
   // One JSON line per call on stderr: time, method, status code, latency,
   // peer, request bytes (never the query text or a token).
   bool access_log = false;
@@ -83,6 +87,10 @@ class SearchService final : public grpc::Service {
  private:
   // OK if `context` carries an accepted token (or none is required).
   grpc::Status Authenticate(grpc::ServerContextBase* context, bool is_search) const;
+  // Why `context` carries no accepted token, or nullptr if it carries one.
+  const char* TokenProblem(grpc::ServerContextBase* context) const;
+  // Whether a Search on `context` runs without a token (anonymous_search).
+  bool IsAnonymous(grpc::ServerContextBase* context) const;
 
   template <class Request, class Response>
   void AddUnaryMethod(const char* path, Metrics::Method metric,

@@ -28,6 +28,7 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "server/log_limiter.h"
 #include "server/metrics_http.h"
 #include "server/search_service.h"
 #include "storage/status.h"
@@ -120,6 +121,45 @@ void SetServing(grpc::Server* server, bool serving) {
 
 }  // namespace
 
+std::string WithoutServerPaths(std::string_view message) {
+  // A path starts with '/' after a separator and runs to the next one; one
+  // with two or more slashes (a directory and a file) keeps its last part.
+  auto separator = [](char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '"' || c == '\'' || c == ':' || c == ',' ||
+           c == '(' || c == ')' || c == '[' || c == ']' || c == '=' || c == ';';
+  };
+  std::string out;
+  out.reserve(message.size());
+  size_t i = 0;
+  while (i < message.size()) {
+    if (message[i] == '/' && (i == 0 || separator(message[i - 1]))) {
+      size_t end = i;
+      while (end < message.size() && !separator(message[end])) ++end;
+      const std::string_view path = message.substr(i, end - i);
+      if (std::count(path.begin(), path.end(), '/') >= 2) {
+        out += ".../";
+        out += path.substr(path.rfind('/') + 1);
+      } else {
+        out += path;
+      }
+      i = end;
+      continue;
+    }
+    out += message[i++];
+  }
+  return out;
+}
+
+bool IsLoopbackListen(std::string_view listen) {
+  const size_t colon = listen.rfind(':');
+  std::string_view host = colon == std::string_view::npos ? listen : listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return host == "localhost" || host == "::1" || host.substr(0, 4) == "127." ||
+         listen.substr(0, 5) == "unix:";
+}
+
 int GrpcMaxThreads(const ServerOptions& options) {
   if (options.grpc_max_threads != ServerOptions::kAutoGrpcThreads) return options.grpc_max_threads;
   const int searches = options.service.max_concurrent_searches;
@@ -190,6 +230,21 @@ grpc::Status ToGrpc(const absl::Status& status) {
       code = grpc::StatusCode::INTERNAL;
       break;
   }
+  // Errors of the server's own (a damaged or vanished file) name no server
+  // paths to clients; the server logs them whole.
+  if (code == grpc::StatusCode::DATA_LOSS || code == grpc::StatusCode::INTERNAL ||
+      code == grpc::StatusCode::UNAVAILABLE) {
+    const std::string_view message(status.message().data(), status.message().size());
+    const std::string scrubbed = WithoutServerPaths(message);
+    if (scrubbed != message) {
+      static LogLimiter limiter(absl::Seconds(1));
+      if (uint64_t dropped = 0; limiter.Allow(&dropped)) {
+        std::fprintf(stderr, "scry: %s (%llu more such errors not logged)\n",
+                     status.ToString().c_str(), static_cast<unsigned long long>(dropped));
+      }
+    }
+    return grpc::Status(code, ShortenMessage(scrubbed));
+  }
   return grpc::Status(code, ShortenMessage(status.message()));
 }
 
@@ -226,6 +281,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   if (!options.auth_token_file.empty()) {
     SCRY_ASSIGN_OR_RETURN(std::vector<std::string> tokens, ReadTokens(options.auth_token_file));
     service.auth_tokens.insert(service.auth_tokens.end(), tokens.begin(), tokens.end());
+  }
+  if (!service.auth_tokens.empty() && options.tls_cert_file.empty() &&
+      !IsLoopbackListen(options.listen)) {
+    std::fprintf(stderr,
+                 "scry: warning: bearer tokens travel in plaintext to %s (no --tls-cert): anyone "
+                 "on the network path can read and reuse them\n",
+                 options.listen.c_str());
   }
   // Listen first, answering UNAVAILABLE (health: NOT_SERVING) while the
   // index opens, so that probes see a loading server rather than a closed

@@ -77,10 +77,21 @@ inline constexpr size_t kMaxStatusMessageBytes = 1024;
 // whitespace stripped, blank lines and '#' comments skipped.
 std::vector<std::string> ParseTokenFile(std::string_view text);
 
+// `message` with every absolute path of two or more components cut to
+// ".../" and its last component (errors sent to clients name no server
+// paths).
+std::string WithoutServerPaths(std::string_view message);
+
+// Whether `listen` ("HOST:PORT", "[V6]:PORT", "unix:PATH") is only reachable
+// from this machine (127.0.0.0/8, ::1, localhost, a Unix socket).
+bool IsLoopbackListen(std::string_view listen);
+
 // Converts an absl::Status to a grpc::Status with the same code and message.
 // Non-canonical codes and kUnknown become INTERNAL. A message longer than
 // kMaxStatusMessageBytes is cut there (at a UTF-8 character boundary) and
-// "..." appended, so that it fits in the HTTP/2 trailers.
+// "..." appended, so that it fits in the HTTP/2 trailers. For DATA_LOSS,
+// INTERNAL and UNAVAILABLE, server paths are cut (WithoutServerPaths) and
+// the whole message is logged (at most once a second).
 grpc::Status ToGrpc(const absl::Status& status);
 
 class Server {

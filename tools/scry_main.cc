@@ -186,6 +186,12 @@ int main(int argc, char** argv) {
                         "(one per line) on every RPC but health; turns reflection off");
   serve_cmd->add_flag("--auth-anonymous-search", serve.service.anonymous_search,
                       "With --auth-token-file: let Search through without a token");
+  serve_cmd
+      ->add_option("--anonymous-fields", serve.service.anonymous_fields,
+                   "With --auth-anonymous-search: the stored members a search without a token may "
+                   "see (fields, snippets, titles if 'title' is one); others are refused")
+      ->delimiter(',')
+      ->default_str("title");
   serve_cmd->add_flag("--access-log", serve.service.access_log,
                       "One JSON line per call on stderr (time, method, code, micros, peer)");
   serve_cmd

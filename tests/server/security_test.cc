@@ -8,6 +8,7 @@
 #include <iterator>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -232,6 +233,110 @@ TEST_F(SecurityTest, AnonymousSearchLetsOnlySearchThrough) {
   EXPECT_TRUE(Search(channel).ok());
   EXPECT_EQ(Stats(channel).error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_TRUE(Stats(channel, "Bearer the-token").ok());
+}
+
+TEST_F(SecurityTest, AnonymousSearchSeesOnlyTheOpenMembers) {
+  scry::testing::WriteFile(File("tokens3"), "the-token\n");
+  ServerOptions options = Options();
+  options.auth_token_file = File("tokens3");
+  options.service.anonymous_search = true;  // --anonymous-fields: title (the default)
+  auto server = Server::Start(options);
+  ASSERT_THAT(server, IsOk());
+  auto stub = v1::SearchService::NewStub(Channel(**server, grpc::InsecureChannelCredentials()));
+  auto search = [&](const std::vector<std::string>& fields,
+                    const std::vector<std::string>& highlight, const std::string& token,
+                    v1::SearchResponse* response) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+    v1::SearchRequest request;
+    request.set_query("apple");
+    for (const auto& f : fields) request.add_fields(f);
+    for (const auto& f : highlight) request.mutable_highlight()->add_fields(f);
+    return stub->Search(&context, request, response);
+  };
+  // fields=* without a token: the title only, never the body.
+  v1::SearchResponse all;
+  ASSERT_TRUE(search({"*"}, {}, "", &all).ok());
+  ASSERT_EQ(all.hits_size(), 1);
+  EXPECT_EQ(all.hits(0).title(), "apple pie");
+  EXPECT_EQ(all.hits(0).fields().count("body"), 0u);
+  EXPECT_EQ(all.hits(0).fields().at("title"), "apple pie");
+  // The body by name, or in snippets: refused, saying why.
+  v1::SearchResponse denied;
+  grpc::Status body = search({"body"}, {}, "", &denied);
+  EXPECT_EQ(body.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(body.error_message(), HasSubstr("--anonymous-fields"));
+  EXPECT_EQ(search({}, {"body"}, "", &denied).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  // A wrong token is no token; the right one sees everything.
+  EXPECT_EQ(search({"body"}, {}, "wrong", &denied).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  v1::SearchResponse full;
+  ASSERT_TRUE(search({"*"}, {"body"}, "the-token", &full).ok());
+  ASSERT_EQ(full.hits_size(), 1);
+  EXPECT_EQ(full.hits(0).fields().at("body"), "apple kiwi");
+  EXPECT_EQ(full.hits(0).snippets_size(), 1);
+}
+
+TEST_F(SecurityTest, AnonymousFieldsWithoutTitleHideTitles) {
+  scry::testing::WriteFile(File("tokens4"), "the-token\n");
+  ServerOptions options = Options();
+  options.auth_token_file = File("tokens4");
+  options.service.anonymous_search = true;
+  options.service.anonymous_fields = {};
+  auto server = Server::Start(options);
+  ASSERT_THAT(server, IsOk());
+  auto stub = v1::SearchService::NewStub(Channel(**server, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  v1::SearchRequest request;
+  request.set_query("apple");
+  request.add_fields("*");
+  v1::SearchResponse response;
+  ASSERT_TRUE(stub->Search(&context, request, &response).ok());
+  ASSERT_EQ(response.hits_size(), 1);
+  EXPECT_EQ(response.hits(0).id(), "a");
+  EXPECT_EQ(response.hits(0).title(), "");
+  EXPECT_TRUE(response.hits(0).fields().empty());
+}
+
+TEST_F(SecurityTest, UnauthenticatedCallsAreLoggedAtMostOnceASecond) {
+  scry::testing::WriteFile(File("tokens5"), "the-token\n");
+  ServerOptions options = Options();
+  options.auth_token_file = File("tokens5");
+  auto server = Server::Start(options);
+  ASSERT_THAT(server, IsOk());
+  auto channel = Channel(**server, grpc::InsecureChannelCredentials());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // past earlier tests' lines
+  ::testing::internal::CaptureStderr();
+  for (int i = 0; i < 50; ++i) EXPECT_FALSE(Stats(channel).ok());
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  const size_t lines = static_cast<size_t>(std::count(log.begin(), log.end(), '\n'));
+  EXPECT_GE(lines, 1u);
+  EXPECT_LE(lines, 3u) << log;  // 50 calls in well under 3 s
+}
+
+TEST(ServerPathsTest, ErrorsForClientsNameNoServerPaths) {
+  EXPECT_EQ(WithoutServerPaths("read shard /srv/idx/gen-000002/shard-000/000012.sst: Corruption"),
+            "read shard .../000012.sst: Corruption");
+  EXPECT_EQ(WithoutServerPaths("open '/var/lib/scry/index' failed (/tmp/x/y)"),
+            "open '.../index' failed (.../y)");
+  EXPECT_EQ(WithoutServerPaths("a/b/c and /one and x=/a/b"), "a/b/c and /one and x=.../b");
+  const grpc::Status s =
+      ToGrpc(absl::DataLossError("block checksum mismatch in /home/op/idx/gen-1/shard-0/9.sst"));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DATA_LOSS);
+  EXPECT_EQ(s.error_message(), "block checksum mismatch in .../9.sst");
+  // A client's own words stay as they are.
+  EXPECT_EQ(ToGrpc(absl::InvalidArgumentError("bad query /a/b/c")).error_message(),
+            "bad query /a/b/c");
+}
+
+TEST(ServerPathsTest, LoopbackListenAddresses) {
+  for (const char* a : {"127.0.0.1:7700", "127.1.2.3:0", "localhost:80", "[::1]:7700", "unix:/s"}) {
+    EXPECT_TRUE(IsLoopbackListen(a)) << a;
+  }
+  for (const char* a : {"0.0.0.0:7700", "[::]:7700", "10.0.0.5:7700", "example.org:443"}) {
+    EXPECT_FALSE(IsLoopbackListen(a)) << a;
+  }
 }
 
 }  // namespace
