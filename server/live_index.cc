@@ -126,6 +126,7 @@ absl::StatusOr<std::string> LiveIndex::Reload(bool* switched) {
   // leased and whole); the next reload takes the newer one.
   const std::string now = (*opened)->generation();
   std::shared_ptr<const query::Searcher> old;
+  bool was_damaged = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     old = std::move(current_);
@@ -134,10 +135,29 @@ absl::StatusOr<std::string> LiveIndex::Reload(bool* switched) {
     info_.loaded_at = absl::Now();
     ++info_.reloads;
     refused_.clear();
+    was_damaged = info_.damaged;
+    info_.damaged = false;
+    info_.damage.clear();
   }
   Log(absl::StrCat("now serving ", now, " (was ", served, ")"));
+  if (was_damaged && options_.on_health) options_.on_health(true);
   if (switched != nullptr) *switched = true;
   return now;  // `old` goes when its last search does
+}
+
+void LiveIndex::ReportDamage(const query::Searcher& searcher, const absl::Status& status) {
+  std::string generation;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (current_.get() != &searcher || info_.damaged) return;
+    info_.damaged = true;
+    info_.damage = std::string(status.message());
+    generation = info_.generation;
+  }
+  Log(absl::StrCat(generation, " is damaged (", status.message(),
+                   "); health NOT_SERVING until a new generation is served (scry verify "
+                   "--index says what else is)"));
+  if (options_.on_health) options_.on_health(false);
 }
 
 void LiveIndex::ReloadSoon() {

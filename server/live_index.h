@@ -49,6 +49,10 @@ struct LiveIndexOptions {
   // checksum and posting list; it reads the whole index): one with damage is
   // refused like one that fails to open (DataLoss naming the first problem).
   bool verify_on_open = false;
+  // Called with false when a search finds the served generation damaged
+  // (ReportDamage), and with true when a new generation replaces a damaged
+  // one: what the health service should say. nullptr: not called.
+  std::function<void(bool healthy)> on_health;
 };
 
 // What is served now.
@@ -58,6 +62,10 @@ struct LiveIndexInfo {
   uint64_t reloads = 0;         // generations switched to after the first
   uint64_t failed_reloads = 0;  // generations refused
   std::string last_error;       // why the last refused one was refused ("" if none)
+  // Whether a search found the served generation damaged (ReportDamage),
+  // and what it found; cleared when another generation is served.
+  bool damaged = false;
+  std::string damage;
 };
 
 class LiveIndex {
@@ -86,6 +94,14 @@ class LiveIndex {
   // Asks the watcher to Reload soon, without waiting (for a signal handler's
   // thread). No-op after destruction began.
   void ReloadSoon();
+
+  // Tells that a read of `searcher`'s generation met damage (DataLoss:
+  // a block checksum, a missing or truncated file). If that generation is
+  // still served, it is marked damaged (logged once, on_health(false))
+  // until a new generation is served; searches go on being answered (the
+  // damage may touch only some of them), but the health service says
+  // NOT_SERVING so that load balancers and brokers prefer a sound replica.
+  void ReportDamage(const query::Searcher& searcher, const absl::Status& status);
 
   LiveIndexInfo info() const;
 

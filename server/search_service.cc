@@ -247,7 +247,12 @@ grpc::Status SearchService::Search(grpc::ServerContextBase* context,
   }
   if (context != nullptr) q->cancelled = [context] { return context->IsCancelled(); };
   absl::StatusOr<query::SearchResult> result = searcher->Search(*q);
-  if (!result.ok()) return ToGrpc(result.status());
+  if (!result.ok()) {
+    if (result.status().code() == absl::StatusCode::kDataLoss) {
+      index->ReportDamage(*searcher, result.status());
+    }
+    return ToGrpc(result.status());
+  }
   ToProto(std::move(*result), q->explain, response);
   if (anonymous && std::find(options_.anonymous_fields.begin(), options_.anonymous_fields.end(),
                              "title") == options_.anonymous_fields.end()) {
@@ -268,7 +273,12 @@ grpc::Status SearchService::GetDocument(grpc::ServerContextBase* /*context*/,
   if (index == nullptr) return Loading();
   const std::shared_ptr<const query::Searcher> searcher = index->Acquire();
   absl::StatusOr<query::Document> doc = searcher->GetDocument(*id);
-  if (!doc.ok()) return ToGrpc(doc.status());
+  if (!doc.ok()) {
+    if (doc.status().code() == absl::StatusCode::kDataLoss) {
+      index->ReportDamage(*searcher, doc.status());
+    }
+    return ToGrpc(doc.status());
+  }
   ToProto(std::move(*doc), response);
   return grpc::Status::OK;
 }

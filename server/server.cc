@@ -341,6 +341,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   live.searcher = options.searcher;
   live.poll_ms = options.reload_poll_ms;
   live.verify_on_open = options.verify_on_open;
+  Impl* state = impl.get();
+  live.on_health = [state](bool healthy) {
+    absl::MutexLock lock(&state->mu);
+    if (!state->shut_down) SetServing(state->server.get(), healthy);
+  };
   live.log = [](const std::string& line) {
     std::fprintf(stderr, "scry: %s\n", line.c_str());
     std::fflush(stderr);

@@ -79,6 +79,18 @@ class DamagedIndexTest : public ::testing::Test {
     EXPECT_TRUE(s.ok()) << s.error_message();
   }
 
+  // The health service's status for the whole server: 1 SERVING, 2
+  // NOT_SERVING (grpc.health.v1.HealthCheckResponse), -1 on failure.
+  int Health() {
+    std::string response;
+    grpc::Status s =
+        scry::testing::RawCall(grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                                   grpc::InsecureChannelCredentials()),
+                               "/grpc.health.v1.Health/Check", "", &response);
+    if (!s.ok() || response.size() != 2 || response[0] != 0x08) return -1;
+    return response[1];
+  }
+
   // Damages the one data block of the terms (every list here is inline).
   void FlipTermsBlock() {
     const auto files = scry::testing::SstFilesOf(shard_, "terms");
@@ -95,12 +107,29 @@ class DamagedIndexTest : public ::testing::Test {
 
 TEST_F(DamagedIndexTest, AFlippedByteIsDataLossPerQueryAndTheServerServesOn) {
   Start();
+  EXPECT_EQ(Health(), 1);
   FlipTermsBlock();  // files open, no block read yet: the next reads see it
   for (const char* query : {"apple", "banana", "cherry OR apple", "apple", "\"banana cherry\""}) {
     grpc::Status s = Search(query);
     EXPECT_EQ(s.error_code(), grpc::StatusCode::DATA_LOSS) << query << ": " << s.error_message();
+    // No server path in what the client is told.
+    EXPECT_EQ(s.error_message().find(dir_.path().string()), std::string::npos) << s.error_message();
   }
   ExpectStillAnswering();
+  // The damage is found: load balancers are told to go elsewhere.
+  EXPECT_EQ(Health(), 2);
+  // A new build is served and the server is healthy again.
+  indexer::BuildOptions options;
+  options.inputs = {dir_.Sub("in.jsonl")};
+  options.index_dir = index_;
+  options.threads = 1;
+  ASSERT_THAT(indexer::BuildIndex(options), IsOk());
+  grpc::ClientContext context;
+  v1::ReloadResponse reload;
+  ASSERT_TRUE(stub_->Reload(&context, v1::ReloadRequest(), &reload).ok());
+  EXPECT_TRUE(reload.switched());
+  EXPECT_EQ(Health(), 1);
+  EXPECT_TRUE(Search("apple").ok());
 }
 
 TEST_F(DamagedIndexTest, AFileTruncatedToNothingIsDataLossPerQuery) {
