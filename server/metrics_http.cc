@@ -173,6 +173,13 @@ std::string RenderPrometheus(const v1::StatsResponse& stats) {
   }
   Family(&out, "scry_searches_in_flight", "gauge", "Searches running now.");
   absl::StrAppend(&out, "scry_searches_in_flight ", stats.searches_in_flight(), "\n");
+  Family(&out, "scry_connections_open", "gauge", "Connections to the gRPC port open now.");
+  absl::StrAppend(&out, "scry_connections_open ", stats.connections_open(), "\n");
+  Family(&out, "scry_connections_refused_total", "counter",
+         "Connections closed at once because --max-connections were open.");
+  absl::StrAppend(&out, "scry_connections_refused_total ", stats.connections_refused(), "\n");
+  Family(&out, "scry_connections_max", "gauge", "The cap on open connections (--max-connections).");
+  absl::StrAppend(&out, "scry_connections_max ", stats.max_connections(), "\n");
   Family(&out, "scry_index_docs", "gauge", "Documents in the served index.");
   absl::StrAppend(&out, "scry_index_docs ", stats.docs(), "\n");
   Family(&out, "scry_index_terms", "gauge", "Terms in the served index (summed over shards).");

@@ -303,6 +303,7 @@ grpc::Status SearchService::Stats(grpc::ServerContextBase* /*context*/,
   metrics_.Fill(response);
   response->set_searches_in_flight(
       static_cast<uint64_t>(std::max(0, searches_in_flight_.load(std::memory_order_relaxed))));
+  if (options_.add_stats) options_.add_stats(response);
   return grpc::Status::OK;
 }
 

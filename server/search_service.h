@@ -17,6 +17,7 @@
 #define SCRY_SERVER_SEARCH_SERVICE_H_
 
 #include <atomic>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,9 @@ struct SearchServiceOptions {
   // One JSON line per call on stderr: time, method, status code, latency,
   // peer, request bytes (never the query text or a token).
   bool access_log = false;
+  // Called by Stats to add what the service does not know itself (the
+  // connection counts of server/acceptor.h); may be empty.
+  std::function<void(v1::StatsResponse*)> add_stats;
 };
 
 class SearchService final : public grpc::Service {

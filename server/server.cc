@@ -28,6 +28,7 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "server/acceptor.h"
 #include "server/log_limiter.h"
 #include "server/metrics_http.h"
 #include "server/search_service.h"
@@ -250,7 +251,9 @@ grpc::Status ToGrpc(const absl::Status& status) {
 
 struct Server::Impl {
   // Destroyed bottom-up: the gRPC server (which waits for running calls)
-  // before the service and the searcher it uses.
+  // before the service and the searcher it uses, the acceptor (which the
+  // service's Stats reads) last.
+  std::unique_ptr<Acceptor> acceptor;
   std::unique_ptr<LiveIndex> index;
   std::unique_ptr<SearchService> service;
   std::unique_ptr<grpc::Server> server;
@@ -276,8 +279,32 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     return absl::InvalidArgumentError(
         absl::StrCat("--grpc-max-threads must be 0 (no limit) or at least 3, not ", max_threads));
   }
+  if (options.max_connections < 0 || options.idle_timeout_s < 0 ||
+      options.handshake_timeout_s <= 0) {
+    return absl::InvalidArgumentError(
+        "--max-connections and --idle-timeout-s must be at least 0, --handshake-timeout-s at "
+        "least 1");
+  }
   SCRY_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options));
+  const int64_t fd_limit = RaiseFdLimit();
+  const int max_connections = options.max_connections > 0
+                                  ? options.max_connections
+                                  : DefaultMaxConnections(fd_limit, OpenFdCount());
+  // scry's own listener and accept loop (server/acceptor.h): gRPC's stops
+  // for good after EMFILE; this one caps the connections and goes on.
+  SCRY_ASSIGN_OR_RETURN(
+      impl->acceptor,
+      Acceptor::Listen(options.listen, max_connections, [](const std::string& line) {
+        std::fprintf(stderr, "scry: %s\n", line.c_str());
+        std::fflush(stderr);
+      }));
   SearchServiceOptions service = options.service;
+  const Acceptor* acceptor = impl->acceptor.get();
+  service.add_stats = [acceptor](v1::StatsResponse* stats) {
+    stats->set_connections_open(acceptor->connections_open());
+    stats->set_connections_refused(acceptor->connections_refused());
+    stats->set_max_connections(static_cast<uint64_t>(acceptor->max_connections()));
+  };
   if (!options.auth_token_file.empty()) {
     SCRY_ASSIGN_OR_RETURN(std::vector<std::string> tokens, ReadTokens(options.auth_token_file));
     service.auth_tokens.insert(service.auth_tokens.end(), tokens.begin(), tokens.end());
@@ -298,23 +325,37 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   if (!service.auth_tokens.empty()) builder.SetOption(std::make_unique<NoReflectionOption>());
-  int selected_port = 0;
-  builder.AddListeningPort(options.listen, credentials, &selected_port);
+  // No port of gRPC's own: the acceptor hands it the connections.
+  std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> connections =
+      builder.experimental().AddExternalConnectionAcceptor(
+          grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD, credentials);
+  const int selected_port = impl->acceptor->port();
   builder.RegisterService(impl->service.get());
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
-  // gRPC sets SO_REUSEPORT by default, which would let a second server bind
-  // the same port and silently take half of the connections.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Idle and slow connections: closed (GOAWAY) after idle_timeout_s without
+  // calls, or when their TLS/HTTP/2 handshake (up to the client's SETTINGS
+  // frame) takes longer than handshake_timeout_s. Keepalive pings, while
+  // calls run, find peers that vanished without closing the connection.
+  if (options.idle_timeout_s > 0) {
+    builder.AddChannelArgument(
+        GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+        static_cast<int>(std::min<int64_t>(int64_t{options.idle_timeout_s} * 1000, INT_MAX)));
+  }
+  builder.AddChannelArgument(
+      GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+      static_cast<int>(std::min<int64_t>(int64_t{options.handshake_timeout_s} * 1000, INT_MAX)));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
   if (max_threads > 0) {
     grpc::ResourceQuota quota("scry-server");
     quota.SetMaxThreads(max_threads);
     builder.SetResourceQuota(quota);
   }
   impl->server = builder.BuildAndStart();
-  if (impl->server == nullptr || selected_port == 0) {
-    if (impl->server != nullptr) impl->server->Shutdown();
+  if (impl->server == nullptr) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
   }
+  impl->acceptor->Start(std::move(connections));
   SetServing(impl->server.get(), false);
   if (!options.metrics_listen.empty()) {
     // Bound now (a bad address fails before the index opens); answers 503
@@ -331,6 +372,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
           return RenderPrometheus(stats);
         });
     if (!metrics.ok()) {
+      impl->acceptor->Stop();
       impl->server->Shutdown();
       return metrics.status();
     }
@@ -352,6 +394,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   };
   absl::StatusOr<std::unique_ptr<LiveIndex>> index_or = LiveIndex::Open(live);
   if (!index_or.ok()) {
+    impl->acceptor->Stop();
     impl->server->Shutdown();
     return index_or.status();
   }
@@ -364,11 +407,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   const char* tls = options.tls_cert_file.empty()        ? "plaintext"
                     : options.tls_client_ca_file.empty() ? "TLS"
                                                          : "mutual TLS";
-  std::fprintf(stderr, "scry: serving %s %s (%llu docs, %zu shards) on %s (%s%s)\n",
+  std::fprintf(stderr,
+               "scry: serving %s %s (%llu docs, %zu shards) on %s (%s%s; fd limit %lld, "
+               "max %d connections)\n",
                options.index_dir.c_str(), searcher->generation().c_str(),
                static_cast<unsigned long long>(index.docs), static_cast<size_t>(index.num_shards),
                BoundAddress(options.listen, selected_port).c_str(), tls,
-               service.auth_tokens.empty() ? "" : ", bearer tokens required");
+               service.auth_tokens.empty() ? "" : ", bearer tokens required",
+               static_cast<long long>(fd_limit), max_connections);
   if (impl->metrics != nullptr) {
     std::fprintf(stderr, "scry: metrics on http://%s/metrics\n",
                  BoundAddress(options.metrics_listen, impl->metrics->port()).c_str());
@@ -378,6 +424,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
 }
 
 int Server::metrics_port() const { return impl_->metrics != nullptr ? impl_->metrics->port() : 0; }
+
+int Server::max_connections() const { return impl_->acceptor->max_connections(); }
 
 void Server::Wait() { impl_->server->Wait(); }
 
@@ -392,6 +440,7 @@ void Server::Shutdown(int grace_ms) {
     impl_->shut_down = true;
   }
   SetServing(impl_->server.get(), false);
+  impl_->acceptor->Stop();  // no new connections
   if (impl_->metrics != nullptr) impl_->metrics->Shutdown();
   impl_->server->Shutdown(std::chrono::system_clock::now() +
                           std::chrono::milliseconds(std::max(grace_ms, 0)));

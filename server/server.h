@@ -60,6 +60,15 @@ struct ServerOptions {
   // 1 and 2 are refused (1 would refuse every call, 2 some sequential ones).
   static constexpr int kAutoGrpcThreads = -1;
   int grpc_max_threads = kAutoGrpcThreads;
+  // Most connections open at once (server/acceptor.h); one more is closed
+  // at once. 0: DefaultMaxConnections of the fd limit (raised to the hard
+  // limit at start) and the descriptors open then.
+  int max_connections = 0;
+  // A connection without calls for this long is closed (GOAWAY); 0: never.
+  int idle_timeout_s = 300;
+  // A connection that has not completed its TLS and HTTP/2 handshake this
+  // long after it was accepted is closed.
+  int handshake_timeout_s = 10;
 };
 
 // The thread limit applied for `options`: options.grpc_max_threads, or for
@@ -102,7 +111,9 @@ class Server {
   // bound; InvalidArgument/NotFound for unusable TLS or token files.
   // With options.metrics_listen, the metrics endpoint is bound before the
   // index opens (Unavailable if it cannot be; InvalidArgument if it is not
-  // HOST:PORT). InvalidArgument for a grpc_max_threads of 1 or 2.
+  // HOST:PORT). InvalidArgument for a grpc_max_threads of 1 or 2, or a
+  // negative max_connections, idle_timeout_s or handshake_timeout_s (or a
+  // handshake_timeout_s of 0). Raises the soft fd limit to the hard one.
   static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options);
   ~Server();  // shuts down if still running
   Server(const Server&) = delete;
@@ -112,6 +123,9 @@ class Server {
   int port() const { return port_; }
   // The port of the metrics endpoint; 0 if off (no options.metrics_listen).
   int metrics_port() const;
+  // The cap on connections in force (options.max_connections, or the
+  // default derived from the fd limit).
+  int max_connections() const;
 
   // Asks the server to serve the generation CURRENT names, if new, without
   // waiting (for SIGHUP); the outcome is logged.

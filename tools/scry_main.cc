@@ -224,6 +224,22 @@ int main(int argc, char** argv) {
       ->add_option("--metrics-port-file", metrics_port_file,
                    "Write the bound metrics port to this file once serving")
       ->needs(metrics_listen_opt);
+  serve_cmd
+      ->add_option("--max-connections", serve.max_connections,
+                   "Most connections open at once; one more is closed at once (0 = derived from "
+                   "the fd limit: min(16384, limit - descriptors open - 256), at least 16)")
+      ->check(CLI::NonNegativeNumber)
+      ->default_str("0");
+  serve_cmd
+      ->add_option("--idle-timeout-s", serve.idle_timeout_s,
+                   "Close a connection without calls for this long (0 = never)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--handshake-timeout-s", serve.handshake_timeout_s,
+                   "Close a connection whose TLS/HTTP/2 handshake takes longer")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   serve_cmd->add_flag("--verify-on-open", serve.verify_on_open,
                       "Check every generation (as `scry verify` does) before serving it; one "
                       "with damage is refused (startup fails, a reload keeps the old one)");

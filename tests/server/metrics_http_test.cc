@@ -309,6 +309,9 @@ TEST(RenderPrometheusTest, RendersCountersHistogramsAndGauges) {
   stats.set_reloads(2);
   stats.set_failed_reloads(1);
   stats.set_searches_in_flight(2);
+  stats.set_connections_open(5);
+  stats.set_connections_refused(7);
+  stats.set_max_connections(512);
   v1::MethodMetrics* search = stats.add_methods();
   search->set_method("Search");
   (*search->mutable_calls_by_code())["OK"] = 3;
@@ -352,6 +355,16 @@ TEST(RenderPrometheusTest, RendersCountersHistogramsAndGauges) {
             "# HELP scry_searches_in_flight Searches running now.\n"
             "# TYPE scry_searches_in_flight gauge\n"
             "scry_searches_in_flight 2\n"
+            "# HELP scry_connections_open Connections to the gRPC port open now.\n"
+            "# TYPE scry_connections_open gauge\n"
+            "scry_connections_open 5\n"
+            "# HELP scry_connections_refused_total Connections closed at once because "
+            "--max-connections were open.\n"
+            "# TYPE scry_connections_refused_total counter\n"
+            "scry_connections_refused_total 7\n"
+            "# HELP scry_connections_max The cap on open connections (--max-connections).\n"
+            "# TYPE scry_connections_max gauge\n"
+            "scry_connections_max 512\n"
             "# HELP scry_index_docs Documents in the served index.\n"
             "# TYPE scry_index_docs gauge\n"
             "scry_index_docs 10\n"
@@ -645,6 +658,9 @@ TEST_F(MetricsHttpTest, ServesTheCountersOfTheStatsRpc) {
       {"scry_rpc_calls_total", "counter"},
       {"scry_rpc_latency_seconds", "histogram"},
       {"scry_searches_in_flight", "gauge"},
+      {"scry_connections_open", "gauge"},
+      {"scry_connections_refused_total", "counter"},
+      {"scry_connections_max", "gauge"},
       {"scry_index_docs", "gauge"},
       {"scry_index_terms", "gauge"},
       {"scry_index_postings", "gauge"},
@@ -673,6 +689,12 @@ TEST_F(MetricsHttpTest, ServesTheCountersOfTheStatsRpc) {
   EXPECT_EQ(CheckHistogram(e, "GetDocument"), 0);
   EXPECT_GT(*e.Value("scry_rpc_latency_seconds_sum", {{"method", "Search"}}), 0);
   EXPECT_EQ(e.Value("scry_searches_in_flight"), 0);
+  // The stub's own connection, at least (the count is swept every ~200 ms).
+  EXPECT_GE(stats.connections_open(), 1u);
+  EXPECT_GE(e.Value("scry_connections_open"), 1);
+  EXPECT_EQ(e.Value("scry_connections_refused_total"), 0);
+  EXPECT_EQ(e.Value("scry_connections_max"), static_cast<double>(stats.max_connections()));
+  EXPECT_GE(stats.max_connections(), 16u);
   EXPECT_EQ(e.Value("scry_index_docs"), 4522);
   EXPECT_EQ(e.Value("scry_index_docs"), static_cast<double>(stats.docs()));
   EXPECT_EQ(e.Value("scry_index_terms"), static_cast<double>(stats.terms()));

@@ -1,6 +1,11 @@
 // The `scry` program end to end, as a user runs it: index, stats, serve on
 // 127.0.0.1 with a free port, search through gRPC, SIGTERM.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,8 +21,10 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "grpc/grpc.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "grpcpp/support/channel_arguments.h"
 #include "gtest/gtest.h"
 #include "scry/v1/search.grpc.pb.h"
 #include "tests/fault_fs.h"
@@ -114,6 +121,142 @@ TEST(Cli, ServeSearchThroughGrpcAndStopOnSigterm) {
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   EXPECT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// A plain TCP connection to 127.0.0.1:`port` that sends nothing (connected
+// within 2 s); -1 if not.
+int IdleConnection(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    pollfd p = {fd, POLLOUT, 0};
+    int error = 0;
+    socklen_t len = sizeof error;
+    if (errno != EINPROGRESS || poll(&p, 1, 2000) != 1 ||
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0 || error != 0) {
+      close(fd);
+      return -1;
+    }
+  }
+  return fd;
+}
+
+// Whether the peer has closed `fd` (end of stream or reset) by now; what it
+// sent before (a server's HTTP/2 SETTINGS) is read and dropped.
+bool PeerClosed(int fd) {
+  while (true) {
+    char buf[4096];
+    const ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n == 0) return true;
+    if (n > 0) continue;
+    return errno != EAGAIN && errno != EWOULDBLOCK;
+  }
+}
+
+// A search on a new connection of its own (deadline 2 s).
+grpc::Status SearchOnNewConnection(const std::string& target) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto stub = v1::SearchService::NewStub(
+      grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  v1::SearchRequest request;
+  request.set_query("\"cold war\"");
+  v1::SearchResponse response;
+  grpc::Status status = stub->Search(&context, request, &response);
+  if (status.ok() && response.hits_size() == 0) {
+    return grpc::Status(grpc::StatusCode::INTERNAL, "no hits");
+  }
+  return status;
+}
+
+// More idle TCP connections than the server's fd limit (256, soft and hard):
+// the server closes those past its cap (derived from the limit) at once
+// instead of running out of descriptors, keeps accepting, and answers on new
+// connections once the ones it holds close. (gRPC's own listener stopped
+// accepting for good after its first EMFILE.)
+TEST(Cli, ServeOutlastsMoreIdleConnectionsThanItsFdLimit) {
+  constexpr int kConnections = 400;
+  rlimit limit{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &limit), 0);
+  if (limit.rlim_cur < kConnections + 200) {
+    limit.rlim_cur = std::min<rlim_t>(limit.rlim_max, kConnections + 200);
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &limit), 0);
+  }
+  ASSERT_GE(limit.rlim_cur, static_cast<rlim_t>(kConnections + 200))
+      << "this test needs " << kConnections + 200 << " descriptors";
+  TempDir dir;
+  ASSERT_EQ(
+      Shell(absl::StrCat("index -q --input ", Sample(), " --index ", dir.Sub("idx"))).exit_code, 0);
+  const std::string port_file = dir.Sub("port"), log = dir.Sub("serve.log");
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    FILE* out = std::fopen(log.c_str(), "w");
+    dup2(fileno(out), STDOUT_FILENO);
+    dup2(fileno(out), STDERR_FILENO);
+    execl("/bin/bash", "bash", "-c",
+          "ulimit -n 256 && exec \"$0\" serve --index \"$1\" --listen 127.0.0.1:0 --port-file "
+          "\"$2\"",
+          SCRY_BINARY, dir.Sub("idx").c_str(), port_file.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  for (int i = 0; i < 300 && !std::filesystem::exists(port_file); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(std::filesystem::exists(port_file)) << ReadFile(log);
+  const int port = std::stoi(ReadFile(port_file));
+  const std::string target = absl::StrCat("127.0.0.1:", port);
+  ASSERT_TRUE(SearchOnNewConnection(target).ok());
+
+  std::vector<int> idle;
+  for (int i = 0; i < kConnections; ++i) {
+    const int fd = IdleConnection(port);
+    if (fd >= 0) idle.push_back(fd);
+  }
+  EXPECT_EQ(idle.size(), static_cast<size_t>(kConnections));
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  int waited = 0;
+  EXPECT_EQ(waitpid(pid, &waited, WNOHANG), 0) << "the server exited\n" << ReadFile(log);
+  // Those past the cap were closed by the server at once (refused cleanly);
+  // the ones it holds are left open.
+  std::vector<int> held;
+  for (int fd : idle) {
+    if (!PeerClosed(fd)) held.push_back(fd);
+  }
+  EXPECT_GE(idle.size() - held.size(), static_cast<size_t>(kConnections - 256)) << ReadFile(log);
+  EXPECT_GT(held.size(), 0u);
+  // A search on a new connection is refused (or served) now, and served
+  // once the connections the server holds close.
+  (void)SearchOnNewConnection(target);
+  for (int fd : held) close(fd);
+  grpc::Status status;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  do {
+    status = SearchOnNewConnection(target);
+  } while (!status.ok() && std::chrono::steady_clock::now() < until);
+  EXPECT_TRUE(status.ok()) << status.error_message() << "\n" << ReadFile(log);
+  for (int fd : idle) close(fd);
+
+  // All gone: the server still accepts and answers, again and again.
+  for (int i = 0; i < 5; ++i) {
+    status = SearchOnNewConnection(target);
+    EXPECT_TRUE(status.ok()) << i << ": " << status.error_message();
+  }
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  ASSERT_EQ(waitpid(pid, &waited, 0), pid);
+  EXPECT_TRUE(WIFEXITED(waited));
+  EXPECT_EQ(WEXITSTATUS(waited), 0);
+  const std::string text = ReadFile(log);
+  EXPECT_NE(text.find("fd limit 256, max 16 connections"), std::string::npos) << text;
+  EXPECT_NE(text.find("connection(s) closed at once: --max-connections 16 open"), std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("Too many open files"), std::string::npos) << text;
 }
 
 // SIGTERM while a search runs: the server stops accepting calls, lets the
