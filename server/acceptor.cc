@@ -177,12 +177,10 @@ absl::StatusOr<std::unique_ptr<Acceptor>> Acceptor::Listen(const std::string& li
         reinterpret_cast<const sockaddr_in*>(ai->ai_addr)->sin_addr.s_addr == htonl(INADDR_ANY)) {
       continue;
     }
+    // As gRPC does, one address of several that cannot be bound (say ::1
+    // on a host without IPv6) is skipped.
     const int fd = ListenOn(*ai, bound_port, &error);
-    if (fd < 0) {
-      for (int f : fds) close(f);
-      fds.clear();
-      break;
-    }
+    if (fd < 0) continue;
     if (ai->ai_family == AF_INET6 &&
         IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6*>(ai->ai_addr)->sin6_addr)) {
       wildcard_v6 = true;

@@ -57,7 +57,8 @@ class Acceptor {
   using LogFn = std::function<void(const std::string&)>;
 
   // Binds and listens on `listen` ("HOST:PORT", IPv6 hosts in brackets,
-  // port 0: a free port; every address the host resolves to, on one port),
+  // port 0: a free port; every address the host resolves to that can be
+  // bound, on one port),
   // with SO_REUSEADDR but not SO_REUSEPORT (a second server on the port
   // fails instead of taking half of the connections). Unavailable "cannot
   // listen on ..." if it cannot. `max_connections` must be at least 1.

@@ -241,6 +241,14 @@ TEST_F(ConnectionsTest, ListenErrors) {
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(second.status().message().find("cannot listen on"), std::string::npos)
       << second.status();
+  // A name: every address it resolves to that can be bound, on one port.
+  options.listen = "localhost:0";
+  {
+    auto named = Server::Start(options);
+    ASSERT_THAT(named, IsOk());
+    v1::StatsResponse stats;
+    EXPECT_TRUE(CallStats(OwnChannel((*named)->port()), &stats).ok());
+  }
   options.listen = "no-port";
   EXPECT_EQ(Server::Start(options).status().code(), absl::StatusCode::kUnavailable);
   options = Options();
