@@ -86,6 +86,50 @@ TEST(Cli, BadLineStopsBuildAndKeepsOldIndex) {
   EXPECT_NE(r.output.find("(1 invalid lines skipped)"), std::string::npos) << r.output;
 }
 
+// A directory with a link out of it and a file name that is not UTF-8: the
+// link is reported and not followed unless --follow-symlinks; the file is a
+// bad document (its path escaped), which stops the build or is skipped.
+TEST(Cli, InputDirectoryLinksAndNonUtf8Names) {
+  TempDir dir;
+  const std::string in = dir.Sub("in");
+  std::filesystem::create_directories(in);
+  std::filesystem::create_directories(dir.Sub("outside"));
+  WriteFile(in + "/a.txt", "granite");
+  WriteFile(dir.Sub("outside/o.txt"), "basalt");
+  std::filesystem::create_directory_symlink("../outside", in + "/out");
+  std::filesystem::create_directories(in + "/sub");
+  std::filesystem::create_directory_symlink("..", in + "/sub/loop");
+  WriteFile(in + "/caf\xe9.txt", "coffee");
+  const std::string index = absl::StrCat(" --input ", in, " --index ", dir.Sub("idx"));
+  CommandResult r = Shell("index" + index);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find(in + "/caf\\xe9.txt: its path cannot be an id (not valid UTF-8)"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("caf\xe9"), std::string::npos) << "printed as it is";
+  r = Shell("index --skip-invalid" + index);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find(in + "/out: a symbolic link, not followed"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find(in + "/sub/loop: a symbolic link, not followed"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("caf\\xe9.txt: its path cannot be an id (not valid UTF-8) (skipped)"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("indexed 1 documents (1 invalid lines skipped)"), std::string::npos)
+      << r.output;
+  r = Shell("index --skip-invalid --follow-symlinks" + index);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("indexed 2 documents (1 invalid lines skipped)"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find(in + "/sub/loop: a symbolic link to a directory walked already"),
+            std::string::npos)
+      << r.output;
+  r = Shell(absl::StrCat("search --index ", dir.Sub("idx"), " 'basalt OR granite'"));
+  EXPECT_NE(r.output.find("out/o.txt"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("total hits: 2"), std::string::npos) << r.output;
+}
+
 TEST(Cli, ServeSearchThroughGrpcAndStopOnSigterm) {
   TempDir dir;
   ASSERT_EQ(
