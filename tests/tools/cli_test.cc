@@ -15,8 +15,12 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
@@ -49,6 +53,35 @@ CommandResult Shell(const std::string& args, const std::string& wrapper = "") {
 }
 
 std::string Sample() { return scry::testing::TestDataDir() + "/sample.jsonl"; }
+
+// The hit lines of `scry search` output ("RANK  SCORE  ID  TITLE", then its
+// fields and snippets indented), one string per hit, in rank order; the
+// ranks must run 1, 2, ... with no gap.
+std::vector<std::string> SearchHits(const std::string& out) {
+  std::vector<std::string> hits;
+  for (absl::string_view line : absl::StrSplit(out, '\n')) {
+    absl::string_view rest = absl::StripLeadingAsciiWhitespace(line);
+    const size_t space = rest.find(' ');
+    int rank = 0;
+    if (space != absl::string_view::npos && absl::SimpleAtoi(rest.substr(0, space), &rank) &&
+        rank > 0) {
+      EXPECT_EQ(rank, static_cast<int>(hits.size()) + 1) << out;
+      hits.emplace_back(line);
+    } else if (!hits.empty() && absl::StartsWith(line, "      ")) {
+      absl::StrAppend(&hits.back(), "\n", line);
+    }
+  }
+  return hits;
+}
+
+// The "total hits: N" line of `scry search` output, without the server's
+// time; empty if there is none.
+std::string TotalHits(const std::string& out) {
+  const size_t at = out.find("total hits: ");
+  if (at == std::string::npos) return "";
+  const std::string line = out.substr(at, out.find('\n', at) - at);
+  return line.substr(0, line.find(" (server took"));
+}
 
 TEST(Cli, IndexStatsAndLocalSearch) {
   TempDir dir;
@@ -421,9 +454,15 @@ TEST(Cli, CompressedStandardInputAndAssembledParts) {
   EXPECT_NE(whole.find("000_7b2183224cf63943"), std::string::npos) << whole;
   const std::string assembled =
       Shell(absl::StrCat("search --index ", dir.Sub("assembled"), q)).output;
-  // Same hits and scores (the timing line differs).
-  auto hits = [](const std::string& out) { return out.substr(out.find('\n') + 1); };
-  EXPECT_EQ(hits(assembled), hits(whole));
+  // Same hits and scores, every one of them (-k 20, or all if fewer).
+  const std::vector<std::string> whole_hits = SearchHits(whole);
+  size_t total = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(absl::StripPrefix(TotalHits(whole), "total hits: "), &total))
+      << whole;
+  EXPECT_GT(total, 1u) << whole;
+  EXPECT_EQ(whole_hits.size(), std::min<size_t>(total, 20)) << whole;
+  EXPECT_EQ(SearchHits(assembled), whole_hits);
+  EXPECT_EQ(TotalHits(assembled), TotalHits(whole));
   r = Shell(absl::StrCat("assemble --part ", dir.Sub("part1"), " --index ", dir.Sub("bad")));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("no part holds shard 0 of 2"), std::string::npos) << r.output;
