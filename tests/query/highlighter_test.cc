@@ -3,7 +3,7 @@
 // Snippets (query/highlighter.h): fragments of the texts in tests/data/snippets
 // worked out by hand from the rules in highlighter.h, surface words marked,
 // UTF-8 and length bounds, bounded work on long documents, and checkpoints
-// against full analysis (randomized, fixed seeds).
+// against full analysis (randomized; seeds from tests/test_util.h TestSeed).
 #include "query/highlighter.h"
 
 #include <memory>
@@ -324,7 +324,7 @@ std::string LongText(size_t bytes, uint32_t seed) {
   static const char* const kWords[] = {"river",  "valley", "the",     "of",      "and",
                                        "sluice", "keeper", "ledger",  "harvest", "town",
                                        "a",      "dike",   "warning", "spring",  "ferry"};
-  std::mt19937 rng(seed);
+  SCRY_SEEDED_RNG(rng, seed);
   std::string text;
   while (text.size() < bytes) {
     text += kWords[rng() % std::size(kWords)];
@@ -485,8 +485,8 @@ std::string RandomText(std::mt19937& rng, uint32_t dropped = 3) {
 }
 
 TEST(Highlighter, CheckpointRestartsEqualFullAnalysis) {
-  const uint32_t seed = 20240611;
-  SCOPED_TRACE(absl::StrCat("seed ", seed));
+  const uint32_t seed = ::scry::testing::TestSeed(20240611);
+  SCRY_SEED_TRACE(seed);
   std::mt19937 rng(seed);
   std::unique_ptr<Analyzer> plain = MakeAnalyzer("english");
   // With stopwords on, stop words are dropped too (often at a checkpoint).
@@ -530,8 +530,8 @@ TEST(Highlighter, CheckpointRestartsEqualFullAnalysis) {
 }
 
 TEST(Highlighter, WithCheckpointsEqualsWithout) {
-  const uint32_t seed = 77;
-  SCOPED_TRACE(absl::StrCat("seed ", seed));
+  const uint32_t seed = ::scry::testing::TestSeed(77);
+  SCRY_SEED_TRACE(seed);
   std::mt19937 rng(seed);
   std::unique_ptr<Analyzer> analyzer = MakeAnalyzer("english");
   int highlighted = 0;
