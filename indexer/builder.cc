@@ -239,7 +239,14 @@ class Build {
   }
 
   absl::Status ReadInputs() {
-    SCRY_ASSIGN_OR_RETURN(const std::vector<InputFile> files, ExpandInputs(options_.inputs));
+    ExpandOptions expand;
+    expand.follow_symlinks = options_.follow_symlinks;
+    std::vector<std::string> notes;
+    SCRY_ASSIGN_OR_RETURN(const std::vector<InputFile> files,
+                          ExpandInputs(options_.inputs, expand, &notes));
+    if (options_.warn) {
+      for (const std::string& note : notes) options_.warn(note);
+    }
     uint64_t raw_before = 0;
     uint64_t uncompressed = 0;
     uint64_t total_bytes = 0;  // for the ETA; 0 if any input is a pipe

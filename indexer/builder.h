@@ -39,6 +39,10 @@ struct BuildOptions {
   // JSON Lines files, text files and directories of them, plain, gzip or
   // zstd (indexer/input.h); "-" is standard input.
   std::vector<std::string> inputs;
+  // Follow symbolic links in input directories, also out of their trees
+  // (ExpandOptions::follow_symlinks); by default links are left out (and
+  // reported through `warn`).
+  bool follow_symlinks = false;
   std::string index_dir;
   uint32_t num_shards = 1;
   // Build only shard `only_shard` of num_shards (-1: all of them): the
@@ -78,7 +82,9 @@ struct BuildOptions {
   // catch-all field, searched by default, always holds every member.
   // At most 255 fields.
   std::vector<std::string> index_fields = {"*"};
-  // Called with one line per skipped input line (and progress if set below).
+  // Called with one line per skipped input line, and one per entry of an
+  // input directory left out that may have been meant as input (a symbolic
+  // link not followed, a file reached twice; not counted as skipped).
   std::function<void(const std::string&)> warn;
   // Called about 4 times a second with a one-line progress report (no
   // newline); nullptr for none.

@@ -1,6 +1,7 @@
 // File: indexer/input.cc
 #include "indexer/input.h"
 
+#include <sys/stat.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -9,9 +10,14 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "simdjson.h"
+#include "storage/status.h"
 
 namespace scry::indexer {
 namespace {
@@ -178,6 +184,13 @@ class TextDocument : public DocumentSource {
   absl::Status Next(InputDocument* doc) override {
     if (done_) return absl::OutOfRangeError("end of input");
     done_ = true;
+    // The id first: a file whose path cannot be an id is not read.
+    if (file_.text_id.empty() || file_.text_id.size() > kMaxIdBytes) {
+      return Invalid(absl::StrCat("its path cannot be an id (1 to ", kMaxIdBytes, " bytes)"));
+    }
+    if (!simdjson::validate_utf8(file_.text_id.data(), file_.text_id.size())) {
+      return Invalid("its path cannot be an id (not valid UTF-8)");
+    }
     std::string text;
     std::vector<char> buf(kChunk);
     for (;;) {
@@ -190,9 +203,6 @@ class TextDocument : public DocumentSource {
       text.append(buf.data(), *got);
     }
     if (!simdjson::validate_utf8(text.data(), text.size())) return Invalid("invalid UTF-8");
-    if (file_.text_id.empty() || file_.text_id.size() > kMaxIdBytes) {
-      return Invalid(absl::StrCat("its path cannot be an id (1 to ", kMaxIdBytes, " bytes)"));
-    }
     doc->id = file_.text_id;
     doc->fields.clear();
     doc->fields.emplace_back("body", std::move(text));
@@ -203,7 +213,7 @@ class TextDocument : public DocumentSource {
 
  private:
   absl::Status Invalid(absl::string_view why) const {
-    return absl::InvalidArgumentError(absl::StrCat(file_.path, ": ", why));
+    return absl::InvalidArgumentError(absl::StrCat(DisplayPath(file_.path), ": ", why));
   }
   InputFile file_;
   std::unique_ptr<ByteSource> in_;
@@ -235,7 +245,138 @@ std::string_view Uncompressed(std::string_view name) {
 bool IsText(std::string_view name) { return name_ends_with(Uncompressed(name), ".txt"); }
 bool IsJsonl(std::string_view name) { return name_ends_with(Uncompressed(name), ".jsonl"); }
 
+// A file's identity: (device, inode).
+using FileKey = std::pair<uint64_t, uint64_t>;
+
+// The identity of the file `path` leads to (through symbolic links);
+// false if it cannot be stat'ed.
+bool KeyOf(const std::string& path, FileKey* key) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return false;
+  *key = {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+  return true;
+}
+
+// The input files under directory `root` (see ExpandInputs), sorted by
+// path. Every directory is walked once, whatever number of paths lead to it
+// (tracked by identity, so no link or mount loop is followed); symbolic
+// links are followed only if `follow_symlinks`; a file reached by several
+// paths is listed once, under the first in byte order. Entries left out that
+// look meant as input go to *notes (if not null).
+absl::StatusOr<std::vector<InputFile>> WalkDirectory(const std::string& root, bool follow_symlinks,
+                                                     std::vector<std::string>* notes) {
+  struct Found {
+    std::string path;
+    std::string rel;  // relative to root, '/'-separated
+    FileKey key;
+  };
+  std::vector<Found> found;
+  std::vector<std::string> left_out;
+  absl::flat_hash_set<FileKey> dirs;
+  FileKey root_key;
+  if (!KeyOf(root, &root_key)) {
+    return absl::InternalError(
+        absl::StrCat("cannot list ", DisplayPath(root), ": ", std::strerror(errno)));
+  }
+  dirs.insert(root_key);
+  // Directories still to list: (path, path relative to root).
+  std::vector<std::pair<fs::path, std::string>> todo = {{fs::path(root), ""}};
+  while (!todo.empty()) {
+    const auto [dir, dir_rel] = std::move(todo.back());
+    todo.pop_back();
+    std::error_code ec;
+    for (fs::directory_iterator it(dir, ec); !ec && it != fs::directory_iterator();
+         it.increment(ec)) {
+      const std::string path = it->path().string();
+      const std::string name = it->path().filename().string();
+      const std::string rel = dir_rel.empty() ? name : absl::StrCat(dir_rel, "/", name);
+      std::error_code entry_ec;
+      const bool link = it->is_symlink(entry_ec);
+      // What the entry leads to (through a link too): directory, input file,
+      // or nothing of ours.
+      const bool is_dir = it->is_directory(entry_ec);
+      const bool is_input = !is_dir && (IsText(name) || IsJsonl(name));
+      if (link && !follow_symlinks) {
+        if (is_dir || is_input) {
+          left_out.push_back(absl::StrCat(DisplayPath(path),
+                                          ": a symbolic link, not followed (--follow-symlinks "
+                                          "follows links, also out of the input directory)"));
+        }
+        continue;
+      }
+      if (!is_dir && !is_input) continue;
+      FileKey key;
+      if (!KeyOf(path, &key)) {
+        if (link && is_input) {
+          left_out.push_back(absl::StrCat(DisplayPath(path), ": a symbolic link to nothing"));
+        }
+        continue;
+      }
+      if (is_dir) {
+        if (dirs.insert(key).second) {
+          todo.emplace_back(it->path(), rel);
+        } else if (link) {
+          left_out.push_back(absl::StrCat(
+              DisplayPath(path), ": a symbolic link to a directory walked already, not followed"));
+        }
+        continue;
+      }
+      if (!it->is_regular_file(entry_ec)) continue;
+      found.push_back({path, rel, key});
+    }
+    if (ec) {
+      return absl::InternalError(
+          absl::StrCat("cannot list ", DisplayPath(dir.string()), ": ", ec.message()));
+    }
+  }
+  std::sort(found.begin(), found.end(),
+            [](const Found& a, const Found& b) { return a.path < b.path; });
+  std::vector<InputFile> out;
+  absl::flat_hash_map<FileKey, size_t> files;  // -> index in `found`
+  for (size_t i = 0; i < found.size(); ++i) {
+    const Found& f = found[i];
+    auto [first, inserted] = files.emplace(f.key, i);
+    if (!inserted) {
+      left_out.push_back(absl::StrCat(DisplayPath(f.path), ": the same file as ",
+                                      DisplayPath(found[first->second].path), ", read once"));
+      continue;
+    }
+    InputFile file;
+    file.path = f.path;
+    if (IsText(f.rel)) {
+      file.kind = InputFile::Kind::kText;
+      file.text_id = std::string(Uncompressed(f.rel));
+    }
+    out.push_back(std::move(file));
+  }
+  if (notes != nullptr) {
+    std::sort(left_out.begin(), left_out.end());
+    for (auto& note : left_out) notes->push_back(std::move(note));
+  }
+  return out;
+}
+
 }  // namespace
+
+std::string DisplayPath(std::string_view path) {
+  std::string out;
+  for (size_t i = 0; i < path.size();) {
+    const auto c = static_cast<unsigned char>(path[i]);
+    const size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n > 1 && i + n <= path.size() && simdjson::validate_utf8(path.data() + i, n)) {
+      out.append(path.data() + i, n);
+      i += n;
+      continue;
+    }
+    if (n == 1 && c >= 0x20 && c != 0x7f) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      absl::StrAppendFormat(&out, "\\x%02x", c);
+    }
+    ++i;
+  }
+  return out;
+}
 
 absl::StatusOr<std::unique_ptr<ByteSource>> OpenByteSource(const std::string& path) {
   std::FILE* f = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
@@ -257,13 +398,16 @@ absl::StatusOr<std::unique_ptr<ByteSource>> OpenByteSource(const std::string& pa
   return std::unique_ptr<ByteSource>(std::move(file));
 }
 
-absl::StatusOr<std::vector<InputFile>> ExpandInputs(const std::vector<std::string>& inputs) {
+absl::StatusOr<std::vector<InputFile>> ExpandInputs(const std::vector<std::string>& inputs,
+                                                    const ExpandOptions& options,
+                                                    std::vector<std::string>* notes) {
   std::vector<InputFile> out;
   for (const std::string& input : inputs) {
     std::error_code ec;
     if (input == "-" || !fs::is_directory(input, ec)) {
       if (input != "-" && !fs::exists(input, ec)) {
-        return absl::NotFoundError(absl::StrCat("cannot open ", input, ": no such file"));
+        return absl::NotFoundError(
+            absl::StrCat("cannot open ", DisplayPath(input), ": no such file"));
       }
       InputFile file;
       file.path = input;
@@ -274,28 +418,13 @@ absl::StatusOr<std::vector<InputFile>> ExpandInputs(const std::vector<std::strin
       out.push_back(std::move(file));
       continue;
     }
-    std::vector<InputFile> found;
-    fs::recursive_directory_iterator it(input, fs::directory_options::follow_directory_symlink, ec);
-    for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      if (!it->is_regular_file(ec)) continue;
-      const std::string name = it->path().filename().string();
-      if (!IsText(name) && !IsJsonl(name)) continue;
-      InputFile file;
-      file.path = it->path().string();
-      if (IsText(name)) {
-        file.kind = InputFile::Kind::kText;
-        file.text_id =
-            std::string(Uncompressed(it->path().lexically_relative(input).generic_string()));
-      }
-      found.push_back(std::move(file));
-    }
-    if (ec) return absl::InternalError(absl::StrCat("cannot list ", input, ": ", ec.message()));
+    SCRY_ASSIGN_OR_RETURN(std::vector<InputFile> found,
+                          WalkDirectory(input, options.follow_symlinks, notes));
     if (found.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "directory ", input, " holds no *.jsonl or *.txt file (or .gz/.zst of one)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("directory ", DisplayPath(input),
+                       " holds no *.jsonl or *.txt file (or .gz/.zst of one)"));
     }
-    std::sort(found.begin(), found.end(),
-              [](const InputFile& a, const InputFile& b) { return a.path < b.path; });
     for (auto& f : found) out.push_back(std::move(f));
   }
   return out;

@@ -4,9 +4,12 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <utility>
 
@@ -19,6 +22,104 @@
 #include "storage/status.h"
 
 namespace scry::testing {
+
+namespace {
+
+// SCRY_TEST_SEED, or empty if it is unset.
+std::string SeedVariable() {
+  const char* value = std::getenv("SCRY_TEST_SEED");
+  return value == nullptr ? "" : value;
+}
+
+// Says once, at the start of the tests, which seeds they run with (so that a
+// crash, which prints no trace, can be reproduced too).
+class SeedAnnouncer : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    const std::string value = SeedVariable();
+    if (!value.empty()) {
+      std::fprintf(stderr,
+                   "SCRY_TEST_SEED=%s: randomized tests run with seeds derived from it (unset "
+                   "for the fixed seeds)\n",
+                   value.c_str());
+    }
+  }
+};
+
+[[maybe_unused]] ::testing::Environment* const kSeedAnnouncer =
+    ::testing::AddGlobalTestEnvironment(new SeedAnnouncer);
+
+// The seeds the running test has drawn (the last kKeptSeeds), printed if it
+// fails: a failure outside every SCRY_SEED_TRACE (after a helper or a
+// fixture's SetUp drew the seed) still names it.
+constexpr size_t kKeptSeeds = 8;
+std::mutex seeds_mu;
+std::deque<std::string>* drawn_seeds = new std::deque<std::string>;  // guarded by seeds_mu
+uint64_t seeds_drawn = 0;                                            // guarded by seeds_mu
+
+void RecordSeed(uint32_t fixed, uint32_t seed) {
+  std::lock_guard<std::mutex> lock(seeds_mu);
+  ++seeds_drawn;
+  drawn_seeds->push_back("TestSeed(" + std::to_string(fixed) + ") = " + std::to_string(seed));
+  if (drawn_seeds->size() > kKeptSeeds) drawn_seeds->pop_front();
+}
+
+class SeedPrinter : public ::testing::EmptyTestEventListener {
+ public:
+  void OnTestStart(const ::testing::TestInfo& /*info*/) override {
+    std::lock_guard<std::mutex> lock(seeds_mu);
+    drawn_seeds->clear();
+    seeds_drawn = 0;
+  }
+  void OnTestEnd(const ::testing::TestInfo& info) override {
+    if (info.result() == nullptr || !info.result()->Failed()) return;
+    std::lock_guard<std::mutex> lock(seeds_mu);
+    if (seeds_drawn == 0) return;
+    const std::string value = SeedVariable();
+    std::fprintf(stderr, "[ SEEDS    ] %s.%s drew %llu seeds (SCRY_TEST_SEED=%s); the last:\n",
+                 info.test_suite_name(), info.name(), static_cast<unsigned long long>(seeds_drawn),
+                 value.empty() ? "unset: fixed seeds" : value.c_str());
+    for (const std::string& s : *drawn_seeds)
+      std::fprintf(stderr, "[ SEEDS    ]   %s\n", s.c_str());
+  }
+};
+
+[[maybe_unused]] const bool kSeedPrinterAdded = [] {
+  ::testing::UnitTest::GetInstance()->listeners().Append(new SeedPrinter);
+  return true;
+}();
+
+// splitmix64's finalizer: every bit of `x` moves every bit of the result.
+uint64_t Mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+uint32_t TestSeed(uint32_t fixed) {
+  const std::string value = SeedVariable();
+  uint32_t seed = fixed;
+  if (!value.empty()) {
+    uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a of the value
+    for (unsigned char c : value) h = (h ^ c) * 0x100000001b3ull;
+    seed = static_cast<uint32_t>(Mix(h ^ Mix(fixed)));
+  }
+  RecordSeed(fixed, seed);
+  return seed;
+}
+
+std::string SeedDescription(uint32_t seed) {
+  const std::string value = SeedVariable();
+  if (value.empty()) {
+    return "seed " + std::to_string(seed) +
+           " (fixed; SCRY_TEST_SEED is unset, set it to run other seeds)";
+  }
+  return "seed " + std::to_string(seed) + " (derived from SCRY_TEST_SEED=" + value +
+         "; run again with SCRY_TEST_SEED=" + value + " to repeat)";
+}
 
 TempDir::TempDir() {
   const char* base = std::getenv("TMPDIR");

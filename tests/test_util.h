@@ -1,12 +1,14 @@
 // File: tests/test_util.h
 //
 // Helpers for scry tests: Status matchers that print the message, temporary
-// directories that clean up after themselves, and seeded randomness.
+// directories that clean up after themselves, and seeded randomness (fixed
+// seeds, or new ones from the environment variable SCRY_TEST_SEED).
 #ifndef SCRY_TESTS_TEST_UTIL_H_
 #define SCRY_TESTS_TEST_UTIL_H_
 
 #include <cstdint>
 #include <filesystem>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -73,6 +75,31 @@ std::vector<std::string> MostFrequentWords(const std::string& path, size_t n,
 // Commits into the index directory `dir` a generation that cannot be served:
 // its MANIFEST names `shards` shards that are not there (a damaged build).
 absl::Status CommitDamagedGeneration(const std::string& dir, uint32_t shards);
+
+// The seed of a randomized test: `fixed` (the seed the test has always used)
+// unless the environment variable SCRY_TEST_SEED is set and not empty; then
+// a seed mixed from its value (any text, e.g. a number) and `fixed`, so each
+// call site still gets a seed of its own and one value of SCRY_TEST_SEED
+// reproduces a run. Use it with SCRY_SEED_TRACE so that a failure names the
+// seed:
+//   const uint32_t seed = TestSeed(7);
+//   SCRY_SEED_TRACE(seed);
+//   std::mt19937 rng(seed);
+uint32_t TestSeed(uint32_t fixed);
+
+// "seed S (SCRY_TEST_SEED=V ...)": what SCRY_SEED_TRACE adds to failures.
+std::string SeedDescription(uint32_t seed);
+
+// Adds the seed, and the SCRY_TEST_SEED that gave it, to every failure in
+// the current scope (a SCOPED_TRACE).
+#define SCRY_SEED_TRACE(seed) SCOPED_TRACE(::scry::testing::SeedDescription(seed))
+
+// Declares `std::mt19937 rng` seeded with TestSeed(fixed), its seed in
+// failures of the current scope (SCRY_SEED_TRACE).
+#define SCRY_SEEDED_RNG(rng, fixed)                             \
+  const uint32_t rng##_seed = ::scry::testing::TestSeed(fixed); \
+  SCRY_SEED_TRACE(rng##_seed);                                  \
+  std::mt19937 rng(rng##_seed)
 
 // Directory of the test data committed in tests/data.
 inline std::string TestDataDir() { return SCRY_TEST_DATA_DIR; }

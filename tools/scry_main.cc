@@ -59,6 +59,9 @@ int main(int argc, char** argv) {
                    "Input: a JSON Lines file, a .txt file (one document) or a directory of "
                    "*.jsonl/*.txt; any may be gzip or zstd compressed (repeatable; - for stdin)")
       ->required();
+  index->add_flag("--follow-symlinks", build.follow_symlinks,
+                  "Follow symbolic links in input directories, also out of them (each directory "
+                  "and file is still read once)");
   index->add_option("--index", build.index_dir, "Index directory (created or replaced)")
       ->required();
   index->add_option("--shards", build.num_shards, "Number of shards")

@@ -14,9 +14,9 @@
 
 #include <utf8proc.h>
 
+#include "analysis/stopwords.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "analysis/stopwords.h"
 #include "tests/test_util.h"
 
 namespace scry::analysis {
@@ -546,8 +546,9 @@ bool IsValidUtf8(const std::string& s) {
 }
 
 TEST(Analyzer, RandomBytes) {
-  const uint32_t seed = 20240611;
+  const uint32_t seed = ::scry::testing::TestSeed(20240611);
   std::cout << "[ INFO     ] RandomBytes seed " << seed << "\n";
+  SCRY_SEED_TRACE(seed);
   std::mt19937 rng(seed);
   const std::vector<std::string> pieces = {
       "a",

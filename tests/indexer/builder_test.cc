@@ -88,6 +88,9 @@ TEST_F(BuilderTest, FirstBadLineStopsWithFileLineAndReason) {
       {"{\"id\":\"x\",\"title\":[\"t\"]}",
        "member \"title\" must be a string or null, got an array"},
       {"{\"id\":\"x\",\"body\":\"bad \xff\xfe utf8\"}", "invalid UTF-8"},
+      // Ids are UTF-8 too: raw Latin-1, or a lone surrogate escaped.
+      {"{\"id\":\"caf\xe9\",\"body\":\"x\"}", "invalid UTF-8"},
+      {"{\"id\":\"\\ud800\",\"body\":\"x\"}", "malformed JSON"},
       {"{\"id\":\"a\",\"body\":\"again\"}", "duplicate id \"a\" (first seen at "},
   };
   for (const auto& c : cases) {
@@ -259,7 +262,8 @@ TEST_F(BuilderTest, StoredDocumentsCarryPositionCheckpoints) {
   ASSERT_THAT(analyzer, IsOk());
   ASSERT_EQ(doc->fields.size(), 2u);
   for (size_t i = 0; i < doc->fields.size(); ++i) {
-    EXPECT_EQ(doc->Checkpoints(i), analysis::PositionCheckpoints(doc->fields[i].second, analyzer->get()))
+    EXPECT_EQ(doc->Checkpoints(i),
+              analysis::PositionCheckpoints(doc->fields[i].second, analyzer->get()))
         << doc->fields[i].first;
   }
   EXPECT_GT(doc->Checkpoints(1).size(), 10u);

@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "indexer/builder.h"
 #include "storage/keys.h"
+#include "tests/test_util.h"
 
 namespace scry::indexer {
 namespace {
@@ -237,7 +238,7 @@ TEST_F(InverterTest, MatchesTheReferenceOnRandomBatches) {
       "Öl",  "naïve", "don't", "42",      "x1",   "a",    "of",  "cat", "cats",  "東京",
       "dog", "quick", "brown", "jumps",   "over", "lazy", "is",  "it",  "stars", "sky"};
   const std::vector<std::string> names = {"title", "body", "tag", "note"};
-  std::mt19937 rng(20261204);
+  SCRY_SEEDED_RNG(rng, 20261204);
   for (int round = 0; round < 60; ++round) {
     SCOPED_TRACE(round);
     const bool stopwords = round % 2 == 1;

@@ -61,7 +61,7 @@ class RunFileTest : public ::testing::Test {
  protected:
   // Writes `n` keys, key i with a list in 1 + i % 3 pieces, into a run.
   RunFile Write(size_t n, size_t postings_per_list) {
-    std::mt19937 rng(7);
+    SCRY_SEEDED_RNG(rng, 7);
     auto writer = RunWriter::Open(dir_.Sub("run"));
     EXPECT_THAT(writer, IsOk());
     for (size_t i = 0; i < n; ++i) {
@@ -91,7 +91,7 @@ class RunFileTest : public ::testing::Test {
 };
 
 TEST_F(RunFileTest, ReadsBackWhatWasWritten) {
-  std::mt19937 rng(1);
+  SCRY_SEEDED_RNG(rng, 1);
   auto writer = RunWriter::Open(dir_.Sub("run"));
   ASSERT_THAT(writer, IsOk());
   std::vector<std::string> keys = {std::string("\0a", 2), std::string("\0b", 2),

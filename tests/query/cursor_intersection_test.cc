@@ -46,7 +46,7 @@ PostingList RandomList(std::mt19937* rng, double density) {
 class CursorIntersectionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::mt19937 rng(7);
+    SCRY_SEEDED_RNG(rng, 7);
     for (double density : {0.0001, 0.001, 0.005, 0.02, 0.1, 0.5, 0.9, 1.0}) {
       lists_.push_back(RandomList(&rng, density));
     }
@@ -123,7 +123,7 @@ class CursorIntersectionTest : public ::testing::Test {
 };
 
 TEST_F(CursorIntersectionTest, EqualsSetIntersection) {
-  std::mt19937 rng(11);
+  SCRY_SEEDED_RNG(rng, 11);
   for (int round = 0; round < 300; ++round) {
     const size_t k = 2 + rng() % 3;
     std::vector<size_t> which;

@@ -157,7 +157,7 @@ absl::Status Evaluate(Algorithm algorithm, const Collection& c, const ScoringCon
 TEST(Evaluators, TopKEqualsReference) {
   int pruned[3] = {}, runs = 0;
   for (uint32_t seed = 1; seed <= 6; ++seed) {
-    std::mt19937 rng(seed);
+    SCRY_SEEDED_RNG(rng, seed);
     const bool ties = seed % 3 == 0;
     const Collection c = RandomCollection(&rng, seed % 2 == 0 ? 30000 : 3000, ties);
     ScoringContext ctx = Context(c);
@@ -220,7 +220,7 @@ TEST(Evaluators, TopKEqualsReference) {
 }
 
 TEST(Evaluators, IntersectionEqualsSetIntersection) {
-  std::mt19937 rng(11);
+  SCRY_SEEDED_RNG(rng, 11);
   const Collection c = RandomCollection(&rng, 200000, false);
   for (int round = 0; round < 300; ++round) {
     const size_t k = 1 + rng() % 4;
@@ -254,7 +254,7 @@ TEST(Evaluators, IntersectionEqualsSetIntersection) {
 // MemoryCursor is a faithful stand-in: on the same lists, it moves, reports
 // blocks and bounds them exactly as storage::PostingCursor does on a shard.
 TEST(Evaluators, MemoryCursorMatchesPostingCursor) {
-  std::mt19937 rng(3);
+  SCRY_SEEDED_RNG(rng, 3);
   constexpr uint32_t kDocs = 40000;
   Collection c = RandomCollection(&rng, kDocs, false);
   ::scry::testing::TempDir dir;

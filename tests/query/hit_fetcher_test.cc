@@ -57,8 +57,8 @@ void ExpectSameHits(const SearchResult& a, const SearchResult& b) {
 }
 
 TEST(FetchHits, BatchEqualsOneByOneOnRandomPages) {
-  const uint32_t seed = 20261206;
-  SCOPED_TRACE(absl::StrCat("seed ", seed));
+  const uint32_t seed = ::scry::testing::TestSeed(20261206);
+  SCRY_SEED_TRACE(seed);
   std::mt19937 rng(seed);
   TempDir dir;
   // The sample corpus, plus documents with only an id (no `docs` entry) and

@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "analysis/analyzer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "analysis/analyzer.h"
 #include "query/query_tree.h"
 #include "tests/test_util.h"
 
@@ -439,8 +439,9 @@ std::string CheckTree(const QueryNode& node, bool is_root) {
 }
 
 TEST_F(QueryParser, RandomQueriesNeverCrash) {
-  const uint32_t seed = 20240611;
+  const uint32_t seed = ::scry::testing::TestSeed(20240611);
   std::cout << "RandomQueriesNeverCrash seed " << seed << "\n";
+  SCRY_SEED_TRACE(seed);
   std::mt19937 rng(seed);
   const std::vector<std::string> alphabet = {
       "a", "b",  "\"",   "(",  ")",  ")", "AND", "OR",   "NOT",    "+",     "-",  "\\",

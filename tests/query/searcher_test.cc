@@ -370,8 +370,8 @@ std::string RandomQuery(std::mt19937* rng, int depth = 0) {
 }
 
 TEST(Searcher, RandomQueriesMatchReferenceAndShardingIsInvisible) {
-  const uint32_t seed = 20261123;
-  SCOPED_TRACE(absl::StrCat("seed ", seed));
+  const uint32_t seed = ::scry::testing::TestSeed(20261123);
+  SCRY_SEED_TRACE(seed);
   std::mt19937 rng(seed);
   std::vector<Doc> docs = RandomCorpus(&rng, 700);
   TempDir dir;
@@ -580,7 +580,7 @@ TEST(Searcher, PrunedTopKEqualsExhaustive) {
     ASSERT_THAT(s, IsOk());
     searchers[i] = std::move(*s);
   }
-  std::mt19937 rng(5);
+  SCRY_SEEDED_RNG(rng, 5);
   const uint32_t ks[] = {1, 3, 10, 10, 10, 100, 1000};
   int lower_bounds[4] = {}, and_lower_bounds = 0;  // by Pruning
   uint64_t scored_pruned[4] = {}, scored_exhaustive = 0;
@@ -648,7 +648,7 @@ TEST(Searcher, PrunedTopKEqualsExhaustive) {
 // Zipf-distributed words, document lengths from 3 to 300.
 TEST(Searcher, PrunedTopKEqualsExhaustiveOnLongLists) {
   constexpr int kVocabulary = 3000;
-  std::mt19937 rng(11);
+  SCRY_SEEDED_RNG(rng, 11);
   std::vector<double> weights(kVocabulary);
   for (int w = 0; w < kVocabulary; ++w) weights[w] = 1.0 / (w + 1);
   std::discrete_distribution<int> zipf(weights.begin(), weights.end());

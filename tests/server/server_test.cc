@@ -73,7 +73,7 @@ std::vector<Doc> BigCorpus() {
   static const char* const kWords[] = {"apple", "banana", "cherry", "kiwi", "lemon",
                                        "mango", "grape",  "plum",   "pear", "fig"};
   std::vector<Doc> docs = Corpus();
-  std::mt19937 rng(20240607);
+  SCRY_SEEDED_RNG(rng, 20240607);
   for (int i = 0; i < 200; ++i) {
     Doc doc;
     char id[16];
@@ -508,7 +508,7 @@ TEST_F(ServerTest, RandomQueriesAgreeAcrossShardCounts) {
   static const char* const kTokens[] = {"apple",  "banana", "kiwi", "lemon", "fig", "plum",
                                         "durian", "AND",    "OR",   "NOT",   "(",   ")",
                                         "\"",     "+",      "-",    "!",     "\\",  "&&"};
-  std::mt19937 rng(7);
+  SCRY_SEEDED_RNG(rng, 7);
   int ok = 0;
   for (int q = 0; q < 400; ++q) {
     std::string query;

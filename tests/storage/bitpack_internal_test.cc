@@ -18,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "storage/block_codec.h"
+#include "tests/test_util.h"
 
 namespace scry::storage {
 namespace {
@@ -39,7 +40,8 @@ std::vector<uint8_t> ReferencePack(const std::vector<uint32_t>& values, uint32_t
 
 TEST(BitPackInternal, PackAndUnpackMatchTheReferenceLayout) {
   for (uint32_t width = 0; width <= bitpack::kMaxWidth; ++width) {
-    const uint32_t seed = 500 + width;
+    const uint32_t seed = ::scry::testing::TestSeed(500 + width);
+    SCRY_SEED_TRACE(seed);
     std::mt19937 rng(seed);
     const uint64_t mask = (uint64_t{1} << width) - 1;
     for (size_t n = 0; n <= kBlockSize; ++n) {
@@ -74,7 +76,8 @@ TEST(BitPackInternal, PackAndUnpackMatchTheReferenceLayout) {
 }
 
 TEST(BitPackInternal, DeltaPrefixSumMatchesTheSerialLoop) {
-  const uint32_t seed = 9;
+  const uint32_t seed = ::scry::testing::TestSeed(9);
+  SCRY_SEED_TRACE(seed);
   std::mt19937 rng(seed);
   for (size_t n = 0; n <= kBlockSize; ++n) {
     for (uint32_t prev : {0u, 0xffffffffu, static_cast<uint32_t>(rng())}) {

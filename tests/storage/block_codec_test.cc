@@ -79,7 +79,8 @@ TEST_P(BlockCodecTest, RoundTripAllZeroAndAllMax) {
 TEST_P(BlockCodecTest, RoundTripEachBitWidth) {
   for (uint32_t width = 0; width <= 32; ++width) {
     const uint32_t max = width == 32 ? 0xFFFFFFFFu : (uint32_t{1} << width) - 1;
-    const uint32_t seed = 1000 + width;
+    const uint32_t seed = ::scry::testing::TestSeed(1000 + width);
+    SCRY_SEED_TRACE(seed);
     std::mt19937 rng(seed);
     std::uniform_int_distribution<uint32_t> dist(0, max);
     for (size_t n : kSizes) {
@@ -94,7 +95,7 @@ TEST_P(BlockCodecTest, RoundTripEachBitWidth) {
 
 TEST_P(BlockCodecTest, RoundTripRandom) {
   for (uint32_t seed = 1; seed <= 50; ++seed) {
-    std::mt19937 rng(seed);
+    SCRY_SEEDED_RNG(rng, seed);
     // A random bit width per block, then values up to it.
     const uint32_t width = rng() % 33;
     const uint64_t max = (uint64_t{1} << width) - 1;
@@ -108,7 +109,8 @@ TEST_P(BlockCodecTest, RoundTripRandom) {
 }
 
 TEST_P(BlockCodecTest, TruncatedInputIsDataLoss) {
-  const uint32_t seed = 42;
+  const uint32_t seed = ::scry::testing::TestSeed(42);
+  SCRY_SEED_TRACE(seed);
   std::mt19937 rng(seed);
   for (size_t n : kSizes) {
     for (uint32_t width : {0u, 1u, 7u, 8u, 13u, 31u, 32u}) {
@@ -130,8 +132,8 @@ TEST_P(BlockCodecTest, TruncatedInputIsDataLoss) {
 }
 
 TEST_P(BlockCodecTest, CorruptInputNeverCrashes) {
-  const uint32_t seed = 7;
-  SCOPED_TRACE(::testing::Message() << "seed=" << seed);
+  const uint32_t seed = ::scry::testing::TestSeed(7);
+  SCRY_SEED_TRACE(seed);
   std::mt19937 rng(seed);
   std::vector<uint32_t> decoded;
   int ok = 0;
@@ -172,8 +174,8 @@ TEST_P(BlockCodecTest, EncodeAppends) {
 }
 
 TEST_P(BlockCodecTest, ConcatenatedBlocksReportBytesConsumed) {
-  const uint32_t seed = 99;
-  SCOPED_TRACE(::testing::Message() << "seed=" << seed);
+  const uint32_t seed = ::scry::testing::TestSeed(99);
+  SCRY_SEED_TRACE(seed);
   std::mt19937 rng(seed);
   std::vector<std::vector<uint32_t>> blocks;
   std::vector<size_t> sizes;
@@ -290,7 +292,7 @@ TEST(BlockCodecDelta, RoundTripsForEveryCodec) {
     const BlockCodec* codec = *CodecByName(name);
     for (uint32_t seed = 1; seed <= 40; ++seed) {
       SCOPED_TRACE(std::string(name) + " seed " + std::to_string(seed));
-      std::mt19937 rng(seed);
+      SCRY_SEEDED_RNG(rng, seed);
       const size_t n = seed == 1 ? 0 : 1 + rng() % kBlockSize;
       const uint32_t max_gap = seed % 3 == 0 ? 3 : seed % 3 == 1 ? 1000 : 20000000;
       uint32_t prev = seed % 2 ? 0xffffffffu : rng() % 1000;

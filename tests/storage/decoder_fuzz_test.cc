@@ -140,7 +140,8 @@ TEST_P(CodecFuzzTest, RandomBytes) {
   ForEachDecoder([&] {
     for (size_t si = 0; si < kNumFuzzSizes; ++si) {
       const size_t n = kFuzzSizes[si];
-      const uint32_t seed = 1000 + static_cast<uint32_t>(si);
+      const uint32_t seed = ::scry::testing::TestSeed(1000 + static_cast<uint32_t>(si));
+      SCRY_SEED_TRACE(seed);
       std::mt19937 rng(seed);
       for (int trial = 0; trial < 1000; ++trial) {
         // Up to a little past the largest encoding of n integers.
@@ -176,7 +177,9 @@ TEST_P(CodecFuzzTest, CorruptedValidEncodings) {
     for (size_t si = 0; si < kNumFuzzSizes; ++si) {
       const size_t n = kFuzzSizes[si];
       for (int kind = 0; kind < 6; ++kind) {
-        const uint32_t seed = 2000 + 10 * static_cast<uint32_t>(si) + kind;
+        const uint32_t seed =
+            ::scry::testing::TestSeed(2000 + 10 * static_cast<uint32_t>(si) + kind);
+        SCRY_SEED_TRACE(seed);
         std::mt19937 rng(seed);
         const std::vector<uint32_t> values = RandomBlock(rng, n, kind);
         std::string good;
@@ -242,7 +245,7 @@ TEST(DecoderFuzz, CorruptedSingleChunkLists) {
   Checker checker;
   for (size_t n : {1, 2, 3, 5, 31, 127, 128, 129, 200}) {
     for (uint32_t seed = 1; seed <= 3; ++seed) {
-      std::mt19937 rng(static_cast<uint32_t>(100 * n) + seed);
+      SCRY_SEEDED_RNG(rng, static_cast<uint32_t>(100 * n) + seed);
       const PostingList list = RandomPostingList(rng, n);
       const storage::PostingCodecs codecs = RandomCodecs(rng);
       const EncodedPostingList enc = MustEncode(rng, list, codecs);
@@ -312,7 +315,8 @@ TEST(DecoderFuzz, CorruptedSingleChunkLists) {
 TEST(DecoderFuzz, CorruptedMultiChunkLists) {
   Checker checker;
   for (size_t n : {8192, 8193, 20000}) {
-    const uint32_t seed = static_cast<uint32_t>(n);
+    const uint32_t seed = ::scry::testing::TestSeed(static_cast<uint32_t>(n));
+    SCRY_SEED_TRACE(seed);
     std::mt19937 rng(seed);
     const PostingList list = RandomPostingList(rng, n);
     const storage::PostingCodecs codecs = RandomCodecs(rng);
@@ -351,7 +355,8 @@ TEST(DecoderFuzz, CorruptedMultiChunkLists) {
 // and random bytes.
 TEST(DecoderFuzz, CorruptedImpactLists) {
   Checker checker;
-  const uint32_t seed = 55;
+  const uint32_t seed = ::scry::testing::TestSeed(55);
+  SCRY_SEED_TRACE(seed);
   std::mt19937 rng(seed);
   for (int list_no = 0; list_no < 6; ++list_no) {
     const PostingList list = RandomPostingList(rng, 129 + rng() % 1000);
@@ -380,7 +385,8 @@ TEST(DecoderFuzz, CorruptedImpactLists) {
 // Random bytes into every structure of the fuzz target's input format.
 TEST(DecoderFuzz, RandomBytesIntoEveryStructure) {
   Checker checker;
-  const uint32_t seed = 77;
+  const uint32_t seed = ::scry::testing::TestSeed(77);
+  SCRY_SEED_TRACE(seed);
   std::mt19937 rng(seed);
   for (int trial = 0; trial < 5000; ++trial) {
     std::string input(1 + rng() % 300, '\0');
@@ -445,7 +451,7 @@ TEST(DecoderFuzz, NoCodecLeavesStalePoisonOnTheStack) {
         const storage::BlockCodec& codec = **CodecByName(name);
         for (size_t n : kFuzzSizes) {
           for (uint32_t width : {0u, 1u, 7u, 13u, 31u, 32u}) {
-            std::mt19937 rng(width * 1000 + static_cast<uint32_t>(n));
+            SCRY_SEEDED_RNG(rng, width * 1000 + static_cast<uint32_t>(n));
             std::vector<uint32_t> values(n);
             for (uint32_t& v : values)
               v = static_cast<uint32_t>(rng() & ((uint64_t{1} << width) - 1));

@@ -34,7 +34,7 @@ void ExpectFrontierShape(const std::vector<Impact>& impacts) {
 }
 
 TEST(ImpactsTest, FrontierEqualsBruteForce) {
-  std::mt19937 rng(41);
+  SCRY_SEEDED_RNG(rng, 41);
   for (int round = 0; round < 2000; ++round) {
     const size_t n = 1 + rng() % 128;
     const uint32_t max_tf = 1 + rng() % (round % 2 ? 5 : 300);
@@ -76,7 +76,7 @@ TEST(ImpactsTest, FrontierEqualsBruteForce) {
 }
 
 TEST(ImpactsTest, MergeIsTheFrontierOfTheUnion) {
-  std::mt19937 rng(42);
+  SCRY_SEEDED_RNG(rng, 42);
   for (int round = 0; round < 500; ++round) {
     std::vector<uint32_t> tfs(200), dls(200);
     for (size_t i = 0; i < 200; ++i) {
@@ -90,7 +90,7 @@ TEST(ImpactsTest, MergeIsTheFrontierOfTheUnion) {
 }
 
 TEST(ImpactsTest, EncodingRoundTripsAndRejectsCorruption) {
-  std::mt19937 rng(43);
+  SCRY_SEEDED_RNG(rng, 43);
   for (int round = 0; round < 1000; ++round) {
     std::vector<uint32_t> tfs(64), dls(64);
     for (size_t i = 0; i < 64; ++i) {
@@ -123,7 +123,7 @@ TEST(ImpactsTest, EncodingRoundTripsAndRejectsCorruption) {
 // Lists of several sizes in a real shard whose documents have random lengths:
 // every block's impacts and the list's impacts dominate every posting.
 TEST(ImpactsTest, StoredImpactsBoundEveryPosting) {
-  std::mt19937 rng(44);
+  SCRY_SEEDED_RNG(rng, 44);
   const uint32_t universe = 60000;
   std::vector<uint32_t> lengths(universe);
   for (auto& l : lengths) l = 1 + rng() % 3000;

@@ -27,6 +27,7 @@
 #include "gtest/gtest.h"
 #include "hwy/targets.h"
 #include "storage/intersect.h"
+#include "tests/test_util.h"
 
 namespace scry::storage {
 namespace {
@@ -205,8 +206,9 @@ TEST(FirstGeq, MatchesLowerBoundOnEveryTarget) {
   ForEachTarget([] {
     for (size_t n = 0; n <= 300; n += (n < 140 ? 1 : 37)) {
       for (int shape = 0; shape < 4; ++shape) {  // dense, sparse, near 0, near 2^32
-        const uint32_t seed = 100 * static_cast<uint32_t>(n) + shape;
+        const uint32_t seed = ::scry::testing::TestSeed(100 * static_cast<uint32_t>(n) + shape);
         SCOPED_TRACE(::testing::Message() << "n=" << n << " shape=" << shape << " seed=" << seed);
+        SCRY_SEED_TRACE(seed);
         std::mt19937 rng(seed);
         const uint64_t span = shape == 1 ? kUniverse : 2 * n + 2;
         const uint64_t lo = shape == 3 ? kUniverse - span : (shape == 0 ? 1000 : 0);
@@ -226,8 +228,9 @@ TEST(FirstGeq, MatchesLowerBoundOnEveryTarget) {
 TEST(FirstGeq, LongArrays) {
   ForEachTarget([] {
     for (size_t n : {1000, 4096, 4097, 100003}) {
-      const uint32_t seed = 7 + static_cast<uint32_t>(n);
+      const uint32_t seed = ::scry::testing::TestSeed(7 + static_cast<uint32_t>(n));
       SCOPED_TRACE(::testing::Message() << "n=" << n << " seed=" << seed);
+      SCRY_SEED_TRACE(seed);
       std::mt19937 rng(seed);
       const List a = RandomList(rng, n, 0, kUniverse);
       for (int trial = 0; trial < 2000; ++trial) {
@@ -250,7 +253,7 @@ TEST(Intersect, EdgeCasesOnEveryTarget) {
       {{0xffffffff}, {0, 0xfffffffe, 0xffffffff}},
       {{0, 0xffffffff}, {0, 0xffffffff}},
   };
-  std::mt19937 rng(4242);
+  SCRY_SEEDED_RNG(rng, 4242);
   for (size_t n : {1, 7, 8, 9, 16, 31, 33, 64, 127, 128, 129, 1000}) {
     List evens;
     List odds;
@@ -296,7 +299,9 @@ TEST(Intersect, RandomRatiosOnEveryTarget) {
       const size_t nl = ns * ratio;
       if (nl > 400000) continue;
       for (int shape = 0; shape < 3; ++shape) {  // dense, sparse, near 2^32
-        const uint32_t seed = static_cast<uint32_t>(1000000 * shape + 1000 * ratio + ns);
+        const uint32_t seed =
+            ::scry::testing::TestSeed(static_cast<uint32_t>(1000000 * shape + 1000 * ratio + ns));
+        SCRY_SEED_TRACE(seed);
         std::mt19937 rng(seed);
         const uint64_t span = shape == 1 ? kUniverse : nl + nl / 2 + 8;
         const uint64_t lo = shape == 2 ? kUniverse - span : 0;
@@ -326,8 +331,10 @@ TEST(Intersect, NoTargetReadsOutsideTheInputs) {
     for (size_t nl : {0, 1, 5, 8, 9, 17, 31, 32, 33, 63, 64, 65, 129, 1000, 2048}) {
       for (size_t ns : {0, 1, 3, 8, 13, 64}) {
         if (ns > nl) continue;
-        const uint32_t seed = static_cast<uint32_t>(10000 + 100 * nl + ns);
+        const uint32_t seed =
+            ::scry::testing::TestSeed(static_cast<uint32_t>(10000 + 100 * nl + ns));
         SCOPED_TRACE(::testing::Message() << "nl=" << nl << " ns=" << ns << " seed=" << seed);
+        SCRY_SEED_TRACE(seed);
         std::mt19937 rng(seed);
         const List l = RandomList(rng, nl, 0, 3 * nl + 10);
         const List s = ShortList(rng, l, ns, 0, 3 * nl + 10);

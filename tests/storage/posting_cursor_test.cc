@@ -81,8 +81,8 @@ struct Fixture {
 class PostingCursorTest : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(PostingCursorTest, NextVisitsEveryPostingWithFreqsAndPositions) {
-  const uint32_t seed = 1234;
-  SCOPED_TRACE(seed);
+  const uint32_t seed = ::scry::testing::TestSeed(1234);
+  SCRY_SEED_TRACE(seed);
   std::mt19937 rng(seed);
   const uint32_t universe = 30000;
   // Edge sizes around block (128) and chunk (8192) boundaries.
@@ -115,8 +115,8 @@ TEST_P(PostingCursorTest, NextVisitsEveryPostingWithFreqsAndPositions) {
 }
 
 TEST_P(PostingCursorTest, NextGeqMatchesLowerBound) {
-  const uint32_t seed = 99;
-  SCOPED_TRACE(seed);
+  const uint32_t seed = ::scry::testing::TestSeed(99);
+  SCRY_SEED_TRACE(seed);
   std::mt19937 rng(seed);
   const uint32_t universe = 50000;
   std::vector<PostingList> in = {RandomList(&rng, 20000, universe), RandomList(&rng, 300, universe),
@@ -145,7 +145,7 @@ TEST_P(PostingCursorTest, NextGeqMatchesLowerBound) {
 INSTANTIATE_TEST_SUITE_P(Codecs, PostingCursorTest, ::testing::Values("varint", "bitpack"));
 
 TEST(PostingFormat, CorruptChunkIsDataLossNotCrash) {
-  std::mt19937 rng(7);
+  SCRY_SEEDED_RNG(rng, 7);
   PostingList list = RandomList(&rng, 1000, 5000);
   auto enc = EncodePostingList(list, {*CodecByName("bitpack"), *CodecByName("varint")});
   ASSERT_THAT(enc, IsOk());
@@ -209,7 +209,7 @@ TEST(PostingFormat, EncoderInPiecesGivesTheBytesOfTheWholeList) {
   // whole-list encoder, the reference: random lists cut at random places,
   // with and without document lengths, lists of one block to several chunks.
   const PostingCodecs codecs{*CodecByName("simdbp128"), *CodecByName("pfor"), *CodecByName("pfor")};
-  std::mt19937 rng(20261203);
+  SCRY_SEEDED_RNG(rng, 20261203);
   for (int round = 0; round < 60; ++round) {
     const size_t n = round % 6 == 0 ? 1 + rng() % 128 : 1 + rng() % 40000;
     const uint32_t universe = static_cast<uint32_t>(n + rng() % (3 * n + 10));

@@ -268,8 +268,9 @@ TEST(SimdBp128, EveryTargetMatchesReference) {
   ForEachTarget([] {
     for (uint32_t width = 0; width <= 32; ++width) {
       for (size_t n : kSizes) {
-        const uint32_t seed = 1000 * width + static_cast<uint32_t>(n);
+        const uint32_t seed = ::scry::testing::TestSeed(1000 * width + static_cast<uint32_t>(n));
         SCOPED_TRACE(::testing::Message() << "width=" << width << " n=" << n << " seed=" << seed);
+        SCRY_SEED_TRACE(seed);
         std::mt19937 rng(seed);
         const std::vector<uint32_t> values = RandomValues(rng, n, width);
         const std::string expected = RefEncode(values);
@@ -290,8 +291,10 @@ TEST(SimdBp128, EveryTargetMatchesReferenceWithDelta) {
   ForEachTarget([] {
     for (uint32_t width = 0; width <= 32; ++width) {
       for (size_t n : kSizes) {
-        const uint32_t seed = 2000000 + 1000 * width + static_cast<uint32_t>(n);
+        const uint32_t seed =
+            ::scry::testing::TestSeed(2000000 + 1000 * width + static_cast<uint32_t>(n));
         SCOPED_TRACE(::testing::Message() << "width=" << width << " n=" << n << " seed=" << seed);
+        SCRY_SEED_TRACE(seed);
         std::mt19937 rng(seed);
         // Gaps of `width` bits; the docids wrap modulo 2^32 at large widths,
         // which the modular arithmetic must carry through.
@@ -319,8 +322,8 @@ TEST(SimdBp128, EveryTargetMatchesReferenceWithDelta) {
 // arbitrary): every target decodes exactly like the reference.
 TEST(SimdBp128, EveryTargetDecodesArbitraryBytesLikeReference) {
   ForEachTarget([] {
-    const uint32_t seed = 31337;
-    SCOPED_TRACE(::testing::Message() << "seed=" << seed);
+    const uint32_t seed = ::scry::testing::TestSeed(31337);
+    SCRY_SEED_TRACE(seed);
     std::mt19937 rng(seed);
     for (int trial = 0; trial < 3000; ++trial) {
       const size_t n = trial < 33 * 8 ? kSizes[trial % std::size(kSizes)] : rng() % 129;
@@ -351,8 +354,10 @@ TEST(SimdBp128, TruncatedInputIsDataLossOnEveryTarget) {
   ForEachTarget([] {
     for (uint32_t width = 0; width <= 32; ++width) {
       for (size_t n : kSizes) {
-        const uint32_t seed = 3000000 + 1000 * width + static_cast<uint32_t>(n);
+        const uint32_t seed =
+            ::scry::testing::TestSeed(3000000 + 1000 * width + static_cast<uint32_t>(n));
         SCOPED_TRACE(::testing::Message() << "width=" << width << " n=" << n << " seed=" << seed);
+        SCRY_SEED_TRACE(seed);
         std::mt19937 rng(seed);
         const std::vector<uint32_t> values = RandomValues(rng, n, width);
         std::string encoded;
@@ -378,8 +383,10 @@ TEST(SimdBp128, NoTargetReadsOutsideTheInput) {
   ForEachTarget([&guarded] {
     for (uint32_t width = 0; width <= 32; ++width) {
       for (size_t n : kSizes) {
-        const uint32_t seed = 4000000 + 1000 * width + static_cast<uint32_t>(n);
+        const uint32_t seed =
+            ::scry::testing::TestSeed(4000000 + 1000 * width + static_cast<uint32_t>(n));
         SCOPED_TRACE(::testing::Message() << "width=" << width << " n=" << n << " seed=" << seed);
+        SCRY_SEED_TRACE(seed);
         std::mt19937 rng(seed);
         const std::vector<uint32_t> values = RandomValues(rng, n, width);
         std::string encoded;
@@ -448,7 +455,7 @@ TEST(SimdBp128, Layout) {
   }
   // Sizes: 1 + 16 * width for a full block, 1 + ceil(width / 8) for n = 1.
   for (uint32_t width = 0; width <= 32; ++width) {
-    std::mt19937 rng(width);
+    SCRY_SEEDED_RNG(rng, width);
     std::string out;
     const std::vector<uint32_t> full = RandomValues(rng, kBlockSize, width);
     Codec().Encode(full.data(), kBlockSize, &out);

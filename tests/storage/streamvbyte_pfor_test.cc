@@ -85,7 +85,8 @@ std::vector<uint32_t> LibraryDecode(std::string_view bytes, size_t n, size_t* co
 }
 
 TEST_P(StreamVByteTest, EncodingIsTheLibraryFormat) {
-  const uint32_t seed = 5;
+  const uint32_t seed = ::scry::testing::TestSeed(5);
+  SCRY_SEED_TRACE(seed);
   std::mt19937 rng(seed);
   for (size_t n = 0; n <= kBlockSize; ++n) {
     SCOPED_TRACE(::testing::Message() << "seed=" << seed << " n=" << n);
@@ -99,7 +100,8 @@ TEST_P(StreamVByteTest, EncodingIsTheLibraryFormat) {
 }
 
 TEST_P(StreamVByteTest, DecodeMatchesLibraryDecoder) {
-  const uint32_t seed = 11;
+  const uint32_t seed = ::scry::testing::TestSeed(11);
+  SCRY_SEED_TRACE(seed);
   std::mt19937 rng(seed);
   std::vector<uint32_t> decoded;
   for (int trial = 0; trial < 600; ++trial) {
@@ -120,7 +122,8 @@ TEST_P(StreamVByteTest, DecodeMatchesLibraryDecoder) {
 }
 
 TEST_P(StreamVByteTest, DecodeDeltaIsDecodeThenPrefixSum) {
-  const uint32_t seed = 12;
+  const uint32_t seed = ::scry::testing::TestSeed(12);
+  SCRY_SEED_TRACE(seed);
   std::mt19937 rng(seed);
   std::vector<uint32_t> plain, fused;
   for (int trial = 0; trial < 400; ++trial) {
@@ -283,7 +286,8 @@ std::vector<uint32_t> OutlierBlock(std::mt19937& rng, size_t n) {
 TEST(PFor, MatchesReferenceDecoderAndIsOptimal) {
   const BlockCodec& pfor = internal::PForCodecInstance();
   const BlockCodec& bitpack = internal::BitPackCodecInstance();
-  const uint32_t seed = 21;
+  const uint32_t seed = ::scry::testing::TestSeed(21);
+  SCRY_SEED_TRACE(seed);
   std::mt19937 rng(seed);
   std::vector<uint32_t> decoded, reference;
   for (int trial = 0; trial < 2000; ++trial) {
@@ -312,7 +316,8 @@ TEST(PFor, CorruptBlocksAgreeWithReferenceDecoder) {
   // Whatever a flipped byte does, the codec accepts exactly what the grammar
   // accepts, with the same values and length.
   const BlockCodec& pfor = internal::PForCodecInstance();
-  const uint32_t seed = 22;
+  const uint32_t seed = ::scry::testing::TestSeed(22);
+  SCRY_SEED_TRACE(seed);
   std::mt19937 rng(seed);
   std::vector<uint32_t> decoded, reference;
   for (int trial = 0; trial < 4000; ++trial) {
@@ -339,7 +344,8 @@ TEST(PFor, CorruptBlocksAgreeWithReferenceDecoder) {
 
 TEST(PFor, DecodeDeltaIsDecodeThenPrefixSum) {
   const BlockCodec& pfor = internal::PForCodecInstance();
-  const uint32_t seed = 24;
+  const uint32_t seed = ::scry::testing::TestSeed(24);
+  SCRY_SEED_TRACE(seed);
   std::mt19937 rng(seed);
   std::vector<uint32_t> plain, fused;
   for (int trial = 0; trial < 400; ++trial) {
@@ -380,7 +386,8 @@ TEST(PFor, OutliersCostLittle) {
 }
 
 TEST(PFor, WithoutExceptionsIsBitpack) {
-  const uint32_t seed = 23;
+  const uint32_t seed = ::scry::testing::TestSeed(23);
+  SCRY_SEED_TRACE(seed);
   std::mt19937 rng(seed);
   for (uint32_t width = 0; width <= 32; ++width) {
     SCOPED_TRACE(::testing::Message() << "seed=" << seed << " width=" << width);
