@@ -239,17 +239,31 @@ grpc::Status SearchService::Search(grpc::ServerContextBase* context,
     if (!allowed.ok()) return allowed;
   }
   // The client's deadline, else the server's default, reaches the
-  // evaluation loops; so does a cancellation.
+  // evaluation loops, but never later than the server's maximum; so does a
+  // cancellation.
+  const absl::Time now = absl::Now();
   if (context != nullptr && context->deadline() != std::chrono::system_clock::time_point::max()) {
     q->deadline = absl::FromChrono(context->deadline());
   } else if (options_.default_deadline_ms > 0) {
-    q->deadline = absl::Now() + absl::Milliseconds(options_.default_deadline_ms);
+    q->deadline = now + absl::Milliseconds(options_.default_deadline_ms);
+  }
+  bool server_maximum = false;
+  if (options_.max_deadline_ms > 0 &&
+      q->deadline > now + absl::Milliseconds(options_.max_deadline_ms)) {
+    q->deadline = now + absl::Milliseconds(options_.max_deadline_ms);
+    server_maximum = true;
   }
   if (context != nullptr) q->cancelled = [context] { return context->IsCancelled(); };
   absl::StatusOr<query::SearchResult> result = searcher->Search(*q);
   if (!result.ok()) {
     if (result.status().code() == absl::StatusCode::kDataLoss) {
       index->ReportDamage(*searcher, result.status());
+    }
+    if (server_maximum && result.status().code() == absl::StatusCode::kDeadlineExceeded) {
+      // Not the client's deadline: say whose it was.
+      return ToGrpc(absl::DeadlineExceededError(
+          absl::StrCat(result.status().message(), " (the server's maximum of ",
+                       options_.max_deadline_ms, " ms, --max-deadline-ms)")));
     }
     return ToGrpc(result.status());
   }

@@ -44,8 +44,13 @@ enum class GrpcApi {
 
 struct SearchServiceOptions {
   GrpcApi api = GrpcApi::kCallback;
-  // Deadline of a search whose client set none; 0: none.
+  // Deadline of a search whose client set none; 0: none (max_deadline_ms
+  // still applies). At most max_deadline_ms when that is set.
   int default_deadline_ms = 10000;
+  // The longest a search may run, whatever deadline its client asked for: a
+  // client deadline further away is brought in to now + max_deadline_ms.
+  // 0: no maximum (the client's deadline, or the default, as it is).
+  int max_deadline_ms = 30000;
   // Searches running at once; one more is refused with RESOURCE_EXHAUSTED
   // (rather than queued without bound). 0: no limit.
   int max_concurrent_searches = 64;

@@ -285,6 +285,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
         "--max-connections and --idle-timeout-s must be at least 0, --handshake-timeout-s at "
         "least 1");
   }
+  const SearchServiceOptions& deadlines = options.service;
+  if (deadlines.default_deadline_ms < 0 || deadlines.max_deadline_ms < 0 ||
+      (deadlines.max_deadline_ms > 0 &&
+       deadlines.default_deadline_ms > deadlines.max_deadline_ms)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--default-deadline-ms (", deadlines.default_deadline_ms,
+                     ") must be at least 0 and at most --max-deadline-ms (",
+                     deadlines.max_deadline_ms, "; 0 = no maximum)"));
+  }
   SCRY_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options));
   const int64_t fd_limit = RaiseFdLimit();
   const int max_connections = options.max_connections > 0

@@ -113,7 +113,9 @@ class Server {
   // index opens (Unavailable if it cannot be; InvalidArgument if it is not
   // HOST:PORT). InvalidArgument for a grpc_max_threads of 1 or 2, or a
   // negative max_connections, idle_timeout_s or handshake_timeout_s (or a
-  // handshake_timeout_s of 0). Raises the soft fd limit to the hard one.
+  // handshake_timeout_s of 0), or a service.default_deadline_ms over a
+  // service.max_deadline_ms that is set. Raises the soft fd limit to the
+  // hard one.
   static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options);
   ~Server();  // shuts down if still running
   Server(const Server&) = delete;

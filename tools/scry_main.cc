@@ -199,7 +199,14 @@ int main(int argc, char** argv) {
                       "One JSON line per call on stderr (time, method, code, micros, peer)");
   serve_cmd
       ->add_option("--default-deadline-ms", serve.service.default_deadline_ms,
-                   "Deadline of a search whose client set none (0 = none)")
+                   "Deadline of a search whose client set none (0 = none; at most "
+                   "--max-deadline-ms)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--max-deadline-ms", serve.service.max_deadline_ms,
+                   "Longest a search may run whatever deadline its client sets; a later one is "
+                   "brought in to this (0 = no maximum)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   serve_cmd

@@ -1,7 +1,8 @@
 // Server limits on loopback (127.0.0.1, a free port) over a real index of the
-// bundled sample corpus: deadlines (the client's, and the server's default
-// when the client sets none) stop the evaluation loops and free the server's
-// thread; searches past --max-concurrent-searches get RESOURCE_EXHAUSTED.
+// bundled sample corpus: deadlines (the client's, the server's default when
+// the client sets none, and the server's maximum over either) stop the
+// evaluation loops and free the server's thread; searches past
+// --max-concurrent-searches get RESOURCE_EXHAUSTED.
 //
 // The "heavy" query ORs 3,000 common words (the servers here allow it), exhaustively
 // (PRUNING_NONE), top 10,000: every document is scored against hundreds of terms, about 200 ms
@@ -216,6 +217,55 @@ TEST_F(LimitsTest, DefaultDeadlineAppliesWhenTheClientSetsNone) {
   EXPECT_LT(took, std::chrono::milliseconds(service.default_deadline_ms) + heavy / 2);
   // Light queries finish well inside it.
   EXPECT_TRUE(Call(*stub, Light()).ok());
+}
+
+// The server's maximum deadline wins over a client's later one: a client
+// asking for 300 s gets DEADLINE_EXCEEDED from the server after about
+// max_deadline_ms, with a message naming the server's limit.
+TEST_F(LimitsTest, MaxDeadlineCapsTheClientDeadline) {
+  SearchServiceOptions unlimited;
+  unlimited.default_deadline_ms = 0;
+  unlimited.max_deadline_ms = 0;
+  auto reference = Start(unlimited);
+  ASSERT_NE(reference, nullptr);
+  const auto heavy = HeavyTime(*Stub(*reference));
+  ASSERT_GE(heavy.count(), 40) << "the heavy query is too light to test with";
+
+  SearchServiceOptions service;
+  service.default_deadline_ms = 0;
+  service.max_deadline_ms = static_cast<int>(std::max<long>(heavy.count() / 10, 2));
+  auto server = Start(service);
+  ASSERT_NE(server, nullptr);
+  auto stub = Stub(*server);
+  for (const auto client : {std::chrono::milliseconds(300 * 1000), std::chrono::milliseconds(0)}) {
+    const auto start = Clock::now();
+    const grpc::Status s = Call(*stub, Heavy(), client);
+    const auto took = Clock::now() - start;
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << s.error_message();
+    EXPECT_THAT(s.error_message(), HasSubstr("--max-deadline-ms"));
+    EXPECT_LT(took, std::chrono::milliseconds(service.max_deadline_ms) + heavy / 2)
+        << "client deadline " << client.count() << " ms";
+  }
+  // A client deadline inside the maximum is the client's own.
+  const grpc::Status s = Call(*stub, Heavy(), std::chrono::milliseconds(1));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_TRUE(Call(*stub, Light(), std::chrono::milliseconds(300 * 1000)).ok());
+}
+
+// The default deadline (for clients that set none) may not exceed the
+// maximum: such a server does not start.
+TEST_F(LimitsTest, DefaultDeadlineOverTheMaximumIsRefusedAtStart) {
+  ServerOptions options;
+  options.index_dir = tmp_->Sub("idx");
+  options.listen = "127.0.0.1:0";
+  options.service.default_deadline_ms = 60000;
+  options.service.max_deadline_ms = 30000;
+  auto server = Server::Start(options);
+  ASSERT_FALSE(server.ok());
+  EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(server.status().message(), HasSubstr("--max-deadline-ms"));
+  options.service.max_deadline_ms = 0;  // no maximum
+  EXPECT_THAT(Server::Start(options), IsOk());
 }
 
 // Sustained overload (many more clients than the limit and the cores): every
