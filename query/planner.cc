@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "storage/keys.h"
+#include "storage/posting_cursor.h"
 #include "storage/status.h"
 
 namespace scry::query {
@@ -176,6 +177,22 @@ void AddTermStatistics(const ShardTerms& terms, PlanStatistics* stats) {
     if (info.has_value()) stats->df[key] += info->df;
   }
 }
+
+size_t CursorCount(const QueryNode& node, const ShardTerms& terms) {
+  size_t n = 0;
+  if (node.kind == QueryNode::Kind::kTerm || node.kind == QueryNode::Kind::kPhrase) {
+    for (const auto& t : node.terms) {
+      const auto it = terms.find(FieldTermKey(node.field, t));
+      if (it != terms.end() && it->second.has_value()) ++n;
+    }
+  }
+  for (const auto* group : {&node.must, &node.should, &node.must_not}) {
+    for (const auto& child : *group) n += CursorCount(*child, terms);
+  }
+  return n;
+}
+
+size_t CursorMemoryBytes() { return sizeof(storage::PostingCursor) + 1024; }
 
 absl::Status IndexTermSource::Scan(
     const std::string& field, std::string_view prefix,

@@ -59,6 +59,12 @@ absl::Status ExpandLeaf(QueryNode* leaf, const TermSource& source, const Expansi
     result->truncated |= KeepBest(&found, options.max_fuzzy_expansions);
   }
   result->terms += found.size();
+  if (options.max_total_expansions > 0 && result->terms > options.max_total_expansions) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "column ", leaf->column, ": the query's prefix and fuzzy words expand to more than ",
+        options.max_total_expansions,
+        " dictionary terms in all (the limit per query); use longer prefixes or fewer of them"));
+  }
   auto group = QueryNode::Bool();
   const size_t word_length = std::max<size_t>(1, DecodeUtf8(leaf->terms[0]).size());
   for (Expansion& e : found) {

@@ -14,7 +14,13 @@
 //      TermSource (all shards of the index). A leaf matching more than
 //      max_expansions terms keeps the max_expansions of highest document
 //      frequency and the result says it was truncated. A leaf that matches
-//      nothing becomes an empty group (it matches nothing).
+//      nothing becomes an empty group (it matches nothing). A query whose
+//      leaves expand to more than max_total_expansions terms in all is
+//      refused (InvalidArgument): each leaf's own limit keeps the leaf's
+//      best terms, but cutting a query's total would have to drop whole
+//      leaves or starve the later ones, a different query than the one
+//      asked, so the client is told to narrow it instead (as Lucene's
+//      TooManyClauses does).
 //   3. FlattenDisjunctions: an OR group that is an optional (should) child of
 //      another group is merged into it: the same matches and scores, and a
 //      flat OR of terms is what dynamic pruning evaluates fastest.
@@ -56,6 +62,10 @@ class TermSource {
 struct ExpansionOptions {
   size_t max_expansions = 1000;      // terms per prefix leaf
   size_t max_fuzzy_expansions = 50;  // terms per fuzzy leaf (Lucene's default)
+  // Terms all prefix and fuzzy leaves of one query expand to together
+  // (after each leaf's own limit); past it the query is refused, not
+  // truncated. 0: no limit.
+  size_t max_total_expansions = 10000;
 };
 
 struct ExpansionResult {
@@ -63,6 +73,10 @@ struct ExpansionResult {
   size_t terms = 0;        // terms added in all
 };
 
+// Rewrite 2 (see above) of every prefix and fuzzy leaf of `root`, adding to
+// *result. InvalidArgument ("column C: ...", at the first leaf over the
+// limit) once the leaves expand to more than options.max_total_expansions
+// terms in all; the source's errors.
 absl::Status ExpandMultiTerms(QueryNode* root, const TermSource& source,
                               const ExpansionOptions& options, ExpansionResult* result);
 

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "query/collector.h"
 #include "query/deadline.h"
 #include "query/hit_fetcher.h"
@@ -63,6 +64,7 @@ absl::StatusOr<std::unique_ptr<Searcher>> Searcher::Open(const std::string& inde
   planner_options.parallel_min_postings = options.parallel_min_postings;
   searcher->planner_ = std::make_unique<Planner>(planner_options, info.fields, index.num_shards(),
                                                  searcher->analyzers_.get());
+  searcher->max_query_memory_bytes_ = options.max_query_memory_bytes;
   return searcher;
 }
 
@@ -82,6 +84,23 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
     AddTermStatistics(terms[s], &stats);
   }
   planner_->SetStatistics(std::move(stats), &plan);
+  if (max_query_memory_bytes_ > 0) {
+    // The cursors of the shards evaluated at once (all of them in parallel,
+    // else the largest one), refused before any is opened.
+    size_t cursors = 0;
+    for (size_t s = 0; s < shards_.size(); ++s) {
+      const size_t n = CursorCount(*plan.root, terms[s]);
+      cursors = plan.parallel ? cursors + n : std::max(cursors, n);
+    }
+    const uint64_t bytes = uint64_t{cursors} * CursorMemoryBytes();
+    if (bytes > max_query_memory_bytes_) {
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "the query would take about %.1f MiB to evaluate (%u posting lists open at once), more "
+          "than the limit of %.1f MiB per query; use fewer words, prefixes or fields",
+          static_cast<double>(bytes) / (1 << 20), cursors,
+          static_cast<double>(max_query_memory_bytes_) / (1 << 20)));
+    }
+  }
 
   // Evaluate each shard (in parallel: each with its own scorer tree and its
   // own copy of the deadline). The k-th score of any shard bounds the

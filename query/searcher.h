@@ -49,8 +49,15 @@ struct SearcherOptions {
   // pool costs more (tens of microseconds) than it saves (bench/RESULTS.md).
   uint64_t parallel_min_postings = 100000;
   // Terms a prefix (max_expansions) or fuzzy (max_fuzzy_expansions) leaf
-  // may expand to; past that the best are kept and the result says so.
+  // may expand to; past that the best are kept and the result says so. A
+  // query whose leaves expand to more than max_total_expansions in all is
+  // refused (InvalidArgument).
   ExpansionOptions expansion;
+  // The memory the posting cursors of one query may take, estimated before
+  // evaluation (CursorCount x CursorMemoryBytes, summed over the shards
+  // evaluated at once); a query over it is refused with ResourceExhausted.
+  // 0: no limit.
+  size_t max_query_memory_bytes = size_t{128} << 20;
 };
 
 class Searcher {
@@ -63,9 +70,10 @@ class Searcher {
   Searcher(const Searcher&) = delete;
   Searcher& operator=(const Searcher&) = delete;
 
-  // InvalidArgument for a bad query ("column C: reason") or top_k/offset over
-  // max_top_k; DeadlineExceeded or Cancelled (see SearchRequest);
-  // DataLoss/Internal if the index cannot be read.
+  // InvalidArgument for a bad query ("column C: reason"), top_k/offset over
+  // max_top_k or too many expansions; ResourceExhausted for a query over
+  // max_query_memory_bytes; DeadlineExceeded or Cancelled (see
+  // SearchRequest); DataLoss/Internal if the index cannot be read.
   absl::StatusOr<SearchResult> Search(const SearchRequest& request) const;
 
   // NotFound if no document has id `id`; DataLoss if it cannot be read.
@@ -94,6 +102,7 @@ class Searcher {
   std::unique_ptr<ThreadPool> pool_;  // only with several shards
   std::unique_ptr<AnalyzerPool> analyzers_;
   std::unique_ptr<Planner> planner_;
+  size_t max_query_memory_bytes_ = 0;
 };
 
 }  // namespace scry::query

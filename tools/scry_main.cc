@@ -151,6 +151,17 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   serve_cmd
+      ->add_option("--max-total-expansions", serve.searcher.expansion.max_total_expansions,
+                   "Most dictionary terms all prefix and fuzzy words of one query expand to "
+                   "together; a query over it is refused (INVALID_ARGUMENT; 0 = no limit)")
+      ->capture_default_str();
+  uint32_t query_memory_mb = 128;
+  serve_cmd
+      ->add_option("--max-query-memory-mb", query_memory_mb,
+                   "Memory one query's open posting lists may take, estimated before it runs; "
+                   "a query over it is refused (RESOURCE_EXHAUSTED; 0 = no limit)")
+      ->capture_default_str();
+  serve_cmd
       ->add_option("--search-threads", serve.searcher.search_threads,
                    "Threads that search the shards of one query (0 = one per core)")
       ->capture_default_str();
@@ -366,6 +377,7 @@ int main(int argc, char** argv) {
   }
   if (*serve_cmd) {
     serve.searcher.block_cache_bytes = size_t{cache_mb} << 20;
+    serve.searcher.max_query_memory_bytes = size_t{query_memory_mb} << 20;
     return RunServe(serve, port_file, metrics_port_file);
   }
   if (*search) {
