@@ -41,6 +41,9 @@ namespace scry::query {
 inline constexpr uint32_t kMinFragmentChars = 20;
 inline constexpr uint32_t kMaxFragmentChars = 10000;
 inline constexpr uint32_t kMaxFragments = 32;
+// Longest pre_tag or post_tag a server accepts, in bytes: every marked word
+// carries both, so a long tag multiplies the size of a response.
+inline constexpr size_t kMaxTagBytes = 64;
 
 struct HighlightOptions {
   // Put around every marked word. The text is NOT HTML-escaped (nor are the

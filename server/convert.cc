@@ -1,6 +1,7 @@
 // File: server/convert.cc
 #include "server/convert.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -59,7 +60,18 @@ absl::StatusOr<query::SearchRequest> FromProto(const v1::SearchRequest& request)
                                                      query::kMaxFragmentChars,
                                                      " and max_fragments at most 20"));
     }
-    q.highlight_fields.assign(h.fields().begin(), h.fields().end());
+    if (h.pre_tag().size() > query::kMaxTagBytes || h.post_tag().size() > query::kMaxTagBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("highlight: pre_tag and post_tag must be at most ", query::kMaxTagBytes,
+                       " bytes each, got ", h.pre_tag().size(), " and ", h.post_tag().size()));
+    }
+    // Each field once: a field named twice would be highlighted twice.
+    for (const std::string& name : h.fields()) {
+      if (std::find(q.highlight_fields.begin(), q.highlight_fields.end(), name) ==
+          q.highlight_fields.end()) {
+        q.highlight_fields.push_back(name);
+      }
+    }
     if (q.highlight_fields.empty()) q.highlight_fields.push_back("body");
     if (!h.pre_tag().empty() || !h.post_tag().empty()) {
       q.highlight.pre_tag = h.pre_tag();

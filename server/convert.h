@@ -24,7 +24,9 @@ namespace scry::server {
 
 // The engine's request for `request`; deadline and cancellation are left
 // unset. InvalidArgument for an enum value this server does not know
-// (default_operator, pruning) or highlight bounds past the API's limits.
+// (default_operator, pruning) or highlight bounds past the API's limits
+// (fragment_chars, max_fragments, tags longer than query::kMaxTagBytes).
+// Highlight fields named twice are highlighted once.
 absl::StatusOr<query::SearchRequest> FromProto(const v1::SearchRequest& request);
 
 // Fills `response` (hits, total_hits, total_hits_is_lower_bound,

@@ -153,6 +153,34 @@ TEST(ConvertSearchRequest, HighlightDefaultsAndBounds) {
               StatusIs(absl::StatusCode::kInvalidArgument, "max_fragments at most 20"));
 }
 
+// Tags go around every marked word: each is bounded (query::kMaxTagBytes).
+TEST(ConvertSearchRequest, HighlightTagsAreBounded) {
+  v1::SearchRequest p;
+  p.mutable_highlight()->set_pre_tag(std::string(query::kMaxTagBytes, '<'));
+  p.mutable_highlight()->set_post_tag(std::string(query::kMaxTagBytes, '>'));
+  absl::StatusOr<query::SearchRequest> q = FromProto(p);
+  ASSERT_THAT(q, IsOk());
+  EXPECT_EQ(q->highlight.pre_tag.size(), query::kMaxTagBytes);
+  p.mutable_highlight()->set_post_tag(std::string(query::kMaxTagBytes + 1, '>'));
+  EXPECT_THAT(FromProto(p), StatusIs(absl::StatusCode::kInvalidArgument,
+                                     "pre_tag and post_tag must be at most 64 bytes each"));
+  p.mutable_highlight()->set_post_tag("");
+  p.mutable_highlight()->set_pre_tag(std::string(100 * 1024, '<'));
+  EXPECT_THAT(FromProto(p), StatusIs(absl::StatusCode::kInvalidArgument, "got 102400 and 0"));
+}
+
+// A field named twice is highlighted once (it would give the same snippets
+// twice).
+TEST(ConvertSearchRequest, HighlightFieldsAreDeduplicated) {
+  v1::SearchRequest p;
+  for (const char* name : {"body", "title", "body", "body", "title"}) {
+    p.mutable_highlight()->add_fields(name);
+  }
+  absl::StatusOr<query::SearchRequest> q = FromProto(p);
+  ASSERT_THAT(q, IsOk());
+  EXPECT_THAT(q->highlight_fields, ElementsAre("body", "title"));
+}
+
 query::SearchResult SampleResult() {
   query::SearchResult r;
   query::SearchHit hit;

@@ -1,7 +1,7 @@
 // What one search may cost the server, whatever the client sends, on
 // loopback (127.0.0.1, a free port) over real indexes: the terms a query's
-// prefix and fuzzy words expand to in all, and the memory of its open
-// posting lists.
+// prefix and fuzzy words expand to in all, the memory of its open posting
+// lists, the size of highlight tags.
 //
 // The "x-words" index holds kXWords distinct words starting with "x" (one per
 // document), so that every `x*` expands to the per-leaf limit (1,000): 780 of
@@ -177,6 +177,36 @@ TEST_F(QueryCostTest, QueryOverTheMemoryLimitIsResourceExhausted) {
   EXPECT_EQ(Call(*small, request, &response).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
 }
 
+// Issue 17: highlight tags of 100 KB with top_k 100 made a response of
+// 744 MB. Tags are bounded (64 bytes each, query::kMaxTagBytes), and a
+// request past that is refused before any search.
+TEST_F(QueryCostTest, LongHighlightTagsAreInvalidArgument) {
+  auto server = Start(Defaults("sample-idx"));
+  ASSERT_NE(server, nullptr);
+  v1::SearchRequest request;
+  request.set_query("kernel");
+  request.set_top_k(100);
+  request.mutable_highlight()->add_fields("body");
+  request.mutable_highlight()->set_max_fragments(20);
+  request.mutable_highlight()->set_pre_tag(std::string(100 * 1024, '<'));
+  request.mutable_highlight()->set_post_tag(std::string(100 * 1024, '>'));
+  v1::SearchResponse response;
+  const grpc::Status s = Call(*server, request, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("at most 64 bytes"));
+  EXPECT_EQ(response.ByteSizeLong(), 0u);
+  // One tag too long is enough; 64 bytes each are fine.
+  request.mutable_highlight()->set_pre_tag("<b>");
+  request.mutable_highlight()->set_post_tag(std::string(65, '>'));
+  EXPECT_EQ(Call(*server, request, &response).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  request.mutable_highlight()->set_pre_tag(std::string(64, '<'));
+  request.mutable_highlight()->set_post_tag(std::string(64, '>'));
+  const grpc::Status ok = Call(*server, request, &response);
+  ASSERT_TRUE(ok.ok()) << ok.error_message();
+  ASSERT_GT(response.hits_size(), 0);
+  ASSERT_GT(response.hits(0).snippets_size(), 0);
+  EXPECT_THAT(response.hits(0).snippets(0).fragments(0), HasSubstr(std::string(64, '<')));
+}
 
 
 
