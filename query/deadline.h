@@ -42,6 +42,14 @@ class Deadline {
     return Check();
   }
 
+  // Expired(), reading the clock at once rather than every kStride polls:
+  // for loops whose every turn is long (one hit built).
+  [[nodiscard]] bool ExpiredNow() {
+    if (state_ != kRunning) return true;
+    countdown_ = kStride;
+    return Check();
+  }
+
   // Why the query stopped: OK if it did not expire, else DEADLINE_EXCEEDED or
   // CANCELLED.
   [[nodiscard]] absl::Status status() const {

@@ -10,7 +10,9 @@
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "query/deadline.h"
 #include "query/highlighter.h"
 #include "query/shard_search.h"
 #include "storage/posting_cursor.h"
@@ -156,6 +158,19 @@ absl::Status FetchStored(const QueryPlan& plan, const SearchRequest& request,
   return absl::OkStatus();
 }
 
+// About the bytes `hit` takes in a response: its strings, and a little for
+// each string's and number's encoding (a protobuf tag and length, a double).
+size_t ResponseBytes(const SearchHit& hit) {
+  size_t n = 32 + hit.id.size() + hit.title.size();
+  for (const auto& [name, value] : hit.fields) n += 16 + name.size() + value.size();
+  for (const auto& [name, fragments] : hit.snippets) {
+    n += 16 + name.size();
+    for (const std::string& f : fragments) n += 8 + f.size();
+  }
+  for (const TermExplanation& e : hit.explanation) n += 96 + e.field.size() + e.term.size();
+  return n;
+}
+
 std::atomic<bool> one_by_one_for_testing{false};
 
 }  // namespace
@@ -214,7 +229,12 @@ absl::StatusOr<std::vector<SearchHit>> FetchHits(
   }
   std::vector<SearchHit> hits;
   hits.reserve(page.size());
+  // A hit can take long (snippets, explanations): the deadline is asked
+  // before each one.
+  Deadline deadline(request.deadline, request.cancelled);
+  size_t response_bytes = 0;
   for (size_t i = 0; i < page.size(); ++i) {
+    if (deadline.ExpiredNow()) return deadline.status();
     const ShardHit& c = page[i];
     const storage::ShardReader& shard = *shards[c.shard];
     SearchHit hit;
@@ -235,6 +255,13 @@ absl::StatusOr<std::vector<SearchHit>> FetchHits(
     } else {
       SCRY_ASSIGN_OR_RETURN(const storage::StoredDocument doc, shard.GetDocument(c.docid));
       SCRY_RETURN_IF_ERROR(FetchStored(plan, request, shard, c.docid, doc, analyzer.get(), &hit));
+    }
+    response_bytes += ResponseBytes(hit);
+    if (request.max_response_bytes > 0 && response_bytes > request.max_response_bytes) {
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "response too large: the first %u hits already take more than %.1f MiB (the limit of "
+          "one response); ask for fewer hits or fields, or fewer and shorter snippets",
+          i + 1, static_cast<double>(request.max_response_bytes) / (1 << 20)));
     }
     hits.push_back(std::move(hit));
   }

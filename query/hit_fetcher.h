@@ -32,7 +32,10 @@ namespace scry::query {
 // ids_only, explain, highlight_fields, highlight); `plan` is its plan, with
 // statistics; `analyzers` cut the snippets. DataLoss/Internal if a shard
 // cannot be read; ResourceExhausted if snippets need an analyzer and none
-// can be made. REQUIRES: every hit's shard indexes `shards`.
+// can be made, or once the hits take more than request.max_response_bytes;
+// DeadlineExceeded or Cancelled if request.deadline or request.cancelled
+// (asked before each hit) says so. REQUIRES: every hit's shard indexes
+// `shards`.
 absl::StatusOr<std::vector<SearchHit>> FetchHits(
     const QueryPlan& plan, const SearchRequest& request,
     std::span<const storage::ShardReader* const> shards, std::span<const ShardHit> page,

@@ -67,8 +67,15 @@ struct SearchRequest {
   // The search fails with DEADLINE_EXCEEDED if it cannot finish by
   // `deadline`, or with CANCELLED once `cancelled` (if set; called from the
   // shards' threads now and then) returns true, within microseconds of it.
+  // The deadline and the cancellation are polled while the hits are built
+  // too, once per hit.
   absl::Time deadline = absl::InfiniteFuture();
   std::function<bool()> cancelled;
+  // The most bytes the hits may take (their strings, plus a little per hit
+  // and per string for the encoding): past it the search fails with
+  // RESOURCE_EXHAUSTED as soon as a hit goes over, rather than build a
+  // response no one can send. 0: no limit.
+  size_t max_response_bytes = 0;
 };
 
 // One leaf's part of a hit's score (see Bm25): score = weight * idf * tf *

@@ -72,8 +72,9 @@ class Searcher {
 
   // InvalidArgument for a bad query ("column C: reason"), top_k/offset over
   // max_top_k or too many expansions; ResourceExhausted for a query over
-  // max_query_memory_bytes; DeadlineExceeded or Cancelled (see
-  // SearchRequest); DataLoss/Internal if the index cannot be read.
+  // max_query_memory_bytes, or hits over SearchRequest::max_response_bytes;
+  // DeadlineExceeded or Cancelled (see SearchRequest); DataLoss/Internal if
+  // the index cannot be read.
   absl::StatusOr<SearchResult> Search(const SearchRequest& request) const;
 
   // NotFound if no document has id `id`; DataLoss if it cannot be read.

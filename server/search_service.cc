@@ -254,6 +254,10 @@ grpc::Status SearchService::Search(grpc::ServerContextBase* context,
     server_maximum = true;
   }
   if (context != nullptr) q->cancelled = [context] { return context->IsCancelled(); };
+  // The hits, and a little for the rest of the response.
+  if (options_.max_response_bytes > 0) {
+    q->max_response_bytes = std::max<size_t>(options_.max_response_bytes, 2048) - 1024;
+  }
   absl::StatusOr<query::SearchResult> result = searcher->Search(*q);
   if (!result.ok()) {
     if (result.status().code() == absl::StatusCode::kDataLoss) {

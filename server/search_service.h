@@ -51,6 +51,11 @@ struct SearchServiceOptions {
   // client deadline further away is brought in to now + max_deadline_ms.
   // 0: no maximum (the client's deadline, or the default, as it is).
   int max_deadline_ms = 30000;
+  // The largest response a call may send, in bytes (the gRPC server's max
+  // send message size too): a search whose hits would take more fails with
+  // RESOURCE_EXHAUSTED once they do (query::SearchRequest::
+  // max_response_bytes), rather than build it. 0: no limit.
+  size_t max_response_bytes = size_t{64} << 20;
   // Searches running at once; one more is refused with RESOURCE_EXHAUSTED
   // (rather than queued without bound). 0: no limit.
   int max_concurrent_searches = 64;

@@ -341,6 +341,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   const int selected_port = impl->acceptor->port();
   builder.RegisterService(impl->service.get());
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  if (options.service.max_response_bytes > 0) {
+    builder.SetMaxSendMessageSize(
+        static_cast<int>(std::min<size_t>(options.service.max_response_bytes, INT_MAX)));
+  }
   // Idle and slow connections: closed (GOAWAY) after idle_timeout_s without
   // calls, or when their TLS/HTTP/2 handshake (up to the client's SETTINGS
   // frame) takes longer than handshake_timeout_s. Keepalive pings, while

@@ -161,6 +161,13 @@ int main(int argc, char** argv) {
                    "Memory one query's open posting lists may take, estimated before it runs; "
                    "a query over it is refused (RESOURCE_EXHAUSTED; 0 = no limit)")
       ->capture_default_str();
+  uint32_t response_mb = 64;
+  serve_cmd
+      ->add_option("--max-response-mb", response_mb,
+                   "Largest response, in MiB: a search whose hits would take more gets "
+                   "RESOURCE_EXHAUSTED (0 = no limit)")
+      ->check(CLI::Range(0, 2047))
+      ->capture_default_str();
   serve_cmd
       ->add_option("--search-threads", serve.searcher.search_threads,
                    "Threads that search the shards of one query (0 = one per core)")
@@ -378,6 +385,7 @@ int main(int argc, char** argv) {
   if (*serve_cmd) {
     serve.searcher.block_cache_bytes = size_t{cache_mb} << 20;
     serve.searcher.max_query_memory_bytes = size_t{query_memory_mb} << 20;
+    serve.service.max_response_bytes = size_t{response_mb} << 20;
     return RunServe(serve, port_file, metrics_port_file);
   }
   if (*search) {

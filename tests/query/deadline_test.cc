@@ -3,7 +3,8 @@
 // Tests for query/deadline.h: a deadline expires once its time has passed and
 // stays expired; the cancellation callback stops the query, yet is asked at
 // most once per kCancelCheckInterval however often the loops poll (it can be
-// costly: a gRPC ServerContext's IsCancelled polls a completion queue).
+// costly: a gRPC ServerContext's IsCancelled polls a completion queue);
+// ExpiredNow reads the clock at once.
 #include "query/deadline.h"
 
 #include "absl/time/clock.h"
@@ -28,6 +29,19 @@ TEST(Deadline, ExpiresAfterItsTimeAndStaysExpired) {
   EXPECT_TRUE(expired);
   EXPECT_TRUE(d.Expired());
   EXPECT_EQ(d.status().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+// ExpiredNow reads the clock at once, where Expired waits for its stride.
+TEST(Deadline, ExpiredNowReadsTheClockAtOnce) {
+  Deadline d(absl::Now() + absl::Milliseconds(20));
+  EXPECT_FALSE(d.Expired());  // the first poll reads the clock
+  EXPECT_FALSE(d.ExpiredNow());
+  absl::SleepFor(absl::Milliseconds(30));
+  EXPECT_FALSE(d.Expired());  // within the stride: the clock is not read
+  EXPECT_TRUE(d.ExpiredNow());
+  EXPECT_TRUE(d.Expired());
+  EXPECT_EQ(d.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_FALSE(Deadline().ExpiredNow());
 }
 
 TEST(Deadline, CancellationIsAskedAtMostOncePerInterval) {

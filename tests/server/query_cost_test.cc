@@ -1,7 +1,8 @@
 // What one search may cost the server, whatever the client sends, on
 // loopback (127.0.0.1, a free port) over real indexes: the terms a query's
 // prefix and fuzzy words expand to in all, the memory of its open posting
-// lists, the size of highlight tags.
+// lists, the size of highlight tags and of the response, and the deadline
+// while the hits are built.
 //
 // The "x-words" index holds kXWords distinct words starting with "x" (one per
 // document), so that every `x*` expands to the per-leaf limit (1,000): 780 of
@@ -9,9 +10,9 @@
 // of memory, for minutes.
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,7 +25,6 @@
 #include "indexer/builder.h"
 #include "scry/v1/search.grpc.pb.h"
 #include "server/server.h"
-#include "tests/server/raw_call.h"
 #include "tests/test_util.h"
 
 namespace scry::server {
@@ -94,8 +94,8 @@ class QueryCostTest : public ::testing::Test {
     return server.ok() ? std::move(*server) : nullptr;
   }
 
-  // Searches with a client deadline of `timeout`; a client that takes
-  // responses of any size.
+  // Searches with a client deadline of `timeout` (none if zero); a client
+  // that takes responses of any size.
   static grpc::Status Call(const Server& server, const v1::SearchRequest& request,
                            v1::SearchResponse* response,
                            std::chrono::seconds timeout = std::chrono::seconds(300)) {
@@ -104,7 +104,7 @@ class QueryCostTest : public ::testing::Test {
     auto stub = v1::SearchService::NewStub(grpc::CreateCustomChannel(
         absl::StrCat("127.0.0.1:", server.port()), grpc::InsecureChannelCredentials(), args));
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + timeout);
+    if (timeout.count() > 0) context.set_deadline(std::chrono::system_clock::now() + timeout);
     return stub->Search(&context, request, response);
   }
 
@@ -208,7 +208,78 @@ TEST_F(QueryCostTest, LongHighlightTagsAreInvalidArgument) {
   EXPECT_THAT(response.hits(0).snippets(0).fragments(0), HasSubstr(std::string(64, '<')));
 }
 
+// The response is bounded by the server (--max-response-mb): a search whose
+// hits would take more is RESOURCE_EXHAUSTED with a message that says what
+// to ask for instead; a smaller page of the same search is answered.
+TEST_F(QueryCostTest, ResponseOverTheLimitIsResourceExhausted) {
+  ServerOptions options = Defaults("sample-idx");
+  options.service.max_response_bytes = 256 << 10;
+  auto server = Start(options);
+  ASSERT_NE(server, nullptr);
+  v1::SearchRequest request;
+  request.set_query("the");
+  request.set_top_k(2000);
+  request.add_fields("*");
+  v1::SearchResponse response;
+  const grpc::Status s = Call(*server, request, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("response too large"));
+  EXPECT_THAT(s.error_message(), HasSubstr("ask for fewer hits or fields"));
+  request.set_top_k(20);
+  const grpc::Status ok = Call(*server, request, &response);
+  ASSERT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_EQ(response.hits_size(), 20);
+  EXPECT_LT(response.ByteSizeLong(), options.service.max_response_bytes);
+}
 
+// The deadline is polled while the hits are built, not only while they are
+// ranked: a search that ranks its hits in time but would take far longer
+// to explain and highlight them is stopped by the server's own deadline
+// (the default one; the client sets none, so only the server can stop it).
+TEST_F(QueryCostTest, DeadlineStopsBuildingTheHits) {
+  ServerOptions options = Defaults("sample-idx");
+  options.service.default_deadline_ms = 0;
+  options.service.max_deadline_ms = 0;
+  options.service.max_response_bytes = 0;
+  auto reference = Start(options);
+  ASSERT_NE(reference, nullptr);
+  const std::vector<std::string> words = scry::testing::MostFrequentWords(
+      std::string(SCRY_TEST_DATA_DIR) + "/sample.jsonl", 100, {"and", "not"});
+  v1::SearchRequest ranked;
+  ranked.set_query(absl::StrJoin(words, " "));
+  ranked.set_top_k(2000);  // titles only: from memory, at once
+  v1::SearchRequest built = ranked;
+  built.set_explain(true);
+  built.add_fields("*");
+  built.mutable_highlight()->add_fields("body");
+  built.mutable_highlight()->set_max_fragments(20);
+  built.mutable_highlight()->set_fragment_chars(10000);
+  // How long ranking alone takes (the best of three), and ranking and
+  // building the hits.
+  auto time = [&](const v1::SearchRequest& request) {
+    v1::SearchResponse response;
+    const auto start = Clock::now();
+    const grpc::Status s = Call(*reference, request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+  };
+  const auto rank = std::min({time(ranked), time(ranked), time(ranked)});
+  const auto build = time(built);
+  RecordProperty("rank_ms", static_cast<int>(rank.count()));
+  RecordProperty("build_ms", static_cast<int>(build.count()));
+  ASSERT_GT(build, rank * 8 + std::chrono::milliseconds(200))
+      << "building the hits is too quick to test with";
+
+  options.service.default_deadline_ms = static_cast<int>((rank * 2 + (build - rank) / 8).count());
+  auto server = Start(options);
+  ASSERT_NE(server, nullptr);
+  v1::SearchResponse response;
+  const auto start = Clock::now();
+  const grpc::Status s = Call(*server, built, &response, std::chrono::seconds(0));
+  const auto took = Clock::now() - start;
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << s.error_message();
+  EXPECT_LT(took, std::chrono::milliseconds(options.service.default_deadline_ms) + build / 2);
+}
 
 }  // namespace
 }  // namespace scry::server
