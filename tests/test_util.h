@@ -109,6 +109,10 @@ inline std::string TestDataDir() { return SCRY_TEST_DATA_DIR; }
 // tests that older indexes still open). Fails the test on error.
 void DowngradeToFormat5(const std::string& index_dir);
 
+// A plain TCP connection to 127.0.0.1:`port` (blocking, close-on-exec)
+// that has sent nothing; -1 if it cannot connect.
+int ConnectLoopback(int port);
+
 }  // namespace scry::testing
 
 #endif  // SCRY_TESTS_TEST_UTIL_H_

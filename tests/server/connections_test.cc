@@ -52,22 +52,6 @@ grpc::Status CallStats(const std::shared_ptr<grpc::Channel>& channel, v1::StatsR
   return stub->Stats(&context, v1::StatsRequest(), stats);
 }
 
-// A plain TCP connection to 127.0.0.1:`port` that sends nothing; -1 if it
-// cannot connect.
-int RawConnect(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 // Whether the server closed `fd` within `ms` (end of stream or reset); what
 // it sent before (its HTTP/2 SETTINGS) is read and dropped.
 bool ClosedByServer(int fd, int ms) {
@@ -151,7 +135,7 @@ TEST_F(ConnectionsTest, CapClosesExcessConnectionsAndFreesSlotsWhenTheyClose) {
   // The 9th to 20th are closed by the server at once.
   std::vector<int> raw;
   for (int i = 0; i < 12; ++i) {
-    const int fd = RawConnect(port);
+    const int fd = scry::testing::ConnectLoopback(port);
     ASSERT_GE(fd, 0);
     EXPECT_TRUE(ClosedByServer(fd, 2000)) << "connection " << 9 + i << " left open";
     raw.push_back(fd);
@@ -186,7 +170,7 @@ TEST_F(ConnectionsTest, CapClosesExcessConnectionsAndFreesSlotsWhenTheyClose) {
   ASSERT_TRUE(CallStats(channels[0], &stats).ok());
   EXPECT_EQ(stats.connections_open(), 8u);
   // And the cap holds again.
-  const int fd = RawConnect(port);
+  const int fd = scry::testing::ConnectLoopback(port);
   ASSERT_GE(fd, 0);
   EXPECT_TRUE(ClosedByServer(fd, 2000));
   close(fd);
@@ -202,7 +186,7 @@ TEST_F(ConnectionsTest, IdleAndSilentConnectionsAreClosed) {
 
   // A TCP connection that never sends the HTTP/2 preface: closed after the
   // handshake timeout.
-  const int fd = RawConnect(port);
+  const int fd = scry::testing::ConnectLoopback(port);
   ASSERT_GE(fd, 0);
   Clock::time_point start = Clock::now();
   EXPECT_FALSE(ClosedByServer(fd, 500));

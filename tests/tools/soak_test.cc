@@ -52,20 +52,6 @@ long RssKib(pid_t pid) {
   return 0;
 }
 
-int ConnectTo(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 std::shared_ptr<grpc::Channel> NewChannel(int port, int tag) {
   grpc::ChannelArguments args;
   args.SetInt("scry.soak.channel", tag);  // a connection of its own
@@ -158,7 +144,7 @@ TEST(Soak, TheHostileMixLeavesOrdinarySearchesServedAndMemoryBounded) {
     while (!stop) {
       std::vector<int> fds;
       for (int i = 0; i < 400 && !stop; ++i) {
-        const int fd = ConnectTo(port);
+        const int fd = scry::testing::ConnectLoopback(port);
         if (fd >= 0) fds.push_back(fd);
       }
       std::this_thread::sleep_for(std::chrono::seconds(1));
@@ -171,7 +157,7 @@ TEST(Soak, TheHostileMixLeavesOrdinarySearchesServedAndMemoryBounded) {
     while (!stop) {
       std::vector<int> fds;
       for (int i = 0; i < 20; ++i) {
-        const int fd = ConnectTo(port);
+        const int fd = scry::testing::ConnectLoopback(port);
         if (fd < 0) continue;
         (void)!write(fd, "PRI * HTTP/2.0\r\n", 16);
         fds.push_back(fd);
