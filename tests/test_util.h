@@ -110,7 +110,7 @@ inline std::string TestDataDir() { return SCRY_TEST_DATA_DIR; }
 void DowngradeToFormat5(const std::string& index_dir);
 
 // A plain TCP connection to 127.0.0.1:`port` (blocking, close-on-exec)
-// that has sent nothing; -1 if it cannot connect.
+// that has sent nothing, connected within 2 s; -1 if not.
 int ConnectLoopback(int port);
 
 }  // namespace scry::testing

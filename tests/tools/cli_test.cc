@@ -201,28 +201,6 @@ TEST(Cli, ServeSearchThroughGrpcAndStopOnSigterm) {
   EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
-// A plain TCP connection to 127.0.0.1:`port` that sends nothing (connected
-// within 2 s); -1 if not.
-int IdleConnection(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    pollfd p = {fd, POLLOUT, 0};
-    int error = 0;
-    socklen_t len = sizeof error;
-    if (errno != EINPROGRESS || poll(&p, 1, 2000) != 1 ||
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0 || error != 0) {
-      close(fd);
-      return -1;
-    }
-  }
-  return fd;
-}
-
 // Whether the peer has closed `fd` (end of stream or reset) by now; what it
 // sent before (a server's HTTP/2 SETTINGS) is read and dropped.
 bool PeerClosed(int fd) {
@@ -294,7 +272,7 @@ TEST(Cli, ServeOutlastsMoreIdleConnectionsThanItsFdLimit) {
 
   std::vector<int> idle;
   for (int i = 0; i < kConnections; ++i) {
-    const int fd = IdleConnection(port);
+    const int fd = scry::testing::ConnectLoopback(port);
     if (fd >= 0) idle.push_back(fd);
   }
   EXPECT_EQ(idle.size(), static_cast<size_t>(kConnections));
