@@ -24,6 +24,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "server/http_server.h"
 
 namespace scry::server {
 namespace {
@@ -34,27 +35,6 @@ constexpr int kSweepMs = 200;                         // how often ended connect
 constexpr int kBackoffMs = 100;                       // pause after accept4 fails (EMFILE, ...)
 constexpr auto kLogEvery = std::chrono::seconds(10);  // rate of the refusal log lines
 constexpr int kBacklog = 1024;
-
-// "HOST:PORT" -> host (brackets of an IPv6 address removed; empty: every
-// interface) and port.
-bool SplitHostPort(const std::string& listen, std::string* host, std::string* port) {
-  const size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) return false;
-  *host = listen.substr(0, colon);
-  *port = listen.substr(colon + 1);
-  if (port->empty() || port->size() > 5) return false;
-  for (char c : *port) {
-    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
-  }
-  int n = 0;
-  if (!absl::SimpleAtoi(*port, &n) || n > 65535) return false;
-  if (host->size() >= 2 && host->front() == '[' && host->back() == ']') {
-    *host = host->substr(1, host->size() - 2);
-  } else if (host->find(':') != std::string::npos) {
-    return false;  // an IPv6 address needs brackets
-  }
-  return true;
-}
 
 void SetPort(sockaddr_storage* addr, int port) {
   if (addr->ss_family == AF_INET) {
@@ -156,7 +136,7 @@ absl::StatusOr<std::unique_ptr<Acceptor>> Acceptor::Listen(const std::string& li
   }
   const std::string cannot = absl::StrCat("cannot listen on ", listen);
   std::string host, port;
-  if (!SplitHostPort(listen, &host, &port)) {
+  if (!SplitHostPort(listen, &host, &port).ok()) {
     return absl::UnavailableError(absl::StrCat(cannot, ": not HOST:PORT"));
   }
   addrinfo hints{};

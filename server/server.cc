@@ -29,8 +29,9 @@
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "server/acceptor.h"
+#include "server/http_server.h"
 #include "server/log_limiter.h"
-#include "server/metrics_http.h"
+#include "server/prometheus.h"
 #include "server/search_service.h"
 #include "storage/status.h"
 
@@ -258,7 +259,7 @@ struct Server::Impl {
   std::unique_ptr<SearchService> service;
   std::unique_ptr<grpc::Server> server;
   // Uses `service`; stopped first.
-  std::unique_ptr<MetricsHttpServer> metrics;
+  std::unique_ptr<HttpServer> metrics;
 
   absl::Mutex mu;
   bool shut_down ABSL_GUARDED_BY(mu) = false;
@@ -374,20 +375,31 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     // Bound now (a bad address fails before the index opens); answers 503
     // while the index loads, like the Stats RPC (UNAVAILABLE).
     const SearchService* stats_service = impl->service.get();
-    absl::StatusOr<std::unique_ptr<MetricsHttpServer>> metrics = MetricsHttpServer::Start(
-        options.metrics_listen, [stats_service]() -> absl::StatusOr<std::string> {
-          v1::StatsResponse stats;
-          const grpc::Status status = stats_service->Stats(nullptr, v1::StatsRequest(), &stats);
-          if (!status.ok()) {
-            return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                                status.error_message());
-          }
-          return RenderPrometheus(stats);
-        });
+    HttpRoute route;
+    route.method = "GET";
+    route.path = "/metrics";
+    route.handler = [stats_service](const HttpRequest&) {
+      v1::StatsResponse stats;
+      const grpc::Status status = stats_service->Stats(nullptr, v1::StatsRequest(), &stats);
+      HttpResponse response;
+      if (!status.ok()) {
+        response.status = 503;
+        response.body = status.error_message() + "\n";
+        return response;
+      }
+      response.content_type = kPrometheusContentType;
+      response.body = RenderPrometheus(stats);
+      return response;
+    };
+    HttpServerOptions http;
+    http.worker_threads = 1;
+    absl::StatusOr<std::unique_ptr<HttpServer>> metrics =
+        HttpServer::Start(options.metrics_listen, {route}, http);
     if (!metrics.ok()) {
       impl->acceptor->Stop();
       impl->server->Shutdown();
-      return metrics.status();
+      return absl::Status(metrics.status().code(),
+                          absl::StrCat(metrics.status().message(), " (--metrics-listen)"));
     }
     impl->metrics = std::move(*metrics);
   }

@@ -46,7 +46,8 @@ struct ServerOptions {
   // check them); health stays open.
   std::string auth_token_file;
   // Prometheus text endpoint (GET /metrics over plain HTTP/1.1, see
-  // server/metrics_http.h), "HOST:PORT" (port 0: a free port); empty: off.
+  // server/prometheus.h and server/http_server.h), "HOST:PORT" (port 0: a
+  // free port); empty: off.
   std::string metrics_listen;
   // Verify each generation before serving it (LiveIndexOptions::verify_on_open).
   bool verify_on_open = false;

@@ -15,6 +15,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc
   libgtest-dev libgmock-dev
   libbenchmark-dev        # Google Benchmark micro-benchmarks
+  libboost-dev            # Boost.Beast + Asio (header-only): the HTTP listener (server/http_server.h)
   libsimdjson-dev         # JSON Lines parsing with UTF-8 validation (fast, precise errors)
   libutf8proc-dev         # Unicode categories and case folding for the tokenizer
   libcli11-dev            # subcommands and flags for the `scry` CLI
