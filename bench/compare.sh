@@ -22,8 +22,9 @@
 #              runs the default, MaxScore); "" for none
 #   CPUS       CPU list every search command is pinned to with taskset
 #              (e.g. 1; default: not pinned; builds are never pinned). Pinning all engines to one
-#              CPU cuts the noise of a shared 2-core machine (Lucene's JIT and
-#              GC threads then share that CPU too)
+#              CPU cuts the noise of a shared 2-core machine, but Lucene's JIT and
+#              GC threads then share that CPU too, which inflated scry's ratios
+#              2-3x (RESULTS.md run 3): never pin a comparison between engines
 #   PEERS_BIN  directory of fts5_bench, xapian_bench, lucene_bench (default:
 #              ../shared/peers/bin if built, else a copy of ../shared/peers
 #              built under $OUT/peers with its build.sh)
