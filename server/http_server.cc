@@ -277,9 +277,30 @@ class Session : public std::enable_shared_from_this<Session> {
     http::async_write(socket_, *out, [self = shared_from_this(), out](error_code ec, size_t) {
       ++self->armed_;
       self->timer_.cancel();
-      if (ec || !self->keep_alive_) return self->Close();
+      if (ec) return self->Close();
+      if (!self->keep_alive_) return self->LingeringClose();
       self->ReadRequest();
     });
+  }
+
+  // Closes after the client has had its answer: our side is shut down first
+  // and what the client still sends (the rest of a refused body) is read
+  // and dropped for a little while, since closing with unread data would
+  // reset the connection and could destroy the answer before the client
+  // reads it.
+  void LingeringClose() {
+    error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    Arm(1000);
+    Drain();
+  }
+
+  void Drain() {
+    socket_.async_read_some(asio::buffer(drain_, sizeof drain_),
+                            [self = shared_from_this()](error_code ec, size_t) {
+                              if (ec) return self->Close();  // EOF, or the timer
+                              self->Drain();
+                            });
   }
 
   HttpServer::Impl* const server_;
@@ -288,6 +309,7 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string peer_;
+  char drain_[4096];
   uint64_t armed_ = 0;  // counts Arm() calls and ended operations
   bool timed_out_ = false;
   bool keep_alive_ = false;

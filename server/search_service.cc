@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "google/protobuf/util/json_util.h"
 #include "grpcpp/impl/codegen/proto_utils.h"
 #include "grpcpp/impl/codegen/server_callback_handlers.h"
 #include "grpcpp/impl/rpc_service_method.h"
@@ -41,55 +42,80 @@ grpc::Status ParseRequest(const grpc::ByteBuffer& bytes, Message* out) {
 
 }  // namespace
 
-template <class Request, class Response>
-void SearchService::AddUnaryMethod(const char* path, Metrics::Method metric,
-                                   grpc::Status (SearchService::*method)(grpc::ServerContextBase*,
-                                                                         const Request&, Response*)
-                                       const) {
-  const bool is_search = std::string_view(path) == "/scry.v1.SearchService/Search";
-  auto call = [method, is_search](SearchService* service, grpc::ServerContextBase* context,
-                                  const grpc::ByteBuffer* in,
-                                  grpc::ByteBuffer* out) -> grpc::Status {
+template <class Request, class Response, class Parse, class Serialize>
+grpc::Status SearchService::Run(Metrics::Method metric, TypedMethod<Request, Response> method,
+                                const CallContext* context, size_t request_bytes,
+                                const Parse& parse, const Serialize& serialize) const {
+  const auto start = std::chrono::steady_clock::now();
+  const bool is_search = metric == Metrics::kSearch;
+  const grpc::Status status = [&]() -> grpc::Status {
     // gRPC would turn an escaping exception into UNKNOWN; the API promises
     // never to answer UNKNOWN.
     try {
-      grpc::Status auth = service->Authenticate(context, is_search);
+      grpc::Status auth = Authenticate(context, is_search);
       if (!auth.ok()) return auth;
       Request request;
-      grpc::Status status = ParseRequest(*in, &request);
-      if (!status.ok()) return status;
+      grpc::Status parsed = parse(&request);
+      if (!parsed.ok()) return parsed;
       Response response;
-      status = (service->*method)(context, request, &response);
-      if (!status.ok()) return status;
-      bool own_buffer = false;
-      return grpc::SerializationTraits<Response>::Serialize(response, out, &own_buffer);
+      grpc::Status done = (this->*method)(context, request, &response);
+      if (!done.ok()) return done;
+      return serialize(response);
     } catch (const std::bad_alloc&) {
       return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "out of memory");
     } catch (const std::exception& e) {
       return grpc::Status(grpc::StatusCode::INTERNAL, e.what());
     }
-  };
+  }();
   // Every call is counted by status code and timed.
-  auto handler = [call, metric](SearchService* service, grpc::ServerContextBase* context,
-                                const grpc::ByteBuffer* in, grpc::ByteBuffer* out) {
-    const auto start = std::chrono::steady_clock::now();
-    grpc::Status status = call(service, context, in, out);
-    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                            std::chrono::steady_clock::now() - start)
-                            .count();
-    service->metrics_.Record(metric, status.error_code(), static_cast<uint64_t>(micros));
-    if (service->options_.access_log) {
-      // One write per line, so that concurrent calls do not interleave.
-      const std::string line = absl::StrCat(
-          "{\"time\":\"",
-          absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::Now(), absl::UTCTimeZone()),
-          "\",\"method\":\"", Metrics::kMethodNames[metric], "\",\"code\":\"",
-          absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())),
-          "\",\"micros\":", micros, ",\"request_bytes\":", in->Length(), ",\"peer\":\"",
-          context != nullptr ? absl::CEscape(context->peer()) : "", "\"}\n");
-      std::fwrite(line.data(), 1, line.size(), stderr);
-    }
-    return status;
+  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::steady_clock::now() - start)
+                          .count();
+  metrics_.Record(metric, status.error_code(), static_cast<uint64_t>(micros));
+  if (options_.access_log) {
+    // One write per line, so that concurrent calls do not interleave.
+    const std::string line = absl::StrCat(
+        "{\"time\":\"", absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::Now(), absl::UTCTimeZone()),
+        "\",\"method\":\"", Metrics::kMethodNames[metric], "\",\"code\":\"",
+        absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())),
+        "\",\"micros\":", micros, ",\"request_bytes\":", request_bytes, ",\"peer\":\"",
+        context != nullptr ? absl::CEscape(context->peer) : "", "\"}\n");
+    std::fwrite(line.data(), 1, line.size(), stderr);
+  }
+  return status;
+}
+
+namespace {
+
+// What a gRPC call brings besides its request.
+CallContext FromGrpc(grpc::ServerContextBase* grpc_context) {
+  CallContext context;
+  const auto& metadata = grpc_context->client_metadata();
+  const auto it = metadata.find("authorization");
+  if (it != metadata.end()) context.authorization.assign(it->second.data(), it->second.size());
+  context.peer = grpc_context->peer();
+  if (grpc_context->deadline() != std::chrono::system_clock::time_point::max()) {
+    context.deadline = absl::FromChrono(grpc_context->deadline());
+  }
+  context.cancelled = [grpc_context] { return grpc_context->IsCancelled(); };
+  return context;
+}
+
+}  // namespace
+
+template <class Request, class Response>
+void SearchService::AddUnaryMethod(const char* path, Metrics::Method metric,
+                                   TypedMethod<Request, Response> method) {
+  auto handler = [method, metric](SearchService* service, grpc::ServerContextBase* grpc_context,
+                                  const grpc::ByteBuffer* in, grpc::ByteBuffer* out) {
+    const CallContext context = FromGrpc(grpc_context);
+    return service->Run(
+        metric, method, &context, in->Length(),
+        [in](Request* request) { return ParseRequest(*in, request); },
+        [out](const Response& response) {
+          bool own_buffer = false;
+          return grpc::SerializationTraits<Response>::Serialize(response, out, &own_buffer);
+        });
   };
   ++methods_added_;
   AddMethod(new grpc::internal::RpcServiceMethod(
@@ -139,11 +165,9 @@ grpc::Status Loading() {
 
 }  // namespace
 
-const char* SearchService::TokenProblem(grpc::ServerContextBase* context) const {
-  const auto& metadata = context->client_metadata();
-  const auto it = metadata.find("authorization");
-  if (it == metadata.end()) return "no authorization metadata";
-  const std::string_view value(it->second.data(), it->second.size());
+const char* SearchService::TokenProblem(const CallContext& context) const {
+  if (context.authorization.empty()) return "no authorization metadata";
+  const std::string_view value = context.authorization;
   constexpr std::string_view kBearer = "Bearer ";
   if (value.size() <= kBearer.size() || value.substr(0, kBearer.size()) != kBearer) {
     return "not a bearer token";
@@ -154,22 +178,22 @@ const char* SearchService::TokenProblem(grpc::ServerContextBase* context) const 
   return accepted ? nullptr : "unknown token";
 }
 
-bool SearchService::IsAnonymous(grpc::ServerContextBase* context) const {
+bool SearchService::IsAnonymous(const CallContext* context) const {
   return context != nullptr && !options_.auth_tokens.empty() && options_.anonymous_search &&
-         TokenProblem(context) != nullptr;
+         TokenProblem(*context) != nullptr;
 }
 
-grpc::Status SearchService::Authenticate(grpc::ServerContextBase* context, bool is_search) const {
+grpc::Status SearchService::Authenticate(const CallContext* context, bool is_search) const {
   if (options_.auth_tokens.empty() || context == nullptr) return grpc::Status::OK;
   if (is_search && options_.anonymous_search) return grpc::Status::OK;
-  const char* reason = TokenProblem(context);
+  const char* reason = TokenProblem(*context);
   if (reason == nullptr) return grpc::Status::OK;
   // Logged without the token, and at most once a second: a client must not
   // be able to fill the log.
   static LogLimiter limiter(absl::Seconds(1));
   if (uint64_t dropped = 0; limiter.Allow(&dropped)) {
     std::fprintf(
-        stderr, "scry: unauthenticated call from %s: %s%s\n", context->peer().c_str(), reason,
+        stderr, "scry: unauthenticated call from %s: %s%s\n", context->peer.c_str(), reason,
         dropped == 0
             ? ""
             : absl::StrCat(" (", dropped, " more unauthenticated calls not logged)").c_str());
@@ -212,8 +236,7 @@ grpc::Status RestrictToFields(const std::vector<std::string>& allowed, query::Se
 
 }  // namespace
 
-grpc::Status SearchService::Search(grpc::ServerContextBase* context,
-                                   const v1::SearchRequest& request,
+grpc::Status SearchService::Search(const CallContext* context, const v1::SearchRequest& request,
                                    v1::SearchResponse* response) const {
   const auto start = std::chrono::steady_clock::now();
   // At most max_concurrent_searches at once; the rest are refused at once.
@@ -242,8 +265,8 @@ grpc::Status SearchService::Search(grpc::ServerContextBase* context,
   // evaluation loops, but never later than the server's maximum; so does a
   // cancellation.
   const absl::Time now = absl::Now();
-  if (context != nullptr && context->deadline() != std::chrono::system_clock::time_point::max()) {
-    q->deadline = absl::FromChrono(context->deadline());
+  if (context != nullptr && context->deadline != absl::InfiniteFuture()) {
+    q->deadline = context->deadline;
   } else if (options_.default_deadline_ms > 0) {
     q->deadline = now + absl::Milliseconds(options_.default_deadline_ms);
   }
@@ -253,7 +276,7 @@ grpc::Status SearchService::Search(grpc::ServerContextBase* context,
     q->deadline = now + absl::Milliseconds(options_.max_deadline_ms);
     server_maximum = true;
   }
-  if (context != nullptr) q->cancelled = [context] { return context->IsCancelled(); };
+  if (context != nullptr && context->cancelled) q->cancelled = context->cancelled;
   // The hits, and a little for the rest of the response.
   if (options_.max_response_bytes > 0) {
     q->max_response_bytes = std::max<size_t>(options_.max_response_bytes, 2048) - 1024;
@@ -282,7 +305,7 @@ grpc::Status SearchService::Search(grpc::ServerContextBase* context,
   return grpc::Status::OK;
 }
 
-grpc::Status SearchService::GetDocument(grpc::ServerContextBase* /*context*/,
+grpc::Status SearchService::GetDocument(const CallContext* /*context*/,
                                         const v1::GetDocumentRequest& request,
                                         v1::GetDocumentResponse* response) const {
   absl::StatusOr<std::string> id = FromProto(request);
@@ -301,7 +324,7 @@ grpc::Status SearchService::GetDocument(grpc::ServerContextBase* /*context*/,
   return grpc::Status::OK;
 }
 
-grpc::Status SearchService::Stats(grpc::ServerContextBase* /*context*/,
+grpc::Status SearchService::Stats(const CallContext* /*context*/,
                                   const v1::StatsRequest& /*request*/,
                                   v1::StatsResponse* response) const {
   LiveIndex* index = index_.load(std::memory_order_acquire);
@@ -325,7 +348,7 @@ grpc::Status SearchService::Stats(grpc::ServerContextBase* /*context*/,
   return grpc::Status::OK;
 }
 
-grpc::Status SearchService::Reload(grpc::ServerContextBase* /*context*/,
+grpc::Status SearchService::Reload(const CallContext* /*context*/,
                                    const v1::ReloadRequest& /*request*/,
                                    v1::ReloadResponse* response) const {
   LiveIndex* index = index_.load(std::memory_order_acquire);
@@ -336,6 +359,61 @@ grpc::Status SearchService::Reload(grpc::ServerContextBase* /*context*/,
   response->set_generation(*now);
   response->set_switched(switched);
   return grpc::Status::OK;
+}
+
+namespace {
+
+template <class Request>
+grpc::Status ParseJson(const std::string& json, Request* request) {
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  const auto status = google::protobuf::util::JsonStringToMessage(json, request, options);
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                      absl::StrCat("malformed ", Request::descriptor()->full_name(),
+                                   " (JSON): ", std::string(status.message())));
+}
+
+template <class Response>
+grpc::Status WriteJson(const Response& response, std::string* json) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  const auto status = google::protobuf::util::MessageToJsonString(response, json, options);
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(
+      grpc::StatusCode::INTERNAL,
+      absl::StrCat("cannot write the response as JSON: ", std::string(status.message())));
+}
+
+}  // namespace
+
+template <class Request, class Response>
+grpc::Status SearchService::RunJson(Metrics::Method metric, TypedMethod<Request, Response> method,
+                                    const CallContext& context, const std::string& json_in,
+                                    std::string* json_out) const {
+  return Run(
+      metric, method, &context, json_in.size(),
+      [&](Request* request) { return ParseJson(json_in.empty() ? "{}" : json_in, request); },
+      [&](const Response& response) { return WriteJson(response, json_out); });
+}
+
+grpc::Status SearchService::CallJson(Method method, const CallContext& context,
+                                     const std::string& json_in, std::string* json_out) const {
+  switch (method) {
+    case Method::kSearch:
+      return RunJson<v1::SearchRequest, v1::SearchResponse>(
+          Metrics::kSearch, &SearchService::Search, context, json_in, json_out);
+    case Method::kGetDocument:
+      return RunJson<v1::GetDocumentRequest, v1::GetDocumentResponse>(
+          Metrics::kGetDocument, &SearchService::GetDocument, context, json_in, json_out);
+    case Method::kStats:
+      return RunJson<v1::StatsRequest, v1::StatsResponse>(Metrics::kStats, &SearchService::Stats,
+                                                          context, json_in, json_out);
+    case Method::kReload:
+      return RunJson<v1::ReloadRequest, v1::ReloadResponse>(
+          Metrics::kReload, &SearchService::Reload, context, json_in, json_out);
+  }
+  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no such method");
 }
 
 }  // namespace scry::server

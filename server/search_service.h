@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "grpcpp/impl/service_type.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/status.h"
@@ -40,6 +41,17 @@ enum class GrpcApi {
   // The synchronous API: a pool of gRPC threads, one per call in flight
   // (ServerOptions::grpc_max_threads).
   kSync,
+};
+
+// What a call brings besides its request: from gRPC metadata, or from the
+// HTTP/JSON API's headers (server/http_api.h).
+struct CallContext {
+  std::string authorization;  // "Bearer <token>", or empty
+  std::string peer;           // for the logs
+  // The client's deadline; InfiniteFuture: none (the server's default then).
+  absl::Time deadline = absl::InfiniteFuture();
+  // Whether the client went away; may be empty.
+  std::function<bool()> cancelled;
 };
 
 struct SearchServiceOptions {
@@ -84,32 +96,52 @@ class SearchService final : public grpc::Service {
   SearchService(LiveIndex* index, const SearchServiceOptions& options);
   void SetIndex(LiveIndex* index) { index_.store(index, std::memory_order_release); }
 
-  // `context` may be null (a direct call: no client deadline, no
-  // cancellation).
-  grpc::Status Search(grpc::ServerContextBase* context, const v1::SearchRequest& request,
+  // `context` may be null (a direct call: no token checked, no client
+  // deadline, no cancellation); Call and CallJson check the token first.
+  grpc::Status Search(const CallContext* context, const v1::SearchRequest& request,
                       v1::SearchResponse* response) const;
-  grpc::Status GetDocument(grpc::ServerContextBase* context, const v1::GetDocumentRequest& request,
+  grpc::Status GetDocument(const CallContext* context, const v1::GetDocumentRequest& request,
                            v1::GetDocumentResponse* response) const;
-  grpc::Status Stats(grpc::ServerContextBase* context, const v1::StatsRequest& request,
+  grpc::Status Stats(const CallContext* context, const v1::StatsRequest& request,
                      v1::StatsResponse* response) const;
-  grpc::Status Reload(grpc::ServerContextBase* context, const v1::ReloadRequest& request,
+  grpc::Status Reload(const CallContext* context, const v1::ReloadRequest& request,
                       v1::ReloadResponse* response) const;
+
+  // The methods by name, as the HTTP/JSON API calls them.
+  enum class Method { kSearch, kGetDocument, kStats, kReload };
+  // One call of `method` with its request in protobuf's JSON mapping
+  // (unknown members refused), answered in it (*json_out, on OK): the same
+  // token check, limits, deadlines, metrics and access log as over gRPC.
+  grpc::Status CallJson(Method method, const CallContext& context, const std::string& json_in,
+                        std::string* json_out) const;
 
   // Full gRPC name of the service, for health checks.
   static constexpr const char* kServiceName = "scry.v1.SearchService";
 
  private:
   // OK if `context` carries an accepted token (or none is required).
-  grpc::Status Authenticate(grpc::ServerContextBase* context, bool is_search) const;
+  grpc::Status Authenticate(const CallContext* context, bool is_search) const;
   // Why `context` carries no accepted token, or nullptr if it carries one.
-  const char* TokenProblem(grpc::ServerContextBase* context) const;
+  const char* TokenProblem(const CallContext& context) const;
   // Whether a Search on `context` runs without a token (anonymous_search).
-  bool IsAnonymous(grpc::ServerContextBase* context) const;
+  bool IsAnonymous(const CallContext* context) const;
 
   template <class Request, class Response>
+  using TypedMethod = grpc::Status (SearchService::*)(const CallContext*, const Request&,
+                                                      Response*) const;
+  // A call from end to end: the token, `parse` (into the Request), the
+  // method, `serialize` (the Response); counted, timed and logged.
+  template <class Request, class Response, class Parse, class Serialize>
+  grpc::Status Run(Metrics::Method metric, TypedMethod<Request, Response> method,
+                   const CallContext* context, size_t request_bytes, const Parse& parse,
+                   const Serialize& serialize) const;
+  template <class Request, class Response>
+  grpc::Status RunJson(Metrics::Method metric, TypedMethod<Request, Response> method,
+                       const CallContext& context, const std::string& json_in,
+                       std::string* json_out) const;
+  template <class Request, class Response>
   void AddUnaryMethod(const char* path, Metrics::Method metric,
-                      grpc::Status (SearchService::*method)(grpc::ServerContextBase*,
-                                                            const Request&, Response*) const);
+                      TypedMethod<Request, Response> method);
 
   int methods_added_ = 0;  // the index of the next AddUnaryMethod's method
   std::atomic<LiveIndex*> index_;

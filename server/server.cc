@@ -10,6 +10,7 @@
 #include <iterator>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -29,6 +30,7 @@
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "server/acceptor.h"
+#include "server/http_api.h"
 #include "server/http_server.h"
 #include "server/log_limiter.h"
 #include "server/prometheus.h"
@@ -260,6 +262,7 @@ struct Server::Impl {
   std::unique_ptr<grpc::Server> server;
   // Uses `service`; stopped first.
   std::unique_ptr<HttpServer> metrics;
+  std::unique_ptr<HttpServer> http;
 
   absl::Mutex mu;
   bool shut_down ABSL_GUARDED_BY(mu) = false;
@@ -375,26 +378,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     // Bound now (a bad address fails before the index opens); answers 503
     // while the index loads, like the Stats RPC (UNAVAILABLE).
     const SearchService* stats_service = impl->service.get();
-    HttpRoute route;
-    route.method = "GET";
-    route.path = "/metrics";
-    route.handler = [stats_service](const HttpRequest&) {
-      v1::StatsResponse stats;
-      const grpc::Status status = stats_service->Stats(nullptr, v1::StatsRequest(), &stats);
-      HttpResponse response;
-      if (!status.ok()) {
-        response.status = 503;
-        response.body = status.error_message() + "\n";
-        return response;
-      }
-      response.content_type = kPrometheusContentType;
-      response.body = RenderPrometheus(stats);
-      return response;
-    };
     HttpServerOptions http;
     http.worker_threads = 1;
     absl::StatusOr<std::unique_ptr<HttpServer>> metrics =
-        HttpServer::Start(options.metrics_listen, {route}, http);
+        HttpServer::Start(options.metrics_listen, {MetricsRoute(stats_service)}, http);
     if (!metrics.ok()) {
       impl->acceptor->Stop();
       impl->server->Shutdown();
@@ -402,6 +389,21 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
                           absl::StrCat(metrics.status().message(), " (--metrics-listen)"));
     }
     impl->metrics = std::move(*metrics);
+  }
+  if (!options.http_listen.empty()) {
+    // Searches run on the listener's workers, as many as there are cores
+    // (each search uses the engine's own thread pool for its shards too).
+    HttpServerOptions http;
+    http.worker_threads = std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+    absl::StatusOr<std::unique_ptr<HttpServer>> api =
+        HttpServer::Start(options.http_listen, JsonApiRoutes(impl->service.get()), http);
+    if (!api.ok()) {
+      impl->acceptor->Stop();
+      impl->server->Shutdown();
+      return absl::Status(api.status().code(),
+                          absl::StrCat(api.status().message(), " (--http-listen)"));
+    }
+    impl->http = std::move(*api);
   }
   LiveIndexOptions live;
   live.index_dir = options.index_dir;
@@ -444,11 +446,17 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     std::fprintf(stderr, "scry: metrics on http://%s/metrics\n",
                  BoundAddress(options.metrics_listen, impl->metrics->port()).c_str());
   }
+  if (impl->http != nullptr) {
+    std::fprintf(stderr, "scry: HTTP/JSON API on http://%s/v1/search\n",
+                 BoundAddress(options.http_listen, impl->http->port()).c_str());
+  }
   std::fflush(stderr);
   return std::unique_ptr<Server>(new Server(std::move(impl), selected_port));
 }
 
 int Server::metrics_port() const { return impl_->metrics != nullptr ? impl_->metrics->port() : 0; }
+
+int Server::http_port() const { return impl_->http != nullptr ? impl_->http->port() : 0; }
 
 int Server::max_connections() const { return impl_->acceptor->max_connections(); }
 
@@ -466,6 +474,7 @@ void Server::Shutdown(int grace_ms) {
   }
   SetServing(impl_->server.get(), false);
   impl_->acceptor->Stop();  // no new connections
+  if (impl_->http != nullptr) impl_->http->Shutdown();
   if (impl_->metrics != nullptr) impl_->metrics->Shutdown();
   impl_->server->Shutdown(std::chrono::system_clock::now() +
                           std::chrono::milliseconds(std::max(grace_ms, 0)));

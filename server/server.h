@@ -49,6 +49,11 @@ struct ServerOptions {
   // server/prometheus.h and server/http_server.h), "HOST:PORT" (port 0: a
   // free port); empty: off.
   std::string metrics_listen;
+  // The HTTP/JSON API (server/http_api.h: POST /v1/search, ... and GET
+  // /metrics), "HOST:PORT" (port 0: a free port); empty: off. Same tokens
+  // (options.service.auth_tokens) and limits as gRPC; no TLS: bind it to
+  // loopback or put a TLS proxy in front.
+  std::string http_listen;
   // Verify each generation before serving it (LiveIndexOptions::verify_on_open).
   bool verify_on_open = false;
   // Most threads of the synchronous gRPC server (its ResourceQuota). gRPC
@@ -110,9 +115,9 @@ class Server {
   // index, then serves (health SERVING). FailedPrecondition if there is no
   // index at options.index_dir (the port is closed again); Unavailable if the address cannot be
   // bound; InvalidArgument/NotFound for unusable TLS or token files.
-  // With options.metrics_listen, the metrics endpoint is bound before the
-  // index opens (Unavailable if it cannot be; InvalidArgument if it is not
-  // HOST:PORT). InvalidArgument for a grpc_max_threads of 1 or 2, or a
+  // With options.metrics_listen (options.http_listen), the metrics endpoint
+  // (the HTTP/JSON API) is bound before the index opens (Unavailable if it cannot be;
+  // InvalidArgument if it is not HOST:PORT). InvalidArgument for a grpc_max_threads of 1 or 2, or a
   // negative max_connections, idle_timeout_s or handshake_timeout_s (or a
   // handshake_timeout_s of 0), or a service.default_deadline_ms over a
   // service.max_deadline_ms that is set. Raises the soft fd limit to the
@@ -126,6 +131,8 @@ class Server {
   int port() const { return port_; }
   // The port of the metrics endpoint; 0 if off (no options.metrics_listen).
   int metrics_port() const;
+  // The port of the HTTP/JSON API; 0 if off (no options.http_listen).
+  int http_port() const;
   // The cap on connections in force (options.max_connections, or the
   // default derived from the fd limit).
   int max_connections() const;

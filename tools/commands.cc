@@ -118,7 +118,7 @@ bool WritePortFile(const std::string& path, int port) {
 }  // namespace
 
 int RunServe(const scry::server::ServerOptions& options, const std::string& port_file,
-             const std::string& metrics_port_file) {
+             const std::string& metrics_port_file, const std::string& http_port_file) {
   // Block the stop signals (and SIGHUP, reload) in every thread; one thread
   // waits for them.
   sigset_t signals;
@@ -131,8 +131,12 @@ int RunServe(const scry::server::ServerOptions& options, const std::string& port
   absl::StatusOr<std::unique_ptr<scry::server::Server>> server =
       scry::server::Server::Start(options);
   if (!server.ok()) return Fail(server.status());
-  // The metrics port first: once the --port-file exists, both are there.
+  // The metrics and HTTP ports first: once the --port-file exists, all are
+  // there.
   if (!metrics_port_file.empty() && !WritePortFile(metrics_port_file, (*server)->metrics_port())) {
+    return 1;
+  }
+  if (!http_port_file.empty() && !WritePortFile(http_port_file, (*server)->http_port())) {
     return 1;
   }
   if (!port_file.empty() && !WritePortFile(port_file, (*server)->port())) return 1;

@@ -25,7 +25,7 @@ int RunIndex(indexer::BuildOptions options, bool quiet);
 // scry serve: serves until SIGINT/SIGTERM (SIGHUP reloads); writes the bound
 // ports to the files if given.
 int RunServe(const server::ServerOptions& options, const std::string& port_file,
-             const std::string& metrics_port_file);
+             const std::string& metrics_port_file, const std::string& http_port_file);
 
 // scry search --index: searches in this process, with the server's mapping
 // of requests and responses and its default deadline.

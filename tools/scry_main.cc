@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
 
   // serve
   scry::server::ServerOptions serve;
-  std::string port_file, metrics_port_file;
+  std::string port_file, metrics_port_file, http_port_file;
   uint32_t cache_mb = 256;
   CLI::App* serve_cmd = app.add_subcommand("serve", "Serve an index over gRPC");
   serve_cmd->add_option("--index", serve.index_dir, "Index directory")->required();
@@ -252,6 +252,14 @@ int main(int argc, char** argv) {
       ->add_option("--metrics-port-file", metrics_port_file,
                    "Write the bound metrics port to this file once serving")
       ->needs(metrics_listen_opt);
+  CLI::Option* http_listen_opt = serve_cmd->add_option(
+      "--http-listen", serve.http_listen,
+      "Serve the HTTP/JSON API (POST /v1/search, /v1/document, /v1/reload, GET /v1/stats, "
+      "/metrics) at http://HOST:PORT (port 0: any free port; default: off)");
+  serve_cmd
+      ->add_option("--http-port-file", http_port_file,
+                   "Write the bound HTTP port to this file once serving")
+      ->needs(http_listen_opt);
   serve_cmd
       ->add_option("--max-connections", serve.max_connections,
                    "Most connections open at once; one more is closed at once (0 = derived from "
@@ -386,7 +394,7 @@ int main(int argc, char** argv) {
     serve.searcher.block_cache_bytes = size_t{cache_mb} << 20;
     serve.searcher.max_query_memory_bytes = size_t{query_memory_mb} << 20;
     serve.service.max_response_bytes = size_t{response_mb} << 20;
-    return RunServe(serve, port_file, metrics_port_file);
+    return RunServe(serve, port_file, metrics_port_file, http_port_file);
   }
   if (*search) {
     if (search_index.empty() == search_server.empty()) {
