@@ -123,8 +123,31 @@ for e in engines:
                     "qps": median([j["qps"] for j in js]),
                     "p50": median([j["p50_us"] for j in js]),
                     "p99": median([j["p99_us"] for j in js]),
+                    "qps_all": [j["qps"] for j in js],
                     "n": len(js),
                 }
+
+
+def round_ratios(e, kind, k, key):
+    """scry/e of `key` ("qps_us": QPS, else a latency key) round by round (the rounds are
+    interleaved, so each ratio compares engines measured minutes apart)."""
+    out = []
+    for r in rounds:
+        a = load_json(os.path.join(r, f"{ref}.{kind}.k{k}.json"))
+        b = load_json(os.path.join(r, f"{e}.{kind}.k{k}.json"))
+        # An engine that skipped some queries (PISA: phrases) is not compared.
+        if a and b and a.get("queries") and a.get("queries") == b.get("queries") and b.get(key):
+            out.append(a[key] / b[key])
+    return out
+
+
+def spread(values, digits=2):
+    if not values:
+        return "–"
+    m = statistics.median(values)
+    if len(values) == 1:
+        return f"{m:,.{digits}f}"
+    return f"{m:,.{digits}f} ({min(values):,.{digits}f}-{max(values):,.{digits}f})"
 
 p = print
 settings = dict(line.rstrip("\n").split("=", 1) for line in open(os.path.join(work, "settings.txt")))
@@ -166,8 +189,30 @@ for k in ks:
             rq = rp50 = rp99 = "–"
             if e != ref and base:
                 rq, rp50, rp99 = ratio(base["qps"], s["qps"]), ratio(base["p50"], s["p50"]), ratio(base["p99"], s["p99"])
-            p(f"| {e} | {kind} | {s['queries']} | {fmt(s['qps'])} | {fmt(s['p50'], 1)} | {fmt(s['p99'], 1)} | "
+            if e != ref and base:
+                rq = spread(round_ratios(e, kind, k, "qps"))
+            p(f"| {e} | {kind} | {s['queries']} | {spread(s['qps_all'], 0)} | {fmt(s['p50'], 1)} | {fmt(s['p99'], 1)} | "
               f"{rq} | {rp50} | {rp99} |")
+    p()
+    p(f"QPS: median of the rounds (min-max). scry/engine QPS: the median of the per-round ratios "
+      f"(min-max); p50, p99: ratio of the medians (below 1: scry's latency is lower).")
+    p()
+
+# The summary: scry over every peer, per type, both QPS and p99.
+peers = [e for e in engines[1:] if not e.startswith("scry")]
+if peers:
+    p("### scry over each peer (median of per-round ratios, min-max)")
+    p()
+    p("| K | type | " + " | ".join(f"QPS / {e}" for e in peers) + " | "
+      + " | ".join(f"p99 {e} / scry" for e in peers) + " |")
+    p("|---:|---|" + "---:|" * (2 * len(peers)))
+    for k in ks:
+        for kind in kinds:
+            if not search.get((ref, kind, k)):
+                continue
+            q = [spread(round_ratios(e, kind, k, "qps")) if search.get((e, kind, k)) and search[(e, kind, k)]["queries"] else "–" for e in peers]
+            l = [spread([1 / x for x in round_ratios(e, kind, k, "p99_us") if x]) if search.get((e, kind, k)) and search[(e, kind, k)]["queries"] else "–" for e in peers]
+            p(f"| {k} | {kind} | " + " | ".join(q) + " | " + " | ".join(l) + " |")
     p()
 
 # share of the OR queries' postings that scry's evaluators scored (stderr of scry-peer)

@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "server/prometheus.h"
+#include "server/search_page.h"
 
 namespace scry::server {
 
@@ -175,6 +176,20 @@ std::vector<HttpRoute> JsonApiRoutes(const SearchService* service) {
       {"POST", "/v1/stats", JsonMethod(service, M::kStats)},
       {"POST", "/v1/reload", JsonMethod(service, M::kReload)},
       MetricsRoute(service),
+      {"GET", "/",
+       [](const HttpRequest&) {
+         HttpResponse page;
+         page.content_type = "text/html; charset=utf-8";
+         page.body = kSearchPageHtml;
+         // Its own inline script and style, and calls to this origin only.
+         page.headers = {{"Content-Security-Policy",
+                          "default-src 'none'; script-src 'unsafe-inline'; style-src "
+                          "'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action "
+                          "'self'; frame-ancestors 'none'"},
+                         {"X-Content-Type-Options", "nosniff"},
+                         {"Referrer-Policy", "no-referrer"}};
+         return page;
+       }},
   };
 }
 

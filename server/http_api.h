@@ -13,6 +13,7 @@
 //   GET|POST /v1/stats     StatsRequest        -> StatsResponse
 //   POST /v1/reload        ReloadRequest       -> ReloadResponse
 //   GET  /metrics          the Prometheus text (server/prometheus.h)
+//   GET  /                 the search page (server/search_page.h)
 //
 // A POST body must be `Content-Type: application/json` (415 otherwise; an
 // empty body is the empty message). The token goes in `Authorization:

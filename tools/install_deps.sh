@@ -24,6 +24,7 @@ PACKAGES=(
   python3 python3-grpcio python3-protobuf  # the Python gRPC client test (tests/clients)
   openssl                 # the TLS tests make a self-signed certificate with it
   clang libclang-rt-14-dev  # libFuzzer targets (tools/fuzz.sh, run by CI)
+  chromium python3-websocket  # the search page's browser test (tests/clients/search_page_test.py)
   nghttp2-client          # h2load: an independent gRPC client beside scry-load (bench/grpc_h2load.sh)
 )
 
