@@ -279,6 +279,9 @@ class Build {
         if (absl::IsOutOfRange(s)) break;
         uint32_t shard = 0;
         bool ours = true;
+        // Every parsed document is in the sample, a duplicate id too, so
+        // that parts (which see only their own duplicates) sample alike.
+        if (s.ok() && !common_ready_) Sample(in);
         if (s.ok()) {
           shard = storage::ShardForId(in.id, options_.num_shards);
           ours = shards_[shard] != nullptr;
@@ -304,7 +307,6 @@ class Build {
           continue;
         }
         SCRY_RETURN_IF_ERROR(s);
-        if (!common_ready_) Sample(in);
         if (ours) {
           uncompressed += DocumentBytes(in);
           SCRY_RETURN_IF_ERROR(Route(shard, std::move(in)));
