@@ -21,6 +21,10 @@
 //   SCRY_SHARDS     shards of the index built by `index` (1)
 //   SCRY_THREADS    analysis threads of `index` (0 = all cores, the default)
 //   SCRY_MEMORY_MB  --memory-mb of `index` (1024): the in-memory index cap
+//   SCRY_COMMON_TERMS, SCRY_PAIR_MIN_DF, SCRY_PAIRS_NEED_BOTH (0/1)
+//                   --common-terms, --pair-min-df and --pairs-need-both of
+//                   `index` (pairs of words for phrases; 0 terms: none),
+//                   SCRY_PAIR_SAMPLE_MB the sample that chooses the terms
 //   SCRY_EXACT      1: `search` counts every match (exact_total_hits), which
 //                   turns dynamic pruning off: the exhaustive reference
 //   SCRY_SEARCH_THREADS  threads that search the shards of one query in
@@ -29,6 +33,9 @@
 //                   shards sequentially (SearcherOptions; 0 = always parallel)
 //   SCRY_PRUNING    auto (default), none, maxscore or bmw: the evaluation of
 //                   ranked queries of terms (query::Pruning); same hits
+//   SCRY_PER_QUERY  a file: one line per query of the timed pass, its
+//                   latency in µs, a tab, its TYPE<TAB>text (to find the
+//                   costly ones)
 //   In-process `search` reports on stderr the share of the OR queries'
 //   postings that were scored (pruned evaluation; 100% when exhaustive).
 //
@@ -105,6 +112,11 @@ int CmdIndex(const std::string& corpus, const std::string& dir) {
   options.num_shards = static_cast<uint32_t>(EnvInt("SCRY_SHARDS", 1));
   options.threads = static_cast<unsigned>(EnvInt("SCRY_THREADS", 0));
   options.memory_mb = static_cast<uint64_t>(EnvInt("SCRY_MEMORY_MB", 1024));
+  options.common_terms = static_cast<uint32_t>(EnvInt("SCRY_COMMON_TERMS", options.common_terms));
+  options.pair_min_df = static_cast<uint32_t>(EnvInt("SCRY_PAIR_MIN_DF", options.pair_min_df));
+  options.pairs_need_both = EnvInt("SCRY_PAIRS_NEED_BOTH", options.pairs_need_both) != 0;
+  options.pair_sample_bytes =
+      static_cast<uint64_t>(EnvInt("SCRY_PAIR_SAMPLE_MB", options.pair_sample_bytes >> 20)) << 20;
   options.language = "english";
   options.stored_fields = {};  // only the id, like the peers
   // One searchable text per document, like the peers (which index
@@ -166,6 +178,12 @@ int RunPasses(const char* engine, const std::vector<PeerQuery>& queries, uint32_
     if (out != nullptr && std::fclose(out) != 0) {
       std::perror(results_path);
       return 1;
+    }
+  }
+  if (const char* path = std::getenv("SCRY_PER_QUERY"); path != nullptr && *path != '\0') {
+    std::ofstream per_query(path);
+    for (size_t i = 0; i < queries.size(); ++i) {
+      per_query << latency[i] * 1e6 << '\t' << queries[i].type << '\t' << queries[i].text << '\n';
     }
   }
   std::sort(latency.begin(), latency.end());

@@ -36,6 +36,7 @@
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "analysis/analyzer.h"
@@ -123,6 +124,8 @@ class Build {
       shards_[s] = std::make_unique<ShardState>();
       storage::ShardWriterOptions writer_options;
       writer_options.codecs = codecs_;
+      writer_options.pair_min_df = options_.pair_min_df;
+      writer_options.pairs_need_both = options_.pairs_need_both;
       writer_options.env = options_.env;
       SCRY_ASSIGN_OR_RETURN(shards_[s]->writer,
                             storage::ShardWriter::Create(build_->ShardPath(s), writer_options));
@@ -134,8 +137,15 @@ class Build {
     }
     pending_.resize(options_.num_shards);
     next_seq_.resize(options_.num_shards, 0);
+    common_ready_ = options_.common_terms == 0;
+    if (!common_ready_) {
+      sample_analyzer_ = analyzer_.Clone();
+      if (sample_analyzer_ == nullptr)
+        return absl::ResourceExhaustedError("cannot create an analyzer");
+    }
     for (unsigned t = 0; t < threads_; ++t) workers_.emplace_back([this] { Work(); });
     absl::Status read = ReadInputs();
+    if (read.ok() && !common_ready_) ChooseCommonTerms();  // a sample of the whole input
     {
       std::lock_guard<std::mutex> lock(queue_mu_);
       for (uint32_t s : built_) {
@@ -269,6 +279,9 @@ class Build {
         if (absl::IsOutOfRange(s)) break;
         uint32_t shard = 0;
         bool ours = true;
+        // Every parsed document is in the sample, a duplicate id too, so
+        // that parts (which see only their own duplicates) sample alike.
+        if (s.ok() && !common_ready_) Sample(in);
         if (s.ok()) {
           shard = storage::ShardForId(in.id, options_.num_shards);
           ours = shards_[shard] != nullptr;
@@ -362,11 +375,55 @@ class Build {
     batch.docs.push_back(std::move(doc));
     batch.bytes += bytes;
     if (batch.docs.size() >= kBatchDocs || batch.bytes >= kBatchBytes) {
-      std::unique_lock<std::mutex> lock(queue_mu_);
-      Submit(std::move(batch), &lock);
+      if (common_ready_) {
+        std::unique_lock<std::mutex> lock(queue_mu_);
+        Submit(std::move(batch), &lock);
+      } else {
+        held_.push_back(std::move(batch));  // inverted once the pairs are known
+      }
       batch = Batch();
     }
     return absl::OkStatus();
+  }
+
+  // Counts the documents holding each term of `doc`, until the sample is
+  // complete; then chooses the common terms.
+  void Sample(const InputDocument& doc) {
+    sample_terms_.clear();
+    for (const auto& f : doc.fields) {
+      sample_tokens_.clear();
+      sample_analyzer_->Analyze(f.second, 0, &sample_tokens_);
+      for (auto& t : sample_tokens_) sample_terms_.insert(std::move(t.term));
+    }
+    for (const std::string& term : sample_terms_) ++sample_df_[term];
+    sample_bytes_ += DocumentBytes(doc);
+    if (sample_bytes_ >= options_.pair_sample_bytes) ChooseCommonTerms();
+  }
+
+  // The common terms: the options_.common_terms terms of the sample found
+  // in the most documents (at least 2; ties in byte order). Then the
+  // batches held back until now go to the workers.
+  void ChooseCommonTerms() {
+    std::vector<std::pair<uint32_t, std::string>> by_df;
+    for (auto& [term, df] : sample_df_) {
+      if (df >= 2) by_df.emplace_back(df, term);
+    }
+    const size_t n = std::min<size_t>(options_.common_terms, by_df.size());
+    std::partial_sort(by_df.begin(), by_df.begin() + n, by_df.end(),
+                      [](const auto& a, const auto& b) {
+                        return a.first != b.first ? a.first > b.first : a.second < b.second;
+                      });
+    for (size_t i = 0; i < n; ++i) common_list_.push_back(by_df[i].second);
+    std::sort(common_list_.begin(), common_list_.end());
+    pairs_.common.insert(common_list_.begin(), common_list_.end());
+    pairs_.need_both = options_.pairs_need_both;
+    absl::flat_hash_map<std::string, uint32_t>().swap(sample_df_);
+    common_ready_ = true;
+    for (Batch& batch : held_) {
+      std::unique_lock<std::mutex> lock(queue_mu_);
+      Submit(std::move(batch), &lock);
+    }
+    std::vector<Batch>().swap(held_);
   }
 
   // Queues a batch, waiting while the queue is full (back-pressure).
@@ -400,7 +457,8 @@ class Build {
       queue_space_.notify_one();
       if (!FirstError().ok()) continue;  // drain without work after an error
       Inverted inverted;
-      Invert(options_.stored_fields, analyzer.get(), *batch, &inverted);
+      // Batches are queued only once pairs_ is chosen (and no longer changes).
+      Invert(options_.stored_fields, analyzer.get(), *batch, &inverted, &pairs_);
       absl::Status s = Append(&inverted);
       if (!s.ok()) SetError(s);
     }
@@ -453,6 +511,7 @@ class Build {
     meta.shard_index = s;
     meta.num_shards = options_.num_shards;
     meta.language = analyzer_.language();
+    meta.common_terms = common_list_;
     SCRY_RETURN_IF_ERROR(st.writer->Finish(meta));
     st.writer.reset();
     return absl::OkStatus();
@@ -496,8 +555,20 @@ class Build {
 
   // Reader thread only.
   absl::flat_hash_map<std::string, uint8_t> field_ids_;
-  std::vector<Batch> pending_;      // per shard
-  std::vector<uint64_t> next_seq_;  // per shard
+  // The sample that chooses the common terms (Sample), and the batches held
+  // back until they are chosen.
+  bool common_ready_ = false;
+  std::unique_ptr<Analyzer> sample_analyzer_;
+  std::vector<analysis::Token> sample_tokens_;
+  absl::flat_hash_set<std::string> sample_terms_;
+  absl::flat_hash_map<std::string, uint32_t> sample_df_;
+  uint64_t sample_bytes_ = 0;
+  std::vector<Batch> held_;
+  // Chosen before any batch is queued, read-only after.
+  PairTerms pairs_;
+  std::vector<std::string> common_list_;  // sorted
+  std::vector<Batch> pending_;            // per shard
+  std::vector<uint64_t> next_seq_;        // per shard
 
   std::vector<uint32_t> built_;                      // the shards this build writes
   std::vector<std::unique_ptr<ShardState>> shards_;  // by shard; null if not built
@@ -526,6 +597,9 @@ absl::StatusOr<BuildSummary> BuildIndex(const BuildOptions& options) {
   if (options.index_dir.empty()) return absl::InvalidArgumentError("no index directory given");
   if (options.num_shards == 0 || options.num_shards > 1024) {
     return absl::InvalidArgumentError("the number of shards must be between 1 and 1024");
+  }
+  if (options.pair_min_df < 1 || options.pair_min_df > 8192) {
+    return absl::InvalidArgumentError("pair_min_df must be between 1 and 8192");
   }
   if (options.only_shard >= static_cast<int64_t>(options.num_shards) || options.only_shard < -1) {
     return absl::InvalidArgumentError(

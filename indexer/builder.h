@@ -82,6 +82,17 @@ struct BuildOptions {
   // catch-all field, searched by default, always holds every member.
   // At most 255 fields.
   std::vector<std::string> index_fields = {"*"};
+  // Pairs of words (storage/keys.h), which make phrases of common words
+  // fast: the `common_terms` terms in the most documents of a sample (the
+  // first `pair_sample_bytes` of text of the input, in input order, every
+  // shard's documents, so that parts built apart agree) are the common
+  // terms; every two words next to each other in a member, one of them
+  // common, are indexed as a pair too, unless it is found in fewer than
+  // `pair_min_df` documents of the shard (1..8192). 0: no pairs.
+  uint32_t common_terms = 32;
+  bool pairs_need_both = false;  // pairs of two common terms only
+  uint32_t pair_min_df = 16;
+  uint64_t pair_sample_bytes = 8 << 20;
   // Called with one line per skipped input line, and one per entry of an
   // input directory left out that may have been meant as input (a symbolic
   // link not followed, a file reached twice; not counted as skipped).

@@ -76,10 +76,29 @@ void GroupByKey(const std::vector<RawPosting>& raw, const std::vector<uint32_t>&
   out->pos_ends.assign(pos_next.begin(), pos_next.end() - 1);
 }
 
+// Appends to `tokens` (and their fields to `fields`) a pair token for each
+// two of tokens[0, n) at consecutive positions of one member, one of them
+// as `pairs` says: the pair term, at the first one's position.
+void AddPairTokens(const PairTerms& pairs, size_t n, std::vector<Token>* tokens,
+                   std::vector<uint8_t>* fields) {
+  tokens->reserve(2 * n);
+  for (size_t i = 0; i + 1 < n; ++i) {
+    const Token& a = (*tokens)[i];
+    const Token& b = (*tokens)[i + 1];
+    // Members are kFieldPositionGap apart: consecutive positions are one member's.
+    if (b.position != a.position + 1 || !pairs.Indexes(a.term, b.term)) {
+      continue;
+    }
+    Token pair{storage::PairTerm(a.term, b.term), a.position, a.begin, b.end};
+    tokens->push_back(std::move(pair));
+    fields->push_back((*fields)[i]);
+  }
+}
+
 }  // namespace
 
 void Invert(const std::vector<std::string>& stored_fields, Analyzer* analyzer, const Batch& batch,
-            Inverted* out) {
+            Inverted* out, const PairTerms* pairs) {
   out->batch = &batch;
   std::vector<Token> tokens;
   std::vector<uint8_t> token_fields;  // named field of each token, 0 if none
@@ -137,6 +156,9 @@ void Invert(const std::vector<std::string>& stored_fields, Analyzer* analyzer, c
       }
     }
     lengths[0] = static_cast<uint32_t>(tokens.size());
+    if (pairs != nullptr && !pairs->common.empty()) {
+      AddPairTokens(*pairs, tokens.size(), &tokens, &token_fields);
+    }
     // Group the tokens by term (a counting sort on a hash of the terms, in
     // position order within each group: no string sort).
     group_of.clear();

@@ -13,6 +13,11 @@
 // (0 for its first member; a repeated member continues after the gap).
 // Dropped stopwords keep their positions (gaps in the positions).
 //
+// Pairs: given common terms, every two tokens of one member at positions p
+// and p + 1, one of them common (both if PairTerms::need_both), are also indexed as the pair term
+// storage::PairTerm(first, second) at position p, in the catch-all and in
+// the member's named field (storage/keys.h). They add nothing to lengths.
+//
 // Thread safety: Invert touches only its arguments; run one per thread, each
 // with its own Analyzer (Analyzer::Clone).
 #ifndef SCRY_INDEXER_INVERTER_H_
@@ -24,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "analysis/analyzer.h"
 #include "storage/stored_document.h"
 
@@ -64,11 +70,22 @@ struct Inverted {
   std::vector<storage::StoredDocument> stored;
 };
 
+// The terms whose pairs are indexed (storage/keys.h).
+struct PairTerms {
+  absl::flat_hash_set<std::string> common;
+  bool need_both = false;  // pairs of two common terms only, else of one at least
+  bool Indexes(const std::string& a, const std::string& b) const {
+    return need_both ? common.contains(a) && common.contains(b)
+                     : common.contains(a) || common.contains(b);
+  }
+};
+
 // Inverts `batch` into *out (REQUIRES: *out empty). `stored_fields` names
 // the members to store ({"*"}: all). out->batch points to `batch`, which
-// must outlive *out.
+// must outlive *out. `pairs` (may be null: none) says which pairs
+// are indexed.
 void Invert(const std::vector<std::string>& stored_fields, analysis::Analyzer* analyzer,
-            const Batch& batch, Inverted* out);
+            const Batch& batch, Inverted* out, const PairTerms* pairs = nullptr);
 
 }  // namespace scry::indexer
 

@@ -185,7 +185,7 @@ absl::Status MergeRuns(ShardRuns* runs, MemoryIndex* index, unsigned parts,
         }
         SCRY_RETURN_IF_ERROR(list->Finish());
       }
-      if (field == storage::kTextField) {
+      if (field == storage::kTextField && !storage::IsPairTerm(term)) {
         part_postings[p] += n_postings;
         ++part_terms[p];
       }

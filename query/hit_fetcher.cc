@@ -242,7 +242,7 @@ absl::StatusOr<std::vector<SearchHit>> FetchHits(
     hit.score = c.score;
     if (request.explain) {
       if (!terms[c.shard].has_value()) {
-        SCRY_ASSIGN_OR_RETURN(terms[c.shard], LookupTerms(shard, plan.terms, nullptr));
+        SCRY_ASSIGN_OR_RETURN(terms[c.shard], LookupTerms(shard, plan.terms, plan.pairs, nullptr));
       }
       const ShardQuery query(plan, &shard, &*terms[c.shard], nullptr);
       hit.explanation = Explain(query, c.docid);

@@ -37,6 +37,25 @@ bool IsTermGroup(const QueryNode& node, const decltype(QueryNode::must)& group) 
                      [](const auto& c) { return c->kind == QueryNode::Kind::kTerm; });
 }
 
+void CollectPairs(const QueryNode& node, std::vector<std::string>* out) {
+  if (node.kind == QueryNode::Kind::kPhrase && node.slop == 0) {
+    for (size_t i = 0; i + 1 < node.terms.size(); ++i) {
+      if (node.positions[i + 1] == node.positions[i] + 1) {
+        out->push_back(
+            FieldTermKey(node.field, storage::PairTerm(node.terms[i], node.terms[i + 1])));
+      }
+    }
+  }
+  for (const auto* group : {&node.must, &node.should, &node.must_not}) {
+    for (const auto& child : *group) CollectPairs(*child, out);
+  }
+}
+
+void SortUnique(std::vector<std::string>* v) {
+  std::sort(v->begin(), v->end());
+  v->erase(std::unique(v->begin(), v->end()), v->end());
+}
+
 bool HasPhrase(const QueryNode& node) {
   if (node.kind == QueryNode::Kind::kPhrase) return true;
   for (const auto* group : {&node.must, &node.should, &node.must_not}) {
@@ -116,8 +135,9 @@ absl::StatusOr<QueryPlan> Planner::Parse(const SearchRequest& request,
   FlattenDisjunctions(plan.root.get());
 
   CollectTerms(*plan.root, &plan.terms);
-  std::sort(plan.terms.begin(), plan.terms.end());
-  plan.terms.erase(std::unique(plan.terms.begin(), plan.terms.end()), plan.terms.end());
+  SortUnique(&plan.terms);
+  CollectPairs(*plan.root, &plan.pairs);
+  SortUnique(&plan.pairs);
 
   plan.keep = size_t{top_k} + request.offset;
   if (request.search_after.has_value()) {
@@ -156,25 +176,41 @@ void Planner::SetStatistics(PlanStatistics stats, QueryPlan* plan) const {
       num_shards_ > 1 && (postings >= options_.parallel_min_postings || plan->has_phrase);
 }
 
-absl::StatusOr<ShardTerms> LookupTerms(const storage::ShardReader& shard,
-                                       const std::vector<std::string>& terms, Deadline* deadline) {
-  ShardTerms out;
-  for (const auto& key : terms) {
-    if (deadline != nullptr && deadline->Expired()) return deadline->status();
-    const size_t nul = key.find('\0');
-    const std::optional<uint8_t> field = ShardFieldId(shard, std::string_view(key).substr(0, nul));
-    std::optional<TermInfo> info;
-    if (field.has_value()) {
-      SCRY_ASSIGN_OR_RETURN(info, shard.FindTerm(*field, std::string_view(key).substr(nul + 1)));
-    }
-    out.emplace(key, std::move(info));
+// Finds the FieldTermKey `key` in `shard` into *out.
+static absl::Status LookupTerm(const storage::ShardReader& shard, const std::string& key,
+                               Deadline* deadline, ShardTerms* out) {
+  if (deadline != nullptr && deadline->Expired()) return deadline->status();
+  const size_t nul = key.find('\0');
+  const std::optional<uint8_t> field = ShardFieldId(shard, std::string_view(key).substr(0, nul));
+  std::optional<TermInfo> info;
+  if (field.has_value()) {
+    SCRY_ASSIGN_OR_RETURN(info, shard.FindTerm(*field, std::string_view(key).substr(nul + 1)));
   }
+  out->emplace(key, std::move(info));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ShardTerms> LookupTerms(const storage::ShardReader& shard,
+                                       const std::vector<std::string>& terms,
+                                       const std::vector<std::string>& pairs, Deadline* deadline) {
+  ShardTerms out;
+  for (const auto& key : pairs) {
+    std::string_view first, second;
+    const bool split =
+        storage::SplitPairTerm(std::string_view(key).substr(key.find('\0') + 1), &first, &second);
+    if (!split || !shard.IndexesPair(first, second)) continue;
+    SCRY_RETURN_IF_ERROR(LookupTerm(shard, key, deadline, &out));
+  }
+  for (const auto& key : terms) SCRY_RETURN_IF_ERROR(LookupTerm(shard, key, deadline, &out));
   return out;
 }
 
 void AddTermStatistics(const ShardTerms& terms, PlanStatistics* stats) {
   for (const auto& [key, info] : terms) {
-    if (info.has_value()) stats->df[key] += info->df;
+    if (info.has_value() &&
+        !storage::IsPairTerm(std::string_view(key).substr(key.find('\0') + 1))) {
+      stats->df[key] += info->df;
+    }
   }
 }
 

@@ -85,6 +85,11 @@ struct QueryPlan {
   // Every (field, term) of its term and phrase leaves, as FieldTermKeys,
   // sorted, without duplicates.
   std::vector<std::string> terms;
+  // The pairs of words its exact phrases could read instead of the words
+  // (storage/keys.h): FieldTermKey(field, PairTerm(a, b)) for every two
+  // words at consecutive positions of a phrase of slop 0, sorted, without
+  // duplicates. Never part of the statistics.
+  std::vector<std::string> pairs;
   bool expansions_truncated = false;
   size_t keep = 0;  // hits each shard keeps: offset + top_k
   RankAfter after;  // the request's search_after
@@ -140,16 +145,20 @@ class Planner {
 };
 
 // The terms of a plan as one shard holds them: by FieldTermKey, the TermInfo,
-// or nullopt if the shard lacks the term (or its field).
+// or nullopt if the shard lacks the term (or its field). Pairs the shard
+// does not index (neither word common) are not in it.
 using ShardTerms = absl::flat_hash_map<std::string, std::optional<storage::TermInfo>>;
 
-// Step 2: finds each of `terms` (FieldTermKeys) in `shard`. `deadline` (may
-// be null) is polled before each lookup: DeadlineExceeded or Cancelled once
-// it expires; DataLoss if the dictionary cannot be read.
+// Step 2: finds each of `terms` (FieldTermKeys) in `shard`, and each of
+// `pairs` (QueryPlan::pairs) that the shard indexes. `deadline` (may be
+// null) is polled before each lookup: DeadlineExceeded or Cancelled once it
+// expires; DataLoss if the dictionary cannot be read.
 absl::StatusOr<ShardTerms> LookupTerms(const storage::ShardReader& shard,
-                                       const std::vector<std::string>& terms, Deadline* deadline);
+                                       const std::vector<std::string>& terms,
+                                       const std::vector<std::string>& pairs, Deadline* deadline);
 
-// Step 2: adds the document frequencies of one shard's terms to *stats.
+// Step 2: adds the document frequencies of one shard's terms (not pairs)
+// to *stats.
 void AddTermStatistics(const ShardTerms& terms, PlanStatistics* stats);
 
 // The posting cursors a shard whose terms are `terms` opens at once to

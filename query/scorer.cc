@@ -30,9 +30,10 @@ class TermScorer final : public Scorer {
   const ScoringContext* ctx_;
 };
 
-// Intersects the term cursors by docid, then keeps documents where the terms
-// occur at the phrase's relative offsets; positions are decoded only for
-// documents that contain every term.
+// Intersects the cursors (words, or pairs of words) by docid, then keeps
+// documents where their terms occur at the phrase's relative offsets;
+// positions are decoded only for documents that hold every term, and only
+// as long as candidate starts are left (CountMatches).
 class PhraseScorer final : public Scorer {
  public:
   PhraseScorer(std::vector<std::unique_ptr<PostingCursor>> cursors, std::vector<uint32_t> offsets,
@@ -46,6 +47,7 @@ class PhraseScorer final : public Scorer {
     pos_.resize(cursors_.size());
     len_.resize(cursors_.size());
     at_.resize(cursors_.size());
+    order_.resize(cursors_.size());
     cost_ = cursors_[0]->df();
     for (const auto& c : cursors_) cost_ = std::min<uint64_t>(cost_, c->df());
     Advance(cursors_[0]->docid());
@@ -103,48 +105,63 @@ class PhraseScorer final : public Scorer {
     }
   }
 
-  // Counts the phrase's occurrences in the current document. The term with
-  // the fewest positions here anchors the scan; the others are walked with
-  // forward-only pointers.
+  // Counts the phrase's occurrences in the current document: the starts s
+  // at which every list holds its term at s + its offset. A single list at
+  // offset 0 (a one-word phrase, or a pair) holds it at each of its
+  // positions: its tf, no position read. Otherwise the list with the fewest
+  // positions here gives the candidate starts, and the others, fewest
+  // first, strike out those they miss; positions are read only while
+  // candidates are left.
   uint32_t CountMatches() {
     const size_t n = cursors_.size();
-    size_t anchor = 0;
+    if (n == 1 && offsets_[0] == 0) return cursors_[0]->freq();
     for (size_t i = 0; i < n; ++i) {
-      if (!cursors_[i]->PositionSpan(&pos_[i]).ok()) {
-        docid_ = kEndDocid;
-        return 0;
-      }
       len_[i] = cursors_[i]->freq();
-      at_[i] = 0;
-      if (len_[i] < len_[anchor]) anchor = i;
+      order_[i] = i;
     }
-    uint32_t matches = 0;
+    std::sort(order_.begin(), order_.end(),
+              [&](size_t a, size_t b) { return len_[a] != len_[b] ? len_[a] < len_[b] : a < b; });
+    const size_t anchor = order_[0];
+    if (!LoadPositions(anchor)) return 0;
+    starts_.clear();
     for (uint32_t k = 0; k < len_[anchor]; ++k) {
-      const uint32_t pa = pos_[anchor][k];
-      if (pa < offsets_[anchor]) continue;
-      const uint64_t start = pa - offsets_[anchor];
-      bool all = true;
-      for (size_t i = 0; i < n && all; ++i) {
-        if (i == anchor) continue;
-        const uint64_t want = start + offsets_[i];
-        const uint32_t* p = pos_[i];
-        uint32_t& a = at_[i];
-        while (a < len_[i] && p[a] < want) ++a;
-        all = a < len_[i] && p[a] == want;
-      }
-      matches += all;
+      if (pos_[anchor][k] >= offsets_[anchor])
+        starts_.push_back(pos_[anchor][k] - offsets_[anchor]);
     }
-    return matches;
+    for (size_t r = 1; r < n && !starts_.empty(); ++r) {
+      const size_t i = order_[r];
+      if (!LoadPositions(i)) return 0;
+      // Both ascending: keep the starts whose position is in list i.
+      const uint32_t* p = pos_[i];
+      const uint32_t len = len_[i];
+      uint32_t a = 0;
+      size_t kept = 0;
+      for (const uint64_t start : starts_) {
+        const uint64_t want = start + offsets_[i];
+        while (a < len && p[a] < want) ++a;
+        if (a == len) break;
+        if (p[a] == want) starts_[kept++] = start;
+      }
+      starts_.resize(kept);
+    }
+    return static_cast<uint32_t>(starts_.size());
   }
 
-  // Loads the current document's positions of every term; false (and the
+  // Reads the current document's positions of list i into pos_[i]; false
+  // (and the scorer at its end) on a read error.
+  bool LoadPositions(size_t i) {
+    if (!cursors_[i]->PositionSpan(&pos_[i]).ok()) {
+      docid_ = kEndDocid;
+      return false;
+    }
+    return true;
+  }
+
+  // Loads the current document's positions of every list; false (and the
   // scorer at its end) on a read error.
-  bool LoadPositions() {
+  bool LoadAllPositions() {
     for (size_t i = 0; i < cursors_.size(); ++i) {
-      if (!cursors_[i]->PositionSpan(&pos_[i]).ok()) {
-        docid_ = kEndDocid;
-        return false;
-      }
+      if (!LoadPositions(i)) return false;
       len_[i] = cursors_[i]->freq();
       at_[i] = 0;
     }
@@ -159,7 +176,7 @@ class PhraseScorer final : public Scorer {
   // at most slop is a match, worth 1 / (1 + spread). Terms that repeat in
   // the phrase must then sit on different positions.
   double SloppyFreq() {
-    if (!LoadPositions()) return 0;
+    if (!LoadAllPositions()) return 0;
     const size_t n = cursors_.size();
     auto value = [&](size_t i) {
       return static_cast<int64_t>(pos_[i][at_[i]]) - static_cast<int64_t>(offsets_[i]);
@@ -240,6 +257,8 @@ class PhraseScorer final : public Scorer {
   std::vector<const uint32_t*> pos_;
   std::vector<uint32_t> len_;
   std::vector<uint32_t> at_;
+  std::vector<size_t> order_;     // CountMatches: lists by positions in the document
+  std::vector<uint64_t> starts_;  // CountMatches: candidate starts
 };
 
 absl::Status FirstError(const std::vector<std::unique_ptr<Scorer>>& children) {

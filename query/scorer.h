@@ -81,7 +81,9 @@ struct ScoringContext {
 
 std::unique_ptr<Scorer> NewTermScorer(std::unique_ptr<storage::PostingCursor> cursor, double idf,
                                       const ScoringContext* ctx);
-// `offsets[i]` is the position of term i relative to the phrase start. With
+// `offsets[i]` is the position of cursor i's term relative to the phrase
+// start; the cursors may be the phrase's words or, with slop 0, pairs of
+// them (ShardQuery::PhraseLists) that cover it; `idf` is the words'. With
 // slop 0 a document matches where the terms occur at exactly those offsets
 // and tf is the number of such occurrences. With slop > 0 it matches where
 // they occur within `slop` moves of them (Lucene's sloppy phrase: for term

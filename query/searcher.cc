@@ -80,7 +80,8 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
   std::vector<ShardTerms> terms(shards_.size());
   PlanStatistics stats = collection_;
   for (size_t s = 0; s < shards_.size(); ++s) {
-    SCRY_ASSIGN_OR_RETURN(terms[s], LookupTerms(*shards_[s], plan.terms, &lookup_deadline));
+    SCRY_ASSIGN_OR_RETURN(terms[s],
+                          LookupTerms(*shards_[s], plan.terms, plan.pairs, &lookup_deadline));
     AddTermStatistics(terms[s], &stats);
   }
   planner_->SetStatistics(std::move(stats), &plan);

@@ -1,9 +1,11 @@
 // File: query/shard_search.cc
 #include "query/shard_search.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "query/maxscore.h"
+#include "storage/keys.h"
 
 namespace scry::query {
 
@@ -25,6 +27,53 @@ std::unique_ptr<storage::PostingCursor> ShardQuery::Cursor(const QueryNode& leaf
   return std::make_unique<storage::PostingCursor>(ctx_.shard, field, leaf.terms[i], *info);
 }
 
+std::vector<ShardQuery::PhraseList> ShardQuery::PhraseLists(const QueryNode& phrase) const {
+  const size_t n = phrase.terms.size();
+  std::vector<PhraseList> words(n), pairs(n);
+  for (size_t i = 0; i < n; ++i) {
+    words[i] = {phrase.terms[i], &*terms_->at(FieldTermKey(phrase.field, phrase.terms[i])),
+                phrase.positions[i]};
+  }
+  if (phrase.slop != 0) return words;  // the sloppy walk reads every word, in phrase order
+  for (size_t i = 0; i + 1 < n; ++i) {
+    if (phrase.positions[i + 1] != phrase.positions[i] + 1) continue;
+    // Looked up only where the shard indexes it; absent or too rare to be
+    // stored: the words are read instead.
+    std::string pair = storage::PairTerm(phrase.terms[i], phrase.terms[i + 1]);
+    const auto it = terms_->find(FieldTermKey(phrase.field, pair));
+    if (it != terms_->end() && it->second.has_value()) {
+      pairs[i] = {std::move(pair), &*it->second, phrase.positions[i]};
+    }
+  }
+  // The cover of the words by words and pairs (pairs may overlap) with the
+  // fewest postings in all: best[k] covers words [0, k), the last list
+  // ending at word k - 1, which came from best[from[k]] (with list[k]).
+  constexpr uint64_t kNone = UINT64_MAX;
+  std::vector<uint64_t> best(n + 1, kNone);
+  std::vector<size_t> from(n + 1, 0);
+  std::vector<const PhraseList*> list(n + 1, nullptr);
+  best[0] = 0;
+  for (size_t j = 0; j < n; ++j) {
+    if (best[j] + words[j].info->df < best[j + 1]) {
+      best[j + 1] = best[j] + words[j].info->df;
+      from[j + 1] = j;
+      list[j + 1] = &words[j];
+    }
+    if (pairs[j].info == nullptr) continue;
+    // The pair covers words j and j + 1, whether word j was covered or not.
+    const size_t prev = best[j] <= best[j + 1] ? j : j + 1;
+    if (best[prev] + pairs[j].info->df < best[j + 2]) {
+      best[j + 2] = best[prev] + pairs[j].info->df;
+      from[j + 2] = prev;
+      list[j + 2] = &pairs[j];
+    }
+  }
+  std::vector<PhraseList> cover;
+  for (size_t k = n; k > 0; k = from[k]) cover.push_back(*list[k]);
+  std::reverse(cover.begin(), cover.end());  // phrase order
+  return cover;
+}
+
 double ShardQuery::Weight(const QueryNode& leaf, size_t i) const {
   return plan_->idf.at(FieldTermKey(leaf.field, leaf.terms[i])) * leaf.boost;
 }
@@ -37,16 +86,23 @@ std::unique_ptr<Scorer> ShardQuery::Build(const QueryNode& node) const {
       return NewTermScorer(std::move(cursor), Weight(node, 0), &ctx_);
     }
     case QueryNode::Kind::kPhrase: {
-      std::vector<std::unique_ptr<storage::PostingCursor>> cursors;
+      // Scored by its words, whatever lists find its matches.
       double phrase_idf = 0;
-      for (size_t i = 0; i < node.terms.size(); ++i) {
-        auto cursor = Cursor(node, i);
-        if (cursor == nullptr) return nullptr;
-        cursors.push_back(std::move(cursor));
-        phrase_idf += plan_->idf.at(FieldTermKey(node.field, node.terms[i]));
+      for (const std::string& term : node.terms) {
+        const std::string key = FieldTermKey(node.field, term);
+        if (!terms_->at(key).has_value()) return nullptr;
+        phrase_idf += plan_->idf.at(key);
       }
-      return NewPhraseScorer(std::move(cursors), node.positions, node.slop, phrase_idf * node.boost,
-                             &ctx_);
+      const uint8_t field = *ShardFieldId(*ctx_.shard, node.field);
+      std::vector<std::unique_ptr<storage::PostingCursor>> cursors;
+      std::vector<uint32_t> offsets;
+      for (PhraseList& list : PhraseLists(node)) {
+        cursors.push_back(std::make_unique<storage::PostingCursor>(
+            ctx_.shard, field, std::move(list.term), *list.info));
+        offsets.push_back(list.offset);
+      }
+      return NewPhraseScorer(std::move(cursors), std::move(offsets), node.slop,
+                             phrase_idf * node.boost, &ctx_);
     }
     case QueryNode::Kind::kPrefix:
     case QueryNode::Kind::kFuzzy:

@@ -55,6 +55,20 @@ class ShardQuery {
   const ScoringContext& context() const { return ctx_; }
 
  private:
+  // A list that finds matches of a phrase: a word's or a pair's (TermInfo
+  // in terms()), at `offset` in the phrase.
+  struct PhraseList {
+    std::string term;
+    const storage::TermInfo* info = nullptr;
+    uint32_t offset = 0;
+  };
+  // The lists an exact phrase reads in this shard: words and the shard's
+  // pairs of them (storage/keys.h) that together cover every word, with the
+  // fewest postings in all; a sloppy phrase reads its words. A document
+  // holds the phrase at p exactly where each list holds its term at p plus
+  // its offset. REQUIRES: the shard holds every word of `phrase`.
+  std::vector<PhraseList> PhraseLists(const QueryNode& phrase) const;
+
   const QueryPlan* plan_;
   const ShardTerms* terms_;
   ScoringContext ctx_;

@@ -16,9 +16,15 @@
 //              "doclen" chunk:be32 field:u8 -> the same for named field `field`
 //              "fields"            -> (field:u8 name:lp)* the named fields (format 5)
 //              "field_length" field:u8 -> fixed64 sum of the lengths in `field`
+//              "pairs"             -> min_df:varint32 flags:varint32 (term:lp)*
+//                                     the common terms of the shard's pairs,
+//                                     sorted; flags bit 0: pairs of two
+//                                     common terms only (format 7)
 //   terms      field:u8 term       -> TermInfo (storage/posting_format.h); short
 //                                     lists are inline there and have no
 //                                     postings/positions keys
+//              field:u8 0xff first 0xff second -> the same for a pair of
+//                                     words (PairTerm, format 7)
 //   postings   field:u8 term 0x00 chunk:be32 -> posting chunk (docids, freqs)
 //   positions  field:u8 term 0x00 chunk:be32 -> positions of the same chunk
 //   docs       docid:be32          -> StoredDocument (storage/stored_document.h);
@@ -30,6 +36,15 @@
 //
 // Terms never contain 0x00 (the analyser emits letters and digits only), so
 // `term 0x00` sorts every key of one term before those of any longer term.
+// Pairs (format 7): where two words follow each other (positions p and
+// p + 1 of one field) and at least one of them (or both, as the shard says)
+// is a common term of the shard (meta "pairs"), the pair is indexed too, as a list of its own with
+// the first word's positions, so that a phrase of common words reads short
+// lists. Pair terms start with 0xff, a byte that UTF-8 never holds: they
+// sort after every word of their field and never match a word's prefix, so
+// dictionary scans, statistics and scoring never see them. A pair found in
+// fewer than min_df documents is not stored (a phrase then reads its
+// words), so a missing pair says nothing about the phrase.
 // Big-endian docids and chunk numbers make byte order equal numeric order.
 // Field 0 (the catch-all, kTextField) holds title, body and every other text
 // member of a document; from format 5, each indexed member also has postings
@@ -57,7 +72,9 @@ namespace scry::storage {
 // 6: the `titles` column family: what every hit returns, apart from the
 //    stored documents, so a page of hits reads no document. Format 4 and 5
 //    shards still open (their titles come from `docs`).
-inline constexpr uint32_t kFormatVersion = 6;
+// 7: pairs of words next to a common term (PairTerm, meta "pairs"). Format 4
+//    to 6 shards still open (no pairs: phrases read their words).
+inline constexpr uint32_t kFormatVersion = 7;
 inline constexpr uint32_t kMinFormatVersion = 4;
 inline constexpr size_t kMaxFields = 256;  // field ids are one byte; 0 is the catch-all
 inline constexpr uint8_t kTextField = 0;
@@ -104,6 +121,7 @@ inline constexpr const char* kMetaTotalLength = "total_length";
 inline constexpr const char* kMetaTermCount = "term_count";
 inline constexpr const char* kMetaPostingCount = "posting_count";
 inline constexpr const char* kMetaFields = "fields";
+inline constexpr const char* kMetaPairs = "pairs";                     // from format 7
 inline constexpr const char* kMetaDocLenPrefix = "doclen";             // DocLenKey
 inline constexpr const char* kMetaFieldLengthPrefix = "field_length";  // FieldLengthKey
 
@@ -125,6 +143,29 @@ inline std::string TermKey(uint8_t field, std::string_view term) {
   key.push_back(static_cast<char>(field));
   key.append(term);
   return key;
+}
+
+// The term of the pair `first second` (see above).
+inline constexpr char kPairMark = '\xff';
+inline std::string PairTerm(std::string_view first, std::string_view second) {
+  std::string term;
+  term.reserve(first.size() + second.size() + 2);
+  term.push_back(kPairMark);
+  term.append(first);
+  term.push_back(kPairMark);
+  term.append(second);
+  return term;
+}
+inline bool IsPairTerm(std::string_view term) { return !term.empty() && term[0] == kPairMark; }
+// The two words of a pair term; false if `term` is not one.
+inline bool SplitPairTerm(std::string_view term, std::string_view* first,
+                          std::string_view* second) {
+  if (!IsPairTerm(term)) return false;
+  const size_t mark = term.find(kPairMark, 1);
+  if (mark == std::string_view::npos) return false;
+  *first = term.substr(1, mark - 1);
+  *second = term.substr(mark + 1);
+  return true;
 }
 
 inline std::string ChunkKey(uint8_t field, std::string_view term, uint32_t chunk) {

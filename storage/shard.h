@@ -16,8 +16,10 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "storage/posting_format.h"
+#include "storage/status.h"
 #include "storage/stored_document.h"
 
 namespace rocksdb {
@@ -43,6 +45,11 @@ struct ShardMeta {
   // documents' lengths in field f (field_lengths[0] == total_length).
   std::vector<std::string> field_names;
   std::vector<uint64_t> field_lengths;
+  // Pairs (format 7, storage/keys.h): the common terms, sorted (empty: no
+  // pairs), and the fewest documents a stored pair is found in.
+  std::vector<std::string> common_terms;
+  uint32_t pair_min_df = 0;
+  bool pairs_need_both = false;  // pairs of two common terms only
 };
 
 struct ShardStats {
@@ -55,6 +62,13 @@ struct ShardWriterOptions {
   // Names of the named fields: field_names[i] gets field id i + 1 (at most
   // kMaxFields - 1 names, unique, non-empty).
   std::vector<std::string> field_names;
+  // Pair lists (PairTerm keys) found in fewer documents than this are not
+  // stored (the lists of words always are). At most 8,192 (a chunk), so
+  // that a dropped list never had a chunk written. Recorded by Finish.
+  uint32_t pair_min_df = 1;
+  // Whether pairs are indexed only where both words are common terms (else
+  // where either is). Recorded by Finish.
+  bool pairs_need_both = false;
   // The RocksDB environment every file of the shard is written through;
   // nullptr: the default (the local file system). Tests pass one that
   // injects faults (tests/fault_fs.h). Must outlive the writer.
@@ -150,7 +164,8 @@ class ShardWriter {
                                                         size_t part = 0);
 
   // Writes the metadata (doc_count, lengths, term and posting counts, fields
-  // are computed here; the rest is taken from `meta`), ingests everything,
+  // and pair_min_df are computed here or come from the options; the rest,
+  // common_terms included, is taken from `meta`), ingests everything,
   // compacts the ids and closes the shard.
   absl::Status Finish(const ShardMeta& meta);
 
@@ -228,10 +243,19 @@ class ShardReader {
   }
   // The id of the named field `name` in this shard, or nullopt.
   std::optional<uint8_t> FieldId(std::string_view name) const;
+  // Whether the pair `first second` is indexed where the two words follow
+  // each other in a field (meta().common_terms holds either, or both with
+  // pairs_need_both): then it has a list (PairTerm) unless found in fewer
+  // than pair_min_df documents.
+  bool IndexesPair(std::string_view first, std::string_view second) const {
+    if (common_.empty()) return false;
+    const bool a = common_.contains(AsAbsl(first)), b = common_.contains(AsAbsl(second));
+    return meta_.pairs_need_both ? a && b : a || b;
+  }
 
   // Calls fn(term, encoded TermInfo) for every term of `field` that starts
-  // with `prefix`, in byte order, until fn returns false. The views are
-  // valid during the call only.
+  // with `prefix`, in byte order, until fn returns false; pairs are left
+  // out. The views are valid during the call only.
   absl::Status ScanTerms(
       uint8_t field, std::string_view prefix,
       const std::function<bool(std::string_view term, std::string_view info)>& fn) const;
@@ -275,6 +299,7 @@ class ShardReader {
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // kColumnFamilies order (null: absent)
   ShardMeta meta_;
+  absl::flat_hash_set<std::string> common_;         // meta_.common_terms
   std::vector<std::vector<uint32_t>> doc_lengths_;  // by field id
   std::string ids_arena_;                           // every external id, in docid order
   std::vector<uint64_t> id_offsets_;                // doc_count + 1 offsets into ids_arena_

@@ -127,6 +127,23 @@ absl::Status ShardReader::LoadMeta() {
       meta_.field_lengths.push_back(DecodeFixed64(length.data()));
     }
   }
+  if (meta_.format_version >= 7) {
+    SCRY_RETURN_IF_ERROR(get(kMetaPairs, &v));
+    std::string_view in = v;
+    uint32_t flags = 0;
+    if (!GetVarint32(&in, &meta_.pair_min_df) || !GetVarint32(&in, &flags) || flags > 1) {
+      return absl::DataLossError("bad meta pairs");
+    }
+    meta_.pairs_need_both = flags == 1;
+    while (!in.empty()) {
+      std::string_view term;
+      if (!GetLengthPrefixed(&in, &term) || term.empty()) {
+        return absl::DataLossError("bad meta pairs");
+      }
+      meta_.common_terms.emplace_back(term);
+    }
+    common_.insert(meta_.common_terms.begin(), meta_.common_terms.end());
+  }
   doc_lengths_.resize(meta_.field_names.size());
   for (size_t f = 0; f < doc_lengths_.size(); ++f) {
     auto& lengths = doc_lengths_[f];
@@ -157,7 +174,7 @@ absl::Status ShardReader::ScanTerms(
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, cfs_[kTermsCfIndex]));
   for (it->Seek(start); it->Valid(); it->Next()) {
     const std::string_view key(it->key().data(), it->key().size());
-    if (key.substr(0, start.size()) != start) break;
+    if (key.substr(0, start.size()) != start || IsPairTerm(key.substr(1))) break;
     if (!fn(key.substr(1), std::string_view(it->value().data(), it->value().size()))) break;
   }
   return FromRocks(it->status(), "scan terms");

@@ -71,6 +71,8 @@ struct ShardWriter::Impl {
   std::string ingest_dir;
   rocksdb::Env* env = nullptr;  // nullptr: the default
   PostingCodecs codecs;
+  uint32_t pair_min_df = 1;
+  bool pairs_need_both = false;
   std::map<std::string, std::unique_ptr<CfFile>> files;  // by CF name
   std::unique_ptr<rocksdb::DB> db;                       // open from Create on
   std::vector<rocksdb::ColumnFamilyHandle*> handles;     // kColumnFamilies order
@@ -106,7 +108,8 @@ struct ShardWriter::Impl {
       SCRY_RETURN_IF_ERROR(terms->Put(TermKey(field, term), enc.info.Encode()));
       SCRY_RETURN_IF_ERROR(
           PutChunks(field, term, first_chunk, enc.posting_chunks, enc.position_chunks));
-      if (field == kTextField) {  // the counts are the catch-all's: distinct terms
+      // The counts are the catch-all's distinct terms (words, not pairs).
+      if (field == kTextField && !IsPairTerm(term)) {
         ++term_count;
         posting_count += enc.info.df;
       }
@@ -155,8 +158,14 @@ absl::StatusOr<std::unique_ptr<ShardWriter>> ShardWriter::Create(
   for (size_t i = 0; i < options.field_names.size(); ++i) {
     SCRY_RETURN_IF_ERROR(writer->DeclareField(static_cast<uint8_t>(i + 1), options.field_names[i]));
   }
+  if (options.pair_min_df > kBlockSize * kBlocksPerChunk) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("pair_min_df must be at most ", kBlockSize * kBlocksPerChunk));
+  }
   Impl* w = writer->impl_.get();
   w->env = options.env;
+  w->pair_min_df = std::max<uint32_t>(1, options.pair_min_df);
+  w->pairs_need_both = options.pairs_need_both;
   w->codecs = options.codecs;
   if (w->codecs.docids == nullptr) w->codecs.docids = CodecById(uint8_t(CodecId::kSimdBp128));
   if (w->codecs.freqs == nullptr) w->codecs.freqs = CodecById(uint8_t(CodecId::kPFor));
@@ -309,6 +318,7 @@ absl::Status ShardWriter::AddPostingList(uint8_t field, std::string_view term,
   // The whole list at once: encoded from its own arrays, without a copy.
   SCRY_RETURN_IF_ERROR(CheckList(part, impl_->parts.size(), field, term, impl_->field_names));
   SCRY_RETURN_IF_ERROR(CheckDocids(list, impl_->doc_count));
+  if (IsPairTerm(term) && list.docids.size() < impl_->pair_min_df) return absl::OkStatus();
   SCRY_ASSIGN_OR_RETURN(EncodedPostingList enc,
                         EncodePostingList(list, impl_->codecs, impl_->doc_lengths[field]));
   SCRY_RETURN_IF_ERROR(MaybeInline(&enc));
@@ -343,6 +353,10 @@ absl::Status ShardWriter::ListWriter::Add(const PostingList& piece) {
 
 absl::Status ShardWriter::ListWriter::Finish() {
   SCRY_ASSIGN_OR_RETURN(EncodedPostingList rest, encoder_.Finish());
+  // A pair too rare to keep never filled a chunk (pair_min_df <= a chunk).
+  if (chunks_written_ == 0 && IsPairTerm(term_) && rest.info.df < writer_->impl_->pair_min_df) {
+    return absl::OkStatus();
+  }
   // Only a list of one chunk, none stored yet, can be short enough.
   if (chunks_written_ == 0) SCRY_RETURN_IF_ERROR(MaybeInline(&rest));
   return writer_->impl_->parts[part_].PutList(field_, term_, chunks_written_, rest);
@@ -396,6 +410,11 @@ absl::Status ShardWriter::Finish(const ShardMeta& meta) {
     }
   }
   kv[kMetaFields] = fields;
+  std::string pairs;
+  PutVarint32(&pairs, impl_->pair_min_df);
+  PutVarint32(&pairs, impl_->pairs_need_both ? 1 : 0);
+  for (const std::string& term : meta.common_terms) PutLengthPrefixed(&pairs, term);
+  kv[kMetaPairs] = pairs;
   for (const auto& [key, value] : kv) {
     SCRY_RETURN_IF_ERROR(impl_->File(kMetaCf).Put(key, value));
   }

@@ -188,9 +188,8 @@ absl::Status CommitDamagedGeneration(const std::string& dir, uint32_t shards) {
   return build->Commit(m);
 }
 
-// Makes the index at `index_dir` look as format 5 wrote it: no `titles`
-// column family, format_version 5 in every shard and in the manifest.
-void DowngradeToFormat5(const std::string& index_dir) {
+void DowngradeToFormat(const std::string& index_dir, uint32_t version) {
+  ASSERT_TRUE(version == 5 || version == 6);
   absl::StatusOr<std::string> gen = storage::LiveGeneration(index_dir);
   ASSERT_THAT(gen, IsOk());
   absl::StatusOr<storage::IndexManifest> manifest = storage::ReadManifest(*gen);
@@ -203,9 +202,14 @@ void DowngradeToFormat5(const std::string& index_dir) {
     rocksdb::DB* raw = nullptr;
     ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), path, cfs, &handles, &raw).ok());
     std::unique_ptr<rocksdb::DB> db(raw);
-    ASSERT_TRUE(db->DropColumnFamily(handles[storage::kTitlesCfIndex]).ok());
+    if (version < 6) {
+      ASSERT_TRUE(db->DropColumnFamily(handles[storage::kTitlesCfIndex]).ok());
+    }
+    ASSERT_TRUE(
+        db->Delete(rocksdb::WriteOptions(), handles[storage::kMetaCfIndex], storage::kMetaPairs)
+            .ok());
     std::string v;
-    storage::PutFixed32(&v, 5);
+    storage::PutFixed32(&v, version);
     ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[storage::kMetaCfIndex],
                         storage::kMetaFormatVersion, v)
                     .ok());
@@ -216,7 +220,7 @@ void DowngradeToFormat5(const std::string& index_dir) {
   const std::string from = absl::StrCat("format_version=", storage::kFormatVersion, "\n");
   const size_t at = text.find(from);
   ASSERT_NE(at, std::string::npos);
-  text.replace(at, from.size(), "format_version=5\n");
+  text.replace(at, from.size(), absl::StrCat("format_version=", version, "\n"));
   WriteFile(*gen + "/MANIFEST", text);
 }
 

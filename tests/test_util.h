@@ -104,10 +104,13 @@ std::string SeedDescription(uint32_t seed);
 // Directory of the test data committed in tests/data.
 inline std::string TestDataDir() { return SCRY_TEST_DATA_DIR; }
 
-// Makes the index at `index_dir` look as format 5 wrote it: no `titles`
-// column family, format_version 5 in every shard and in the manifest (for
-// tests that older indexes still open). Fails the test on error.
-void DowngradeToFormat5(const std::string& index_dir);
+// Makes the index at `index_dir` look as format `version` (5 or 6) wrote
+// it: format_version `version` in every shard and in the manifest, no meta
+// "pairs" (format 7), no `titles` column family (format 6) if 5. For tests
+// that older indexes still open; build the index without pairs
+// (BuildOptions::common_terms 0) first. Fails the test on error.
+void DowngradeToFormat(const std::string& index_dir, uint32_t version);
+inline void DowngradeToFormat5(const std::string& index_dir) { DowngradeToFormat(index_dir, 5); }
 
 // A plain TCP connection to 127.0.0.1:`port` (blocking, close-on-exec)
 // that has sent nothing, connected within 2 s; -1 if not.

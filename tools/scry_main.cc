@@ -109,6 +109,18 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   index->add_flag("--stopwords", build.stopwords,
                   "Drop the language's stopwords (see `scry languages`), keeping their positions");
+  index
+      ->add_option("--common-terms", build.common_terms,
+                   "Index pairs of adjacent words where one is among this many most frequent "
+                   "terms (of a sample of the input), for fast phrases; 0 = no pairs")
+      ->capture_default_str();
+  index
+      ->add_option("--pair-min-df", build.pair_min_df,
+                   "Leave out pairs found in fewer documents of a shard than this")
+      ->check(CLI::Range(1, 8192))
+      ->capture_default_str();
+  index->add_flag("--pairs-need-both", build.pairs_need_both,
+                  "Index only pairs of two --common-terms (fewer pairs, a smaller index)");
   index->add_flag("--quiet,-q", quiet, "No progress and no summary");
 
   // assemble

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "analysis/analyzer.h"
@@ -22,6 +23,7 @@
 #include "indexer/builder.h"
 #include "query/bm25.h"
 #include "query/deadline.h"
+#include "storage/verify.h"
 #include "tests/test_util.h"
 
 namespace scry::query {
@@ -430,6 +432,121 @@ TEST(Searcher, RandomQueriesMatchReferenceAndShardingIsInvisible) {
     checked += want.total_hits > 0;
   }
   EXPECT_GT(checked, 200);  // the generator must produce mostly matching queries
+}
+
+// Phrases read pairs of words where the shard has them (storage/keys.h):
+// hits, scores and total_hits must be those of an index without pairs, bit
+// for bit, and the reference's; on indexes with pairs of one or of two
+// common words, rare pairs left out, 3 shards, and a format 6 index. The
+// phrases: taken from the documents (so they match: repeated words, common
+// words at either end, one word), across the title/body boundary (they
+// must not match), random words, sloppy, and on named fields.
+TEST(Searcher, PhrasesWithPairsMatchReference) {
+  SCRY_SEEDED_RNG(rng, 20261204);
+  std::vector<Doc> docs = RandomCorpus(&rng, 600);
+  TempDir dir;
+  const std::string input = dir.Sub("docs.jsonl");
+  scry::testing::WriteFile(input, Jsonl(docs));
+  struct Variant {
+    std::string name;
+    uint32_t common_terms, pair_min_df, shards;
+    bool need_both;
+  };
+  const std::vector<Variant> variants = {
+      {"plain", 0, 1, 1, false},         {"pairs", 4, 1, 1, false},
+      {"rare-left-out", 6, 5, 3, false}, {"both-common", 10, 1, 1, true},
+      {"format6", 0, 1, 2, false},
+  };
+  std::vector<std::unique_ptr<Searcher>> searchers;
+  for (const Variant& v : variants) {
+    indexer::BuildOptions options;
+    options.inputs = {input};
+    options.index_dir = dir.Sub(v.name);
+    options.num_shards = v.shards;
+    options.common_terms = v.common_terms;
+    options.pair_min_df = v.pair_min_df;
+    options.pairs_need_both = v.need_both;
+    options.pair_sample_bytes = 4096;  // a sample of the first documents
+    ASSERT_THAT(indexer::BuildIndex(options), IsOk());
+    if (v.name == "format6") scry::testing::DowngradeToFormat(options.index_dir, 6);
+    auto verified = storage::VerifyIndex(options.index_dir);
+    ASSERT_THAT(verified, IsOk());
+    EXPECT_TRUE(verified->ok()) << v.name << ": " << verified->Summary();
+    auto searcher = Searcher::Open(options.index_dir, SearcherOptions());
+    ASSERT_THAT(searcher, IsOk());
+    searchers.push_back(std::move(*searcher));
+  }
+  // The pairs hold postings of their own, but the statistics are the words'.
+  auto plain = searchers[0]->Stats();
+  auto pairs = searchers[1]->Stats();
+  ASSERT_THAT(plain, IsOk());
+  ASSERT_THAT(pairs, IsOk());
+  EXPECT_EQ((*plain)[0].terms, (*pairs)[0].terms);
+  EXPECT_EQ((*plain)[0].postings, (*pairs)[0].postings);
+  EXPECT_GT((*pairs)[0].bytes_per_column_family.at("terms"),
+            (*plain)[0].bytes_per_column_family.at("terms"));
+
+  Reference ref(docs);
+  auto analyzer = *analysis::Analyzer::Create("english");
+  auto words = [&](const std::string& text) {
+    std::vector<std::string> out;
+    for (absl::string_view w : absl::StrSplit(text, absl::ByAnyChar(" ,"), absl::SkipEmpty())) {
+      out.emplace_back(w.data(), w.size());
+    }
+    return out;
+  };
+  int matched = 0;
+  for (int q = 0; q < 500; ++q) {
+    const Doc& d = docs[rng() % docs.size()];
+    const std::vector<std::string> title = words(d.title), body = words(d.body);
+    std::vector<std::string> phrase;
+    const uint32_t kind = rng() % 10;
+    if (kind == 0 && !title.empty() && !body.empty()) {
+      phrase = {title.back(), body.front()};  // across the boundary
+    } else if (kind <= 2) {
+      for (size_t n = 1 + rng() % 4; n > 0; --n) phrase.push_back(kVocab[rng() % 6]);
+    } else {
+      const std::vector<std::string>& from = kind <= 4 && !title.empty() ? title : body;
+      if (from.empty()) continue;
+      const size_t len = std::min<size_t>(from.size(), 1 + rng() % 4);
+      const size_t start = rng() % (from.size() - len + 1);
+      phrase.assign(from.begin() + static_cast<long>(start),
+                    from.begin() + static_cast<long>(start + len));
+    }
+    SearchRequest req;
+    const char* fields[] = {"", "", "", "title:", "body:"};
+    req.query = absl::StrCat(fields[rng() % 5], "\"", absl::StrJoin(phrase, " "), "\"");
+    if (rng() % 8 == 0) absl::StrAppend(&req.query, "~", 1 + rng() % 2);
+    if (rng() % 6 == 0) absl::StrAppend(&req.query, " ", kVocab[rng() % kVocabSize]);
+    req.top_k = 1000;
+    req.exact_total_hits = true;
+    SCOPED_TRACE(req.query);
+    auto want = searchers[0]->Search(req);
+    ASSERT_THAT(want, IsOk());
+    for (size_t v = 1; v < searchers.size(); ++v) {
+      SCOPED_TRACE(variants[v].name);
+      auto got = searchers[v]->Search(req);
+      ASSERT_THAT(got, IsOk());
+      ASSERT_EQ(got->total_hits, want->total_hits);
+      ASSERT_EQ(got->hits.size(), want->hits.size());
+      for (size_t i = 0; i < want->hits.size(); ++i) {
+        ASSERT_EQ(got->hits[i].id, want->hits[i].id) << "rank " << i;
+        ASSERT_EQ(got->hits[i].score, want->hits[i].score) << "rank " << i;
+      }
+    }
+    const std::vector<std::string> known = {"body", "title"};
+    ParseOptions po;
+    po.known_fields = &known;
+    auto tree = ParseQuery(req.query, po, analyzer.get());
+    ASSERT_THAT(tree, IsOk());
+    SearchResult reference = ref.Search(**tree);
+    ASSERT_EQ(want->total_hits, reference.total_hits) << (*tree)->DebugString();
+    for (size_t i = 0; i < want->hits.size(); ++i) {
+      ASSERT_NEAR(want->hits[i].score, reference.hits[i].score, 1e-9) << "rank " << i;
+    }
+    matched += want->total_hits > 0;
+  }
+  EXPECT_GT(matched, 250);
 }
 
 TEST(Searcher, PaginationAndStoredFields) {
