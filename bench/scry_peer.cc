@@ -21,6 +21,7 @@
 //   SCRY_SHARDS     shards of the index built by `index` (1)
 //   SCRY_THREADS    analysis threads of `index` (0 = all cores, the default)
 //   SCRY_MEMORY_MB  --memory-mb of `index` (1024): the in-memory index cap
+//   SCRY_REORDER    --reorder of `index`: none or bp (the build's default)
 //   SCRY_EXACT      1: `search` counts every match (exact_total_hits), which
 //                   turns dynamic pruning off: the exhaustive reference
 //   SCRY_SEARCH_THREADS  threads that search the shards of one query in
@@ -105,6 +106,9 @@ int CmdIndex(const std::string& corpus, const std::string& dir) {
   options.num_shards = static_cast<uint32_t>(EnvInt("SCRY_SHARDS", 1));
   options.threads = static_cast<unsigned>(EnvInt("SCRY_THREADS", 0));
   options.memory_mb = static_cast<uint64_t>(EnvInt("SCRY_MEMORY_MB", 1024));
+  if (const char* reorder = std::getenv("SCRY_REORDER"); reorder != nullptr && *reorder != '\0') {
+    options.reorder = reorder;
+  }
   options.language = "english";
   options.stored_fields = {};  // only the id, like the peers
   // One searchable text per document, like the peers (which index

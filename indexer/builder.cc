@@ -45,6 +45,7 @@
 #include "indexer/memory_index.h"
 #include "indexer/merge.h"
 #include "indexer/progress.h"
+#include "indexer/reorder.h"
 #include "indexer/source_log.h"
 #include "storage/hash.h"
 #include "storage/index_dir.h"
@@ -455,6 +456,24 @@ class Build {
     meta.language = analyzer_.language();
     SCRY_RETURN_IF_ERROR(st.writer->Finish(meta));
     st.writer.reset();
+    if (options_.reorder == "bp") SCRY_RETURN_IF_ERROR(Reorder(s, parts));
+    return absl::OkStatus();
+  }
+
+  // Reorders shard `s` (written) on `threads` threads.
+  absl::Status Reorder(uint32_t s, unsigned threads) {
+    ReorderOptions reorder;
+    reorder.codecs = codecs_;
+    reorder.env = options_.env;
+    reorder.bisection.threads = threads;
+    reorder.write_threads = threads;
+    SCRY_ASSIGN_OR_RETURN(const ReorderSummary done, ReorderShard(build_->ShardPath(s), reorder));
+    std::lock_guard<std::mutex> lock(reorder_mu_);
+    summary_.reorder_seconds += done.read_seconds + done.bisect_seconds + done.write_seconds;
+    summary_.bisection_seconds += done.bisect_seconds;
+    summary_.shards_reordered += done.reordered ? 1 : 0;
+    summary_.reorder_cost_before += done.cost_before;
+    summary_.reorder_cost_after += done.cost_after;
     return absl::OkStatus();
   }
 
@@ -517,6 +536,8 @@ class Build {
 
   std::mutex error_mu_;
   std::vector<absl::Status> errors_;
+
+  std::mutex reorder_mu_;  // guards summary_'s reorder figures
 };
 
 }  // namespace
@@ -526,6 +547,10 @@ absl::StatusOr<BuildSummary> BuildIndex(const BuildOptions& options) {
   if (options.index_dir.empty()) return absl::InvalidArgumentError("no index directory given");
   if (options.num_shards == 0 || options.num_shards > 1024) {
     return absl::InvalidArgumentError("the number of shards must be between 1 and 1024");
+  }
+  if (options.reorder != "none" && options.reorder != "bp") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown document order \"", options.reorder, "\" (none or bp)"));
   }
   if (options.only_shard >= static_cast<int64_t>(options.num_shards) || options.only_shard < -1) {
     return absl::InvalidArgumentError(
