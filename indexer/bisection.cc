@@ -53,11 +53,17 @@ struct Scored {
   uint32_t doc;
 };
 
-// A thread's scratch: the degrees of every term on each side of the split
-// at hand, all zero between splits (only the split's terms are touched).
+// A thread's scratch for the split at hand: the degrees of its terms on each
+// side, and per term the gain a document holding it adds to its own gain of
+// moving across (computed once a round, so a document's gain is a sum of
+// looked-up values). Arrays by term id; only the split's terms (listed in
+// `terms`) are touched, and they are zero again between splits.
 struct Workspace {
-  explicit Workspace(uint32_t num_terms) : left(num_terms, 0), right(num_terms, 0) {}
+  explicit Workspace(uint32_t num_terms)
+      : left(num_terms, 0), right(num_terms, 0), to_right(num_terms, 0), to_left(num_terms, 0) {}
   std::vector<uint32_t> left, right;
+  std::vector<double> to_right, to_left;
+  std::vector<uint32_t> terms;
   std::vector<Scored> left_gains, right_gains;
 };
 
@@ -86,24 +92,34 @@ class Bisector {
     }
   }
 
-  // The gain of moving `doc` from the side of degrees `from` (log2 of its
-  // size: log_from) to the side of degrees `to`.
-  double Gain(uint32_t doc, const std::vector<uint32_t>& from, const std::vector<uint32_t>& to,
-              double log_from, double log_to) const {
+  // Counts the degrees of the split of `left` and `right` into *ws and
+  // lists its terms. REQUIRES: ws clear.
+  void CountDegrees(std::span<const uint32_t> left, std::span<const uint32_t> right,
+                    Workspace* ws) const {
+    for (auto [docs, degrees] : {std::pair(left, &ws->left), std::pair(right, &ws->right)}) {
+      for (uint32_t d : docs) {
+        for (uint32_t t : index_.doc(d)) {
+          if (ws->left[t] == 0 && ws->right[t] == 0) ws->terms.push_back(t);
+          ++(*degrees)[t];
+        }
+      }
+    }
+  }
+  // The per-term gains of the current degrees, the sides holding
+  // 2^log_left and 2^log_right documents.
+  void TermGains(double log_left, double log_right, Workspace* ws) const {
+    for (uint32_t t : ws->terms) {
+      const uint32_t l = ws->left[t], r = ws->right[t];
+      ws->to_right[t] = l > 0 ? steps_[r] - steps_[l - 1] + (log_left - log_right) : 0;
+      ws->to_left[t] = r > 0 ? steps_[l] - steps_[r - 1] + (log_right - log_left) : 0;
+    }
+  }
+  // The gain of moving `doc` across: term_gains is ws->to_right for a
+  // document on the left, ws->to_left for one on the right.
+  double Gain(uint32_t doc, const std::vector<double>& term_gains) const {
     double gain = 0;
-    for (uint32_t t : index_.doc(doc)) gain += steps_[to[t]] - steps_[from[t] - 1];
-    return gain + static_cast<double>(index_.doc(doc).size()) * (log_from - log_to);
-  }
-
-  void CountDegrees(std::span<const uint32_t> docs, std::vector<uint32_t>* degrees) const {
-    for (uint32_t d : docs) {
-      for (uint32_t t : index_.doc(d)) ++(*degrees)[t];
-    }
-  }
-  void ClearDegrees(std::span<const uint32_t> docs, Workspace* ws) const {
-    for (uint32_t d : docs) {
-      for (uint32_t t : index_.doc(d)) ws->left[t] = ws->right[t] = 0;
-    }
+    for (uint32_t t : index_.doc(doc)) gain += term_gains[t];
+    return gain;
   }
 
  private:
@@ -111,8 +127,7 @@ class Bisector {
   // half's documents in docs[0, half).
   void Split(std::span<uint32_t> docs, size_t half, Workspace* ws) const {
     const std::span<uint32_t> left = docs.first(half), right = docs.subspan(half);
-    CountDegrees(left, &ws->left);
-    CountDegrees(right, &ws->right);
+    CountDegrees(left, right, ws);
     const double log_left = std::log2(static_cast<double>(left.size()));
     const double log_right = std::log2(static_cast<double>(right.size()));
     auto& lg = ws->left_gains;
@@ -124,12 +139,9 @@ class Bisector {
       return a.gain != b.gain ? a.gain > b.gain : a.doc < b.doc;
     };
     for (uint32_t iteration = 0; iteration < options_.max_iterations; ++iteration) {
-      for (size_t i = 0; i < left.size(); ++i) {
-        lg[i] = {Gain(left[i], ws->left, ws->right, log_left, log_right), left[i]};
-      }
-      for (size_t i = 0; i < right.size(); ++i) {
-        rg[i] = {Gain(right[i], ws->right, ws->left, log_right, log_left), right[i]};
-      }
+      TermGains(log_left, log_right, ws);
+      for (size_t i = 0; i < left.size(); ++i) lg[i] = {Gain(left[i], ws->to_right), left[i]};
+      for (size_t i = 0; i < right.size(); ++i) rg[i] = {Gain(right[i], ws->to_left), right[i]};
       std::sort(lg.begin(), lg.end(), better);
       std::sort(rg.begin(), rg.end(), better);
       size_t swaps = 0;
@@ -142,7 +154,8 @@ class Bisector {
       for (size_t i = 0; i < right.size(); ++i) right[i] = i < swaps ? lg[i].doc : rg[i].doc;
       if (swaps == 0) break;
     }
-    ClearDegrees(docs, ws);
+    for (uint32_t t : ws->terms) ws->left[t] = ws->right[t] = 0;
+    ws->terms.clear();
   }
 
   const ForwardIndex& index_;
@@ -207,14 +220,12 @@ std::vector<double> MoveGains(const ForwardIndex& index, std::span<const uint32_
   BisectionOptions options;
   Bisector bisector(index, options);
   Workspace ws(index.num_terms);
-  bisector.CountDegrees(docs.first(left_size), &ws.left);
-  bisector.CountDegrees(docs.subspan(left_size), &ws.right);
-  const double log_left = std::log2(static_cast<double>(left_size));
-  const double log_right = std::log2(static_cast<double>(docs.size() - left_size));
+  bisector.CountDegrees(docs.first(left_size), docs.subspan(left_size), &ws);
+  bisector.TermGains(std::log2(static_cast<double>(left_size)),
+                     std::log2(static_cast<double>(docs.size() - left_size)), &ws);
   std::vector<double> gains(docs.size());
   for (size_t i = 0; i < docs.size(); ++i) {
-    gains[i] = i < left_size ? bisector.Gain(docs[i], ws.left, ws.right, log_left, log_right)
-                             : bisector.Gain(docs[i], ws.right, ws.left, log_right, log_left);
+    gains[i] = bisector.Gain(docs[i], i < left_size ? ws.to_right : ws.to_left);
   }
   return gains;
 }
