@@ -21,7 +21,7 @@
 //   SCRY_SHARDS     shards of the index built by `index` (1)
 //   SCRY_THREADS    analysis threads of `index` (0 = all cores, the default)
 //   SCRY_MEMORY_MB  --memory-mb of `index` (1024): the in-memory index cap
-//   SCRY_REORDER    --reorder of `index`: none or bp (the build's default)
+//   SCRY_REORDER    --reorder of `index`: bp (the build's default) or none
 //   SCRY_EXACT      1: `search` counts every match (exact_total_hits), which
 //                   turns dynamic pruning off: the exhaustive reference
 //   SCRY_SEARCH_THREADS  threads that search the shards of one query in

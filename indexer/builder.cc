@@ -466,6 +466,11 @@ class Build {
     reorder.codecs = codecs_;
     reorder.env = options_.env;
     reorder.bisection.threads = threads;
+    // Shards merged at once are reordered at once: each keeps to its share
+    // of the memory cap. The share counts every shard of the index, not the
+    // threads or the shards of this part, so that the order (which depends
+    // on it only if it is reached) is the same in every build of the index.
+    reorder.max_forward_bytes = memory_cap_ / options_.num_shards;
     reorder.write_threads = threads;
     SCRY_ASSIGN_OR_RETURN(const ReorderSummary done, ReorderShard(build_->ShardPath(s), reorder));
     std::lock_guard<std::mutex> lock(reorder_mu_);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <numeric>
 #include <thread>
@@ -107,10 +108,26 @@ std::vector<size_t> SplitByWeight(std::span<const TermEntry> terms, size_t parts
   return ends;
 }
 
+// The smallest df of at least min_df whose terms (those of `dfs` at or
+// above it) hold at most max_bytes of forward index (0: min_df itself).
+uint32_t BoundedMinDf(std::vector<uint32_t> dfs, uint32_t min_df, uint64_t max_bytes) {
+  if (max_bytes == 0) return min_df;
+  std::sort(dfs.begin(), dfs.end(), std::greater<>());
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < dfs.size(); ++i) {
+    bytes += uint64_t{dfs[i]} * kForwardBytesPerPosting;
+    // Over the bound: every term of this df is left out with it.
+    if (bytes > max_bytes) return std::max(min_df, dfs[i] + 1);
+  }
+  return min_df;
+}
+
 }  // namespace
 
-absl::StatusOr<ForwardIndex> ReadForwardIndex(const storage::ShardReader& shard, uint32_t min_df) {
+absl::StatusOr<ForwardIndex> ReadForwardIndex(const storage::ShardReader& shard, uint32_t min_df,
+                                              uint64_t max_forward_bytes, uint32_t* used_min_df) {
   const uint64_t num_docs = shard.meta().doc_count;
+  min_df = std::max<uint32_t>(min_df, 1);
   std::vector<std::pair<std::string, storage::TermInfo>> chosen;
   absl::Status status;
   SCRY_RETURN_IF_ERROR(
@@ -120,7 +137,7 @@ absl::StatusOr<ForwardIndex> ReadForwardIndex(const storage::ShardReader& shard,
           status = df.status();
           return false;
         }
-        if (*df < std::max<uint32_t>(min_df, 1)) return true;
+        if (*df < min_df) return true;
         absl::StatusOr<storage::TermInfo> decoded = storage::TermInfo::Decode(info);
         if (!decoded.ok()) {
           status = decoded.status();
@@ -130,6 +147,12 @@ absl::StatusOr<ForwardIndex> ReadForwardIndex(const storage::ShardReader& shard,
         return true;
       }));
   SCRY_RETURN_IF_ERROR(status);
+  std::vector<uint32_t> dfs;
+  dfs.reserve(chosen.size());
+  for (const auto& term : chosen) dfs.push_back(term.second.df);
+  const uint32_t bounded = BoundedMinDf(std::move(dfs), min_df, max_forward_bytes);
+  if (used_min_df != nullptr) *used_min_df = bounded;
+  std::erase_if(chosen, [bounded](const auto& term) { return term.second.df < bounded; });
   // The lists' docids, through a cursor (no tfs or positions decoded).
   std::vector<std::vector<uint32_t>> lists(chosen.size());
   for (size_t t = 0; t < chosen.size(); ++t) {
@@ -207,7 +230,9 @@ absl::StatusOr<ReorderSummary> ReorderShard(const std::string& path,
     SCRY_ASSIGN_OR_RETURN(std::unique_ptr<storage::ShardReader> shard,
                           storage::ShardReader::Open(path, reader_options));
     auto t0 = Clock::now();
-    SCRY_ASSIGN_OR_RETURN(const ForwardIndex forward, ReadForwardIndex(*shard, options.min_df));
+    SCRY_ASSIGN_OR_RETURN(
+        const ForwardIndex forward,
+        ReadForwardIndex(*shard, options.min_df, options.max_forward_bytes, &summary.min_df));
     summary.read_seconds = SecondsSince(t0);
     summary.forward_terms = forward.num_terms;
     summary.forward_postings = forward.terms.size();

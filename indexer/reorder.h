@@ -38,6 +38,11 @@ struct ReorderOptions {
   // forward index the bisection reads (as PISA's --min-len does): they hold
   // few of the lists' bytes and would only cost time.
   uint32_t min_df = 8;
+  // Bound on the forward index's memory (kForwardBytesPerPosting per
+  // posting read); 0: none. Past it, the rarest of the terms are left out
+  // too (min_df raised, terms of one df kept or left out together), so the
+  // build keeps to its --memory-mb.
+  uint64_t max_forward_bytes = 0;
   BisectionOptions bisection;
   // The codecs of the rewritten lists (null members: ShardWriter's defaults).
   storage::PostingCodecs codecs;
@@ -47,8 +52,13 @@ struct ReorderOptions {
   rocksdb::Env* env = nullptr;
 };
 
+// The forward index's memory per posting at its peak: its term ids and the
+// lists they are transposed from (4 bytes each).
+inline constexpr uint64_t kForwardBytesPerPosting = 8;
+
 struct ReorderSummary {
   bool reordered = false;         // false: the input order was kept (no cheaper order found)
+  uint32_t min_df = 0;            // the min_df used (raised to keep max_forward_bytes)
   uint64_t forward_terms = 0;     // catch-all terms the bisection read (df >= min_df)
   uint64_t forward_postings = 0;  // their postings
   double cost_before = 0;         // LogGapCost of the forward index, in bits
@@ -59,8 +69,12 @@ struct ReorderSummary {
 };
 
 // The forward index of `shard`'s catch-all terms of df >= min_df (term ids
-// in term order).
-absl::StatusOr<ForwardIndex> ReadForwardIndex(const storage::ShardReader& shard, uint32_t min_df);
+// in term order), min_df first raised as far as needed for the index to
+// take at most max_forward_bytes (0: no bound); *used_min_df (if given)
+// gets the min_df used.
+absl::StatusOr<ForwardIndex> ReadForwardIndex(const storage::ShardReader& shard, uint32_t min_df,
+                                              uint64_t max_forward_bytes = 0,
+                                              uint32_t* used_min_df = nullptr);
 
 // Writes the documents of `from` as a new shard at `to` (which must not
 // exist or be empty), document order[i] of `from` becoming docid i, with the

@@ -18,6 +18,7 @@
 #include "indexer/builder.h"
 #include "query/searcher.h"
 #include "storage/index_dir.h"
+#include "storage/keys.h"
 #include "storage/verify.h"
 #include "tests/test_util.h"
 
@@ -261,6 +262,48 @@ TEST_F(ReorderTest, AShardRewrittenInAnyOrderGivesTheSameResults) {
   ASSERT_THAT(report, IsOk());
   EXPECT_TRUE(report->ok()) << absl::StrJoin(report->problems, "\n");
   ExpectSameAnswers(plain.index_dir, shuffled.index_dir, 150, 1801);
+}
+
+TEST_F(ReorderTest, TheForwardIndexKeepsToItsBound) {
+  const BuildOptions plain = Options("plain", 1, "none");
+  ASSERT_THAT(BuildIndex(plain), IsOk());
+  auto gen = storage::LiveGeneration(plain.index_dir);
+  ASSERT_THAT(gen, IsOk());
+  auto shard = storage::ShardReader::Open(absl::StrCat(*gen, "/", storage::ShardDirName(0)),
+                                          storage::ShardReader::Options());
+  ASSERT_THAT(shard, IsOk());
+  // Plain reference: the catch-all's dfs.
+  std::vector<uint32_t> dfs;
+  ASSERT_THAT((*shard)->ScanTerms(storage::kTextField, "",
+                                  [&](std::string_view, std::string_view info) {
+                                    dfs.push_back(*storage::TermInfo::DecodeDf(info));
+                                    return true;
+                                  }),
+              IsOk());
+  auto postings_from = [&](uint32_t min_df) {
+    uint64_t n = 0;
+    for (uint32_t df : dfs) n += df >= min_df ? df : 0;
+    return n;
+  };
+  uint32_t used = 0;
+  auto unbounded = ReadForwardIndex(**shard, 8, 0, &used);
+  ASSERT_THAT(unbounded, IsOk());
+  EXPECT_EQ(used, 8u);
+  EXPECT_EQ(unbounded->terms.size(), postings_from(8));
+  EXPECT_EQ(unbounded->num_docs(), (*shard)->meta().doc_count);
+  for (uint64_t bound : {unbounded->terms.size() * kForwardBytesPerPosting, uint64_t{800000},
+                         uint64_t{100000}, uint64_t{1}}) {
+    SCOPED_TRACE(absl::StrCat("bound ", bound));
+    auto bounded = ReadForwardIndex(**shard, 8, bound, &used);
+    ASSERT_THAT(bounded, IsOk());
+    EXPECT_GE(used, 8u);
+    // Every term of df >= used, within the bound; one df lower would not be.
+    EXPECT_EQ(bounded->terms.size(), postings_from(used));
+    EXPECT_LE(bounded->terms.size() * kForwardBytesPerPosting, bound);
+    if (used > 8) {
+      EXPECT_GT(postings_from(used - 1) * kForwardBytesPerPosting, bound);
+    }
+  }
 }
 
 TEST_F(ReorderTest, UnknownOrderIsRefused) {
