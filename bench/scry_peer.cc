@@ -25,6 +25,7 @@
 //                   --common-terms, --pair-min-df and --pairs-need-both of
 //                   `index` (pairs of words for phrases; 0 terms: none),
 //                   SCRY_PAIR_SAMPLE_MB the sample that chooses the terms
+//   SCRY_REORDER    --reorder of `index`: bp (the build's default) or none
 //   SCRY_EXACT      1: `search` counts every match (exact_total_hits), which
 //                   turns dynamic pruning off: the exhaustive reference
 //   SCRY_SEARCH_THREADS  threads that search the shards of one query in
@@ -117,6 +118,9 @@ int CmdIndex(const std::string& corpus, const std::string& dir) {
   options.pairs_need_both = EnvInt("SCRY_PAIRS_NEED_BOTH", options.pairs_need_both) != 0;
   options.pair_sample_bytes =
       static_cast<uint64_t>(EnvInt("SCRY_PAIR_SAMPLE_MB", options.pair_sample_bytes >> 20)) << 20;
+  if (const char* reorder = std::getenv("SCRY_REORDER"); reorder != nullptr && *reorder != '\0') {
+    options.reorder = reorder;
+  }
   options.language = "english";
   options.stored_fields = {};  // only the id, like the peers
   // One searchable text per document, like the peers (which index

@@ -46,6 +46,7 @@
 #include "indexer/memory_index.h"
 #include "indexer/merge.h"
 #include "indexer/progress.h"
+#include "indexer/reorder.h"
 #include "indexer/source_log.h"
 #include "storage/hash.h"
 #include "storage/index_dir.h"
@@ -514,6 +515,29 @@ class Build {
     meta.common_terms = common_list_;
     SCRY_RETURN_IF_ERROR(st.writer->Finish(meta));
     st.writer.reset();
+    if (options_.reorder == "bp") SCRY_RETURN_IF_ERROR(Reorder(s, parts));
+    return absl::OkStatus();
+  }
+
+  // Reorders shard `s` (written) on `threads` threads.
+  absl::Status Reorder(uint32_t s, unsigned threads) {
+    ReorderOptions reorder;
+    reorder.codecs = codecs_;
+    reorder.env = options_.env;
+    reorder.bisection.threads = threads;
+    // Shards merged at once are reordered at once: each keeps to its share
+    // of the memory cap. The share counts every shard of the index, not the
+    // threads or the shards of this part, so that the order (which depends
+    // on it only if it is reached) is the same in every build of the index.
+    reorder.max_forward_bytes = memory_cap_ / options_.num_shards;
+    reorder.write_threads = threads;
+    SCRY_ASSIGN_OR_RETURN(const ReorderSummary done, ReorderShard(build_->ShardPath(s), reorder));
+    std::lock_guard<std::mutex> lock(reorder_mu_);
+    summary_.reorder_seconds += done.read_seconds + done.bisect_seconds + done.write_seconds;
+    summary_.bisection_seconds += done.bisect_seconds;
+    summary_.shards_reordered += done.reordered ? 1 : 0;
+    summary_.reorder_cost_before += done.cost_before;
+    summary_.reorder_cost_after += done.cost_after;
     return absl::OkStatus();
   }
 
@@ -588,6 +612,8 @@ class Build {
 
   std::mutex error_mu_;
   std::vector<absl::Status> errors_;
+
+  std::mutex reorder_mu_;  // guards summary_'s reorder figures
 };
 
 }  // namespace
@@ -600,6 +626,10 @@ absl::StatusOr<BuildSummary> BuildIndex(const BuildOptions& options) {
   }
   if (options.pair_min_df < 1 || options.pair_min_df > 8192) {
     return absl::InvalidArgumentError("pair_min_df must be between 1 and 8192");
+  }
+  if (options.reorder != "none" && options.reorder != "bp") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown document order \"", options.reorder, "\" (none or bp)"));
   }
   if (options.only_shard >= static_cast<int64_t>(options.num_shards) || options.only_shard < -1) {
     return absl::InvalidArgumentError(

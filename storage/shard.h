@@ -236,6 +236,12 @@ class ShardReader {
   absl::Status ReadChunk(uint8_t field, std::string_view term, uint32_t chunk, bool positions,
                          PinnedValue* out) const;
 
+  // The whole posting list of (field, term), whose TermInfo is `info`,
+  // decoded into *out: docids, tfs and positions (for tools that rewrite a
+  // shard; queries read lists through cursors). DataLoss if it is damaged.
+  absl::Status ReadPostingList(uint8_t field, std::string_view term, const TermInfo& info,
+                               PostingList* out) const;
+
   // Length in tokens of document `docid` in `field` (kTextField: the
   // catch-all). REQUIRES: docid < doc_count, field < meta().field_names.size().
   uint32_t doc_length(uint8_t field, uint32_t docid) const noexcept {

@@ -5,6 +5,7 @@
 // a later build keeps serving from its open files until the process restarts.
 #include <algorithm>
 #include <filesystem>
+#include <numeric>
 
 #include "absl/strings/str_cat.h"
 #include "rocksdb/db.h"
@@ -266,6 +267,59 @@ absl::Status ShardReader::ReadChunk(uint8_t field, std::string_view term, uint32
         absl::StrCat("posting chunk ", chunk, " of term '", AsAbsl(term), "' is missing"));
   }
   return FromRocks(s, "read posting chunk");
+}
+
+namespace {
+
+// Appends the postings of one chunk (and its positions chunk) to *out.
+absl::Status AppendChunk(std::string_view posting_chunk, std::string_view positions_chunk,
+                         PostingList* out) {
+  SCRY_ASSIGN_OR_RETURN(const PostingChunkView view, PostingChunkView::Parse(posting_chunk));
+  SCRY_ASSIGN_OR_RETURN(const PositionsChunkView pview, PositionsChunkView::Parse(positions_chunk));
+  if (pview.num_blocks() != view.num_blocks()) {
+    return absl::DataLossError("posting and positions chunks disagree on their blocks");
+  }
+  uint32_t docids[kBlockSize], freqs[kBlockSize];
+  std::vector<uint32_t> positions;
+  for (uint32_t b = 0; b < view.num_blocks(); ++b) {
+    const uint32_t count = view.header(b).count;
+    SCRY_RETURN_IF_ERROR(view.DecodeBlock(b, docids, freqs));
+    SCRY_RETURN_IF_ERROR(pview.DecodeBlock(b, freqs, count, &positions));
+    out->docids.insert(out->docids.end(), docids, docids + count);
+    out->freqs.insert(out->freqs.end(), freqs, freqs + count);
+    const uint64_t total = std::accumulate(freqs, freqs + count, uint64_t{0});
+    out->positions.insert(out->positions.end(), positions.begin(),
+                          positions.begin() + static_cast<ptrdiff_t>(total));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ShardReader::ReadPostingList(uint8_t field, std::string_view term,
+                                          const TermInfo& info, PostingList* out) const {
+  *out = PostingList();
+  if (info.is_inline()) {
+    std::string postings, positions;
+    SCRY_RETURN_IF_ERROR(ExpandInlinePostings(info, &postings));
+    SCRY_RETURN_IF_ERROR(ExpandInlinePositions(info, &positions));
+    SCRY_RETURN_IF_ERROR(AppendChunk(postings, positions, out));
+  } else {
+    out->docids.reserve(info.df);
+    out->freqs.reserve(info.df);
+    out->positions.reserve(info.total_tf);
+    PinnedValue postings, positions;
+    for (uint32_t c = 0; c < info.chunk_last_docids.size(); ++c) {
+      SCRY_RETURN_IF_ERROR(ReadChunk(field, term, c, /*positions=*/false, &postings));
+      SCRY_RETURN_IF_ERROR(ReadChunk(field, term, c, /*positions=*/true, &positions));
+      SCRY_RETURN_IF_ERROR(AppendChunk(postings.view(), positions.view(), out));
+    }
+  }
+  if (out->docids.size() != info.df) {
+    return absl::DataLossError(absl::StrCat("the list of term '", AsAbsl(term), "' holds ",
+                                            out->docids.size(), " postings, its df is ", info.df));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<StoredDocument> ShardReader::GetDocument(uint32_t docid) const {

@@ -88,6 +88,14 @@ int RunIndex(scry::indexer::BuildOptions options, bool quiet) {
                  static_cast<unsigned long long>(summary->postings),
                  static_cast<unsigned long long>(summary->runs), summary->index_bytes / 1e6,
                  summary->generation_path.c_str());
+    if (options.reorder != "none") {
+      std::fprintf(stderr,
+                   "reordered %u shard(s) by graph bisection in %.2f s (summed over shards, "
+                   "included above; %.2f s bisecting, the rest reading and rewriting): log-gap "
+                   "cost %.1f -> %.1f Mbit\n",
+                   summary->shards_reordered, summary->reorder_seconds, summary->bisection_seconds,
+                   summary->reorder_cost_before / 1e6, summary->reorder_cost_after / 1e6);
+    }
     if (options.only_shard >= 0) {
       std::fprintf(stderr,
                    "part: shard %d of %u (%llu documents of other shards left out); put the "

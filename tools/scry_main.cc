@@ -96,6 +96,13 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   index->add_option("--positions-codec", build.positions_codec, "Block codec for positions")
       ->capture_default_str();
+  index
+      ->add_option("--reorder", build.reorder,
+                   "Document order in each shard: none (input order) or bp (recursive graph "
+                   "bisection at the end of the build: documents sharing terms get near docids; "
+                   "smaller lists, same results)")
+      ->check(CLI::IsMember({"none", "bp"}))
+      ->capture_default_str();
   std::string store = "*";
   index
       ->add_option("--store", store,

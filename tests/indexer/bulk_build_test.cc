@@ -198,6 +198,47 @@ TEST_F(BulkBuildTest, ShardsBuiltApartAssembleToTheWholeBuild) {
   EXPECT_THAT(BuildIndex(bad_shard), StatusIs(absl::StatusCode::kInvalidArgument, "0..2"));
 }
 
+TEST_F(BulkBuildTest, ReorderedBuildsDoNotDependOnThreadsRunsOrParts) {
+  // --reorder bp: the bisection is deterministic, so threads, sorted runs
+  // and shards built apart (each part reorders its own shard) give the same
+  // bytes as one whole build. The cap of 1 MiB also bounds the forward index
+  // (its share, 1/3 MiB a shard, leaves rare terms out): the same in all.
+  BuildOptions whole = Options("whole");
+  whole.reorder = "bp";
+  whole.threads = 1;
+  whole.memory_mb = 1;
+  auto whole_summary = BuildIndex(whole);
+  ASSERT_THAT(whole_summary, IsOk());
+  EXPECT_EQ(whole_summary->shards_reordered, 3u);
+  EXPECT_GE(whole_summary->runs, 5u);
+  const auto reference = Contents(whole.index_dir);
+  BuildOptions threaded = Options("threaded");
+  threaded.reorder = "bp";
+  threaded.threads = 6;  // 2 per shard: the bisection and the rewrite on 2 threads
+  threaded.memory_mb = 1;
+  ASSERT_THAT(BuildIndex(threaded), IsOk());
+  const auto threaded_contents = Contents(threaded.index_dir);
+  EXPECT_TRUE(threaded_contents == reference) << Diff(reference, threaded_contents);
+  std::vector<std::string> parts;
+  for (int s = 0; s < 3; ++s) {
+    BuildOptions o = Options(absl::StrCat("part", s));
+    o.reorder = "bp";
+    o.only_shard = s;
+    o.threads = 2;
+    o.memory_mb = 1;
+    ASSERT_THAT(BuildIndex(o), IsOk());
+    parts.push_back(o.index_dir);
+  }
+  ASSERT_THAT(AssembleIndex(parts, dir_.Sub("assembled")), IsOk());
+  const auto assembled = Contents(dir_.Sub("assembled"));
+  EXPECT_TRUE(assembled == reference) << Diff(reference, assembled);
+  // Another index than the input order's.
+  BuildOptions plain = Options("plain");
+  plain.reorder = "none";
+  ASSERT_THAT(BuildIndex(plain), IsOk());
+  EXPECT_FALSE(Contents(plain.index_dir) == reference);
+}
+
 void WriteGzip(const std::string& path, const std::vector<std::string>& members) {
   // Each string its own gzip member, as `cat a.gz b.gz` makes.
   std::string out;

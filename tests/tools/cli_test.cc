@@ -108,6 +108,33 @@ TEST(Cli, IndexStatsAndLocalSearch) {
   EXPECT_NE(r.output.find("INVALID_ARGUMENT: column 6"), std::string::npos) << r.output;
 }
 
+TEST(Cli, ReorderedIndexSearchesAlike) {
+  // --reorder bp reports its work and changes no answer of `scry search`.
+  TempDir dir;
+  for (const char* order : {"none", "bp"}) {
+    CommandResult r = Shell(absl::StrCat("index --input ", Sample(), " --index ", dir.Sub(order),
+                                         " --shards 2 --reorder ", order));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(r.output.find("reordered 2 shard(s) by graph bisection") != std::string::npos,
+              std::string(order) == "bp")
+        << r.output;
+  }
+  for (const char* q : {"'nato AND moscow'", "'\"prime minister\" -israel'", "'climate change'"}) {
+    const std::string search = absl::StrCat(" -k 20 --exact-total-hits --highlight body ", q);
+    CommandResult plain = Shell(absl::StrCat("search --index ", dir.Sub("none"), search));
+    CommandResult reordered = Shell(absl::StrCat("search --index ", dir.Sub("bp"), search));
+    ASSERT_EQ(plain.exit_code, 0) << plain.output;
+    ASSERT_EQ(reordered.exit_code, 0) << reordered.output;
+    EXPECT_FALSE(SearchHits(plain.output).empty()) << q;
+    EXPECT_EQ(SearchHits(plain.output), SearchHits(reordered.output)) << q;
+    EXPECT_NE(TotalHits(plain.output), "") << plain.output;
+    EXPECT_EQ(TotalHits(plain.output), TotalHits(reordered.output)) << q;
+  }
+  CommandResult r = Shell(
+      absl::StrCat("index --input ", Sample(), " --index ", dir.Sub("x"), " --reorder random"));
+  EXPECT_NE(r.exit_code, 0);
+}
+
 TEST(Cli, BadLineStopsBuildAndKeepsOldIndex) {
   TempDir dir;
   ASSERT_EQ(
