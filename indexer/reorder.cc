@@ -33,13 +33,15 @@ struct TermEntry {
   uint64_t weight;  // postings and positions: the work of rewriting it
 };
 
-// Every term of every field of `shard`, in key order.
+// Every term of every field of `shard`, pairs of words included, in key
+// order.
 absl::StatusOr<std::vector<TermEntry>> ListTerms(const storage::ShardReader& shard) {
   std::vector<TermEntry> terms;
   absl::Status status;
   for (size_t f = 0; f < shard.meta().field_names.size() && status.ok(); ++f) {
     SCRY_RETURN_IF_ERROR(shard.ScanTerms(
-        static_cast<uint8_t>(f), "", [&](std::string_view term, std::string_view info) {
+        static_cast<uint8_t>(f), "",
+        [&](std::string_view term, std::string_view info) {
           absl::StatusOr<storage::TermInfo> decoded = storage::TermInfo::Decode(info);
           if (!decoded.ok()) {
             status = decoded.status();
@@ -48,7 +50,8 @@ absl::StatusOr<std::vector<TermEntry>> ListTerms(const storage::ShardReader& sha
           terms.push_back(TermEntry{static_cast<uint8_t>(f), std::string(term), std::string(info),
                                     decoded->df + decoded->total_tf});
           return true;
-        }));
+        },
+        /*with_pairs=*/true));
   }
   SCRY_RETURN_IF_ERROR(status);
   return terms;

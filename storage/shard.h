@@ -261,10 +261,12 @@ class ShardReader {
 
   // Calls fn(term, encoded TermInfo) for every term of `field` that starts
   // with `prefix`, in byte order, until fn returns false; pairs are left
-  // out. The views are valid during the call only.
+  // out unless `with_pairs` (they sort after every word). The views are
+  // valid during the call only.
   absl::Status ScanTerms(
       uint8_t field, std::string_view prefix,
-      const std::function<bool(std::string_view term, std::string_view info)>& fn) const;
+      const std::function<bool(std::string_view term, std::string_view info)>& fn,
+      bool with_pairs = false) const;
 
   // The external id of document `docid`, from a table loaded at open (ids
   // are needed for every hit and for tie-breaks across shards; reading them

@@ -168,14 +168,15 @@ std::optional<uint8_t> ShardReader::FieldId(std::string_view name) const {
 
 absl::Status ShardReader::ScanTerms(
     uint8_t field, std::string_view prefix,
-    const std::function<bool(std::string_view term, std::string_view info)>& fn) const {
+    const std::function<bool(std::string_view term, std::string_view info)>& fn,
+    bool with_pairs) const {
   const std::string start = TermKey(field, prefix);
   rocksdb::ReadOptions options;
   options.fill_cache = false;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, cfs_[kTermsCfIndex]));
   for (it->Seek(start); it->Valid(); it->Next()) {
     const std::string_view key(it->key().data(), it->key().size());
-    if (key.substr(0, start.size()) != start || IsPairTerm(key.substr(1))) break;
+    if (key.substr(0, start.size()) != start || (!with_pairs && IsPairTerm(key.substr(1)))) break;
     if (!fn(key.substr(1), std::string_view(it->value().data(), it->value().size()))) break;
   }
   return FromRocks(it->status(), "scan terms");
