@@ -127,10 +127,11 @@ class Build {
       SCRY_ASSIGN_OR_RETURN(shards_[s]->writer,
                             storage::ShardWriter::Create(build_->ShardPath(s), writer_options));
       const std::string& run_dir = shards_[s]->runs.dir = build_->ShardPath(s) + ".runs";
+      shards_[s]->runs.env = options_.env;
       std::error_code ec;
       std::filesystem::create_directories(run_dir, ec);
       if (ec) return absl::InternalError(absl::StrCat("cannot create ", run_dir));
-      SCRY_RETURN_IF_ERROR(shards_[s]->sources.Open(run_dir + "/sources"));
+      SCRY_RETURN_IF_ERROR(shards_[s]->sources.Open(run_dir + "/sources", options_.env));
     }
     pending_.resize(options_.num_shards);
     next_seq_.resize(options_.num_shards, 0);
