@@ -158,6 +158,7 @@ class Build {
     std::atomic<uint32_t> merged{0};
     std::vector<std::thread> mergers;
     std::mutex sum_mu;
+    std::condition_variable merged_cv;  // a shard was written (or failed)
     const uint32_t num_built = static_cast<uint32_t>(built_.size());
     for (unsigned t = 0; t < std::min<unsigned>(threads_, num_built); ++t) {
       mergers.emplace_back([&] {
@@ -170,14 +171,20 @@ class Build {
           summary_.postings += postings;
           summary_.terms += terms;
           ++merged;
+          merged_cv.notify_all();
         }
       });
     }
-    while (merged.load() < num_built && FirstError().ok()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      if (progress_.Due()) {
-        progress_.Report(absl::StrFormat("merging runs: %d of %d shards written, %.0f s",
-                                         merged.load(), num_built, progress_.Elapsed()));
+    {
+      // Woken as each shard is written (so a small build does not wait out
+      // a poll), and every 50 ms for the progress report.
+      std::unique_lock<std::mutex> lock(sum_mu);
+      while (merged.load() < num_built && FirstError().ok()) {
+        merged_cv.wait_for(lock, std::chrono::milliseconds(50));
+        if (progress_.Due()) {
+          progress_.Report(absl::StrFormat("merging runs: %d of %d shards written, %.0f s",
+                                           merged.load(), num_built, progress_.Elapsed()));
+        }
       }
     }
     for (auto& m : mergers) m.join();
