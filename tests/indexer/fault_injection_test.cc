@@ -264,6 +264,18 @@ class FaultInjectionTest : public ::testing::Test {
         << ::testing::PrintToString(names);
   }
 
+  // ExpectCleanFailure at each of `points`, counting the files whose path
+  // contains `only`, then ExpectCleanBuild.
+  void FailAtEach(const BuildOptions& options, const std::string& only,
+                  const std::vector<FaultPoint>& points, const std::string& names) {
+    for (const FaultPoint& point : points) {
+      FaultFs faults(only);
+      ExpectCleanFailure(options, &faults, point, names);
+    }
+    // The disk is fine again: the next build replaces the index.
+    ExpectCleanBuild(options, "probe");
+  }
+
   static constexpr int kSpillDocs = 17000;
   static TempDir* old_;
   TempDir dir_;
@@ -312,46 +324,32 @@ TEST_F(FaultInjectionTest, FailedWritesLeaveThePreviousGenerationServing) {
   const FaultFs::Counts total = MeasureBuild(options, "", "probe");
   ASSERT_GT(total.syncs, 4u);
   ASSERT_GT(total.files, 4u);
-  for (const FaultPoint& point : SpreadPoints(total, /*whole_build=*/true)) {
-    FaultFs faults;
-    ExpectCleanFailure(options, &faults, point, "");
-  }
-  // The disk is fine again: the next build replaces the index.
-  ExpectCleanBuild(options, "probe");
+  FailAtEach(options, "", SpreadPoints(total, /*whole_build=*/true), "");
 }
 
 TEST_F(FaultInjectionTest, FailedRunFileWritesLeaveThePreviousGenerationServing) {
   const BuildOptions options = SpillOptions();
   const FaultFs::Counts total = MeasureBuild(options, "/run-", "probe");
   ASSERT_GE(total.files, 3u);
-  for (const FaultPoint& point : SpreadPoints(total, /*whole_build=*/false)) {
-    FaultFs faults("/run-");
-    ExpectCleanFailure(options, &faults, point, ".runs/run-");
-  }
-  ExpectCleanBuild(options, "probe");
+  FailAtEach(options, "/run-", SpreadPoints(total, /*whole_build=*/false), ".runs/run-");
 }
 
 TEST_F(FaultInjectionTest, FailedRunFileReadsLeaveThePreviousGenerationServing) {
   const BuildOptions options = SpillOptions();
   const FaultFs::Counts total = MeasureBuild(options, "/run-", "probe");
   ASSERT_GE(total.reads, 3u);
+  std::vector<FaultPoint> points;
   for (uint64_t at : {uint64_t{1}, total.reads / 2, total.reads}) {
-    FaultFs faults("/run-");
-    ExpectCleanFailure(options, &faults, {FaultPoint::kRead, at, FaultFs::Fault::kIoError},
-                       ".runs/run-");
+    points.push_back({FaultPoint::kRead, at, FaultFs::Fault::kIoError});
   }
-  ExpectCleanBuild(options, "probe");
+  FailAtEach(options, "/run-", points, ".runs/run-");
 }
 
 TEST_F(FaultInjectionTest, FailedSourceLogWritesLeaveThePreviousGenerationServing) {
   const BuildOptions options = SpillOptions();
   const FaultFs::Counts total = MeasureBuild(options, "/sources", "probe");
   ASSERT_EQ(total.files, 2u);
-  for (const FaultPoint& point : SpreadPoints(total, /*whole_build=*/false)) {
-    FaultFs faults("/sources");
-    ExpectCleanFailure(options, &faults, point, ".runs/sources");
-  }
-  ExpectCleanBuild(options, "probe");
+  FailAtEach(options, "/sources", SpreadPoints(total, /*whole_build=*/false), ".runs/sources");
 }
 
 TEST_F(FaultInjectionTest, FailedSourceLogReadIsTheErrorNotAWrongDuplicateMessage) {
