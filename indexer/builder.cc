@@ -131,10 +131,11 @@ class Build {
       SCRY_ASSIGN_OR_RETURN(shards_[s]->writer,
                             storage::ShardWriter::Create(build_->ShardPath(s), writer_options));
       const std::string& run_dir = shards_[s]->runs.dir = build_->ShardPath(s) + ".runs";
+      shards_[s]->runs.env = options_.env;
       std::error_code ec;
       std::filesystem::create_directories(run_dir, ec);
       if (ec) return absl::InternalError(absl::StrCat("cannot create ", run_dir));
-      SCRY_RETURN_IF_ERROR(shards_[s]->sources.Open(run_dir + "/sources"));
+      SCRY_RETURN_IF_ERROR(shards_[s]->sources.Open(run_dir + "/sources", options_.env));
     }
     pending_.resize(options_.num_shards);
     next_seq_.resize(options_.num_shards, 0);
@@ -168,6 +169,7 @@ class Build {
     std::atomic<uint32_t> merged{0};
     std::vector<std::thread> mergers;
     std::mutex sum_mu;
+    std::condition_variable merged_cv;  // a shard was written (or failed)
     const uint32_t num_built = static_cast<uint32_t>(built_.size());
     for (unsigned t = 0; t < std::min<unsigned>(threads_, num_built); ++t) {
       mergers.emplace_back([&] {
@@ -180,14 +182,20 @@ class Build {
           summary_.postings += postings;
           summary_.terms += terms;
           ++merged;
+          merged_cv.notify_all();
         }
       });
     }
-    while (merged.load() < num_built && FirstError().ok()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      if (progress_.Due()) {
-        progress_.Report(absl::StrFormat("merging runs: %d of %d shards written, %.0f s",
-                                         merged.load(), num_built, progress_.Elapsed()));
+    {
+      // Woken as each shard is written (so a small build does not wait out
+      // a poll), and every 50 ms for the progress report.
+      std::unique_lock<std::mutex> lock(sum_mu);
+      while (merged.load() < num_built && FirstError().ok()) {
+        merged_cv.wait_for(lock, std::chrono::milliseconds(50));
+        if (progress_.Due()) {
+          progress_.Report(absl::StrFormat("merging runs: %d of %d shards written, %.0f s",
+                                           merged.load(), num_built, progress_.Elapsed()));
+        }
       }
     }
     for (auto& m : mergers) m.join();

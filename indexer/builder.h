@@ -106,10 +106,11 @@ struct BuildOptions {
   // Called about 4 times a second with a one-line progress report (no
   // newline); nullptr for none.
   std::function<void(const std::string&)> progress;
-  // The RocksDB environment the shards, MANIFEST and CURRENT are written
-  // through; nullptr: the default (the local file system). For tests that
-  // inject faults (tests/fault_fs.h); run files and the source log are
-  // plain files either way. Must outlive the build.
+  // The RocksDB environment every file of the new generation is written
+  // and read through: the shards, the sorted runs, the source log, the
+  // MANIFEST and CURRENT (storage/files.h); nullptr: the default
+  // (rocksdb::Env::Default(), the local file system). For tests that inject
+  // faults (tests/fault_fs.h). Must outlive the build.
   rocksdb::Env* env = nullptr;
 };
 

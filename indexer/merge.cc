@@ -10,13 +10,13 @@
 #include <malloc.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <filesystem>
 #include <queue>
 #include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "storage/files.h"
 #include "storage/keys.h"
 #include "storage/status.h"
 
@@ -65,6 +65,11 @@ absl::Status MergeSources(std::vector<std::unique_ptr<RunSource>> runs, Emit emi
   }
   return absl::OkStatus();
 }
+
+// Removes a run file that has been merged. A failure is left alone: the
+// run directory is removed whole after the merge, and with it the
+// unfinished generation if the build fails.
+void RemoveRun(const RunFile& run) { storage::RemoveFile(run.env, run.path).IgnoreError(); }
 
 }  // namespace
 
@@ -117,7 +122,7 @@ std::vector<std::string> SplitKeys(const std::vector<RunFile>& runs,
 absl::Status SpillRun(MemoryIndex* index, ShardRuns* runs) {
   if (index->empty()) return absl::OkStatus();
   const std::string path = absl::StrCat(runs->dir, "/run-", runs->next_run++);
-  SCRY_ASSIGN_OR_RETURN(auto writer, RunWriter::Open(path));
+  SCRY_ASSIGN_OR_RETURN(auto writer, RunWriter::Open(path, runs->env));
   for (const MemoryIndex::Entry* e : index->SortedEntries()) {
     const storage::PostingList* list = &e->second;
     SCRY_RETURN_IF_ERROR(writer->Add(e->first, std::span(&list, 1)));
@@ -136,7 +141,7 @@ absl::Status MergeRuns(ShardRuns* runs, MemoryIndex* index, unsigned parts,
                        storage::ShardWriter* writer, uint64_t* postings, uint64_t* terms) {
   while (runs->runs.size() + 1 > kMaxMergeFanIn) {
     const std::string path = absl::StrCat(runs->dir, "/run-", runs->next_run++);
-    SCRY_ASSIGN_OR_RETURN(auto run_writer, RunWriter::Open(path));
+    SCRY_ASSIGN_OR_RETURN(auto run_writer, RunWriter::Open(path, runs->env));
     SCRY_ASSIGN_OR_RETURN(auto sources,
                           OpenRuns(std::span<const RunFile>(runs->runs).first(kMaxMergeFanIn)));
     SCRY_RETURN_IF_ERROR(MergeSources(
@@ -145,7 +150,7 @@ absl::Status MergeRuns(ShardRuns* runs, MemoryIndex* index, unsigned parts,
           return run_writer->Add(key, pieces);
         }));
     SCRY_ASSIGN_OR_RETURN(RunFile merged, run_writer->Close());
-    for (size_t i = 0; i < kMaxMergeFanIn; ++i) std::remove(runs->runs[i].path.c_str());
+    for (size_t i = 0; i < kMaxMergeFanIn; ++i) RemoveRun(runs->runs[i]);
     // The merged run covers the group's docids, which come first.
     runs->runs.erase(runs->runs.begin(), runs->runs.begin() + kMaxMergeFanIn);
     runs->runs.insert(runs->runs.begin(), std::move(merged));
@@ -202,7 +207,7 @@ absl::Status MergeRuns(ShardRuns* runs, MemoryIndex* index, unsigned parts,
     *postings += part_postings[p];
     *terms += part_terms[p];
   }
-  for (const RunFile& run : runs->runs) std::remove(run.path.c_str());
+  for (const RunFile& run : runs->runs) RemoveRun(run);
   runs->runs.clear();
   index->Clear();
   std::error_code ec;

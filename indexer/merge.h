@@ -24,6 +24,10 @@
 #include "indexer/run_file.h"
 #include "storage/shard.h"
 
+namespace rocksdb {
+class Env;
+}  // namespace rocksdb
+
 namespace scry::indexer {
 
 // Runs merged at once: past this, groups of runs are first merged into
@@ -32,9 +36,10 @@ inline constexpr size_t kMaxMergeFanIn = 64;
 
 // The sorted runs of one shard and where new ones go.
 struct ShardRuns {
-  std::string dir;            // the run files' directory (removed by MergeRuns)
-  std::vector<RunFile> runs;  // in docid order
-  uint32_t next_run = 0;      // names the next run file
+  std::string dir;              // the run files' directory (removed by MergeRuns)
+  rocksdb::Env* env = nullptr;  // what they are written through (null: the local disk)
+  std::vector<RunFile> runs;    // in docid order
+  uint32_t next_run = 0;        // names the next run file
 };
 
 // Sorted entries of an in-memory index as a run (the lists are not copied:

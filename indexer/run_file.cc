@@ -25,19 +25,21 @@
 
 namespace scry::indexer {
 
-absl::StatusOr<std::unique_ptr<RunWriter>> RunWriter::Open(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) return absl::InternalError(absl::StrCat("cannot create run file ", path));
-  return std::unique_ptr<RunWriter>(new RunWriter(path, f));
+absl::StatusOr<std::unique_ptr<RunWriter>> RunWriter::Open(const std::string& path,
+                                                           rocksdb::Env* env) {
+  SCRY_ASSIGN_OR_RETURN(auto file, storage::WritableFile::Create(env, path));
+  return std::unique_ptr<RunWriter>(new RunWriter(std::move(file), env));
 }
 
-RunWriter::RunWriter(std::string path, std::FILE* file) : file_(file) {
-  run_.path = std::move(path);
+RunWriter::RunWriter(std::unique_ptr<storage::WritableFile> file, rocksdb::Env* env)
+    : file_(std::move(file)) {
+  run_.path = file_->path();
+  run_.env = env;
 }
 
-RunWriter::~RunWriter() {
-  if (file_ != nullptr) std::fclose(file_);
-}
+// An unfinished run file is closed without its buffer: whatever failed, the
+// build is failing and removes it.
+RunWriter::~RunWriter() = default;
 
 absl::Status RunWriter::Add(std::string_view key,
                             std::span<const storage::PostingList* const> pieces) {
@@ -74,16 +76,12 @@ absl::Status RunWriter::Add(std::string_view key,
 
 absl::StatusOr<RunFile> RunWriter::Close() {
   SCRY_RETURN_IF_ERROR(Flush());
-  const int rc = std::fclose(file_);
-  file_ = nullptr;
-  if (rc != 0) return absl::InternalError(absl::StrCat("cannot write run file ", run_.path));
+  SCRY_RETURN_IF_ERROR(file_->Close());
   return std::move(run_);
 }
 
 absl::Status RunWriter::Flush() {
-  if (!buffer_.empty() && std::fwrite(buffer_.data(), 1, buffer_.size(), file_) != buffer_.size()) {
-    return absl::InternalError(absl::StrCat("cannot write run file ", run_.path, " (disk full?)"));
-  }
+  if (!buffer_.empty()) SCRY_RETURN_IF_ERROR(file_->Append(buffer_));
   run_.bytes += buffer_.size();
   buffer_.clear();
   return absl::OkStatus();
@@ -91,40 +89,47 @@ absl::Status RunWriter::Flush() {
 
 absl::StatusOr<std::unique_ptr<RunReader>> RunReader::Open(const RunFile& run, std::string lo,
                                                            std::string hi) {
-  std::FILE* f = std::fopen(run.path.c_str(), "rb");
-  if (f == nullptr) return absl::InternalError(absl::StrCat("cannot open run file ", run.path));
-  auto reader = std::unique_ptr<RunReader>(new RunReader(run.path, f));
+  SCRY_ASSIGN_OR_RETURN(auto file, storage::RandomAccessFile::Open(run.env, run.path));
+  auto reader = std::unique_ptr<RunReader>(new RunReader(std::move(file)));
   // Every record of a key >= lo is at or after the last mark of a key <= lo.
   auto after =
       std::upper_bound(run.marks.begin(), run.marks.end(), lo,
                        [](const std::string& k, const RunFile::Mark& m) { return k < m.key; });
-  const uint64_t start = after == run.marks.begin() ? 0 : std::prev(after)->offset;
-  if (start > 0 && fseeko(f, static_cast<off_t>(start), SEEK_SET) != 0) return reader->Corrupt();
+  reader->offset_ = after == run.marks.begin() ? 0 : std::prev(after)->offset;
   reader->lo_ = std::move(lo);
   reader->hi_ = std::move(hi);
   SCRY_RETURN_IF_ERROR(reader->Next());
   return reader;
 }
 
-RunReader::RunReader(std::string path, std::FILE* file) : path_(std::move(path)), file_(file) {}
+RunReader::RunReader(std::unique_ptr<storage::RandomAccessFile> file) : file_(std::move(file)) {}
 
-RunReader::~RunReader() { std::fclose(file_); }
+RunReader::~RunReader() = default;
 
+// What a record that cannot be read whole means: the file is damaged, or it
+// could not be read.
 absl::Status RunReader::Corrupt() const {
-  return absl::DataLossError(absl::StrCat("run file ", path_, " is damaged"));
+  if (!error_.ok()) return error_;
+  return absl::DataLossError(absl::StrCat("run file ", file_->path(), " is damaged"));
 }
 
-// Makes at least `want` bytes available after pos_ if the file has them.
+// Makes at least `want` bytes available after pos_ if the file has them
+// (false at its end, or if a read failed: error_).
 inline bool RunReader::Fill(size_t want) {
   if (data_.size() - pos_ >= want) return true;
   data_.erase(0, pos_);
   pos_ = 0;
   if (data_.capacity() > 4 * kReadBytes && want < kReadBytes) data_.shrink_to_fit();
-  char buf[kReadBytes];
-  while (data_.size() < want) {
-    const size_t got = std::fread(buf, 1, sizeof(buf), file_);
-    if (got == 0) break;
-    data_.append(buf, got);
+  while (data_.size() < want && !eof_ && error_.ok()) {
+    const size_t had = data_.size();
+    const size_t n = std::max(kReadBytes, want - had);
+    data_.resize(had + n);
+    absl::StatusOr<size_t> got = file_->ReadAt(offset_, data_.data() + had, n);
+    if (!got.ok()) error_ = got.status();
+    const size_t read = got.ok() ? *got : 0;
+    data_.resize(had + read);
+    offset_ += read;
+    eof_ = got.ok() && read < n;
   }
   return data_.size() >= want;
 }
@@ -141,6 +146,7 @@ inline absl::Status RunReader::Varint(uint32_t* v) {
 // Reads the next record (done_ at the end of the file).
 inline absl::Status RunReader::Read() {
   if (!Fill(16)) {
+    if (!error_.ok()) return error_;
     if (pos_ == data_.size()) {
       done_ = true;
       return absl::OkStatus();

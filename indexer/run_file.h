@@ -10,13 +10,16 @@
 // kRunMarkBytes lets a merge of a range of keys start reading near the
 // range, and weighs the run's keys for splitting the merge (SplitKeys).
 //
+// Run files are written and read through a rocksdb::Env (storage/files.h:
+// the build's, BuildOptions::env; null for the local file system), in
+// chunks of 1 MiB written and 64 KiB read.
+//
 // Thread safety: a RunWriter or RunReader is used by one thread at a time;
 // readers of one file are independent.
 #ifndef SCRY_INDEXER_RUN_FILE_H_
 #define SCRY_INDEXER_RUN_FILE_H_
 
 #include <cstdint>
-#include <cstdio>
 #include <memory>
 #include <span>
 #include <string>
@@ -25,7 +28,12 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "storage/files.h"
 #include "storage/posting_format.h"
+
+namespace rocksdb {
+class Env;
+}  // namespace rocksdb
 
 namespace scry::indexer {
 
@@ -38,14 +46,17 @@ struct RunFile {
     uint64_t offset;  // of the record of `key`
   };
   std::string path;
-  std::vector<Mark> marks;  // ascending by key and offset; the first record's first
-  uint64_t bytes = 0;       // the file's size
+  rocksdb::Env* env = nullptr;  // the file system it is on (null: the local one)
+  std::vector<Mark> marks;      // ascending by key and offset; the first record's first
+  uint64_t bytes = 0;           // the file's size
 };
 
 class RunWriter {
  public:
-  // Creates (or truncates) the file at `path`. Internal on failure.
-  static absl::StatusOr<std::unique_ptr<RunWriter>> Open(const std::string& path);
+  // Creates (or truncates) the file at `path` through `env`. An I/O error
+  // (storage/files.h) on failure.
+  static absl::StatusOr<std::unique_ptr<RunWriter>> Open(const std::string& path,
+                                                         rocksdb::Env* env = nullptr);
   ~RunWriter();
   RunWriter(const RunWriter&) = delete;
   RunWriter& operator=(const RunWriter&) = delete;
@@ -58,9 +69,9 @@ class RunWriter {
   absl::StatusOr<RunFile> Close();
 
  private:
-  RunWriter(std::string path, std::FILE* file);
+  RunWriter(std::unique_ptr<storage::WritableFile> file, rocksdb::Env* env);
   absl::Status Flush();
-  std::FILE* file_;
+  std::unique_ptr<storage::WritableFile> file_;
   RunFile run_;  // bytes: those written to the file so far
   std::string buffer_;
 };
@@ -81,8 +92,9 @@ class RunSource {
 // end), starting from the last mark at or before lo.
 class RunReader : public RunSource {
  public:
-  // Internal if the file cannot be opened; DataLoss if the first record in
-  // range cannot be read.
+  // Opens the file through run.env. An I/O error (storage/files.h) if it
+  // cannot be opened or read; DataLoss if the first record in range is
+  // damaged.
   static absl::StatusOr<std::unique_ptr<RunReader>> Open(const RunFile& run, std::string lo = "",
                                                          std::string hi = "");
   ~RunReader() override;
@@ -93,11 +105,11 @@ class RunReader : public RunSource {
   const std::string& key() const override { return key_; }
   const storage::PostingList& list() const override { return list_; }
   // Moves to the next record in range (done() past the range or the file).
-  // DataLoss if the file is damaged.
+  // DataLoss if the file is damaged, an I/O error if it cannot be read.
   absl::Status Next() override;
 
  private:
-  RunReader(std::string path, std::FILE* file);
+  explicit RunReader(std::unique_ptr<storage::RandomAccessFile> file);
   absl::Status Corrupt() const;
   absl::Status Read();
   bool Fill(size_t want);
@@ -105,8 +117,10 @@ class RunReader : public RunSource {
 
   static constexpr size_t kReadBytes = 1 << 16;
   static constexpr size_t kKeptListValues = 1 << 16;
-  std::string path_;
-  std::FILE* file_;
+  std::unique_ptr<storage::RandomAccessFile> file_;
+  uint64_t offset_ = 0;  // of the file, where data_ ends
+  bool eof_ = false;     // a read came back short: the file has no more
+  absl::Status error_;   // of the last read, if it failed
   std::string lo_, hi_;
   std::string data_;
   size_t pos_ = 0;

@@ -4,23 +4,15 @@
 // appends are buffered and flushed before a read.
 #include "indexer/source_log.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include "absl/strings/str_cat.h"
 #include "storage/coding.h"
 #include "storage/status.h"
 
 namespace scry::indexer {
 
-SourceLog::~SourceLog() {
-  if (fd_ >= 0) close(fd_);
-}
-
-absl::Status SourceLog::Open(const std::string& path) {
-  path_ = path;
-  fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0) return absl::InternalError(absl::StrCat("cannot create ", path));
+absl::Status SourceLog::Open(const std::string& path, rocksdb::Env* env) {
+  env_ = env;
+  SCRY_ASSIGN_OR_RETURN(out_, storage::WritableFile::Create(env, path));
   return absl::OkStatus();
 }
 
@@ -32,19 +24,19 @@ absl::Status SourceLog::Append(SourcePos pos) {
 
 absl::StatusOr<SourcePos> SourceLog::Get(uint32_t docid) {
   SCRY_RETURN_IF_ERROR(Flush());
+  if (in_ == nullptr) {
+    SCRY_ASSIGN_OR_RETURN(in_, storage::RandomAccessFile::Open(env_, out_->path()));
+  }
   char b[8];
-  if (pread(fd_, b, sizeof(b), off_t{docid} * 8) != sizeof(b)) {
-    return absl::InternalError(absl::StrCat("cannot read ", path_));
+  SCRY_ASSIGN_OR_RETURN(const size_t got, in_->ReadAt(uint64_t{docid} * 8, b, sizeof(b)));
+  if (got != sizeof(b)) {
+    return absl::DataLossError(absl::StrCat(in_->path(), " ends before docid ", docid));
   }
   return SourcePos{storage::DecodeFixed32(b), storage::DecodeFixed32(b + 4)};
 }
 
 absl::Status SourceLog::Flush() {
-  for (size_t done = 0; done < buffer_.size();) {
-    const ssize_t n = write(fd_, buffer_.data() + done, buffer_.size() - done);
-    if (n <= 0) return absl::InternalError(absl::StrCat("cannot write ", path_, " (disk full?)"));
-    done += static_cast<size_t>(n);
-  }
+  if (!buffer_.empty()) SCRY_RETURN_IF_ERROR(out_->Append(buffer_));
   buffer_.clear();
   return absl::OkStatus();
 }

@@ -19,6 +19,7 @@
 #include "absl/strings/strip.h"
 #include "rocksdb/env.h"
 #include "rocksdb/file_system.h"
+#include "storage/files.h"
 #include "storage/keys.h"
 #include "storage/rocks_util.h"
 #include "storage/status.h"
@@ -31,18 +32,14 @@ absl::Status Errno(const char* what, const std::string& path) {
   return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
 }
 
-// Writes `contents` to `path` through `fs` and fsyncs it.
-absl::Status WriteFileSynced(rocksdb::FileSystem* fs, const std::string& path,
+// Writes `contents` to `path` through `env` and fsyncs it.
+absl::Status WriteFileSynced(rocksdb::Env* env, const std::string& path,
                              const std::string& contents) {
-  const rocksdb::IOOptions io;
-  std::unique_ptr<rocksdb::FSWritableFile> file;
-  SCRY_RETURN_IF_ERROR(internal::FromRocks(
-      fs->NewWritableFile(path, rocksdb::FileOptions(), &file, nullptr), "cannot create " + path));
-  rocksdb::IOStatus s = file->Append(contents, io, nullptr);
-  if (s.ok()) s = file->Fsync(io, nullptr);
-  const rocksdb::IOStatus closed = file->Close(io, nullptr);
-  if (s.ok()) s = closed;
-  return internal::FromRocks(s, "cannot write " + path);
+  SCRY_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file, WritableFile::Create(env, path));
+  absl::Status s = file->Append(contents);
+  if (s.ok()) s = file->Sync();
+  const absl::Status closed = file->Close();
+  return s.ok() ? closed : s;
 }
 
 // Fsyncs the directory `dir` (its entries) through `fs`.
@@ -152,6 +149,7 @@ absl::StatusOr<std::unique_ptr<IndexBuild>> IndexBuild::Begin(const std::string&
 
   std::unique_ptr<IndexBuild> build(new IndexBuild());
   build->dir_ = dir;
+  build->env_ = env;
   build->fs_ = env != nullptr ? env->GetFileSystem() : rocksdb::FileSystem::Default();
   const std::string lock_path = dir + "/LOCK";
   build->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -194,7 +192,7 @@ absl::Status IndexBuild::Commit(const IndexManifest& m) {
       "format_version=", m.format_version, "\nshards=", m.num_shards, "\nlanguage=", m.language,
       "\nstopwords=", m.stopwords ? "on" : "off", "\ndocs=", m.docs, "\n",
       m.only_shard >= 0 ? absl::StrCat("part=", m.only_shard, "\n") : std::string());
-  SCRY_RETURN_IF_ERROR(WriteFileSynced(fs_.get(), tmp_path_ + "/MANIFEST", manifest));
+  SCRY_RETURN_IF_ERROR(WriteFileSynced(env_, tmp_path_ + "/MANIFEST", manifest));
   SCRY_RETURN_IF_ERROR(SyncDir(fs_.get(), tmp_path_));
   const std::string final_path = absl::StrCat(dir_, "/", gen_name_);
   if (::rename(tmp_path_.c_str(), final_path.c_str()) != 0) {
@@ -205,7 +203,7 @@ absl::Status IndexBuild::Commit(const IndexManifest& m) {
   committed_ = true;
   const std::string old = CurrentGenerationName(dir_);
   const std::string current_tmp = dir_ + "/CURRENT.tmp";
-  if (absl::Status s = WriteFileSynced(fs_.get(), current_tmp, gen_name_ + "\n"); !s.ok()) {
+  if (absl::Status s = WriteFileSynced(env_, current_tmp, gen_name_ + "\n"); !s.ok()) {
     ::unlink(current_tmp.c_str());  // half written (a full disk): leave nothing behind
     return s;
   }

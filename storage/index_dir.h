@@ -77,7 +77,8 @@ class IndexBuild {
  private:
   IndexBuild() = default;
   std::string dir_;
-  std::shared_ptr<rocksdb::FileSystem> fs_;
+  rocksdb::Env* env_ = nullptr;              // the MANIFEST and CURRENT (storage/files.h)
+  std::shared_ptr<rocksdb::FileSystem> fs_;  // env_'s, for directory syncs
   std::string gen_name_;
   std::string tmp_path_;
   int lock_fd_ = -1;

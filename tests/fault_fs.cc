@@ -19,7 +19,8 @@
 namespace scry::testing {
 
 // A writable file that asks its FaultFs before each append and sync, and
-// tells it the size at each successful sync.
+// tells it the size at each successful sync (which it does not make: see
+// fault_fs.h).
 class FaultFs::File : public rocksdb::FSWritableFileOwnerWrapper {
  public:
   File(FaultFs* fs, std::string path, std::unique_ptr<rocksdb::FSWritableFile> target)
@@ -27,7 +28,7 @@ class FaultFs::File : public rocksdb::FSWritableFileOwnerWrapper {
 
   rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
                            rocksdb::IODebugContext* dbg) override {
-    rocksdb::IOStatus s = fs_->Check(Op::kAppend, data.size());
+    rocksdb::IOStatus s = fs_->Check(path_, Op::kAppend, data.size());
     if (s.ok()) s = FSWritableFileOwnerWrapper::Append(data, options, dbg);
     if (s.ok()) size_ += data.size();
     return s;
@@ -40,7 +41,7 @@ class FaultFs::File : public rocksdb::FSWritableFileOwnerWrapper {
   rocksdb::IOStatus PositionedAppend(const rocksdb::Slice& data, uint64_t offset,
                                      const rocksdb::IOOptions& options,
                                      rocksdb::IODebugContext* dbg) override {
-    rocksdb::IOStatus s = fs_->Check(Op::kAppend, data.size());
+    rocksdb::IOStatus s = fs_->Check(path_, Op::kAppend, data.size());
     if (s.ok()) s = FSWritableFileOwnerWrapper::PositionedAppend(data, offset, options, dbg);
     if (s.ok()) size_ = std::max<uint64_t>(size_, offset + data.size());
     return s;
@@ -57,16 +58,15 @@ class FaultFs::File : public rocksdb::FSWritableFileOwnerWrapper {
     if (s.ok()) size_ = size;
     return s;
   }
-  rocksdb::IOStatus Sync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* dbg) override {
-    rocksdb::IOStatus s = fs_->Check(Op::kSync, 0);
-    if (s.ok()) s = FSWritableFileOwnerWrapper::Sync(options, dbg);
+  rocksdb::IOStatus Sync(const rocksdb::IOOptions& /*options*/,
+                         rocksdb::IODebugContext* /*dbg*/) override {
+    rocksdb::IOStatus s = fs_->Check(path_, Op::kSync, 0);
     if (s.ok()) fs_->Synced(path_, size_);
     return s;
   }
-  rocksdb::IOStatus Fsync(const rocksdb::IOOptions& options,
-                          rocksdb::IODebugContext* dbg) override {
-    rocksdb::IOStatus s = fs_->Check(Op::kSync, 0);
-    if (s.ok()) s = FSWritableFileOwnerWrapper::Fsync(options, dbg);
+  rocksdb::IOStatus Fsync(const rocksdb::IOOptions& /*options*/,
+                          rocksdb::IODebugContext* /*dbg*/) override {
+    rocksdb::IOStatus s = fs_->Check(path_, Op::kSync, 0);
     if (s.ok()) fs_->Synced(path_, size_);
     return s;
   }
@@ -77,31 +77,84 @@ class FaultFs::File : public rocksdb::FSWritableFileOwnerWrapper {
   uint64_t size_ = 0;
 };
 
-FaultFs::FaultFs()
+// A random-access file that asks its FaultFs before each read.
+class FaultFs::ReadFile : public rocksdb::FSRandomAccessFileOwnerWrapper {
+ public:
+  ReadFile(FaultFs* fs, std::string path, std::unique_ptr<rocksdb::FSRandomAccessFile> target)
+      : FSRandomAccessFileOwnerWrapper(std::move(target)), fs_(fs), path_(std::move(path)) {}
+
+  rocksdb::IOStatus Read(uint64_t offset, size_t n, const rocksdb::IOOptions& options,
+                         rocksdb::Slice* result, char* scratch,
+                         rocksdb::IODebugContext* dbg) const override {
+    rocksdb::IOStatus s = fs_->Check(path_, Op::kRead, 0);
+    if (!s.ok()) return s;
+    return FSRandomAccessFileOwnerWrapper::Read(offset, n, options, result, scratch, dbg);
+  }
+  rocksdb::IOStatus MultiRead(rocksdb::FSReadRequest* reqs, size_t num_reqs,
+                              const rocksdb::IOOptions& options,
+                              rocksdb::IODebugContext* dbg) override {
+    rocksdb::IOStatus s = fs_->Check(path_, Op::kRead, 0);
+    if (s.ok()) return FSRandomAccessFileOwnerWrapper::MultiRead(reqs, num_reqs, options, dbg);
+    for (size_t i = 0; i < num_reqs; ++i) reqs[i].status = s;
+    return s;
+  }
+
+ private:
+  FaultFs* fs_;
+  std::string path_;
+};
+
+// A directory whose syncs are not made (see fault_fs.h).
+class UnsyncedDirectory : public rocksdb::FSDirectoryWrapper {
+ public:
+  using FSDirectoryWrapper::FSDirectoryWrapper;
+  rocksdb::IOStatus Fsync(const rocksdb::IOOptions& /*options*/,
+                          rocksdb::IODebugContext* /*dbg*/) override {
+    return rocksdb::IOStatus::OK();
+  }
+  rocksdb::IOStatus FsyncWithDirOptions(const rocksdb::IOOptions& /*options*/,
+                                        rocksdb::IODebugContext* /*dbg*/,
+                                        const rocksdb::DirFsyncOptions& /*dir_options*/) override {
+    return rocksdb::IOStatus::OK();
+  }
+};
+
+FaultFs::FaultFs(std::string only)
     : FileSystemWrapper(rocksdb::FileSystem::Default()),
+      only_(std::move(only)),
       // The composite Env does not own this file system: whoever made it does.
       env_(rocksdb::NewCompositeEnv(
           std::shared_ptr<rocksdb::FileSystem>(this, [](rocksdb::FileSystem*) {}))) {}
 
-void FaultFs::FailAfterBytes(uint64_t n, Fault fault) {
+void FaultFs::Arm(Op op, uint64_t at, Fault fault) {
   std::lock_guard<std::mutex> lock(mu_);
-  fail_op_ = Op::kAppend;
-  fail_at_ = counts_.bytes + n + 1;  // the append that passes byte n fails
+  fail_op_ = op;
+  switch (op) {
+    case Op::kCreate:
+      fail_at_ = counts_.files + at;
+      break;
+    case Op::kAppend:
+      fail_at_ = counts_.bytes + at + 1;  // the append that passes byte `at` fails
+      break;
+    case Op::kSync:
+      fail_at_ = counts_.syncs + at;
+      break;
+    case Op::kRead:
+      fail_at_ = counts_.reads + at;
+      break;
+  }
   fault_ = fault;
 }
 
-void FaultFs::FailAtFile(uint64_t n, Fault fault) {
-  std::lock_guard<std::mutex> lock(mu_);
-  fail_op_ = Op::kCreate;
-  fail_at_ = counts_.files + n;
-  fault_ = fault;
-}
+void FaultFs::FailAfterBytes(uint64_t n, Fault fault) { Arm(Op::kAppend, n, fault); }
+void FaultFs::FailAtFile(uint64_t n, Fault fault) { Arm(Op::kCreate, n, fault); }
+void FaultFs::FailAtSync(uint64_t n, Fault fault) { Arm(Op::kSync, n, fault); }
+void FaultFs::FailAtRead(uint64_t n, Fault fault) { Arm(Op::kRead, n, fault); }
 
-void FaultFs::FailAtSync(uint64_t n, Fault fault) {
+void FaultFs::ImageOnFault(std::string root, std::string image) {
   std::lock_guard<std::mutex> lock(mu_);
-  fail_op_ = Op::kSync;
-  fail_at_ = counts_.syncs + n;
-  fault_ = fault;
+  image_root_ = std::move(root);
+  image_ = std::move(image);
 }
 
 void FaultFs::Heal() {
@@ -127,7 +180,8 @@ rocksdb::IOStatus FaultFs::Error() const {
   return s;
 }
 
-rocksdb::IOStatus FaultFs::Check(Op op, uint64_t bytes) {
+rocksdb::IOStatus FaultFs::Check(const std::string& path, Op op, uint64_t bytes) {
+  if (!Counted(path)) return rocksdb::IOStatus::OK();
   std::lock_guard<std::mutex> lock(mu_);
   if (broken_) {
     ++counts_.faults;
@@ -144,10 +198,14 @@ rocksdb::IOStatus FaultFs::Check(Op op, uint64_t bytes) {
     case Op::kAppend:
       reached = counts_.bytes + bytes;
       break;
+    case Op::kRead:
+      reached = ++counts_.reads;
+      break;
   }
   if (fail_at_ != 0 && op == fail_op_ && reached >= fail_at_) {
     broken_ = true;
     ++counts_.faults;
+    if (!image_.empty()) TakeImage();
     return Error();
   }
   if (op == Op::kAppend) counts_.bytes += bytes;
@@ -174,7 +232,7 @@ rocksdb::IOStatus FaultFs::NewWritableFile(const std::string& path,
                                            const rocksdb::FileOptions& options,
                                            std::unique_ptr<rocksdb::FSWritableFile>* result,
                                            rocksdb::IODebugContext* dbg) {
-  rocksdb::IOStatus s = Check(Op::kCreate, 0);
+  rocksdb::IOStatus s = Check(path, Op::kCreate, 0);
   if (!s.ok()) return s;
   return Wrap(path, target()->NewWritableFile(path, options, result, dbg), result);
 }
@@ -183,7 +241,7 @@ rocksdb::IOStatus FaultFs::ReopenWritableFile(const std::string& path,
                                               const rocksdb::FileOptions& options,
                                               std::unique_ptr<rocksdb::FSWritableFile>* result,
                                               rocksdb::IODebugContext* dbg) {
-  rocksdb::IOStatus s = Check(Op::kCreate, 0);
+  rocksdb::IOStatus s = Check(path, Op::kCreate, 0);
   if (!s.ok()) return s;
   uint64_t synced = 0;
   {
@@ -223,6 +281,52 @@ rocksdb::IOStatus FaultFs::DeleteFile(const std::string& path, const rocksdb::IO
     synced_.erase(path);
   }
   return s;
+}
+
+rocksdb::IOStatus FaultFs::NewRandomAccessFile(const std::string& path,
+                                               const rocksdb::FileOptions& options,
+                                               std::unique_ptr<rocksdb::FSRandomAccessFile>* result,
+                                               rocksdb::IODebugContext* dbg) {
+  rocksdb::IOStatus s = target()->NewRandomAccessFile(path, options, result, dbg);
+  if (s.ok() && Counted(path)) *result = std::make_unique<ReadFile>(this, path, std::move(*result));
+  return s;
+}
+
+rocksdb::IOStatus FaultFs::NewDirectory(const std::string& path, const rocksdb::IOOptions& options,
+                                        std::unique_ptr<rocksdb::FSDirectory>* result,
+                                        rocksdb::IODebugContext* dbg) {
+  rocksdb::IOStatus s = target()->NewDirectory(path, options, result, dbg);
+  if (s.ok()) *result = std::make_unique<UnsyncedDirectory>(std::move(*result));
+  return s;
+}
+
+void FaultFs::TakeImage() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(image_, ec);
+  // Other threads may be writing or removing files meanwhile: a file that
+  // vanishes was removed before the crash, and one being appended to is cut
+  // to its synced size below anyway.
+  for (auto it = fs::recursive_directory_iterator(image_root_, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const std::string from = it->path().string();
+    const std::string to = image_ + from.substr(image_root_.size());
+    std::error_code file_ec;
+    if (it->is_directory(file_ec)) {
+      fs::create_directories(to, file_ec);
+    } else if (it->is_regular_file(file_ec)) {
+      fs::copy_file(from, to, fs::copy_options::overwrite_existing, file_ec);
+    }
+  }
+  for (const auto& [path, size] : synced_) {
+    if (!path.starts_with(image_root_ + "/")) continue;
+    const std::string to = image_ + path.substr(image_root_.size());
+    struct stat st;
+    if (::stat(to.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) > size) {
+      (void)::truncate(to.c_str(), static_cast<off_t>(size));
+    }
+  }
+  image_.clear();
 }
 
 void FaultFs::DropUnsyncedData() {

@@ -1,6 +1,6 @@
 // Run files on their own: lists written in pieces read back whole, marks
-// every kRunMarkBytes that let a reader start near a key range, and damaged
-// files reported as DataLoss.
+// every kRunMarkBytes that let a reader start near a key range, damaged
+// files reported as DataLoss, and I/O errors as such.
 #include "indexer/run_file.h"
 
 #include <algorithm>
@@ -12,11 +12,13 @@
 
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
+#include "tests/fault_fs.h"
 #include "tests/test_util.h"
 
 namespace scry::indexer {
 namespace {
 
+using ::scry::testing::FaultFs;
 using ::scry::testing::IsOk;
 using ::scry::testing::StatusIs;
 using ::scry::testing::TempDir;
@@ -180,6 +182,38 @@ TEST_F(RunFileTest, MissingFileIsAnError) {
   run.path = dir_.Sub("absent");
   EXPECT_THAT(RunReader::Open(run), StatusIs(absl::StatusCode::kInternal));
   EXPECT_THAT(RunWriter::Open(dir_.Sub("no/such/dir/run")), StatusIs(absl::StatusCode::kInternal));
+}
+
+TEST_F(RunFileTest, IoErrorsAreReportedAsSuchNotAsDamage) {
+  RunFile run = Write(3000, 200);
+  ASSERT_GT(run.bytes, 4u << 16);  // several reads
+  FaultFs faults("/run");
+  run.env = faults.env();
+  faults.FailAtRead(3, FaultFs::Fault::kIoError);
+  auto reader = RunReader::Open(run);
+  ASSERT_THAT(reader, IsOk());
+  absl::Status s;
+  while (s.ok() && !(*reader)->done()) s = (*reader)->Next();
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInternal));
+  EXPECT_NE(s.message().find("injected"), std::string::npos) << s;
+  EXPECT_NE(s.message().find(run.path), std::string::npos) << s;
+
+  // Writes: a full disk at the first flush, in Add (past 1 MiB buffered)
+  // or at the close.
+  SCRY_SEEDED_RNG(rng, 3);
+  for (const size_t postings : {size_t{100}, size_t{300000}}) {
+    FaultFs full("/run");
+    full.FailAfterBytes(0, FaultFs::Fault::kNoSpace);
+    auto writer = RunWriter::Open(dir_.Sub("run2"), full.env());
+    ASSERT_THAT(writer, IsOk());
+    const PostingList list = RandomList(&rng, 0, postings);
+    const PostingList* piece = &list;
+    const absl::Status added = (*writer)->Add(keys_[0], std::span(&piece, 1));
+    EXPECT_EQ(added.ok(), postings == 100) << added;
+    const absl::Status s = added.ok() ? (*writer)->Close().status() : added;
+    EXPECT_THAT(s, StatusIs(absl::StatusCode::kResourceExhausted)) << postings;
+    EXPECT_NE(s.message().find("run2"), std::string::npos) << s;
+  }
 }
 
 }  // namespace
