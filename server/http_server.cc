@@ -72,45 +72,6 @@ namespace {
 
 class Session;
 
-const char* Reason(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 204:
-      return "No Content";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 408:
-      return "Request Timeout";
-    case 413:
-      return "Payload Too Large";
-    case 415:
-      return "Unsupported Media Type";
-    case 429:
-      return "Too Many Requests";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 500:
-      return "Internal Server Error";
-    case 501:
-      return "Not Implemented";
-    case 503:
-      return "Service Unavailable";
-    case 504:
-      return "Gateway Timeout";
-    default:
-      return "";
-  }
-}
-
 }  // namespace
 
 struct HttpServer::Impl {
@@ -265,8 +226,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!socket_.is_open()) return;
     auto out = std::make_shared<http::response<http::string_body>>();
     out->version(version_ == 10 ? 10 : 11);
-    out->result(static_cast<unsigned>(response.status));
-    out->reason(Reason(response.status));
+    out->result(static_cast<unsigned>(response.status));  // the reason phrase too
     out->set(http::field::content_type, response.content_type);
     for (const auto& [name, value] : response.headers) out->set(name, value);
     out->keep_alive(keep_alive_);

@@ -87,13 +87,17 @@ grpc::Status SearchService::Run(Metrics::Method metric, TypedMethod<Request, Res
 
 namespace {
 
-// What a gRPC call brings besides its request.
-CallContext FromGrpc(grpc::ServerContextBase* grpc_context) {
+// What a gRPC call brings besides its request. The token is read only when
+// tokens are checked and the peer (a string built per call) only when a log
+// line may name it: neither is on the path of an ordinary call.
+CallContext FromGrpc(grpc::ServerContextBase* grpc_context, bool want_token, bool want_peer) {
   CallContext context;
-  const auto& metadata = grpc_context->client_metadata();
-  const auto it = metadata.find("authorization");
-  if (it != metadata.end()) context.authorization.assign(it->second.data(), it->second.size());
-  context.peer = grpc_context->peer();
+  if (want_token) {
+    const auto& metadata = grpc_context->client_metadata();
+    const auto it = metadata.find("authorization");
+    if (it != metadata.end()) context.authorization.assign(it->second.data(), it->second.size());
+  }
+  if (want_peer) context.peer = grpc_context->peer();
   if (grpc_context->deadline() != std::chrono::system_clock::time_point::max()) {
     context.deadline = absl::FromChrono(grpc_context->deadline());
   }
@@ -108,7 +112,9 @@ void SearchService::AddUnaryMethod(const char* path, Metrics::Method metric,
                                    TypedMethod<Request, Response> method) {
   auto handler = [method, metric](SearchService* service, grpc::ServerContextBase* grpc_context,
                                   const grpc::ByteBuffer* in, grpc::ByteBuffer* out) {
-    const CallContext context = FromGrpc(grpc_context);
+    const bool tokens = !service->options_.auth_tokens.empty();
+    const CallContext context =
+        FromGrpc(grpc_context, tokens, tokens || service->options_.access_log);
     return service->Run(
         metric, method, &context, in->Length(),
         [in](Request* request) { return ParseRequest(*in, request); },

@@ -374,36 +374,36 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   }
   impl->acceptor->Start(std::move(connections));
   SetServing(impl->server.get(), false);
-  if (!options.metrics_listen.empty()) {
-    // Bound now (a bad address fails before the index opens); answers 503
-    // while the index loads, like the Stats RPC (UNAVAILABLE).
-    const SearchService* stats_service = impl->service.get();
+  // The HTTP listeners are bound now (a bad address fails before the index
+  // opens); they answer 503 while the index loads, like the RPCs
+  // (UNAVAILABLE). `flag` names the option in an error.
+  const auto listen_http = [&](const std::string& listen, std::vector<HttpRoute> routes,
+                               int worker_threads, const char* flag,
+                               std::unique_ptr<HttpServer>* out) -> absl::Status {
     HttpServerOptions http;
-    http.worker_threads = 1;
-    absl::StatusOr<std::unique_ptr<HttpServer>> metrics =
-        HttpServer::Start(options.metrics_listen, {MetricsRoute(stats_service)}, http);
-    if (!metrics.ok()) {
+    http.worker_threads = worker_threads;
+    absl::StatusOr<std::unique_ptr<HttpServer>> started =
+        HttpServer::Start(listen, std::move(routes), http);
+    if (!started.ok()) {
       impl->acceptor->Stop();
       impl->server->Shutdown();
-      return absl::Status(metrics.status().code(),
-                          absl::StrCat(metrics.status().message(), " (--metrics-listen)"));
+      return absl::Status(started.status().code(),
+                          absl::StrCat(started.status().message(), " (", flag, ")"));
     }
-    impl->metrics = std::move(*metrics);
+    *out = std::move(*started);
+    return absl::OkStatus();
+  };
+  if (!options.metrics_listen.empty()) {
+    SCRY_RETURN_IF_ERROR(listen_http(options.metrics_listen, {MetricsRoute(impl->service.get())}, 1,
+                                     "--metrics-listen", &impl->metrics));
   }
   if (!options.http_listen.empty()) {
     // Searches run on the listener's workers, as many as there are cores
     // (each search uses the engine's own thread pool for its shards too).
-    HttpServerOptions http;
-    http.worker_threads = std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
-    absl::StatusOr<std::unique_ptr<HttpServer>> api =
-        HttpServer::Start(options.http_listen, JsonApiRoutes(impl->service.get()), http);
-    if (!api.ok()) {
-      impl->acceptor->Stop();
-      impl->server->Shutdown();
-      return absl::Status(api.status().code(),
-                          absl::StrCat(api.status().message(), " (--http-listen)"));
-    }
-    impl->http = std::move(*api);
+    SCRY_RETURN_IF_ERROR(
+        listen_http(options.http_listen, JsonApiRoutes(impl->service.get()),
+                    std::max(2, static_cast<int>(std::thread::hardware_concurrency())),
+                    "--http-listen", &impl->http));
   }
   LiveIndexOptions live;
   live.index_dir = options.index_dir;
