@@ -215,8 +215,12 @@ class ShardReader {
     // The shard's posting chunks, then its position chunks, are copied into
     // memory at open if they fit in this many bytes (each against what the
     // ones before left); what does not fit is read through RocksDB and its
-    // block cache. 0: none. The term dictionary is always in memory.
+    // block cache. 0: none.
     uint64_t memory_lists_bytes = uint64_t{512} << 20;
+    // Whether the term dictionary is loaded into memory at open (else terms
+    // are looked up through RocksDB, and no chunk is in memory either).
+    // Tools that open a shard once (verify, assemble) skip it.
+    bool memory_dictionary = true;
   };
 
   // NotFound if there is no shard at `path`; DataLoss/FailedPrecondition if
@@ -230,7 +234,7 @@ class ShardReader {
   const ShardMeta& meta() const { return meta_; }
 
   // The TermInfo of (field, term), or nullopt if the shard has no such term,
-  // from the dictionary loaded at open.
+  // from the dictionary loaded at open (see Options).
   absl::StatusOr<std::optional<TermInfo>> FindTerm(uint8_t field, std::string_view term) const;
 
   // Reads chunk `chunk` of (field, term) from the postings (positions=false)
@@ -301,7 +305,7 @@ class ShardReader {
   absl::Status LoadMeta();
   absl::Status LoadIds();
   absl::Status LoadTitles();
-  absl::Status LoadMemoryLists(uint64_t max_bytes);
+  absl::Status LoadMemoryLists(const Options& options);
 
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // kColumnFamilies order (null: absent)
@@ -313,7 +317,7 @@ class ShardReader {
   std::string titles_arena_;             // every title, in docid order
   std::vector<uint64_t> title_offsets_;  // doc_count + 1 offsets into titles_arena_
   // The term dictionary, and the chunks that fit in the budget (null: read
-  // through RocksDB); see storage/memory_lists.h.
+  // through RocksDB); see storage/memory_lists.h and Options.
   std::unique_ptr<internal::MemoryDictionary> dictionary_;
   std::unique_ptr<internal::MemoryChunks> postings_memory_;
   std::unique_ptr<internal::MemoryChunks> positions_memory_;

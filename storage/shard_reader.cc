@@ -84,11 +84,13 @@ absl::StatusOr<std::unique_ptr<ShardReader>> ShardReader::Open(const std::string
   }
   SCRY_RETURN_IF_ERROR(reader->LoadIds());
   SCRY_RETURN_IF_ERROR(reader->LoadTitles());
-  SCRY_RETURN_IF_ERROR(reader->LoadMemoryLists(options.memory_lists_bytes));
+  SCRY_RETURN_IF_ERROR(reader->LoadMemoryLists(options));
   return reader;
 }
 
-absl::Status ShardReader::LoadMemoryLists(uint64_t max_bytes) {
+absl::Status ShardReader::LoadMemoryLists(const Options& options) {
+  if (!options.memory_dictionary) return absl::OkStatus();
+  uint64_t max_bytes = options.memory_lists_bytes;
   SCRY_ASSIGN_OR_RETURN(dictionary_,
                         internal::MemoryDictionary::Load(db_.get(), cfs_[kTermsCfIndex]));
   // Postings first: every query reads them; positions only for phrases.
@@ -261,6 +263,7 @@ absl::Status ShardReader::LoadTitles() {
 
 absl::StatusOr<std::optional<TermInfo>> ShardReader::FindTerm(uint8_t field,
                                                               std::string_view term) const {
+  if (dictionary_ == nullptr) return FindTermStored(field, term);
   const int64_t entry = dictionary_->Find(TermKey(field, term));
   if (entry < 0) return std::nullopt;
   SCRY_ASSIGN_OR_RETURN(TermInfo info, TermInfo::Decode(dictionary_->value(entry)));

@@ -89,9 +89,10 @@ class MemoryListsTest : public ::testing::Test {
     ASSERT_THAT((*writer)->Finish(meta), IsOk());
   }
 
-  std::unique_ptr<ShardReader> Open(uint64_t memory_lists_bytes) {
+  std::unique_ptr<ShardReader> Open(uint64_t memory_lists_bytes, bool dictionary = true) {
     ShardReader::Options options;
     options.memory_lists_bytes = memory_lists_bytes;
+    options.memory_dictionary = dictionary;
     auto r = ShardReader::Open(dir_.Sub("shard"), options);
     EXPECT_THAT(r, IsOk());
     return r.ok() ? std::move(*r) : nullptr;
@@ -155,6 +156,14 @@ TEST_F(MemoryListsTest, InMemoryReadsEqualRocksDbReads) {
 
 TEST_F(MemoryListsTest, BudgetZeroReadsThroughRocksDb) {
   auto reader = Open(0);
+  ASSERT_NE(reader, nullptr);
+  EXPECT_FALSE(reader->chunks_in_memory(false));
+  EXPECT_FALSE(reader->chunks_in_memory(true));
+  ExpectSameAsStored(*reader);
+}
+
+TEST_F(MemoryListsTest, WithoutDictionaryEverythingReadsThroughRocksDb) {
+  auto reader = Open(uint64_t{1} << 30, /*dictionary=*/false);
   ASSERT_NE(reader, nullptr);
   EXPECT_FALSE(reader->chunks_in_memory(false));
   EXPECT_FALSE(reader->chunks_in_memory(true));
