@@ -215,7 +215,9 @@ class ShardReader {
     // The shard's posting chunks, then its position chunks, are copied into
     // memory at open if they fit in this many bytes (each against what the
     // ones before left); what does not fit is read through RocksDB and its
-    // block cache. 0: none.
+    // block cache. 0: none. A column family that does not read whole (a
+    // damaged block, a chunk of no term) is read through RocksDB too, so
+    // damage is still found per read.
     uint64_t memory_lists_bytes = uint64_t{512} << 20;
     // Whether the term dictionary is loaded into memory at open (else terms
     // are looked up through RocksDB, and no chunk is in memory either).
@@ -305,7 +307,7 @@ class ShardReader {
   absl::Status LoadMeta();
   absl::Status LoadIds();
   absl::Status LoadTitles();
-  absl::Status LoadMemoryLists(const Options& options);
+  void LoadMemoryLists(const Options& options);
 
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // kColumnFamilies order (null: absent)

@@ -84,15 +84,21 @@ absl::StatusOr<std::unique_ptr<ShardReader>> ShardReader::Open(const std::string
   }
   SCRY_RETURN_IF_ERROR(reader->LoadIds());
   SCRY_RETURN_IF_ERROR(reader->LoadTitles());
-  SCRY_RETURN_IF_ERROR(reader->LoadMemoryLists(options));
+  reader->LoadMemoryLists(options);
   return reader;
 }
 
-absl::Status ShardReader::LoadMemoryLists(const Options& options) {
-  if (!options.memory_dictionary) return absl::OkStatus();
+void ShardReader::LoadMemoryLists(const Options& options) {
+  if (!options.memory_dictionary) return;
+  // Memory holds only what reads whole: a shard with a damaged block or a
+  // list that lies reads that column family through RocksDB instead, so
+  // the damage is found per read as before (DataLoss for the queries that
+  // meet it; `scry verify` names it), and the shard still opens.
+  absl::StatusOr<std::unique_ptr<internal::MemoryDictionary>> dictionary =
+      internal::MemoryDictionary::Load(db_.get(), cfs_[kTermsCfIndex]);
+  if (!dictionary.ok()) return;
+  dictionary_ = std::move(*dictionary);
   uint64_t max_bytes = options.memory_lists_bytes;
-  SCRY_ASSIGN_OR_RETURN(dictionary_,
-                        internal::MemoryDictionary::Load(db_.get(), cfs_[kTermsCfIndex]));
   // Postings first: every query reads them; positions only for phrases.
   for (const bool positions : {false, true}) {
     rocksdb::ColumnFamilyHandle* cf = cfs_[positions ? kPositionsCfIndex : kPostingsCfIndex];
@@ -101,13 +107,12 @@ absl::Status ShardReader::LoadMemoryLists(const Options& options) {
     // The files are compressed: when they alone pass the budget, the
     // values would too.
     if (md.size > max_bytes) break;
-    SCRY_ASSIGN_OR_RETURN(std::unique_ptr<internal::MemoryChunks> chunks,
-                          internal::MemoryChunks::Load(db_.get(), cf, *dictionary_, max_bytes));
-    if (chunks == nullptr) break;
-    max_bytes -= std::min<uint64_t>(max_bytes, chunks->bytes());
-    (positions ? positions_memory_ : postings_memory_) = std::move(chunks);
+    absl::StatusOr<std::unique_ptr<internal::MemoryChunks>> chunks =
+        internal::MemoryChunks::Load(db_.get(), cf, *dictionary_, max_bytes);
+    if (!chunks.ok() || *chunks == nullptr) break;
+    max_bytes -= std::min<uint64_t>(max_bytes, (*chunks)->bytes());
+    (positions ? positions_memory_ : postings_memory_) = std::move(*chunks);
   }
-  return absl::OkStatus();
 }
 
 absl::Status ShardReader::LoadMeta() {
