@@ -32,6 +32,9 @@
 //                   parallel (0 = one per core, the default; 1 = sequential)
 //   SCRY_PARALLEL_MIN_POSTINGS  queries with fewer postings search their
 //                   shards sequentially (SearcherOptions; 0 = always parallel)
+//   SCRY_MEMORY_LISTS_MB  per shard, posting and position lists loaded into
+//                   memory at open if they fit (SearcherOptions; 0 = read
+//                   through RocksDB's block cache)
 //   SCRY_PRUNING    auto (default), none, maxscore or bmw: the evaluation of
 //                   ranked queries of terms (query::Pruning); same hits
 //   SCRY_PER_QUERY  a file: one line per query of the timed pass, its
@@ -214,6 +217,10 @@ int CmdSearch(const std::string& dir, const std::string& query_path, uint32_t k,
   if (!grpc_mode) {
     query::SearcherOptions searcher_options;
     searcher_options.search_threads = EnvInt("SCRY_SEARCH_THREADS", 0);
+    searcher_options.memory_lists_bytes =
+        static_cast<uint64_t>(EnvInt("SCRY_MEMORY_LISTS_MB",
+                                     static_cast<long>(searcher_options.memory_lists_bytes >> 20)))
+        << 20;
     searcher_options.parallel_min_postings = EnvInt(
         "SCRY_PARALLEL_MIN_POSTINGS", static_cast<long>(searcher_options.parallel_min_postings));
     absl::StatusOr<std::unique_ptr<query::Searcher>> searcher =

@@ -79,6 +79,7 @@ absl::StatusOr<AssembleSummary> AssembleIndex(const std::vector<std::string>& pa
         p.generation, "/", storage::ShardDirName(static_cast<uint32_t>(p.manifest.only_shard)));
     storage::ShardReader::Options options;
     options.block_cache_bytes = 1 << 20;
+    options.memory_dictionary = false;  // opened once, to check it
     SCRY_ASSIGN_OR_RETURN(auto shard, storage::ShardReader::Open(shard_path, options));
     if (shard->meta().shard_index != static_cast<uint32_t>(p.manifest.only_shard) ||
         shard->meta().num_shards != p.manifest.num_shards) {

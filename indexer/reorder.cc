@@ -230,6 +230,9 @@ absl::StatusOr<ReorderSummary> ReorderShard(const std::string& path,
   const std::string rewritten = path + ".reorder";
   {
     storage::ShardReader::Options reader_options;
+    // Every list is read once, in key order: lists in memory would only add
+    // their bytes to the build's (bounded by --memory-mb).
+    reader_options.memory_dictionary = false;
     SCRY_ASSIGN_OR_RETURN(std::unique_ptr<storage::ShardReader> shard,
                           storage::ShardReader::Open(path, reader_options));
     auto t0 = Clock::now();

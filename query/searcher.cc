@@ -22,6 +22,8 @@ absl::StatusOr<std::unique_ptr<Searcher>> Searcher::Open(const std::string& inde
   std::unique_ptr<Searcher> searcher(new Searcher());
   storage::ShardReader::Options shard_options;
   shard_options.block_cache_bytes = options.block_cache_bytes;
+  shard_options.memory_lists_bytes = options.memory_lists_bytes;
+  shard_options.memory_dictionary = options.memory_dictionary;
   SCRY_ASSIGN_OR_RETURN(searcher->index_, storage::IndexReader::Open(index_dir, shard_options));
   const storage::IndexReader& index = *searcher->index_;
   if (index.num_shards() > 1) {

@@ -40,6 +40,12 @@ struct SearcherOptions {
   ParseOptions parse;                    // limits on query text
   uint32_t max_top_k = 10000;            // bound on offset + top_k
   size_t block_cache_bytes = 256 << 20;  // RocksDB block cache, all shards
+  // Per shard: its posting, then position chunks are copied into memory at
+  // open if they fit in this many bytes (storage::ShardReader::Options).
+  uint64_t memory_lists_bytes = uint64_t{512} << 20;
+  // Whether each shard's term dictionary is loaded into memory at open (else
+  // every read goes through RocksDB, and no list is in memory either).
+  bool memory_dictionary = true;
   // Threads that evaluate the shards of one query in parallel (the calling
   // thread included); 0 = one per core. Unused with a single shard.
   size_t search_threads = 0;

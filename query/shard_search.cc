@@ -24,7 +24,9 @@ std::unique_ptr<storage::PostingCursor> ShardQuery::Cursor(const QueryNode& leaf
   if (!info.has_value()) return nullptr;
   // A term found in the field means the shard has the field.
   const uint8_t field = *ShardFieldId(*ctx_.shard, leaf.field);
-  return std::make_unique<storage::PostingCursor>(ctx_.shard, field, leaf.terms[i], *info);
+  // The plan and the shard's TermInfos outlive the cursor: borrowed.
+  return std::make_unique<storage::PostingCursor>(ctx_.shard, field,
+                                                  std::string_view(leaf.terms[i]), &*info);
 }
 
 std::vector<ShardQuery::PhraseList> ShardQuery::PhraseLists(const QueryNode& phrase) const {

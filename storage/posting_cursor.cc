@@ -28,8 +28,23 @@ uint32_t FirstBlockEndingAtOrAfter(const PostingChunkView& view, uint32_t from, 
 
 PostingCursor::PostingCursor(const ShardReader* shard, uint8_t field, std::string term,
                              TermInfo info)
-    : shard_(shard), field_(field), term_(std::move(term)), info_(std::move(info)) {
-  if (info_.chunk_last_docids.empty()) {
+    : shard_(shard),
+      field_(field),
+      owned_term_(std::move(term)),
+      owned_info_(std::move(info)),
+      term_(owned_term_),
+      info_(&owned_info_) {
+  Start();
+}
+
+PostingCursor::PostingCursor(const ShardReader* shard, uint8_t field, std::string_view term,
+                             const TermInfo* info)
+    : shard_(shard), field_(field), term_(term), info_(info) {
+  Start();
+}
+
+void PostingCursor::Start() {
+  if (info_->chunk_last_docids.empty()) {
     Fail(absl::DataLossError("term has no chunks"));
     return;
   }
@@ -48,9 +63,9 @@ void PostingCursor::Fail(absl::Status status) {
 void PostingCursor::LoadChunk(uint32_t chunk) {
   chunk_loaded_ = false;
   std::string_view bytes = inline_chunk_;
-  if (info_.is_inline()) {
+  if (info_->is_inline()) {
     if (inline_chunk_.empty()) {
-      absl::Status s = ExpandInlinePostings(info_, &inline_chunk_);
+      absl::Status s = ExpandInlinePostings(*info_, &inline_chunk_);
       if (!s.ok()) return Fail(std::move(s));
     }
     bytes = inline_chunk_;
@@ -72,7 +87,7 @@ void PostingCursor::LoadBlock(uint32_t chunk, uint32_t block) {
     ++chunk;
     block = 0;
   }
-  if (chunk >= info_.chunk_last_docids.size()) {
+  if (chunk >= info_->chunk_last_docids.size()) {
     docid_ = kEndDocid;
     block_last_ = kEndDocid;
     count_ = 0;
@@ -101,7 +116,7 @@ void PostingCursor::LoadBlock(uint32_t chunk, uint32_t block) {
 
 void PostingCursor::SkipTo(uint32_t target) {
   if (!status_.ok()) return;
-  const auto& lasts = info_.chunk_last_docids;
+  const auto& lasts = info_->chunk_last_docids;
   uint32_t chunk = chunk_;
   uint32_t first_block = block_ + 1;
   if (lasts[chunk] < target) {
@@ -138,7 +153,7 @@ void PostingCursor::DecodeFreqs() {
 absl::Status PostingCursor::SingleBlockImpacts(std::vector<Impact>* out) {
   out->clear();
   if (!status_.ok()) return status_;
-  if (info_.chunk_last_docids.size() != 1 || chunk_view_.num_blocks() != 1) {
+  if (info_->chunk_last_docids.size() != 1 || chunk_view_.num_blocks() != 1) {
     return absl::DataLossError("corrupt posting data: a block of a long list without impacts");
   }
   if (!single_block_impacts_ready_) {
@@ -162,8 +177,8 @@ absl::Status PostingCursor::BlockImpacts(std::vector<Impact>* out) {
 }
 
 absl::Status PostingCursor::ListImpacts(std::vector<Impact>* out) {
-  if (!info_.impacts.empty()) {
-    *out = info_.impacts;
+  if (!info_->impacts.empty()) {
+    *out = info_->impacts;
     return absl::OkStatus();
   }
   return SingleBlockImpacts(out);
@@ -181,7 +196,7 @@ uint32_t PostingCursor::ShallowNextGeq(uint32_t target) {
   if (shallow_target_ <= target && target <= shallow_last_) return shallow_last_;
   shallow_target_ = target;
   shallow_last_ = kEndDocid;
-  const auto& lasts = info_.chunk_last_docids;
+  const auto& lasts = info_->chunk_last_docids;
   const uint32_t chunk =
       static_cast<uint32_t>(std::lower_bound(lasts.begin(), lasts.end(), target) - lasts.begin());
   if (chunk >= lasts.size()) return kEndDocid;
@@ -240,8 +255,8 @@ absl::Status PostingCursor::PositionSpan(const uint32_t** positions) {
   if (pos_chunk_ != chunk_) {
     absl::Status s;
     std::string_view bytes;
-    if (info_.is_inline()) {
-      s = ExpandInlinePositions(info_, &inline_positions_chunk_);
+    if (info_->is_inline()) {
+      s = ExpandInlinePositions(*info_, &inline_positions_chunk_);
       bytes = inline_positions_chunk_;
     } else {
       s = shard_->ReadChunk(field_, term_, chunk_, /*positions=*/true, &pos_value_);

@@ -35,14 +35,18 @@ class PostingCursor {
  public:
   // REQUIRES: `info` is the TermInfo of (field, term) in `shard`.
   PostingCursor(const ShardReader* shard, uint8_t field, std::string term, TermInfo info);
+  // The same, borrowing `term` and `info` (no copy: a search's cursors read
+  // the TermInfos it looked up), which must outlive the cursor.
+  PostingCursor(const ShardReader* shard, uint8_t field, std::string_view term,
+                const TermInfo* info);
   PostingCursor(const PostingCursor&) = delete;
   PostingCursor& operator=(const PostingCursor&) = delete;
 
   [[nodiscard]] uint32_t docid() const noexcept { return docid_; }
-  [[nodiscard]] uint32_t df() const noexcept { return info_.df; }
+  [[nodiscard]] uint32_t df() const noexcept { return info_->df; }
   [[nodiscard]] uint8_t field() const noexcept { return field_; }
-  [[nodiscard]] const std::string& term() const noexcept { return term_; }
-  [[nodiscard]] const TermInfo& info() const noexcept { return info_; }
+  [[nodiscard]] std::string_view term() const noexcept { return term_; }
+  [[nodiscard]] const TermInfo& info() const noexcept { return *info_; }
   [[nodiscard]] const absl::Status& status() const noexcept { return status_; }
 
   // Moves to the next posting.
@@ -129,14 +133,17 @@ class PostingCursor {
   void SkipTo(uint32_t target);
   void DecodeFreqs();
   void Fail(absl::Status status);
+  void Start();
   // Impacts of a list of a single block (at most kMaxTermImpacts), computed
   // from its postings on first use.
   absl::Status SingleBlockImpacts(std::vector<Impact>* out);
 
   const ShardReader* shard_;
   uint8_t field_;
-  std::string term_;
-  TermInfo info_;
+  std::string owned_term_;  // what term_ views, unless borrowed
+  TermInfo owned_info_;     // what info_ points at, unless borrowed
+  std::string_view term_;
+  const TermInfo* info_;
   absl::Status status_;
 
   uint32_t docid_ = 0;

@@ -31,6 +31,11 @@ class PinnableSlice;
 
 namespace scry::storage {
 
+namespace internal {
+class MemoryDictionary;
+class MemoryChunks;
+}  // namespace internal
+
 struct ShardMeta {
   uint32_t format_version = 0;
   uint32_t shard_index = 0;
@@ -175,19 +180,25 @@ class ShardWriter {
   std::unique_ptr<Impl> impl_;
 };
 
-// A posting or positions chunk read from RocksDB without copying (pinned in
-// the block cache while this object lives).
+// A posting or positions chunk, read from RocksDB without copying (pinned in
+// the block cache while this object lives) or viewed in the shard's memory.
 class PinnedValue {
  public:
   PinnedValue();
   ~PinnedValue();
   PinnedValue(PinnedValue&&) noexcept;
   PinnedValue& operator=(PinnedValue&&) noexcept;
-  std::string_view view() const;
-  rocksdb::PinnableSlice* slice() { return slice_.get(); }
+  std::string_view view() const noexcept { return view_; }
 
  private:
+  friend class ShardReader;
+  // Unpins what it held; the slice to read into (made on first use: a
+  // shard whose lists are in memory never needs one).
+  rocksdb::PinnableSlice* ResetSlice();
+  void Unpin();
+
   std::unique_ptr<rocksdb::PinnableSlice> slice_;
+  std::string_view view_;
 };
 
 // Stored documents read in one batch (ShardReader::GetDocuments), pinned in
@@ -216,6 +227,17 @@ class ShardReader {
  public:
   struct Options {
     size_t block_cache_bytes = 256 << 20;  // shared by all shards of the process
+    // The shard's posting chunks, then its position chunks, are copied into
+    // memory at open if they fit in this many bytes (each against what the
+    // ones before left); what does not fit is read through RocksDB and its
+    // block cache. 0: none. A column family that does not read whole (a
+    // damaged block, a chunk of no term) is read through RocksDB too, so
+    // damage is still found per read.
+    uint64_t memory_lists_bytes = uint64_t{512} << 20;
+    // Whether the term dictionary is loaded into memory at open (else terms
+    // are looked up through RocksDB, and no chunk is in memory either).
+    // Tools that open a shard once (verify, assemble) skip it.
+    bool memory_dictionary = true;
   };
 
   // NotFound if there is no shard at `path`; DataLoss/FailedPrecondition if
@@ -228,11 +250,13 @@ class ShardReader {
 
   const ShardMeta& meta() const { return meta_; }
 
-  // The TermInfo of (field, term), or nullopt if the shard has no such term.
+  // The TermInfo of (field, term), or nullopt if the shard has no such term,
+  // from the dictionary loaded at open (see Options).
   absl::StatusOr<std::optional<TermInfo>> FindTerm(uint8_t field, std::string_view term) const;
 
   // Reads chunk `chunk` of (field, term) from the postings (positions=false)
-  // or positions column family. NotFound/DataLoss if it is missing.
+  // or positions column family: from memory if it was loaded at open (see
+  // Options), else through RocksDB. DataLoss if it is missing.
   absl::Status ReadChunk(uint8_t field, std::string_view term, uint32_t chunk, bool positions,
                          PinnedValue* out) const;
 
@@ -241,6 +265,18 @@ class ShardReader {
   // shard; queries read lists through cursors). DataLoss if it is damaged.
   absl::Status ReadPostingList(uint8_t field, std::string_view term, const TermInfo& info,
                                PostingList* out) const;
+
+  // The plain references of FindTerm and ReadChunk, read through RocksDB
+  // whatever is in memory (tests compare the two).
+  absl::StatusOr<std::optional<TermInfo>> FindTermStored(uint8_t field,
+                                                         std::string_view term) const;
+  absl::Status ReadChunkStored(uint8_t field, std::string_view term, uint32_t chunk, bool positions,
+                               PinnedValue* out) const;
+
+  // Whether the posting (positions=false) or position chunks are in memory.
+  bool chunks_in_memory(bool positions) const noexcept {
+    return (positions ? positions_memory_ : postings_memory_) != nullptr;
+  }
 
   // Length in tokens of document `docid` in `field` (kTextField: the
   // catch-all). REQUIRES: docid < doc_count, field < meta().field_names.size().
@@ -303,6 +339,7 @@ class ShardReader {
   absl::Status LoadMeta();
   absl::Status LoadIds();
   absl::Status LoadTitles();
+  void LoadMemoryLists(const Options& options);
 
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // kColumnFamilies order (null: absent)
@@ -314,6 +351,11 @@ class ShardReader {
   bool has_titles_ = false;
   std::string titles_arena_;             // every title, in docid order
   std::vector<uint64_t> title_offsets_;  // doc_count + 1 offsets into titles_arena_
+  // The term dictionary, and the chunks that fit in the budget (null: read
+  // through RocksDB); see storage/memory_lists.h and Options.
+  std::unique_ptr<internal::MemoryDictionary> dictionary_;
+  std::unique_ptr<internal::MemoryChunks> postings_memory_;
+  std::unique_ptr<internal::MemoryChunks> positions_memory_;
 };
 
 }  // namespace scry::storage

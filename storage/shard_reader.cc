@@ -12,6 +12,7 @@
 #include "rocksdb/metadata.h"
 #include "storage/coding.h"
 #include "storage/keys.h"
+#include "storage/memory_lists.h"
 #include "storage/rocks_util.h"
 #include "storage/shard.h"
 #include "storage/status.h"
@@ -20,11 +21,21 @@ namespace scry::storage {
 
 using internal::FromRocks;
 
-PinnedValue::PinnedValue() : slice_(std::make_unique<rocksdb::PinnableSlice>()) {}
+PinnedValue::PinnedValue() = default;
 PinnedValue::~PinnedValue() = default;
 PinnedValue::PinnedValue(PinnedValue&&) noexcept = default;
 PinnedValue& PinnedValue::operator=(PinnedValue&&) noexcept = default;
-std::string_view PinnedValue::view() const { return {slice_->data(), slice_->size()}; }
+
+void PinnedValue::Unpin() {
+  if (slice_ != nullptr) slice_->Reset();
+  view_ = {};
+}
+
+rocksdb::PinnableSlice* PinnedValue::ResetSlice() {
+  Unpin();
+  if (slice_ == nullptr) slice_ = std::make_unique<rocksdb::PinnableSlice>();
+  return slice_.get();
+}
 
 struct PinnedDocuments::Impl {
   std::vector<rocksdb::PinnableSlice> values;
@@ -74,7 +85,35 @@ absl::StatusOr<std::unique_ptr<ShardReader>> ShardReader::Open(const std::string
   }
   SCRY_RETURN_IF_ERROR(reader->LoadIds());
   SCRY_RETURN_IF_ERROR(reader->LoadTitles());
+  reader->LoadMemoryLists(options);
   return reader;
+}
+
+void ShardReader::LoadMemoryLists(const Options& options) {
+  if (!options.memory_dictionary) return;
+  // Memory holds only what reads whole: a shard with a damaged block or a
+  // list that lies reads that column family through RocksDB instead, so
+  // the damage is found per read as before (DataLoss for the queries that
+  // meet it; `scry verify` names it), and the shard still opens.
+  absl::StatusOr<std::unique_ptr<internal::MemoryDictionary>> dictionary =
+      internal::MemoryDictionary::Load(db_.get(), cfs_[kTermsCfIndex]);
+  if (!dictionary.ok()) return;
+  dictionary_ = std::move(*dictionary);
+  uint64_t max_bytes = options.memory_lists_bytes;
+  // Postings first: every query reads them; positions only for phrases.
+  for (const bool positions : {false, true}) {
+    rocksdb::ColumnFamilyHandle* cf = cfs_[positions ? kPositionsCfIndex : kPostingsCfIndex];
+    rocksdb::ColumnFamilyMetaData md;
+    db_->GetColumnFamilyMetaData(cf, &md);
+    // The files are compressed: when they alone pass the budget, the
+    // values would too.
+    if (md.size > max_bytes) break;
+    absl::StatusOr<std::unique_ptr<internal::MemoryChunks>> chunks =
+        internal::MemoryChunks::Load(db_.get(), cf, *dictionary_, max_bytes);
+    if (!chunks.ok() || *chunks == nullptr) break;
+    max_bytes -= std::min<uint64_t>(max_bytes, (*chunks)->bytes());
+    (positions ? positions_memory_ : postings_memory_) = std::move(*chunks);
+  }
 }
 
 absl::Status ShardReader::LoadMeta() {
@@ -248,6 +287,15 @@ absl::Status ShardReader::LoadTitles() {
 
 absl::StatusOr<std::optional<TermInfo>> ShardReader::FindTerm(uint8_t field,
                                                               std::string_view term) const {
+  if (dictionary_ == nullptr) return FindTermStored(field, term);
+  const int64_t entry = dictionary_->Find(TermKey(field, term));
+  if (entry < 0) return std::nullopt;
+  SCRY_ASSIGN_OR_RETURN(TermInfo info, TermInfo::Decode(dictionary_->value(entry)));
+  return info;
+}
+
+absl::StatusOr<std::optional<TermInfo>> ShardReader::FindTermStored(uint8_t field,
+                                                                    std::string_view term) const {
   rocksdb::PinnableSlice value;
   rocksdb::Status s =
       db_->Get(rocksdb::ReadOptions(), cfs_[kTermsCfIndex], TermKey(field, term), &value);
@@ -257,17 +305,38 @@ absl::StatusOr<std::optional<TermInfo>> ShardReader::FindTerm(uint8_t field,
   return info;
 }
 
+namespace {
+
+absl::Status MissingChunk(std::string_view term, uint32_t chunk) {
+  return absl::DataLossError(
+      absl::StrCat("posting chunk ", chunk, " of term '", AsAbsl(term), "' is missing"));
+}
+
+}  // namespace
+
 absl::Status ShardReader::ReadChunk(uint8_t field, std::string_view term, uint32_t chunk,
                                     bool positions, PinnedValue* out) const {
-  out->slice()->Reset();
+  const internal::MemoryChunks* memory = (positions ? positions_memory_ : postings_memory_).get();
+  if (memory == nullptr) return ReadChunkStored(field, term, chunk, positions, out);
+  out->Unpin();
+  const int64_t entry = dictionary_->Find(TermKey(field, term));
+  const std::optional<std::string_view> value =
+      entry < 0 ? std::nullopt : memory->Chunk(static_cast<size_t>(entry), chunk);
+  if (!value.has_value()) return MissingChunk(term, chunk);
+  out->view_ = *value;
+  return absl::OkStatus();
+}
+
+absl::Status ShardReader::ReadChunkStored(uint8_t field, std::string_view term, uint32_t chunk,
+                                          bool positions, PinnedValue* out) const {
+  rocksdb::PinnableSlice* slice = out->ResetSlice();
   rocksdb::Status s =
       db_->Get(rocksdb::ReadOptions(), positions ? cfs_[kPositionsCfIndex] : cfs_[kPostingsCfIndex],
-               ChunkKey(field, term, chunk), out->slice());
-  if (s.IsNotFound()) {
-    return absl::DataLossError(
-        absl::StrCat("posting chunk ", chunk, " of term '", AsAbsl(term), "' is missing"));
-  }
-  return FromRocks(s, "read posting chunk");
+               ChunkKey(field, term, chunk), slice);
+  if (s.IsNotFound()) return MissingChunk(term, chunk);
+  SCRY_RETURN_IF_ERROR(FromRocks(s, "read posting chunk"));
+  out->view_ = std::string_view(slice->data(), slice->size());
+  return absl::OkStatus();
 }
 
 namespace {

@@ -144,6 +144,7 @@ int main(int argc, char** argv) {
   scry::server::ServerOptions serve;
   std::string port_file, metrics_port_file, http_port_file;
   uint32_t cache_mb = 256;
+  uint32_t memory_lists_mb = 512;
   CLI::App* serve_cmd = app.add_subcommand("serve", "Serve an index over gRPC");
   serve_cmd->add_option("--index", serve.index_dir, "Index directory")->required();
   serve_cmd->add_option("--listen", serve.listen, "HOST:PORT to listen on (port 0: any free port)")
@@ -202,6 +203,11 @@ int main(int argc, char** argv) {
                    "one after the other")
       ->capture_default_str();
   serve_cmd->add_option("--cache-mb", cache_mb, "RocksDB block cache, in MiB")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--memory-lists-mb", memory_lists_mb,
+                   "Per shard: posting, then position lists are loaded into memory at start if "
+                   "they fit in this many MiB (else read through the block cache); 0: none")
       ->capture_default_str();
   serve_cmd
       ->add_option("--grpc-api", serve.service.api,
@@ -411,6 +417,7 @@ int main(int argc, char** argv) {
   }
   if (*serve_cmd) {
     serve.searcher.block_cache_bytes = size_t{cache_mb} << 20;
+    serve.searcher.memory_lists_bytes = uint64_t{memory_lists_mb} << 20;
     serve.searcher.max_query_memory_bytes = size_t{query_memory_mb} << 20;
     serve.service.max_response_bytes = size_t{response_mb} << 20;
     return RunServe(serve, port_file, metrics_port_file, http_port_file);

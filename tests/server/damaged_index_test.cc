@@ -45,11 +45,15 @@ class DamagedIndexTest : public ::testing::Test {
     shard_ = *gen + "/shard-000";
   }
 
-  void Start(bool verify_on_open = false) {
+  // `in_memory`: the shards' dictionaries and lists loaded at open (the
+  // default); without, every read goes through RocksDB and meets damage
+  // that happens under the server.
+  void Start(bool verify_on_open = false, bool in_memory = true) {
     ServerOptions options;
     options.index_dir = index_;
     options.listen = "127.0.0.1:0";
     options.verify_on_open = verify_on_open;
+    options.searcher.memory_dictionary = in_memory;
     auto server = Server::Start(options);
     ASSERT_THAT(server, IsOk());
     server_ = std::move(*server);
@@ -63,6 +67,20 @@ class DamagedIndexTest : public ::testing::Test {
     request.set_query(query);
     v1::SearchResponse response;
     return stub_->Search(&context, request, &response);
+  }
+
+  // The ids of the hits of `query`, or the error.
+  std::string Hits(const std::string& query) {
+    grpc::ClientContext context;
+    v1::SearchRequest request;
+    request.set_query(query);
+    request.set_top_k(1000);
+    v1::SearchResponse response;
+    const grpc::Status s = stub_->Search(&context, request, &response);
+    if (!s.ok()) return "error " + s.error_message();
+    std::string ids;
+    for (const auto& hit : response.hits()) absl::StrAppend(&ids, hit.id(), " ");
+    return ids;
   }
 
   // The server still answers: a health check, a stored document, its stats.
@@ -106,7 +124,7 @@ class DamagedIndexTest : public ::testing::Test {
 };
 
 TEST_F(DamagedIndexTest, AFlippedByteIsDataLossPerQueryAndTheServerServesOn) {
-  Start();
+  Start(/*verify_on_open=*/false, /*in_memory=*/false);
   EXPECT_EQ(Health(), 1);
   FlipTermsBlock();  // files open, no block read yet: the next reads see it
   for (const char* query : {"apple", "banana", "cherry OR apple", "apple", "\"banana cherry\""}) {
@@ -132,8 +150,37 @@ TEST_F(DamagedIndexTest, AFlippedByteIsDataLossPerQueryAndTheServerServesOn) {
   EXPECT_TRUE(Search("apple").ok());
 }
 
-TEST_F(DamagedIndexTest, AFileTruncatedToNothingIsDataLossPerQuery) {
+TEST_F(DamagedIndexTest, DamageUnderTheServerLeavesTheInMemoryDictionaryAnswering) {
   Start();
+  std::vector<std::string> before;
+  for (const char* query : {"apple", "banana", "cherry OR apple", "\"banana cherry\""}) {
+    before.push_back(Hits(query));
+  }
+  for (const std::string& hits : before) {
+    ASSERT_FALSE(hits.empty() || hits.rfind("error", 0) == 0) << hits;
+  }
+  FlipTermsBlock();
+  std::vector<std::string> after;
+  for (const char* query : {"apple", "banana", "cherry OR apple", "\"banana cherry\""}) {
+    after.push_back(Hits(query));
+  }
+  EXPECT_EQ(after, before);
+  EXPECT_EQ(Health(), 1);
+}
+
+TEST_F(DamagedIndexTest, DamageBeforeStartIsDataLossPerQueryWithTheDictionaryInMemory) {
+  // The dictionary does not read whole at open: the shard reads its terms
+  // through RocksDB and meets the damage per query.
+  FlipTermsBlock();
+  Start();
+  for (const char* query : {"apple", "cherry OR apple"}) {
+    EXPECT_EQ(Search(query).error_code(), grpc::StatusCode::DATA_LOSS) << query;
+  }
+  ExpectStillAnswering();
+}
+
+TEST_F(DamagedIndexTest, AFileTruncatedToNothingIsDataLossPerQuery) {
+  Start(/*verify_on_open=*/false, /*in_memory=*/false);
   const auto files = scry::testing::SstFilesOf(shard_, "terms");
   ASSERT_EQ(files.size(), 1u);
   fs::resize_file(files[0].path, 0);
