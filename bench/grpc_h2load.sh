@@ -15,7 +15,11 @@
 # `and:zzyzxqq` (matches nothing). Environment: N (requests per run, 20000),
 # CLIENTS ("1 16"), STREAMS (concurrent streams per client, h2load -m, 1),
 # TOP_K (10), SCRY_LOAD (build/bench/scry-load), H2LOAD (h2load), KEEP=1
-# keeps h2load's full output in $TMPDIR.
+# keeps h2load's full output in $TMPDIR. HTTP=HOST:PORT (the server's
+# --http-listen) also runs each Search as POST /v1/search with the request's
+# JSON form over HTTP/1.1 (h2load --h1; one request at a time per connection,
+# STREAMS is not used there), right after its gRPC run: the same search
+# through both front ends, interleaved.
 #
 # h2load counts HTTP statuses, not gRPC ones: a gRPC error is an HTTP 200 with
 # grpc-status in the trailers, so check a query with scry-load first.
@@ -45,17 +49,20 @@ command -v "$h2load" >/dev/null || {
 work=$(mktemp -d)
 [[ ${KEEP:-0} == 1 ]] || trap 'rm -rf "$work"' EXIT
 
-# run LABEL BODY PATH CLIENTS
+# run LABEL BODY PATH CLIENTS [http]
 run() {
-  local label=$1 body=$2 path=$3 c=$4 out="$work/h2load.$RANDOM.txt"
-  "$h2load" -n "$n" -c "$c" -m "$streams" -d "$body" \
-    -H 'content-type: application/grpc' -H 'te: trailers' \
-    "http://$target$path" >"$out" 2>&1 || {
+  local label=$1 body=$2 path=$3 c=$4 out="$work/h2load.$RANDOM.txt" m=$streams
+  local args=(-H 'content-type: application/grpc' -H 'te: trailers' "http://$target$path")
+  if [[ ${5:-} == http ]]; then
+    m=1
+    args=(--h1 -H 'content-type: application/json' "http://$HTTP$path")
+  fi
+  "$h2load" -n "$n" -c "$c" -m "$m" -d "$body" "${args[@]}" >"$out" 2>&1 || {
     cat "$out" >&2
     return 1
   }
   # "time for request:  MIN  MAX  MEAN  SD  +/-SD", units us/ms/s.
-  awk -v label="$label" -v c="$c" -v m="$streams" '
+  awk -v label="$label" -v c="$c" -v m="$m" '
     function us(v) {
       if (v ~ /us$/) return v + 0
       if (v ~ /ms$/) return v * 1000
@@ -83,11 +90,16 @@ for q in "${queries[@]}"; do
   "$scry_load" --write-request-body "$body" --query "$words" --query-type "$type" --top-k "$top_k"
   bodies+=("$body")
   labels+=("Search $type '$words'")
+  [[ -z ${HTTP:-} ]] ||
+    "$scry_load" --write-json-body "$work/search.${#labels[@]}.json" --query "$words" \
+      --query-type "$type" --top-k "$top_k"
 done
 
 for c in $clients; do
   run "Health/Check" "$work/health.bin" /grpc.health.v1.Health/Check "$c"
   for i in "${!bodies[@]}"; do
     run "${labels[$i]}" "${bodies[$i]}" /scry.v1.SearchService/Search "$c"
+    [[ -z ${HTTP:-} ]] ||
+      run "HTTP ${labels[$i]}" "$work/search.$((i + 1)).json" /v1/search "$c" http
   done
 done

@@ -38,6 +38,7 @@
 //             [--deadline-ms 10000] [--server-pid PID]
 //             [--max-concurrent-searches N] [--search-threads N]
 //             [--in-process-index DIR]
+//   scry-load --write-json-body FILE --query WORDS [--query-type ...] [--top-k 10]
 //   scry-load --write-request-body FILE (--query WORDS [--query-type and|or|phrase]
 //             [--top-k 10] | --health [--health-service NAME])
 //
@@ -54,7 +55,8 @@
 // the CPU per call is then the server's and the client's together).
 // --write-request-body writes one gRPC message frame (flag byte 0, 4-byte
 // big-endian length, the serialized request) to FILE and exits: the body for
-// h2load -d (bench/grpc_h2load.sh).
+// h2load -d (bench/grpc_h2load.sh); --write-json-body the same search as
+// JSON, for POST /v1/search on the HTTP/JSON listener.
 // Output: one JSON line per level and type on stdout; a table on stderr.
 #include <sys/resource.h>
 #include <unistd.h>
@@ -78,6 +80,7 @@
 #include "absl/strings/str_split.h"
 #include "bench/peer_query.h"
 #include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/util/json_util.h"
 #include "google/protobuf/wire_format_lite.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/generic/generic_stub.h"
@@ -469,6 +472,17 @@ void PrintRow(int concurrency, const char* client, const Row& r, long rss0, long
   std::fflush(stdout);
 }
 
+// Writes `bytes` to `path` as they are; 0 or 1 (exit codes).
+int WriteFile(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!out.flush()) {
+    std::perror(path.c_str());
+    return 1;
+  }
+  return 0;
+}
+
 int WriteBody(const std::string& path, const std::string& message) {
   std::string frame(5, '\0');
   const uint32_t n = static_cast<uint32_t>(message.size());
@@ -477,19 +491,26 @@ int WriteBody(const std::string& path, const std::string& message) {
   frame[3] = static_cast<char>(n >> 8);
   frame[4] = static_cast<char>(n);
   frame += message;
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(frame.data(), static_cast<std::streamsize>(frame.size()));
-  if (!out.flush()) {
-    std::perror(path.c_str());
+  return WriteFile(path, frame);
+}
+
+// The JSON form of `request` (protobuf's JSON mapping), what POST /v1/search
+// takes: the body for h2load --h1 -d.
+int WriteJsonBody(const std::string& path, const scry::v1::SearchRequest& request) {
+  std::string json;
+  const auto status = google::protobuf::util::MessageToJsonString(request, &json);
+  if (!status.ok()) {
+    std::cerr << "scry-load: " << status.ToString() << "\n";
     return 1;
   }
-  return 0;
+  return WriteFile(path, json);
 }
 
 int Main(int argc, char** argv) {
   CLI::App app{"Closed-loop gRPC load generator for scry's server"};
   std::string server_address, index_dir, queries_path, levels = "1,4,16,64";
-  std::string health_service, client = "async", body_path, query_text, query_type = "and";
+  std::string health_service, client = "async", body_path, json_body_path, query_text,
+      query_type = "and";
   std::string in_process_index;
   bool health_body = false;
   double seconds = 10, warmup = 2, floor_seconds = -1;
@@ -528,7 +549,11 @@ int Main(int argc, char** argv) {
                  "Also answer the requests in this process from this index (phase 'inproc')");
   app.add_option("--write-request-body", body_path,
                  "Write one framed request (for h2load -d) to this file and exit");
-  app.add_option("--query", query_text, "With --write-request-body: the query's words");
+  app.add_option("--write-json-body", json_body_path,
+                 "Write the search request's JSON form (for POST /v1/search) to this file and "
+                 "exit");
+  app.add_option("--query", query_text,
+                 "With --write-request-body or --write-json-body: the query's words");
   app.add_option("--query-type", query_type, "With --query: and, or or phrase")
       ->check(CLI::IsMember({"and", "or", "phrase"}))
       ->capture_default_str();
@@ -536,6 +561,13 @@ int Main(int argc, char** argv) {
                "With --write-request-body: a HealthCheckRequest (--health-service)");
   CLI11_PARSE(app, argc, argv);
 
+  if (!json_body_path.empty()) {
+    if (query_text.empty()) {
+      std::cerr << "scry-load: --write-json-body needs --query\n";
+      return 2;
+    }
+    return WriteJsonBody(json_body_path, MakeSearchRequest({query_type, query_text}, top_k));
+  }
   if (!body_path.empty()) {
     if (health_body == !query_text.empty()) {
       std::cerr << "scry-load: --write-request-body needs exactly one of --query or --health\n";
