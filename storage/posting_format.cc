@@ -222,8 +222,8 @@ absl::StatusOr<TermInfo> TermInfo::Decode(std::string_view data) {
 }
 
 PostingListEncoder::PostingListEncoder(const PostingCodecs& codecs,
-                                       std::span<const uint32_t> doc_lengths)
-    : codecs_(codecs), doc_lengths_(doc_lengths) {}
+                                       std::span<const uint32_t> doc_lengths, bool impacts)
+    : codecs_(codecs), doc_lengths_(doc_lengths), impacts_(impacts) {}
 
 absl::Status PostingListEncoder::Check(const PostingList& list) {
   const size_t n = list.docids.size();
@@ -347,13 +347,13 @@ absl::Status PostingListEncoder::Add(const PostingList& piece) {
   if (!pending_.docids.empty()) {
     append(std::min(kChunk - pending_.docids.size(), n));
     if (pending_.docids.size() < kChunk) return absl::OkStatus();
-    SCRY_RETURN_IF_ERROR(EncodePending(/*with_impacts=*/true));
+    SCRY_RETURN_IF_ERROR(EncodePending(impacts_));
   }
   while (n - i >= kChunk) {
     size_t used = 0;
     SCRY_RETURN_IF_ERROR(EncodeChunk(
         View{piece.docids.data() + i, piece.freqs.data() + i, piece.positions.data() + pi}, kChunk,
-        true, &used));
+        impacts_, &used));
     i += kChunk;
     pi += used;
   }
@@ -373,7 +373,7 @@ absl::StatusOr<EncodedPostingList> PostingListEncoder::Finish() {
   if (count_ == 0) return absl::InvalidArgumentError("posting list is empty or freqs size differs");
   // Impacts only for lists of more than one block: a single block is bounded
   // from its own decoded postings, which a cursor has at hand anyway.
-  const bool with_impacts = count_ > kBlockSize;
+  const bool with_impacts = impacts_ && count_ > kBlockSize;
   if (!pending_.docids.empty()) SCRY_RETURN_IF_ERROR(EncodePending(with_impacts));
   out_.info.df = static_cast<uint32_t>(count_);
   out_.info.total_tf = total_tf_;
@@ -384,12 +384,13 @@ absl::StatusOr<EncodedPostingList> PostingListEncoder::Finish() {
 
 absl::StatusOr<EncodedPostingList> EncodePostingList(const PostingList& list,
                                                      const PostingCodecs& codecs,
-                                                     std::span<const uint32_t> doc_lengths) {
+                                                     std::span<const uint32_t> doc_lengths,
+                                                     bool impacts) {
   // The whole list at once: encoded from its own arrays, without copies.
-  PostingListEncoder e(codecs, doc_lengths);
+  PostingListEncoder e(codecs, doc_lengths, impacts);
   SCRY_RETURN_IF_ERROR(e.Check(list));
   if (e.count_ == 0) return e.Finish();  // the error
-  const bool with_impacts = e.count_ > kBlockSize;
+  const bool with_impacts = impacts && e.count_ > kBlockSize;
   const size_t n = list.docids.size();
   size_t pi = 0;
   for (size_t i = 0; i < n; i += PostingListEncoder::kChunk) {

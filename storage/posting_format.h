@@ -109,9 +109,13 @@ struct EncodedPostingList {
 // refers to, for the impacts; empty means unknown (impacts then bound with
 // length 0). InvalidArgument if the list breaks the PostingList rules or a
 // docid is past doc_lengths.
+// `impacts` false: no impacts at all, for lists no pruning evaluator reads
+// (pair lists: only phrases read them); their blocks store impact_bytes 0 and
+// a cursor asked for their bounds reports DataLoss instead of guessing.
 absl::StatusOr<EncodedPostingList> EncodePostingList(const PostingList& list,
                                                      const PostingCodecs& codecs,
-                                                     std::span<const uint32_t> doc_lengths = {});
+                                                     std::span<const uint32_t> doc_lengths = {},
+                                                     bool impacts = true);
 
 // Encodes a posting list given in pieces, the docids of each piece above
 // those of the pieces before, a chunk at a time: a list longer than one
@@ -125,8 +129,9 @@ absl::StatusOr<EncodedPostingList> EncodePostingList(const PostingList& list,
 class PostingListEncoder {
  public:
   // `codecs` and `doc_lengths` (as for EncodePostingList) must outlive it.
+  // `impacts` as for EncodePostingList.
   explicit PostingListEncoder(const PostingCodecs& codecs,
-                              std::span<const uint32_t> doc_lengths = {});
+                              std::span<const uint32_t> doc_lengths = {}, bool impacts = true);
 
   // Appends `piece`. InvalidArgument if it breaks the PostingList rules,
   // alone or after the pieces before (then the encoder is unusable).
@@ -141,7 +146,7 @@ class PostingListEncoder {
  private:
   friend absl::StatusOr<EncodedPostingList> EncodePostingList(const PostingList&,
                                                               const PostingCodecs&,
-                                                              std::span<const uint32_t>);
+                                                              std::span<const uint32_t>, bool);
   static constexpr size_t kChunk = kBlockSize * kBlocksPerChunk;  // postings a chunk
   struct View {
     const uint32_t* docids;
@@ -158,6 +163,7 @@ class PostingListEncoder {
 
   const PostingCodecs& codecs_;
   std::span<const uint32_t> doc_lengths_;
+  bool impacts_;  // whether lists of more than one block get impacts
   EncodedPostingList out_;
   PostingList pending_;  // added, not yet encoded: less than one chunk
   uint64_t count_ = 0;   // postings added

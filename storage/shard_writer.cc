@@ -320,7 +320,8 @@ absl::Status ShardWriter::AddPostingList(uint8_t field, std::string_view term,
   SCRY_RETURN_IF_ERROR(CheckDocids(list, impl_->doc_count));
   if (IsPairTerm(term) && list.docids.size() < impl_->pair_min_df) return absl::OkStatus();
   SCRY_ASSIGN_OR_RETURN(EncodedPostingList enc,
-                        EncodePostingList(list, impl_->codecs, impl_->doc_lengths[field]));
+                        EncodePostingList(list, impl_->codecs, impl_->doc_lengths[field],
+                                          /*impacts=*/!IsPairTerm(term)));
   SCRY_RETURN_IF_ERROR(MaybeInline(&enc));
   return impl_->parts[part].PutList(field, term, 0, enc);
 }
@@ -331,7 +332,10 @@ ShardWriter::ListWriter::ListWriter(ShardWriter* writer, size_t part, uint8_t fi
       part_(part),
       field_(field),
       term_(term),
-      encoder_(writer->impl_->codecs, writer->impl_->doc_lengths[field]) {}
+      // Pair lists are read by phrases only, never by a pruning evaluator:
+      // their impacts would be bytes no query reads.
+      encoder_(writer->impl_->codecs, writer->impl_->doc_lengths[field],
+               /*impacts=*/!IsPairTerm(term)) {}
 
 absl::StatusOr<std::unique_ptr<ShardWriter::ListWriter>> ShardWriter::StartList(
     uint8_t field, std::string_view term, size_t part) {

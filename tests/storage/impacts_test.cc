@@ -240,5 +240,111 @@ TEST(ImpactsTest, StoredImpactsBoundEveryPosting) {
   }
 }
 
+// Pair lists are read by phrases only, never by a pruning evaluator, so they
+// store no impacts: same postings and positions as a word's list, impact
+// bytes 0 in every block, and a cursor asked for their bounds reports
+// DataLoss rather than a bound it does not have.
+TEST(ImpactsTest, PairListsStoreNoImpacts) {
+  SCRY_SEEDED_RNG(rng, 45);
+  const uint32_t universe = 50000;
+  PostingList list;
+  for (uint32_t d = 0; d < universe; ++d) {
+    if (rng() % 4 != 0) continue;
+    list.docids.push_back(d);
+    const uint32_t f = 1 + rng() % 4;
+    list.freqs.push_back(f);
+    for (uint32_t k = 0; k < f; ++k) list.positions.push_back(k * 3 + rng() % 3);
+  }
+  ASSERT_GT(list.docids.size(), 8192u);  // more than one chunk
+
+  // The encoder fed in pieces gives the bytes of the whole-list encoding.
+  const PostingCodecs codecs{*CodecByName("simdbp128"), *CodecByName("pfor"), nullptr};
+  auto whole = EncodePostingList(list, codecs, {}, /*impacts=*/false);
+  ASSERT_THAT(whole, IsOk());
+  EXPECT_TRUE(whole->info.impacts.empty());
+  PostingListEncoder pieces(codecs, {}, /*impacts=*/false);
+  std::vector<std::string> posting_chunks, position_chunks;
+  for (size_t begin = 0, pos = 0; begin < list.docids.size();) {
+    const size_t end = std::min(list.docids.size(), begin + 1 + rng() % 3000);
+    PostingList piece;
+    piece.docids.assign(list.docids.begin() + begin, list.docids.begin() + end);
+    piece.freqs.assign(list.freqs.begin() + begin, list.freqs.begin() + end);
+    size_t n = 0;
+    for (uint32_t f : piece.freqs) n += f;
+    piece.positions.assign(list.positions.begin() + pos, list.positions.begin() + pos + n);
+    pos += n;
+    begin = end;
+    ASSERT_THAT(pieces.Add(piece), IsOk());
+    pieces.TakeChunks(&posting_chunks, &position_chunks);
+  }
+  auto rest = pieces.Finish();
+  ASSERT_THAT(rest, IsOk());
+  pieces.TakeChunks(&posting_chunks, &position_chunks);
+  for (auto& c : rest->posting_chunks) posting_chunks.push_back(std::move(c));
+  for (auto& c : rest->position_chunks) position_chunks.push_back(std::move(c));
+  EXPECT_EQ(posting_chunks, whole->posting_chunks);
+  EXPECT_EQ(position_chunks, whole->position_chunks);
+  EXPECT_EQ(rest->info.Encode(), whole->info.Encode());
+  for (const std::string& chunk : whole->posting_chunks) {
+    auto view = PostingChunkView::Parse(chunk);
+    ASSERT_THAT(view, IsOk());
+    for (uint32_t b = 0; b < view->num_blocks(); ++b) EXPECT_EQ(view->header(b).impact_bytes, 0);
+  }
+
+  TempDir dir;
+  ShardWriterOptions options;
+  options.codecs = codecs;
+  auto writer = ShardWriter::Create(dir.path(), options);
+  ASSERT_THAT(writer, IsOk());
+  for (uint32_t d = 0; d < universe; ++d) {
+    char id[32];
+    std::snprintf(id, sizeof id, "d%08u", d);
+    ASSERT_THAT((*writer)->AddDocument(d, StoredDocument{id, {}}, 1 + rng() % 500), IsOk());
+  }
+  const std::string pair = PairTerm("of", "the");
+  ASSERT_THAT((*writer)->AddPostingList(kTextField, "the", list), IsOk());
+  ASSERT_THAT((*writer)->AddPostingList(kTextField, pair, list), IsOk());
+  ShardMeta meta;
+  meta.language = "english";
+  meta.common_terms = {"of", "the"};
+  ASSERT_THAT((*writer)->Finish(meta), IsOk());
+  auto reader = ShardReader::Open(dir.path(), ShardReader::Options());
+  ASSERT_THAT(reader, IsOk());
+  auto word_info = (*reader)->FindTerm(kTextField, "the");
+  auto pair_info = (*reader)->FindTerm(kTextField, pair);
+  ASSERT_THAT(word_info, IsOk());
+  ASSERT_THAT(pair_info, IsOk());
+  ASSERT_TRUE(word_info->has_value() && pair_info->has_value());
+  EXPECT_FALSE((*word_info)->impacts.empty());
+  EXPECT_TRUE((*pair_info)->impacts.empty());
+  EXPECT_EQ((*pair_info)->df, (*word_info)->df);
+  EXPECT_EQ((*pair_info)->total_tf, (*word_info)->total_tf);
+
+  PostingCursor word(reader->get(), kTextField, "the", **word_info);
+  PostingCursor pair_cursor(reader->get(), kTextField, pair, **pair_info);
+  std::vector<uint32_t> word_positions, pair_positions;
+  for (size_t k = 0; k < list.docids.size(); ++k) {
+    ASSERT_EQ(word.docid(), list.docids[k]);
+    ASSERT_EQ(pair_cursor.docid(), list.docids[k]);
+    EXPECT_EQ(pair_cursor.freq(), list.freqs[k]);
+    ASSERT_THAT(word.Positions(&word_positions), IsOk());
+    ASSERT_THAT(pair_cursor.Positions(&pair_positions), IsOk());
+    EXPECT_EQ(pair_positions, word_positions);
+    word.Next();
+    pair_cursor.Next();
+  }
+  EXPECT_EQ(pair_cursor.docid(), kEndDocid);
+  EXPECT_THAT(pair_cursor.status(), IsOk());
+
+  PostingCursor bounds(reader->get(), kTextField, pair, **pair_info);
+  std::vector<Impact> impacts;
+  EXPECT_THAT(bounds.ListImpacts(&impacts), StatusIs(absl::StatusCode::kDataLoss));
+  PostingCursor block(reader->get(), kTextField, pair, **pair_info);
+  EXPECT_THAT(block.BlockImpacts(&impacts), StatusIs(absl::StatusCode::kDataLoss));
+  PostingCursor shallow(reader->get(), kTextField, pair, **pair_info);
+  shallow.ShallowNextGeq(list.docids[3 * kBlockSize]);
+  EXPECT_THAT(shallow.ShallowBlockImpacts(&impacts), StatusIs(absl::StatusCode::kDataLoss));
+}
+
 }  // namespace
 }  // namespace scry::storage
