@@ -51,9 +51,11 @@ class MadeDirs {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<query::Searcher>> ApplyOperations(
-    const query::Searcher& current, std::span<const LiveOp> ops, const LiveSegmentsOptions& options,
-    uint64_t* next_segment, ApplySummary* summary) {
+absl::StatusOr<std::unique_ptr<query::Searcher>> ApplyOperations(const query::Searcher& current,
+                                                                 std::span<const LiveOp> ops,
+                                                                 const LiveSegmentsOptions& options,
+                                                                 uint64_t* next_segment,
+                                                                 ApplySummary* summary) {
   ApplySummary local;
   ApplySummary& out = summary != nullptr ? *summary : local;
   out = ApplySummary();
@@ -68,11 +70,9 @@ absl::StatusOr<std::unique_ptr<query::Searcher>> ApplyOperations(
   std::vector<std::vector<uint32_t>> base_deleted(num_shards);
   std::vector<std::vector<uint32_t>> segment_deleted(old.segments.size());
   for (const auto& [id, op] : last) {
-    SCRY_ASSIGN_OR_RETURN(std::optional<query::DocLocation> at,
-                          current.Locate(std::string(id)));
+    SCRY_ASSIGN_OR_RETURN(std::optional<query::DocLocation> at, current.Locate(std::string(id)));
     if (!at.has_value()) continue;
-    (at->segment < 0 ? base_deleted[at->shard] : segment_deleted[at->segment])
-        .push_back(at->docid);
+    (at->segment < 0 ? base_deleted[at->shard] : segment_deleted[at->segment]).push_back(at->docid);
     ++out.deleted;
   }
 
@@ -87,16 +87,16 @@ absl::StatusOr<std::unique_ptr<query::Searcher>> ApplyOperations(
   next.base_deleted.resize(num_shards);
   for (uint32_t s = 0; s < num_shards; ++s) {
     const auto& was = s < old.base_deleted.size() ? old.base_deleted[s] : nullptr;
-    SCRY_ASSIGN_OR_RETURN(next.base_deleted[s],
-                          WithDeleted(was, std::move(base_deleted[s]),
-                                      current.base_shard(s).meta().doc_count));
+    SCRY_ASSIGN_OR_RETURN(
+        next.base_deleted[s],
+        WithDeleted(was, std::move(base_deleted[s]), current.base_shard(s).meta().doc_count));
   }
   next.segments = old.segments;
   for (size_t i = 0; i < next.segments.size(); ++i) {
     query::Segment& segment = next.segments[i];
-    SCRY_ASSIGN_OR_RETURN(segment.deleted, WithDeleted(segment.deleted,
-                                                       std::move(segment_deleted[i]),
-                                                       segment.reader->meta().doc_count));
+    SCRY_ASSIGN_OR_RETURN(segment.deleted,
+                          WithDeleted(segment.deleted, std::move(segment_deleted[i]),
+                                      segment.reader->meta().doc_count));
   }
 
   MadeDirs made;

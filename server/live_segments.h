@@ -54,9 +54,9 @@ struct LiveSegmentsOptions {
 };
 
 struct ApplySummary {
-  uint64_t upserted = 0;         // documents written into new segments
-  uint64_t deleted = 0;          // earlier copies marked deleted
-  uint64_t segments_built = 0;   // new segment directories
+  uint64_t upserted = 0;        // documents written into new segments
+  uint64_t deleted = 0;         // earlier copies marked deleted
+  uint64_t segments_built = 0;  // new segment directories
   std::vector<std::string> new_segment_paths;
 };
 
@@ -66,9 +66,11 @@ struct ApplySummary {
 // retry: InvalidArgument if a document breaks the segment's rules (it should
 // have been refused at write time), ResourceExhausted/Internal for I/O,
 // DataLoss if the ids cannot be read.
-absl::StatusOr<std::unique_ptr<query::Searcher>> ApplyOperations(
-    const query::Searcher& current, std::span<const LiveOp> ops, const LiveSegmentsOptions& options,
-    uint64_t* next_segment, ApplySummary* summary = nullptr);
+absl::StatusOr<std::unique_ptr<query::Searcher>> ApplyOperations(const query::Searcher& current,
+                                                                 std::span<const LiveOp> ops,
+                                                                 const LiveSegmentsOptions& options,
+                                                                 uint64_t* next_segment,
+                                                                 ApplySummary* summary = nullptr);
 
 }  // namespace scry::server
 
