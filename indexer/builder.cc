@@ -360,13 +360,7 @@ class Build {
     Document doc;
     doc.id = std::move(in.id);
     doc.fields = std::move(in.fields);
-    // Title first, then body, then the rest in input order.
-    std::stable_sort(doc.fields.begin(), doc.fields.end(), [](const auto& a, const auto& b) {
-      auto rank = [](const std::string& name) {
-        return name == "title" ? 0 : name == "body" ? 1 : 2;
-      };
-      return rank(a.first) < rank(b.first);
-    });
+    OrderMembers(&doc.fields);
     size_t bytes = doc.id.size();
     for (const auto& f : doc.fields) {
       SCRY_ASSIGN_OR_RETURN(uint8_t id, FieldId(f.first));

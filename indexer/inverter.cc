@@ -97,6 +97,15 @@ void AddPairTokens(const PairTerms& pairs, size_t n, std::vector<Token>* tokens,
 
 }  // namespace
 
+void OrderMembers(std::vector<std::pair<std::string, std::string>>* fields) {
+  std::stable_sort(fields->begin(), fields->end(), [](const auto& a, const auto& b) {
+    auto rank = [](const std::string& name) {
+      return name == "title" ? 0 : name == "body" ? 1 : 2;
+    };
+    return rank(a.first) < rank(b.first);
+  });
+}
+
 void Invert(const std::vector<std::string>& stored_fields, Analyzer* analyzer, const Batch& batch,
             Inverted* out, const PairTerms* pairs) {
   out->batch = &batch;

@@ -41,6 +41,10 @@ struct Document {
   std::vector<uint8_t> field_ids;  // named field of each member, or 0; parallel to fields
 };
 
+// Puts a document's members in the order they are indexed in: title first,
+// then body, then the rest in input order.
+void OrderMembers(std::vector<std::pair<std::string, std::string>>* fields);
+
 // Consecutive documents of one shard: document i has docid first_docid + i.
 struct Batch {
   uint32_t shard = 0;

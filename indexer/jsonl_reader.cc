@@ -2,10 +2,12 @@
 #include "indexer/jsonl_reader.h"
 
 #include <cstring>
+#include <span>
 
 #include "absl/strings/str_cat.h"
 #include "indexer/input.h"
 #include "simdjson.h"
+#include "storage/status.h"
 
 namespace scry::indexer {
 
@@ -35,7 +37,47 @@ const char* TypeName(simdjson::dom::element_type t) {
   return "an unknown type";
 }
 
+absl::Status CheckId(std::string_view id) {
+  if (id.empty()) return absl::InvalidArgumentError("member \"id\" is empty");
+  if (id.size() > kMaxIdBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("member \"id\" is longer than ", kMaxIdBytes, " bytes"));
+  }
+  return absl::OkStatus();
+}
+
+// Whether a member `name` may follow the members `before` it.
+absl::Status CheckNewMember(std::span<const std::pair<std::string, std::string>> before,
+                            std::string_view name) {
+  for (const auto& f : before) {
+    if (f.first == name) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("member \"", AsAbsl(name), "\" appears twice"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::Status ValidateDocument(const InputDocument& doc, size_t max_document_bytes) {
+  auto utf8 = [](std::string_view s) { return simdjson::validate_utf8(s.data(), s.size()); };
+  if (!utf8(doc.id)) return absl::InvalidArgumentError("invalid UTF-8");
+  SCRY_RETURN_IF_ERROR(CheckId(doc.id));
+  size_t bytes = doc.id.size();
+  for (size_t i = 0; i < doc.fields.size(); ++i) {
+    const auto& [name, value] = doc.fields[i];
+    if (!utf8(name) || !utf8(value)) return absl::InvalidArgumentError("invalid UTF-8");
+    if (name == "id") return absl::InvalidArgumentError("member \"id\" appears twice");
+    SCRY_RETURN_IF_ERROR(CheckNewMember({doc.fields.data(), i}, name));
+    bytes += value.size();
+  }
+  if (bytes > max_document_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("document longer than ", max_document_bytes, " bytes"));
+  }
+  return absl::OkStatus();
+}
 
 JsonlReader::JsonlReader(std::string path, std::unique_ptr<ByteSource> source,
                          size_t max_line_bytes)
@@ -154,11 +196,7 @@ absl::Status JsonlReader::ParseLine(InputDocument* doc) {
         return absl::InvalidArgumentError(
             absl::StrCat("member \"id\" must be a string, got ", TypeName(type)));
       }
-      if (id.empty()) return absl::InvalidArgumentError("member \"id\" is empty");
-      if (id.size() > kMaxIdBytes) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("member \"id\" is longer than ", kMaxIdBytes, " bytes"));
-      }
+      SCRY_RETURN_IF_ERROR(CheckId(id));
       doc->id.assign(id);
       have_id = true;
       continue;
@@ -169,11 +207,7 @@ absl::Status JsonlReader::ParseLine(InputDocument* doc) {
       return absl::InvalidArgumentError(
           absl::StrCat("member \"", key_str, "\" must be a string or null, got ", TypeName(type)));
     }
-    for (const auto& f : doc->fields) {
-      if (f.first == key) {
-        return absl::InvalidArgumentError(absl::StrCat("member \"", key_str, "\" appears twice"));
-      }
-    }
+    SCRY_RETURN_IF_ERROR(CheckNewMember(doc->fields, key));
     doc->fields.emplace_back(key_str, std::string(value));
   }
   if (!have_id) return absl::InvalidArgumentError("missing member \"id\"");

@@ -37,6 +37,13 @@ struct InputDocument {
   uint64_t line = 0;  // 1-based line number in the file
 };
 
+// The rules a JSON line's document follows, for documents parsed elsewhere
+// (a live index's writes): the id 1 to kMaxIdBytes bytes; id, member names
+// and values valid UTF-8; no member named "id", none twice; id and values
+// at most `max_document_bytes` in all. InvalidArgument with the reason
+// JsonlReader gives for the same fault (without "PATH:LINE: ").
+absl::Status ValidateDocument(const InputDocument& doc, size_t max_document_bytes);
+
 class JsonlReader {
  public:
   // Opens `path` ("-" is standard input). NotFound/PermissionDenied/Internal

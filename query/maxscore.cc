@@ -158,6 +158,12 @@ absl::Status MaxScoreTopK(const std::vector<TermCursor<Cursor>>& terms, const Sc
       uint32_t d = kEndDocid;
       for (size_t j = first_essential; j < n; ++j) d = std::min(d, cursor[j]->docid());
       if (d > end) break;
+      if (ctx.Deleted(d)) {  // never a match, never in the heap
+        for (size_t j = first_essential; j < n; ++j) {
+          if (cursor[j]->docid() == d) cursor[j]->Next();
+        }
+        continue;
+      }
       ++result->matches;
       double partial = 0;
       std::fill(matched.begin(), matched.end(), 0);
@@ -229,6 +235,14 @@ absl::Status BlockMaxWandTopK(const std::vector<TermCursor<Cursor>>& terms,
   auto resort = [&](size_t i) {
     for (; i + 1 < n && by_docid(ord[i + 1], ord[i]); ++i) std::swap(ord[i], ord[i + 1]);
   };
+  // Moves the cursors of ord[0..p], all on the pivot, past it.
+  auto past_pivot = [&](size_t p) {
+    for (size_t i = 0; i <= p; ++i) cursor[ord[i]]->Next();
+    // Back into docid order (insertion sort: only ord[0..p] moved).
+    for (size_t i = 1; i < n; ++i) {
+      for (size_t j = i; j > 0 && by_docid(ord[j], ord[j - 1]); --j) std::swap(ord[j], ord[j - 1]);
+    }
+  };
   BlockBounds<Cursor> blocks(terms, ctx);
   std::vector<double> contribution(n, 0.0);
   std::vector<uint8_t> matched(n, 0);
@@ -291,7 +305,11 @@ absl::Status BlockMaxWandTopK(const std::vector<TermCursor<Cursor>>& terms,
       resort(i);
       continue;
     }
-    // Every cursor in ord[0..p] is on the pivot: score it.
+    // Every cursor in ord[0..p] is on the pivot: score it, unless deleted.
+    if (ctx.Deleted(pivot)) {
+      past_pivot(p);
+      continue;
+    }
     ++result->matches;
     std::fill(matched.begin(), matched.end(), 0);
     for (size_t i = 0; i <= p; ++i) {
@@ -305,11 +323,7 @@ absl::Status BlockMaxWandTopK(const std::vector<TermCursor<Cursor>>& terms,
       if (matched[q]) score += contribution[q];
     }
     if (heap.Offer(ScoredDoc{score, pivot})) bar.Publish();
-    for (size_t i = 0; i <= p; ++i) cursor[ord[i]]->Next();
-    // Back into docid order (insertion sort: only ord[0..p] moved).
-    for (size_t i = 1; i < n; ++i) {
-      for (size_t j = i; j > 0 && by_docid(ord[j], ord[j - 1]); --j) std::swap(ord[j], ord[j - 1]);
-    }
+    past_pivot(p);
   }
   for (size_t q = 0; q < n; ++q) SCRY_RETURN_IF_ERROR(cursor[q]->status());
   result->top = heap.Take();
@@ -333,6 +347,7 @@ absl::Status BlockMaxConjunctionTopK(const std::vector<TermCursor<Cursor>>& term
     const uint32_t d = docs.NextGeq(target);
     if (d == kEndDocid) break;
     target = d + 1;
+    if (ctx.Deleted(d)) continue;  // never a match, never in the heap
     if (bar.active()) {
       double sum = 0;
       uint32_t window_end = kEndDocid;

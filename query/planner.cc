@@ -214,6 +214,43 @@ void AddTermStatistics(const ShardTerms& terms, PlanStatistics* stats) {
   }
 }
 
+absl::StatusOr<uint32_t> CountDeletedPostings(const storage::ShardReader& shard, uint8_t field,
+                                              std::string_view term, const TermInfo& info,
+                                              const DeletedDocs& deleted) {
+  storage::PostingCursor cursor(&shard, field, std::string(term), info);
+  uint32_t count = 0;
+  if (info.df <= deleted.size()) {
+    for (uint32_t d = cursor.docid(); d != storage::kEndDocid; cursor.Next(), d = cursor.docid()) {
+      count += deleted.Contains(d) ? 1 : 0;
+    }
+  } else {
+    for (const uint32_t d : deleted.docids()) {
+      cursor.NextGeq(d);
+      if (cursor.docid() == storage::kEndDocid) break;
+      count += cursor.docid() == d ? 1 : 0;
+    }
+  }
+  SCRY_RETURN_IF_ERROR(cursor.status());
+  return count;
+}
+
+absl::Status SubtractDeletedStatistics(const storage::ShardReader& shard, const ShardTerms& terms,
+                                       const DeletedDocs& deleted, Deadline* deadline,
+                                       PlanStatistics* stats) {
+  if (deleted.size() == 0) return absl::OkStatus();
+  for (const auto& [key, info] : terms) {
+    const size_t nul = key.find('\0');
+    const std::string_view term = std::string_view(key).substr(nul + 1);
+    if (!info.has_value() || storage::IsPairTerm(term)) continue;
+    if (deadline != nullptr && deadline->Expired()) return deadline->status();
+    const uint8_t field = *ShardFieldId(shard, std::string_view(key).substr(0, nul));
+    SCRY_ASSIGN_OR_RETURN(const uint32_t n,
+                          CountDeletedPostings(shard, field, term, *info, deleted));
+    stats->df[key] -= n;
+  }
+  return absl::OkStatus();
+}
+
 size_t CursorCount(const QueryNode& node, const ShardTerms& terms) {
   size_t n = 0;
   if (node.kind == QueryNode::Kind::kTerm || node.kind == QueryNode::Kind::kPhrase) {

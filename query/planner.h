@@ -39,6 +39,7 @@
 #include "query/bm25.h"
 #include "query/collector.h"
 #include "query/deadline.h"
+#include "query/deleted_docs.h"
 #include "query/query_parser.h"
 #include "query/query_tree.h"
 #include "query/rewrite.h"
@@ -160,6 +161,24 @@ absl::StatusOr<ShardTerms> LookupTerms(const storage::ShardReader& shard,
 // Step 2: adds the document frequencies of one shard's terms (not pairs)
 // to *stats.
 void AddTermStatistics(const ShardTerms& terms, PlanStatistics* stats);
+
+// How many of the documents of `deleted` hold the term (field, term) of
+// `shard` whose TermInfo is `info`: the list is walked, testing each docid
+// against the bitmap, if it is no longer than the deleted list, else
+// the deleted docids are looked up in it in order (NextGeq, which skips
+// blocks by their headers). Either way O(min(df, deleted) x a block
+// decode) at worst. DataLoss if the list cannot be read.
+absl::StatusOr<uint32_t> CountDeletedPostings(const storage::ShardReader& shard, uint8_t field,
+                                              std::string_view term, const storage::TermInfo& info,
+                                              const DeletedDocs& deleted);
+
+// Step 2, for a shard with deleted documents (a live index): takes from
+// stats->df, for each term (not pair) of `terms` that the shard holds, the
+// deleted documents that hold it (CountDeletedPostings), so that df counts
+// live documents only. `deadline` (may be null) is polled before each term.
+absl::Status SubtractDeletedStatistics(const storage::ShardReader& shard, const ShardTerms& terms,
+                                       const DeletedDocs& deleted, Deadline* deadline,
+                                       PlanStatistics* stats);
 
 // The posting cursors a shard whose terms are `terms` opens at once to
 // evaluate `root`: one per term of each term or phrase leaf that the shard

@@ -95,6 +95,10 @@ class PhraseScorer final : public Scorer {
         docid_ = kEndDocid;
         return;
       }
+      if (ctx_->Deleted(d)) {  // never a match: no positions read
+        target = d + 1;
+        continue;
+      }
       phrase_freq_ = slop_ == 0 ? CountMatches() : SloppyFreq();
       if (phrase_freq_ > 0) {
         docid_ = d;

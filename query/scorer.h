@@ -26,6 +26,7 @@
 #include "query/collector.h"
 #include "query/cursor.h"
 #include "query/deadline.h"
+#include "query/deleted_docs.h"
 #include "storage/posting_cursor.h"
 #include "storage/shard.h"
 
@@ -65,8 +66,15 @@ struct ScoringContext {
   Deadline* deadline = nullptr;
   std::vector<Bm25> field_bm25;  // by the shard's field id; missing ones use `bm25`
   RankAfter after;               // for every top-k heap of the shard
+  // The shard's deleted documents (a live index, query/deleted_docs.h), which
+  // never match; null if it has none, so a shard without deletes pays one
+  // test of a null pointer per candidate.
+  const DeletedDocs* deleted = nullptr;
 
   [[nodiscard]] bool Expired() const { return deadline != nullptr && deadline->Expired(); }
+  [[nodiscard]] bool Deleted(uint32_t docid) const {
+    return deleted != nullptr && deleted->Contains(docid);
+  }
   [[nodiscard]] const Bm25& Of(uint8_t field) const {
     return field < field_bm25.size() ? field_bm25[field] : bm25;
   }

@@ -2,6 +2,7 @@
 #include "query/searcher.h"
 
 #include <algorithm>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -17,57 +18,145 @@
 
 namespace scry::query {
 
+struct Searcher::Base {
+  std::unique_ptr<storage::IndexReader> index;
+  PlannerOptions planner_options;
+  size_t max_query_memory_bytes = 0;
+  size_t threads = 1;  // of the pool, the calling thread included
+  std::unique_ptr<AnalyzerPool> analyzers;
+  mutable std::once_flag pool_once;
+  mutable std::unique_ptr<ThreadPool> pool;
+};
+
 absl::StatusOr<std::unique_ptr<Searcher>> Searcher::Open(const std::string& index_dir,
                                                          const SearcherOptions& options) {
-  std::unique_ptr<Searcher> searcher(new Searcher());
+  auto base = std::make_shared<Base>();
   storage::ShardReader::Options shard_options;
   shard_options.block_cache_bytes = options.block_cache_bytes;
   shard_options.memory_lists_bytes = options.memory_lists_bytes;
   shard_options.memory_dictionary = options.memory_dictionary;
-  SCRY_ASSIGN_OR_RETURN(searcher->index_, storage::IndexReader::Open(index_dir, shard_options));
-  const storage::IndexReader& index = *searcher->index_;
-  if (index.num_shards() > 1) {
-    const size_t threads = options.search_threads != 0
-                               ? options.search_threads
-                               : std::max<size_t>(1, std::thread::hardware_concurrency());
-    // The calling thread works too, so one fewer worker is enough.
-    searcher->pool_ = std::make_unique<ThreadPool>(threads - 1);
-  }
+  SCRY_ASSIGN_OR_RETURN(base->index, storage::IndexReader::Open(index_dir, shard_options));
+  const storage::IndexReader& index = *base->index;
+  base->threads = options.search_threads != 0
+                      ? options.search_threads
+                      : std::max<size_t>(1, std::thread::hardware_concurrency());
   SCRY_ASSIGN_OR_RETURN(std::unique_ptr<analysis::Analyzer> prototype,
                         analysis::Analyzer::Create(analysis::AnalyzerOptions{
                             index.manifest().language, index.manifest().stopwords}));
-  searcher->analyzers_ = std::make_unique<AnalyzerPool>(std::move(prototype));
+  base->analyzers = std::make_unique<AnalyzerPool>(std::move(prototype));
+  base->planner_options.parse = options.parse;
+  base->planner_options.max_top_k = options.max_top_k;
+  base->planner_options.expansion = options.expansion;
+  base->planner_options.parallel_min_postings = options.parallel_min_postings;
+  base->max_query_memory_bytes = options.max_query_memory_bytes;
 
-  PlanStatistics& collection = searcher->collection_;
-  collection.docs = index.total_docs();
-  collection.total_length = index.total_length();
-  std::set<std::string> names;
-  for (size_t s = 0; s < index.num_shards(); ++s) {
-    searcher->shards_.push_back(&index.shard(s));
-    const storage::ShardMeta& meta = index.shard(s).meta();
-    for (size_t f = 1; f < meta.field_names.size(); ++f) {
-      names.insert(meta.field_names[f]);
-      collection.field_lengths[meta.field_names[f]] += meta.field_lengths[f];
+  std::unique_ptr<Searcher> searcher(new Searcher());
+  searcher->base_ = std::move(base);
+  SCRY_RETURN_IF_ERROR(searcher->Init());
+  // Made now rather than at the first query, as before segments.
+  if (index.num_shards() > 1) searcher->pool();
+  return searcher;
+}
+
+absl::StatusOr<std::unique_ptr<Searcher>> Searcher::WithSegments(Snapshot snapshot) const {
+  const storage::IndexReader& index = *base_->index;
+  const size_t num_shards = index.num_shards();
+  if (snapshot.base_deleted.size() > num_shards) {
+    return absl::InvalidArgumentError(absl::StrCat("deleted documents of ",
+                                                   snapshot.base_deleted.size(),
+                                                   " shards for an index of ", num_shards));
+  }
+  snapshot.base_deleted.resize(num_shards);
+  for (size_t s = 0; s < num_shards; ++s) {
+    const auto& deleted = snapshot.base_deleted[s];
+    if (deleted != nullptr && deleted->doc_count() != index.shard(s).meta().doc_count) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the deleted documents of shard ", s, " are for another shard (", deleted->doc_count(),
+          " documents, not ", index.shard(s).meta().doc_count, ")"));
     }
   }
-  IndexInfo& info = searcher->info_;
-  info.generation_path = index.generation_path();
-  info.generation = index.generation_name();
-  info.language = index.manifest().language;
-  info.stopwords = index.manifest().stopwords;
-  info.num_shards = static_cast<uint32_t>(index.num_shards());
-  info.docs = index.total_docs();
-  info.fields.assign(names.begin(), names.end());
-
-  PlannerOptions planner_options;
-  planner_options.parse = options.parse;
-  planner_options.max_top_k = options.max_top_k;
-  planner_options.expansion = options.expansion;
-  planner_options.parallel_min_postings = options.parallel_min_postings;
-  searcher->planner_ = std::make_unique<Planner>(planner_options, info.fields, index.num_shards(),
-                                                 searcher->analyzers_.get());
-  searcher->max_query_memory_bytes_ = options.max_query_memory_bytes;
+  for (size_t i = 0; i < snapshot.segments.size(); ++i) {
+    const Segment& segment = snapshot.segments[i];
+    if (segment.reader == nullptr || segment.shard >= num_shards) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("segment ", i, " has no reader or names no shard of the index"));
+    }
+    const storage::ShardMeta& meta = segment.reader->meta();
+    if (meta.language != index.manifest().language) {
+      return absl::InvalidArgumentError(absl::StrCat("segment ", i, " was analysed as \"",
+                                                     meta.language, "\", the index as \"",
+                                                     index.manifest().language, "\""));
+    }
+    if (segment.deleted != nullptr && segment.deleted->doc_count() != meta.doc_count) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the deleted documents of segment ", i, " are for another shard"));
+    }
+  }
+  std::unique_ptr<Searcher> searcher(new Searcher());
+  searcher->base_ = base_;
+  searcher->snapshot_ = std::move(snapshot);
+  SCRY_RETURN_IF_ERROR(searcher->Init());
   return searcher;
+}
+
+absl::Status Searcher::Init() {
+  const storage::IndexReader& index = *base_->index;
+  for (size_t s = 0; s < index.num_shards(); ++s) {
+    shards_.push_back(&index.shard(s));
+    deleted_.push_back(s < snapshot_.base_deleted.size() ? snapshot_.base_deleted[s].get()
+                                                         : nullptr);
+  }
+  for (const Segment& segment : snapshot_.segments) {
+    shards_.push_back(segment.reader.get());
+    deleted_.push_back(segment.deleted.get());
+  }
+  // The live sizes: each part's, less its deleted documents' (their lengths
+  // are in memory).
+  std::set<std::string> names;
+  for (size_t p = 0; p < shards_.size(); ++p) {
+    const storage::ShardReader& shard = *shards_[p];
+    const storage::ShardMeta& meta = shard.meta();
+    std::vector<uint64_t> lengths = meta.field_lengths;
+    lengths.resize(std::max<size_t>(meta.field_names.size(), 1), 0);
+    if (meta.field_lengths.empty()) lengths[0] = meta.total_length;  // format 4
+    uint64_t docs = meta.doc_count;
+    if (deleted_[p] != nullptr) {
+      docs -= deleted_[p]->size();
+      for (const uint32_t d : deleted_[p]->docids()) {
+        for (size_t f = 0; f < lengths.size(); ++f) {
+          lengths[f] -= shard.doc_length(static_cast<uint8_t>(f), d);
+        }
+      }
+    }
+    collection_.docs += docs;
+    collection_.total_length += lengths[0];
+    for (size_t f = 1; f < meta.field_names.size(); ++f) {
+      names.insert(meta.field_names[f]);
+      collection_.field_lengths[meta.field_names[f]] += lengths[f];
+    }
+  }
+  info_.generation_path = index.generation_path();
+  info_.generation = index.generation_name();
+  info_.language = index.manifest().language;
+  info_.stopwords = index.manifest().stopwords;
+  info_.num_shards = static_cast<uint32_t>(index.num_shards());
+  info_.docs = collection_.docs;
+  info_.fields.assign(names.begin(), names.end());
+  planner_ = std::make_unique<Planner>(base_->planner_options, info_.fields, shards_.size(),
+                                       base_->analyzers.get());
+  return absl::OkStatus();
+}
+
+ThreadPool* Searcher::pool() const {
+  std::call_once(base_->pool_once, [&] {
+    // The calling thread works too, so one fewer worker is enough.
+    base_->pool = std::make_unique<ThreadPool>(base_->threads - 1);
+  });
+  return base_->pool.get();
+}
+
+const storage::ShardReader& Searcher::base_shard(uint32_t shard) const {
+  return base_->index->shard(shard);
 }
 
 Searcher::~Searcher() = default;
@@ -85,9 +174,14 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
     SCRY_ASSIGN_OR_RETURN(terms[s],
                           LookupTerms(*shards_[s], plan.terms, plan.pairs, &lookup_deadline));
     AddTermStatistics(terms[s], &stats);
+    if (deleted_[s] != nullptr) {
+      SCRY_RETURN_IF_ERROR(
+          SubtractDeletedStatistics(*shards_[s], terms[s], *deleted_[s], &lookup_deadline, &stats));
+    }
   }
   planner_->SetStatistics(std::move(stats), &plan);
-  if (max_query_memory_bytes_ > 0) {
+  const size_t max_query_memory_bytes = base_->max_query_memory_bytes;
+  if (max_query_memory_bytes > 0) {
     // The cursors of the shards evaluated at once (all of them in parallel,
     // else the largest one), refused before any is opened.
     size_t cursors = 0;
@@ -96,12 +190,12 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
       cursors = plan.parallel ? cursors + n : std::max(cursors, n);
     }
     const uint64_t bytes = uint64_t{cursors} * CursorMemoryBytes();
-    if (bytes > max_query_memory_bytes_) {
+    if (bytes > max_query_memory_bytes) {
       return absl::ResourceExhaustedError(absl::StrFormat(
           "the query would take about %.1f MiB to evaluate (%u posting lists open at once), more "
           "than the limit of %.1f MiB per query; use fewer words, prefixes or fields",
           static_cast<double>(bytes) / (1 << 20), cursors,
-          static_cast<double>(max_query_memory_bytes_) / (1 << 20)));
+          static_cast<double>(max_query_memory_bytes) / (1 << 20)));
     }
   }
 
@@ -113,11 +207,12 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
   std::vector<absl::Status> statuses(shards_.size());
   SharedThreshold shared;
   auto evaluate = [&](size_t s) {
-    statuses[s] = SearchShard(plan, *shards_[s], static_cast<uint32_t>(s), terms[s], &shared,
-                              Deadline(request.deadline, request.cancelled), &shard_results[s]);
+    statuses[s] =
+        SearchShard(plan, *shards_[s], static_cast<uint32_t>(s), terms[s], &shared,
+                    Deadline(request.deadline, request.cancelled), &shard_results[s], deleted_[s]);
   };
   if (plan.parallel) {
-    pool_->RunAll(shards_.size(), evaluate);
+    pool()->RunAll(shards_.size(), evaluate);
   } else {
     for (size_t s = 0; s < shards_.size(); ++s) evaluate(s);
   }
@@ -141,25 +236,49 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
   const size_t begin = std::min<size_t>(request.offset, candidates.size());
   const size_t end = std::min(candidates.size(), plan.keep);
   std::span<const ShardHit> page(candidates.data() + begin, std::max(begin, end) - begin);
-  SCRY_ASSIGN_OR_RETURN(result.hits, FetchHits(plan, request, shards_, page, *analyzers_));
+  SCRY_ASSIGN_OR_RETURN(result.hits, FetchHits(plan, request, shards_, page, *base_->analyzers));
   return result;
 }
 
+absl::StatusOr<std::optional<DocLocation>> Searcher::Locate(const std::string& id) const {
+  const uint32_t shard = storage::ShardForId(id, info_.num_shards);
+  // Newest first: the shard's segments from the last, then the shard.
+  for (size_t i = snapshot_.segments.size() + 1; i-- > 0;) {
+    const bool in_base = i == 0;
+    const size_t part = in_base ? shard : info_.num_shards + i - 1;
+    if (!in_base && snapshot_.segments[i - 1].shard != shard) continue;
+    SCRY_ASSIGN_OR_RETURN(const std::optional<uint32_t> docid, shards_[part]->FindDocId(id));
+    if (!docid.has_value() || (deleted_[part] != nullptr && deleted_[part]->Contains(*docid))) {
+      continue;
+    }
+    return DocLocation{shard, static_cast<int32_t>(i) - 1, *docid};
+  }
+  return std::nullopt;
+}
+
 absl::StatusOr<Document> Searcher::GetDocument(const std::string& id) const {
-  const size_t s = storage::ShardForId(id, static_cast<uint32_t>(shards_.size()));
-  SCRY_ASSIGN_OR_RETURN(auto docid, shards_[s]->FindDocId(id));
-  if (!docid.has_value())
-    return absl::NotFoundError(absl::StrCat("no document with id \"", id, "\""));
-  SCRY_ASSIGN_OR_RETURN(storage::StoredDocument doc, shards_[s]->GetDocument(*docid));
+  SCRY_ASSIGN_OR_RETURN(const std::optional<DocLocation> at, Locate(id));
+  if (!at.has_value()) return absl::NotFoundError(absl::StrCat("no document with id \"", id, "\""));
+  const storage::ShardReader& shard =
+      at->segment < 0 ? *shards_[at->shard]
+                      : *snapshot_.segments[static_cast<size_t>(at->segment)].reader;
+  SCRY_ASSIGN_OR_RETURN(storage::StoredDocument doc, shard.GetDocument(at->docid));
   return Document{std::move(doc.id), std::move(doc.fields)};
 }
 
 absl::StatusOr<std::vector<ShardInfo>> Searcher::Stats() const {
   std::vector<ShardInfo> out;
-  for (const storage::ShardReader* shard : shards_) {
-    SCRY_ASSIGN_OR_RETURN(storage::ShardStats stats, shard->Stats());
-    out.push_back(ShardInfo{stats.meta.shard_index, stats.meta.doc_count, stats.meta.term_count,
-                            stats.meta.posting_count, std::move(stats.bytes_per_cf)});
+  for (uint32_t s = 0; s < info_.num_shards; ++s) {
+    out.push_back(ShardInfo{shards_[s]->meta().shard_index, 0, 0, 0, {}});
+  }
+  for (size_t p = 0; p < shards_.size(); ++p) {
+    SCRY_ASSIGN_OR_RETURN(storage::ShardStats stats, shards_[p]->Stats());
+    ShardInfo& info =
+        out[p < info_.num_shards ? p : snapshot_.segments[p - info_.num_shards].shard];
+    info.docs += stats.meta.doc_count - (deleted_[p] != nullptr ? deleted_[p]->size() : 0);
+    info.terms += stats.meta.term_count;
+    info.postings += stats.meta.posting_count;
+    for (const auto& [cf, bytes] : stats.bytes_per_cf) info.bytes_per_column_family[cf] += bytes;
   }
   return out;
 }

@@ -11,17 +11,25 @@
 // per-shard evaluation (query/shard_search.h), the merge
 // (query/collector.h) and hit fetching (query/hit_fetcher.h).
 //
-// Thread safety: Search, GetDocument and Stats are safe to call concurrently.
+// A live index (issue 19) searches a Snapshot: the base generation's shards,
+// segments of documents added since (each evaluated like one more shard) and
+// the deleted documents of each; Searcher::WithSegments makes the immutable
+// Searcher of a snapshot, which a server swaps in on refresh.
+//
+// Thread safety: Search, GetDocument, Locate, Stats and WithSegments are safe
+// to call concurrently.
 #ifndef SCRY_QUERY_SEARCHER_H_
 #define SCRY_QUERY_SEARCHER_H_
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "query/analyzer_pool.h"
+#include "query/deleted_docs.h"
 #include "query/index_info.h"
 #include "query/planner.h"
 #include "query/query_parser.h"
@@ -66,6 +74,33 @@ struct SearcherOptions {
   size_t max_query_memory_bytes = size_t{128} << 20;
 };
 
+// A segment of a live index: a small shard of new documents written after
+// the base generation (indexer/segment.h, BuildSegment), in the same format,
+// that belongs to base shard `shard` (its ids route there: storage::
+// ShardForId), with the documents of it that were deleted or replaced since.
+struct Segment {
+  uint32_t shard = 0;
+  std::shared_ptr<const storage::ShardReader> reader;
+  std::shared_ptr<const DeletedDocs> deleted;  // null: none
+};
+
+// What a live index serves at one moment besides its base generation.
+struct Snapshot {
+  // The deleted documents of each base shard, by shard index; missing or
+  // null entries: none.
+  std::vector<std::shared_ptr<const DeletedDocs>> base_deleted;
+  // Oldest first (within a shard, a later segment's copy of an id is the
+  // newer one: GetDocument and Locate look there first).
+  std::vector<Segment> segments;
+};
+
+// Where the live copy of an id is (Searcher::Locate).
+struct DocLocation {
+  uint32_t shard = 0;    // the base shard its id routes to
+  int32_t segment = -1;  // its index in Snapshot::segments, or -1: the base shard
+  uint32_t docid = 0;    // in that shard or segment
+};
+
 class Searcher {
  public:
   // FailedPrecondition if `index_dir` holds no index; other codes if it is
@@ -83,12 +118,35 @@ class Searcher {
   // the index cannot be read.
   absl::StatusOr<SearchResult> Search(const SearchRequest& request) const;
 
-  // NotFound if no document has id `id`; DataLoss if it cannot be read.
+  // A Searcher of the same base generation (sharing this one's open shards,
+  // threads and analysers; either may be destroyed first) with `snapshot`'s
+  // segments and deleted documents instead of this one's. It answers as a
+  // bulk build of its live documents would: the same hits, scores and exact
+  // total_hits (statistics count live documents only; deleted ones never
+  // match). InvalidArgument if a segment names no shard of the index, a
+  // deleted set's doc_count is not its shard's, or a segment's analyser
+  // settings differ from the base's. Cost: O(segments + deleted docids x
+  // named fields), paid here once (the live lengths), not per query.
+  absl::StatusOr<std::unique_ptr<Searcher>> WithSegments(Snapshot snapshot) const;
+
+  // NotFound if no live document has id `id`; DataLoss if it cannot be read.
   absl::StatusOr<Document> GetDocument(const std::string& id) const;
 
-  // Each shard's sizes, in shard order, read now. DataLoss/Internal if a
-  // shard cannot be read.
+  // The live copy of `id` (the newest segment first, then the base shard),
+  // or nullopt if there is none. DataLoss if the ids cannot be read.
+  absl::StatusOr<std::optional<DocLocation>> Locate(const std::string& id) const;
+
+  // Each shard's sizes, in shard order, read now: live documents (its
+  // segments' included), and terms, postings and bytes summed over the
+  // shard and its segments (deleted postings still count until a merge
+  // drops them). DataLoss/Internal if a shard cannot be read.
   absl::StatusOr<std::vector<ShardInfo>> Stats() const;
+
+  // The snapshot searched (empty for a Searcher from Open).
+  const Snapshot& snapshot() const { return snapshot_; }
+  // The base shard `shard` (to build segments with its settings).
+  // REQUIRES: shard < info().num_shards.
+  const storage::ShardReader& base_shard(uint32_t shard) const;
 
   // The index, as opened.
   const IndexInfo& info() const { return info_; }
@@ -101,15 +159,24 @@ class Searcher {
  private:
   Searcher() = default;
 
-  std::unique_ptr<storage::IndexReader> index_;
-  std::vector<const storage::ShardReader*> shards_;  // index_'s, in order
+  // What a Searcher shares with those WithSegments makes from it.
+  struct Base;
+  // Makes planner_ and the statistics of the parts.
+  absl::Status Init();
+  // The thread pool, made at first need (a base of one shard with segments).
+  ThreadPool* pool() const;
+
+  std::shared_ptr<Base> base_;
+  Snapshot snapshot_;
+  // What a query evaluates: the base shards (part s = shard s), then the
+  // segments in snapshot order; each part's deleted documents (null: none).
+  std::vector<const storage::ShardReader*> shards_;
+  std::vector<const DeletedDocs*> deleted_;
   IndexInfo info_;
-  // The index's sizes, which every query's statistics start from.
+  // The index's sizes (live documents), which every query's statistics
+  // start from.
   PlanStatistics collection_;
-  std::unique_ptr<ThreadPool> pool_;  // only with several shards
-  std::unique_ptr<AnalyzerPool> analyzers_;
   std::unique_ptr<Planner> planner_;
-  size_t max_query_memory_bytes_ = 0;
 };
 
 }  // namespace scry::query

@@ -10,8 +10,8 @@
 namespace scry::query {
 
 ShardQuery::ShardQuery(const QueryPlan& plan, const storage::ShardReader* shard,
-                       const ShardTerms* terms, Deadline* deadline)
-    : plan_(&plan), terms_(terms), ctx_{shard, plan.bm25, deadline, {}, plan.after} {
+                       const ShardTerms* terms, Deadline* deadline, const DeletedDocs* deleted)
+    : plan_(&plan), terms_(terms), ctx_{shard, plan.bm25, deadline, {}, plan.after, deleted} {
   const auto& names = shard->meta().field_names;
   ctx_.field_bm25.reserve(names.size());
   for (size_t f = 0; f < names.size(); ++f) {
@@ -146,8 +146,8 @@ namespace {
 // SearchShard with `deadline` possibly null (no limit).
 absl::Status Evaluate(const QueryPlan& plan, const storage::ShardReader& shard,
                       uint32_t shard_index, const ShardTerms& terms, SharedThreshold* shared,
-                      Deadline* deadline, ShardSearchResult* out) {
-  const ShardQuery query(plan, &shard, &terms, deadline);
+                      Deadline* deadline, const DeletedDocs* deleted, ShardSearchResult* out) {
+  const ShardQuery query(plan, &shard, &terms, deadline, deleted);
   const ScoringContext& ctx = query.context();
   if (ctx.Expired()) return absl::OkStatus();
   auto keep_top = [&](const std::vector<ScoredDoc>& top) {
@@ -207,6 +207,7 @@ absl::Status Evaluate(const QueryPlan& plan, const storage::ShardReader& shard,
   TopKHeap heap(plan.keep, &shard, ctx.after);
   for (uint32_t d = scorer->docid(); d != storage::kEndDocid && !ctx.Expired();
        scorer->Next(), d = scorer->docid()) {
+    if (ctx.Deleted(d)) continue;
     ++out->hits;
     heap.Offer(ScoredDoc{scorer->Score(), d});
   }
@@ -218,9 +219,9 @@ absl::Status Evaluate(const QueryPlan& plan, const storage::ShardReader& shard,
 
 absl::Status SearchShard(const QueryPlan& plan, const storage::ShardReader& shard,
                          uint32_t shard_index, const ShardTerms& terms, SharedThreshold* shared,
-                         Deadline deadline, ShardSearchResult* out) {
+                         Deadline deadline, ShardSearchResult* out, const DeletedDocs* deleted) {
   absl::Status status = Evaluate(plan, shard, shard_index, terms, shared,
-                                 deadline.unlimited() ? nullptr : &deadline, out);
+                                 deadline.unlimited() ? nullptr : &deadline, deleted, out);
   // One that expired overrides whatever the evaluator returned.
   if (!deadline.status().ok()) status = deadline.status();
   return status;

@@ -21,6 +21,7 @@
 #include "absl/status/status.h"
 #include "query/collector.h"
 #include "query/deadline.h"
+#include "query/deleted_docs.h"
 #include "query/planner.h"
 #include "query/query_tree.h"
 #include "query/scorer.h"
@@ -36,8 +37,10 @@ class ShardQuery {
   // `terms` = LookupTerms(*shard, plan.terms); `deadline` may be null (no
   // limit). Plan, shard, terms and deadline must outlive this object.
   // REQUIRES: the plan has its statistics (Planner::SetStatistics).
+  // `deleted` (may be null: none) are the shard's deleted documents, which
+  // never match; it must outlive this object too.
   ShardQuery(const QueryPlan& plan, const storage::ShardReader* shard, const ShardTerms* terms,
-             Deadline* deadline);
+             Deadline* deadline, const DeletedDocs* deleted = nullptr);
   // Scorers keep a pointer to context().
   ShardQuery(const ShardQuery&) = delete;
   ShardQuery& operator=(const ShardQuery&) = delete;
@@ -89,11 +92,13 @@ struct ShardSearchResult {
 // `shard_index`. `terms` = LookupTerms(shard, plan.terms). The shard prunes
 // with `shared` and raises it. `deadline` is this shard's own copy of the
 // query's: DeadlineExceeded or Cancelled once it expires (whatever the
-// evaluator returned); DataLoss if the shard cannot be read. REQUIRES: the
-// plan has its statistics.
+// evaluator returned); DataLoss if the shard cannot be read. `deleted`
+// (null: none) are documents of the shard that never match nor count in
+// out->hits (a live index's deletes). REQUIRES: the plan has its statistics.
 absl::Status SearchShard(const QueryPlan& plan, const storage::ShardReader& shard,
                          uint32_t shard_index, const ShardTerms& terms, SharedThreshold* shared,
-                         Deadline deadline, ShardSearchResult* out);
+                         Deadline deadline, ShardSearchResult* out,
+                         const DeletedDocs* deleted = nullptr);
 
 }  // namespace scry::query
 

@@ -145,6 +145,24 @@ absl::StatusOr<std::string> LiveIndex::Reload(bool* switched) {
   return now;  // `old` goes when its last search does
 }
 
+absl::Status LiveIndex::Refresh(const MakeSearcher& make) {
+  std::lock_guard<std::mutex> reload_lock(reload_mu_);
+  const std::shared_ptr<const query::Searcher> served = Acquire();
+  SCRY_ASSIGN_OR_RETURN(std::unique_ptr<query::Searcher> next, make(*served));
+  if (next->generation() != served->generation()) {
+    return absl::InternalError(absl::StrCat("a refresh of ", served->generation(),
+                                            " made a Searcher of ", next->generation()));
+  }
+  std::shared_ptr<const query::Searcher> old;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    old = std::move(current_);
+    current_ = Share(std::move(next));
+    ++info_.refreshes;
+  }
+  return absl::OkStatus();  // `old` goes when its last search does
+}
+
 void LiveIndex::ReportDamage(const query::Searcher& searcher, const absl::Status& status) {
   std::string generation;
   {

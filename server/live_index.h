@@ -61,6 +61,7 @@ struct LiveIndexInfo {
   absl::Time loaded_at;         // when it began to be served
   uint64_t reloads = 0;         // generations switched to after the first
   uint64_t failed_reloads = 0;  // generations refused
+  uint64_t refreshes = 0;       // snapshots of live writes served (Refresh)
   std::string last_error;       // why the last refused one was refused ("" if none)
   // Whether a search found the served generation damaged (ReportDamage),
   // and what it found; cleared when another generation is served.
@@ -90,6 +91,16 @@ class LiveIndex {
   // call that finds another reload running waits for it, then looks again.
   // *switched (if given) tells whether this call made the switch.
   absl::StatusOr<std::string> Reload(bool* switched = nullptr);
+
+  // A live index's refresh (server/live_segments.h): serves `make(served)`,
+  // a Searcher of the same generation with other segments and deletes,
+  // instead of the Searcher served now. Takes turns with Reload, so `make`
+  // always starts from what is served and a refresh never brings back a
+  // generation a reload has just left. If `make` fails, its error, and
+  // nothing changes. Searches in flight finish on the Searcher they hold.
+  using MakeSearcher =
+      std::function<absl::StatusOr<std::unique_ptr<query::Searcher>>(const query::Searcher&)>;
+  absl::Status Refresh(const MakeSearcher& make);
 
   // Asks the watcher to Reload soon, without waiting (for a signal handler's
   // thread). No-op after destruction began.

@@ -6,6 +6,7 @@
 // once it lets go; a damaged generation is refused and the old one serves on;
 // a vanished index directory leaves the served generation in place.
 #include "server/live_index.h"
+#include "server/live_segments.h"
 
 #include <chrono>
 #include <filesystem>
@@ -217,6 +218,58 @@ TEST_F(LiveIndexTest, ConcurrentReloadsTakeTurns) {
     EXPECT_EQ(*r, (*live)->info().generation);
   }
   EXPECT_EQ((*live)->info().reloads, 1u);
+}
+
+}  // namespace
+}  // namespace scry::server
+
+namespace scry::server {
+namespace {
+
+// A refresh serves a Searcher of the same generation with live writes
+// (server/live_segments.h); a search holding the old one keeps its
+// snapshot; a failed refresh changes nothing; the old snapshot's searcher
+// is closed without taking the generation (still leased by the new one).
+TEST_F(LiveIndexTest, ARefreshServesTheNewSnapshotAndKeepsTheGeneration) {
+  Build(5, "alpha");
+  auto live = LiveIndex::Open(Options(20));
+  ASSERT_THAT(live, IsOk());
+  const std::string generation = (*live)->info().generation;
+  std::shared_ptr<const query::Searcher> before = (*live)->Acquire();
+
+  LiveSegmentsOptions segments;
+  segments.dir = dir_.Sub("segments");
+  uint64_t next_segment = 1;
+  std::vector<LiveOp> ops(2);
+  ops[0].doc.id = "new";
+  ops[0].doc.fields = {{"title", "alpha gamma"}};
+  ops[1].kind = LiveOp::Kind::kDelete;
+  ops[1].doc.id = "d0";
+  ASSERT_THAT((*live)->Refresh([&](const query::Searcher& served) {
+    return ApplyOperations(served, ops, segments, &next_segment);
+  }),
+              IsOk());
+  std::shared_ptr<const query::Searcher> after = (*live)->Acquire();
+  EXPECT_EQ(Hits(*after, "alpha"), 5u);  // d1..d4 and "new"
+  EXPECT_EQ(Hits(*after, "gamma"), 1u);
+  EXPECT_EQ(Hits(*before, "alpha"), 5u);  // d0..d4
+  EXPECT_EQ(Hits(*before, "gamma"), 0u);
+  EXPECT_EQ(after->generation(), generation);
+  EXPECT_EQ((*live)->info().refreshes, 1u);
+
+  EXPECT_THAT((*live)->Refresh(
+                  [](const query::Searcher&) -> absl::StatusOr<std::unique_ptr<query::Searcher>> {
+                    return absl::InternalError("disk on fire");
+                  }),
+              StatusIs(absl::StatusCode::kInternal, "disk on fire"));
+  EXPECT_EQ((*live)->Acquire().get(), after.get());
+  EXPECT_EQ((*live)->info().refreshes, 1u);
+
+  before.reset();
+  after.reset();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(Generations(), std::vector<std::string>{generation});
+  EXPECT_EQ(Hits(*(*live)->Acquire(), "gamma"), 1u);
 }
 
 }  // namespace
