@@ -71,7 +71,12 @@ absl::StatusOr<std::unique_ptr<LiveWriter>> LiveWriter::Open(const LiveWriterOpt
   }
   absl::StatusOr<std::unique_ptr<storage::WriteLog>> log =
       storage::WriteLog::Open(options.index_dir + "/live");
-  if (!log.ok()) return log.status();
+  if (!log.ok()) {
+    return absl::Status(log.status().code(),
+                        absl::StrCat(log.status().message(),
+                                     " (is another server taking writes on this index? only one "
+                                     "may; start the others with --read-only)"));
+  }
   std::unique_ptr<LiveWriter> writer(new LiveWriter(options, std::move(*log)));
   // Recovery: whatever was logged after the applied sequence is pending.
   absl::Status read = writer->log_->ReadFrom(
