@@ -11,7 +11,7 @@
 
 namespace scry::indexer {
 
-struct JsonlReader::Parser {
+struct DocumentParser::Impl {
   simdjson::dom::parser dom;
 };
 
@@ -84,7 +84,6 @@ JsonlReader::JsonlReader(std::string path, std::unique_ptr<ByteSource> source,
     : path_(std::move(path)),
       source_(std::move(source)),
       max_line_bytes_(max_line_bytes),
-      parser_(std::make_unique<Parser>()),
       buf_(1 << 20) {}
 
 JsonlReader::~JsonlReader() = default;
@@ -158,7 +157,7 @@ absl::Status JsonlReader::Next(InputDocument* doc) {
     }
     if (!line_.empty() && line_.back() == '\r') line_.pop_back();
     if (line_.find_first_not_of(" \t") == std::string::npos) continue;  // blank line
-    absl::Status s = ParseLine(doc);
+    absl::Status s = parser_.Parse(&line_, doc);
     if (!s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(path_, ":", line_number_, ": ", s.message()));
     }
@@ -167,13 +166,17 @@ absl::Status JsonlReader::Next(InputDocument* doc) {
   }
 }
 
-absl::Status JsonlReader::ParseLine(InputDocument* doc) {
+DocumentParser::DocumentParser() : impl_(std::make_unique<Impl>()) {}
+
+DocumentParser::~DocumentParser() = default;
+
+absl::Status DocumentParser::Parse(std::string* json, InputDocument* doc) {
   doc->id.clear();
   doc->fields.clear();
-  line_.reserve(line_.size() + simdjson::SIMDJSON_PADDING);
+  json->reserve(json->size() + simdjson::SIMDJSON_PADDING);
   simdjson::dom::element root;
   simdjson::error_code err =
-      parser_->dom.parse(line_.data(), line_.size(), /*realloc_if_needed=*/false).get(root);
+      impl_->dom.parse(json->data(), json->size(), /*realloc_if_needed=*/false).get(root);
   if (err == simdjson::UTF8_ERROR) return absl::InvalidArgumentError("invalid UTF-8");
   if (err != simdjson::SUCCESS) {
     return absl::InvalidArgumentError(

@@ -44,6 +44,28 @@ struct InputDocument {
 // JsonlReader gives for the same fault (without "PATH:LINE: ").
 absl::Status ValidateDocument(const InputDocument& doc, size_t max_document_bytes);
 
+// Parses and validates one document, a JSON object by the rules above (the
+// bulk builder's lines and the live writes of server/live_writer.h alike).
+// Errors are InvalidArgument with the reason alone ("missing member \"id\"",
+// "invalid UTF-8", ...); JsonlReader puts "PATH:LINE: " before it.
+//
+// Thread safety: none; one parser per thread (it keeps simdjson's buffers).
+class DocumentParser {
+ public:
+  DocumentParser();
+  ~DocumentParser();
+  DocumentParser(const DocumentParser&) = delete;
+  DocumentParser& operator=(const DocumentParser&) = delete;
+
+  // Parses *json into *doc (doc->line untouched). *json's capacity may grow
+  // (simdjson reads a little past the end), its text does not change.
+  absl::Status Parse(std::string* json, InputDocument* doc);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 class JsonlReader {
  public:
   // Opens `path` ("-" is standard input). NotFound/PermissionDenied/Internal
@@ -77,13 +99,11 @@ class JsonlReader {
   // Reads one line into line_ (without '\n'); false at end of input.
   // *too_long is set if the line exceeded max_line_bytes_ (line_ is then empty).
   bool ReadLine(bool* too_long);
-  absl::Status ParseLine(InputDocument* doc);
 
-  struct Parser;
   std::string path_;
   std::unique_ptr<ByteSource> source_;
   size_t max_line_bytes_;
-  std::unique_ptr<Parser> parser_;
+  DocumentParser parser_;
   std::string line_;
   std::vector<char> buf_;
   size_t buf_pos_ = 0;

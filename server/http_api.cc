@@ -2,6 +2,7 @@
 #include "server/http_api.h"
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -129,8 +130,26 @@ bool QueryParameter(const std::string& query, absl::string_view name, std::strin
   return false;
 }
 
+// A JSON route: `call(context, json_in, json_out)` runs the method.
+using JsonCall = std::function<grpc::Status(const CallContext&, const std::string&, std::string*)>;
+HttpHandler JsonRoute(JsonCall call);
+
 HttpHandler JsonMethod(const SearchService* service, SearchService::Method method) {
-  return [service, method](const HttpRequest& request) {
+  return JsonRoute(
+      [service, method](const CallContext& context, const std::string& in, std::string* out) {
+        return service->CallJson(method, context, in, out);
+      });
+}
+
+HttpHandler JsonMethod(const IndexService* service, IndexService::Method method) {
+  return JsonRoute(
+      [service, method](const CallContext& context, const std::string& in, std::string* out) {
+        return service->CallJson(method, context, in, out);
+      });
+}
+
+HttpHandler JsonRoute(JsonCall call) {
+  return [call = std::move(call)](const HttpRequest& request) {
     if (!request.body.empty()) {
       const std::string type = absl::AsciiStrToLower(request.Header("content-type"));
       if (type != "application/json" && !absl::StartsWith(type, "application/json;")) {
@@ -152,7 +171,7 @@ HttpHandler JsonMethod(const SearchService* service, SearchService::Method metho
       context.deadline = absl::Now() + absl::Milliseconds(ms);
     }
     std::string json;
-    const grpc::Status status = service->CallJson(method, context, request.body, &json);
+    const grpc::Status status = call(context, request.body, &json);
     if (!status.ok()) return ErrorAnswer(status);
     return JsonAnswer(200, std::move(json));
   };
@@ -167,9 +186,14 @@ std::string JsonError(const grpc::Status& status) {
                       "\",\"message\":", JsonString(status.error_message()), "}}");
 }
 
-std::vector<HttpRoute> JsonApiRoutes(const SearchService* service) {
+std::vector<HttpRoute> JsonApiRoutes(const SearchService* service,
+                                     const IndexService* index_service) {
   using M = SearchService::Method;
+  using W = IndexService::Method;
   return {
+      {"POST", "/v1/write", JsonMethod(index_service, W::kWrite)},
+      {"POST", "/v1/refresh", JsonMethod(index_service, W::kRefresh)},
+      {"POST", "/v1/commit", JsonMethod(index_service, W::kCommit)},
       {"POST", "/v1/search", JsonMethod(service, M::kSearch)},
       {"POST", "/v1/document", JsonMethod(service, M::kGetDocument)},
       {"GET", "/v1/stats", JsonMethod(service, M::kStats)},

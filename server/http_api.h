@@ -1,17 +1,20 @@
 // File: server/http_api.h
 //
-// The HTTP/JSON form of scry.v1.SearchService, served by the HTTP listener
+// The HTTP/JSON form of scry.v1.SearchService and scry.v1.IndexService, served by the HTTP listener
 // (server/http_server.h) of `scry serve --http-listen`. Each RPC has a path;
 // requests and responses are the RPC's messages in protobuf's JSON mapping
 // (lowerCamelCase or the proto names accepted on input, proto names on output;
 // unknown members refused), and every call goes through
-// SearchService::CallJson: the same token check, limits, deadlines, metrics
-// and access log as over gRPC.
+// SearchService::CallJson (IndexService::CallJson): the same token check, limits, deadlines,
+// metrics and access log as over gRPC.
 //
 //   POST /v1/search        SearchRequest       -> SearchResponse
 //   POST /v1/document      GetDocumentRequest  -> GetDocumentResponse
 //   GET|POST /v1/stats     StatsRequest        -> StatsResponse
 //   POST /v1/reload        ReloadRequest       -> ReloadResponse
+//   POST /v1/write         WriteRequest        -> WriteResponse    (IndexService:
+//   POST /v1/refresh       RefreshRequest      -> RefreshResponse   a write-scoped
+//   POST /v1/commit        CommitRequest       -> CommitResponse    token)
 //   GET  /metrics          the Prometheus text (server/prometheus.h)
 //   GET  /                 the search page (server/search_page.h)
 //
@@ -32,12 +35,14 @@
 
 #include "grpcpp/support/status.h"
 #include "server/http_server.h"
+#include "server/index_service.h"
 #include "server/search_service.h"
 
 namespace scry::server {
 
-// The routes above; `service` must outlive the server that serves them.
-std::vector<HttpRoute> JsonApiRoutes(const SearchService* service);
+// The routes above; the services must outlive the server that serves them.
+std::vector<HttpRoute> JsonApiRoutes(const SearchService* service,
+                                     const IndexService* index_service);
 
 // GET /metrics: the Stats of `service` in the Prometheus text format (503
 // while the index loads). Scrapes are not counted as RPCs.

@@ -1,7 +1,9 @@
 // File: server/live_segments.cc
 #include "server/live_segments.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <iterator>
 #include <map>
 #include <string_view>
 #include <system_error>
@@ -79,7 +81,7 @@ absl::StatusOr<std::unique_ptr<query::Searcher>> ApplyOperations(const query::Se
   // The surviving upserts, by the shard their ids route to, in log order.
   std::vector<std::vector<indexer::InputDocument>> by_shard(num_shards);
   for (const LiveOp& op : ops) {
-    if (op.kind != LiveOp::Kind::kUpsert || last[op.doc.id] != &op) continue;
+    if (op.kind != OpKind::kUpsert || last[op.doc.id] != &op) continue;
     by_shard[storage::ShardForId(op.doc.id, num_shards)].push_back(op.doc);
   }
 
@@ -130,6 +132,62 @@ absl::StatusOr<std::unique_ptr<query::Searcher>> ApplyOperations(const query::Se
   made.Keep();
   out.new_segment_paths = made.paths();
   return searcher;
+}
+
+absl::StatusOr<std::unique_ptr<LiveApplier>> LiveApplier::Create(LiveIndex* index,
+                                                                 LiveSegmentsOptions options,
+                                                                 ReadLog read_log) {
+  std::error_code ec;
+  fs::remove_all(options.dir, ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("cannot empty segment directory ", options.dir, ": ", ec.message()));
+  }
+  return std::unique_ptr<LiveApplier>(
+      new LiveApplier(index, std::move(options), std::move(read_log)));
+}
+
+LiveApplier::LiveApplier(LiveIndex* index, LiveSegmentsOptions options, ReadLog read_log)
+    : index_(index), options_(std::move(options)), read_log_(std::move(read_log)) {
+  generation_ = index_->Acquire()->generation();
+}
+
+absl::Status LiveApplier::Apply(std::vector<std::vector<LiveOp>> by_shard, uint64_t last_seq) {
+  std::vector<LiveOp> ops;
+  for (std::vector<LiveOp>& shard : by_shard) {
+    for (LiveOp& op : shard) ops.push_back(std::move(op));
+  }
+  std::sort(ops.begin(), ops.end(), [](const LiveOp& a, const LiveOp& b) { return a.seq < b.seq; });
+  std::lock_guard<std::mutex> lock(mu_);
+  return ApplyLocked(std::move(ops), last_seq);
+}
+
+absl::Status LiveApplier::CatchUp() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (applied_seq_ == 0 || index_->Acquire()->generation() == generation_) {
+    return absl::OkStatus();
+  }
+  return ApplyLocked({}, applied_seq_);
+}
+
+absl::Status LiveApplier::ApplyLocked(std::vector<LiveOp> ops, uint64_t last_seq) {
+  std::string applied_to;
+  SCRY_RETURN_IF_ERROR(index_->Refresh(
+      [&](const query::Searcher& served) -> absl::StatusOr<std::unique_ptr<query::Searcher>> {
+        applied_to = served.generation();
+        if (applied_to != generation_ && applied_seq_ > 0) {
+          // A new base: every write so far again, then the new ones.
+          std::vector<LiveOp> all;
+          SCRY_RETURN_IF_ERROR(read_log_(applied_seq_, &all));
+          all.insert(all.end(), std::make_move_iterator(ops.begin()),
+                     std::make_move_iterator(ops.end()));
+          ops.swap(all);
+        }
+        return ApplyOperations(served, ops, options_, &next_segment_);
+      }));
+  generation_ = applied_to;
+  applied_seq_ = std::max(applied_seq_, last_seq);
+  return absl::OkStatus();
 }
 
 }  // namespace scry::server

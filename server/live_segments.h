@@ -22,26 +22,19 @@
 #define SCRY_SERVER_LIVE_SEGMENTS_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "indexer/jsonl_reader.h"
 #include "query/searcher.h"
+#include "server/live_index.h"
+#include "server/live_writer.h"
 
 namespace scry::server {
-
-// One written operation, as logged.
-struct LiveOp {
-  enum class Kind { kUpsert, kDelete };
-  uint64_t seq = 0;  // its sequence number in the write-ahead log
-  Kind kind = Kind::kUpsert;
-  // kUpsert: the whole document (already valid: indexer::ValidateDocument);
-  // kDelete: only doc.id is read.
-  indexer::InputDocument doc;
-};
 
 struct LiveSegmentsOptions {
   // Where segment directories are made ("seg-NNNNNNNNN-shard-SSS"); created
@@ -71,6 +64,52 @@ absl::StatusOr<std::unique_ptr<query::Searcher>> ApplyOperations(const query::Se
                                                                  const LiveSegmentsOptions& options,
                                                                  uint64_t* next_segment,
                                                                  ApplySummary* summary = nullptr);
+
+// The apply hook of a server's LiveWriter (server/live_writer.h): each
+// refresh turns the operations logged since the last one into a new
+// snapshot with ApplyOperations and serves it (LiveIndex::Refresh).
+//
+// Segments are not yet durable: they are rebuilt from the write-ahead log,
+// which keeps every record (nothing is marked applied, so a restart reads
+// the whole log back as pending and the first refresh applies it again).
+// When the served generation changes (a bulk rebuild was switched to), the
+// next refresh or CatchUp applies the whole log up to the last applied
+// sequence onto the new generation, so acknowledged writes stay visible:
+// an upsert of a document the rebuild already holds replaces it by the
+// same text, a delete deletes it again.
+//
+// Thread safety: Apply and CatchUp take turns on a mutex.
+class LiveApplier {
+ public:
+  // Reads the log's operations with sequence in [1, upto] (in order).
+  using ReadLog = std::function<absl::Status(uint64_t upto, std::vector<LiveOp>* ops)>;
+
+  // `options.dir` is emptied: segments of an earlier run are stale (the
+  // log rebuilds them). `index` must outlive this object.
+  static absl::StatusOr<std::unique_ptr<LiveApplier>> Create(LiveIndex* index,
+                                                             LiveSegmentsOptions options,
+                                                             ReadLog read_log);
+
+  // The ApplyHook.
+  absl::Status Apply(std::vector<std::vector<LiveOp>> by_shard, uint64_t last_seq);
+  // Applies the log again if the served generation is not the one the
+  // last refresh applied to (a no-op otherwise, or before any write).
+  absl::Status CatchUp();
+
+ private:
+  LiveApplier(LiveIndex* index, LiveSegmentsOptions options, ReadLog read_log);
+  // Serves `ops` applied to the served snapshot (after the whole log up to
+  // applied_seq_ if the generation changed); then applied_seq_ = last_seq.
+  absl::Status ApplyLocked(std::vector<LiveOp> ops, uint64_t last_seq);
+
+  LiveIndex* const index_;
+  const LiveSegmentsOptions options_;
+  const ReadLog read_log_;
+  std::mutex mu_;
+  std::string generation_;    // what the last refresh applied to
+  uint64_t applied_seq_ = 0;  // the last sequence applied
+  uint64_t next_segment_ = 1;
+};
 
 }  // namespace scry::server
 

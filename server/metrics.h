@@ -20,15 +20,26 @@ namespace scry::server {
 
 class Metrics {
  public:
-  enum Method { kSearch, kGetDocument, kStats, kReload, kNumMethods };
+  // SearchService's methods, then IndexService's (server/index_service.h).
+  enum Method {
+    kSearch,
+    kGetDocument,
+    kStats,
+    kReload,
+    kWrite,
+    kWriteStream,
+    kRefresh,
+    kCommit,
+    kNumMethods
+  };
   // Upper bounds of the latency buckets, in microseconds; one more bucket
   // counts the calls above the last bound.
   static constexpr std::array<uint64_t, 16> kBucketUpperMicros = {
       50,    100,   250,    500,    1000,   2500,    5000,    10000,
       25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 10000000};
 
-  static constexpr const char* kMethodNames[kNumMethods] = {"Search", "GetDocument", "Stats",
-                                                            "Reload"};
+  static constexpr const char* kMethodNames[kNumMethods] = {
+      "Search", "GetDocument", "Stats", "Reload", "Write", "WriteStream", "Refresh", "Commit"};
 
   void Record(Method method, grpc::StatusCode code, uint64_t micros);
   // Appends one MethodMetrics per method to `response`.

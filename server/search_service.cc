@@ -27,46 +27,9 @@
 #include "server/server.h"
 
 namespace scry::server {
-namespace {
-
-// Parses `bytes` into *out. Anything protobuf refuses (bad wire format, or a
-// proto3 string field that is not valid UTF-8) is the client's fault.
-template <class Message>
-grpc::Status ParseRequest(const grpc::ByteBuffer& bytes, Message* out) {
-  grpc::ByteBuffer copy(bytes);  // Deserialize consumes its input
-  if (grpc::SerializationTraits<Message>::Deserialize(&copy, out).ok()) return grpc::Status::OK;
-  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                      "malformed " + Message::descriptor()->full_name() +
-                          ": not a valid protobuf message, or a string field is not valid UTF-8");
-}
-
-}  // namespace
-
-template <class Request, class Response, class Parse, class Serialize>
-grpc::Status SearchService::Run(Metrics::Method metric, TypedMethod<Request, Response> method,
-                                const CallContext* context, size_t request_bytes,
-                                const Parse& parse, const Serialize& serialize) const {
-  const auto start = std::chrono::steady_clock::now();
-  const bool is_search = metric == Metrics::kSearch;
-  const grpc::Status status = [&]() -> grpc::Status {
-    // gRPC would turn an escaping exception into UNKNOWN; the API promises
-    // never to answer UNKNOWN.
-    try {
-      grpc::Status auth = Authenticate(context, is_search);
-      if (!auth.ok()) return auth;
-      Request request;
-      grpc::Status parsed = parse(&request);
-      if (!parsed.ok()) return parsed;
-      Response response;
-      grpc::Status done = (this->*method)(context, request, &response);
-      if (!done.ok()) return done;
-      return serialize(response);
-    } catch (const std::bad_alloc&) {
-      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "out of memory");
-    } catch (const std::exception& e) {
-      return grpc::Status(grpc::StatusCode::INTERNAL, e.what());
-    }
-  }();
+void SearchService::RecordCall(Metrics::Method metric, const CallContext* context,
+                               size_t request_bytes, const grpc::Status& status,
+                               std::chrono::steady_clock::time_point start) const {
   // Every call is counted by status code and timed.
   const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
                           std::chrono::steady_clock::now() - start)
@@ -82,15 +45,30 @@ grpc::Status SearchService::Run(Metrics::Method metric, TypedMethod<Request, Res
         context != nullptr ? absl::CEscape(context->peer) : "", "\"}\n");
     std::fwrite(line.data(), 1, line.size(), stderr);
   }
-  return status;
 }
 
-namespace {
+template <class Request, class Response, class Parse, class Serialize>
+grpc::Status SearchService::Run(Metrics::Method metric, TypedMethod<Request, Response> method,
+                                const CallContext* context, size_t request_bytes,
+                                const Parse& parse, const Serialize& serialize) const {
+  const Access access = metric == Metrics::kSearch ? Access::kSearch : Access::kRead;
+  return RunCall(metric, access, context, request_bytes, [&]() -> grpc::Status {
+    Request request;
+    grpc::Status parsed = parse(&request);
+    if (!parsed.ok()) return parsed;
+    Response response;
+    grpc::Status done = (this->*method)(context, request, &response);
+    if (!done.ok()) return done;
+    return serialize(response);
+  });
+}
 
 // What a gRPC call brings besides its request. The token is read only when
 // tokens are checked and the peer (a string built per call) only when a log
 // line may name it: neither is on the path of an ordinary call.
-CallContext FromGrpc(grpc::ServerContextBase* grpc_context, bool want_token, bool want_peer) {
+CallContext SearchService::ContextOf(grpc::ServerContextBase* grpc_context) const {
+  const bool want_token = !options_.auth_tokens.empty();
+  const bool want_peer = want_token || options_.access_log;
   CallContext context;
   if (want_token) {
     const auto& metadata = grpc_context->client_metadata();
@@ -105,42 +83,45 @@ CallContext FromGrpc(grpc::ServerContextBase* grpc_context, bool want_token, boo
   return context;
 }
 
-}  // namespace
+void RawService::AddRawUnary(const char* path, GrpcApi api, RawHandler handler) {
+  ++methods_added_;
+  AddMethod(new grpc::internal::RpcServiceMethod(
+      path, grpc::internal::RpcMethod::NORMAL_RPC,
+      new grpc::internal::RpcMethodHandler<RawService, grpc::ByteBuffer, grpc::ByteBuffer>(
+          [handler](RawService*, grpc::ServerContext* context, const grpc::ByteBuffer* in,
+                    grpc::ByteBuffer* out) { return handler(context, in, out); },
+          this)));
+  if (api == GrpcApi::kCallback) {
+    // Answered on the thread that read the request: the whole call runs
+    // there and finishes the default reactor.
+    MarkMethodRawCallback(
+        methods_added_ - 1,
+        new grpc::internal::CallbackUnaryHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
+            [handler](grpc::CallbackServerContext* context, const grpc::ByteBuffer* in,
+                      grpc::ByteBuffer* out) {
+              grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+              reactor->Finish(handler(context, in, out));
+              return reactor;
+            }));
+  }
+}
 
 template <class Request, class Response>
 void SearchService::AddUnaryMethod(const char* path, Metrics::Method metric,
                                    TypedMethod<Request, Response> method) {
-  auto handler = [method, metric](SearchService* service, grpc::ServerContextBase* grpc_context,
-                                  const grpc::ByteBuffer* in, grpc::ByteBuffer* out) {
-    const bool tokens = !service->options_.auth_tokens.empty();
-    const CallContext context =
-        FromGrpc(grpc_context, tokens, tokens || service->options_.access_log);
-    return service->Run(
-        metric, method, &context, in->Length(),
-        [in](Request* request) { return ParseRequest(*in, request); },
-        [out](const Response& response) {
-          bool own_buffer = false;
-          return grpc::SerializationTraits<Response>::Serialize(response, out, &own_buffer);
-        });
-  };
-  ++methods_added_;
-  AddMethod(new grpc::internal::RpcServiceMethod(
-      path, grpc::internal::RpcMethod::NORMAL_RPC,
-      new grpc::internal::RpcMethodHandler<SearchService, grpc::ByteBuffer, grpc::ByteBuffer>(
-          handler, this)));
-  if (options_.api == GrpcApi::kCallback) {
-    // Answered on the thread that read the request: the whole call, search
-    // included, runs there and finishes the default reactor.
-    MarkMethodRawCallback(
-        methods_added_ - 1,
-        new grpc::internal::CallbackUnaryHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
-            [this, handler](grpc::CallbackServerContext* context, const grpc::ByteBuffer* in,
-                            grpc::ByteBuffer* out) {
-              grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-              reactor->Finish(handler(this, context, in, out));
-              return reactor;
-            }));
-  }
+  AddRawUnary(path, options_.api,
+              [this, method, metric](grpc::ServerContextBase* grpc_context,
+                                     const grpc::ByteBuffer* in, grpc::ByteBuffer* out) {
+                const CallContext context = ContextOf(grpc_context);
+                return Run(
+                    metric, method, &context, in->Length(),
+                    [in](Request* request) { return ParseRequest(*in, request); },
+                    [out](const Response& response) {
+                      bool own_buffer = false;
+                      return grpc::SerializationTraits<Response>::Serialize(response, out,
+                                                                            &own_buffer);
+                    });
+              });
 }
 
 SearchService::SearchService(LiveIndex* index, const SearchServiceOptions& options)
@@ -171,7 +152,8 @@ grpc::Status Loading() {
 
 }  // namespace
 
-const char* SearchService::TokenProblem(const CallContext& context) const {
+const char* SearchService::TokenProblem(const CallContext& context,
+                                        const std::vector<std::string>& tokens) const {
   if (context.authorization.empty()) return "no authorization metadata";
   const std::string_view value = context.authorization;
   constexpr std::string_view kBearer = "Bearer ";
@@ -180,20 +162,27 @@ const char* SearchService::TokenProblem(const CallContext& context) const {
   }
   const std::string_view token = value.substr(kBearer.size());
   bool accepted = false;
-  for (const std::string& t : options_.auth_tokens) accepted |= ConstantTimeEquals(token, t);
+  for (const std::string& t : tokens) accepted |= ConstantTimeEquals(token, t);
   return accepted ? nullptr : "unknown token";
 }
 
 bool SearchService::IsAnonymous(const CallContext* context) const {
   return context != nullptr && !options_.auth_tokens.empty() && options_.anonymous_search &&
-         TokenProblem(*context) != nullptr;
+         TokenProblem(*context, options_.auth_tokens) != nullptr;
 }
 
-grpc::Status SearchService::Authenticate(const CallContext* context, bool is_search) const {
+grpc::Status SearchService::Authenticate(const CallContext* context, Access access) const {
   if (options_.auth_tokens.empty() || context == nullptr) return grpc::Status::OK;
-  if (is_search && options_.anonymous_search) return grpc::Status::OK;
-  const char* reason = TokenProblem(*context);
-  if (reason == nullptr) return grpc::Status::OK;
+  if (access == Access::kSearch && options_.anonymous_search) return grpc::Status::OK;
+  const char* reason = TokenProblem(*context, options_.auth_tokens);
+  if (reason == nullptr) {
+    if (access != Access::kWrite || TokenProblem(*context, options_.write_tokens) == nullptr) {
+      return grpc::Status::OK;
+    }
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        "this token may not write: writes need a token with the write scope "
+                        "(a line \"TOKEN write\" in the server's --auth-token-file)");
+  }
   // Logged without the token, and at most once a second: a client must not
   // be able to fill the log.
   static LogLimiter limiter(absl::Seconds(1));
@@ -367,40 +356,16 @@ grpc::Status SearchService::Reload(const CallContext* /*context*/,
   return grpc::Status::OK;
 }
 
-namespace {
-
-template <class Request>
-grpc::Status ParseJson(const std::string& json, Request* request) {
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = false;
-  const auto status = google::protobuf::util::JsonStringToMessage(json, request, options);
-  if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                      absl::StrCat("malformed ", Request::descriptor()->full_name(),
-                                   " (JSON): ", std::string(status.message())));
-}
-
-template <class Response>
-grpc::Status WriteJson(const Response& response, std::string* json) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  const auto status = google::protobuf::util::MessageToJsonString(response, json, options);
-  if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(
-      grpc::StatusCode::INTERNAL,
-      absl::StrCat("cannot write the response as JSON: ", std::string(status.message())));
-}
-
-}  // namespace
-
 template <class Request, class Response>
 grpc::Status SearchService::RunJson(Metrics::Method metric, TypedMethod<Request, Response> method,
                                     const CallContext& context, const std::string& json_in,
                                     std::string* json_out) const {
-  return Run(
-      metric, method, &context, json_in.size(),
-      [&](Request* request) { return ParseJson(json_in.empty() ? "{}" : json_in, request); },
-      [&](const Response& response) { return WriteJson(response, json_out); });
+  const Access access = metric == Metrics::kSearch ? Access::kSearch : Access::kRead;
+  return RunJsonCall<Request, Response>(
+      metric, access, context, json_in, json_out,
+      [this, method](const CallContext* c, const Request& request, Response* response) {
+        return (this->*method)(c, request, response);
+      });
 }
 
 grpc::Status SearchService::CallJson(Method method, const CallContext& context,

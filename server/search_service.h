@@ -17,13 +17,19 @@
 #define SCRY_SERVER_SEARCH_SERVICE_H_
 
 #include <atomic>
+#include <chrono>
+#include <exception>
 #include <functional>
+#include <new>
 #include <string>
 #include <vector>
 
 #include "absl/time/time.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpcpp/impl/codegen/proto_utils.h"
 #include "grpcpp/impl/service_type.h"
 #include "grpcpp/server_context.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/status.h"
 #include "query/searcher.h"
 #include "scry/v1/search.pb.h"
@@ -75,6 +81,10 @@ struct SearchServiceOptions {
   // `authorization: Bearer <token>` with one of them (UNAUTHENTICATED if not),
   // except Search when anonymous_search is set.
   std::vector<std::string> auth_tokens;
+  // The tokens of auth_tokens with the write scope: only they may call
+  // IndexService (server/index_service.h), anonymous_search or not; another
+  // accepted token is PERMISSION_DENIED there.
+  std::vector<std::string> write_tokens;
   bool anonymous_search = false;
   // The stored members a search without a token (anonymous_search) may see:
   // in `fields` ("*" means these), in snippets, and the hits' titles (if
@@ -88,7 +98,32 @@ struct SearchServiceOptions {
   std::function<void(v1::StatsResponse*)> add_stats;
 };
 
-class SearchService final : public grpc::Service {
+// Who may make a call (SearchServiceOptions::auth_tokens, write_tokens).
+enum class Access {
+  kRead,    // any accepted token
+  kSearch,  // any accepted token, or none with anonymous_search
+  kWrite,   // a token with the write scope
+};
+
+// A grpc::Service whose methods take and give raw byte buffers: the
+// requests are parsed by the typed methods' wrapper (SearchService::RunCall),
+// so that what protobuf refuses is INVALID_ARGUMENT with a message.
+class RawService : public grpc::Service {
+ protected:
+  using RawHandler = std::function<grpc::Status(grpc::ServerContextBase*, const grpc::ByteBuffer*,
+                                                grpc::ByteBuffer*)>;
+  // Adds the unary method `path` (a literal: gRPC keeps the pointer),
+  // answered on the thread that read it with kCallback.
+  void AddRawUnary(const char* path, GrpcApi api, RawHandler handler);
+  int methods_added_ = 0;  // the index of the next method
+};
+
+// Parses `bytes` into *out; INVALID_ARGUMENT naming the message if protobuf
+// refuses them (bad wire format, or a string field that is not UTF-8).
+template <class Message>
+grpc::Status ParseRequest(const grpc::ByteBuffer& bytes, Message* out);
+
+class SearchService final : public RawService {
  public:
   // `index` must outlive the service. It may be null while the index is
   // loading: every call is then UNAVAILABLE until SetIndex. Each call runs
@@ -118,11 +153,35 @@ class SearchService final : public grpc::Service {
   // Full gRPC name of the service, for health checks.
   static constexpr const char* kServiceName = "scry.v1.SearchService";
 
+  // One call from end to end, for this service and IndexService alike: the
+  // token check for `access`, then `body`; exceptions become statuses; the
+  // call is counted and timed by `metric` and written to the access log.
+  // (A template, so that a search pays no std::function.)
+  template <class Body>
+  grpc::Status RunCall(Metrics::Method metric, Access access, const CallContext* context,
+                       size_t request_bytes, const Body& body) const;
+  // OK if `context` carries a token that `access` accepts (or none is
+  // required); UNAUTHENTICATED, or PERMISSION_DENIED for a token without
+  // the write scope where kWrite is needed.
+  grpc::Status Authenticate(const CallContext* context, Access access) const;
+  // Counts and times a finished call that began at `start`, and writes its
+  // access log line (RunCall does it for the calls it runs).
+  void RecordCall(Metrics::Method metric, const CallContext* context, size_t request_bytes,
+                  const grpc::Status& status, std::chrono::steady_clock::time_point start) const;
+  // The CallContext of a gRPC call (its token only when tokens are checked).
+  CallContext ContextOf(grpc::ServerContextBase* grpc_context) const;
+  // The same parsing of a JSON request and printing of a JSON response as
+  // CallJson's, around `body`.
+  template <class Request, class Response>
+  grpc::Status RunJsonCall(
+      Metrics::Method metric, Access access, const CallContext& context, const std::string& json_in,
+      std::string* json_out,
+      const std::function<grpc::Status(const CallContext*, const Request&, Response*)>& body) const;
+
  private:
-  // OK if `context` carries an accepted token (or none is required).
-  grpc::Status Authenticate(const CallContext* context, bool is_search) const;
-  // Why `context` carries no accepted token, or nullptr if it carries one.
-  const char* TokenProblem(const CallContext& context) const;
+  // Why `context` carries no token of `tokens`, or nullptr if it carries one.
+  const char* TokenProblem(const CallContext& context,
+                           const std::vector<std::string>& tokens) const;
   // Whether a Search on `context` runs without a token (anonymous_search).
   bool IsAnonymous(const CallContext* context) const;
 
@@ -143,12 +202,82 @@ class SearchService final : public grpc::Service {
   void AddUnaryMethod(const char* path, Metrics::Method metric,
                       TypedMethod<Request, Response> method);
 
-  int methods_added_ = 0;  // the index of the next AddUnaryMethod's method
   std::atomic<LiveIndex*> index_;
   SearchServiceOptions options_;
   mutable std::atomic<int> searches_in_flight_{0};
   mutable Metrics metrics_;
 };
+
+template <class Message>
+grpc::Status ParseRequest(const grpc::ByteBuffer& bytes, Message* out) {
+  grpc::ByteBuffer copy(bytes);  // Deserialize consumes its input
+  if (grpc::SerializationTraits<Message>::Deserialize(&copy, out).ok()) return grpc::Status::OK;
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                      "malformed " + Message::descriptor()->full_name() +
+                          ": not a valid protobuf message, or a string field is not valid UTF-8");
+}
+
+// A request in protobuf's JSON mapping (unknown members refused);
+// INVALID_ARGUMENT naming the message if malformed.
+template <class Request>
+grpc::Status ParseJson(const std::string& json, Request* request) {
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  const auto status = google::protobuf::util::JsonStringToMessage(json, request, options);
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                      "malformed " + Request::descriptor()->full_name() +
+                          " (JSON): " + std::string(status.message()));
+}
+
+// A response in protobuf's JSON mapping, with the .proto's field names.
+template <class Response>
+grpc::Status WriteJson(const Response& response, std::string* json) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  const auto status = google::protobuf::util::MessageToJsonString(response, json, options);
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(grpc::StatusCode::INTERNAL,
+                      "cannot write the response as JSON: " + std::string(status.message()));
+}
+
+template <class Body>
+grpc::Status SearchService::RunCall(Metrics::Method metric, Access access,
+                                    const CallContext* context, size_t request_bytes,
+                                    const Body& body) const {
+  const auto start = std::chrono::steady_clock::now();
+  const grpc::Status status = [&]() -> grpc::Status {
+    // gRPC would turn an escaping exception into UNKNOWN; the API promises
+    // never to answer UNKNOWN.
+    try {
+      grpc::Status auth = Authenticate(context, access);
+      if (!auth.ok()) return auth;
+      return body();
+    } catch (const std::bad_alloc&) {
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "out of memory");
+    } catch (const std::exception& e) {
+      return grpc::Status(grpc::StatusCode::INTERNAL, e.what());
+    }
+  }();
+  RecordCall(metric, context, request_bytes, status, start);
+  return status;
+}
+
+template <class Request, class Response>
+grpc::Status SearchService::RunJsonCall(
+    Metrics::Method metric, Access access, const CallContext& context, const std::string& json_in,
+    std::string* json_out,
+    const std::function<grpc::Status(const CallContext*, const Request&, Response*)>& body) const {
+  return RunCall(metric, access, &context, json_in.size(), [&]() -> grpc::Status {
+    Request request;
+    grpc::Status parsed = ParseJson(json_in.empty() ? "{}" : json_in, &request);
+    if (!parsed.ok()) return parsed;
+    Response response;
+    grpc::Status done = body(&context, request, &response);
+    if (!done.ok()) return done;
+    return WriteJson(response, json_out);
+  });
+}
 
 }  // namespace scry::server
 

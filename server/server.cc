@@ -4,11 +4,14 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -16,6 +19,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
@@ -32,6 +37,8 @@
 #include "server/acceptor.h"
 #include "server/http_api.h"
 #include "server/http_server.h"
+#include "server/index_service.h"
+#include "server/live_segments.h"
 #include "server/log_limiter.h"
 #include "server/prometheus.h"
 #include "server/search_service.h"
@@ -107,10 +114,13 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Serve
   return grpc::SslServerCredentials(ssl);
 }
 
-absl::StatusOr<std::vector<std::string>> ReadTokens(const std::string& path) {
+absl::StatusOr<std::vector<ScopedToken>> ReadTokens(const std::string& path) {
   SCRY_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path, "token file"));
-  std::vector<std::string> tokens = ParseTokenFile(text);
-  if (tokens.empty()) {
+  absl::StatusOr<std::vector<ScopedToken>> tokens = ParseScopedTokenFile(text);
+  if (!tokens.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", tokens.status().message()));
+  }
+  if (tokens->empty()) {
     return absl::InvalidArgumentError(absl::StrCat("token file ", path, " holds no token"));
   }
   return tokens;
@@ -171,14 +181,52 @@ int GrpcMaxThreads(const ServerOptions& options) {
   return static_cast<int>(std::clamp<int64_t>(int64_t{4} * searches, 64, INT_MAX));
 }
 
+absl::StatusOr<std::vector<ScopedToken>> ParseScopedTokenFile(std::string_view text) {
+  std::vector<ScopedToken> tokens;
+  int line_number = 0;
+  for (absl::string_view line : absl::StrSplit(absl::string_view(text.data(), text.size()), '\n')) {
+    ++line_number;
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty() || line[0] == '#') continue;
+    const std::vector<absl::string_view> words =
+        absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    ScopedToken token;
+    token.token = std::string(words[0]);
+    if (words.size() > 2 || (words.size() == 2 && words[1] != "read" && words[1] != "write")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "token file line ", line_number, ": expected TOKEN or TOKEN SCOPE, SCOPE read or write"));
+    }
+    token.write = words.size() == 2 && words[1] == "write";
+    tokens.push_back(std::move(token));
+  }
+  return tokens;
+}
+
 std::vector<std::string> ParseTokenFile(std::string_view text) {
   std::vector<std::string> tokens;
   for (absl::string_view line : absl::StrSplit(absl::string_view(text.data(), text.size()), '\n')) {
     line = absl::StripAsciiWhitespace(line);
     if (line.empty() || line[0] == '#') continue;
-    tokens.emplace_back(line);
+    tokens.emplace_back(line.substr(0, line.find_first_of(" \t")));
   }
   return tokens;
+}
+
+absl::Status ParseWalSync(std::string_view text, WalSync* sync, int* interval_ms) {
+  const absl::string_view t(text.data(), text.size());
+  if (t == "always") {
+    *sync = WalSync::kAlways;
+  } else if (t == "never") {
+    *sync = WalSync::kNever;
+  } else if (int ms = 0;
+             absl::StartsWith(t, "interval:") && absl::SimpleAtoi(t.substr(9), &ms) && ms > 0) {
+    *sync = WalSync::kInterval;
+    *interval_ms = ms;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--wal-sync takes always, never or interval:MS (MS > 0), not \"", t, "\""));
+  }
+  return absl::OkStatus();
 }
 
 grpc::Status ToGrpc(const absl::Status& status) {
@@ -252,13 +300,63 @@ grpc::Status ToGrpc(const absl::Status& status) {
   return grpc::Status(code, ShortenMessage(status.message()));
 }
 
+// Runs `fn` every `interval_ms` on a thread of its own until destroyed.
+class PeriodicTask {
+ public:
+  PeriodicTask(int interval_ms, std::function<void()> fn)
+      : interval_(interval_ms), fn_(std::move(fn)), thread_([this] { Loop(); }) {}
+  ~PeriodicTask() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+  PeriodicTask(const PeriodicTask&) = delete;
+  PeriodicTask& operator=(const PeriodicTask&) = delete;
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!wake_.wait_for(lock, interval_, [this] { return stop_; })) {
+      lock.unlock();
+      fn_();
+      lock.lock();
+    }
+  }
+
+  const std::chrono::milliseconds interval_;
+  const std::function<void()> fn_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::thread thread_;  // last: starts once the rest is made
+};
+
+// The log's operations with sequence in [1, upto], for LiveApplier.
+absl::Status ReadLogOps(LiveWriter* writer, uint64_t upto, std::vector<LiveOp>* ops) {
+  return writer->log()->ReadFrom(1, [&](uint64_t seq, std::string_view record) {
+    if (seq > upto) return absl::OkStatus();
+    LiveOp op;
+    SCRY_RETURN_IF_ERROR(LiveWriter::DecodeOp(record, &op));
+    op.seq = seq;
+    ops->push_back(std::move(op));
+    return absl::OkStatus();
+  });
+}
+
 struct Server::Impl {
   // Destroyed bottom-up: the gRPC server (which waits for running calls)
   // before the service and the searcher it uses, the acceptor (which the
   // service's Stats reads) last.
   std::unique_ptr<Acceptor> acceptor;
   std::unique_ptr<LiveIndex> index;
+  std::unique_ptr<LiveApplier> applier;  // the writer's hook uses it
+  std::unique_ptr<LiveWriter> writer;
+  std::unique_ptr<PeriodicTask> refresher;  // uses the writer and the applier
   std::unique_ptr<SearchService> service;
+  std::unique_ptr<IndexService> index_service;
   std::unique_ptr<grpc::Server> server;
   // Uses `service`; stopped first.
   std::unique_ptr<HttpServer> metrics;
@@ -319,8 +417,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     stats->set_max_connections(static_cast<uint64_t>(acceptor->max_connections()));
   };
   if (!options.auth_token_file.empty()) {
-    SCRY_ASSIGN_OR_RETURN(std::vector<std::string> tokens, ReadTokens(options.auth_token_file));
-    service.auth_tokens.insert(service.auth_tokens.end(), tokens.begin(), tokens.end());
+    SCRY_ASSIGN_OR_RETURN(std::vector<ScopedToken> tokens, ReadTokens(options.auth_token_file));
+    for (ScopedToken& t : tokens) {
+      if (t.write) service.write_tokens.push_back(t.token);
+      service.auth_tokens.push_back(std::move(t.token));
+    }
   }
   if (!service.auth_tokens.empty() && options.tls_cert_file.empty() &&
       !IsLoopbackListen(options.listen)) {
@@ -333,6 +434,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   // index opens, so that probes see a loading server rather than a closed
   // port; then open the index and switch to SERVING.
   impl->service = std::make_unique<SearchService>(nullptr, service);
+  IndexServiceOptions writes;
+  writes.read_only = options.read_only;
+  impl->index_service = std::make_unique<IndexService>(impl->service.get(), writes);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -344,6 +448,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
           grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD, credentials);
   const int selected_port = impl->acceptor->port();
   builder.RegisterService(impl->service.get());
+  builder.RegisterService(impl->index_service.get());
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   if (options.service.max_response_bytes > 0) {
     builder.SetMaxSendMessageSize(
@@ -400,10 +505,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   if (!options.http_listen.empty()) {
     // Searches run on the listener's workers, as many as there are cores
     // (each search uses the engine's own thread pool for its shards too).
-    SCRY_RETURN_IF_ERROR(
-        listen_http(options.http_listen, JsonApiRoutes(impl->service.get()),
-                    std::max(2, static_cast<int>(std::thread::hardware_concurrency())),
-                    "--http-listen", &impl->http));
+    SCRY_RETURN_IF_ERROR(listen_http(
+        options.http_listen, JsonApiRoutes(impl->service.get(), impl->index_service.get()),
+        std::max(2, static_cast<int>(std::thread::hardware_concurrency())), "--http-listen",
+        &impl->http));
   }
   LiveIndexOptions live;
   live.index_dir = options.index_dir;
@@ -426,6 +531,50 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     return index_or.status();
   }
   impl->index = std::move(*index_or);
+  if (!options.read_only) {
+    LiveWriterOptions writer;
+    writer.index_dir = options.index_dir;
+    writer.num_shards = impl->index->Acquire()->info().num_shards;
+    writer.sync = options.wal_sync;
+    writer.sync_interval_ms = options.wal_sync_interval_ms;
+    writer.apply = options.apply;
+    if (!writer.apply) {
+      LiveSegmentsOptions segments;
+      segments.dir = options.index_dir + "/live-segments";
+      absl::StatusOr<std::unique_ptr<LiveApplier>> applier = LiveApplier::Create(
+          impl->index.get(), segments, [state](uint64_t upto, std::vector<LiveOp>* ops) {
+            return ReadLogOps(state->writer.get(), upto, ops);
+          });
+      if (!applier.ok()) {
+        impl->acceptor->Stop();
+        impl->server->Shutdown();
+        return applier.status();
+      }
+      impl->applier = std::move(*applier);
+      writer.apply = [state](std::vector<std::vector<LiveOp>> by_shard, uint64_t last_seq) {
+        return state->applier->Apply(std::move(by_shard), last_seq);
+      };
+    }
+    absl::StatusOr<std::unique_ptr<LiveWriter>> opened = LiveWriter::Open(writer);
+    if (!opened.ok()) {
+      impl->acceptor->Stop();
+      impl->server->Shutdown();
+      return opened.status();
+    }
+    impl->writer = std::move(*opened);
+    impl->index_service->SetWriter(impl->writer.get());
+    if (options.refresh_interval_ms > 0) {
+      impl->refresher = std::make_unique<PeriodicTask>(options.refresh_interval_ms, [state] {
+        absl::Status status = absl::OkStatus();
+        if (state->writer->pending() > 0) status = state->writer->Refresh().status();
+        if (status.ok() && state->applier != nullptr) status = state->applier->CatchUp();
+        if (!status.ok()) {
+          std::fprintf(stderr, "scry: automatic refresh failed: %s\n", status.ToString().c_str());
+          std::fflush(stderr);
+        }
+      });
+    }
+  }
   impl->service->SetIndex(impl->index.get());
   SetServing(impl->server.get(), true);
 
@@ -455,6 +604,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
 }
 
 int Server::metrics_port() const { return impl_->metrics != nullptr ? impl_->metrics->port() : 0; }
+
+LiveWriter* Server::writer() const { return impl_->writer.get(); }
 
 int Server::http_port() const { return impl_->http != nullptr ? impl_->http->port() : 0; }
 

@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "grpcpp/support/status.h"
 #include "query/searcher.h"
+#include "server/live_writer.h"
 #include "server/search_service.h"
 
 namespace scry::server {
@@ -41,10 +42,26 @@ struct ServerOptions {
   // neither); with tls_client_ca_file too, clients must present a
   // certificate signed by that CA (mutual TLS).
   std::string tls_cert_file, tls_key_file, tls_client_ca_file;
-  // Bearer tokens accepted, one per line ('#' comments); added to
-  // service.auth_tokens. With tokens, server reflection is off (it cannot
-  // check them); health stays open.
+  // Bearer tokens accepted, one per line ('#' comments), each optionally
+  // followed by its scope, "read" (the default) or "write" (read and write:
+  // IndexService); added to service.auth_tokens (and write_tokens). With
+  // tokens, server reflection is off (it cannot check them); health stays
+  // open.
   std::string auth_token_file;
+  // Live writes (IndexService, server/live_writer.h): the write-ahead log in
+  // index_dir/live. With read_only the log is not opened and every
+  // IndexService call is FAILED_PRECONDITION.
+  bool read_only = false;
+  WalSync wal_sync = WalSync::kAlways;
+  int wal_sync_interval_ms = 100;  // with WalSync::kInterval
+  // Makes logged operations visible (LiveWriter's hook); empty: the
+  // built-in one, server/live_segments.h LiveApplier (segments under
+  // INDEX_DIR/live-segments).
+  ApplyHook apply;
+  // Writes become visible by themselves within this many milliseconds (a
+  // background Refresh when operations are pending; also applies the log
+  // onto a newly served generation); 0: only on the Refresh RPC.
+  int refresh_interval_ms = 1000;
   // Prometheus text endpoint (GET /metrics over plain HTTP/1.1, see
   // server/prometheus.h and server/http_server.h), "HOST:PORT" (port 0: a
   // free port); empty: off.
@@ -88,9 +105,24 @@ int GrpcMaxThreads(const ServerOptions& options);
 // Longest error message sent to clients; longer ones are cut (see ToGrpc).
 inline constexpr size_t kMaxStatusMessageBytes = 1024;
 
-// The bearer tokens of a token file's text: one per line, surrounding
-// whitespace stripped, blank lines and '#' comments skipped.
+// A token of a token file and its scope.
+struct ScopedToken {
+  std::string token;
+  bool write = false;  // scope "write" (reads too); else "read"
+};
+
+// The tokens of a token file's text: one per line ("TOKEN" or "TOKEN
+// SCOPE", SCOPE "read" or "write"), surrounding whitespace stripped, blank
+// lines and '#' comments skipped. InvalidArgument for another scope or more
+// words.
+absl::StatusOr<std::vector<ScopedToken>> ParseScopedTokenFile(std::string_view text);
+
+// The bearer tokens of a token file's text, without their scopes (what a
+// client sends).
 std::vector<std::string> ParseTokenFile(std::string_view text);
+
+// Parses --wal-sync: "always", "never" or "interval:MS" (MS > 0).
+absl::Status ParseWalSync(std::string_view text, WalSync* sync, int* interval_ms);
 
 // `message` with every absolute path of two or more components cut to
 // ".../" and its last component (errors sent to clients name no server
@@ -131,6 +163,9 @@ class Server {
   int port() const { return port_; }
   // The port of the metrics endpoint; 0 if off (no options.metrics_listen).
   int metrics_port() const;
+  // The live writer (null with read_only): the log, for tests and the
+  // engine's hook.
+  LiveWriter* writer() const;
   // The port of the HTTP/JSON API; 0 if off (no options.http_listen).
   int http_port() const;
   // The cap on connections in force (options.max_connections, or the

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -25,6 +26,26 @@
 #include "storage/status.h"
 
 namespace scry::storage {
+
+absl::StatusOr<bool> BuildInProgress(const std::string& dir) {
+  struct stat st;
+  if (::stat((dir + "/LOCK").c_str(), &st) != 0) return false;
+  std::ifstream locks("/proc/locks");
+  if (!locks) return absl::UnavailableError("cannot read /proc/locks");
+  // Lines such as "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF": the
+  // device in hex major:minor, then the inode.
+  const std::string file = absl::StrFormat(" %02x:%02x:%d ", major(st.st_dev), minor(st.st_dev),
+                                           static_cast<uint64_t>(st.st_ino));
+  std::string line;
+  while (std::getline(locks, line)) {
+    line += ' ';
+    if (line.find(" FLOCK ") != std::string::npos && line.find(" WRITE ") != std::string::npos &&
+        line.find(file) != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
 namespace fs = std::filesystem;
 namespace {
 

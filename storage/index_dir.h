@@ -52,6 +52,12 @@ struct IndexManifest {
   int32_t only_shard = -1;
 };
 
+// Whether a build of DIR is running now: some process holds DIR/LOCK, as
+// /proc/locks tells, found without taking the lock (a probe that took it,
+// even for a moment, could make a starting build fail). False when DIR/LOCK
+// does not exist; an error if /proc/locks cannot be read.
+absl::StatusOr<bool> BuildInProgress(const std::string& dir);
+
 // A build of a new generation in DIR. Not thread-safe (one per build).
 class IndexBuild {
  public:

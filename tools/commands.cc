@@ -233,29 +233,37 @@ bool ReadFileOrComplain(const std::string& path, std::string* out) {
 
 }  // namespace
 
-int RunSearchRemote(const std::string& address, const scry::v1::SearchRequest& request,
-                    int timeout_ms, const ClientSecurity& security) {
+bool Connect(const std::string& address, const ClientSecurity& security,
+             std::shared_ptr<grpc::Channel>* channel, std::string* token) {
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   if (!security.tls_ca_file.empty()) {
     grpc::SslCredentialsOptions ssl;
-    if (!ReadFileOrComplain(security.tls_ca_file, &ssl.pem_root_certs)) return 1;
+    if (!ReadFileOrComplain(security.tls_ca_file, &ssl.pem_root_certs)) return false;
     if (!security.tls_cert_file.empty() &&
         (!ReadFileOrComplain(security.tls_cert_file, &ssl.pem_cert_chain) ||
          !ReadFileOrComplain(security.tls_key_file, &ssl.pem_private_key))) {
-      return 1;
+      return false;
     }
     credentials = grpc::SslCredentials(ssl);
   }
-  std::string token;
+  token->clear();
   if (!security.auth_token_file.empty()) {
     std::string text;
-    if (!ReadFileOrComplain(security.auth_token_file, &text)) return 1;
+    if (!ReadFileOrComplain(security.auth_token_file, &text)) return false;
     const std::vector<std::string> tokens = scry::server::ParseTokenFile(text);
-    if (!tokens.empty()) token = tokens[0];
+    if (!tokens.empty()) *token = tokens[0];
   }
   grpc::ChannelArguments args;
   if (!security.tls_server_name.empty()) args.SetSslTargetNameOverride(security.tls_server_name);
-  auto channel = grpc::CreateCustomChannel(address, credentials, args);
+  *channel = grpc::CreateCustomChannel(address, credentials, args);
+  return true;
+}
+
+int RunSearchRemote(const std::string& address, const scry::v1::SearchRequest& request,
+                    int timeout_ms, const ClientSecurity& security) {
+  std::shared_ptr<grpc::Channel> channel;
+  std::string token;
+  if (!Connect(address, security, &channel, &token)) return 1;
   auto stub = scry::v1::SearchService::NewStub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));

@@ -7,9 +7,12 @@
 #ifndef SCRY_TOOLS_COMMANDS_H_
 #define SCRY_TOOLS_COMMANDS_H_
 
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "grpcpp/channel.h"
 #include "indexer/builder.h"
 #include "scry/v1/search.pb.h"
 #include "server/server.h"
@@ -36,6 +39,32 @@ int RunSearchLocal(const std::string& index, const v1::SearchRequest& request);
 struct ClientSecurity {
   std::string tls_ca_file, tls_cert_file, tls_key_file, tls_server_name, auth_token_file;
 };
+
+// A channel to `address` with `security`'s TLS settings, and the token to
+// send (the first of security.auth_token_file; empty if none). False (with a
+// message on stderr) if a file cannot be read.
+bool Connect(const std::string& address, const ClientSecurity& security,
+             std::shared_ptr<grpc::Channel>* channel, std::string* token);
+
+// scry write: streams the documents of `files` (JSON Lines, plain, gzip or
+// zstd; "-" standard input) as upserts through IndexService.WriteStream,
+// `batch_ops` per message. Refused documents are reported as FILE:LINE:
+// reason; progress on stderr when it is a terminal. Exit 0 if every
+// document went in, 1 otherwise.
+struct WriteCommandOptions {
+  int batch_ops = 500;
+  bool sync = false;     // fsync the server's log for every batch
+  bool refresh = false;  // Refresh once everything is written
+  int timeout_ms = 0;    // for the whole stream; 0: none
+};
+int RunWrite(const std::string& address, const std::vector<std::string>& files,
+             const WriteCommandOptions& options, const ClientSecurity& security);
+// scry delete: one Write of deletes.
+int RunDelete(const std::string& address, const std::vector<std::string>& ids, bool sync,
+              int timeout_ms, const ClientSecurity& security);
+// scry refresh / scry commit: one call each.
+int RunRefresh(const std::string& address, int timeout_ms, const ClientSecurity& security);
+int RunCommit(const std::string& address, int timeout_ms, const ClientSecurity& security);
 
 // scry search --server: one call with a deadline of `timeout_ms`.
 int RunSearchRemote(const std::string& address, const v1::SearchRequest& request, int timeout_ms,

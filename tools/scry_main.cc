@@ -4,6 +4,10 @@
 //   scry index  --input FILE.jsonl [--input ...] --index DIR [--shards N] ...
 //   scry serve  --index DIR [--listen HOST:PORT] ...
 //   scry search (--index DIR | --server HOST:PORT) [--top-k K] QUERY
+//   scry write  --server HOST:PORT FILE.jsonl...   (live writes)
+//   scry delete --server HOST:PORT ID...
+//   scry refresh --server HOST:PORT
+//   scry commit --server HOST:PORT
 //   scry stats  --index DIR
 //   scry verify --index DIR
 // README.md documents every flag. Exit status: 0 on success, 1 on a runtime
@@ -11,6 +15,7 @@
 #include <iostream>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/numbers.h"
@@ -229,7 +234,8 @@ int main(int argc, char** argv) {
                         "Require client certificates signed by this CA (mutual TLS)");
   serve_cmd->add_option("--auth-token-file", serve.auth_token_file,
                         "Require 'authorization: Bearer <token>' with a token of this file "
-                        "(one per line) on every RPC but health; turns reflection off");
+                        "(one per line: TOKEN [read|write]) on every RPC but health; writes "
+                        "need a write token; turns reflection off");
   serve_cmd->add_flag("--auth-anonymous-search", serve.service.anonymous_search,
                       "With --auth-token-file: let Search through without a token");
   serve_cmd
@@ -238,6 +244,21 @@ int main(int argc, char** argv) {
                    "see (fields, snippets, titles if 'title' is one); others are refused")
       ->delimiter(',')
       ->default_str("title");
+  serve_cmd->add_flag("--read-only", serve.read_only,
+                      "Take no live writes (IndexService answers FAILED_PRECONDITION; the "
+                      "write-ahead log DIR/live is not opened)");
+  std::string wal_sync = "always";
+  serve_cmd
+      ->add_option("--wal-sync", wal_sync,
+                   "When the write-ahead log reaches the disk: always (before each answer), "
+                   "interval:MS (every MS ms), never (on Commit only)")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--refresh-interval-ms", serve.refresh_interval_ms,
+                   "Make acknowledged writes visible by themselves within this many ms (0 = only "
+                   "on the Refresh RPC / scry refresh)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   serve_cmd->add_flag("--access-log", serve.service.access_log,
                       "One JSON line per call on stderr (time, method, code, micros, peer)");
   serve_cmd
@@ -367,6 +388,55 @@ int main(int argc, char** argv) {
   std::string query_text;
   search->add_option("query", query_text, "The query (see README: query language)")->required();
 
+  // write, delete, refresh, commit: the TLS and token flags of search.
+  const auto add_client_flags = [](CLI::App* cmd, std::string* server, int* timeout,
+                                   ClientSecurity* sec) {
+    cmd->add_option("--server", *server, "The gRPC server (HOST:PORT)")->required();
+    cmd->add_option("--timeout-ms", *timeout, "RPC deadline (0 = none)")->capture_default_str();
+    cmd->add_option("--tls-ca", sec->tls_ca_file, "Connect with TLS, trusting this CA (PEM)");
+    cmd->add_option("--tls-cert", sec->tls_cert_file,
+                    "With --tls-ca: client certificate (PEM) for mutual TLS");
+    cmd->add_option("--tls-key", sec->tls_key_file, "With --tls-cert: its private key (PEM)");
+    cmd->add_option("--tls-server-name", sec->tls_server_name,
+                    "With --tls-ca: the name the server's certificate must hold");
+    cmd->add_option("--auth-token-file", sec->auth_token_file,
+                    "Send the first token of this file as a bearer token (a write token)");
+  };
+  std::string write_server;
+  int write_timeout_ms = 0;
+  ClientSecurity write_security;
+  scry::tools::WriteCommandOptions write_options;
+  std::vector<std::string> write_files;
+  CLI::App* write_cmd =
+      app.add_subcommand("write", "Upsert the documents of JSON Lines files on a running server");
+  add_client_flags(write_cmd, &write_server, &write_timeout_ms, &write_security);
+  write_cmd->add_option("--batch", write_options.batch_ops, "Documents per streamed message")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  write_cmd->add_flag("--sync", write_options.sync,
+                      "Have the server fsync its log for every message");
+  write_cmd->add_flag("--refresh", write_options.refresh, "Refresh once everything is written");
+  write_cmd->add_option("files", write_files, "JSON Lines files (plain, .gz, .zst; - = stdin)")
+      ->required();
+  std::string delete_server;
+  int delete_timeout_ms = 30000;
+  ClientSecurity delete_security;
+  bool delete_sync = false;
+  std::vector<std::string> delete_ids;
+  CLI::App* delete_cmd = app.add_subcommand("delete", "Delete documents by id on a running server");
+  add_client_flags(delete_cmd, &delete_server, &delete_timeout_ms, &delete_security);
+  delete_cmd->add_flag("--sync", delete_sync, "Have the server fsync its log before answering");
+  delete_cmd->add_option("ids", delete_ids, "Document ids")->required();
+  std::string refresh_server, commit_server;
+  int refresh_timeout_ms = 30000, commit_timeout_ms = 30000;
+  ClientSecurity refresh_security, commit_security;
+  CLI::App* refresh_cmd =
+      app.add_subcommand("refresh", "Make a running server's acknowledged writes visible now");
+  add_client_flags(refresh_cmd, &refresh_server, &refresh_timeout_ms, &refresh_security);
+  CLI::App* commit_cmd =
+      app.add_subcommand("commit", "Make a running server's acknowledged writes durable (fsync)");
+  add_client_flags(commit_cmd, &commit_server, &commit_timeout_ms, &commit_security);
+
   // stats
   std::string stats_index;
   CLI::App* stats = app.add_subcommand("stats", "Print index statistics per shard");
@@ -416,6 +486,12 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*serve_cmd) {
+    if (absl::Status s =
+            scry::server::ParseWalSync(wal_sync, &serve.wal_sync, &serve.wal_sync_interval_ms);
+        !s.ok()) {
+      std::cerr << "scry serve: " << s.message() << "\n";
+      return 2;
+    }
     serve.searcher.block_cache_bytes = size_t{cache_mb} << 20;
     serve.searcher.memory_lists_bytes = uint64_t{memory_lists_mb} << 20;
     serve.searcher.max_query_memory_bytes = size_t{query_memory_mb} << 20;
@@ -462,6 +538,20 @@ int main(int argc, char** argv) {
     }
     return search_index.empty() ? RunSearchRemote(search_server, request, timeout_ms, security)
                                 : RunSearchLocal(search_index, request);
+  }
+  if (*write_cmd) {
+    write_options.timeout_ms = write_timeout_ms;
+    return scry::tools::RunWrite(write_server, write_files, write_options, write_security);
+  }
+  if (*delete_cmd) {
+    return scry::tools::RunDelete(delete_server, delete_ids, delete_sync, delete_timeout_ms,
+                                  delete_security);
+  }
+  if (*refresh_cmd) {
+    return scry::tools::RunRefresh(refresh_server, refresh_timeout_ms, refresh_security);
+  }
+  if (*commit_cmd) {
+    return scry::tools::RunCommit(commit_server, commit_timeout_ms, commit_security);
   }
   if (*stats) return RunStats(stats_index);
   if (*verify) return RunVerify(verify_index);

@@ -227,6 +227,7 @@ TEST_F(ConnectionsTest, ListenErrors) {
       << second.status();
   // A name: every address it resolves to that can be bound, on one port.
   options.listen = "localhost:0";
+  options.read_only = true;  // `first` takes the writes of this index
   {
     auto named = Server::Start(options);
     ASSERT_THAT(named, IsOk());

@@ -243,7 +243,7 @@ TEST_F(LiveIndexTest, ARefreshServesTheNewSnapshotAndKeepsTheGeneration) {
   std::vector<LiveOp> ops(2);
   ops[0].doc.id = "new";
   ops[0].doc.fields = {{"title", "alpha gamma"}};
-  ops[1].kind = LiveOp::Kind::kDelete;
+  ops[1].kind = OpKind::kDelete;
   ops[1].doc.id = "d0";
   ASSERT_THAT((*live)->Refresh([&](const query::Searcher& served) {
     return ApplyOperations(served, ops, segments, &next_segment);

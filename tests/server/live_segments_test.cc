@@ -25,7 +25,7 @@ using ::scry::testing::TempDir;
 LiveOp Upsert(uint64_t seq, std::string id, std::string body) {
   LiveOp op;
   op.seq = seq;
-  op.kind = LiveOp::Kind::kUpsert;
+  op.kind = OpKind::kUpsert;
   op.doc.id = std::move(id);
   op.doc.fields = {{"title", "doc " + op.doc.id}, {"body", std::move(body)}};
   return op;
@@ -34,7 +34,7 @@ LiveOp Upsert(uint64_t seq, std::string id, std::string body) {
 LiveOp Delete(uint64_t seq, std::string id) {
   LiveOp op;
   op.seq = seq;
-  op.kind = LiveOp::Kind::kDelete;
+  op.kind = OpKind::kDelete;
   op.doc.id = std::move(id);
   return op;
 }

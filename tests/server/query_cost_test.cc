@@ -86,6 +86,8 @@ class QueryCostTest : public ::testing::Test {
     ServerOptions options;
     options.index_dir = tmp_->Sub(name);
     options.listen = "127.0.0.1:0";
+    // Tests here run two servers on one index at once: only one may write.
+    options.read_only = true;
     return options;
   }
   static std::unique_ptr<Server> Start(const ServerOptions& options) {

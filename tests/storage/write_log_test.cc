@@ -1,0 +1,97 @@
+// File: tests/storage/write_log_test.cc
+#include "storage/write_log.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/test_util.h"
+
+namespace scry::storage {
+namespace {
+
+using ::scry::testing::IsOk;
+using ::scry::testing::TempDir;
+
+std::vector<std::pair<uint64_t, std::string>> ReadAll(const WriteLog& log, uint64_t from = 1) {
+  std::vector<std::pair<uint64_t, std::string>> out;
+  EXPECT_THAT(log.ReadFrom(from,
+                           [&](uint64_t seq, std::string_view record) {
+                             out.emplace_back(seq, std::string(record));
+                             return absl::OkStatus();
+                           }),
+              IsOk());
+  return out;
+}
+
+TEST(WriteLog, NumbersBatchesInOrderAndKeepsThemAcrossReopening) {
+  TempDir dir;
+  const std::string path = dir.Sub("live");
+  {
+    auto log = WriteLog::Open(path);
+    ASSERT_THAT(log, IsOk());
+    EXPECT_EQ((*log)->next_seq(), 1u);
+    EXPECT_EQ((*log)->applied(), 0u);
+    auto first = (*log)->Append({"a", "b", "c"}, /*sync=*/false);
+    ASSERT_THAT(first, IsOk());
+    EXPECT_EQ(*first, 1u);
+    auto second = (*log)->Append({std::string("d\0e", 3)}, /*sync=*/true);
+    ASSERT_THAT(second, IsOk());
+    EXPECT_EQ(*second, 4u);
+    auto empty = (*log)->Append({}, true);
+    ASSERT_THAT(empty, IsOk());
+    EXPECT_EQ(*empty, 5u);
+    EXPECT_EQ((*log)->next_seq(), 5u);
+  }
+  auto log = WriteLog::Open(path);
+  ASSERT_THAT(log, IsOk());
+  EXPECT_EQ((*log)->next_seq(), 5u);
+  const std::vector<std::pair<uint64_t, std::string>> want = {
+      {1, "a"}, {2, "b"}, {3, "c"}, {4, std::string("d\0e", 3)}};
+  EXPECT_EQ(ReadAll(**log), want);
+  const std::vector<std::pair<uint64_t, std::string>> tail(want.begin() + 2, want.end());
+  EXPECT_EQ(ReadAll(**log, 3), tail);
+}
+
+TEST(WriteLog, AppliedAndTrimSurviveReopening) {
+  TempDir dir;
+  const std::string path = dir.Sub("live");
+  {
+    auto log = WriteLog::Open(path);
+    ASSERT_THAT(log, IsOk());
+    ASSERT_THAT((*log)->Append({"1", "2", "3", "4"}, false), IsOk());
+    EXPECT_THAT((*log)->MarkApplied(9),
+                ::scry::testing::StatusIs(absl::StatusCode::kInvalidArgument));
+    ASSERT_THAT((*log)->MarkApplied(3), IsOk());
+    ASSERT_THAT((*log)->MarkApplied(2), IsOk());  // never goes back
+    EXPECT_EQ((*log)->applied(), 3u);
+    ASSERT_THAT((*log)->Trim(10), IsOk());  // only up to applied
+  }
+  {
+    auto log = WriteLog::Open(path);
+    ASSERT_THAT(log, IsOk());
+    EXPECT_EQ((*log)->applied(), 3u);
+    EXPECT_EQ(ReadAll(**log), (std::vector<std::pair<uint64_t, std::string>>{{4, "4"}}));
+    ASSERT_THAT((*log)->MarkApplied(4), IsOk());
+    ASSERT_THAT((*log)->Trim(4), IsOk());
+    EXPECT_TRUE(ReadAll(**log).empty());
+  }
+  // Every record trimmed: the numbering still goes on after the applied one.
+  auto log = WriteLog::Open(path);
+  ASSERT_THAT(log, IsOk());
+  EXPECT_EQ((*log)->next_seq(), 5u);
+  auto next = (*log)->Append({"5"}, true);
+  ASSERT_THAT(next, IsOk());
+  EXPECT_EQ(*next, 5u);
+}
+
+TEST(WriteLog, ASecondOpenerIsRefused) {
+  TempDir dir;
+  auto log = WriteLog::Open(dir.Sub("live"));
+  ASSERT_THAT(log, IsOk());
+  EXPECT_FALSE(WriteLog::Open(dir.Sub("live")).ok());
+}
+
+}  // namespace
+}  // namespace scry::storage
