@@ -17,57 +17,31 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
-#include "indexer/builder.h"
 #include "scry/v1/search.grpc.pb.h"
 #include "server/server.h"
 #include "tests/server/raw_call.h"
+#include "tests/server/sample_server_test.h"
 #include "tests/test_util.h"
 
 namespace scry::server {
 namespace {
 
 using ::scry::testing::IsOk;
-using ::scry::testing::TempDir;
 using ::testing::HasSubstr;
 using Clock = std::chrono::steady_clock;
 
-class LimitsTest : public ::testing::Test {
+// The sample index (2 shards, built once per suite) and its heavy query.
+class LimitsTest : public scry::testing::SampleServerTest {
  protected:
-  static void SetUpTestSuite() {
-    tmp_ = new TempDir();
-    indexer::BuildOptions options;
-    options.inputs = {std::string(SCRY_TEST_DATA_DIR) + "/sample.jsonl"};
-    options.index_dir = tmp_->Sub("idx");
-    build_status_ = new absl::Status(indexer::BuildIndex(options).status());
-    // The 3,000 most frequent words of the corpus.
-    const std::vector<std::string> words =
-        scry::testing::MostFrequentWords(options.inputs[0], 3000, {"and", "not"});
-    heavy_query_ = new std::string(absl::StrJoin(words, " "));
-  }
-  static void TearDownTestSuite() {
-    delete tmp_;
-    delete build_status_;
-    delete heavy_query_;
-  }
-
-  void SetUp() override { ASSERT_THAT(*build_status_, IsOk()); }
-
   std::unique_ptr<Server> Start(const SearchServiceOptions& service) {
-    ServerOptions options;
-    options.index_dir = tmp_->Sub("idx");
-    options.listen = "127.0.0.1:0";
+    ServerOptions options = Options();
     options.service = service;
     options.read_only = true;  // some tests run two servers on the index at once
-    options.searcher.parse.max_query_bytes = 1 << 16;
-    options.searcher.parse.max_clauses = 10000;
-    auto server = Server::Start(options);
-    EXPECT_THAT(server, IsOk());
-    return server.ok() ? std::move(*server) : nullptr;
+    return SampleServerTest::Start(options);
   }
 
   static std::unique_ptr<v1::SearchService::Stub> Stub(const Server& server) {
@@ -107,15 +81,7 @@ class LimitsTest : public ::testing::Test {
     }
     return std::chrono::duration_cast<std::chrono::milliseconds>(best);
   }
-
-  static TempDir* tmp_;
-  static absl::Status* build_status_;
-  static std::string* heavy_query_;
 };
-
-TempDir* LimitsTest::tmp_ = nullptr;
-absl::Status* LimitsTest::build_status_ = nullptr;
-std::string* LimitsTest::heavy_query_ = nullptr;
 
 // With one search allowed at a time, a second one while the first runs is
 // refused (a queue would have answered it OK after the first), and accepted
