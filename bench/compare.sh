@@ -11,6 +11,9 @@
 # Environment:
 #   OUT        output directory (default bench/out): report.md, *.png, work/
 #   WARMUP     untimed passes before each timed pass (default 20; the JVM needs them)
+#   WARMUP_<name>  the same for one engine or searcher (e.g. WARMUP_scry=5
+#              WARMUP_fts5=5 with WARMUP=20 for Lucene: a shorter run, every
+#              engine still warm; names with a dash use an underscore)
 #   REPEATS    interleaved rounds; medians are reported (default 3)
 #   GRPC       1 (default): also run scry-grpc (scry-peer-grpc: the same searches
 #              through an in-process gRPC server on loopback, on scry's index)
@@ -34,7 +37,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 if [ $# -lt 2 ] || [ $# -gt 3 ]; then
-    sed -n '2,32s/^# \{0,1\}//p' "$0" >&2
+    sed -n '2,35s/^# \{0,1\}//p' "$0" >&2
     exit 2
 fi
 CORPUS=$(realpath "$1")
@@ -137,7 +140,7 @@ cat > "$WORK/settings.txt" <<EOF
 corpus=$CORPUS
 queries=$QUERIES
 ks=$KS
-warmup=$WARMUP
+warmup=$WARMUP$(env | grep '^WARMUP_' | sort | tr '\n' ' ' | sed 's/^/ (/;s/ $/)/;s/^ ()$//')
 repeats=$REPEATS
 engines=$ENGINES
 searchers=$SEARCHERS
@@ -147,6 +150,7 @@ scry_commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores
 EOF
 
+WARMUP_ALL=$WARMUP
 export WARMUP
 for r in $(seq 1 "$REPEATS"); do
     R=$WORK/raw/r$r
@@ -167,6 +171,8 @@ for r in $(seq 1 "$REPEATS"); do
                 log "round $r/$REPEATS: K=$k $kind: $name"
                 results=()
                 [ "$kind" = "all" ] && results=("$R/$name.k$k.results")
+                wvar=WARMUP_${name//-/_}
+                WARMUP=${!wvar:-$WARMUP_ALL} \
                 "${PIN[@]}" $cmd search "$(index_of "$name")" "$WORK/q_$kind.tsv" "$k" "${results[@]}" \
                     > "$R/$name.$kind.k$k.json" 2> "$R/$name.$kind.k$k.err" ||
                     { cat "$R/$name.$kind.k$k.err" >&2; exit 1; }
