@@ -162,6 +162,29 @@ int RunServe(const scry::server::ServerOptions& options, const std::string& port
   return 0;
 }
 
+// ---- scry broker -----------------------------------------------------------
+
+int RunBroker(const scry::server::BrokerOptions& options, const std::string& port_file) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  absl::StatusOr<std::unique_ptr<scry::server::Broker>> broker =
+      scry::server::Broker::Start(options);
+  if (!broker.ok()) return Fail(broker.status());
+  if (!port_file.empty() && !WritePortFile(port_file, (*broker)->port())) return 1;
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    std::cerr << "scry: signal " << sig << ", shutting down\n";
+    (*broker)->Shutdown();
+  });
+  (*broker)->Wait();
+  waiter.join();
+  return 0;
+}
+
 // ---- scry search -----------------------------------------------------------
 
 namespace {
