@@ -21,7 +21,7 @@
 // Why a round of statistics per query rather than totals cached per
 // generation: it stays exact with live writes and with backends of any
 // generation mix it can detect, and it costs one more round trip of a few
-// hundred bytes (bench numbers in bench/RESULTS.md run 15).
+// hundred bytes (docs/ARCHITECTURE.md "Broker").
 //
 // A shard no reachable backend serves makes the search UNAVAILABLE, naming
 // the shards. Not yet: query-then-fetch (each backend fetches stored
