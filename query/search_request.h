@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -21,6 +22,8 @@
 #include "query/rewrite.h"
 
 namespace scry::query {
+
+struct PlanStatistics;  // query/planner.h
 
 // The number of hits of a request that asks for none (top_k 0).
 inline constexpr uint32_t kDefaultTopK = 10;
@@ -76,6 +79,11 @@ struct SearchRequest {
   // RESOURCE_EXHAUSTED as soon as a hit goes over, rather than build a
   // response no one can send. 0: no limit.
   size_t max_response_bytes = 0;
+  // The index-wide statistics of the query's terms, gathered by a broker
+  // from every server of the index (Searcher::Statistics on each, summed):
+  // scored with these rather than with this searcher's own shards', so that
+  // every server scores alike. Null: this searcher's own.
+  std::shared_ptr<const PlanStatistics> statistics;
 };
 
 // One leaf's part of a hit's score (see Bm25): score = weight * idf * tf *

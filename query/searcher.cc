@@ -22,7 +22,8 @@ struct Searcher::Base {
   std::unique_ptr<storage::IndexReader> index;
   PlannerOptions planner_options;
   size_t max_query_memory_bytes = 0;
-  size_t threads = 1;  // of the pool, the calling thread included
+  std::vector<bool> served;  // by base shard
+  size_t threads = 1;        // of the pool, the calling thread included
   std::unique_ptr<AnalyzerPool> analyzers;
   mutable std::once_flag pool_once;
   mutable std::unique_ptr<ThreadPool> pool;
@@ -49,6 +50,14 @@ absl::StatusOr<std::unique_ptr<Searcher>> Searcher::Open(const std::string& inde
   base->planner_options.expansion = options.expansion;
   base->planner_options.parallel_min_postings = options.parallel_min_postings;
   base->max_query_memory_bytes = options.max_query_memory_bytes;
+  base->served.assign(index.num_shards(), options.shards.empty());
+  for (const uint32_t s : options.shards) {
+    if (s >= index.num_shards()) {
+      return absl::InvalidArgumentError(absl::StrCat("shard ", s, " is not a shard of the index (",
+                                                     index.num_shards(), " shards)"));
+    }
+    base->served[s] = true;
+  }
 
   std::unique_ptr<Searcher> searcher(new Searcher());
   searcher->base_ = std::move(base);
@@ -110,10 +119,19 @@ absl::Status Searcher::Init() {
     shards_.push_back(segment.reader.get());
     deleted_.push_back(segment.deleted.get());
   }
+  for (size_t p = 0; p < shards_.size(); ++p) {
+    const uint32_t shard = p < index.num_shards()
+                               ? static_cast<uint32_t>(p)
+                               : snapshot_.segments[p - index.num_shards()].shard;
+    if (!base_->served[shard]) continue;
+    parts_.push_back(p);
+    served_readers_.push_back(shards_[p]);
+    if (p < index.num_shards()) served_shards_.push_back(shard);
+  }
   // The live sizes: each part's, less its deleted documents' (their lengths
   // are in memory).
   std::set<std::string> names;
-  for (size_t p = 0; p < shards_.size(); ++p) {
+  for (const size_t p : parts_) {
     const storage::ShardReader& shard = *shards_[p];
     const storage::ShardMeta& meta = shard.meta();
     std::vector<uint64_t> lengths = meta.field_lengths;
@@ -142,7 +160,7 @@ absl::Status Searcher::Init() {
   info_.num_shards = static_cast<uint32_t>(index.num_shards());
   info_.docs = collection_.docs;
   info_.fields.assign(names.begin(), names.end());
-  planner_ = std::make_unique<Planner>(base_->planner_options, info_.fields, shards_.size(),
+  planner_ = std::make_unique<Planner>(base_->planner_options, info_.fields, parts_.size(),
                                        base_->analyzers.get());
   return absl::OkStatus();
 }
@@ -161,23 +179,67 @@ const storage::ShardReader& Searcher::base_shard(uint32_t shard) const {
 
 Searcher::~Searcher() = default;
 
-absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) const {
-  // Plan. Term lookups and expansions of a long query take time too: the
+absl::StatusOr<QueryPlan> Searcher::PlanLocal(const SearchRequest& request,
+                                              std::vector<ShardTerms>* terms,
+                                              PlanStatistics* stats) const {
+  // Term lookups and expansions of a long query take time too: the
   // deadline applies.
   Deadline lookup_deadline(request.deadline, request.cancelled);
-  IndexTermSource dictionary(shards_, &lookup_deadline);
+  IndexTermSource dictionary(served_readers_, &lookup_deadline);
   SCRY_ASSIGN_OR_RETURN(QueryPlan plan, planner_->Parse(request, dictionary));
-  // Index-wide statistics first, so that every shard scores alike.
-  std::vector<ShardTerms> terms(shards_.size());
-  PlanStatistics stats = collection_;
-  for (size_t s = 0; s < shards_.size(); ++s) {
-    SCRY_ASSIGN_OR_RETURN(terms[s],
+  terms->assign(shards_.size(), ShardTerms());
+  *stats = collection_;
+  for (const size_t s : parts_) {
+    SCRY_ASSIGN_OR_RETURN((*terms)[s],
                           LookupTerms(*shards_[s], plan.terms, plan.pairs, &lookup_deadline));
-    AddTermStatistics(terms[s], &stats);
+    AddTermStatistics((*terms)[s], stats);
     if (deleted_[s] != nullptr) {
-      SCRY_RETURN_IF_ERROR(
-          SubtractDeletedStatistics(*shards_[s], terms[s], *deleted_[s], &lookup_deadline, &stats));
+      SCRY_RETURN_IF_ERROR(SubtractDeletedStatistics(*shards_[s], (*terms)[s], *deleted_[s],
+                                                     &lookup_deadline, stats));
     }
+  }
+  return plan;
+}
+
+absl::StatusOr<PlanStatistics> Searcher::Statistics(const SearchRequest& request) const {
+  std::vector<ShardTerms> terms;
+  PlanStatistics stats;
+  SCRY_RETURN_IF_ERROR(PlanLocal(request, &terms, &stats).status());
+  return stats;
+}
+
+namespace {
+
+// Whether `global` can be the index-wide statistics of which `local` is a
+// part: no smaller count anywhere (a broker's sum always passes; a stale or
+// made-up one may not).
+absl::Status CheckCovers(const PlanStatistics& global, const PlanStatistics& local) {
+  bool covers = global.docs >= local.docs && global.total_length >= local.total_length;
+  for (const auto& [name, length] : local.field_lengths) {
+    const auto it = global.field_lengths.find(name);
+    covers &= length == 0 || (it != global.field_lengths.end() && it->second >= length);
+  }
+  for (const auto& [key, df] : local.df) {
+    const auto it = global.df.find(key);
+    covers &= df == 0 || (it != global.df.end() && it->second >= df);
+  }
+  if (covers) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      "the request's statistics do not cover this server's shards (smaller counts than its "
+      "own): gather them from every server of the same generation");
+}
+
+}  // namespace
+
+absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) const {
+  // Index-wide statistics first, so that every shard scores alike: this
+  // searcher's own, or a broker's over every server.
+  std::vector<ShardTerms> terms;
+  PlanStatistics stats;
+  SCRY_ASSIGN_OR_RETURN(QueryPlan plan, PlanLocal(request, &terms, &stats));
+  if (request.statistics != nullptr) {
+    SCRY_RETURN_IF_ERROR(CheckCovers(*request.statistics, stats));
+    stats = *request.statistics;
   }
   planner_->SetStatistics(std::move(stats), &plan);
   const size_t max_query_memory_bytes = base_->max_query_memory_bytes;
@@ -185,7 +247,7 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
     // The cursors of the shards evaluated at once (all of them in parallel,
     // else the largest one), refused before any is opened.
     size_t cursors = 0;
-    for (size_t s = 0; s < shards_.size(); ++s) {
+    for (const size_t s : parts_) {
       const size_t n = CursorCount(*plan.root, terms[s]);
       cursors = plan.parallel ? cursors + n : std::max(cursors, n);
     }
@@ -206,22 +268,23 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
   std::vector<ShardSearchResult> shard_results(shards_.size());
   std::vector<absl::Status> statuses(shards_.size());
   SharedThreshold shared;
-  auto evaluate = [&](size_t s) {
+  auto evaluate = [&](size_t i) {
+    const size_t s = parts_[i];
     statuses[s] =
         SearchShard(plan, *shards_[s], static_cast<uint32_t>(s), terms[s], &shared,
                     Deadline(request.deadline, request.cancelled), &shard_results[s], deleted_[s]);
   };
   if (plan.parallel) {
-    pool()->RunAll(shards_.size(), evaluate);
+    pool()->RunAll(parts_.size(), evaluate);
   } else {
-    for (size_t s = 0; s < shards_.size(); ++s) evaluate(s);
+    for (size_t i = 0; i < parts_.size(); ++i) evaluate(i);
   }
 
   // Merge: by score, then by id (ids compared only for equal scores).
   SearchResult result;
   result.expansions_truncated = plan.expansions_truncated;
   std::vector<ShardHit> candidates;
-  for (size_t s = 0; s < shards_.size(); ++s) {
+  for (const size_t s : parts_) {
     SCRY_RETURN_IF_ERROR(statuses[s]);
     const ShardSearchResult& r = shard_results[s];
     result.total_hits += r.hits;
@@ -242,6 +305,7 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
 
 absl::StatusOr<std::optional<DocLocation>> Searcher::Locate(const std::string& id) const {
   const uint32_t shard = storage::ShardForId(id, info_.num_shards);
+  if (!base_->served[shard]) return std::nullopt;  // on another server
   // Newest first: the shard's segments from the last, then the shard.
   for (size_t i = snapshot_.segments.size() + 1; i-- > 0;) {
     const bool in_base = i == 0;
@@ -268,13 +332,15 @@ absl::StatusOr<Document> Searcher::GetDocument(const std::string& id) const {
 
 absl::StatusOr<std::vector<ShardInfo>> Searcher::Stats() const {
   std::vector<ShardInfo> out;
-  for (uint32_t s = 0; s < info_.num_shards; ++s) {
+  std::vector<size_t> slot(info_.num_shards, 0);  // of each served shard in out
+  for (const uint32_t s : served_shards_) {
+    slot[s] = out.size();
     out.push_back(ShardInfo{shards_[s]->meta().shard_index, 0, 0, 0, {}});
   }
-  for (size_t p = 0; p < shards_.size(); ++p) {
+  for (const size_t p : parts_) {
     SCRY_ASSIGN_OR_RETURN(storage::ShardStats stats, shards_[p]->Stats());
     ShardInfo& info =
-        out[p < info_.num_shards ? p : snapshot_.segments[p - info_.num_shards].shard];
+        out[slot[p < info_.num_shards ? p : snapshot_.segments[p - info_.num_shards].shard]];
     info.docs += stats.meta.doc_count - (deleted_[p] != nullptr ? deleted_[p]->size() : 0);
     info.terms += stats.meta.term_count;
     info.postings += stats.meta.posting_count;

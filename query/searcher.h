@@ -67,6 +67,11 @@ struct SearcherOptions {
   // query whose leaves expand to more than max_total_expansions in all is
   // refused (InvalidArgument).
   ExpansionOptions expansion;
+  // The base shards this searcher serves (a shard server of a broker,
+  // server/broker.h), ascending; empty: every shard. The others stay open
+  // (the index is opened whole) but are never searched, counted in the
+  // statistics or read by GetDocument.
+  std::vector<uint32_t> shards;
   // The memory the posting cursors of one query may take, estimated before
   // evaluation (CursorCount x CursorMemoryBytes, summed over the shards
   // evaluated at once); a query over it is refused with ResourceExhausted.
@@ -116,7 +121,19 @@ class Searcher {
   // max_query_memory_bytes, or hits over SearchRequest::max_response_bytes;
   // DeadlineExceeded or Cancelled (see SearchRequest); DataLoss/Internal if
   // the index cannot be read.
+  // With request.statistics, InvalidArgument if they do not cover this
+  // searcher's own (a term's local df above the given one).
   absl::StatusOr<SearchResult> Search(const SearchRequest& request) const;
+
+  // This searcher's part of the statistics of `request`'s query (its
+  // served shards' sizes and the document frequencies of the query's terms
+  // there): what a broker sums over servers into SearchRequest::statistics
+  // (the first phase of a distributed search, as Elasticsearch's DFS).
+  // Errors as Search's planning.
+  absl::StatusOr<PlanStatistics> Statistics(const SearchRequest& request) const;
+
+  // The base shards searched, ascending (SearcherOptions::shards, or all).
+  const std::vector<uint32_t>& served_shards() const { return served_shards_; }
 
   // A Searcher of the same base generation (sharing this one's open shards,
   // threads and analysers; either may be destroyed first) with `snapshot`'s
@@ -163,6 +180,10 @@ class Searcher {
   struct Base;
   // Makes planner_ and the statistics of the parts.
   absl::Status Init();
+  // Plans `request` and gathers the served parts' statistics and terms
+  // (terms has an entry per part; only served parts' are filled).
+  absl::StatusOr<QueryPlan> PlanLocal(const SearchRequest& request, std::vector<ShardTerms>* terms,
+                                      PlanStatistics* stats) const;
   // The thread pool, made at first need (a base of one shard with segments).
   ThreadPool* pool() const;
 
@@ -172,6 +193,11 @@ class Searcher {
   // segments in snapshot order; each part's deleted documents (null: none).
   std::vector<const storage::ShardReader*> shards_;
   std::vector<const DeletedDocs*> deleted_;
+  // The parts searched (indexes into shards_): the served base shards and
+  // their segments; and those parts' readers (the dictionary of expansions).
+  std::vector<size_t> parts_;
+  std::vector<const storage::ShardReader*> served_readers_;
+  std::vector<uint32_t> served_shards_;
   IndexInfo info_;
   // The index's sizes (live documents), which every query's statistics
   // start from.

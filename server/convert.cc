@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "query/planner.h"
 
 namespace scry::server {
 
@@ -53,6 +54,9 @@ absl::StatusOr<query::SearchRequest> FromProto(const v1::SearchRequest& request)
         query::SearchRequest::After{request.search_after().score(), request.search_after().id()};
   }
   q.explain = request.explain();
+  if (request.has_statistics()) {
+    q.statistics = std::make_shared<const query::PlanStatistics>(FromProto(request.statistics()));
+  }
   if (request.has_highlight()) {
     const v1::HighlightRequest& h = request.highlight();
     if (h.fragment_chars() > query::kMaxFragmentChars || h.max_fragments() > 20) {
@@ -157,6 +161,33 @@ void ToProto(const query::IndexInfo& info, const std::vector<query::ShardInfo>& 
   response->set_stopwords(info.stopwords);
   response->set_generation(info.generation);
   for (const std::string& f : info.fields) response->add_fields(f);
+}
+
+query::PlanStatistics FromProto(const v1::Statistics& statistics) {
+  query::PlanStatistics stats;
+  stats.docs = statistics.docs();
+  stats.total_length = statistics.total_length();
+  for (const auto& [name, length] : statistics.field_lengths()) {
+    stats.field_lengths[name] = length;
+  }
+  for (const v1::TermFrequency& t : statistics.terms()) {
+    stats.df[query::FieldTermKey(t.field(), t.term())] += t.df();
+  }
+  return stats;
+}
+
+void ToProto(const query::PlanStatistics& stats, v1::Statistics* out) {
+  out->set_docs(stats.docs);
+  out->set_total_length(stats.total_length);
+  for (const auto& [name, length] : stats.field_lengths)
+    (*out->mutable_field_lengths())[name] = length;
+  for (const auto& [key, df] : stats.df) {
+    const size_t nul = key.find('\0');
+    v1::TermFrequency* t = out->add_terms();
+    t->set_field(key.substr(0, nul));
+    t->set_term(key.substr(nul + 1));
+    t->set_df(df);
+  }
 }
 
 }  // namespace scry::server

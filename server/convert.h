@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "query/index_info.h"
+#include "query/planner.h"
 #include "query/search_request.h"
 #include "scry/v1/search.pb.h"
 
@@ -40,6 +41,11 @@ absl::StatusOr<std::string> FromProto(const v1::GetDocumentRequest& request);
 
 // Fills `response` from `doc`, whose strings it takes.
 void ToProto(query::Document doc, v1::GetDocumentResponse* response);
+
+// The engine's statistics of a query (query/planner.h) from their message,
+// and back: a broker sums servers' parts (PlanStatistics::Merge) between.
+query::PlanStatistics FromProto(const v1::Statistics& statistics);
+void ToProto(const query::PlanStatistics& stats, v1::Statistics* out);
 
 // Fills `response` with the index's description and each shard's sizes, and
 // their sums; the metrics and searches_in_flight are left to the caller.

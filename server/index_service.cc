@@ -141,8 +141,10 @@ IndexService::IndexService(const SearchService* calls, const IndexServiceOptions
 
 grpc::Status IndexService::Writer(LiveWriter** writer) const {
   if (options_.read_only) {
-    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                        "this server takes no writes (scry serve --read-only)");
+    return grpc::Status(
+        grpc::StatusCode::FAILED_PRECONDITION,
+        "this server takes no writes (scry serve --read-only, or --shards: a server "
+        "of some shards)");
   }
   *writer = writer_.load(std::memory_order_acquire);
   if (*writer == nullptr) {

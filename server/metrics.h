@@ -30,6 +30,8 @@ class Metrics {
     kWriteStream,
     kRefresh,
     kCommit,
+    kDescribe,  // SearchService's, added later
+    kTermStatistics,
     kNumMethods
   };
   // Upper bounds of the latency buckets, in microseconds; one more bucket
@@ -39,7 +41,8 @@ class Metrics {
       25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 10000000};
 
   static constexpr const char* kMethodNames[kNumMethods] = {
-      "Search", "GetDocument", "Stats", "Reload", "Write", "WriteStream", "Refresh", "Commit"};
+      "Search",      "GetDocument", "Stats",  "Reload",   "Write",
+      "WriteStream", "Refresh",     "Commit", "Describe", "TermStatistics"};
 
   void Record(Method method, grpc::StatusCode code, uint64_t micros);
   // Appends one MethodMetrics per method to `response`.

@@ -13,6 +13,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "google/protobuf/util/json_util.h"
@@ -25,6 +26,7 @@
 #include "server/convert.h"
 #include "server/log_limiter.h"
 #include "server/server.h"
+#include "storage/hash.h"
 
 namespace scry::server {
 void SearchService::RecordCall(Metrics::Method metric, const CallContext* context,
@@ -51,7 +53,10 @@ template <class Request, class Response, class Parse, class Serialize>
 grpc::Status SearchService::Run(Metrics::Method metric, TypedMethod<Request, Response> method,
                                 const CallContext* context, size_t request_bytes,
                                 const Parse& parse, const Serialize& serialize) const {
-  const Access access = metric == Metrics::kSearch ? Access::kSearch : Access::kRead;
+  // A broker's first phase is part of a search.
+  const Access access = metric == Metrics::kSearch || metric == Metrics::kTermStatistics
+                            ? Access::kSearch
+                            : Access::kRead;
   return RunCall(metric, access, context, request_bytes, [&]() -> grpc::Status {
     Request request;
     grpc::Status parsed = parse(&request);
@@ -133,6 +138,9 @@ SearchService::SearchService(LiveIndex* index, const SearchServiceOptions& optio
                  &SearchService::GetDocument);
   AddUnaryMethod("/scry.v1.SearchService/Stats", Metrics::kStats, &SearchService::Stats);
   AddUnaryMethod("/scry.v1.SearchService/Reload", Metrics::kReload, &SearchService::Reload);
+  AddUnaryMethod("/scry.v1.SearchService/Describe", Metrics::kDescribe, &SearchService::Describe);
+  AddUnaryMethod("/scry.v1.SearchService/TermStatistics", Metrics::kTermStatistics,
+                 &SearchService::TermStatistics);
 }
 
 namespace {
@@ -353,6 +361,50 @@ grpc::Status SearchService::Reload(const CallContext* /*context*/,
   if (!now.ok()) return ToGrpc(now.status());
   response->set_generation(*now);
   response->set_switched(switched);
+  return grpc::Status::OK;
+}
+
+namespace {
+
+void Describe(const query::Searcher& searcher, bool writable, v1::DescribeResponse* response) {
+  const query::IndexInfo& info = searcher.info();
+  response->set_generation(info.generation);
+  response->set_num_shards(info.num_shards);
+  for (const uint32_t s : searcher.served_shards()) response->add_shards(s);
+  // What makes two servers' scores comparable, in one string.
+  std::string settings = absl::StrCat(info.language, "\n", info.stopwords, "\n", info.num_shards);
+  for (const std::string& field : info.fields) absl::StrAppend(&settings, "\n", field);
+  response->set_settings_digest(absl::StrFormat("%016x", storage::Fnv1a64(settings)));
+  response->set_writable(writable);
+}
+
+}  // namespace
+
+grpc::Status SearchService::Describe(const CallContext* /*context*/,
+                                     const v1::DescribeRequest& /*request*/,
+                                     v1::DescribeResponse* response) const {
+  LiveIndex* index = index_.load(std::memory_order_acquire);
+  if (index == nullptr) return Loading();
+  server::Describe(*index->Acquire(), options_.writable, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status SearchService::TermStatistics(const CallContext* context,
+                                           const v1::TermStatisticsRequest& request,
+                                           v1::TermStatisticsResponse* response) const {
+  LiveIndex* index = index_.load(std::memory_order_acquire);
+  if (index == nullptr) return Loading();
+  const std::shared_ptr<const query::Searcher> searcher = index->Acquire();
+  absl::StatusOr<query::SearchRequest> q = FromProto(request.request());
+  if (!q.ok()) return ToGrpc(q.status());
+  if (context != nullptr && context->deadline != absl::InfiniteFuture()) {
+    q->deadline = context->deadline;
+  }
+  if (context != nullptr && context->cancelled) q->cancelled = context->cancelled;
+  absl::StatusOr<query::PlanStatistics> stats = searcher->Statistics(*q);
+  if (!stats.ok()) return ToGrpc(stats.status());
+  ToProto(*stats, response->mutable_statistics());
+  server::Describe(*searcher, options_.writable, response->mutable_server());
   return grpc::Status::OK;
 }
 

@@ -62,6 +62,8 @@ struct CallContext {
 
 struct SearchServiceOptions {
   GrpcApi api = GrpcApi::kCallback;
+  // Whether the server takes live writes (DescribeResponse.writable).
+  bool writable = false;
   // Deadline of a search whose client set none; 0: none (max_deadline_ms
   // still applies). At most max_deadline_ms when that is set.
   int default_deadline_ms = 10000;
@@ -141,6 +143,12 @@ class SearchService final : public RawService {
                      v1::StatsResponse* response) const;
   grpc::Status Reload(const CallContext* context, const v1::ReloadRequest& request,
                       v1::ReloadResponse* response) const;
+  // For a broker (server/broker.h): the shards served, and the served
+  // shards' part of a query's statistics.
+  grpc::Status Describe(const CallContext* context, const v1::DescribeRequest& request,
+                        v1::DescribeResponse* response) const;
+  grpc::Status TermStatistics(const CallContext* context, const v1::TermStatisticsRequest& request,
+                              v1::TermStatisticsResponse* response) const;
 
   // The methods by name, as the HTTP/JSON API calls them.
   enum class Method { kSearch, kGetDocument, kStats, kReload };

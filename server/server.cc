@@ -433,9 +433,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   // Listen first, answering UNAVAILABLE (health: NOT_SERVING) while the
   // index opens, so that probes see a loading server rather than a closed
   // port; then open the index and switch to SERVING.
+  // A server of some shards takes no writes: they are routed by id to every
+  // shard, and a write through a broker comes later (issue 20).
+  const bool read_only = options.read_only || !options.searcher.shards.empty();
+  service.writable = !read_only;
   impl->service = std::make_unique<SearchService>(nullptr, service);
   IndexServiceOptions writes;
-  writes.read_only = options.read_only;
+  writes.read_only = read_only;
   impl->index_service = std::make_unique<IndexService>(impl->service.get(), writes);
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -531,7 +535,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     return index_or.status();
   }
   impl->index = std::move(*index_or);
-  if (!options.read_only) {
+  if (!read_only) {
     LiveWriterOptions writer;
     writer.index_dir = options.index_dir;
     writer.num_shards = impl->index->Acquire()->info().num_shards;

@@ -125,16 +125,26 @@ bool WritePortFile(const std::string& path, int port) {
 
 }  // namespace
 
-int RunServe(const scry::server::ServerOptions& options, const std::string& port_file,
-             const std::string& metrics_port_file, const std::string& http_port_file) {
-  // Block the stop signals (and SIGHUP, reload) in every thread; one thread
-  // waits for them.
+namespace {
+
+// Blocks the stop signals (and SIGHUP, with `hup`) in every thread (those
+// started later inherit the mask), so that one thread waits for them.
+sigset_t BlockStopSignals(bool hup) {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGHUP);
+  if (hup) sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+}  // namespace
+
+int RunServe(const scry::server::ServerOptions& options, const std::string& port_file,
+             const std::string& metrics_port_file, const std::string& http_port_file) {
+  // SIGHUP: reload.
+  sigset_t signals = BlockStopSignals(/*hup=*/true);
 
   absl::StatusOr<std::unique_ptr<scry::server::Server>> server =
       scry::server::Server::Start(options);
@@ -158,6 +168,25 @@ int RunServe(const scry::server::ServerOptions& options, const std::string& port
     (*server)->Shutdown();
   });
   (*server)->Wait();
+  waiter.join();
+  return 0;
+}
+
+// ---- scry broker -----------------------------------------------------------
+
+int RunBroker(const scry::server::BrokerOptions& options, const std::string& port_file) {
+  sigset_t signals = BlockStopSignals(/*hup=*/false);
+  absl::StatusOr<std::unique_ptr<scry::server::Broker>> broker =
+      scry::server::Broker::Start(options);
+  if (!broker.ok()) return Fail(broker.status());
+  if (!port_file.empty() && !WritePortFile(port_file, (*broker)->port())) return 1;
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    std::cerr << "scry: signal " << sig << ", shutting down\n";
+    (*broker)->Shutdown();
+  });
+  (*broker)->Wait();
   waiter.join();
   return 0;
 }

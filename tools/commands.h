@@ -15,6 +15,7 @@
 #include "grpcpp/channel.h"
 #include "indexer/builder.h"
 #include "scry/v1/search.pb.h"
+#include "server/broker.h"
 #include "server/server.h"
 
 namespace scry::tools {
@@ -32,6 +33,10 @@ int RunServe(const server::ServerOptions& options, const std::string& port_file,
 
 // scry search --index: searches in this process, with the server's mapping
 // of requests and responses and its default deadline.
+// `scry broker`: runs a broker (server/broker.h) until SIGINT/SIGTERM,
+// writing its port to `port_file` (if not empty) once it listens.
+int RunBroker(const scry::server::BrokerOptions& options, const std::string& port_file);
+
 int RunSearchLocal(const std::string& index, const v1::SearchRequest& request);
 
 // How `scry search --server` connects: TLS if a CA file is given (with a

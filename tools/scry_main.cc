@@ -3,6 +3,7 @@
 // The `scry` command-line program. Subcommands:
 //   scry index  --input FILE.jsonl [--input ...] --index DIR [--shards N] ...
 //   scry serve  --index DIR [--listen HOST:PORT] ...
+//   scry broker --backends HOST:PORT,... [--listen HOST:PORT]
 //   scry search (--index DIR | --server HOST:PORT) [--top-k K] QUERY
 //   scry write  --server HOST:PORT FILE.jsonl...   (live writes)
 //   scry delete --server HOST:PORT ID...
@@ -150,6 +151,25 @@ int main(int argc, char** argv) {
   std::string port_file, metrics_port_file, http_port_file;
   uint32_t cache_mb = 256;
   uint32_t memory_lists_mb = 512;
+  // broker
+  scry::server::BrokerOptions broker;
+  std::string broker_port_file;
+  CLI::App* broker_cmd = app.add_subcommand(
+      "broker", "Answer searches over shard servers (scry serve --shards) as one index");
+  broker_cmd
+      ->add_option("--listen", broker.listen, "HOST:PORT to listen on (port 0: any free port)")
+      ->capture_default_str();
+  broker_cmd->add_option("--backends", broker.backends, "HOST:PORT of each shard server")
+      ->delimiter(',')
+      ->required();
+  broker_cmd->add_option("--port-file", broker_port_file,
+                         "Write the bound port to this file once serving");
+  broker_cmd
+      ->add_option("--default-deadline-ms", broker.default_deadline_ms,
+                   "Deadline of a search whose client set none")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+
   CLI::App* serve_cmd = app.add_subcommand("serve", "Serve an index over gRPC");
   serve_cmd->add_option("--index", serve.index_dir, "Index directory")->required();
   serve_cmd->add_option("--listen", serve.listen, "HOST:PORT to listen on (port 0: any free port)")
@@ -244,6 +264,12 @@ int main(int argc, char** argv) {
                    "see (fields, snippets, titles if 'title' is one); others are refused")
       ->delimiter(',')
       ->default_str("title");
+  serve_cmd
+      ->add_option("--shards", serve.searcher.shards,
+                   "Search only these shards of the index, e.g. 0,3 (a shard server behind "
+                   "`scry broker`; takes no writes); default: all")
+      ->delimiter(',')
+      ->check(CLI::NonNegativeNumber);
   serve_cmd->add_flag("--read-only", serve.read_only,
                       "Take no live writes (IndexService answers FAILED_PRECONDITION; the "
                       "write-ahead log DIR/live is not opened)");
@@ -498,6 +524,7 @@ int main(int argc, char** argv) {
     serve.service.max_response_bytes = size_t{response_mb} << 20;
     return RunServe(serve, port_file, metrics_port_file, http_port_file);
   }
+  if (*broker_cmd) return scry::tools::RunBroker(broker, broker_port_file);
   if (*search) {
     if (search_index.empty() == search_server.empty()) {
       std::cerr << "scry search: give exactly one of --index or --server\n";

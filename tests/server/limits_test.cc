@@ -301,7 +301,7 @@ TEST_F(LimitsTest, StatsCountsCallsByCodeWithLatencyHistogram) {
     return response;
   };
   v1::StatsResponse first = stats();
-  ASSERT_EQ(first.methods_size(), 8);
+  ASSERT_EQ(first.methods_size(), 10);  // Metrics::kNumMethods
   const v1::MethodMetrics& search = first.methods(0);
   EXPECT_EQ(search.method(), "Search");
   EXPECT_EQ(search.calls_by_code().at("OK"), 5u);
