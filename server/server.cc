@@ -346,6 +346,15 @@ absl::Status ReadLogOps(LiveWriter* writer, uint64_t upto, std::vector<LiveOp>* 
   });
 }
 
+// The log's operation of sequence `seq`, for LiveApplier's merges.
+absl::StatusOr<LiveOp> ReadLogOp(LiveWriter* writer, uint64_t seq) {
+  SCRY_ASSIGN_OR_RETURN(const std::string record, writer->log()->Get(seq));
+  LiveOp op;
+  SCRY_RETURN_IF_ERROR(LiveWriter::DecodeOp(record, &op));
+  op.seq = seq;
+  return op;
+}
+
 struct Server::Impl {
   // Destroyed bottom-up: the gRPC server (which waits for running calls)
   // before the service and the searcher it uses, the acceptor (which the
@@ -541,10 +550,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     if (!writer.apply) {
       LiveSegmentsOptions segments;
       segments.dir = options.index_dir + "/live-segments";
+      segments.merge.segments_per_tier = options.merge_segments_per_tier;
+      segments.merge.max_merge_at_once = options.merge_max_at_once;
+      segments.merge.floor_docs = options.merge_floor_docs;
       absl::StatusOr<std::unique_ptr<LiveApplier>> applier = LiveApplier::Create(
-          impl->index.get(), segments, [state](uint64_t upto, std::vector<LiveOp>* ops) {
+          impl->index.get(), segments,
+          [state](uint64_t upto, std::vector<LiveOp>* ops) {
             return ReadLogOps(state->writer.get(), upto, ops);
-          });
+          },
+          [state](uint64_t seq) { return ReadLogOp(state->writer.get(), seq); });
       if (!applier.ok()) {
         impl->acceptor->Stop();
         impl->server->Shutdown();
