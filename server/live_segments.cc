@@ -252,6 +252,11 @@ LiveApplier::LiveApplier(LiveIndex* index, LiveSegmentsOptions options, ReadLog 
       read_log_(std::move(read_log)),
       read_record_(std::move(read_record)) {
   generation_ = index_->Acquire()->generation();
+  // Names no other applier of this process uses: a segment's reader removes
+  // its directory by name when it closes, maybe after an applier of a
+  // restarted server has emptied the directory and started again.
+  static std::atomic<uint64_t> appliers{0};
+  next_segment_ = next_merge_ = (appliers.fetch_add(1, std::memory_order_relaxed) << 32) + 1;
   if (options_.merge.background) merger_ = std::thread([this] { MergeLoop(); });
 }
 

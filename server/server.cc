@@ -334,27 +334,6 @@ class PeriodicTask {
   std::thread thread_;  // last: starts once the rest is made
 };
 
-// The log's operations with sequence in [1, upto], for LiveApplier.
-absl::Status ReadLogOps(LiveWriter* writer, uint64_t upto, std::vector<LiveOp>* ops) {
-  return writer->log()->ReadFrom(1, [&](uint64_t seq, std::string_view record) {
-    if (seq > upto) return absl::OkStatus();
-    LiveOp op;
-    SCRY_RETURN_IF_ERROR(LiveWriter::DecodeOp(record, &op));
-    op.seq = seq;
-    ops->push_back(std::move(op));
-    return absl::OkStatus();
-  });
-}
-
-// The log's operation of sequence `seq`, for LiveApplier's merges.
-absl::StatusOr<LiveOp> ReadLogOp(LiveWriter* writer, uint64_t seq) {
-  SCRY_ASSIGN_OR_RETURN(const std::string record, writer->log()->Get(seq));
-  LiveOp op;
-  SCRY_RETURN_IF_ERROR(LiveWriter::DecodeOp(record, &op));
-  op.seq = seq;
-  return op;
-}
-
 struct Server::Impl {
   // Destroyed bottom-up: the gRPC server (which waits for running calls)
   // before the service and the searcher it uses, the acceptor (which the
@@ -556,9 +535,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
       absl::StatusOr<std::unique_ptr<LiveApplier>> applier = LiveApplier::Create(
           impl->index.get(), segments,
           [state](uint64_t upto, std::vector<LiveOp>* ops) {
-            return ReadLogOps(state->writer.get(), upto, ops);
+            return state->writer->ReadOps(upto, ops);
           },
-          [state](uint64_t seq) { return ReadLogOp(state->writer.get(), seq); });
+          [state](uint64_t seq) { return state->writer->ReadOp(seq); });
       if (!applier.ok()) {
         impl->acceptor->Stop();
         impl->server->Shutdown();

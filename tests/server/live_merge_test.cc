@@ -94,23 +94,8 @@ class LiveMerge {
     segments.before_merge_swap = std::move(before_swap);
     auto applier = LiveApplier::Create(
         live_index_.get(), segments,
-        [this](uint64_t upto, std::vector<LiveOp>* ops) {
-          return writer_->log()->ReadFrom(1, [&](uint64_t seq, std::string_view record) {
-            if (seq > upto) return absl::OkStatus();
-            LiveOp op;
-            SCRY_RETURN_IF_ERROR(LiveWriter::DecodeOp(record, &op));
-            op.seq = seq;
-            ops->push_back(std::move(op));
-            return absl::OkStatus();
-          });
-        },
-        [this](uint64_t seq) -> absl::StatusOr<LiveOp> {
-          SCRY_ASSIGN_OR_RETURN(const std::string record, writer_->log()->Get(seq));
-          LiveOp op;
-          SCRY_RETURN_IF_ERROR(LiveWriter::DecodeOp(record, &op));
-          op.seq = seq;
-          return op;
-        });
+        [this](uint64_t upto, std::vector<LiveOp>* ops) { return writer_->ReadOps(upto, ops); },
+        [this](uint64_t seq) { return writer_->ReadOp(seq); });
     EXPECT_THAT(applier, IsOk());
     applier_ = std::move(*applier);
     LiveWriterOptions writer;
