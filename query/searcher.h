@@ -87,6 +87,11 @@ struct Segment {
   uint32_t shard = 0;
   std::shared_ptr<const storage::ShardReader> reader;
   std::shared_ptr<const DeletedDocs> deleted;  // null: none
+  // Per docid, the sequence of the write-ahead log record that wrote the
+  // document (server/live_segments.h: a merge reads the documents it keeps
+  // back from the log, since a segment may store only some members); null
+  // if unknown (such a segment is never merged).
+  std::shared_ptr<const std::vector<uint64_t>> seqs;
 };
 
 // What a live index serves at one moment besides its base generation.

@@ -145,7 +145,7 @@ absl::StatusOr<std::string> LiveIndex::Reload(bool* switched) {
   return now;  // `old` goes when its last search does
 }
 
-absl::Status LiveIndex::Refresh(const MakeSearcher& make) {
+absl::Status LiveIndex::Refresh(const MakeSearcher& make, RefreshKind kind) {
   std::lock_guard<std::mutex> reload_lock(reload_mu_);
   const std::shared_ptr<const query::Searcher> served = Acquire();
   SCRY_ASSIGN_OR_RETURN(std::unique_ptr<query::Searcher> next, make(*served));
@@ -158,7 +158,7 @@ absl::Status LiveIndex::Refresh(const MakeSearcher& make) {
     std::lock_guard<std::mutex> lock(mu_);
     old = std::move(current_);
     current_ = Share(std::move(next));
-    ++info_.refreshes;
+    ++(kind == RefreshKind::kMerge ? info_.merges : info_.refreshes);
   }
   return absl::OkStatus();  // `old` goes when its last search does
 }

@@ -62,6 +62,7 @@ struct LiveIndexInfo {
   uint64_t reloads = 0;         // generations switched to after the first
   uint64_t failed_reloads = 0;  // generations refused
   uint64_t refreshes = 0;       // snapshots of live writes served (Refresh)
+  uint64_t merges = 0;          // snapshots of merged live segments served
   std::string last_error;       // why the last refused one was refused ("" if none)
   // Whether a search found the served generation damaged (ReportDamage),
   // and what it found; cleared when another generation is served.
@@ -98,9 +99,11 @@ class LiveIndex {
   // always starts from what is served and a refresh never brings back a
   // generation a reload has just left. If `make` fails, its error, and
   // nothing changes. Searches in flight finish on the Searcher they hold.
+  // `kind` says which count of info() it adds to.
   using MakeSearcher =
       std::function<absl::StatusOr<std::unique_ptr<query::Searcher>>(const query::Searcher&)>;
-  absl::Status Refresh(const MakeSearcher& make);
+  enum class RefreshKind { kWrites, kMerge };
+  absl::Status Refresh(const MakeSearcher& make, RefreshKind kind = RefreshKind::kWrites);
 
   // Asks the watcher to Reload soon, without waiting (for a signal handler's
   // thread). No-op after destruction began.

@@ -2,12 +2,15 @@
 #include "server/live_writer.h"
 
 #include <chrono>
+#include <string>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "storage/coding.h"
 #include "storage/hash.h"
 #include "storage/index_dir.h"
+#include "storage/status.h"
 
 namespace scry::server {
 
@@ -93,6 +96,25 @@ absl::StatusOr<std::unique_ptr<LiveWriter>> LiveWriter::Open(const LiveWriterOpt
     writer->syncer_ = std::thread([w = writer.get()] { w->SyncLoop(); });
   }
   return writer;
+}
+
+absl::Status LiveWriter::ReadOps(uint64_t upto, std::vector<LiveOp>* ops) const {
+  return log_->ReadFrom(1, [&](uint64_t seq, std::string_view record) {
+    if (seq > upto) return absl::OkStatus();
+    LiveOp op;
+    SCRY_RETURN_IF_ERROR(DecodeOp(record, &op));
+    op.seq = seq;
+    ops->push_back(std::move(op));
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<LiveOp> LiveWriter::ReadOp(uint64_t seq) const {
+  SCRY_ASSIGN_OR_RETURN(const std::string record, log_->Get(seq));
+  LiveOp op;
+  SCRY_RETURN_IF_ERROR(DecodeOp(record, &op));
+  op.seq = seq;
+  return op;
 }
 
 void LiveWriter::SyncLoop() {

@@ -98,6 +98,11 @@ class LiveWriter {
   absl::Status Commit();
 
   storage::WriteLog* log() { return log_.get(); }
+  // The log's operations with sequence in [1, upto], in order, and the one
+  // of sequence `seq` (NotFound if none): what LiveApplier reads back
+  // (server/live_segments.h). DataLoss if a record is damaged.
+  absl::Status ReadOps(uint64_t upto, std::vector<LiveOp>* ops) const;
+  absl::StatusOr<LiveOp> ReadOp(uint64_t seq) const;
   uint64_t pending() const;
 
   // Encoding of one operation as a log record, and back (DataLoss if

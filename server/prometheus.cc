@@ -110,6 +110,15 @@ std::string RenderPrometheus(const v1::StatsResponse& stats) {
   absl::StrAppend(&out, "scry_index_postings ", stats.postings(), "\n");
   Family(&out, "scry_index_bytes_on_disk", "gauge", "Bytes of the served index's SST files.");
   absl::StrAppend(&out, "scry_index_bytes_on_disk ", stats.bytes_on_disk(), "\n");
+  Family(&out, "scry_live_segments", "gauge",
+         "Segments of live writes served now (all shards; merges bound them).");
+  absl::StrAppend(&out, "scry_live_segments ", stats.live_segments(), "\n");
+  Family(&out, "scry_live_deleted_docs", "gauge",
+         "Deleted or replaced documents still held by the base or segments (merges drop them).");
+  absl::StrAppend(&out, "scry_live_deleted_docs ", stats.deleted_docs(), "\n");
+  Family(&out, "scry_live_merges_total", "counter",
+         "Snapshots of merged live segments served since the server started.");
+  absl::StrAppend(&out, "scry_live_merges_total ", stats.merges(), "\n");
   Family(&out, "scry_index_generation_info", "gauge",
          "The generation of the index directory served (value 1).");
   absl::StrAppend(&out, "scry_index_generation_info{generation=\"", EscapeLabel(stats.generation()),

@@ -344,6 +344,13 @@ grpc::Status SearchService::Stats(const CallContext* /*context*/,
   response->set_reloads(live.reloads);
   response->set_failed_reloads(live.failed_reloads);
   response->set_last_reload_error(live.last_error);
+  const query::Snapshot& snapshot = searcher->snapshot();
+  uint64_t deleted = 0;
+  for (const auto& base : snapshot.base_deleted) deleted += base != nullptr ? base->size() : 0;
+  for (const query::Segment& s : snapshot.segments) deleted += s.deleted ? s.deleted->size() : 0;
+  response->set_live_segments(snapshot.segments.size());
+  response->set_deleted_docs(deleted);
+  response->set_merges(live.merges);
   metrics_.Fill(response);
   response->set_searches_in_flight(
       static_cast<uint64_t>(std::max(0, searches_in_flight_.load(std::memory_order_relaxed))));

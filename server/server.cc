@@ -334,18 +334,6 @@ class PeriodicTask {
   std::thread thread_;  // last: starts once the rest is made
 };
 
-// The log's operations with sequence in [1, upto], for LiveApplier.
-absl::Status ReadLogOps(LiveWriter* writer, uint64_t upto, std::vector<LiveOp>* ops) {
-  return writer->log()->ReadFrom(1, [&](uint64_t seq, std::string_view record) {
-    if (seq > upto) return absl::OkStatus();
-    LiveOp op;
-    SCRY_RETURN_IF_ERROR(LiveWriter::DecodeOp(record, &op));
-    op.seq = seq;
-    ops->push_back(std::move(op));
-    return absl::OkStatus();
-  });
-}
-
 struct Server::Impl {
   // Destroyed bottom-up: the gRPC server (which waits for running calls)
   // before the service and the searcher it uses, the acceptor (which the
@@ -545,10 +533,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     if (!writer.apply) {
       LiveSegmentsOptions segments;
       segments.dir = options.index_dir + "/live-segments";
+      segments.merge.segments_per_tier = options.merge_segments_per_tier;
+      segments.merge.max_merge_at_once = options.merge_max_at_once;
+      segments.merge.floor_docs = options.merge_floor_docs;
       absl::StatusOr<std::unique_ptr<LiveApplier>> applier = LiveApplier::Create(
-          impl->index.get(), segments, [state](uint64_t upto, std::vector<LiveOp>* ops) {
-            return ReadLogOps(state->writer.get(), upto, ops);
-          });
+          impl->index.get(), segments,
+          [state](uint64_t upto, std::vector<LiveOp>* ops) {
+            return state->writer->ReadOps(upto, ops);
+          },
+          [state](uint64_t seq) { return state->writer->ReadOp(seq); });
       if (!applier.ok()) {
         impl->acceptor->Stop();
         impl->server->Shutdown();

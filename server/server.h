@@ -62,6 +62,13 @@ struct ServerOptions {
   // background Refresh when operations are pending; also applies the log
   // onto a newly served generation); 0: only on the Refresh RPC.
   int refresh_interval_ms = 1000;
+  // The built-in applier's tiered merge policy (server/live_segments.h,
+  // MergePolicyOptions): segments of a base shard per size tier before a
+  // merge, segments merged at once, and the size (documents) under which a
+  // segment counts as that size.
+  size_t merge_segments_per_tier = 10;
+  size_t merge_max_at_once = 10;
+  uint64_t merge_floor_docs = 1000;
   // Prometheus text endpoint (GET /metrics over plain HTTP/1.1, see
   // server/prometheus.h and server/http_server.h), "HOST:PORT" (port 0: a
   // free port); empty: off.

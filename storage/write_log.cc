@@ -125,6 +125,16 @@ absl::Status WriteLog::ReadFrom(
   return internal::FromRocks(it->status(), "cannot read the write log");
 }
 
+absl::StatusOr<std::string> WriteLog::Get(uint64_t seq) const {
+  std::string record;
+  const rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), RecordKey(seq), &record);
+  if (s.IsNotFound()) {
+    return absl::NotFoundError(absl::StrCat("write log: no record of sequence ", seq));
+  }
+  SCRY_RETURN_IF_ERROR(internal::FromRocks(s, "cannot read the write log"));
+  return record;
+}
+
 absl::Status WriteLog::MarkApplied(uint64_t seq) {
   std::lock_guard<std::mutex> lock(impl_->append_mu);
   if (seq <= impl_->applied) return absl::OkStatus();

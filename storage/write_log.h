@@ -57,6 +57,11 @@ class WriteLog {
   absl::Status ReadFrom(uint64_t from,
                         const std::function<absl::Status(uint64_t, std::string_view)>& fn) const;
 
+  // The record of sequence `seq` (a point read: a merge of live segments
+  // reads back the documents it keeps, server/live_segments.h). NotFound if
+  // there is none (never appended, or trimmed).
+  absl::StatusOr<std::string> Get(uint64_t seq) const;
+
   // Records, durably, that the records up to `seq` are applied; recovery
   // starts after it. `seq` never goes back (a smaller one is ignored).
   absl::Status MarkApplied(uint64_t seq);

@@ -285,6 +285,21 @@ int main(int argc, char** argv) {
                    "on the Refresh RPC / scry refresh)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  serve_cmd
+      ->add_option("--merge-segments-per-tier", serve.merge_segments_per_tier,
+                   "Live segments of a shard per size tier before the smallest are merged")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--merge-max-at-once", serve.merge_max_at_once,
+                   "Live segments merged into one at most (>= 2)")
+      ->check(CLI::Range(size_t{2}, size_t{1000}))
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--merge-floor-docs", serve.merge_floor_docs,
+                   "Live segments smaller than this many documents count as this size in tiers")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   serve_cmd->add_flag("--access-log", serve.service.access_log,
                       "One JSON line per call on stderr (time, method, code, micros, peer)");
   serve_cmd

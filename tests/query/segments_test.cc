@@ -142,7 +142,7 @@ class LiveMix {
       EXPECT_EQ(built->docs, by_shard[s].size());
       auto reader = storage::ShardReader::Open(path, storage::ShardReader::Options());
       ASSERT_THAT(reader, IsOk());
-      segments_.push_back(Segment{s, std::move(*reader), nullptr});
+      segments_.push_back(Segment{s, std::move(*reader), nullptr, nullptr});
       segment_deleted_.emplace_back();
     }
     Snapshot snapshot;

@@ -245,6 +245,9 @@ TEST(RenderPrometheusTest, RendersCountersHistogramsAndGauges) {
   stats.set_connections_open(5);
   stats.set_connections_refused(7);
   stats.set_max_connections(512);
+  stats.set_live_segments(6);
+  stats.set_deleted_docs(40);
+  stats.set_merges(3);
   v1::MethodMetrics* search = stats.add_methods();
   search->set_method("Search");
   (*search->mutable_calls_by_code())["OK"] = 3;
@@ -310,6 +313,18 @@ TEST(RenderPrometheusTest, RendersCountersHistogramsAndGauges) {
             "# HELP scry_index_bytes_on_disk Bytes of the served index's SST files.\n"
             "# TYPE scry_index_bytes_on_disk gauge\n"
             "scry_index_bytes_on_disk 4096\n"
+            "# HELP scry_live_segments Segments of live writes served now (all shards; merges "
+            "bound them).\n"
+            "# TYPE scry_live_segments gauge\n"
+            "scry_live_segments 6\n"
+            "# HELP scry_live_deleted_docs Deleted or replaced documents still held by the base "
+            "or segments (merges drop them).\n"
+            "# TYPE scry_live_deleted_docs gauge\n"
+            "scry_live_deleted_docs 40\n"
+            "# HELP scry_live_merges_total Snapshots of merged live segments served since the "
+            "server started.\n"
+            "# TYPE scry_live_merges_total counter\n"
+            "scry_live_merges_total 3\n"
             "# HELP scry_index_generation_info The generation of the index directory served "
             "(value 1).\n"
             "# TYPE scry_index_generation_info gauge\n"
@@ -670,8 +685,13 @@ TEST_F(MetricsHttpTest, ServesTheCountersOfTheStatsRpc) {
       {"scry_index_generation_info", "gauge"},
       {"scry_index_generation_loaded_timestamp_seconds", "gauge"},
       {"scry_index_reloads_total", "counter"},
-      {"scry_index_failed_reloads_total", "counter"}};
+      {"scry_index_failed_reloads_total", "counter"},
+      {"scry_live_segments", "gauge"},
+      {"scry_live_deleted_docs", "gauge"},
+      {"scry_live_merges_total", "counter"}};
   EXPECT_EQ(e.types, families);
+  EXPECT_EQ(e.Value("scry_live_segments"), 0);
+  EXPECT_EQ(e.Value("scry_live_merges_total"), 0);
   EXPECT_EQ(e.Value("scry_index_generation_info", {{"generation", stats.generation()}}), 1);
   EXPECT_EQ(e.Value("scry_index_reloads_total", {}), 0);
   EXPECT_GT(e.Value("scry_index_generation_loaded_timestamp_seconds", {}), 1.7e9);

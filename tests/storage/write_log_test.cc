@@ -86,6 +86,27 @@ TEST(WriteLog, AppliedAndTrimSurviveReopening) {
   EXPECT_EQ(*next, 5u);
 }
 
+// Get: the point read a merge of live segments uses, against ReadFrom's
+// records; a sequence never appended or trimmed is NotFound.
+TEST(WriteLog, GetReadsOneRecordAsReadFromDoes) {
+  TempDir dir;
+  auto log = WriteLog::Open(dir.Sub("live"));
+  ASSERT_THAT(log, IsOk());
+  ASSERT_THAT((*log)->Append({"one", std::string("t\0o", 3), "three"}, false), IsOk());
+  ASSERT_THAT((*log)->Append({"four"}, false), IsOk());
+  for (const auto& [seq, record] : ReadAll(**log)) {
+    auto got = (*log)->Get(seq);
+    ASSERT_THAT(got, IsOk());
+    EXPECT_EQ(*got, record) << seq;
+  }
+  EXPECT_THAT((*log)->Get(0), ::scry::testing::StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT((*log)->Get(5), ::scry::testing::StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_THAT((*log)->MarkApplied(2), IsOk());
+  ASSERT_THAT((*log)->Trim(2), IsOk());
+  EXPECT_THAT((*log)->Get(1), ::scry::testing::StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT((*log)->Get(3), IsOk());
+}
+
 TEST(WriteLog, ASecondOpenerIsRefused) {
   TempDir dir;
   auto log = WriteLog::Open(dir.Sub("live"));
