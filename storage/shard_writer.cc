@@ -184,6 +184,7 @@ absl::StatusOr<std::unique_ptr<ShardWriter>> ShardWriter::Create(
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
   db_options.error_if_exists = true;
+  db_options.max_file_opening_threads = 1;  // as ShardReader::Open: no thread storm per open
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   if (w->env != nullptr) db_options.env = w->env;
   rocksdb::DB* raw = nullptr;
