@@ -95,7 +95,7 @@ void LiveIndex::Log(const std::string& line) const {
 
 absl::StatusOr<std::string> LiveIndex::Reload(bool* switched) {
   if (switched != nullptr) *switched = false;
-  std::lock_guard<std::mutex> reload_lock(reload_mu_);
+  std::lock_guard<std::mutex> switch_lock(switch_mu_);
   std::string served;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -110,27 +110,17 @@ absl::StatusOr<std::string> LiveIndex::Reload(bool* switched) {
   }
   if (live == served) return served;
   absl::StatusOr<std::unique_ptr<query::Searcher>> opened = OpenGeneration();
-  if (!opened.ok()) {
-    const std::string error = absl::StrCat("cannot serve ", live, " (still serving ", served,
-                                           "): ", opened.status().message());
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      refused_ = live;
-      ++info_.failed_reloads;
-      info_.last_error = error;
-    }
-    Log(error);
-    return absl::Status(opened.status().code(), error);
-  }
-  // CURRENT may have moved on while we opened: serve what we opened (it is
-  // leased and whole); the next reload takes the newer one.
-  const std::string now = (*opened)->generation();
-  std::shared_ptr<const query::Searcher> old;
+  std::string now;
   bool was_damaged = false;
-  {
+  // Serves `next` (at most once).
+  const ServeSearcher serve = [&](std::unique_ptr<query::Searcher> next) {
+    if (!now.empty()) return;
+    now = next->generation();
+    std::shared_ptr<const query::Searcher> old;
+    std::lock_guard<std::mutex> reload_lock(reload_mu_);
     std::lock_guard<std::mutex> lock(mu_);
     old = std::move(current_);
-    current_ = Share(std::move(*opened));
+    current_ = Share(std::move(next));
     info_.generation = now;
     info_.loaded_at = absl::Now();
     ++info_.reloads;
@@ -138,11 +128,42 @@ absl::StatusOr<std::string> LiveIndex::Reload(bool* switched) {
     was_damaged = info_.damaged;
     info_.damaged = false;
     info_.damage.clear();
+  };  // `old` goes when its last search does
+  absl::Status status = opened.status();
+  if (opened.ok()) {
+    if (rebase_ != nullptr) {
+      status = rebase_(std::move(*opened), serve);
+      if (status.ok() && now.empty()) status = absl::InternalError("the rebase served nothing");
+    } else {
+      serve(std::move(*opened));
+    }
   }
+  if (now.empty()) {
+    // CURRENT may have moved on while we opened: the generation named is
+    // the one we tried.
+    const std::string error =
+        absl::StrCat("cannot serve ", live, " (still serving ", served, "): ", status.message());
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      refused_ = live;
+      ++info_.failed_reloads;
+      info_.last_error = error;
+    }
+    Log(error);
+    return absl::Status(status.code(), error);
+  }
+  if (!status.ok()) Log(absl::StrCat("after serving ", now, ": ", status.message()));
+  // CURRENT may have moved on while we opened: we serve what we opened (it
+  // is leased and whole); the next reload takes the newer one.
   Log(absl::StrCat("now serving ", now, " (was ", served, ")"));
   if (was_damaged && options_.on_health) options_.on_health(true);
   if (switched != nullptr) *switched = true;
-  return now;  // `old` goes when its last search does
+  return now;
+}
+
+void LiveIndex::SetRebase(Rebase rebase) {
+  std::lock_guard<std::mutex> switch_lock(switch_mu_);
+  rebase_ = std::move(rebase);
 }
 
 absl::Status LiveIndex::Refresh(const MakeSearcher& make, RefreshKind kind) {

@@ -105,6 +105,21 @@ class LiveIndex {
   enum class RefreshKind { kWrites, kMerge };
   absl::Status Refresh(const MakeSearcher& make, RefreshKind kind = RefreshKind::kWrites);
 
+  // How a live index carries its writes onto a new generation before it is
+  // served (LiveApplier): `rebase` gets the new generation's Searcher as
+  // opened and must call `serve` (at most once) with what to serve instead,
+  // the log's writes applied onto it, while it keeps writes from being
+  // applied meanwhile. So a reload never serves a generation without the
+  // writes acknowledged and refreshed before it: no search sees them vanish
+  // and come back. If `rebase` fails without serving, the old generation
+  // stays served and the new one counts as refused. nullptr (the default):
+  // served as opened. Waits for a running reload; the hook is not called
+  // after this returns with another one.
+  using ServeSearcher = std::function<void(std::unique_ptr<query::Searcher>)>;
+  using Rebase = std::function<absl::Status(std::unique_ptr<query::Searcher> fresh,
+                                            const ServeSearcher& serve)>;
+  void SetRebase(Rebase rebase);
+
   // Asks the watcher to Reload soon, without waiting (for a signal handler's
   // thread). No-op after destruction began.
   void ReloadSoon();
@@ -148,7 +163,11 @@ class LiveIndex {
   LiveIndexInfo info_;
   std::string refused_;  // a generation that failed to open: not retried by the watcher
 
-  std::mutex reload_mu_;  // one reload at a time
+  // Lock order: switch_mu_, then the rebase hook's own locks, then
+  // reload_mu_, then mu_.
+  std::mutex switch_mu_;  // one Reload at a time; guards rebase_
+  Rebase rebase_;
+  std::mutex reload_mu_;  // one change of current_ at a time (Reload's switch, Refresh)
   std::thread watcher_;
 };
 

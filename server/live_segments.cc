@@ -258,9 +258,14 @@ LiveApplier::LiveApplier(LiveIndex* index, LiveSegmentsOptions options, ReadLog 
   static std::atomic<uint64_t> appliers{0};
   next_segment_ = next_merge_ = (appliers.fetch_add(1, std::memory_order_relaxed) << 32) + 1;
   if (options_.merge.background) merger_ = std::thread([this] { MergeLoop(); });
+  index_->SetRebase(
+      [this](std::unique_ptr<query::Searcher> fresh, const LiveIndex::ServeSearcher& serve) {
+        return Rebase(std::move(fresh), serve);
+      });
 }
 
 LiveApplier::~LiveApplier() {
+  index_->SetRebase(nullptr);
   {
     std::lock_guard<std::mutex> lock(wake_mu_);
     stop_ = true;
@@ -304,6 +309,20 @@ absl::Status LiveApplier::ApplyLocked(std::vector<LiveOp> ops, uint64_t last_seq
       }));
   generation_ = applied_to;
   applied_seq_ = std::max(applied_seq_, last_seq);
+  NotifyMerger();
+  return absl::OkStatus();
+}
+
+absl::Status LiveApplier::Rebase(std::unique_ptr<query::Searcher> fresh,
+                                 const LiveIndex::ServeSearcher& serve) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (applied_seq_ > 0) {
+    std::vector<LiveOp> all;
+    SCRY_RETURN_IF_ERROR(read_log_(applied_seq_, &all));
+    SCRY_ASSIGN_OR_RETURN(fresh, ApplyOperations(*fresh, all, options_, &next_segment_));
+  }
+  generation_ = fresh->generation();
+  serve(std::move(fresh));
   NotifyMerger();
   return absl::OkStatus();
 }

@@ -160,12 +160,15 @@ class LiveApplier {
 
   // `options.dir` is emptied: segments of an earlier run are stale (the
   // log rebuilds them). `index` must outlive this object. Starts the merge
-  // thread if options.merge.background.
+  // thread if options.merge.background, and becomes `index`'s rebase hook
+  // (LiveIndex::SetRebase): a new generation is served only with the log
+  // applied onto it.
   static absl::StatusOr<std::unique_ptr<LiveApplier>> Create(LiveIndex* index,
                                                              LiveSegmentsOptions options,
                                                              ReadLog read_log,
                                                              ReadRecord read_record);
-  // Stops the merge thread (a merge under way is finished first).
+  // Stops being the rebase hook, then stops the merge thread (a merge under
+  // way is finished first).
   ~LiveApplier();
 
   // The ApplyHook.
@@ -189,6 +192,9 @@ class LiveApplier {
   // Serves `ops` applied to the served snapshot (after the whole log up to
   // applied_seq_ if the generation changed); then applied_seq_ = last_seq.
   absl::Status ApplyLocked(std::vector<LiveOp> ops, uint64_t last_seq);
+  // The rebase hook: serves `fresh` with the log up to applied_seq_ applied.
+  absl::Status Rebase(std::unique_ptr<query::Searcher> fresh,
+                      const LiveIndex::ServeSearcher& serve);
   // Wakes the merge thread.
   void NotifyMerger();
   void MergeLoop();

@@ -479,17 +479,41 @@ TEST_F(LiveWriteTest, WritesBecomeSearchableSurviveARestartAndARebuild) {
   ASSERT_TRUE(Write(stub.get(), {Upsert(R"({"id":"d","body":"delta gamma"})")}, &r).ok());
   ASSERT_TRUE(Eventually([&] { return SearchIds(**server, "gamma").size() == 3; }));
 
-  // A bulk rebuild from the original two documents: once served, the
-  // writes are applied onto it again.
+  // A bulk rebuild from the original two documents: it is served only with
+  // the writes applied onto it. A search during the switch never misses
+  // them (no half-visible moment: the log is applied before the switch).
+  const std::vector<std::string> with_writes = {"a", "c", "d"};
+  const auto generation = [&] {
+    auto search = v1::SearchService::NewStub(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", (*server)->port()), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    v1::DescribeResponse described;
+    EXPECT_TRUE(search->Describe(&context, v1::DescribeRequest(), &described).ok());
+    return described.generation();
+  };
+  const std::string before = generation();
+  std::atomic<bool> stop{false};
+  std::atomic<int> probes{0}, wrong{0};
+  std::thread prober([&] {
+    while (!stop.load()) {
+      if (SearchIds(**server, "gamma") != with_writes) wrong.fetch_add(1);
+      probes.fetch_add(1);
+    }
+  });
   indexer::BuildOptions build;
   build.inputs = {dir_.Sub("docs.jsonl")};
   build.index_dir = dir_.Sub("idx");
   build.num_shards = kShards;
   ASSERT_THAT(indexer::BuildIndex(build).status(), IsOk());
-  ASSERT_TRUE(Eventually([&] {
-    return SearchIds(**server, "gamma") == std::vector<std::string>{"a", "c", "d"} &&
-           SearchIds(**server, "beta").empty();
-  }));
+  const bool switched = Eventually([&] { return generation() != before; });
+  const int at_switch = probes.load();
+  while (probes.load() < at_switch + 5) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  stop = true;
+  prober.join();
+  ASSERT_TRUE(switched);
+  EXPECT_EQ(wrong.load(), 0) << "of " << probes.load() << " searches during the switch";
+  EXPECT_EQ(SearchIds(**server, "gamma"), with_writes);
+  EXPECT_EQ(SearchIds(**server, "beta"), std::vector<std::string>{});
   EXPECT_EQ(SearchIds(**server, "alpha"), std::vector<std::string>{"c"});
 }
 
