@@ -168,6 +168,15 @@ absl::StatusOr<std::unique_ptr<query::Searcher>> ApplyOperations(const query::Se
     if (!at.has_value()) continue;
     (at->segment < 0 ? base_deleted[at->shard] : segment_deleted[at->segment]).push_back(at->docid);
     ++out.deleted;
+    if (at->segment >= 0) {
+      const auto& seqs = old.segments[at->segment].seqs;
+      if (seqs != nullptr && at->docid < seqs->size() && (*seqs)[at->docid] != 0) {
+        out.superseded.push_back((*seqs)[at->docid]);
+      }
+    }
+  }
+  for (const LiveOp& op : ops) {
+    if (last[op.doc.id] != &op && op.seq != 0) out.superseded.push_back(op.seq);
   }
 
   // The surviving upserts, by the shard their ids route to, in log order.
@@ -230,7 +239,8 @@ absl::StatusOr<std::unique_ptr<query::Searcher>> ApplyOperations(const query::Se
 absl::StatusOr<std::unique_ptr<LiveApplier>> LiveApplier::Create(LiveIndex* index,
                                                                  LiveSegmentsOptions options,
                                                                  ReadLog read_log,
-                                                                 ReadRecord read_record) {
+                                                                 ReadRecord read_record,
+                                                                 DropRecords drop_records) {
   if (options.merge.segments_per_tier < 1 || options.merge.max_merge_at_once < 2) {
     return absl::InvalidArgumentError(
         "merges need segments_per_tier >= 1 and max_merge_at_once >= 2");
@@ -241,16 +251,18 @@ absl::StatusOr<std::unique_ptr<LiveApplier>> LiveApplier::Create(LiveIndex* inde
     return absl::InternalError(
         absl::StrCat("cannot empty segment directory ", options.dir, ": ", ec.message()));
   }
-  return std::unique_ptr<LiveApplier>(
-      new LiveApplier(index, std::move(options), std::move(read_log), std::move(read_record)));
+  return std::unique_ptr<LiveApplier>(new LiveApplier(index, std::move(options),
+                                                      std::move(read_log), std::move(read_record),
+                                                      std::move(drop_records)));
 }
 
 LiveApplier::LiveApplier(LiveIndex* index, LiveSegmentsOptions options, ReadLog read_log,
-                         ReadRecord read_record)
+                         ReadRecord read_record, DropRecords drop_records)
     : index_(index),
       options_(std::move(options)),
       read_log_(std::move(read_log)),
-      read_record_(std::move(read_record)) {
+      read_record_(std::move(read_record)),
+      drop_records_(std::move(drop_records)) {
   generation_ = index_->Acquire()->generation();
   // Names no other applier of this process uses: a segment's reader removes
   // its directory by name when it closes, maybe after an applier of a
@@ -294,6 +306,7 @@ absl::Status LiveApplier::CatchUp() {
 
 absl::Status LiveApplier::ApplyLocked(std::vector<LiveOp> ops, uint64_t last_seq) {
   std::string applied_to;
+  ApplySummary summary;
   SCRY_RETURN_IF_ERROR(index_->Refresh(
       [&](const query::Searcher& served) -> absl::StatusOr<std::unique_ptr<query::Searcher>> {
         applied_to = served.generation();
@@ -305,10 +318,11 @@ absl::Status LiveApplier::ApplyLocked(std::vector<LiveOp> ops, uint64_t last_seq
                      std::make_move_iterator(ops.end()));
           ops.swap(all);
         }
-        return ApplyOperations(served, ops, options_, &next_segment_);
+        return ApplyOperations(served, ops, options_, &next_segment_, &summary);
       }));
   generation_ = applied_to;
   applied_seq_ = std::max(applied_seq_, last_seq);
+  Supersede(std::move(summary.superseded));
   NotifyMerger();
   return absl::OkStatus();
 }
@@ -316,15 +330,36 @@ absl::Status LiveApplier::ApplyLocked(std::vector<LiveOp> ops, uint64_t last_seq
 absl::Status LiveApplier::Rebase(std::unique_ptr<query::Searcher> fresh,
                                  const LiveIndex::ServeSearcher& serve) {
   std::lock_guard<std::mutex> lock(mu_);
+  ApplySummary summary;
   if (applied_seq_ > 0) {
     std::vector<LiveOp> all;
     SCRY_RETURN_IF_ERROR(read_log_(applied_seq_, &all));
-    SCRY_ASSIGN_OR_RETURN(fresh, ApplyOperations(*fresh, all, options_, &next_segment_));
+    SCRY_ASSIGN_OR_RETURN(fresh, ApplyOperations(*fresh, all, options_, &next_segment_, &summary));
   }
   generation_ = fresh->generation();
   serve(std::move(fresh));
+  Supersede(std::move(summary.superseded));
   NotifyMerger();
   return absl::OkStatus();
+}
+
+void LiveApplier::Supersede(std::vector<uint64_t> superseded) {
+  if (drop_records_ == nullptr || superseded.empty()) return;
+  std::lock_guard<std::mutex> lock(drop_mu_);
+  superseded_.insert(superseded_.end(), superseded.begin(), superseded.end());
+}
+
+absl::Status LiveApplier::DropSuperseded() {
+  std::vector<uint64_t> seqs;
+  {
+    std::lock_guard<std::mutex> lock(drop_mu_);
+    seqs.swap(superseded_);
+  }
+  if (seqs.empty()) return absl::OkStatus();
+  std::sort(seqs.begin(), seqs.end());
+  seqs.erase(std::unique(seqs.begin(), seqs.end()), seqs.end());
+  // On failure the records stay: replaying them changes nothing.
+  return drop_records_(seqs);
 }
 
 void LiveApplier::NotifyMerger() {
@@ -440,6 +475,13 @@ absl::Status CarryDeletes(const std::vector<MergeSource>& sources,
 
 absl::StatusOr<bool> LiveApplier::MergeOnce() {
   std::lock_guard<std::mutex> merge_lock(merge_mu_);
+  // Superseded records go now, when no merge can be reading them: every
+  // merge from here starts from a snapshot that no longer holds them.
+  if (const absl::Status dropped = DropSuperseded(); !dropped.ok()) {
+    std::fprintf(stderr, "scry: cannot drop superseded log records: %s\n",
+                 dropped.ToString().c_str());
+    std::fflush(stderr);
+  }
   const std::shared_ptr<const query::Searcher> served = index_->Acquire();
   const std::vector<query::Segment>& segments = served->snapshot().segments;
   std::vector<SegmentSize> sizes;

@@ -108,6 +108,12 @@ struct ApplySummary {
   uint64_t deleted = 0;         // earlier copies marked deleted
   uint64_t segments_built = 0;  // new segment directories
   std::vector<std::string> new_segment_paths;
+  // Log sequences whose records no longer decide anything: upserts whose
+  // copies these operations replaced or deleted (the copies' segments know
+  // their sequences), and operations of `ops` followed there by a later one
+  // on the same id. Replaying the log without them gives the same index
+  // (the last operation on an id decides), so they may be dropped from it.
+  std::vector<uint64_t> superseded;
 };
 
 // The Searcher of `current`'s snapshot after `ops`. `*next_segment` numbers
@@ -141,9 +147,14 @@ absl::StatusOr<std::unique_ptr<query::Searcher>> ApplyOperations(const query::Se
 // waits at most for the swap. A merge whose segments are no longer served
 // (a new generation was switched to) is thrown away.
 //
-// Segments are not yet durable: they are rebuilt from the write-ahead log,
-// which keeps every record (nothing is marked applied, so a restart reads
-// the whole log back as pending and the first refresh applies it again).
+// Segments are not yet durable: they are rebuilt from the write-ahead log
+// (nothing is marked applied, so a restart reads the whole log back as
+// pending and the first refresh applies it again). The log stays bounded by
+// the live documents, not by the history of writes: each refresh reports
+// the records it superseded (ApplySummary::superseded) and the merge
+// thread drops them between merges (`drop_records`), when no merge can be
+// reading them; what stays is one upsert per live written id and the
+// deletes (an id deleted may exist in a later base generation).
 // When the served generation changes (a bulk rebuild was switched to), the
 // next refresh or CatchUp applies the whole log up to the last applied
 // sequence onto the new generation, so acknowledged writes stay visible:
@@ -157,6 +168,8 @@ class LiveApplier {
   using ReadLog = std::function<absl::Status(uint64_t upto, std::vector<LiveOp>* ops)>;
   // Reads the log's operation of sequence `seq` (a merge's documents).
   using ReadRecord = std::function<absl::StatusOr<LiveOp>(uint64_t seq)>;
+  // Drops the log's records of these sequences (ApplySummary::superseded).
+  using DropRecords = std::function<absl::Status(std::span<const uint64_t> seqs)>;
 
   // `options.dir` is emptied: segments of an earlier run are stale (the
   // log rebuilds them). `index` must outlive this object. Starts the merge
@@ -166,7 +179,8 @@ class LiveApplier {
   static absl::StatusOr<std::unique_ptr<LiveApplier>> Create(LiveIndex* index,
                                                              LiveSegmentsOptions options,
                                                              ReadLog read_log,
-                                                             ReadRecord read_record);
+                                                             ReadRecord read_record,
+                                                             DropRecords drop_records = nullptr);
   // Stops being the rebase hook, then stops the merge thread (a merge under
   // way is finished first).
   ~LiveApplier();
@@ -188,13 +202,17 @@ class LiveApplier {
 
  private:
   LiveApplier(LiveIndex* index, LiveSegmentsOptions options, ReadLog read_log,
-              ReadRecord read_record);
+              ReadRecord read_record, DropRecords drop_records);
   // Serves `ops` applied to the served snapshot (after the whole log up to
   // applied_seq_ if the generation changed); then applied_seq_ = last_seq.
   absl::Status ApplyLocked(std::vector<LiveOp> ops, uint64_t last_seq);
   // The rebase hook: serves `fresh` with the log up to applied_seq_ applied.
   absl::Status Rebase(std::unique_ptr<query::Searcher> fresh,
                       const LiveIndex::ServeSearcher& serve);
+  // Hands `superseded` to the merge thread, which drops them.
+  void Supersede(std::vector<uint64_t> superseded);
+  // Drops the records superseded so far (no merge runs meanwhile).
+  absl::Status DropSuperseded();
   // Wakes the merge thread.
   void NotifyMerger();
   void MergeLoop();
@@ -203,6 +221,7 @@ class LiveApplier {
   const LiveSegmentsOptions options_;
   const ReadLog read_log_;
   const ReadRecord read_record_;
+  const DropRecords drop_records_;
   std::mutex mu_;
   std::string generation_;    // what the last refresh applied to
   uint64_t applied_seq_ = 0;  // the last sequence applied
@@ -211,6 +230,8 @@ class LiveApplier {
   std::mutex merge_mu_;      // one MergeOnce at a time
   uint64_t next_merge_ = 1;  // names merged segments; guarded by merge_mu_
   std::atomic<uint64_t> merges_{0};
+  std::mutex drop_mu_;
+  std::vector<uint64_t> superseded_;  // guarded by drop_mu_
   std::mutex wake_mu_;
   std::condition_variable wake_;
   bool wake_pending_ = false;  // guarded by wake_mu_

@@ -12,6 +12,7 @@
 #include <iterator>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <utility>
@@ -541,7 +542,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
           [state](uint64_t upto, std::vector<LiveOp>* ops) {
             return state->writer->ReadOps(upto, ops);
           },
-          [state](uint64_t seq) { return state->writer->ReadOp(seq); });
+          [state](uint64_t seq) { return state->writer->ReadOp(seq); },
+          [state](std::span<const uint64_t> seqs) { return state->writer->log()->Drop(seqs); });
       if (!applier.ok()) {
         impl->acceptor->Stop();
         impl->server->Shutdown();

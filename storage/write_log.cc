@@ -135,6 +135,16 @@ absl::StatusOr<std::string> WriteLog::Get(uint64_t seq) const {
   return record;
 }
 
+absl::Status WriteLog::Drop(std::span<const uint64_t> seqs) {
+  if (seqs.empty()) return absl::OkStatus();
+  rocksdb::WriteBatch batch;
+  for (const uint64_t seq : seqs) {
+    SCRY_RETURN_IF_ERROR(internal::FromRocks(batch.Delete(RecordKey(seq)), "write log"));
+  }
+  return internal::FromRocks(impl_->db->Write(rocksdb::WriteOptions(), &batch),
+                             "cannot drop records of the write log");
+}
+
 absl::Status WriteLog::MarkApplied(uint64_t seq) {
   std::lock_guard<std::mutex> lock(impl_->append_mu);
   if (seq <= impl_->applied) return absl::OkStatus();

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,6 +62,12 @@ class WriteLog {
   // reads back the documents it keeps, server/live_segments.h). NotFound if
   // there is none (never appended, or trimmed).
   absl::StatusOr<std::string> Get(uint64_t seq) const;
+
+  // Drops the records of these sequences (those never appended or already
+  // dropped are ignored), as one batch, not synced: a caller drops only
+  // records whose replay would change nothing, so losing the drop in a
+  // crash loses nothing either. Their space is reclaimed by compaction.
+  absl::Status Drop(std::span<const uint64_t> seqs);
 
   // Records, durably, that the records up to `seq` are applied; recovery
   // starts after it. `seq` never goes back (a smaller one is ignored).

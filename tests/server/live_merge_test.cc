@@ -10,6 +10,7 @@
 #include <future>
 #include <map>
 #include <random>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -95,7 +96,8 @@ class LiveMerge {
     auto applier = LiveApplier::Create(
         live_index_.get(), segments,
         [this](uint64_t upto, std::vector<LiveOp>* ops) { return writer_->ReadOps(upto, ops); },
-        [this](uint64_t seq) { return writer_->ReadOp(seq); });
+        [this](uint64_t seq) { return writer_->ReadOp(seq); },
+        [this](std::span<const uint64_t> seqs) { return writer_->log()->Drop(seqs); });
     EXPECT_THAT(applier, IsOk());
     applier_ = std::move(*applier);
     LiveWriterOptions writer;
@@ -148,6 +150,15 @@ class LiveMerge {
     auto searcher = query::Searcher::Open(dir, query::SearcherOptions());
     EXPECT_THAT(searcher, IsOk());
     return std::move(*searcher);
+  }
+
+  // The upserts and the deletes the log keeps.
+  std::pair<size_t, size_t> LogRecords() {
+    std::vector<LiveOp> ops;
+    EXPECT_THAT(writer_->ReadOps(~uint64_t{0}, &ops), IsOk());
+    size_t upserts = 0;
+    for (const LiveOp& op : ops) upserts += op.kind == OpKind::kUpsert;
+    return {upserts, ops.size() - upserts};
   }
 
   LiveIndex& index() { return *live_index_; }
@@ -249,6 +260,16 @@ TEST_P(LiveMergeTest, RandomMixesWithMergesEqualABulkBuild) {
   EXPECT_GT(merge_steps, 3);
   EXPECT_EQ(live.index().info().merges, static_cast<uint64_t>(merge_steps));
   ExpectEqualsBulk(&live, "ref-final");
+  // The log keeps one upsert per document live in a segment (the records
+  // superseded were dropped between merges, which still read what stays).
+  size_t in_segments = 0;
+  for (const query::Segment& segment : live.index().Acquire()->snapshot().segments) {
+    in_segments += segment.reader->meta().doc_count -
+                   (segment.deleted != nullptr ? segment.deleted->size() : 0);
+  }
+  const auto [upserts, deletes] = live.LogRecords();
+  EXPECT_EQ(upserts, in_segments);
+  EXPECT_GT(deletes, 0u);
   // Documents of merged segments come from the log whole: a member that
   // segments do not store is still indexed.
   std::shared_ptr<const query::Searcher> served = live.index().Acquire();

@@ -517,5 +517,50 @@ TEST_F(LiveWriteTest, WritesBecomeSearchableSurviveARestartAndARebuild) {
   EXPECT_EQ(SearchIds(**server, "alpha"), std::vector<std::string>{"c"});
 }
 
+// The log stays bounded by the live documents: replacing the same ids
+// again and again leaves one upsert record per id once the merge thread
+// has dropped the superseded ones; a restart then replays the compacted
+// log into the same answers, each id once, its last text.
+TEST_F(LiveWriteTest, ReplacedDocumentsLeaveTheLogAndARestartStillHasTheLastCopies) {
+  ServerOptions options = Options();
+  options.refresh_interval_ms = 0;
+  const auto log_records = [](const Server& server) {
+    std::vector<LiveOp> ops;
+    EXPECT_THAT(server.writer()->ReadOps(~uint64_t{0}, &ops), IsOk());
+    return ops.size();
+  };
+  {
+    auto server = Server::Start(options);
+    ASSERT_THAT(server, IsOk());
+    auto stub = Stub(**server);
+    for (int round = 0; round < 12; ++round) {
+      v1::WriteResponse r;
+      ASSERT_TRUE(Write(stub.get(),
+                        {Upsert(absl::StrCat(R"({"id":"x","body":"epsilon round)", round, R"("})")),
+                         Upsert(absl::StrCat(R"({"id":"y","body":"epsilon zeta)", round, R"("})")),
+                         Upsert(R"({"id":"z","body":"epsilon"})")},
+                        &r)
+                      .ok());
+      grpc::ClientContext context;
+      v1::RefreshResponse refreshed;
+      ASSERT_TRUE(stub->Refresh(&context, v1::RefreshRequest(), &refreshed).ok());
+    }
+    // 36 records written; the merge thread drops all but the last three.
+    EXPECT_TRUE(Eventually([&] { return log_records(**server) == 3; }))
+        << log_records(**server) << " records left";
+    EXPECT_EQ(SearchIds(**server, "epsilon"), (std::vector<std::string>{"x", "y", "z"}));
+  }
+  auto server = Server::Start(options);
+  ASSERT_THAT(server, IsOk());
+  auto stub = Stub(**server);
+  grpc::ClientContext context;
+  v1::RefreshResponse refreshed;
+  ASSERT_TRUE(stub->Refresh(&context, v1::RefreshRequest(), &refreshed).ok());
+  EXPECT_EQ(SearchIds(**server, "epsilon"), (std::vector<std::string>{"x", "y", "z"}));
+  EXPECT_EQ(SearchIds(**server, "round11"), std::vector<std::string>{"x"});
+  EXPECT_EQ(SearchIds(**server, "round10"), std::vector<std::string>{});
+  EXPECT_EQ(SearchIds(**server, "zeta11"), std::vector<std::string>{"y"});
+}
+
 }  // namespace
 }  // namespace scry::server
