@@ -21,6 +21,9 @@ namespace {
 // applied sequence under 'a'.
 constexpr char kRecordPrefix = 'r';
 const char kAppliedKey[] = "a";
+// The next sequence, as of the last Drop: what keeps sequences from going
+// back when the newest records were dropped.
+const char kNextKey[] = "n";
 
 std::string RecordKey(uint64_t seq) {
   std::string key(1, kRecordPrefix);
@@ -43,6 +46,12 @@ struct WriteLog::Impl {
   std::mutex append_mu;  // sequence order is log order
   std::atomic<uint64_t> next_seq{1};
   std::atomic<uint64_t> applied{0};
+  // Records kept (counted at open, then kept up to date; an estimate if a
+  // caller drops sequences that are not there) and dropped since the last
+  // compaction: what decides when Drop compacts.
+  std::atomic<uint64_t> records{0};
+  uint64_t dropped_since_compaction = 0;  // guarded by drop_mu
+  std::mutex drop_mu;
 };
 
 WriteLog::WriteLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -83,6 +92,14 @@ absl::StatusOr<std::unique_ptr<WriteLog>> WriteLog::Open(const std::string& path
   // The next sequence follows the last record, or the applied one when
   // every record was trimmed.
   uint64_t next = impl->applied + 1;
+  std::string next_value;
+  s = db->Get(rocksdb::ReadOptions(), kNextKey, &next_value);
+  if (s.ok()) {
+    if (next_value.size() != 8) return absl::DataLossError("write log: bad next sequence");
+    next = std::max(next, DecodeFixed64(next_value.data()));
+  } else if (!s.IsNotFound()) {
+    return internal::FromRocks(s, "cannot read the write log");
+  }
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
   it->SeekForPrev(RecordKey(~uint64_t{0}));
   if (it->Valid() && IsRecordKey(it->key().ToStringView())) {
@@ -90,6 +107,12 @@ absl::StatusOr<std::unique_ptr<WriteLog>> WriteLog::Open(const std::string& path
   }
   SCRY_RETURN_IF_ERROR(internal::FromRocks(it->status(), "cannot read the write log"));
   impl->next_seq = next;
+  uint64_t records = 0;
+  for (it->Seek(RecordKey(0)); it->Valid() && IsRecordKey(it->key().ToStringView()); it->Next()) {
+    ++records;
+  }
+  SCRY_RETURN_IF_ERROR(internal::FromRocks(it->status(), "cannot read the write log"));
+  impl->records = records;
   return std::unique_ptr<WriteLog>(new WriteLog(std::move(impl)));
 }
 
@@ -107,6 +130,7 @@ absl::StatusOr<uint64_t> WriteLog::Append(const std::vector<std::string>& record
   SCRY_RETURN_IF_ERROR(
       internal::FromRocks(impl_->db->Write(options, &batch), "cannot append to the write log"));
   impl_->next_seq = first + records.size();
+  impl_->records += records.size();
   return first;
 }
 
@@ -141,8 +165,34 @@ absl::Status WriteLog::Drop(std::span<const uint64_t> seqs) {
   for (const uint64_t seq : seqs) {
     SCRY_RETURN_IF_ERROR(internal::FromRocks(batch.Delete(RecordKey(seq)), "write log"));
   }
-  return internal::FromRocks(impl_->db->Write(rocksdb::WriteOptions(), &batch),
-                             "cannot drop records of the write log");
+  std::string next;
+  PutFixed64(&next, impl_->next_seq.load());
+  SCRY_RETURN_IF_ERROR(internal::FromRocks(batch.Put(kNextKey, next), "write log"));
+  SCRY_RETURN_IF_ERROR(internal::FromRocks(impl_->db->Write(rocksdb::WriteOptions(), &batch),
+                                           "cannot drop records of the write log"));
+  const uint64_t kept = impl_->records.load();
+  impl_->records = kept > seqs.size() ? kept - seqs.size() : 0;
+  // A dropped record's bytes stay in the WAL and the memtable, then as a
+  // tombstone beside the value in SST files, until a flush and a
+  // compaction meet them. Left to RocksDB's own triggers (a 16 MB
+  // memtable, 4 level-0 files) the log would hold several times the live
+  // records; so once as many records were dropped as are kept (and at
+  // least kCompactAfter), flush and compact the whole log: each compaction
+  // rewrites at most about twice the live records, so its cost is
+  // amortized over the drops that made it due.
+  constexpr uint64_t kCompactAfter = 1024;
+  std::lock_guard<std::mutex> lock(impl_->drop_mu);
+  impl_->dropped_since_compaction += seqs.size();
+  if (impl_->dropped_since_compaction < std::max(kCompactAfter, impl_->records.load())) {
+    return absl::OkStatus();
+  }
+  impl_->dropped_since_compaction = 0;
+  SCRY_RETURN_IF_ERROR(
+      internal::FromRocks(impl_->db->Flush(rocksdb::FlushOptions()), "cannot flush the write log"));
+  rocksdb::CompactRangeOptions compact;
+  compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  return internal::FromRocks(impl_->db->CompactRange(compact, nullptr, nullptr),
+                             "cannot compact the write log");
 }
 
 absl::Status WriteLog::MarkApplied(uint64_t seq) {
@@ -166,12 +216,22 @@ absl::Status WriteLog::Trim(uint64_t seq) {
   seq = std::min<uint64_t>(seq, impl_->applied);
   if (seq == 0) return absl::OkStatus();
   rocksdb::WriteOptions options;
-  return internal::FromRocks(impl_->db->DeleteRange(options, impl_->db->DefaultColumnFamily(),
-                                                    RecordKey(0), RecordKey(seq + 1)),
-                             "cannot trim the write log");
+  SCRY_RETURN_IF_ERROR(
+      internal::FromRocks(impl_->db->DeleteRange(options, impl_->db->DefaultColumnFamily(),
+                                                 RecordKey(0), RecordKey(seq + 1)),
+                          "cannot trim the write log"));
+  uint64_t records = 0;
+  SCRY_RETURN_IF_ERROR(ReadFrom(seq + 1, [&](uint64_t, std::string_view) {
+    ++records;
+    return absl::OkStatus();
+  }));
+  impl_->records = records;
+  return absl::OkStatus();
 }
 
 uint64_t WriteLog::applied() const { return impl_->applied; }
+
+uint64_t WriteLog::records() const { return impl_->records; }
 
 uint64_t WriteLog::next_seq() const { return impl_->next_seq; }
 

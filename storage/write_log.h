@@ -66,8 +66,13 @@ class WriteLog {
   // Drops the records of these sequences (those never appended or already
   // dropped are ignored), as one batch, not synced: a caller drops only
   // records whose replay would change nothing, so losing the drop in a
-  // crash loses nothing either. Their space is reclaimed by compaction.
+  // crash loses nothing either. Once as many records were dropped since
+  // the last time as are kept (and at least 1,024), the call also flushes
+  // and compacts the log, so that its bytes follow the records kept.
   absl::Status Drop(std::span<const uint64_t> seqs);
+
+  // The records kept (appended, not dropped or trimmed).
+  uint64_t records() const;
 
   // Records, durably, that the records up to `seq` are applied; recovery
   // starts after it. `seq` never goes back (a smaller one is ignored).
