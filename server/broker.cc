@@ -493,6 +493,11 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(const BrokerOptions& optio
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->channel_args.SetMaxReceiveMessageSize(-1);  // the backends' answers are bounded by them
+  // A backend that comes back is reconnected within a second (gRPC's
+  // default backoff grows to two minutes).
+  impl->channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  impl->channel_args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  impl->channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   for (const std::string& backend : options.backends) {
     if (!absl::StartsWith(backend, "dns:")) {
       impl->fixed.push_back(backend);
