@@ -26,6 +26,7 @@
 #include "indexer/builder.h"
 #include "scry/v1/search.grpc.pb.h"
 #include "server/server.h"
+#include "tests/server/raw_call.h"
 #include "tests/test_util.h"
 
 namespace scry::testing {
@@ -148,6 +149,22 @@ class BrokerTest : public ::testing::Test {
   static inline TempDir* tmp_ = nullptr;
   static inline std::vector<std::string>* words_ = nullptr;
 };
+
+// Whether the broker's grpc.health.v1 status (service "") becomes `serving`
+// (SERVING: 1, NOT_SERVING: 2) within 10 s.
+bool HealthBecomes(int port, bool serving) {
+  auto channel =
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+  const std::string want = serving ? std::string("\x08\x01", 2) : std::string("\x08\x02", 2);
+  for (int i = 0; i < 100; ++i) {
+    std::string response;
+    if (RawCall(channel, "/grpc.health.v1.Health/Check", "", &response).ok() && response == want) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
 
 grpc::Status Call(v1::SearchService::Stub& stub, const v1::SearchRequest& request,
                   v1::SearchResponse* response, int deadline_ms = 30000) {
@@ -382,6 +399,7 @@ TEST_F(BrokerTest, EveryReplicaGoneIsUnavailableOrPartialUntilItComesBack) {
   r.set_query("moscow war");
   r.set_exact_total_hits(true);
   ExpectSame(*one_stub, *stub, r);
+  EXPECT_TRUE(HealthBecomes(broker->port(), true));
   const int ports[] = {backends[2]->port(), backends[3]->port()};
   backends[2]->Shutdown(0);
   backends[3]->Shutdown(0);
@@ -391,6 +409,7 @@ TEST_F(BrokerTest, EveryReplicaGoneIsUnavailableOrPartialUntilItComesBack) {
   const grpc::Status status = Call(*stub, r, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(status.error_message(), HasSubstr("shards 2, 3 of 4"));
+  EXPECT_TRUE(HealthBecomes(broker->port(), false));
   // Partial: what a server of shards 0 and 1 answers with its own statistics.
   r.set_allow_partial_results(true);
   v1::SearchResponse partial, want;
@@ -419,6 +438,7 @@ TEST_F(BrokerTest, EveryReplicaGoneIsUnavailableOrPartialUntilItComesBack) {
   ASSERT_TRUE(Call(*stub, r, &response).ok());
   EXPECT_EQ(response.missing_shards_size(), 0);
   ExpectSameOnQueries(*one_stub, *stub, Queries(20));
+  EXPECT_TRUE(HealthBecomes(broker->port(), true));
 }
 
 TEST_F(BrokerTest, StalledReplicaIsHedgedAround) {
