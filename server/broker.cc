@@ -339,14 +339,8 @@ struct Broker::Impl final : public v1::SearchService::Service {
     return best;
   }
 
-  // Calls `method` once per group of `groups` with `request`, in parallel,
-  // by `deadline`: on the preferred replica, else the healthy one with the
-  // fewest outstanding calls (ties in turn); a retriable failure is tried
-  // on the next untried replica, and with hedging an unanswered call gets a
-  // second one after hedge_after_ms. `check` may refuse an answer (as a
-  // retriable failure). Fills each group's answer (by position), its
-  // status (OK, or the last failure) and the replica that answered.
-  template <class Request, class Response>
+  // One call to one replica for a group, alive until its callback ran.
+  template <class Response>
   struct Attempt {
     size_t group;
     std::shared_ptr<Backend> backend;
@@ -355,12 +349,19 @@ struct Broker::Impl final : public v1::SearchService::Service {
     grpc::Status status;
   };
 
+  // Calls `method` once per group of `groups` with `request`, in parallel,
+  // by `deadline`: on the preferred replica, else the healthy one with the
+  // fewest outstanding calls (ties in turn); a retriable failure is tried
+  // on the next untried replica, and with hedging an unanswered call gets a
+  // second one after hedge_after_ms. `check` may refuse an answer (as a
+  // retriable failure). Fills each group's answer (by position), its
+  // status (OK, or the last failure) and the replica that answered.
   template <class Request, class Response, class Method>
   void CallGroups(std::vector<Group>& groups, const Request& request, absl::Time deadline,
                   Method method,
                   const std::function<grpc::Status(Backend&, const Response&)>& check,
                   std::vector<Response>* responses, std::vector<grpc::Status>* statuses) {
-    using A = Attempt<Request, Response>;
+    using A = Attempt<Response>;
     const size_t n = groups.size();
     responses->assign(n, Response());
     statuses->assign(n, grpc::Status(grpc::StatusCode::UNAVAILABLE, "no replica"));
