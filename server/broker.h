@@ -5,29 +5,45 @@
 // some shards of one index, as one process serving every shard would: the
 // same hits, bit-equal scores, total_hits, pages and search_after.
 //
-// A search is two rounds of calls to the backends, each in parallel:
+// A search is two rounds of calls, one call per shard group in each, all
+// groups in parallel:
 //
-//   1. TermStatistics (as Elasticsearch's DFS phase): every backend's part
-//      of the query's statistics (documents, field lengths, each term's
-//      df), with which shards of which generation it serves. The broker
-//      picks backends that cover every shard once (the first listed wins a
-//      shard), checks they serve the same generation and settings, and
-//      sums their parts: the index-wide statistics.
-//   2. Search on the picked backends, with those statistics
-//      (SearchRequest.statistics) and offset 0, top_k offset + top_k (each
-//      backend's best hits after search_after): merged by (score desc, id
-//      asc), the page cut out, total_hits summed.
+//   1. TermStatistics (as Elasticsearch's DFS phase): each group's part of
+//      the query's statistics (documents, field lengths, each term's df),
+//      with which shards of which generation the answering backend serves.
+//      The broker sums the parts: the index-wide statistics.
+//   2. Search on each group, with those statistics (SearchRequest.statistics)
+//      and offset 0, top_k offset + top_k (each group's best hits after
+//      search_after): merged by (score desc, id asc), the page cut out,
+//      total_hits summed.
 //
 // Why a round of statistics per query rather than totals cached per
 // generation: it stays exact with live writes and with backends of any
 // generation mix it can detect, and it costs one more round trip of a few
 // hundred bytes (docs/ARCHITECTURE.md "Broker").
 //
-// A shard no reachable backend serves makes the search UNAVAILABLE, naming
-// the shards. Not yet: query-then-fetch (each backend fetches stored
-// fields and snippets of its own offset + top_k best hits; the broker keeps
-// the page), replicas and retries, GetDocument/Stats/writes, tokens to the
-// backends, the HTTP API.
+// Replicas: backends whose Describe names the same shards of the same
+// generation are replicas of one shard group. A background thread calls
+// Describe on every backend every health_interval_ms (a backend that comes
+// back, or serves a new generation, is used again at the next check) and
+// sets the broker's own grpc.health.v1 status: SERVING when every shard is
+// covered by a backend that answered. Each call goes to the replica with
+// the fewest calls outstanding from this broker (ties in turn); a failed call
+// (UNAVAILABLE, connection loss, RESOURCE_EXHAUSTED, ...) is tried again on
+// another replica while the deadline lasts; with hedge_after_ms, a call
+// unanswered for that long is sent to another replica too, the first answer
+// taken and the other cancelled. When every replica of a shard is gone the
+// search is UNAVAILABLE naming the shards, or, with
+// SearchRequest.allow_partial_results, the others' hits flagged with
+// SearchResponse.missing_shards.
+//
+// Backends: HOST:PORT, or dns:NAME:PORT for every address NAME resolves to
+// (getaddrinfo on a worker thread, again every resolve_interval_s: new
+// addresses are added, vanished ones dropped once their calls are done).
+//
+// Not yet: query-then-fetch (each backend fetches stored fields and
+// snippets of its own offset + top_k best hits; the broker keeps the page),
+// GetDocument/Stats/writes, tokens to the backends, the HTTP API.
 //
 // Thread safety: Search may be called concurrently; Start/Wait/Shutdown
 // from one controlling thread.
@@ -47,16 +63,26 @@ namespace scry::server {
 
 struct BrokerOptions {
   std::string listen = "127.0.0.1:7800";  // HOST:PORT; port 0 picks a free port
-  std::vector<std::string> backends;      // HOST:PORT of each shard server
+  // Each shard server's HOST:PORT, or dns:NAME:PORT for every address NAME
+  // resolves to (a Kubernetes headless Service).
+  std::vector<std::string> backends;
   // Deadline of a search whose client set none; its calls to the backends
   // share it.
   int default_deadline_ms = 10000;
+  // A call to a replica unanswered after this many milliseconds is sent to
+  // another replica of its group as well; 0: off (see README for why off).
+  int hedge_after_ms = 0;
+  // Every backend's Describe, this often.
+  int health_interval_ms = 1000;
+  // dns: backends are resolved again this often.
+  int resolve_interval_s = 10;
 };
 
 class Broker {
  public:
-  // InvalidArgument without backends; Unavailable if `listen` cannot be
-  // bound. Backends need not be up yet: each search calls them anew.
+  // InvalidArgument without backends or with a malformed one; Unavailable if
+  // `listen` cannot be bound. Backends need not be up yet: searches wait
+  // (within their deadline) for the first health check.
   static absl::StatusOr<std::unique_ptr<Broker>> Start(const BrokerOptions& options);
   ~Broker();  // shuts down if still running
   Broker(const Broker&) = delete;

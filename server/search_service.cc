@@ -242,6 +242,7 @@ grpc::Status RestrictToFields(const std::vector<std::string>& allowed, query::Se
 grpc::Status SearchService::Search(const CallContext* context, const v1::SearchRequest& request,
                                    v1::SearchResponse* response) const {
   const auto start = std::chrono::steady_clock::now();
+  if (options_.before_search) options_.before_search();
   // At most max_concurrent_searches at once; the rest are refused at once.
   struct InFlight {
     std::atomic<int>& count;

@@ -98,6 +98,9 @@ struct SearchServiceOptions {
   // Called by Stats to add what the service does not know itself (the
   // connection counts of server/acceptor.h); may be empty.
   std::function<void(v1::StatsResponse*)> add_stats;
+  // Tests only: runs first in every Search (a stalled replica for the
+  // broker's hedging test); empty: nothing.
+  std::function<void()> before_search;
 };
 
 // Who may make a call (SearchServiceOptions::auth_tokens, write_tokens).

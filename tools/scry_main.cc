@@ -3,7 +3,7 @@
 // The `scry` command-line program. Subcommands:
 //   scry index  --input FILE.jsonl [--input ...] --index DIR [--shards N] ...
 //   scry serve  --index DIR [--listen HOST:PORT] ...
-//   scry broker --backends HOST:PORT,... [--listen HOST:PORT]
+//   scry broker --backends HOST:PORT|dns:NAME:PORT,... [--listen HOST:PORT] [--hedge-after-ms N]
 //   scry search (--index DIR | --server HOST:PORT) [--top-k K] QUERY
 //   scry write  --server HOST:PORT FILE.jsonl...   (live writes)
 //   scry delete --server HOST:PORT ID...
@@ -159,7 +159,9 @@ int main(int argc, char** argv) {
   broker_cmd
       ->add_option("--listen", broker.listen, "HOST:PORT to listen on (port 0: any free port)")
       ->capture_default_str();
-  broker_cmd->add_option("--backends", broker.backends, "HOST:PORT of each shard server")
+  broker_cmd
+      ->add_option("--backends", broker.backends,
+                   "HOST:PORT of each shard server, or dns:NAME:PORT for every address of NAME")
       ->delimiter(',')
       ->required();
   broker_cmd->add_option("--port-file", broker_port_file,
@@ -167,6 +169,21 @@ int main(int argc, char** argv) {
   broker_cmd
       ->add_option("--default-deadline-ms", broker.default_deadline_ms,
                    "Deadline of a search whose client set none")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  broker_cmd
+      ->add_option("--hedge-after-ms", broker.hedge_after_ms,
+                   "Send a call unanswered this long to another replica too (0: off)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  broker_cmd
+      ->add_option("--health-interval-ms", broker.health_interval_ms,
+                   "Call Describe on every backend this often")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  broker_cmd
+      ->add_option("--resolve-interval-s", broker.resolve_interval_s,
+                   "Resolve dns: backends again this often")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
 

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# deploy/local/run.sh end to end: a 4-shard sample index served by 3 shard
-# server processes and a broker on 127.0.0.1 answers the first 12 sample queries as
-# `scry search --index` does (the printed ranks, scores, ids and titles);
-# then the script stops every process on SIGTERM.
+# deploy/local/run.sh end to end: a 4-shard sample index served by 2 shard
+# groups of 2 replica processes each and a broker (hedging after 100 ms) on
+# 127.0.0.1 answers the first 12 sample queries as `scry search --index`
+# does (the printed ranks, scores, ids and titles); again with one replica
+# stopped (SIGSTOP) and another of the other group killed; with both
+# replicas of a group killed, searches are UNAVAILABLE naming its shards.
+# Then the script stops every process on SIGTERM.
 #   local_cluster_test.sh SCRY_BINARY SOURCE_DIR
 set -euo pipefail
 SCRY=$1 SRC=$2
@@ -11,27 +14,44 @@ RUN_PID=""
 cleanup() { [ -n "$RUN_PID" ] && kill "$RUN_PID" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 "$SCRY" index --input "$SRC/tests/data/sample.jsonl" --index "$WORK/idx" --shards 4 --reorder none >/dev/null 2>&1
-"$SRC/deploy/local/run.sh" --index "$WORK/idx" --servers 3 --listen 127.0.0.1:0 --scry "$SCRY" \
-  >"$WORK/run.log" 2>&1 &
+"$SRC/deploy/local/run.sh" --index "$WORK/idx" --servers 2 --replicas 2 --listen 127.0.0.1:0 --scry "$SCRY" \
+  -- --hedge-after-ms 100 --health-interval-ms 200 >"$WORK/run.log" 2>&1 &
 RUN_PID=$!
 for _ in $(seq 1 600); do grep -q '^ready' "$WORK/run.log" && break; sleep 0.1; done
 grep -q '^ready' "$WORK/run.log" || { cat "$WORK/run.log"; exit 1; }
 BROKER=$(sed -n 's/^broker: \([^ ]*\) .*/\1/p' "$WORK/run.log")
-n=0
-while IFS=$'\t' read -r kind words; do
-  query=$words
-  [ "$kind" = phrase ] && query="\"$words\""
-  flags=(--top-k 10)
-  [ "$kind" = and ] && flags+=(--and)
-  # The hit lines only (the last line differs: where total_hits and the time come from).
-  want=$("$SCRY" search --index "$WORK/idx" "${flags[@]}" -- "$query" | sed '/^total hits/d')
-  got=$("$SCRY" search --server "$BROKER" "${flags[@]}" -- "$query" | sed '/^total hits/d')
-  if [ "$want" != "$got" ]; then
-    echo "query [$query] differs:"; diff <(echo "$want") <(echo "$got") || true; exit 1
-  fi
-  n=$((n + 1))
-done < <(head -12 "$SRC/tests/data/sample.queries.tsv")
-echo "$n queries: the broker answers as one process"
+pid_of() { sed -n "s/^server $1 replica $2: pid \([0-9]*\) .*/\1/p" "$WORK/run.log"; }
+same_as_one_process() {
+  n=0
+  while IFS=$'\t' read -r kind words; do
+    query=$words
+    [ "$kind" = phrase ] && query="\"$words\""
+    flags=(--top-k 10)
+    [ "$kind" = and ] && flags+=(--and)
+    # The hit lines only (the last line differs: where total_hits and the time come from).
+    want=$("$SCRY" search --index "$WORK/idx" "${flags[@]}" -- "$query" | sed '/^total hits/d')
+    got=$("$SCRY" search --server "$BROKER" --timeout-ms 5000 "${flags[@]}" -- "$query" |
+      sed '/^total hits/d')
+    if [ "$want" != "$got" ]; then
+      echo "query [$query] differs ($1):"; diff <(echo "$want") <(echo "$got") || true; exit 1
+    fi
+    n=$((n + 1))
+  done < <(head -12 "$SRC/tests/data/sample.queries.tsv")
+  echo "$n queries: the broker answers as one process ($1)"
+}
+same_as_one_process "all up"
+STOPPED=$(pid_of 0 1)
+kill -STOP "$STOPPED"
+kill -KILL "$(pid_of 1 0)"
+same_as_one_process "server 0 replica 1 stopped, server 1 replica 0 killed"
+kill -CONT "$STOPPED"
+kill -KILL "$(pid_of 1 1)"
+if out=$("$SCRY" search --server "$BROKER" --timeout-ms 5000 -- moscow 2>&1); then
+  echo "a search without shards 1 and 3 answered: $out"; exit 1
+fi
+echo "$out" | grep -q "shards 1, 3 of 4 are served by no backend" || {
+  echo "unexpected error: $out"; exit 1; }
+echo "every replica of shards 1, 3 gone: UNAVAILABLE naming them"
 kill "$RUN_PID"
 wait "$RUN_PID" || true
 RUN_PID=""

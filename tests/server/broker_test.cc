@@ -1,18 +1,24 @@
 // Tests of server/broker.h: a broker over shard servers (scry serve
 // --shards) answers as one server of every shard: ids, bit-equal scores,
 // total_hits, pages and search_after, on the sample queries and random ones
-// (fixed seeds), for a 4-shard index split {0,1},{2,3} and {0},{1,2},{3};
-// a backend that is gone makes searches UNAVAILABLE naming its shards.
+// (fixed seeds), for a 4-shard index split {0,1},{2,3} and {0},{1,2},{3},
+// and with 2 replicas per shard group (also named through dns:localhost);
+// a group that is gone makes searches UNAVAILABLE naming its shards, or
+// partial results flagged when asked, until it comes back; a replica shut
+// down under load fails no call; a stalled replica is hedged around.
 #include "server/broker.h"
 
+#include <atomic>
 #include <fstream>
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "grpcpp/create_channel.h"
@@ -20,6 +26,7 @@
 #include "indexer/builder.h"
 #include "scry/v1/search.grpc.pb.h"
 #include "server/server.h"
+#include "tests/server/raw_call.h"
 #include "tests/test_util.h"
 
 namespace scry::testing {
@@ -48,11 +55,17 @@ class BrokerTest : public ::testing::Test {
     delete words_;
   }
 
-  // A read-only server of `shards` of the index (empty: all).
-  static std::unique_ptr<server::Server> Serve(std::vector<uint32_t> shards) {
+  // A read-only server of `shards` of the index (empty: all), on `port`
+  // (0: a free one), running `before_search` first in every Search.
+  static std::unique_ptr<server::Server> Serve(std::vector<uint32_t> shards, int port = 0,
+                                               std::function<void()> before_search = {}) {
     server::ServerOptions options;
     options.index_dir = tmp_->Sub("idx");
-    options.listen = "127.0.0.1:0";
+    options.listen = "127.0.0.1:" + std::to_string(port);
+    // A hook that blocks runs on the synchronous API's own threads: blocking
+    // the callback API's would stall every server and client in the process.
+    if (before_search) options.service.api = server::GrpcApi::kSync;
+    options.service.before_search = std::move(before_search);
     options.read_only = true;
     options.reload_poll_ms = 0;
     options.searcher.shards = std::move(shards);
@@ -61,12 +74,26 @@ class BrokerTest : public ::testing::Test {
     return server.ok() ? std::move(*server) : nullptr;
   }
 
+  // Two servers of each of {0,1} and {2,3}.
+  static std::vector<std::unique_ptr<server::Server>> ServeReplicated() {
+    std::vector<std::unique_ptr<server::Server>> backends;
+    for (const std::vector<uint32_t>& shards :
+         {std::vector<uint32_t>{0, 1}, {0, 1}, {2, 3}, {2, 3}}) {
+      backends.push_back(Serve(shards));
+    }
+    return backends;
+  }
+
+  // A broker over `backends`, checking their health every 100 ms.
   static std::unique_ptr<server::Broker> StartBroker(
-      const std::vector<std::unique_ptr<server::Server>>& backends) {
+      const std::vector<std::unique_ptr<server::Server>>& backends, int hedge_after_ms = 0,
+      const std::string& host = "127.0.0.1") {
     server::BrokerOptions options;
     options.listen = "127.0.0.1:0";
+    options.health_interval_ms = 100;
+    options.hedge_after_ms = hedge_after_ms;
     for (const auto& b : backends) {
-      options.backends.push_back("127.0.0.1:" + std::to_string(b->port()));
+      options.backends.push_back(host + ":" + std::to_string(b->port()));
     }
     auto broker = server::Broker::Start(options);
     EXPECT_THAT(broker, IsOk());
@@ -123,10 +150,26 @@ class BrokerTest : public ::testing::Test {
   static inline std::vector<std::string>* words_ = nullptr;
 };
 
+// Whether the broker's grpc.health.v1 status (service "") becomes `serving`
+// (SERVING: 1, NOT_SERVING: 2) within 10 s.
+bool HealthBecomes(int port, bool serving) {
+  auto channel =
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+  const std::string want = serving ? std::string("\x08\x01", 2) : std::string("\x08\x02", 2);
+  for (int i = 0; i < 100; ++i) {
+    std::string response;
+    if (RawCall(channel, "/grpc.health.v1.Health/Check", "", &response).ok() && response == want) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
 grpc::Status Call(v1::SearchService::Stub& stub, const v1::SearchRequest& request,
-                  v1::SearchResponse* response) {
+                  v1::SearchResponse* response, int deadline_ms = 30000) {
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(deadline_ms));
   return stub.Search(&context, request, response);
 }
 
@@ -258,6 +301,184 @@ TEST_F(BrokerTest, GoneBackendIsUnavailableNamingItsShards) {
   // A bad query is the query's error, not the backends'.
   r.set_query("\"unclosed");
   EXPECT_EQ(Call(*stub, r, &response).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(BrokerTest, ReplicasEqualOneProcessAlsoThroughDns) {
+  auto one = Serve({});
+  auto backends = ServeReplicated();
+  auto broker = StartBroker(backends);
+  // dns:localhost:PORT resolves (getaddrinfo) to 127.0.0.1:PORT.
+  auto dns_broker = StartBroker(backends, 0, "dns:localhost");
+  ASSERT_NE(broker, nullptr);
+  ASSERT_NE(dns_broker, nullptr);
+  auto one_stub = StubOf(one->port());
+  const std::vector<v1::SearchRequest> queries = Queries(60);
+  ExpectSameOnQueries(*one_stub, *StubOf(broker->port()), queries);
+  ExpectSameOnQueries(*one_stub, *StubOf(dns_broker->port()), queries);
+}
+
+TEST_F(BrokerTest, MalformedDnsBackendIsRefused) {
+  for (const std::string bad : {"dns:localhost", "dns::80", "dns:localhost:0", "dns:a:b"}) {
+    server::BrokerOptions options;
+    options.listen = "127.0.0.1:0";
+    options.backends = {bad};
+    EXPECT_THAT(server::Broker::Start(options), StatusIs(absl::StatusCode::kInvalidArgument))
+        << bad;
+  }
+}
+
+// The first page of `request` from `stub`, as (id, score) pairs and
+// total_hits, for comparing answers under load.
+std::string Digest(const v1::SearchResponse& r) {
+  std::string out = std::to_string(r.total_hits());
+  for (const v1::Hit& h : r.hits()) out += " " + h.id() + "=" + std::to_string(h.score());
+  return out;
+}
+
+TEST_F(BrokerTest, ReplicaShutDownUnderLoadFailsNoCall) {
+  auto one = Serve({});
+  auto backends = ServeReplicated();
+  auto broker = StartBroker(backends);
+  ASSERT_NE(broker, nullptr);
+  std::vector<v1::SearchRequest> queries = Queries(40);
+  std::vector<std::string> want(queries.size());
+  auto one_stub = StubOf(one->port());
+  for (size_t i = 0; i < queries.size(); ++i) {
+    queries[i].set_exact_total_hits(true);
+    v1::SearchResponse r;
+    want[i] = Call(*one_stub, queries[i], &r).ok() ? Digest(r) : "error";
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<int> calls{0}, failed{0}, differ{0};
+  absl::Mutex mu;
+  std::string first_failure;
+  std::vector<std::thread> clients(4);
+  for (size_t t = 0; t < clients.size(); ++t) {
+    clients[t] = std::thread([&, t] {
+      auto stub = StubOf(broker->port());
+      for (size_t i = t; !stop.load(); i = (i + 1) % queries.size()) {
+        v1::SearchResponse r;
+        const grpc::Status status = Call(*stub, queries[i], &r);
+        const std::string got =
+            status.ok()
+                ? Digest(r)
+                : (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ? "error" : "");
+        if (got.empty()) {
+          failed.fetch_add(1);
+          absl::MutexLock lock(&mu);
+          if (first_failure.empty()) first_failure = status.error_message();
+        } else if (got != want[i]) {
+          differ.fetch_add(1);
+        }
+        calls.fetch_add(1);
+      }
+    });
+  }
+  auto wait_calls = [&](int n) {
+    while (calls.load() < n) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  };
+  wait_calls(100);
+  backends[0]->Shutdown(0);  // in-flight calls cut off at once
+  wait_calls(300);
+  backends[3]->Shutdown(0);
+  wait_calls(500);
+  stop = true;
+  for (std::thread& c : clients) c.join();
+  EXPECT_EQ(failed.load(), 0) << first_failure;
+  EXPECT_EQ(differ.load(), 0);
+}
+
+TEST_F(BrokerTest, EveryReplicaGoneIsUnavailableOrPartialUntilItComesBack) {
+  auto one = Serve({});
+  auto backends = ServeReplicated();
+  auto broker = StartBroker(backends);
+  ASSERT_NE(broker, nullptr);
+  auto one_stub = StubOf(one->port());
+  auto stub = StubOf(broker->port());
+  v1::SearchRequest r;
+  r.set_query("moscow war");
+  r.set_exact_total_hits(true);
+  ExpectSame(*one_stub, *stub, r);
+  EXPECT_TRUE(HealthBecomes(broker->port(), true));
+  const int ports[] = {backends[2]->port(), backends[3]->port()};
+  backends[2]->Shutdown(0);
+  backends[3]->Shutdown(0);
+  backends[2].reset();
+  backends[3].reset();
+  v1::SearchResponse response;
+  const grpc::Status status = Call(*stub, r, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(status.error_message(), HasSubstr("shards 2, 3 of 4"));
+  EXPECT_TRUE(HealthBecomes(broker->port(), false));
+  // Partial: what a server of shards 0 and 1 answers with its own statistics.
+  r.set_allow_partial_results(true);
+  v1::SearchResponse partial, want;
+  ASSERT_TRUE(Call(*stub, r, &partial).ok());
+  EXPECT_THAT(partial.missing_shards(), ::testing::ElementsAre(2u, 3u));
+  ASSERT_TRUE(Call(*StubOf(backends[0]->port()), r, &want).ok());
+  EXPECT_GT(want.hits_size(), 0);
+  partial.clear_missing_shards();
+  partial.clear_took_micros();
+  want.clear_took_micros();
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(want, partial))
+      << "want " << want.ShortDebugString() << "\ngot  " << partial.ShortDebugString();
+  // Back on the same ports: full results without a broker restart.
+  backends[2] = Serve({2, 3}, ports[0]);
+  backends[3] = Serve({2, 3}, ports[1]);
+  ASSERT_NE(backends[2], nullptr);
+  ASSERT_NE(backends[3], nullptr);
+  // The broker reconnects within a second (its backoff); until then calls
+  // may fail.
+  r.set_allow_partial_results(false);
+  for (int i = 0; i < 100 && !Call(*stub, r, &response).ok(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ExpectSame(*one_stub, *stub, r);
+  r.set_allow_partial_results(true);
+  ASSERT_TRUE(Call(*stub, r, &response).ok());
+  EXPECT_EQ(response.missing_shards_size(), 0);
+  ExpectSameOnQueries(*one_stub, *stub, Queries(20));
+  EXPECT_TRUE(HealthBecomes(broker->port(), true));
+}
+
+TEST_F(BrokerTest, StalledReplicaIsHedgedAround) {
+  auto one = Serve({});
+  // The second replica of {0,1} stalls every search for 3 s (or until the
+  // test ends).
+  absl::Notification release;
+  auto stall = [&release] { release.WaitForNotificationWithTimeout(absl::Seconds(3)); };
+  std::vector<std::unique_ptr<server::Server>> backends;
+  backends.push_back(Serve({0, 1}));
+  backends.push_back(Serve({0, 1}, 0, stall));
+  backends.push_back(Serve({2, 3}));
+  backends.push_back(Serve({2, 3}));
+  auto hedged = StartBroker(backends, /*hedge_after_ms=*/50);
+  auto plain = StartBroker(backends);
+  ASSERT_NE(hedged, nullptr);
+  ASSERT_NE(plain, nullptr);
+  auto one_stub = StubOf(one->port());
+  auto hedged_stub = StubOf(hedged->port());
+  std::vector<v1::SearchRequest> queries = Queries(10);
+  for (v1::SearchRequest& q : queries) q.set_exact_total_hits(true);
+  // Replicas are taken in turn: half the calls meet the stalled one, and
+  // answer well within a 1.5 s deadline only through the hedge.
+  for (size_t i = 0; i < queries.size(); ++i) {
+    v1::SearchResponse want, got;
+    const grpc::Status want_status = Call(*one_stub, queries[i], &want);
+    const grpc::Status status = Call(*hedged_stub, queries[i], &got, 1500);
+    ASSERT_EQ(status.error_code(), want_status.error_code()) << status.error_message();
+    EXPECT_EQ(Digest(got), Digest(want)) << queries[i].ShortDebugString();
+  }
+  // Without hedging the same calls run into their deadline (the test can
+  // fail).
+  int late = 0;
+  for (size_t i = 0; i < 4; ++i) {
+    v1::SearchResponse got;
+    late += Call(*StubOf(plain->port()), queries[i], &got, 500).error_code() ==
+            grpc::StatusCode::DEADLINE_EXCEEDED;
+  }
+  EXPECT_GT(late, 0);
+  release.Notify();
 }
 
 }  // namespace
