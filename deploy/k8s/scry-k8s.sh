@@ -53,7 +53,7 @@ cmd_index() {
 cmd_assemble() {
   # Exiting makes Kubernetes restart the init container, which reads the
   # ConfigMap again: it goes on once `run` is set.
-  need SCRY_SHARDS; need SCRY_RUN "set the run to serve: the ConfigMap scry-cluster's run"
+  need SCRY_SHARDS; need SCRY_RUN "the ConfigMap scry-run names no run yet: the index Job's name"
   if [ "$(cat "$INDEX.run" 2>/dev/null)" = "$SCRY_RUN" ]; then
     echo "scry-k8s: $INDEX already holds run $SCRY_RUN"
     return 0
