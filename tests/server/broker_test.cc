@@ -237,6 +237,36 @@ TEST_F(BrokerTest, TwoServersEqualOneProcess) {
   ExpectSameOnQueries(*one_stub, *broker_stub, Queries(100));
 }
 
+// Calls of `method` a server finished (its Stats).
+uint64_t FinishedCalls(const server::Server& server, const std::string& method) {
+  v1::StatsResponse stats;
+  grpc::ClientContext context;
+  EXPECT_TRUE(StubOf(server.port())->Stats(&context, v1::StatsRequest(), &stats).ok());
+  uint64_t n = 0;
+  for (const v1::MethodMetrics& m : stats.methods()) {
+    if (m.method() != method) continue;
+    for (const auto& [code, calls] : m.calls_by_code()) n += calls;
+  }
+  return n;
+}
+
+// Replicas that each hold every shard: one group, whose own statistics are
+// the global ones, so the broker sends the search alone (no statistics
+// phase) and still answers as one process.
+TEST_F(BrokerTest, OneGroupOfEveryShardAnswersInOneHop) {
+  auto one = Serve({});
+  std::vector<std::unique_ptr<server::Server>> backends;
+  backends.push_back(Serve({0, 1, 2, 3}));
+  backends.push_back(Serve({}));
+  auto broker = StartBroker(backends);
+  ASSERT_NE(broker, nullptr);
+  ExpectSameOnQueries(*StubOf(one->port()), *StubOf(broker->port()), Queries(60));
+  EXPECT_EQ(
+      FinishedCalls(*backends[0], "TermStatistics") + FinishedCalls(*backends[1], "TermStatistics"),
+      0u);
+  EXPECT_GT(FinishedCalls(*backends[0], "Search") + FinishedCalls(*backends[1], "Search"), 0u);
+}
+
 TEST_F(BrokerTest, ThreeServersEqualOneProcessWithFieldsSnippetsAndExplanations) {
   auto one = Serve({});
   std::vector<std::unique_ptr<server::Server>> backends;
