@@ -31,7 +31,8 @@
 # medians over ROUNDS (default 3) with the spread (min-max) and the ratios.
 # Environment: ROUNDS, BATCH (100), BASE_PCT (1), REFRESH_MS (1000),
 # CONCURRENCY (2), SEARCH_SECONDS (5), SAMPLES (30), H2LOAD=1 also runs
-# bench/grpc_h2load.sh on one query idle and during a second ingest,
+# bench/grpc_h2load.sh on one query idle and during a second ingest of the
+# same documents (OUT/h2load-idle-R.txt, OUT/h2load-during-R.txt),
 # OUT (default bench/out/ingest), BUILD_DIR (build), PYTHON3 (/usr/bin/python3).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -125,8 +126,24 @@ print(len(rows), s.median(r[0] for r in rows), s.median(r[1] for r in rows), max
   du_end=$(du -sb "$dir" | cut -f1)
   emit "{\"round\":$round,\"measure\":\"ingest\",\"docs\":$rest,\"seconds\":$(echo "$t1 - $t0" | bc),\"docs_per_s\":$(echo "scale=1; $rest / ($t1 - $t0)" | bc),\"windows\":$windows,\"p50_us\":$during_p50,\"p99_us\":$during_p99,\"worst_window_p99_us\":$worst_p99,\"segments\":$seg_end,\"index_bytes\":$du_end,\"base_bytes\":$(du -sb "$WORK/base-index" | cut -f1)}"
   if [ "${H2LOAD:-0}" = 1 ]; then
+    # The independent client on one query: idle, then during a second
+    # ingest of the same documents (every one a replacement). H2LOAD here
+    # is this script's switch; grpc_h2load.sh takes the binary's name.
     local q; q=$(awk -F'\t' 'NR == 1 { print $1 ":" $2 }' "$QUERIES")
-    N=5000 CLIENTS=$CONCURRENCY "$ROOT/bench/grpc_h2load.sh" "$addr" "$q" >"$OUT/h2load-$round.txt" 2>&1 || true
+    H2LOAD=h2load N=5000 CLIENTS=$CONCURRENCY "$ROOT/bench/grpc_h2load.sh" "$addr" "$q" \
+      >"$OUT/h2load-idle-$round.txt" 2>&1 || true
+    "$SCRY" write --server "$addr" --batch "$BATCH" --refresh "$WORK/rest.jsonl" \
+      >"$OUT/write-again-$round.log" 2>&1 &
+    local again=$!
+    sleep 1
+    H2LOAD=h2load N=5000 CLIENTS=$CONCURRENCY "$ROOT/bench/grpc_h2load.sh" "$addr" "$q" \
+      >"$OUT/h2load-during-$round.txt" 2>&1 || true
+    if kill -0 "$again" 2>/dev/null; then
+      echo "h2load finished while the second ingest ran" >>"$OUT/h2load-during-$round.txt"
+    else
+      echo "WARNING: the second ingest ended before h2load did" >>"$OUT/h2load-during-$round.txt"
+    fi
+    wait "$again" || true
   fi
   local vis
   vis=$("$PY" "$ROOT/bench/ingest_probe.py" visible "$addr" "$ROOT/proto" "$SAMPLES")
