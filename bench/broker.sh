@@ -19,19 +19,8 @@
 # and each setup's QPS and p50 over `one`'s. OUT (bench/out/broker),
 # BUILD_DIR (build).
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD_DIR=$(realpath -m "${BUILD_DIR:-$ROOT/build}")
-SCRY=$BUILD_DIR/tools/scry
-SCRY_LOAD=$BUILD_DIR/bench/scry-load
-CORPUS=${1:-}
-if [ -z "$CORPUS" ]; then
-  for c in "$ROOT/../shared/corpora/out/all.jsonl" /work/shared/corpora/out/all.jsonl \
-           /tmp/untuned2/docs.jsonl "$ROOT/tests/data/sample.jsonl"; do
-    if [ -s "$c" ]; then CORPUS=$c; break; fi
-  done
-fi
-CORPUS=$(realpath "$CORPUS")
-QUERIES=$(realpath "${2:-${CORPUS%.jsonl}.queries.tsv}")
+source "$(dirname "$0")/common.sh"
+bench_setup "${1:-}" "${2:-}"
 ROUNDS=${ROUNDS:-3}
 SECONDS_PER=${SECONDS:-5}
 CONCURRENCY=${CONCURRENCY:-4}

@@ -35,19 +35,8 @@
 # same documents (OUT/h2load-idle-R.txt, OUT/h2load-during-R.txt),
 # OUT (default bench/out/ingest), BUILD_DIR (build), PYTHON3 (/usr/bin/python3).
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD_DIR=$(realpath -m "${BUILD_DIR:-$ROOT/build}")
-SCRY=$BUILD_DIR/tools/scry
-SCRY_LOAD=$BUILD_DIR/bench/scry-load
-CORPUS=${1:-}
-if [ -z "$CORPUS" ]; then
-  for c in "$ROOT/../shared/corpora/out/all.jsonl" /work/shared/corpora/out/all.jsonl \
-           /tmp/untuned2/docs.jsonl "$ROOT/tests/data/sample.jsonl"; do
-    if [ -s "$c" ]; then CORPUS=$c; break; fi
-  done
-fi
-CORPUS=$(realpath "$CORPUS")
-QUERIES=$(realpath "${2:-${CORPUS%.jsonl}.queries.tsv}")
+source "$(dirname "$0")/common.sh"
+bench_setup "${1:-}" "${2:-}"
 ROUNDS=${ROUNDS:-3}
 BATCH=${BATCH:-100}
 BASE_PCT=${BASE_PCT:-1}

@@ -20,17 +20,8 @@
 # (OUT/restart.jsonl): the log replayed, every live document searchable. One JSON line per pass, then a
 # Markdown table. OUT (default bench/out/ingest_long), BUILD_DIR (build).
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD_DIR=$(realpath -m "${BUILD_DIR:-$ROOT/build}")
-SCRY=$BUILD_DIR/tools/scry
-CORPUS=${1:-}
-if [ -z "$CORPUS" ]; then
-  for c in "$ROOT/../shared/corpora/out/all.jsonl" /work/shared/corpora/out/all.jsonl \
-           /tmp/untuned2/docs.jsonl "$ROOT/tests/data/sample.jsonl"; do
-    if [ -s "$c" ]; then CORPUS=$c; break; fi
-  done
-fi
-CORPUS=$(realpath "$CORPUS")
+source "$(dirname "$0")/common.sh"
+bench_setup "${1:-}" ""
 BASE_DOCS=${BASE_DOCS:-2000}
 DOCS=${DOCS:-5000}
 PASSES=${PASSES:-10}
@@ -76,7 +67,7 @@ serve_pid=$!
 for _ in $(seq 3000); do [ -s "$WORK/port" ] && break; sleep 0.01; done
 "$SCRY" refresh --server 127.0.0.1:$(cat "$WORK/port") >/dev/null 2>&1
 t1=$(date +%s.%N)
-echo "{\"restart_to_searchable_s\":$(echo "$t1 - $t0" | bc),\"live_docs\":$docs}" | tee "$OUT/restart.jsonl"
+echo "{\"restart_to_searchable_s\":$(echo "$t1 - $t0" | bc | awk '{printf "%.3f", $1}'),\"live_docs\":$docs}" | tee "$OUT/restart.jsonl"
 kill -TERM "$serve_pid"; wait "$serve_pid" || true
 trap - EXIT
 /usr/bin/python3 - "$OUT/passes.jsonl" "$OUT/restart.jsonl" <<'PY' | tee "$OUT/report.md"
