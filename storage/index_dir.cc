@@ -212,7 +212,8 @@ absl::Status IndexBuild::Commit(const IndexManifest& m) {
   const std::string manifest = absl::StrCat(
       "format_version=", m.format_version, "\nshards=", m.num_shards, "\nlanguage=", m.language,
       "\nstopwords=", m.stopwords ? "on" : "off", "\ndocs=", m.docs, "\n",
-      m.only_shard >= 0 ? absl::StrCat("part=", m.only_shard, "\n") : std::string());
+      m.only_shard >= 0 ? absl::StrCat("part=", m.only_shard, "\n") : std::string(),
+      m.schema.empty() ? std::string() : absl::StrCat("schema=", m.schema, "\n"));
   SCRY_RETURN_IF_ERROR(WriteFileSynced(env_, tmp_path_ + "/MANIFEST", manifest));
   SCRY_RETURN_IF_ERROR(SyncDir(fs_.get(), tmp_path_));
   const std::string final_path = absl::StrCat(dir_, "/", gen_name_);
@@ -321,6 +322,8 @@ absl::StatusOr<IndexManifest> ReadManifest(const std::string& generation_path) {
       m.stopwords = kv.second == "on";
     } else if (kv.first == "docs") {
       absl::SimpleAtoi(kv.second, &m.docs);
+    } else if (kv.first == "schema") {
+      m.schema = kv.second;
     } else if (kv.first == "part") {
       if (!absl::SimpleAtoi(kv.second, &m.only_shard) || m.only_shard < 0) {
         return absl::DataLossError(absl::StrCat("bad part value \"", kv.second,

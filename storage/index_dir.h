@@ -7,7 +7,8 @@
 //   DIR/gen-000007/      the live generation
 //       MANIFEST         "key=value" lines: format_version, shards, language,
 //                        stopwords ("on"/"off"), docs, and for a part
-//                        of an index (one shard built alone) part=<shard>
+//                        of an index (one shard built alone) part=<shard>,
+//                        and schema=<JSON> when built with --schema
 //       shard-000/ ...   one RocksDB per shard (storage/keys.h)
 //   DIR/gen-000007.lease a reader's lease on gen-000007 (a shared flock(2))
 //   DIR/gen-000008.tmp/  a build in progress
@@ -50,6 +51,9 @@ struct IndexManifest {
   // A part of an index, holding only this shard (`scry index --shard`);
   // -1 for a whole index. Key "part", absent for whole indexes.
   int32_t only_shard = -1;
+  // The schema of the build (indexer/schema.h, its canonical JSON), key
+  // "schema" (format 8); empty when the build had none.
+  std::string schema;
 };
 
 // Whether a build of DIR is running now: some process holds DIR/LOCK, as

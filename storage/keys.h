@@ -20,6 +20,11 @@
 //                                     the common terms of the shard's pairs,
 //                                     sorted; flags bit 0: pairs of two
 //                                     common terms only (format 7)
+//              "typed"             -> (name:lp type:u8)* the typed fields of
+//                                     the schema, by name (format 8; type:
+//                                     storage::FieldType)
+//              "dv" name           -> DocValuesColumn (storage/doc_values.h)
+//                                     of numeric field `name` (format 8)
 //   terms      field:u8 term       -> TermInfo (storage/posting_format.h); short
 //                                     lists are inline there and have no
 //                                     postings/positions keys
@@ -74,7 +79,10 @@ namespace scry::storage {
 //    shards still open (their titles come from `docs`).
 // 7: pairs of words next to a common term (PairTerm, meta "pairs"). Format 4
 //    to 6 shards still open (no pairs: phrases read their words).
-inline constexpr uint32_t kFormatVersion = 7;
+// 8: typed fields (issue 21): meta "typed" and a "dv" doc-values column per
+//    numeric field; keyword values are posting terms of a named field. Format
+//    4 to 7 shards still open (no typed fields).
+inline constexpr uint32_t kFormatVersion = 8;
 inline constexpr uint32_t kMinFormatVersion = 4;
 inline constexpr size_t kMaxFields = 256;  // field ids are one byte; 0 is the catch-all
 inline constexpr uint8_t kTextField = 0;
@@ -122,6 +130,8 @@ inline constexpr const char* kMetaTermCount = "term_count";
 inline constexpr const char* kMetaPostingCount = "posting_count";
 inline constexpr const char* kMetaFields = "fields";
 inline constexpr const char* kMetaPairs = "pairs";                     // from format 7
+inline constexpr const char* kMetaTyped = "typed";                     // from format 8
+inline constexpr const char* kMetaDocValuesPrefix = "dv";              // + field name, format 8
 inline constexpr const char* kMetaDocLenPrefix = "doclen";             // DocLenKey
 inline constexpr const char* kMetaFieldLengthPrefix = "field_length";  // FieldLengthKey
 

@@ -31,6 +31,10 @@ class PinnableSlice;
 
 namespace scry::storage {
 
+// storage/doc_values.h (which includes this header through posting_cursor.h).
+enum class FieldType : uint8_t;
+class DocValuesColumn;
+
 namespace internal {
 class MemoryDictionary;
 class MemoryChunks;
@@ -55,6 +59,10 @@ struct ShardMeta {
   std::vector<std::string> common_terms;
   uint32_t pair_min_df = 0;
   bool pairs_need_both = false;  // pairs of two common terms only
+  // Typed fields (format 8, the schema of `scry index --schema`), by name:
+  // keyword fields are named fields whose terms are the exact values;
+  // numeric ones have a doc-values column (ShardReader::doc_values).
+  std::vector<std::pair<std::string, FieldType>> typed_fields;
 };
 
 struct ShardStats {
@@ -168,9 +176,15 @@ class ShardWriter {
   absl::StatusOr<std::unique_ptr<ListWriter>> StartList(uint8_t field, std::string_view term,
                                                         size_t part = 0);
 
+  // Stores the doc-values column of numeric field `name` (one of the
+  // typed_fields given to Finish). REQUIRES: column.num_docs() is the number
+  // of documents added, by Finish.
+  absl::Status SetDocValues(std::string_view name, DocValuesColumn column);
+
   // Writes the metadata (doc_count, lengths, term and posting counts, fields
   // and pair_min_df are computed here or come from the options; the rest,
-  // common_terms included, is taken from `meta`), ingests everything,
+  // common_terms and typed_fields included, is taken from `meta`; each
+  // numeric typed field needs its SetDocValues), ingests everything,
   // compacts the ids and closes the shard.
   absl::Status Finish(const ShardMeta& meta);
 
@@ -285,6 +299,11 @@ class ShardReader {
   }
   // The id of the named field `name` in this shard, or nullopt.
   std::optional<uint8_t> FieldId(std::string_view name) const;
+  // The type of field `name`: text unless meta().typed_fields names it.
+  FieldType TypeOf(std::string_view name) const;
+  // The doc-values column of numeric field `name` (loaded at open), or
+  // null if it is not one. Valid while the reader lives.
+  const DocValuesColumn* doc_values(std::string_view name) const;
   // Whether the pair `first second` is indexed where the two words follow
   // each other in a field (meta().common_terms holds either, or both with
   // pairs_need_both): then it has a list (PairTerm) unless found in fewer
@@ -337,6 +356,7 @@ class ShardReader {
  private:
   ShardReader() = default;
   absl::Status LoadMeta();
+  absl::Status LoadTypedFields();  // format 8
   absl::Status LoadIds();
   absl::Status LoadTitles();
   void LoadMemoryLists(const Options& options);
@@ -346,8 +366,10 @@ class ShardReader {
   ShardMeta meta_;
   absl::flat_hash_set<std::string> common_;         // meta_.common_terms
   std::vector<std::vector<uint32_t>> doc_lengths_;  // by field id
-  std::string ids_arena_;                           // every external id, in docid order
-  std::vector<uint64_t> id_offsets_;                // doc_count + 1 offsets into ids_arena_
+  std::map<std::string, std::unique_ptr<DocValuesColumn>, std::less<>>
+      doc_values_;                    // numeric fields
+  std::string ids_arena_;             // every external id, in docid order
+  std::vector<uint64_t> id_offsets_;  // doc_count + 1 offsets into ids_arena_
   bool has_titles_ = false;
   std::string titles_arena_;             // every title, in docid order
   std::vector<uint64_t> title_offsets_;  // doc_count + 1 offsets into titles_arena_

@@ -11,6 +11,7 @@
 #include "rocksdb/db.h"
 #include "rocksdb/metadata.h"
 #include "storage/coding.h"
+#include "storage/doc_values.h"
 #include "storage/keys.h"
 #include "storage/memory_lists.h"
 #include "storage/rocks_util.h"
@@ -189,6 +190,7 @@ absl::Status ShardReader::LoadMeta() {
     }
     common_.insert(meta_.common_terms.begin(), meta_.common_terms.end());
   }
+  if (meta_.format_version >= 8) SCRY_RETURN_IF_ERROR(LoadTypedFields());
   doc_lengths_.resize(meta_.field_names.size());
   for (size_t f = 0; f < doc_lengths_.size(); ++f) {
     auto& lengths = doc_lengths_[f];
@@ -201,6 +203,47 @@ absl::Status ShardReader::LoadMeta() {
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status ShardReader::LoadTypedFields() {
+  rocksdb::ColumnFamilyHandle* meta_cf = cfs_[kMetaCfIndex];
+  std::string v;
+  SCRY_RETURN_IF_ERROR(
+      FromRocks(db_->Get(rocksdb::ReadOptions(), meta_cf, kMetaTyped, &v), "meta typed"));
+  std::string_view in = v;
+  while (!in.empty()) {
+    std::string_view name;
+    if (!GetLengthPrefixed(&in, &name) || name.empty() || in.empty() ||
+        static_cast<uint8_t>(in[0]) > static_cast<uint8_t>(FieldType::kDate)) {
+      return absl::DataLossError("bad meta typed");
+    }
+    const auto type = static_cast<FieldType>(in[0]);
+    in.remove_prefix(1);
+    meta_.typed_fields.emplace_back(std::string(name), type);
+    if (!IsNumeric(type)) continue;
+    const std::string key = absl::StrCat(kMetaDocValuesPrefix, AsAbsl(name));
+    std::string bytes;
+    SCRY_RETURN_IF_ERROR(
+        FromRocks(db_->Get(rocksdb::ReadOptions(), meta_cf, key, &bytes), "meta " + key));
+    absl::StatusOr<DocValuesColumn> column = DocValuesColumn::Decode(bytes);
+    if (!column.ok() || column->num_docs() != meta_.doc_count) {
+      return absl::DataLossError(absl::StrCat("bad doc values of field \"", AsAbsl(name), "\""));
+    }
+    doc_values_.emplace(std::string(name), std::make_unique<DocValuesColumn>(std::move(*column)));
+  }
+  return absl::OkStatus();
+}
+
+FieldType ShardReader::TypeOf(std::string_view name) const {
+  for (const auto& [typed, type] : meta_.typed_fields) {
+    if (typed == name) return type;
+  }
+  return FieldType::kText;
+}
+
+const DocValuesColumn* ShardReader::doc_values(std::string_view name) const {
+  const auto it = doc_values_.find(name);
+  return it == doc_values_.end() ? nullptr : it->second.get();
 }
 
 std::optional<uint8_t> ShardReader::FieldId(std::string_view name) const {

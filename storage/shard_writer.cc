@@ -13,6 +13,7 @@
 #include "rocksdb/db.h"
 #include "rocksdb/sst_file_writer.h"
 #include "storage/coding.h"
+#include "storage/doc_values.h"
 #include "storage/keys.h"
 #include "storage/rocks_util.h"
 #include "storage/shard.h"
@@ -80,6 +81,7 @@ struct ShardWriter::Impl {
   std::vector<std::vector<uint32_t>> doc_lengths;        // by field id, then docid
   std::vector<uint64_t> field_lengths;                   // by field id
   uint32_t doc_count = 0;
+  std::map<std::string, std::string, std::less<>> doc_values;  // name -> encoded column
   // Posting lists go to parts: part 0 writes the files above; SetListParts
   // adds parts with files of their own, each for a later range of keys.
   struct ListPart {
@@ -367,6 +369,45 @@ absl::Status ShardWriter::ListWriter::Finish() {
   return writer_->impl_->parts[part_].PutList(field_, term_, chunks_written_, rest);
 }
 
+absl::Status ShardWriter::SetDocValues(std::string_view name, DocValuesColumn column) {
+  impl_->doc_values[std::string(name)] = column.Encode();
+  return absl::OkStatus();
+}
+
+namespace {
+
+// The meta "typed" value, and a "dv" key per numeric field (checked against
+// the columns given).
+absl::Status PutTypedFields(const ShardMeta& meta,
+                            const std::map<std::string, std::string, std::less<>>& columns,
+                            uint32_t doc_count, std::map<std::string, std::string>* kv) {
+  std::string typed;
+  size_t numeric = 0;
+  for (const auto& [name, type] : meta.typed_fields) {
+    PutLengthPrefixed(&typed, name);
+    typed.push_back(static_cast<char>(type));
+    if (!IsNumeric(type)) continue;
+    ++numeric;
+    const auto it = columns.find(name);
+    if (it == columns.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("no doc values for field \"", name, "\""));
+    }
+    SCRY_ASSIGN_OR_RETURN(const DocValuesColumn column, DocValuesColumn::Decode(it->second));
+    if (column.num_docs() != doc_count) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the doc values of \"", name, "\" do not cover every document"));
+    }
+    (*kv)[absl::StrCat(kMetaDocValuesPrefix, name)] = it->second;
+  }
+  if (numeric != columns.size()) {
+    return absl::InvalidArgumentError("doc values for a field that is not a numeric typed field");
+  }
+  (*kv)[kMetaTyped] = typed;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status ShardWriter::Finish(const ShardMeta& meta) {
   if (impl_->finished) return absl::FailedPreconditionError("shard already finished");
   impl_->finished = true;
@@ -420,6 +461,7 @@ absl::Status ShardWriter::Finish(const ShardMeta& meta) {
   PutVarint32(&pairs, impl_->pairs_need_both ? 1 : 0);
   for (const std::string& term : meta.common_terms) PutLengthPrefixed(&pairs, term);
   kv[kMetaPairs] = pairs;
+  SCRY_RETURN_IF_ERROR(PutTypedFields(meta, impl_->doc_values, impl_->doc_count, &kv));
   for (const auto& [key, value] : kv) {
     SCRY_RETURN_IF_ERROR(impl_->File(kMetaCf).Put(key, value));
   }
