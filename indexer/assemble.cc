@@ -111,6 +111,9 @@ absl::StatusOr<AssembleSummary> AssembleIndex(const std::vector<std::string>& pa
       return differ("stopwords", first.manifest.stopwords ? "on" : "off",
                     p.manifest.stopwords ? "on" : "off");
     }
+    if (p.manifest.schema != first.manifest.schema) {
+      return differ("schema", first.manifest.schema, p.manifest.schema);
+    }
     if (p.field_names != first.field_names) {
       return differ("fields", absl::StrJoin(first.field_names, ","),
                     absl::StrJoin(p.field_names, ","));

@@ -74,7 +74,8 @@ struct ShardState {
   MemoryIndex memory;  // the in-memory index
   ShardRuns runs;      // written past the memory cap
   SourceLog sources;
-  uint8_t declared_fields = 0;  // named fields declared to the writer so far
+  uint8_t declared_fields = 0;                    // named fields declared to the writer so far
+  std::vector<storage::DocValuesColumn> columns;  // by numeric field (Build::typed_fields_)
 };
 
 // The block codecs named by `options`; InvalidArgument for an unknown name.
@@ -111,6 +112,10 @@ class Build {
     memory_cap_ = static_cast<size_t>(std::max<uint64_t>(options.memory_mb, 1)) << 20;
     all_fields_ = std::find(options.index_fields.begin(), options.index_fields.end(), "*") !=
                   options.index_fields.end();
+    for (const auto& [name, type] : options.schema.typed()) {
+      typed_fields_.emplace_back(name, type);
+      num_numeric_ += storage::IsNumeric(type) ? 1 : 0;
+    }
   }
 
   absl::StatusOr<BuildSummary> Run() {
@@ -123,6 +128,7 @@ class Build {
     }
     for (uint32_t s : built_) {
       shards_[s] = std::make_unique<ShardState>();
+      shards_[s]->columns.resize(num_numeric_);
       storage::ShardWriterOptions writer_options;
       writer_options.codecs = codecs_;
       writer_options.pair_min_df = options_.pair_min_df;
@@ -208,6 +214,7 @@ class Build {
     manifest.stopwords = analyzer_.stopwords();
     manifest.docs = summary_.docs;
     manifest.only_shard = options_.only_shard;
+    if (!typed_fields_.empty()) manifest.schema = options_.schema.ToJson();
     SCRY_RETURN_IF_ERROR(build_->Commit(manifest));
     SCRY_ASSIGN_OR_RETURN(summary_.generation_path, storage::LiveGeneration(options_.index_dir));
     summary_.index_bytes = DirectoryBytes(summary_.generation_path);
@@ -218,6 +225,17 @@ class Build {
 
  private:
   absl::Status ValidateFields() {
+    // Keyword fields are numbered first, in name order, so every part of an
+    // index numbers them alike whatever the input holds.
+    for (const auto& [name, type] : typed_fields_) {
+      if (type != storage::FieldType::kKeyword) continue;
+      if (!storage::IsFieldName(name)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("keyword field \"", name,
+                         "\" is not a field name: a letter or '_' then letters, digits or '_'"));
+      }
+      SCRY_RETURN_IF_ERROR(FieldId(name, /*keyword=*/true).status());
+    }
     if (all_fields_) return absl::OkStatus();
     for (const std::string& name : options_.index_fields) {
       if (!storage::IsFieldName(name)) {
@@ -233,10 +251,10 @@ class Build {
 
   // The named field id of member `name` (0: catch-all only), assigned at
   // first sight. Reader thread only.
-  absl::StatusOr<uint8_t> FieldId(const std::string& name) {
+  absl::StatusOr<uint8_t> FieldId(const std::string& name, bool keyword = false) {
     auto it = field_ids_.find(name);
     if (it != field_ids_.end()) return it->second;
-    const bool wanted = all_fields_
+    const bool wanted = keyword || all_fields_
                             ? storage::IsFieldName(name)
                             : std::find(options_.index_fields.begin(), options_.index_fields.end(),
                                         name) != options_.index_fields.end();
@@ -281,7 +299,8 @@ class Build {
     InputDocument in;
     for (uint32_t file_index = 0; file_index < files.size(); ++file_index) {
       const InputFile& file = files[file_index];
-      SCRY_ASSIGN_OR_RETURN(auto reader, OpenDocuments(file, options_.max_document_bytes));
+      SCRY_ASSIGN_OR_RETURN(auto reader,
+                            OpenDocuments(file, options_.max_document_bytes, &options_.schema));
       for (;;) {
         SCRY_RETURN_IF_ERROR(FirstError());
         absl::Status s = reader->Next(&in);
@@ -361,6 +380,8 @@ class Build {
     doc.id = std::move(in.id);
     doc.fields = std::move(in.fields);
     OrderMembers(&doc.fields);
+    SCRY_RETURN_IF_ERROR(AddTypedMembers(
+        in.typed, typed_fields_, [this](const std::string& name) { return FieldId(name); }, &doc));
     size_t bytes = doc.id.size();
     for (const auto& f : doc.fields) {
       SCRY_ASSIGN_OR_RETURN(uint8_t id, FieldId(f.first));
@@ -488,6 +509,9 @@ class Build {
     for (size_t i = 0; i < batch.docs.size(); ++i) {
       SCRY_RETURN_IF_ERROR(st->writer->AddDocument(batch.first_docid + static_cast<uint32_t>(i),
                                                    inv->stored[i], inv->lengths[i]));
+      for (size_t c = 0; c < st->columns.size(); ++c) {
+        st->columns[c].Add(batch.docs[i].numeric[c]);
+      }
     }
     const size_t added = st->memory.Append(inv);
     const size_t total = memory_used_.fetch_add(added) + added;
@@ -515,6 +539,8 @@ class Build {
     meta.num_shards = options_.num_shards;
     meta.language = analyzer_.language();
     meta.common_terms = common_list_;
+    meta.typed_fields = typed_fields_;
+    SCRY_RETURN_IF_ERROR(SetDocValues(typed_fields_, std::move(st.columns), st.writer.get()));
     SCRY_RETURN_IF_ERROR(st.writer->Finish(meta));
     st.writer.reset();
     if (options_.reorder == "bp") SCRY_RETURN_IF_ERROR(Reorder(s, parts));
@@ -577,6 +603,9 @@ class Build {
   unsigned threads_ = 1;
   size_t memory_cap_ = 0;
   bool all_fields_ = true;
+  // options_.schema's fields by name, and how many of them are numeric.
+  std::vector<std::pair<std::string, storage::FieldType>> typed_fields_;
+  size_t num_numeric_ = 0;
   BuildSummary summary_;
 
   // Reader thread only.

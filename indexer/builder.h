@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "indexer/schema.h"
 
 namespace rocksdb {
 class Env;
@@ -88,6 +89,12 @@ struct BuildOptions {
   // catch-all field, searched by default, always holds every member.
   // At most 255 fields.
   std::vector<std::string> index_fields = {"*"};
+  // The typed fields (`--schema FILE`, indexer/schema.h): a keyword field
+  // is a named field of exact values (whatever index_fields says), a
+  // numeric one a doc-values column per shard (storage/doc_values.h); bad
+  // values are bad lines ("FILE:LINE: member ..."). Recorded in the
+  // MANIFEST and every shard's meta. Empty: every member is text.
+  Schema schema;
   // Pairs of words (storage/keys.h), which make phrases of common words
   // fast: the `common_terms` terms in the most documents of a sample (the
   // first `pair_sample_bytes` of text of the input, in input order, every

@@ -431,15 +431,18 @@ absl::StatusOr<std::vector<InputFile>> ExpandInputs(const std::vector<std::strin
 }
 
 absl::StatusOr<std::unique_ptr<DocumentSource>> OpenDocuments(const InputFile& file,
-                                                              size_t max_document_bytes) {
+                                                              size_t max_document_bytes,
+                                                              const Schema* schema) {
   absl::StatusOr<std::unique_ptr<ByteSource>> bytes = OpenByteSource(file.path);
   if (!bytes.ok()) return bytes.status();
   if (file.kind == InputFile::Kind::kText) {
     return std::unique_ptr<DocumentSource>(
         new TextDocument(file, std::move(*bytes), max_document_bytes));
   }
-  return std::unique_ptr<DocumentSource>(new JsonlDocuments(
-      JsonlReader::FromSource(file.path, std::move(*bytes), max_document_bytes)));
+  std::unique_ptr<JsonlReader> reader =
+      JsonlReader::FromSource(file.path, std::move(*bytes), max_document_bytes);
+  reader->set_schema(schema);
+  return std::unique_ptr<DocumentSource>(new JsonlDocuments(std::move(reader)));
 }
 
 }  // namespace scry::indexer

@@ -95,8 +95,11 @@ class DocumentSource {
   virtual uint64_t raw_bytes() const = 0;
 };
 
+// The documents of `file`; a JSON Lines file's members typed as `schema`
+// says (nullptr: none; it must outlive the source).
 absl::StatusOr<std::unique_ptr<DocumentSource>> OpenDocuments(const InputFile& file,
-                                                              size_t max_document_bytes);
+                                                              size_t max_document_bytes,
+                                                              const Schema* schema = nullptr);
 
 }  // namespace scry::indexer
 

@@ -13,6 +13,7 @@
 #include "analysis/checkpoints.h"
 #include "indexer/builder.h"
 #include "storage/keys.h"
+#include "storage/status.h"
 
 namespace scry::indexer {
 namespace {
@@ -97,6 +98,41 @@ void AddPairTokens(const PairTerms& pairs, size_t n, std::vector<Token>* tokens,
 
 }  // namespace
 
+absl::Status AddTypedMembers(
+    const std::vector<InputDocument::Typed>& typed,
+    const std::vector<std::pair<std::string, storage::FieldType>>& typed_fields,
+    const std::function<absl::StatusOr<uint8_t>(const std::string&)>& field_id, Document* doc) {
+  doc->keywords.clear();
+  doc->numeric.clear();
+  for (const auto& [name, type] : typed_fields) {
+    const auto member = std::find_if(typed.begin(), typed.end(),
+                                     [&](const InputDocument::Typed& t) { return t.name == name; });
+    if (type == storage::FieldType::kKeyword) {
+      if (member == typed.end() || member->keywords.empty()) continue;
+      SCRY_ASSIGN_OR_RETURN(const uint8_t id, field_id(name));
+      std::vector<std::string> values = member->keywords;
+      std::sort(values.begin(), values.end());
+      values.erase(std::unique(values.begin(), values.end()), values.end());
+      doc->keywords.emplace_back(id, std::move(values));
+    } else if (storage::IsNumeric(type)) {
+      doc->numeric.push_back(member == typed.end() ? std::vector<int64_t>() : member->keys);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SetDocValues(
+    const std::vector<std::pair<std::string, storage::FieldType>>& typed_fields,
+    std::vector<storage::DocValuesColumn> columns, storage::ShardWriter* writer) {
+  size_t c = 0;
+  for (const auto& [name, type] : typed_fields) {
+    if (!storage::IsNumeric(type)) continue;
+    if (c == columns.size()) return absl::InvalidArgumentError("too few doc-values columns");
+    SCRY_RETURN_IF_ERROR(writer->SetDocValues(name, std::move(columns[c++])));
+  }
+  return absl::OkStatus();
+}
+
 void OrderMembers(std::vector<std::pair<std::string, std::string>>* fields) {
   std::stable_sort(fields->begin(), fields->end(), [](const auto& a, const auto& b) {
     auto rank = [](const std::string& name) {
@@ -120,15 +156,19 @@ void Invert(const std::vector<std::string>& stored_fields, Analyzer* analyzer, c
   absl::flat_hash_map<std::string, uint32_t> key_index;  // key -> index in out->keys
   std::vector<RawPosting> raw;
   std::vector<uint32_t> raw_positions;
-  auto add = [&](uint32_t d, size_t a, size_t b, uint8_t f) {
+  auto key_number = [&]() {  // of `key`, numbered at first sight
     auto it = key_index.find(key);
     if (it == key_index.end()) {
       it = key_index.emplace(key, static_cast<uint32_t>(out->keys.size())).first;
       out->keys.push_back(key);
     }
+    return it->second;
+  };
+  auto add = [&](uint32_t d, size_t a, size_t b, uint8_t f) {
+    const uint32_t k = key_number();
     const uint32_t pos = static_cast<uint32_t>(raw_positions.size());
     const uint32_t freq = AddPositions(tokens, token_fields, order, a, b, f, shift, &raw_positions);
-    raw.push_back(RawPosting{it->second, d, freq, pos});
+    raw.push_back(RawPosting{k, d, freq, pos});
   };
   const bool store_all =
       std::find(stored_fields.begin(), stored_fields.end(), "*") != stored_fields.end();
@@ -137,8 +177,9 @@ void Invert(const std::vector<std::string>& stored_fields, Analyzer* analyzer, c
     const uint32_t d = batch.first_docid + static_cast<uint32_t>(i);
     tokens.clear();
     token_fields.clear();
-    const uint8_t max_field =
+    uint8_t max_field =
         doc.field_ids.empty() ? 0 : *std::max_element(doc.field_ids.begin(), doc.field_ids.end());
+    for (const auto& keyword : doc.keywords) max_field = std::max(max_field, keyword.first);
     std::vector<uint32_t>& lengths = out->lengths.emplace_back(size_t{max_field} + 1, 0);
     shift.assign(size_t{max_field} + 1, 0);
     storage::StoredDocument& stored = out->stored.emplace_back();
@@ -207,6 +248,14 @@ void Invert(const std::vector<std::string>& stored_fields, Analyzer* analyzer, c
       key = storage::TermKey(storage::kTextField, term);
       add(d, a, b, storage::kTextField);
       a = b;
+    }
+    for (const auto& [f, values] : doc.keywords) {
+      lengths[f] = static_cast<uint32_t>(values.size());
+      for (const std::string& value : values) {
+        key = storage::TermKey(f, value);
+        raw.push_back(RawPosting{key_number(), d, 1, static_cast<uint32_t>(raw_positions.size())});
+        raw_positions.push_back(0);
+      }
     }
   }
   GroupByKey(raw, raw_positions, out);

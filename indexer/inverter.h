@@ -25,12 +25,17 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
 #include "analysis/analyzer.h"
+#include "indexer/jsonl_reader.h"
+#include "storage/doc_values.h"
+#include "storage/shard.h"
 #include "storage/stored_document.h"
 
 namespace scry::indexer {
@@ -39,7 +44,29 @@ struct Document {
   std::string id;
   std::vector<std::pair<std::string, std::string>> fields;  // (name, text): title, body, rest
   std::vector<uint8_t> field_ids;  // named field of each member, or 0; parallel to fields
+  // Keyword fields (issue 21): (named field id, values sorted and unique).
+  // Each value is a term of that field as it is (not analysed, not in the
+  // catch-all), tf 1 at position 0; the field's length is the value count.
+  std::vector<std::pair<uint8_t, std::vector<std::string>>> keywords;
+  // Numeric fields: the sort keys of each numeric field of the schema, in
+  // the order of storage::ShardMeta::typed_fields (those not numeric left
+  // out); empty for a document without the member.
+  std::vector<std::vector<int64_t>> numeric;
 };
+
+// Fills doc->keywords and doc->numeric from the typed members of an input
+// document, for the typed fields `typed_fields` (a shard's, by name);
+// field_id(name) gives a keyword field's named field id.
+absl::Status AddTypedMembers(
+    const std::vector<InputDocument::Typed>& typed,
+    const std::vector<std::pair<std::string, storage::FieldType>>& typed_fields,
+    const std::function<absl::StatusOr<uint8_t>(const std::string&)>& field_id, Document* doc);
+
+// Gives `writer` columns[i] as the doc values of the i-th numeric field of
+// `typed_fields` (as Document::numeric orders them).
+absl::Status SetDocValues(
+    const std::vector<std::pair<std::string, storage::FieldType>>& typed_fields,
+    std::vector<storage::DocValuesColumn> columns, storage::ShardWriter* writer);
 
 // Puts a document's members in the order they are indexed in: title first,
 // then body, then the rest in input order.

@@ -1,10 +1,12 @@
 // File: indexer/jsonl_reader.cc
 #include "indexer/jsonl_reader.h"
 
+#include <algorithm>
 #include <cstring>
 #include <span>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "indexer/input.h"
 #include "simdjson.h"
 #include "storage/status.h"
@@ -46,19 +48,90 @@ absl::Status CheckId(std::string_view id) {
   return absl::OkStatus();
 }
 
-// Whether a member `name` may follow the members `before` it.
+// Whether a member `name` may follow the text members `before` it and the
+// typed members `typed_before`.
 absl::Status CheckNewMember(std::span<const std::pair<std::string, std::string>> before,
+                            std::span<const InputDocument::Typed> typed_before,
                             std::string_view name) {
-  for (const auto& f : before) {
-    if (f.first == name) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("member \"", AsAbsl(name), "\" appears twice"));
-    }
+  const bool twice =
+      std::any_of(before.begin(), before.end(), [&](const auto& f) { return f.first == name; }) ||
+      std::any_of(typed_before.begin(), typed_before.end(),
+                  [&](const auto& t) { return t.name == name; });
+  if (twice) {
+    return absl::InvalidArgumentError(absl::StrCat("member \"", AsAbsl(name), "\" appears twice"));
   }
   return absl::OkStatus();
 }
 
+// The text of a scalar element of a numeric member, for ParseSortKey: a
+// string as it is, a number in a form strtod reads back to the same value.
+absl::StatusOr<std::string> ScalarText(simdjson::dom::element value) {
+  switch (value.type()) {
+    case simdjson::dom::element_type::STRING:
+      return std::string(std::string_view(value.get_string().value_unsafe()));
+    case simdjson::dom::element_type::INT64:
+      return absl::StrCat(value.get_int64().value_unsafe());
+    case simdjson::dom::element_type::UINT64:
+      return absl::StrCat(value.get_uint64().value_unsafe());
+    case simdjson::dom::element_type::DOUBLE:
+      return absl::StrFormat("%.17g", value.get_double().value_unsafe());
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("must be a number or a string, got ", TypeName(value.type())));
+  }
+}
+
+// One value of a typed member into *out.
+absl::Status AddTypedValue(storage::FieldType type, simdjson::dom::element value,
+                           InputDocument::Typed* out) {
+  if (type == storage::FieldType::kKeyword) {
+    std::string_view text;
+    if (value.get(text) != simdjson::SUCCESS) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("must be a string or an array of strings, got ", TypeName(value.type())));
+    }
+    SCRY_RETURN_IF_ERROR(CheckKeyword(text));
+    out->keywords.emplace_back(text);
+    return absl::OkStatus();
+  }
+  SCRY_ASSIGN_OR_RETURN(const std::string text, ScalarText(value));
+  SCRY_ASSIGN_OR_RETURN(const int64_t key, storage::ParseSortKey(type, text));
+  out->keys.push_back(key);
+  return absl::OkStatus();
+}
+
+// A typed member: a value or an array of values.
+absl::StatusOr<InputDocument::Typed> ParseTyped(std::string_view name, storage::FieldType type,
+                                                simdjson::dom::element value) {
+  InputDocument::Typed typed;
+  typed.name.assign(name);
+  absl::Status s;
+  simdjson::dom::array array;
+  if (value.get(array) == simdjson::SUCCESS) {
+    for (simdjson::dom::element item : array) {
+      s = AddTypedValue(type, item, &typed);
+      if (!s.ok()) break;
+    }
+  } else {
+    s = AddTypedValue(type, value, &typed);
+  }
+  if (!s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("member \"", AsAbsl(name), "\" (",
+                                                   AsAbsl(storage::FieldTypeName(type)),
+                                                   "): ", s.message()));
+  }
+  return typed;
+}
+
 }  // namespace
+
+absl::Status CheckKeyword(std::string_view value) {
+  if (value.empty()) return absl::InvalidArgumentError("a keyword value is empty");
+  if (value.find('\0') != std::string_view::npos) {
+    return absl::InvalidArgumentError("a keyword value holds a NUL character");
+  }
+  return absl::OkStatus();
+}
 
 absl::Status ValidateDocument(const InputDocument& doc, size_t max_document_bytes) {
   auto utf8 = [](std::string_view s) { return simdjson::validate_utf8(s.data(), s.size()); };
@@ -69,8 +142,20 @@ absl::Status ValidateDocument(const InputDocument& doc, size_t max_document_byte
     const auto& [name, value] = doc.fields[i];
     if (!utf8(name) || !utf8(value)) return absl::InvalidArgumentError("invalid UTF-8");
     if (name == "id") return absl::InvalidArgumentError("member \"id\" appears twice");
-    SCRY_RETURN_IF_ERROR(CheckNewMember({doc.fields.data(), i}, name));
+    SCRY_RETURN_IF_ERROR(CheckNewMember({doc.fields.data(), i}, {}, name));
     bytes += value.size();
+  }
+  for (size_t i = 0; i < doc.typed.size(); ++i) {
+    const InputDocument::Typed& typed = doc.typed[i];
+    if (!utf8(typed.name)) return absl::InvalidArgumentError("invalid UTF-8");
+    if (typed.name == "id") return absl::InvalidArgumentError("member \"id\" appears twice");
+    SCRY_RETURN_IF_ERROR(CheckNewMember(doc.fields, {doc.typed.data(), i}, typed.name));
+    for (const std::string& value : typed.keywords) {
+      if (!utf8(value)) return absl::InvalidArgumentError("invalid UTF-8");
+      SCRY_RETURN_IF_ERROR(CheckKeyword(value));
+      bytes += value.size();
+    }
+    bytes += 8 * typed.keys.size();
   }
   if (bytes > max_document_bytes) {
     return absl::InvalidArgumentError(
@@ -173,6 +258,7 @@ DocumentParser::~DocumentParser() = default;
 absl::Status DocumentParser::Parse(std::string* json, InputDocument* doc) {
   doc->id.clear();
   doc->fields.clear();
+  doc->typed.clear();
   json->reserve(json->size() + simdjson::SIMDJSON_PADDING);
   simdjson::dom::element root;
   simdjson::error_code err =
@@ -205,12 +291,20 @@ absl::Status DocumentParser::Parse(std::string* json, InputDocument* doc) {
       continue;
     }
     if (type == simdjson::dom::element_type::NULL_VALUE) continue;
+    const storage::FieldType typed =
+        schema_ == nullptr ? storage::FieldType::kText : schema_->Type(key);
+    if (typed != storage::FieldType::kText) {
+      SCRY_RETURN_IF_ERROR(CheckNewMember(doc->fields, doc->typed, key));
+      SCRY_ASSIGN_OR_RETURN(InputDocument::Typed member, ParseTyped(key, typed, kv.value));
+      doc->typed.push_back(std::move(member));
+      continue;
+    }
     std::string_view value;
     if (kv.value.get(value) != simdjson::SUCCESS) {
       return absl::InvalidArgumentError(
           absl::StrCat("member \"", key_str, "\" must be a string or null, got ", TypeName(type)));
     }
-    SCRY_RETURN_IF_ERROR(CheckNewMember(doc->fields, key));
+    SCRY_RETURN_IF_ERROR(CheckNewMember(doc->fields, doc->typed, key));
     doc->fields.emplace_back(key_str, std::string(value));
   }
   if (!have_id) return absl::InvalidArgumentError("missing member \"id\"");

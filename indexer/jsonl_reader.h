@@ -5,7 +5,13 @@
 //   "id"     string, required, non-empty, at most kMaxIdBytes bytes;
 //   "title"  string or null (optional);
 //   "body"   string or null (optional);
-//   any other member: string or null, indexed as text too.
+//   any other member: string or null, indexed as text too;
+//   a member the schema (indexer/schema.h, if one is given) types: null, or
+//     keyword  a string or an array of strings (exact values, non-empty,
+//              no NUL character);
+//     int64, double, date  a value or an array of values, each a JSON
+//              number or a string, read by storage::ParseSortKey (a date is
+//              an RFC 3339 string).
 // Blank lines are skipped. Each line is parsed and validated on its own (with
 // simdjson, which also rejects invalid UTF-8), so one bad line never hides
 // the next. Uniqueness of ids across lines is the caller's business.
@@ -22,6 +28,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "indexer/schema.h"
 
 namespace scry::indexer {
 
@@ -34,6 +41,14 @@ struct InputDocument {
   // Text fields in input order; "title" and "body" when present. Null
   // members are left out; "id" is not among them.
   std::vector<std::pair<std::string, std::string>> fields;
+  // The members the schema types, in input order (none without a schema).
+  struct Typed {
+    std::string name;
+    std::vector<std::string> keywords;  // a keyword field's values, as given
+    std::vector<int64_t> keys;          // a numeric field's sort keys, as given
+    friend bool operator==(const Typed&, const Typed&) = default;
+  };
+  std::vector<Typed> typed;
   uint64_t line = 0;  // 1-based line number in the file
 };
 
@@ -43,6 +58,10 @@ struct InputDocument {
 // at most `max_document_bytes` in all. InvalidArgument with the reason
 // JsonlReader gives for the same fault (without "PATH:LINE: ").
 absl::Status ValidateDocument(const InputDocument& doc, size_t max_document_bytes);
+
+// Whether `value` may be a keyword value: non-empty, no NUL character (a
+// posting term's rules).
+absl::Status CheckKeyword(std::string_view value);
 
 // Parses and validates one document, a JSON object by the rules above (the
 // bulk builder's lines and the live writes of server/live_writer.h alike).
@@ -61,7 +80,12 @@ class DocumentParser {
   // (simdjson reads a little past the end), its text does not change.
   absl::Status Parse(std::string* json, InputDocument* doc);
 
+  // The members that are typed fields (nullptr or an empty schema: none).
+  // REQUIRES: *schema outlives the parser's use of it.
+  void set_schema(const Schema* schema) { schema_ = schema; }
+
  private:
+  const Schema* schema_ = nullptr;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
@@ -88,6 +112,9 @@ class JsonlReader {
   //                    The reader stays usable: call Next() for the next line;
   //   other codes      an I/O error; stop.
   absl::Status Next(InputDocument* doc);
+
+  // As DocumentParser::set_schema.
+  void set_schema(const Schema* schema) { parser_.set_schema(schema); }
 
   const std::string& path() const { return path_; }
   uint64_t line() const { return line_number_; }

@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "indexer/inverter.h"
+#include "storage/doc_values.h"
 #include "storage/keys.h"
 #include "storage/posting_cursor.h"
 #include "storage/status.h"
@@ -204,6 +206,19 @@ absl::Status RewriteShard(const storage::ShardReader& from, std::span<const uint
     }
     SCRY_RETURN_IF_ERROR(writer->AddDocument(i, doc, lengths));
   }
+  // The doc values in the new order.
+  std::vector<storage::DocValuesColumn> columns;
+  for (const auto& [name, type] : meta.typed_fields) {
+    if (!storage::IsNumeric(type)) continue;
+    const storage::DocValuesColumn* old_column = from.doc_values(name);
+    if (old_column == nullptr) return absl::DataLossError("a numeric field has no doc values");
+    storage::DocValuesColumn& column = columns.emplace_back();
+    for (const uint32_t old : order) {
+      const std::span<const int64_t> keys = old_column->values(old);
+      column.Add(std::vector<int64_t>(keys.begin(), keys.end()));
+    }
+  }
+  SCRY_RETURN_IF_ERROR(SetDocValues(meta.typed_fields, std::move(columns), writer.get()));
   // Then the lists, ranges of the key order on threads of their own.
   SCRY_ASSIGN_OR_RETURN(const std::vector<TermEntry> terms, ListTerms(from));
   const std::vector<size_t> ends = SplitByWeight(terms, std::max<size_t>(1, options.write_threads));

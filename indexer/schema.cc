@@ -6,6 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "simdjson.h"
+#include "storage/index_dir.h"
+#include "storage/status.h"
 
 namespace scry::indexer {
 
@@ -89,6 +91,18 @@ std::string Schema::ToJson() const {
     absl::StrAppend(&out, quote(name), ":", quote(storage::FieldTypeName(type)));
   }
   return out + "}}";
+}
+
+absl::StatusOr<Schema> Schema::OfIndex(const std::string& index_dir) {
+  SCRY_ASSIGN_OR_RETURN(const std::string generation, storage::LiveGeneration(index_dir));
+  SCRY_ASSIGN_OR_RETURN(const storage::IndexManifest manifest, storage::ReadManifest(generation));
+  if (manifest.schema.empty()) return Schema();
+  absl::StatusOr<Schema> schema = ParseJson(manifest.schema);
+  if (!schema.ok()) {
+    return absl::DataLossError(absl::StrCat("bad schema in the MANIFEST in ", generation, ": ",
+                                            schema.status().message()));
+  }
+  return schema;
 }
 
 }  // namespace scry::indexer

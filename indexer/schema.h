@@ -12,8 +12,8 @@
 // order, no spaces) that a manifest and each shard's meta record, and that
 // ParseJson reads back.
 //
-// Status: the schema and the typed values (storage/doc_values.h) stand,
-// tested; the builder, the shards and the query parser do not use them yet.
+// The builder (BuildOptions::schema), the shards (meta "typed", doc values)
+// and live writes use it; the query parser does not yet.
 #ifndef SCRY_INDEXER_SCHEMA_H_
 #define SCRY_INDEXER_SCHEMA_H_
 
@@ -33,6 +33,9 @@ class Schema {
   static absl::StatusOr<Schema> ParseJson(std::string_view json);
   // ParseJson of a file's contents; its errors begin with "PATH: ".
   static absl::StatusOr<Schema> ReadFile(const std::string& path);
+  // The schema the MANIFEST of the index at `index_dir` records (the
+  // generation served now; empty if built without one).
+  static absl::StatusOr<Schema> OfIndex(const std::string& index_dir);
 
   // The type of member `name`: text unless the schema names it.
   [[nodiscard]] storage::FieldType Type(std::string_view name) const;

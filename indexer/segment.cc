@@ -45,13 +45,15 @@ class FieldNumbering {
     return absl::OkStatus();
   }
 
-  // The field id of member `name` (0: the catch-all only).
-  absl::StatusOr<uint8_t> Id(const std::string& name) {
+  // The field id of member `name` (0: the catch-all only); a keyword field
+  // always has one.
+  absl::StatusOr<uint8_t> Id(const std::string& name, bool keyword = false) {
     const auto it = ids_.find(name);
     if (it != ids_.end()) return it->second;
-    const bool wanted = all_ ? storage::IsFieldName(name)
-                             : std::find(options_.index_fields.begin(), options_.index_fields.end(),
-                                         name) != options_.index_fields.end();
+    const bool wanted = keyword || all_
+                            ? storage::IsFieldName(name)
+                            : std::find(options_.index_fields.begin(), options_.index_fields.end(),
+                                        name) != options_.index_fields.end();
     if (!wanted) {
       ids_.emplace(name, storage::kTextField);
       return storage::kTextField;
@@ -103,6 +105,10 @@ absl::StatusOr<Batch> MakeBatch(const std::vector<InputDocument>& docs,
     doc.id = in.id;
     doc.fields = in.fields;
     OrderMembers(&doc.fields);
+    absl::Status typed = AddTypedMembers(
+        in.typed, base.typed_fields,
+        [fields](const std::string& name) { return fields->Id(name, /*keyword=*/true); }, &doc);
+    if (!typed.ok()) return DocumentError(i, in, typed);
     for (const auto& f : doc.fields) {
       absl::StatusOr<uint8_t> id = fields->Id(f.first);
       if (!id.ok()) return DocumentError(i, in, id.status());
@@ -144,6 +150,12 @@ absl::StatusOr<SegmentSummary> BuildSegment(const std::string& path,
     SCRY_RETURN_IF_ERROR(writer->ClaimId(batch.docs[d].id, d));
     SCRY_RETURN_IF_ERROR(writer->AddDocument(d, inverted.stored[d], inverted.lengths[d]));
   }
+  std::vector<storage::DocValuesColumn> columns;
+  for (const Document& doc : batch.docs) {
+    columns.resize(doc.numeric.size());
+    for (size_t c = 0; c < doc.numeric.size(); ++c) columns[c].Add(doc.numeric[c]);
+  }
+  SCRY_RETURN_IF_ERROR(SetDocValues(base.typed_fields, std::move(columns), writer.get()));
   MemoryIndex memory;
   memory.Append(&inverted);
   SegmentSummary summary;
@@ -162,6 +174,7 @@ absl::StatusOr<SegmentSummary> BuildSegment(const std::string& path,
   meta.num_shards = base.num_shards;
   meta.language = base.language;
   meta.common_terms = base.common_terms;
+  meta.typed_fields = base.typed_fields;
   SCRY_RETURN_IF_ERROR(writer->Finish(meta));
   return summary;
 }

@@ -120,6 +120,11 @@ int main(int argc, char** argv) {
                    "Comma-separated members that also get postings of their own, for field:term "
                    "and --search-fields (* = every member, none = catch-all only)")
       ->capture_default_str();
+  std::string schema_file;
+  index->add_option("--schema", schema_file,
+                    "JSON file of typed fields, {\"fields\": {\"lang\": \"keyword\", \"year\": "
+                    "\"int64\", \"price\": \"double\", \"published\": \"date\"}}; other members "
+                    "stay text");
   index->add_flag("--stopwords", build.stopwords,
                   "Drop the language's stopwords (see `scry languages`), keeping their positions");
   index
@@ -522,6 +527,11 @@ int main(int argc, char** argv) {
       for (auto f : absl::StrSplit(index_fields, ',', absl::SkipEmpty())) {
         build.index_fields.emplace_back(f);
       }
+    }
+    if (!schema_file.empty()) {
+      absl::StatusOr<scry::indexer::Schema> schema = scry::indexer::Schema::ReadFile(schema_file);
+      if (!schema.ok()) Fail(schema.status());
+      build.schema = *std::move(schema);
     }
     return RunIndex(build, quiet);
   }
