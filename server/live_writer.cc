@@ -25,8 +25,49 @@ std::string LiveWriter::EncodeOp(OpKind kind, const indexer::InputDocument& doc)
     storage::PutLengthPrefixed(&out, name);
     storage::PutLengthPrefixed(&out, value);
   }
+  if (doc.typed.empty()) return out;  // as records were before typed fields
+  storage::PutVarint64(&out, doc.typed.size());
+  for (const indexer::InputDocument::Typed& typed : doc.typed) {
+    storage::PutLengthPrefixed(&out, typed.name);
+    storage::PutVarint64(&out, typed.keywords.size());
+    for (const std::string& value : typed.keywords) storage::PutLengthPrefixed(&out, value);
+    storage::PutVarint64(&out, typed.keys.size());
+    for (const int64_t key : typed.keys) storage::PutFixed64(&out, static_cast<uint64_t>(key));
+  }
   return out;
 }
+
+namespace {
+
+// The typed members at the end of an upsert record (absent: none).
+bool DecodeTyped(std::string_view* record, indexer::InputDocument* doc) {
+  if (record->empty()) return true;
+  uint64_t n = 0;
+  if (!storage::GetVarint64(record, &n) || n > record->size()) return false;
+  for (uint64_t i = 0; i < n; ++i) {
+    indexer::InputDocument::Typed& typed = doc->typed.emplace_back();
+    std::string_view name;
+    uint64_t count = 0;
+    if (!storage::GetLengthPrefixed(record, &name) || !storage::GetVarint64(record, &count) ||
+        count > record->size()) {
+      return false;
+    }
+    typed.name.assign(name);
+    for (uint64_t k = 0; k < count; ++k) {
+      std::string_view value;
+      if (!storage::GetLengthPrefixed(record, &value)) return false;
+      typed.keywords.emplace_back(value);
+    }
+    if (!storage::GetVarint64(record, &count) || count > record->size() / 8) return false;
+    for (uint64_t k = 0; k < count; ++k) {
+      typed.keys.push_back(static_cast<int64_t>(storage::DecodeFixed64(record->data())));
+      record->remove_prefix(8);
+    }
+  }
+  return true;
+}
+
+}  // namespace
 
 absl::Status LiveWriter::DecodeOp(std::string_view record, LiveOp* op) {
   const auto damaged = [] { return absl::DataLossError("damaged record in the write log"); };
@@ -51,6 +92,7 @@ absl::Status LiveWriter::DecodeOp(std::string_view record, LiveOp* op) {
       }
       op->doc.fields.emplace_back(std::string(name), std::string(value));
     }
+    if (!DecodeTyped(&record, &op->doc)) return damaged();
   }
   return record.empty() ? absl::OkStatus() : damaged();
 }
@@ -155,6 +197,7 @@ absl::Status LiveWriter::Write(std::vector<WriteOp>* ops, bool sync,
     LiveOp op;
     op.kind = in.kind;
     if (in.kind == OpKind::kUpsert) {
+      parser.set_schema(&options_.schema);
       (*results)[i] = parser.Parse(&in.document, &op.doc);
     } else {
       (*results)[i] = CheckId(in.id);

@@ -66,6 +66,9 @@ struct LiveWriterOptions {
   WalSync sync = WalSync::kInterval;
   int sync_interval_ms = 100;
   ApplyHook apply;  // may be empty: Refresh is then UNIMPLEMENTED
+  // The index's typed fields (its MANIFEST's schema): upserts are parsed
+  // with it, so a bad typed value is refused when written.
+  indexer::Schema schema;
 };
 
 // One operation as a client sends it.

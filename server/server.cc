@@ -531,6 +531,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     writer.sync = options.wal_sync;
     writer.sync_interval_ms = options.wal_sync_interval_ms;
     writer.apply = options.apply;
+    absl::StatusOr<indexer::Schema> schema = indexer::Schema::OfIndex(options.index_dir);
+    if (!schema.ok()) {
+      impl->acceptor->Stop();
+      impl->server->Shutdown();
+      return schema.status();
+    }
+    writer.schema = *std::move(schema);
     if (!writer.apply) {
       LiveSegmentsOptions segments;
       segments.dir = options.index_dir + "/live-segments";
