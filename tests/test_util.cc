@@ -189,7 +189,7 @@ absl::Status CommitDamagedGeneration(const std::string& dir, uint32_t shards) {
 }
 
 void DowngradeToFormat(const std::string& index_dir, uint32_t version) {
-  ASSERT_TRUE(version == 5 || version == 6);
+  ASSERT_TRUE(version >= 5 && version <= 7);
   absl::StatusOr<std::string> gen = storage::LiveGeneration(index_dir);
   ASSERT_THAT(gen, IsOk());
   absl::StatusOr<storage::IndexManifest> manifest = storage::ReadManifest(*gen);
@@ -205,8 +205,13 @@ void DowngradeToFormat(const std::string& index_dir, uint32_t version) {
     if (version < 6) {
       ASSERT_TRUE(db->DropColumnFamily(handles[storage::kTitlesCfIndex]).ok());
     }
+    if (version < 7) {
+      ASSERT_TRUE(
+          db->Delete(rocksdb::WriteOptions(), handles[storage::kMetaCfIndex], storage::kMetaPairs)
+              .ok());
+    }
     ASSERT_TRUE(
-        db->Delete(rocksdb::WriteOptions(), handles[storage::kMetaCfIndex], storage::kMetaPairs)
+        db->Delete(rocksdb::WriteOptions(), handles[storage::kMetaCfIndex], storage::kMetaTyped)
             .ok());
     std::string v;
     storage::PutFixed32(&v, version);

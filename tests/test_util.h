@@ -104,11 +104,12 @@ std::string SeedDescription(uint32_t seed);
 // Directory of the test data committed in tests/data.
 inline std::string TestDataDir() { return SCRY_TEST_DATA_DIR; }
 
-// Makes the index at `index_dir` look as format `version` (5 or 6) wrote
+// Makes the index at `index_dir` look as format `version` (5 to 7) wrote
 // it: format_version `version` in every shard and in the manifest, no meta
-// "pairs" (format 7), no `titles` column family (format 6) if 5. For tests
-// that older indexes still open; build the index without pairs
-// (BuildOptions::common_terms 0) first. Fails the test on error.
+// "typed" (format 8), no meta "pairs" (format 7) below 7, no `titles`
+// column family (format 6) if 5. For tests that older indexes still open;
+// build the index without pairs (BuildOptions::common_terms 0) below 7 and
+// without a schema first. Fails the test on error.
 void DowngradeToFormat(const std::string& index_dir, uint32_t version);
 inline void DowngradeToFormat5(const std::string& index_dir) { DowngradeToFormat(index_dir, 5); }
 

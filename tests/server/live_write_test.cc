@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <thread>
@@ -409,6 +410,29 @@ TEST(LiveWriterCodec, OperationsSurviveTheRecordEncoding) {
   for (size_t cut = 0; cut < record.size(); cut += 7) {
     EXPECT_THAT(LiveWriter::DecodeOp(record.substr(0, cut), &op),
                 StatusIs(absl::StatusCode::kDataLoss));
+  }
+}
+
+TEST(LiveWriterCodec, TypedMembersSurviveTheRecordEncoding) {
+  indexer::InputDocument doc;
+  doc.id = "t";
+  doc.fields = {{"body", "text"}};
+  doc.typed = {{"lang", {"en", "fr"}, {}},
+               {"year", {}, {-5, 2004, std::numeric_limits<int64_t>::min()}},
+               {"none", {}, {}}};
+  const std::string plain = LiveWriter::EncodeOp(OpKind::kUpsert, {doc.id, doc.fields, {}, 0});
+  const std::string record = LiveWriter::EncodeOp(OpKind::kUpsert, doc);
+  LiveOp op;
+  ASSERT_THAT(LiveWriter::DecodeOp(record, &op), IsOk());
+  EXPECT_EQ(op.doc.fields, doc.fields);
+  EXPECT_EQ(op.doc.typed, doc.typed);
+  // A record without typed members is one written before they existed.
+  ASSERT_THAT(LiveWriter::DecodeOp(plain, &op), IsOk());
+  EXPECT_TRUE(op.doc.typed.empty());
+  for (size_t cut = plain.size() + 1; cut < record.size(); ++cut) {
+    EXPECT_THAT(LiveWriter::DecodeOp(record.substr(0, cut), &op),
+                StatusIs(absl::StatusCode::kDataLoss))
+        << cut;
   }
 }
 
