@@ -414,7 +414,7 @@ TEST(BuildSegment, RejectsBadDocumentsWithTheReaderReasons) {
     static int n = 0;
     return indexer::BuildSegment(dir.Sub(absl::StrCat("s", n++)), docs, options);
   };
-  InputDocument good{"a", {{"title", "hello"}, {"body", "world"}}, 0};
+  InputDocument good{"a", {{"title", "hello"}, {"body", "world"}}, {}, 0};
   EXPECT_THAT(build({}), StatusIs(absl::StatusCode::kInvalidArgument, "at least one"));
   EXPECT_THAT(build({good, good}),
               StatusIs(absl::StatusCode::kInvalidArgument, "document 1 (id \"a\"): duplicate id"));
