@@ -158,7 +158,7 @@ absl::Status MaxScoreTopK(const std::vector<TermCursor<Cursor>>& terms, const Sc
       uint32_t d = kEndDocid;
       for (size_t j = first_essential; j < n; ++j) d = std::min(d, cursor[j]->docid());
       if (d > end) break;
-      if (ctx.Deleted(d)) {  // never a match, never in the heap
+      if (ctx.Excluded(d)) {  // never a match, never in the heap
         for (size_t j = first_essential; j < n; ++j) {
           if (cursor[j]->docid() == d) cursor[j]->Next();
         }
@@ -306,7 +306,7 @@ absl::Status BlockMaxWandTopK(const std::vector<TermCursor<Cursor>>& terms,
       continue;
     }
     // Every cursor in ord[0..p] is on the pivot: score it, unless deleted.
-    if (ctx.Deleted(pivot)) {
+    if (ctx.Excluded(pivot)) {
       past_pivot(p);
       continue;
     }
@@ -347,7 +347,7 @@ absl::Status BlockMaxConjunctionTopK(const std::vector<TermCursor<Cursor>>& term
     const uint32_t d = docs.NextGeq(target);
     if (d == kEndDocid) break;
     target = d + 1;
-    if (ctx.Deleted(d)) continue;  // never a match, never in the heap
+    if (ctx.Excluded(d)) continue;  // never a match, never in the heap
     if (bar.active()) {
       double sum = 0;
       uint32_t window_end = kEndDocid;

@@ -16,14 +16,57 @@ namespace {
 
 using storage::TermInfo;
 
-void CollectTerms(const QueryNode& node, std::vector<std::string>* out) {
+// The (field, term) keys of `node`'s term and phrase leaves into *scored,
+// of its keyword leaves (which never score) into *matched.
+void CollectTerms(const QueryNode& node, std::vector<std::string>* scored,
+                  std::vector<std::string>* matched) {
   if (node.kind == QueryNode::Kind::kTerm || node.kind == QueryNode::Kind::kPhrase) {
-    for (const auto& t : node.terms) out->push_back(FieldTermKey(node.field, t));
+    for (const auto& t : node.terms) scored->push_back(FieldTermKey(node.field, t));
+  } else if (node.kind == QueryNode::Kind::kKeyword) {
+    matched->push_back(FieldTermKey(node.field, node.terms[0]));
   }
   for (const auto* group : {&node.must, &node.should, &node.must_not}) {
-    for (const auto& child : *group) CollectTerms(*child, out);
+    for (const auto& child : *group) CollectTerms(*child, scored, matched);
   }
 }
+
+// Moves the root's typed clauses that a filter can take without changing
+// the matches into *filter: every excluded one, and the required ones while
+// a required clause that scores stays (the optional clauses then stay
+// optional, as they were). A root left with one required clause and
+// nothing else becomes that clause, so that `(a OR b) AND lang:en` is
+// evaluated as the ranked OR of a and b.
+void LiftTypedClauses(QueryNode* root, QueryNode* filter) {
+  auto move_typed = [](std::vector<std::unique_ptr<QueryNode>>* from,
+                       std::vector<std::unique_ptr<QueryNode>>* to) {
+    for (auto it = from->begin(); it != from->end();) {
+      if ((*it)->is_typed()) {
+        to->push_back(std::move(*it));
+        it = from->erase(it);
+      } else {
+        ++it;
+      }
+    }
+  };
+  const bool scored_must = std::any_of(root->must.begin(), root->must.end(),
+                                       [](const auto& c) { return !c->is_typed(); });
+  if (scored_must) move_typed(&root->must, &filter->must);
+  move_typed(&root->must_not, &filter->must_not);
+  if (root->must.size() == 1 && root->should.empty() && root->must_not.empty()) {
+    std::unique_ptr<QueryNode> only = std::move(root->must.front());
+    root->must.clear();
+    if (only->kind == QueryNode::Kind::kBool) {
+      *root = std::move(*only);
+    } else {
+      root->should.push_back(std::move(only));
+    }
+  }
+}
+
+constexpr size_t kMaxFacets = 32;
+constexpr size_t kMaxFacetRanges = 256;
+constexpr uint32_t kMaxFacetSize = 10000;
+constexpr uint32_t kDefaultFacetSize = 10;
 
 // Whether `node` is a boolean node whose only clauses are `group` (its must
 // or its should clauses), two or more single terms: the ranked AND or OR
@@ -89,10 +132,11 @@ void PlanStatistics::Merge(const PlanStatistics& part) {
   for (const auto& [key, n] : part.df) df[key] += n;
 }
 
-Planner::Planner(const PlannerOptions& options, std::vector<std::string> fields, size_t num_shards,
-                 const AnalyzerPool* analyzers)
+Planner::Planner(const PlannerOptions& options, std::vector<std::string> fields, TypedFields typed,
+                 size_t num_shards, const AnalyzerPool* analyzers)
     : options_(options),
       fields_(std::move(fields)),
+      typed_(std::move(typed)),
       num_shards_(num_shards),
       analyzers_(analyzers) {}
 
@@ -115,27 +159,45 @@ absl::StatusOr<QueryPlan> Planner::Parse(const SearchRequest& request,
                                                      "' must be in (0, 1e6], got ", f.weight));
     }
   }
+  QueryPlan plan;
+  SCRY_RETURN_IF_ERROR(PlanFacets(request, &plan));
   ParseOptions parse = options_.parse;
   parse.default_operator = request.default_operator;
   parse.known_fields = &fields_;
+  parse.typed_fields = &typed_;
   std::unique_ptr<analysis::Analyzer> analyzer = analyzers_->Acquire();
   if (analyzer == nullptr) return absl::ResourceExhaustedError("cannot create an analyzer");
   absl::StatusOr<std::unique_ptr<QueryNode>> root =
       ParseQuery(request.query, parse, analyzer.get());
+  absl::StatusOr<std::unique_ptr<QueryNode>> filter = nullptr;
+  if (root.ok() && !request.filter.empty()) {
+    filter = ParseQuery(request.filter, parse, analyzer.get());
+  }
   analyzers_->Release(std::move(analyzer));
   if (!root.ok()) return root.status();
+  if (!filter.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("filter: ", filter.status().message()));
+  }
 
-  QueryPlan plan;
   plan.root = std::move(*root);
-  if (!request.default_fields.empty()) ApplyDefaultFields(plan.root.get(), request.default_fields);
+  auto filter_root = QueryNode::Bool();
+  if (*filter != nullptr) filter_root->must.push_back(std::move(*filter));
   ExpansionResult expanded;
-  SCRY_RETURN_IF_ERROR(
-      ExpandMultiTerms(plan.root.get(), dictionary, options_.expansion, &expanded));
+  for (QueryNode* tree : {plan.root.get(), filter_root.get()}) {
+    if (!request.default_fields.empty()) ApplyDefaultFields(tree, request.default_fields);
+    SCRY_RETURN_IF_ERROR(ExpandMultiTerms(tree, dictionary, options_.expansion, &expanded));
+  }
   plan.expansions_truncated = expanded.truncated;
   FlattenDisjunctions(plan.root.get());
+  LiftTypedClauses(plan.root.get(), filter_root.get());
+  if (!filter_root->must.empty() || !filter_root->must_not.empty()) {
+    plan.filter = std::move(filter_root);
+  }
 
-  CollectTerms(*plan.root, &plan.terms);
+  CollectTerms(*plan.root, &plan.terms, &plan.filter_terms);
+  if (plan.filter != nullptr) CollectTerms(*plan.filter, &plan.filter_terms, &plan.filter_terms);
   SortUnique(&plan.terms);
+  SortUnique(&plan.filter_terms);
   CollectPairs(*plan.root, &plan.pairs);
   SortUnique(&plan.pairs);
 
@@ -144,7 +206,8 @@ absl::StatusOr<QueryPlan> Planner::Parse(const SearchRequest& request,
     plan.after = RankAfter{true, request.search_after->score, request.search_after->id};
   }
   const Pruning pruning = request.pruning == Pruning::kAuto ? Pruning::kMaxScore : request.pruning;
-  const bool prune = !request.exact_total_hits && pruning != Pruning::kNone;
+  // Facets count every match, as an exact total does.
+  const bool prune = !request.exact_total_hits && pruning != Pruning::kNone && plan.facets.empty();
   plan.term_disjunction = IsTermGroup(*plan.root, plan.root->should);
   if (prune && plan.term_disjunction) {
     plan.evaluator =
@@ -154,6 +217,51 @@ absl::StatusOr<QueryPlan> Planner::Parse(const SearchRequest& request,
   }
   plan.has_phrase = HasPhrase(*plan.root);
   return plan;
+}
+
+absl::Status Planner::PlanFacets(const SearchRequest& request, QueryPlan* plan) const {
+  if (request.facets.size() > kMaxFacets) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("at most ", kMaxFacets, " facets, got ", request.facets.size()));
+  }
+  for (const FacetRequest& f : request.facets) {
+    const auto it = typed_.find(f.field);
+    if (it == typed_.end()) {
+      std::vector<std::string> names;
+      for (const auto& [name, type] : typed_) names.push_back(name);
+      return absl::InvalidArgumentError(absl::StrCat(
+          "facet '", f.field, "' is not a typed field of the index (",
+          names.empty() ? "it has none: build it with --schema" : absl::StrJoin(names, ", "), ")"));
+    }
+    QueryPlan::Facet facet{f, it->second, {}};
+    if (it->second == storage::FieldType::kKeyword) {
+      if (!f.ranges.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "facet '", f.field, "' is a keyword field: ranges are for numeric and date fields"));
+      }
+      if (f.size > kMaxFacetSize) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "facet '", f.field, "': size must be at most ", kMaxFacetSize, ", got ", f.size));
+      }
+      if (facet.request.size == 0) facet.request.size = kDefaultFacetSize;
+    } else {
+      if (f.ranges.empty() || f.ranges.size() > kMaxFacetRanges) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "facet '", f.field, "' is a ", std::string(storage::FieldTypeName(it->second)),
+            " field: give it 1 to ", kMaxFacetRanges, " ranges, got ", f.ranges.size()));
+      }
+      for (const std::string& text : f.ranges) {
+        absl::StatusOr<storage::KeyRange> range = storage::ParseRange(f.field, it->second, text);
+        if (!range.ok()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("facet '", f.field, "': ", range.status().message()));
+        }
+        facet.ranges.push_back(*range);
+      }
+    }
+    plan->facets.push_back(std::move(facet));
+  }
+  return absl::OkStatus();
 }
 
 void Planner::SetStatistics(PlanStatistics stats, QueryPlan* plan) const {

@@ -25,6 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -44,6 +45,7 @@
 #include "query/query_tree.h"
 #include "query/rewrite.h"
 #include "query/search_request.h"
+#include "storage/doc_values.h"
 #include "storage/posting_format.h"
 #include "storage/shard.h"
 
@@ -92,6 +94,23 @@ struct QueryPlan {
   // duplicates. Never part of the statistics.
   std::vector<std::string> pairs;
   bool expansions_truncated = false;
+  // What every hit must match besides the root, without scoring: the
+  // request's filter and the typed clauses lifted out of the root (see
+  // Planner::Parse). A kBool node; null if there is none.
+  std::unique_ptr<QueryNode> filter;
+  // The (field, term) pairs that only match and never score: of the
+  // filter's terms and of the root's keyword clauses, as FieldTermKeys,
+  // sorted, without duplicates. Looked up in each shard like `terms` but
+  // never part of the statistics.
+  std::vector<std::string> filter_terms;
+  // The request's facets, each with its field's type and, for a numeric
+  // field, its ranges parsed. A plan with facets visits every match.
+  struct Facet {
+    FacetRequest request;
+    storage::FieldType type = storage::FieldType::kKeyword;
+    std::vector<storage::KeyRange> ranges;
+  };
+  std::vector<Facet> facets;
   size_t keep = 0;  // hits each shard keeps: offset + top_k
   RankAfter after;  // the request's search_after
   Evaluator evaluator = Evaluator::kScorerTree;
@@ -107,6 +126,9 @@ struct QueryPlan {
   bool parallel = false;                              // evaluate the shards on the thread pool
 };
 
+// The typed fields of an index by name (ParseOptions::typed_fields).
+using TypedFields = std::map<std::string, storage::FieldType, std::less<>>;
+
 struct PlannerOptions {
   ParseOptions parse;          // limits on query text
   uint32_t max_top_k = 10000;  // bound on offset + top_k
@@ -118,12 +140,17 @@ struct PlannerOptions {
 
 class Planner {
  public:
-  // `fields`: the named fields of the index, sorted. `analyzers` must
-  // outlive the planner.
-  Planner(const PlannerOptions& options, std::vector<std::string> fields, size_t num_shards,
-          const AnalyzerPool* analyzers);
+  // `fields`: the named fields of the index, sorted; `typed`: its typed
+  // fields (storage/doc_values.h) by name. `analyzers` must outlive the
+  // planner.
+  Planner(const PlannerOptions& options, std::vector<std::string> fields, TypedFields typed,
+          size_t num_shards, const AnalyzerPool* analyzers);
 
-  // Step 1 (see above): the plan of `request`, without statistics.
+  // Step 1 (see above): the plan of `request`, without statistics. Typed
+  // clauses of the root are lifted into the plan's filter where that keeps
+  // the matches (an excluded one always; a required one while a required
+  // clause that scores stays), so that the rest can still be evaluated with
+  // dynamic pruning.
   // InvalidArgument for a bad query ("column C: reason"), offset + top_k
   // over max_top_k, or a bad default field; ResourceExhausted if no analyzer
   // can be made; the dictionary's errors (DeadlineExceeded, Cancelled,
@@ -139,8 +166,12 @@ class Planner {
   const std::vector<std::string>& fields() const { return fields_; }
 
  private:
+  // Checks the request's facets into plan->facets.
+  absl::Status PlanFacets(const SearchRequest& request, QueryPlan* plan) const;
+
   PlannerOptions options_;
   std::vector<std::string> fields_;
+  TypedFields typed_;
   size_t num_shards_;
   const AnalyzerPool* analyzers_;
 };

@@ -50,6 +50,7 @@ enum class TokenKind {
   kField,  // "name:" directly before a phrase or "(" (text: the name)
   kTilde,  // "~N" after a word (fuzzy) or phrase (slop); text: the digits
   kBoost,  // "^N" after a clause; text: the number as written
+  kTyped,  // "name:value" of a typed field (field: the name; text: the value as written)
   kEnd
 };
 
@@ -91,7 +92,57 @@ bool EndsWord(char c) {
   return IsSpace(c) || c == '(' || c == ')' || c == '"' || c == '~' || c == '^';
 }
 
-absl::StatusOr<std::vector<Token>> Lex(std::string_view text) {
+using TypedFields = std::map<std::string, storage::FieldType, std::less<>>;
+
+// The value after "name:" of a typed field, which starts at text[*i] (just
+// past the colon): a quoted value (backslash escapes), a range from '[' or
+// '{' to the first ']' or '}', or the bytes up to whitespace or ')'
+// (backslash escapes). Moves *i past it.
+absl::StatusOr<std::string> LexTypedValue(std::string_view text, size_t name_start,
+                                          const std::string& name, size_t* i) {
+  size_t j = *i;
+  std::string value;
+  if (j == text.size() || IsSpace(text[j]) || text[j] == ')') {
+    return ErrorAt(text, name_start, absl::StrCat("missing value after '", name, ":'"));
+  }
+  if (text[j] == '(') {
+    return ErrorAt(text, j,
+                   absl::StrCat("a typed field takes one value or a range, not a group: write (",
+                                name, ":a OR ", name, ":b)"));
+  }
+  if (text[j] == '"') {
+    bool closed = false;
+    for (++j; j < text.size();) {
+      if (text[j] == '\\' && j + 1 < text.size()) {
+        value.push_back(text[j + 1]);
+        j += 2;
+      } else if (text[j] == '"') {
+        closed = true;
+        ++j;
+        break;
+      } else {
+        value.push_back(text[j++]);
+      }
+    }
+    if (!closed) return ErrorAt(text, *i, "unterminated value: no closing '\"'");
+  } else if (text[j] == '[' || text[j] == '{') {
+    const size_t close = text.find_first_of("]}", j);
+    if (close == std::string_view::npos) {
+      return ErrorAt(text, j, "unterminated range: no closing ']' or '}'");
+    }
+    value = std::string(text.substr(j, close + 1 - j));
+    j = close + 1;
+  } else {
+    while (j < text.size() && !IsSpace(text[j]) && text[j] != ')') {
+      if (text[j] == '\\' && j + 1 < text.size()) ++j;
+      value.push_back(text[j++]);
+    }
+  }
+  *i = j;
+  return value;
+}
+
+absl::StatusOr<std::vector<Token>> Lex(std::string_view text, const TypedFields* typed) {
   std::vector<Token> tokens;
   size_t i = 0;
   while (true) {
@@ -99,6 +150,22 @@ absl::StatusOr<std::vector<Token>> Lex(std::string_view text) {
     if (i == text.size()) break;
     const size_t start = i;
     const char c = text[i];
+    if (typed != nullptr && !typed->empty()) {
+      // "name:" of a typed field: a value follows, not words.
+      const size_t colon = text.find(':', i);
+      if (colon != std::string_view::npos) {
+        const std::string_view name = text.substr(i, colon - i);
+        if (storage::IsFieldName(name) && typed->count(name) != 0) {
+          i = colon + 1;
+          SCRY_ASSIGN_OR_RETURN(std::string value,
+                                LexTypedValue(text, start, std::string(name), &i));
+          Token token{TokenKind::kTyped, start, std::move(value)};
+          token.field = std::string(name);
+          tokens.push_back(std::move(token));
+          continue;
+        }
+      }
+    }
     if (c == '(' || c == ')' || c == '+' || c == '-' || c == '!') {
       // "+", "-" and "!" are modifiers here, at the start of a token; inside a
       // word ("wi-fi") they are ordinary characters.
@@ -188,7 +255,7 @@ absl::StatusOr<std::vector<Token>> Lex(std::string_view text) {
 
 bool StartsPrimary(TokenKind kind) {
   return kind == TokenKind::kWord || kind == TokenKind::kPhrase || kind == TokenKind::kLParen ||
-         kind == TokenKind::kField;
+         kind == TokenKind::kField || kind == TokenKind::kTyped;
 }
 
 bool StartsUnary(TokenKind kind) {
@@ -416,6 +483,13 @@ class Parser {
                                     " after it, got '^", b.text, "'"));
       }
     }
+    if (token.kind == TokenKind::kTyped) {
+      if (tilde != nullptr) {
+        return ErrorAt(text_, tilde->offset, "'~' cannot follow a typed field's value");
+      }
+      // Never scored: a boost would change nothing.
+      return MakeTypedLeaf(token);
+    }
     if (token.kind != TokenKind::kLParen) {
       SCRY_ASSIGN_OR_RETURN(node, MakeLeaf(token, tilde));
     }
@@ -514,6 +588,30 @@ class Parser {
     return node;
   }
 
+  // A kKeyword or kRange leaf from a kTyped token.
+  absl::StatusOr<std::unique_ptr<QueryNode>> MakeTypedLeaf(const Token& token) {
+    SCRY_RETURN_IF_ERROR(CountLeaf(token));
+    const storage::FieldType type = options_.typed_fields->find(token.field)->second;
+    auto node = std::make_unique<QueryNode>();
+    node->field = token.field;
+    node->column = static_cast<uint32_t>(ColumnAt(text_, token.offset));
+    if (type == storage::FieldType::kKeyword) {
+      if (token.text.empty() || token.text.find('\0') != std::string::npos) {
+        return ErrorAt(text_, token.offset,
+                       absl::StrCat("a value of keyword field '", token.field,
+                                    "' must be non-empty and hold no NUL character"));
+      }
+      node->kind = QueryNode::Kind::kKeyword;
+      node->terms.push_back(token.text);
+      return node;
+    }
+    absl::StatusOr<storage::KeyRange> range = storage::ParseRange(token.field, type, token.text);
+    if (!range.ok()) return ErrorAt(text_, token.offset, range.status().message());
+    node->kind = QueryNode::Kind::kRange;
+    node->range = *range;
+    return node;
+  }
+
   absl::Status CountLeaf(const Token& token) {
     if (++leaves_ > options_.max_clauses) {
       return ErrorAt(
@@ -579,7 +677,7 @@ absl::StatusOr<std::unique_ptr<QueryNode>> ParseQuery(std::string_view text,
                    absl::StrCat("query is longer than ", options.max_query_bytes, " bytes"));
   }
   if (std::all_of(text.begin(), text.end(), IsSpace)) return ErrorAt(text, 0, "query is empty");
-  SCRY_ASSIGN_OR_RETURN(std::vector<Token> tokens, Lex(text));
+  SCRY_ASSIGN_OR_RETURN(std::vector<Token> tokens, Lex(text, options.typed_fields));
   Parser parser(text, std::move(tokens), options, analyzer);
   return parser.ParseRoot();
 }

@@ -18,6 +18,17 @@
 // analyse to one word; punctuation before '*' or '~' is dropped like "...".
 // '~' and '^' end a word.
 //
+// Typed fields (scry index --schema): after `name:` of a typed field comes
+// one value, taken as written (not analysed): up to whitespace or ')', or a
+// "quoted value" (backslash escapes), or a range in brackets. A keyword
+// field matches documents with that exact value (kKeyword: `lang:en`,
+// `tag:"big data"`); a numeric or date field takes storage::ParseRange's
+// forms (kRange: `year:2004`, `year:[2001 TO 2009]`, `year:{2001 TO *]`,
+// `price:>10`, `price:<=9.5`, `published:[2020-01-01T00:00:00Z TO *]`).
+// Typed clauses combine with the rest by AND/OR/NOT like any clause, match
+// without scoring (score 0), and take no '~', '*' or group: write
+// `(lang:en OR lang:de)`, not `lang:(en OR de)`.
+//
 // Operators AND, OR, NOT are recognised in upper case only (lower-case "and"
 // is a word, as in Lucene), and only as whole words; "&&" and "||" likewise.
 // "!" is NOT, and "+" and "-" are modifiers, where a token starts (after
@@ -59,6 +70,7 @@
 #ifndef SCRY_QUERY_QUERY_PARSER_H_
 #define SCRY_QUERY_QUERY_PARSER_H_
 
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -67,6 +79,7 @@
 #include "absl/status/statusor.h"
 #include "analysis/analyzer.h"
 #include "query/query_tree.h"
+#include "storage/doc_values.h"
 
 namespace scry::query {
 
@@ -79,6 +92,9 @@ struct ParseOptions {
   // The named fields `name:` may refer to; null accepts any name (the
   // caller checks later).
   const std::vector<std::string>* known_fields = nullptr;
+  // The typed fields of the index (storage/doc_values.h), by name; null or
+  // empty: none. `name:` of one of them takes a value, not words (below).
+  const std::map<std::string, storage::FieldType, std::less<>>* typed_fields = nullptr;
 };
 
 // Parses and analyses `text`. The returned root is always a kBool node (a

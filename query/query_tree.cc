@@ -61,6 +61,13 @@ void AppendDebugString(const QueryNode& node, std::string* out) {
       if (node.slop > 0) absl::StrAppend(out, "~", node.slop);
       break;
     }
+    case QueryNode::Kind::kKeyword:
+      out->push_back('=');
+      if (!node.terms.empty()) out->append(node.terms.front());
+      break;
+    case QueryNode::Kind::kRange:
+      absl::StrAppend(out, "[", node.range.lo, " TO ", node.range.hi, "]");
+      break;
     case QueryNode::Kind::kBool: {
       out->push_back('(');
       bool first = true;
@@ -107,6 +114,7 @@ std::unique_ptr<QueryNode> QueryNode::Clone() const {
   copy->boost = boost;
   copy->slop = slop;
   copy->max_edits = max_edits;
+  copy->range = range;
   copy->column = column;
   for (const auto* group : {&must, &should, &must_not}) {
     auto& to = group == &must ? copy->must : group == &should ? copy->should : copy->must_not;

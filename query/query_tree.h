@@ -20,12 +20,16 @@
 #include <string>
 #include <vector>
 
+#include "storage/doc_values.h"
+
 namespace scry::query {
 
 struct QueryNode {
   // kPrefix and kFuzzy are expanded by the Searcher into a kBool of kTerm
-  // leaves (terms of the index's dictionary) before evaluation.
-  enum class Kind { kTerm, kPhrase, kPrefix, kFuzzy, kBool };
+  // leaves (terms of the index's dictionary) before evaluation. kKeyword and
+  // kRange are clauses on typed fields (`lang:en`, `year:[2001 TO 2009]`):
+  // they match but never score (0), as a filter does.
+  enum class Kind { kTerm, kPhrase, kPrefix, kFuzzy, kBool, kKeyword, kRange };
 
   Kind kind = Kind::kBool;
 
@@ -33,6 +37,7 @@ struct QueryNode {
   // kPrefix: the case-folded (unstemmed) prefix. kFuzzy: the case-folded
   // word, then its analysed (stemmed) term.
   std::vector<std::string> terms;
+  // kKeyword: the one exact value (not analysed).
   // kPhrase: the position of each term relative to the first (0, 1, 2, ...
   // with gaps where a word was dropped by analysis), same length as terms.
   std::vector<uint32_t> positions;
@@ -46,6 +51,9 @@ struct QueryNode {
   uint32_t slop = 0;
   // kFuzzy: the largest edit distance of a matching term (1 or 2).
   uint32_t max_edits = 0;
+  // kRange: the sort keys (storage/doc_values.h) a value of `field` must lie
+  // between, inclusive.
+  storage::KeyRange range;
   // Leaves: the 1-based column of the leaf in the query text, for errors
   // found after parsing (unknown field, too many expansions).
   uint32_t column = 0;
@@ -61,6 +69,8 @@ struct QueryNode {
   static std::unique_ptr<QueryNode> Bool();
 
   [[nodiscard]] bool is_leaf() const { return kind != Kind::kBool; }
+  // kKeyword or kRange: a leaf that matches without scoring.
+  [[nodiscard]] bool is_typed() const { return kind == Kind::kKeyword || kind == Kind::kRange; }
   // A deep copy.
   [[nodiscard]] std::unique_ptr<QueryNode> Clone() const;
 
@@ -70,7 +80,9 @@ struct QueryNode {
   // must_not (-), each group in query order. A phrase prints one "?" per
   // position gap, as Lucene does: terms a, b at positions 0, 2 are "a ? b".
   // Leaves print their field (`title:a`), slop (`"a b"~2`), prefix (`sec*`),
-  // fuzziness (`word~1`, the folded word) and boost (`a^2`) when set.
+  // fuzziness (`word~1`, the folded word) and boost (`a^2`) when set; a
+  // keyword clause prints `field:=value`, a range `field:[lo TO hi]` in sort
+  // keys.
   std::string DebugString() const;
 };
 

@@ -30,6 +30,22 @@ class TermScorer final : public Scorer {
   const ScoringContext* ctx_;
 };
 
+// The documents of a RangeCursor, each scored 0.
+class RangeScorer final : public Scorer {
+ public:
+  RangeScorer(const storage::DocValuesColumn* column, storage::KeyRange range)
+      : cursor_(column, range) {}
+  uint32_t docid() const override { return cursor_.docid(); }
+  void Next() override { cursor_.Next(); }
+  void NextGeq(uint32_t target) override { cursor_.NextGeq(target); }
+  double Score() override { return 0; }
+  uint64_t Cost() const override { return cursor_.df(); }
+  absl::Status status() const override { return cursor_.status(); }
+
+ private:
+  storage::RangeCursor cursor_;
+};
+
 // Intersects the cursors (words, or pairs of words) by docid, then keeps
 // documents where their terms occur at the phrase's relative offsets;
 // positions are decoded only for documents that hold every term, and only
@@ -95,7 +111,7 @@ class PhraseScorer final : public Scorer {
         docid_ = kEndDocid;
         return;
       }
-      if (ctx_->Deleted(d)) {  // never a match: no positions read
+      if (ctx_->Excluded(d)) {  // never a match: no positions read
         target = d + 1;
         continue;
       }
@@ -470,6 +486,11 @@ std::unique_ptr<Scorer> NewPhraseScorer(std::vector<std::unique_ptr<PostingCurso
                                         std::vector<uint32_t> offsets, uint32_t slop, double idf,
                                         const ScoringContext* ctx) {
   return std::make_unique<PhraseScorer>(std::move(cursors), std::move(offsets), slop, idf, ctx);
+}
+
+std::unique_ptr<Scorer> NewRangeScorer(const storage::DocValuesColumn* column,
+                                       storage::KeyRange range) {
+  return std::make_unique<RangeScorer>(column, range);
 }
 
 std::unique_ptr<Scorer> NewConjunctionScorer(std::vector<std::unique_ptr<Scorer>> children) {

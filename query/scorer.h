@@ -27,6 +27,8 @@
 #include "query/cursor.h"
 #include "query/deadline.h"
 #include "query/deleted_docs.h"
+#include "query/doc_bitmap.h"
+#include "storage/doc_values.h"
 #include "storage/posting_cursor.h"
 #include "storage/shard.h"
 
@@ -70,10 +72,15 @@ struct ScoringContext {
   // never match; null if it has none, so a shard without deletes pays one
   // test of a null pointer per candidate.
   const DeletedDocs* deleted = nullptr;
+  // The documents the search's filter lets through (query/doc_bitmap.h);
+  // null: every document.
+  const DocBitmap* filter = nullptr;
 
   [[nodiscard]] bool Expired() const { return deadline != nullptr && deadline->Expired(); }
-  [[nodiscard]] bool Deleted(uint32_t docid) const {
-    return deleted != nullptr && deleted->Contains(docid);
+  // Whether `docid` can never match: deleted, or kept out by the filter.
+  [[nodiscard]] bool Excluded(uint32_t docid) const {
+    return (deleted != nullptr && deleted->Contains(docid)) ||
+           (filter != nullptr && !filter->Contains(docid));
   }
   [[nodiscard]] const Bm25& Of(uint8_t field) const {
     return field < field_bm25.size() ? field_bm25[field] : bm25;
@@ -101,6 +108,10 @@ std::unique_ptr<Scorer> NewTermScorer(std::unique_ptr<storage::PostingCursor> cu
 std::unique_ptr<Scorer> NewPhraseScorer(
     std::vector<std::unique_ptr<storage::PostingCursor>> cursors, std::vector<uint32_t> offsets,
     uint32_t slop, double idf, const ScoringContext* ctx);
+// Matches the documents whose values of a numeric column lie in `range`;
+// scores 0 (a typed clause, QueryNode::kRange). `column` must outlive it.
+std::unique_ptr<Scorer> NewRangeScorer(const storage::DocValuesColumn* column,
+                                       storage::KeyRange range);
 // Matches documents matched by all children. REQUIRES: children non-empty.
 std::unique_ptr<Scorer> NewConjunctionScorer(std::vector<std::unique_ptr<Scorer>> children);
 // Matches documents matched by any child. REQUIRES: children non-empty.

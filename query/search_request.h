@@ -36,8 +36,44 @@ enum class Pruning {
   kBlockMaxWand,  // Block-Max WAND for OR of terms; block-max skipping for AND of terms
 };
 
+// Counts of the matching documents per value of a typed field
+// (SearchRequest::facets).
+struct FacetRequest {
+  std::string field;
+  // A keyword field: the `size` values with the most matching documents
+  // (ties by value); 0 means 10.
+  uint32_t size = 0;
+  // A numeric or date field: one count per range, each in the query
+  // language's range syntax ("[2001 TO 2009]", ">10"); required for them,
+  // refused for keyword fields.
+  std::vector<std::string> ranges;
+};
+
+struct FacetCount {
+  std::string value;  // a keyword value, or a range as the request wrote it
+  uint64_t count = 0;
+  friend bool operator==(const FacetCount&, const FacetCount&) = default;
+};
+
+struct FacetResult {
+  std::string field;
+  // Keyword: the top values, most documents first, ties by value; ranges:
+  // one per requested range, in request order.
+  std::vector<FacetCount> counts;
+  // Keyword: the distinct values the matching documents hold.
+  uint64_t values = 0;
+  friend bool operator==(const FacetResult&, const FacetResult&) = default;
+};
+
 struct SearchRequest {
   std::string query;
+  // Non-scoring clauses in the query language (typed clauses such as
+  // `lang:en AND year:[2001 TO 2009]`, words too): only documents that
+  // match it are hits, and it changes no score. Empty: none.
+  std::string filter;
+  // Per facet, the counts over every matching document (exact; a search
+  // with facets visits every match, as exact_total_hits does).
+  std::vector<FacetRequest> facets;
   uint32_t top_k = kDefaultTopK;  // 0 means kDefaultTopK
   uint32_t offset = 0;
   DefaultOperator default_operator = DefaultOperator::kOr;
@@ -126,6 +162,8 @@ struct SearchResult {
   // scores; 0 for other queries.
   uint64_t postings_scored = 0;
   uint64_t postings_total = 0;
+  // One per SearchRequest::facets, in its order.
+  std::vector<FacetResult> facets;
 };
 
 }  // namespace scry::query

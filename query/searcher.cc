@@ -131,9 +131,11 @@ absl::Status Searcher::Init() {
   // The live sizes: each part's, less its deleted documents' (their lengths
   // are in memory).
   std::set<std::string> names;
+  TypedFields typed;
   for (const size_t p : parts_) {
     const storage::ShardReader& shard = *shards_[p];
     const storage::ShardMeta& meta = shard.meta();
+    for (const auto& [name, type] : meta.typed_fields) typed.emplace(name, type);
     std::vector<uint64_t> lengths = meta.field_lengths;
     lengths.resize(std::max<size_t>(meta.field_names.size(), 1), 0);
     if (meta.field_lengths.empty()) lengths[0] = meta.total_length;  // format 4
@@ -160,8 +162,8 @@ absl::Status Searcher::Init() {
   info_.num_shards = static_cast<uint32_t>(index.num_shards());
   info_.docs = collection_.docs;
   info_.fields.assign(names.begin(), names.end());
-  planner_ = std::make_unique<Planner>(base_->planner_options, info_.fields, parts_.size(),
-                                       base_->analyzers.get());
+  planner_ = std::make_unique<Planner>(base_->planner_options, info_.fields, std::move(typed),
+                                       parts_.size(), base_->analyzers.get());
   return absl::OkStatus();
 }
 
@@ -197,6 +199,13 @@ absl::StatusOr<QueryPlan> Searcher::PlanLocal(const SearchRequest& request,
       SCRY_RETURN_IF_ERROR(SubtractDeletedStatistics(*shards_[s], (*terms)[s], *deleted_[s],
                                                      &lookup_deadline, stats));
     }
+    // Terms that only filter are looked up after the statistics: they are
+    // never part of them (a broker's statistics do not hold them either).
+    if (!plan.filter_terms.empty()) {
+      SCRY_ASSIGN_OR_RETURN(ShardTerms filter_terms,
+                            LookupTerms(*shards_[s], plan.filter_terms, {}, &lookup_deadline));
+      (*terms)[s].merge(filter_terms);
+    }
   }
   return plan;
 }
@@ -230,6 +239,43 @@ absl::Status CheckCovers(const PlanStatistics& global, const PlanStatistics& loc
 }
 
 }  // namespace
+
+// Sums the shards' counts of each facet of `plan` into *out: a keyword
+// facet's top values (most matches first, ties by value), a numeric one's
+// ranges in request order.
+static void MergeFacets(const QueryPlan& plan, const std::vector<size_t>& parts,
+                        const std::vector<ShardSearchResult>& results,
+                        std::vector<FacetResult>* out) {
+  for (size_t f = 0; f < plan.facets.size(); ++f) {
+    const QueryPlan::Facet& facet = plan.facets[f];
+    FacetResult merged{facet.request.field, {}, 0};
+    if (facet.type != storage::FieldType::kKeyword) {
+      for (const std::string& range : facet.request.ranges) merged.counts.push_back({range, 0});
+      for (const size_t s : parts) {
+        if (f >= results[s].facets.size()) continue;  // nothing evaluated there
+        const ShardFacet& counts = results[s].facets[f];
+        for (size_t r = 0; r < counts.size(); ++r) merged.counts[r].count += counts[r].count;
+      }
+      out->push_back(std::move(merged));
+      continue;
+    }
+    absl::flat_hash_map<std::string, uint64_t> sums;
+    for (const size_t s : parts) {
+      if (f >= results[s].facets.size()) continue;
+      for (const FacetCount& c : results[s].facets[f]) sums[c.value] += c.count;
+    }
+    merged.values = sums.size();
+    for (auto& [value, count] : sums) merged.counts.push_back({value, count});
+    auto by_count = [](const FacetCount& a, const FacetCount& b) {
+      return a.count != b.count ? a.count > b.count : a.value < b.value;
+    };
+    const size_t top = std::min<size_t>(facet.request.size, merged.counts.size());
+    std::partial_sort(merged.counts.begin(), merged.counts.begin() + top, merged.counts.end(),
+                      by_count);
+    merged.counts.resize(top);
+    out->push_back(std::move(merged));
+  }
+}
 
 absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) const {
   // Index-wide statistics first, so that every shard scores alike: this
@@ -294,6 +340,7 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
     candidates.insert(candidates.end(), r.top.begin(), r.top.end());
   }
   MergeShardHits(shards_, &candidates);
+  MergeFacets(plan, parts_, shard_results, &result.facets);
 
   // Fetch the page.
   const size_t begin = std::min<size_t>(request.offset, candidates.size());

@@ -2,16 +2,21 @@
 #include "query/shard_search.h"
 
 #include <algorithm>
+#include <optional>
+#include <span>
 #include <utility>
 
 #include "query/maxscore.h"
 #include "storage/keys.h"
+#include "storage/status.h"
 
 namespace scry::query {
 
 ShardQuery::ShardQuery(const QueryPlan& plan, const storage::ShardReader* shard,
-                       const ShardTerms* terms, Deadline* deadline, const DeletedDocs* deleted)
-    : plan_(&plan), terms_(terms), ctx_{shard, plan.bm25, deadline, {}, plan.after, deleted} {
+                       const ShardTerms* terms, Deadline* deadline, const DeletedDocs* deleted,
+                       const DocBitmap* filter)
+    : plan_(&plan), terms_(terms), ctx_{shard,      plan.bm25, deadline, {},
+                                        plan.after, deleted,   filter} {
   const auto& names = shard->meta().field_names;
   ctx_.field_bm25.reserve(names.size());
   for (size_t f = 0; f < names.size(); ++f) {
@@ -77,7 +82,8 @@ std::vector<ShardQuery::PhraseList> ShardQuery::PhraseLists(const QueryNode& phr
 }
 
 double ShardQuery::Weight(const QueryNode& leaf, size_t i) const {
-  return plan_->idf.at(FieldTermKey(leaf.field, leaf.terms[i])) * leaf.boost;
+  const auto it = plan_->idf.find(FieldTermKey(leaf.field, leaf.terms[i]));
+  return it == plan_->idf.end() ? 0.0 : it->second * leaf.boost;
 }
 
 std::unique_ptr<Scorer> ShardQuery::Build(const QueryNode& node) const {
@@ -93,7 +99,8 @@ std::unique_ptr<Scorer> ShardQuery::Build(const QueryNode& node) const {
       for (const std::string& term : node.terms) {
         const std::string key = FieldTermKey(node.field, term);
         if (!terms_->at(key).has_value()) return nullptr;
-        phrase_idf += plan_->idf.at(key);
+        const auto idf = plan_->idf.find(key);  // none for a phrase that only filters
+        phrase_idf += idf == plan_->idf.end() ? 0.0 : idf->second;
       }
       const uint8_t field = *ShardFieldId(*ctx_.shard, node.field);
       std::vector<std::unique_ptr<storage::PostingCursor>> cursors;
@@ -105,6 +112,18 @@ std::unique_ptr<Scorer> ShardQuery::Build(const QueryNode& node) const {
       }
       return NewPhraseScorer(std::move(cursors), std::move(offsets), node.slop,
                              phrase_idf * node.boost, &ctx_);
+    }
+    case QueryNode::Kind::kKeyword: {
+      // The exact value's list, scored 0: conjunctions still intersect it
+      // block by block like any term's.
+      auto cursor = Cursor(node, 0);
+      if (cursor == nullptr) return nullptr;
+      return NewTermScorer(std::move(cursor), 0.0, &ctx_);
+    }
+    case QueryNode::Kind::kRange: {
+      const storage::DocValuesColumn* column = ctx_.shard->doc_values(node.field);
+      if (column == nullptr || node.range.empty()) return nullptr;
+      return NewRangeScorer(column, node.range);
     }
     case QueryNode::Kind::kPrefix:
     case QueryNode::Kind::kFuzzy:
@@ -141,13 +160,114 @@ std::unique_ptr<Scorer> ShardQuery::Build(const QueryNode& node) const {
   return positive;
 }
 
+absl::StatusOr<DocBitmap> FilterDocs(const ShardQuery& query, const QueryNode& filter) {
+  const ScoringContext& ctx = query.context();
+  const uint32_t doc_count = ctx.shard->meta().doc_count;
+  if (filter.is_leaf()) {
+    DocBitmap docs(doc_count);
+    std::unique_ptr<Scorer> scorer = query.Build(filter);
+    if (scorer == nullptr) return docs;
+    uint32_t polled = 0;
+    for (uint32_t d = scorer->docid(); d != storage::kEndDocid;
+         scorer->Next(), d = scorer->docid()) {
+      if (++polled % 4096 == 0 && ctx.Expired()) return ctx.deadline->status();
+      docs.Set(d);
+    }
+    SCRY_RETURN_IF_ERROR(scorer->status());
+    return docs;
+  }
+  std::optional<DocBitmap> docs;
+  for (const auto& child : filter.must) {
+    SCRY_ASSIGN_OR_RETURN(DocBitmap part, FilterDocs(query, *child));
+    if (docs.has_value()) {
+      docs->And(part);
+    } else {
+      docs = std::move(part);
+    }
+  }
+  if (!docs.has_value() && !filter.should.empty()) {
+    docs.emplace(doc_count);
+    for (const auto& child : filter.should) {
+      SCRY_ASSIGN_OR_RETURN(DocBitmap part, FilterDocs(query, *child));
+      docs->Or(part);
+    }
+  }
+  if (!docs.has_value()) docs.emplace(doc_count, /*all=*/true);
+  for (const auto& child : filter.must_not) {
+    SCRY_ASSIGN_OR_RETURN(DocBitmap part, FilterDocs(query, *child));
+    docs->AndNot(part);
+  }
+  if (ctx.Expired()) return ctx.deadline->status();
+  return std::move(*docs);
+}
+
 namespace {
+
+// The counts of `facet` over the documents of `shard` in `matched`.
+absl::StatusOr<ShardFacet> CountFacet(const QueryPlan::Facet& facet,
+                                      const storage::ShardReader& shard, const DocBitmap& matched,
+                                      const ScoringContext& ctx) {
+  ShardFacet counts;
+  if (facet.type != storage::FieldType::kKeyword) {
+    counts.resize(facet.ranges.size());
+    for (size_t r = 0; r < counts.size(); ++r) counts[r].value = facet.request.ranges[r];
+    const storage::DocValuesColumn* column = shard.doc_values(facet.request.field);
+    if (column == nullptr) return counts;
+    // A document counts once per range it has a value in.
+    matched.ForEach([&](uint32_t d) {
+      const std::span<const int64_t> keys = column->values(d);
+      for (size_t r = 0; r < counts.size(); ++r) {
+        const storage::KeyRange& range = facet.ranges[r];
+        const auto it = std::lower_bound(keys.begin(), keys.end(), range.lo);
+        counts[r].count += it != keys.end() && *it <= range.hi ? 1 : 0;
+      }
+    });
+    return counts;
+  }
+  // A keyword field: each value's list against the matches (as Solr's
+  // facet.method=enum; a per-document ordinal column would serve fields of
+  // many values better).
+  const std::optional<uint8_t> field = shard.FieldId(facet.request.field);
+  if (!field.has_value()) return counts;
+  absl::Status inner;
+  size_t seen = 0;
+  SCRY_RETURN_IF_ERROR(
+      shard.ScanTerms(*field, "", [&](std::string_view term, std::string_view bytes) {
+        if (++seen % 64 == 0 && ctx.Expired()) return false;
+        absl::StatusOr<storage::TermInfo> info = storage::TermInfo::Decode(bytes);
+        if (!info.ok()) {
+          inner = info.status();
+          return false;
+        }
+        storage::PostingCursor cursor(&shard, *field, std::string(term), *info);
+        uint64_t n = 0;
+        for (uint32_t d = cursor.docid(); d != storage::kEndDocid;
+             cursor.Next(), d = cursor.docid()) {
+          n += matched.Contains(d) ? 1 : 0;
+        }
+        if (!cursor.status().ok()) {
+          inner = cursor.status();
+          return false;
+        }
+        if (n > 0) counts.push_back(FacetCount{std::string(term), n});
+        return true;
+      }));
+  SCRY_RETURN_IF_ERROR(inner);
+  if (ctx.Expired()) return ctx.deadline->status();
+  return counts;
+}
 
 // SearchShard with `deadline` possibly null (no limit).
 absl::Status Evaluate(const QueryPlan& plan, const storage::ShardReader& shard,
                       uint32_t shard_index, const ShardTerms& terms, SharedThreshold* shared,
                       Deadline* deadline, const DeletedDocs* deleted, ShardSearchResult* out) {
-  const ShardQuery query(plan, &shard, &terms, deadline, deleted);
+  std::optional<DocBitmap> filter;
+  if (plan.filter != nullptr) {
+    const ShardQuery unfiltered(plan, &shard, &terms, deadline, deleted);
+    SCRY_ASSIGN_OR_RETURN(filter, FilterDocs(unfiltered, *plan.filter));
+  }
+  const ShardQuery query(plan, &shard, &terms, deadline, deleted,
+                         filter.has_value() ? &*filter : nullptr);
   const ScoringContext& ctx = query.context();
   if (ctx.Expired()) return absl::OkStatus();
   auto keep_top = [&](const std::vector<ScoredDoc>& top) {
@@ -203,16 +323,26 @@ absl::Status Evaluate(const QueryPlan& plan, const storage::ShardReader& shard,
     return status;
   }
   std::unique_ptr<Scorer> scorer = query.Build(root);
-  if (scorer == nullptr) return absl::OkStatus();
-  TopKHeap heap(plan.keep, &shard, ctx.after);
-  for (uint32_t d = scorer->docid(); d != storage::kEndDocid && !ctx.Expired();
-       scorer->Next(), d = scorer->docid()) {
-    if (ctx.Deleted(d)) continue;
-    ++out->hits;
-    heap.Offer(ScoredDoc{scorer->Score(), d});
+  // Facets count every match (the planner chose this evaluator for them).
+  std::optional<DocBitmap> matched;
+  if (!plan.facets.empty()) matched.emplace(shard.meta().doc_count);
+  if (scorer != nullptr) {
+    TopKHeap heap(plan.keep, &shard, ctx.after);
+    for (uint32_t d = scorer->docid(); d != storage::kEndDocid && !ctx.Expired();
+         scorer->Next(), d = scorer->docid()) {
+      if (ctx.Excluded(d)) continue;
+      ++out->hits;
+      if (matched.has_value()) matched->Set(d);
+      heap.Offer(ScoredDoc{scorer->Score(), d});
+    }
+    keep_top(heap.Take());
+    SCRY_RETURN_IF_ERROR(scorer->status());
   }
-  keep_top(heap.Take());
-  return scorer->status();
+  for (const QueryPlan::Facet& facet : plan.facets) {
+    SCRY_ASSIGN_OR_RETURN(ShardFacet counts, CountFacet(facet, shard, *matched, ctx));
+    out->facets.push_back(std::move(counts));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace

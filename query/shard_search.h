@@ -22,6 +22,7 @@
 #include "query/collector.h"
 #include "query/deadline.h"
 #include "query/deleted_docs.h"
+#include "query/doc_bitmap.h"
 #include "query/planner.h"
 #include "query/query_tree.h"
 #include "query/scorer.h"
@@ -39,15 +40,19 @@ class ShardQuery {
   // REQUIRES: the plan has its statistics (Planner::SetStatistics).
   // `deleted` (may be null: none) are the shard's deleted documents, which
   // never match; it must outlive this object too.
+  // `filter` (may be null: every document) are the documents the plan's
+  // filter lets through (FilterDocs), which must outlive this object too.
   ShardQuery(const QueryPlan& plan, const storage::ShardReader* shard, const ShardTerms* terms,
-             Deadline* deadline, const DeletedDocs* deleted = nullptr);
+             Deadline* deadline, const DeletedDocs* deleted = nullptr,
+             const DocBitmap* filter = nullptr);
   // Scorers keep a pointer to context().
   ShardQuery(const ShardQuery&) = delete;
   ShardQuery& operator=(const ShardQuery&) = delete;
 
   // The cursor of term i of `leaf`, or nullptr if this shard lacks it.
   std::unique_ptr<storage::PostingCursor> Cursor(const QueryNode& leaf, size_t i) const;
-  // The BM25 weight of term i of `leaf`: its idf times the leaf's boost.
+  // The BM25 weight of term i of `leaf`: its idf times the leaf's boost (0
+  // for a term that only filters).
   double Weight(const QueryNode& leaf, size_t i) const;
   // The scorer of `node` in this shard, or nullptr if it cannot match here.
   std::unique_ptr<Scorer> Build(const QueryNode& node) const;
@@ -77,6 +82,21 @@ class ShardQuery {
   ScoringContext ctx_;
 };
 
+// The documents of `query`'s shard that match `filter` (a kBool node of a
+// plan's filter, or any node of its tree) by the plain set semantics of
+// query/query_tree.h, as a bitmap: each leaf's matches (its scorer's
+// documents), then AND of the must children, OR of the should children
+// (when no must), minus the must_not children; a node with only must_not
+// children starts from every document. Deleted documents are not removed
+// (the evaluators exclude them anyway). DeadlineExceeded or Cancelled once
+// the deadline expires; a read error of a list.
+absl::StatusOr<DocBitmap> FilterDocs(const ShardQuery& query, const QueryNode& filter);
+
+// One facet's counts in one shard (QueryPlan::facets): for a keyword field
+// every value a match holds, with its matches, in no particular order; for
+// a numeric one the matches per range, in the plan's order.
+using ShardFacet = std::vector<FacetCount>;
+
 // What one shard's evaluation yields.
 struct ShardSearchResult {
   std::vector<ShardHit> top;         // at most plan.keep, in no particular order
@@ -86,6 +106,7 @@ struct ShardSearchResult {
   // postings of the shard's terms (what exhaustive evaluation scores).
   uint64_t postings_scored = 0;
   uint64_t postings_total = 0;
+  std::vector<ShardFacet> facets;  // one per plan.facets
 };
 
 // Evaluates `plan` on `shard` into *out; its hits are labelled shard

@@ -421,6 +421,9 @@ std::string CheckTree(const QueryNode& node, bool is_root) {
       }
       if (node.max_edits < 1 || node.max_edits > 2) return "bad fuzzy distance";
       return "";
+    case QueryNode::Kind::kKeyword:
+    case QueryNode::Kind::kRange:
+      return "a typed clause without typed fields";
     case QueryNode::Kind::kBool:
       if (node.must.empty() && node.should.empty()) return "bool without positive clause";
       if (!is_root && node.must.size() + node.should.size() == 1 && node.must_not.empty()) {

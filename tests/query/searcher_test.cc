@@ -280,6 +280,10 @@ class Reference : public TermSource {
       case QueryNode::Kind::kFuzzy:
         ADD_FAILURE() << "not expanded";
         return std::nullopt;
+      case QueryNode::Kind::kKeyword:
+      case QueryNode::Kind::kRange:
+        ADD_FAILURE() << "a typed clause in an untyped index";
+        return std::nullopt;
       case QueryNode::Kind::kBool:
         break;
     }
