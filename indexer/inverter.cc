@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_format.h"
 #include "analysis/checkpoints.h"
 #include "indexer/builder.h"
 #include "storage/keys.h"
@@ -96,6 +97,38 @@ void AddPairTokens(const PairTerms& pairs, size_t n, std::vector<Token>* tokens,
   }
 }
 
+// A typed member's stored text: its value, or a JSON array of its values.
+std::string StoredText(const InputDocument::Typed& member, storage::FieldType type) {
+  std::vector<std::string> values;
+  if (type == storage::FieldType::kKeyword) {
+    values = member.keywords;
+  } else {
+    for (const int64_t key : member.keys) values.push_back(storage::FormatSortKey(type, key));
+  }
+  if (values.size() == 1) return values[0];
+  std::string json = "[";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) json += ",";
+    if (type == storage::FieldType::kInt64 || type == storage::FieldType::kDouble) {
+      json += values[i];
+      continue;
+    }
+    json += '"';
+    for (const char c : values[i]) {
+      if (c == '"' || c == '\\') {
+        json += '\\';
+        json += c;
+      } else if (static_cast<unsigned char>(c) < 0x20) {
+        json += absl::StrFormat("\\u%04x", c);
+      } else {
+        json += c;
+      }
+    }
+    json += '"';
+  }
+  return json + "]";
+}
+
 }  // namespace
 
 absl::Status AddTypedMembers(
@@ -104,9 +137,11 @@ absl::Status AddTypedMembers(
     const std::function<absl::StatusOr<uint8_t>(const std::string&)>& field_id, Document* doc) {
   doc->keywords.clear();
   doc->numeric.clear();
+  doc->stored_typed.clear();
   for (const auto& [name, type] : typed_fields) {
     const auto member = std::find_if(typed.begin(), typed.end(),
                                      [&](const InputDocument::Typed& t) { return t.name == name; });
+    if (member != typed.end()) doc->stored_typed.emplace_back(name, StoredText(*member, type));
     if (type == storage::FieldType::kKeyword) {
       if (member == typed.end() || member->keywords.empty()) continue;
       SCRY_ASSIGN_OR_RETURN(const uint8_t id, field_id(name));
@@ -203,6 +238,12 @@ void Invert(const std::vector<std::string>& stored_fields, Analyzer* analyzer, c
         stored.checkpoints.push_back(PositionCheckpointsFromTokens(
             text, absl::Span<const Token>(tokens.data() + first_token, tokens.size() - first_token),
             start, next_position, analyzer));
+      }
+    }
+    for (const auto& member : doc.stored_typed) {
+      if (store_all || std::find(stored_fields.begin(), stored_fields.end(), member.first) !=
+                           stored_fields.end()) {
+        stored.fields.push_back(member);  // no checkpoints: never highlighted
       }
     }
     lengths[0] = static_cast<uint32_t>(tokens.size());

@@ -52,9 +52,14 @@ struct Document {
   // the order of storage::ShardMeta::typed_fields (those not numeric left
   // out); empty for a document without the member.
   std::vector<std::vector<int64_t>> numeric;
+  // The typed members as stored (GetDocument, Hit.fields): (name, text), a
+  // single value as its text, several as a JSON array; numbers and dates in
+  // storage::FormatSortKey's form. Stored after the text members, never
+  // analysed.
+  std::vector<std::pair<std::string, std::string>> stored_typed;
 };
 
-// Fills doc->keywords and doc->numeric from the typed members of an input
+// Fills doc->keywords, doc->numeric and doc->stored_typed from the typed members of an input
 // document, for the typed fields `typed_fields` (a shard's, by name);
 // field_id(name) gives a keyword field's named field id.
 absl::Status AddTypedMembers(

@@ -54,6 +54,11 @@ absl::StatusOr<query::SearchRequest> FromProto(const v1::SearchRequest& request)
         query::SearchRequest::After{request.search_after().score(), request.search_after().id()};
   }
   q.explain = request.explain();
+  q.filter = request.filter();
+  for (const v1::FacetRequest& f : request.facets()) {
+    q.facets.push_back(
+        query::FacetRequest{f.field(), f.size(), {f.ranges().begin(), f.ranges().end()}});
+  }
   if (request.has_statistics()) {
     q.statistics = std::make_shared<const query::PlanStatistics>(FromProto(request.statistics()));
   }
@@ -122,6 +127,16 @@ void ToProto(query::SearchResult result, bool explain, v1::SearchResponse* respo
   response->set_total_hits(result.total_hits);
   response->set_expansions_truncated(result.expansions_truncated);
   response->set_total_hits_is_lower_bound(result.total_hits_is_lower_bound);
+  for (const query::FacetResult& facet : result.facets) {
+    v1::FacetResult* out = response->add_facets();
+    out->set_field(facet.field);
+    out->set_values(facet.values);
+    for (const query::FacetCount& c : facet.counts) {
+      v1::FacetCount* count = out->add_counts();
+      count->set_value(c.value);
+      count->set_count(c.count);
+    }
+  }
 }
 
 absl::StatusOr<std::string> FromProto(const v1::GetDocumentRequest& request) {

@@ -10,6 +10,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 #include "storage/coding.h"
 #include "storage/status.h"
 
@@ -65,7 +67,8 @@ absl::Status BadDate(std::string_view text, std::string_view why) {
 
 absl::StatusOr<double> ParseFiniteDouble(std::string_view text) {
   // strtod reads past spaces and accepts "inf"/"nan"; the whole text must be
-  // a finite number.
+  // a finite number. An underflow (ERANGE with a subnormal or zero result)
+  // is the nearest double, as JSON parsers read it; an overflow is infinite.
   const std::string copy(text);
   if (copy.empty() || absl::ascii_isspace(static_cast<unsigned char>(copy[0]))) {
     return absl::InvalidArgumentError(absl::StrCat("not a number: \"", AsAbsl(text), "\""));
@@ -73,7 +76,7 @@ absl::StatusOr<double> ParseFiniteDouble(std::string_view text) {
   char* end = nullptr;
   errno = 0;
   const double v = std::strtod(copy.c_str(), &end);
-  if (end != copy.c_str() + copy.size() || !std::isfinite(v) || errno == ERANGE) {
+  if (end != copy.c_str() + copy.size() || !std::isfinite(v)) {
     return absl::InvalidArgumentError(absl::StrCat("not a finite number: \"", AsAbsl(text), "\""));
   }
   return v;
@@ -114,6 +117,24 @@ int64_t DoubleSortKey(double value) {
 
 double DoubleFromSortKey(int64_t key) {
   return std::bit_cast<double>(key < 0 ? key ^ std::numeric_limits<int64_t>::max() : key);
+}
+
+std::string FormatSortKey(FieldType type, int64_t key) {
+  switch (type) {
+    case FieldType::kDouble: {
+      const double value = DoubleFromSortKey(key);
+      for (int digits = 1; digits < 17; ++digits) {
+        std::string text = absl::StrFormat("%.*g", digits, value);
+        if (std::strtod(text.c_str(), nullptr) == value) return text;
+      }
+      return absl::StrFormat("%.17g", value);
+    }
+    case FieldType::kDate:
+      return absl::FormatTime("%E4Y-%m-%d%ET%H:%M:%E*SZ", absl::FromUnixMicros(key),
+                              absl::UTCTimeZone());
+    default:
+      return absl::StrCat(key);
+  }
 }
 
 absl::StatusOr<int64_t> ParseRfc3339Micros(std::string_view text) {

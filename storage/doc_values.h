@@ -63,6 +63,11 @@ absl::StatusOr<int64_t> ParseSortKey(FieldType type, std::string_view text);
 // The sort keys of a double and of an int64 (as ParseSortKey's).
 int64_t DoubleSortKey(double value);
 double DoubleFromSortKey(int64_t key);
+// The text of a sort key of the numeric `type`, which ParseSortKey reads
+// back to the same key: an int64 in decimal, a double in the fewest
+// significant digits that round-trip, a date in RFC 3339, UTC ("Z"), with
+// a fraction only when it has one.
+std::string FormatSortKey(FieldType type, int64_t key);
 // Microseconds since the epoch of an RFC 3339 date-time
 // (YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM), 'T' and 'Z' in either case).
 absl::StatusOr<int64_t> ParseRfc3339Micros(std::string_view text);

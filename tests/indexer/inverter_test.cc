@@ -67,7 +67,7 @@ std::map<std::string, List> ListsOf(const Inverted& inv) {
 
 Document Doc(std::string id, std::vector<std::pair<std::string, std::string>> fields,
              std::vector<uint8_t> field_ids) {
-  return Document{std::move(id), std::move(fields), std::move(field_ids), {}, {}};
+  return Document{std::move(id), std::move(fields), std::move(field_ids), {}, {}, {}};
 }
 
 class InverterTest : public ::testing::Test {
