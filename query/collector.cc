@@ -13,4 +13,12 @@ void MergeShardHits(std::span<const storage::ShardReader* const> shards,
   });
 }
 
+void MergeSortedHits(std::span<const storage::ShardReader* const> shards, const SortOrder& order,
+                     std::vector<ShardHit>* hits) {
+  std::sort(hits->begin(), hits->end(), [&](const ShardHit& a, const ShardHit& b) {
+    return order.Before(a.sort_keys, a.score, shards[a.shard]->external_id(a.docid), b.sort_keys,
+                        b.score, shards[b.shard]->external_id(b.docid));
+  });
+}
+
 }  // namespace scry::query

@@ -22,9 +22,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <queue>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -137,12 +139,46 @@ class SharedThreshold {
 };
 
 // A document kept by one shard's evaluation: `shard` is its index in the
-// list of shards the merge is given.
+// list of shards the merge is given. `sort_keys`: its sort keys in a sorted
+// search (SortOrder), else empty.
 struct ShardHit {
   double score;
   uint32_t shard;
   uint32_t docid;
+  std::vector<std::optional<int64_t>> sort_keys = {};
 };
+
+// The order of a sorted search (SearchRequest::sort): by each key in turn
+// (a missing key, nullopt, after any present one; present keys ascending,
+// or descending where `descending` says so), then score descending, then
+// external id ascending.
+struct SortOrder {
+  std::vector<bool> descending;  // one per key
+
+  // -1, 0 or 1 as keys `a` rank before, with, or after keys `b`.
+  [[nodiscard]] int CompareKeys(std::span<const std::optional<int64_t>> a,
+                                std::span<const std::optional<int64_t>> b) const {
+    for (size_t i = 0; i < descending.size(); ++i) {
+      if (a[i].has_value() != b[i].has_value()) return a[i].has_value() ? -1 : 1;
+      if (!a[i].has_value() || *a[i] == *b[i]) continue;
+      return (*a[i] < *b[i]) != descending[i] ? -1 : 1;
+    }
+    return 0;
+  }
+  // Whether (keys a, score sa, id ia) ranks before (keys b, score sb, id ib).
+  [[nodiscard]] bool Before(std::span<const std::optional<int64_t>> a, double sa,
+                            std::string_view ia, std::span<const std::optional<int64_t>> b,
+                            double sb, std::string_view ib) const {
+    const int c = CompareKeys(a, b);
+    if (c != 0) return c < 0;
+    if (sa != sb) return sa > sb;
+    return ia < ib;
+  }
+};
+
+// Sorts `hits` of `shards` into the order of a sorted search.
+void MergeSortedHits(std::span<const storage::ShardReader* const> shards, const SortOrder& order,
+                     std::vector<ShardHit>* hits);
 
 // Sorts `hits` of `shards` into the ranking of the whole query: score
 // descending, then external id ascending (ids are compared only for equal

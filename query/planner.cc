@@ -64,6 +64,7 @@ void LiftTypedClauses(QueryNode* root, QueryNode* filter) {
 }
 
 constexpr size_t kMaxFacets = 32;
+constexpr size_t kMaxSortFields = 8;
 constexpr size_t kMaxFacetRanges = 256;
 constexpr uint32_t kMaxFacetSize = 10000;
 constexpr uint32_t kDefaultFacetSize = 10;
@@ -161,6 +162,7 @@ absl::StatusOr<QueryPlan> Planner::Parse(const SearchRequest& request,
   }
   QueryPlan plan;
   SCRY_RETURN_IF_ERROR(PlanFacets(request, &plan));
+  SCRY_RETURN_IF_ERROR(PlanSort(request, &plan));
   ParseOptions parse = options_.parse;
   parse.default_operator = request.default_operator;
   parse.known_fields = &fields_;
@@ -202,12 +204,13 @@ absl::StatusOr<QueryPlan> Planner::Parse(const SearchRequest& request,
   SortUnique(&plan.pairs);
 
   plan.keep = size_t{top_k} + request.offset;
-  if (request.search_after.has_value()) {
+  if (request.search_after.has_value() && plan.sort.empty()) {
     plan.after = RankAfter{true, request.search_after->score, request.search_after->id};
   }
   const Pruning pruning = request.pruning == Pruning::kAuto ? Pruning::kMaxScore : request.pruning;
-  // Facets count every match, as an exact total does.
-  const bool prune = !request.exact_total_hits && pruning != Pruning::kNone && plan.facets.empty();
+  // Facets and sorts see every match, as an exact total does.
+  const bool prune = !request.exact_total_hits && pruning != Pruning::kNone &&
+                     plan.facets.empty() && plan.sort.empty();
   plan.term_disjunction = IsTermGroup(*plan.root, plan.root->should);
   if (prune && plan.term_disjunction) {
     plan.evaluator =
@@ -217,6 +220,51 @@ absl::StatusOr<QueryPlan> Planner::Parse(const SearchRequest& request,
   }
   plan.has_phrase = HasPhrase(*plan.root);
   return plan;
+}
+
+absl::Status Planner::PlanSort(const SearchRequest& request, QueryPlan* plan) const {
+  if (request.sort.size() > kMaxSortFields) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("at most ", kMaxSortFields, " sort fields, got ", request.sort.size()));
+  }
+  for (const SortField& f : request.sort) {
+    const auto it = typed_.find(f.field);
+    if (it == typed_.end() || !storage::IsNumeric(it->second)) {
+      std::vector<std::string> names;
+      for (const auto& [name, type] : typed_) {
+        if (storage::IsNumeric(type)) names.push_back(name);
+      }
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sort field '", f.field, "' is not a numeric or date field of the index (",
+          names.empty() ? "it has none: build it with --schema" : absl::StrJoin(names, ", "),
+          "; keyword fields cannot be sorted by yet)"));
+    }
+    plan->sort.push_back({f.field, it->second, f.descending});
+    plan->sort_order.descending.push_back(f.descending);
+  }
+  if (!request.search_after.has_value()) return absl::OkStatus();
+  const std::vector<std::string>& values = request.search_after->sort_values;
+  if (values.size() != plan->sort.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("search_after.sort_values must have one value per sort field (",
+                     plan->sort.size(), "), got ", values.size()));
+  }
+  if (plan->sort.empty()) return absl::OkStatus();
+  QueryPlan::SortedAfter after{{}, request.search_after->score, request.search_after->id};
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (values[i].empty()) {  // the hit had no value
+      after.keys.emplace_back();
+      continue;
+    }
+    absl::StatusOr<int64_t> key = storage::ParseSortKey(plan->sort[i].type, values[i]);
+    if (!key.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("search_after.sort_values[", i, "]: ", key.status().message()));
+    }
+    after.keys.emplace_back(*key);
+  }
+  plan->sorted_after = std::move(after);
+  return absl::OkStatus();
 }
 
 absl::Status Planner::PlanFacets(const SearchRequest& request, QueryPlan* plan) const {

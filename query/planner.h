@@ -111,6 +111,22 @@ struct QueryPlan {
     std::vector<storage::KeyRange> ranges;
   };
   std::vector<Facet> facets;
+  // A sorted search (SearchRequest::sort): the fields with their types, the
+  // order, and the search_after place in it (then `after` is inactive). A
+  // plan with a sort visits every match.
+  struct SortKey {
+    std::string field;
+    storage::FieldType type = storage::FieldType::kInt64;
+    bool descending = false;
+  };
+  std::vector<SortKey> sort;
+  SortOrder sort_order;
+  struct SortedAfter {
+    std::vector<std::optional<int64_t>> keys;
+    double score = 0;
+    std::string id;
+  };
+  std::optional<SortedAfter> sorted_after;
   size_t keep = 0;  // hits each shard keeps: offset + top_k
   RankAfter after;  // the request's search_after
   Evaluator evaluator = Evaluator::kScorerTree;
@@ -168,6 +184,9 @@ class Planner {
  private:
   // Checks the request's facets into plan->facets.
   absl::Status PlanFacets(const SearchRequest& request, QueryPlan* plan) const;
+  // Checks the request's sort and its search_after into plan->sort,
+  // sort_order and sorted_after.
+  absl::Status PlanSort(const SearchRequest& request, QueryPlan* plan) const;
 
   PlannerOptions options_;
   std::vector<std::string> fields_;

@@ -65,6 +65,12 @@ struct FacetResult {
   friend bool operator==(const FacetResult&, const FacetResult&) = default;
 };
 
+// One key of SearchRequest::sort.
+struct SortField {
+  std::string field;  // a numeric or date field
+  bool descending = false;
+};
+
 struct SearchRequest {
   std::string query;
   // Non-scoring clauses in the query language (typed clauses such as
@@ -74,6 +80,12 @@ struct SearchRequest {
   // Per facet, the counts over every matching document (exact; a search
   // with facets visits every match, as exact_total_hits does).
   std::vector<FacetRequest> facets;
+  // Order the hits by these fields' values (each ascending unless
+  // descending), then by score descending, then by id; empty: by score. A
+  // document without a value comes after those with one, either way; of
+  // several values, ascending order reads the least, descending the
+  // greatest. A sorted search visits every match (no pruning).
+  std::vector<SortField> sort;
   uint32_t top_k = kDefaultTopK;  // 0 means kDefaultTopK
   uint32_t offset = 0;
   DefaultOperator default_operator = DefaultOperator::kOr;
@@ -96,6 +108,8 @@ struct SearchRequest {
   struct After {
     double score = 0;
     std::string id;
+    // With `sort`: the previous page's last hit's SearchHit::sort_values.
+    std::vector<std::string> sort_values;
   };
   std::optional<After> search_after;
   // Fill SearchHit::explanation.
@@ -145,6 +159,9 @@ struct SearchHit {
   // Per field of SearchRequest::highlight_fields with a match: fragments.
   std::vector<std::pair<std::string, std::vector<std::string>>> snippets;
   std::vector<TermExplanation> explanation;  // with SearchRequest::explain
+  // With SearchRequest::sort: the hit's value of each sort field, in
+  // storage::FormatSortKey's form ("" for none): what search_after takes.
+  std::vector<std::string> sort_values;
 };
 
 struct SearchResult {

@@ -339,7 +339,11 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
     result.postings_total += r.postings_total;
     candidates.insert(candidates.end(), r.top.begin(), r.top.end());
   }
-  MergeShardHits(shards_, &candidates);
+  if (plan.sort.empty()) {
+    MergeShardHits(shards_, &candidates);
+  } else {
+    MergeSortedHits(shards_, plan.sort_order, &candidates);
+  }
   MergeFacets(plan, parts_, shard_results, &result.facets);
 
   // Fetch the page.
@@ -347,6 +351,13 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
   const size_t end = std::min(candidates.size(), plan.keep);
   std::span<const ShardHit> page(candidates.data() + begin, std::max(begin, end) - begin);
   SCRY_ASSIGN_OR_RETURN(result.hits, FetchHits(plan, request, shards_, page, *base_->analyzers));
+  for (size_t i = 0; i < page.size() && i < result.hits.size() && !plan.sort.empty(); ++i) {
+    for (size_t k = 0; k < plan.sort.size(); ++k) {
+      const std::optional<int64_t>& key = page[i].sort_keys[k];
+      result.hits[i].sort_values.push_back(
+          key.has_value() ? storage::FormatSortKey(plan.sort[k].type, *key) : std::string());
+    }
+  }
   return result;
 }
 

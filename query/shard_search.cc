@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <queue>
 #include <span>
 #include <utility>
 
@@ -257,6 +258,66 @@ absl::StatusOr<ShardFacet> CountFacet(const QueryPlan::Facet& facet,
   return counts;
 }
 
+// The best plan.keep matches of one shard in a sorted search's order
+// (plan.sort_order), after plan.sorted_after if set.
+class SortedCollector {
+ public:
+  SortedCollector(const QueryPlan& plan, const storage::ShardReader* shard, uint32_t shard_index)
+      : plan_(plan), shard_(shard), shard_index_(shard_index), heap_(WorseFirst{this}) {
+    for (const QueryPlan::SortKey& key : plan.sort)
+      columns_.push_back(shard->doc_values(key.field));
+  }
+
+  void Offer(uint32_t docid, double score) {
+    ShardHit hit{score, shard_index_, docid, Keys(docid)};
+    if (plan_.sorted_after.has_value()) {
+      const QueryPlan::SortedAfter& after = *plan_.sorted_after;
+      if (!plan_.sort_order.Before(after.keys, after.score, after.id, hit.sort_keys, score,
+                                   shard_->external_id(docid))) {
+        return;
+      }
+    }
+    if (heap_.size() < plan_.keep) {
+      heap_.push(std::move(hit));
+    } else if (Better(hit, heap_.top())) {
+      heap_.pop();
+      heap_.push(std::move(hit));
+    }
+  }
+
+  void TakeInto(std::vector<ShardHit>* out) {
+    for (; !heap_.empty(); heap_.pop()) out->push_back(heap_.top());
+  }
+
+ private:
+  // The document's key per sort field: its least value ascending, its
+  // greatest descending, none without a value.
+  std::vector<std::optional<int64_t>> Keys(uint32_t docid) const {
+    std::vector<std::optional<int64_t>> keys(columns_.size());
+    for (size_t i = 0; i < columns_.size(); ++i) {
+      if (columns_[i] == nullptr) continue;
+      const std::span<const int64_t> values = columns_[i]->values(docid);
+      if (!values.empty()) keys[i] = plan_.sort[i].descending ? values.back() : values.front();
+    }
+    return keys;
+  }
+  bool Better(const ShardHit& a, const ShardHit& b) const {
+    return plan_.sort_order.Before(a.sort_keys, a.score, shard_->external_id(a.docid), b.sort_keys,
+                                   b.score, shard_->external_id(b.docid));
+  }
+  // Heap order: the top is the worst hit kept.
+  struct WorseFirst {
+    const SortedCollector* self;
+    bool operator()(const ShardHit& a, const ShardHit& b) const { return self->Better(a, b); }
+  };
+
+  const QueryPlan& plan_;
+  const storage::ShardReader* shard_;
+  uint32_t shard_index_;
+  std::vector<const storage::DocValuesColumn*> columns_;
+  std::priority_queue<ShardHit, std::vector<ShardHit>, WorseFirst> heap_;
+};
+
 // SearchShard with `deadline` possibly null (no limit).
 absl::Status Evaluate(const QueryPlan& plan, const storage::ShardReader& shard,
                       uint32_t shard_index, const ShardTerms& terms, SharedThreshold* shared,
@@ -327,15 +388,27 @@ absl::Status Evaluate(const QueryPlan& plan, const storage::ShardReader& shard,
   std::optional<DocBitmap> matched;
   if (!plan.facets.empty()) matched.emplace(shard.meta().doc_count);
   if (scorer != nullptr) {
+    // Sorted by fields (the planner chose this evaluator for them too), or
+    // by score.
+    std::optional<SortedCollector> sorted;
+    if (!plan.sort.empty()) sorted.emplace(plan, &shard, shard_index);
     TopKHeap heap(plan.keep, &shard, ctx.after);
     for (uint32_t d = scorer->docid(); d != storage::kEndDocid && !ctx.Expired();
          scorer->Next(), d = scorer->docid()) {
       if (ctx.Excluded(d)) continue;
       ++out->hits;
       if (matched.has_value()) matched->Set(d);
-      heap.Offer(ScoredDoc{scorer->Score(), d});
+      if (sorted.has_value()) {
+        sorted->Offer(d, scorer->Score());
+      } else {
+        heap.Offer(ScoredDoc{scorer->Score(), d});
+      }
     }
-    keep_top(heap.Take());
+    if (sorted.has_value()) {
+      sorted->TakeInto(&out->top);
+    } else {
+      keep_top(heap.Take());
+    }
     SCRY_RETURN_IF_ERROR(scorer->status());
   }
   for (const QueryPlan::Facet& facet : plan.facets) {

@@ -543,12 +543,13 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(const BrokerOptions& optio
 grpc::Status Broker::Search(const v1::SearchRequest& request, absl::Time deadline,
                             v1::SearchResponse* response) const {
   const auto start = std::chrono::steady_clock::now();
-  if (request.facets_size() > 0) {
-    // Each backend's top values are not the index's: refused rather than
-    // answered wrong, until the broker merges every value's counts.
+  if (request.facets_size() > 0 || request.sort_size() > 0) {
+    // Each backend's top values are not the index's, and hits are merged by
+    // score: refused rather than answered wrong, until the broker merges
+    // facet counts and sort keys.
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "facets are not supported through a broker yet: ask a server of every "
-                        "shard (the filter is)");
+                        "facets and sort are not supported through a broker yet: ask a server of "
+                        "every shard (a filter is supported)");
   }
   Impl& impl = *impl_;
   Plan plan;

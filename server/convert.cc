@@ -50,9 +50,11 @@ absl::StatusOr<query::SearchRequest> FromProto(const v1::SearchRequest& request)
     q.default_fields.push_back({f.field(), f.weight() == 0 ? 1.0 : f.weight()});
   }
   if (request.has_search_after()) {
-    q.search_after =
-        query::SearchRequest::After{request.search_after().score(), request.search_after().id()};
+    const v1::SearchAfter& after = request.search_after();
+    q.search_after = query::SearchRequest::After{
+        after.score(), after.id(), {after.sort_values().begin(), after.sort_values().end()}};
   }
+  for (const v1::SortField& f : request.sort()) q.sort.push_back({f.field(), f.descending()});
   q.explain = request.explain();
   q.filter = request.filter();
   for (const v1::FacetRequest& f : request.facets()) {
@@ -101,6 +103,7 @@ void ToProto(query::SearchResult result, bool explain, v1::SearchResponse* respo
     out->set_title(std::move(hit.title));
     auto& fields = *out->mutable_fields();
     for (auto& [name, value] : hit.fields) fields[name] = std::move(value);
+    for (auto& value : hit.sort_values) out->add_sort_values(std::move(value));
     for (auto& [name, fragments] : hit.snippets) {
       v1::Snippet* snippet = out->add_snippets();
       snippet->set_field(name);

@@ -12,6 +12,7 @@
 // equal counts over the reference's matching set.
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -356,6 +357,88 @@ TEST_P(FilterTest, FacetsCountEveryMatch) {
   }
 }
 
+// Sorted by one or two numeric fields (with missing and multiple values),
+// filtered, paged with search_after from each page's last hit: the pages
+// together equal the reference order of every match.
+TEST_P(FilterTest, SortedSearchesPageThroughTheReferenceOrder) {
+  SCOPED_TRACE(scry::testing::SeedDescription(seed_));
+  for (int round = 0; round < 20; ++round) {
+    const std::string text = RandomText();
+    const Expr filter = Random(1);
+    const bool with_filter = Pick(2) == 0;
+    std::vector<SortField> sort;
+    for (size_t n = 1 + Pick(2); n > 0; --n) {
+      sort.push_back({Pick(2) == 0 ? "year" : "price", Pick(2) == 0});
+    }
+    // The reference key of a document per sort field: year, or price's
+    // least (ascending) or greatest (descending) value; none if absent.
+    auto key = [&](const Doc& d, const SortField& f) -> std::optional<double> {
+      if (f.field == "year") {
+        return d.year.empty() ? std::nullopt : std::optional<double>(d.year[0]);
+      }
+      if (d.price.empty()) return std::nullopt;
+      return f.descending ? *std::max_element(d.price.begin(), d.price.end())
+                          : *std::min_element(d.price.begin(), d.price.end());
+    };
+    std::vector<std::pair<std::string, double>> want;
+    for (const auto& [id, score] : Matches(text, DefaultOperator::kOr)) {
+      if (!with_filter || filter.eval(docs_.at(id))) want.emplace_back(id, score);
+    }
+    std::sort(want.begin(), want.end(), [&](const auto& a, const auto& b) {
+      for (const SortField& f : sort) {
+        const std::optional<double> ka = key(docs_.at(a.first), f), kb = key(docs_.at(b.first), f);
+        if (ka.has_value() != kb.has_value()) return ka.has_value();
+        if (!ka.has_value() || *ka == *kb) continue;
+        return (*ka < *kb) != f.descending;
+      }
+      return a.second != b.second ? a.second > b.second : a.first < b.first;
+    });
+
+    SearchRequest request;
+    request.query = text;
+    if (with_filter) request.filter = filter.text;
+    request.sort = sort;
+    request.top_k = 5 + static_cast<uint32_t>(Pick(40));
+    request.ids_only = true;
+    std::vector<std::pair<std::string, double>> got;
+    for (int page = 0; page < 1000; ++page) {
+      auto result = searcher_->Search(request);
+      ASSERT_THAT(result, IsOk());
+      EXPECT_EQ(result->total_hits, want.size());
+      for (const SearchHit& hit : result->hits) {
+        ASSERT_EQ(hit.sort_values.size(), sort.size());
+        const Doc& d = docs_.at(hit.id);
+        for (size_t k = 0; k < sort.size(); ++k) {
+          const std::optional<double> expected = key(d, sort[k]);
+          if (!expected.has_value()) {
+            EXPECT_EQ(hit.sort_values[k], "");
+          } else {
+            EXPECT_EQ(std::stod(hit.sort_values[k]), *expected) << hit.sort_values[k];
+          }
+        }
+        got.emplace_back(hit.id, hit.score);
+      }
+      if (result->hits.size() < request.top_k) break;
+      const SearchHit& last = result->hits.back();
+      request.search_after = SearchRequest::After{last.score, last.id, last.sort_values};
+    }
+    ASSERT_EQ(got.size(), want.size()) << text << " / " << filter.text;
+    for (size_t i = 0; i < want.size(); ++i) {
+      EXPECT_EQ(got[i].first, want[i].first) << "rank " << i;
+      EXPECT_NEAR(got[i].second, want[i].second, 1e-9) << "rank " << i;
+    }
+    // An offset page equals the same slice of the order.
+    request.search_after.reset();
+    request.offset = static_cast<uint32_t>(Pick(10));
+    auto result = searcher_->Search(request);
+    ASSERT_THAT(result, IsOk());
+    for (size_t i = 0; i < result->hits.size(); ++i) {
+      ASSERT_LT(request.offset + i, want.size());
+      EXPECT_EQ(result->hits[i].id, want[request.offset + i].first);
+    }
+  }
+}
+
 TEST_P(FilterTest, BadFiltersAndFacetsAreClearErrors) {
   SearchRequest request;
   request.query = "alpha";
@@ -387,6 +470,14 @@ TEST_P(FilterTest, BadFiltersAndFacetsAreClearErrors) {
   error("facet 'year' is a int64 field: give it 1 to 256 ranges");
   request.facets = {FacetRequest{"year", 0, {"[a TO b]"}}};
   error("facet 'year': ");
+  request.facets.clear();
+  request.sort = {SortField{"lang", false}};
+  error("sort field 'lang' is not a numeric or date field of the index (price, year;");
+  request.sort = {SortField{"year", false}};
+  request.search_after = SearchRequest::After{1.0, "d001", {}};
+  error("search_after.sort_values must have one value per sort field (1), got 0");
+  request.search_after = SearchRequest::After{1.0, "d001", {"x"}};
+  error("search_after.sort_values[0]: ");
 }
 
 INSTANTIATE_TEST_SUITE_P(Shards, FilterTest, ::testing::Values(1u, 3u));

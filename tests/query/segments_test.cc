@@ -281,7 +281,7 @@ void CompareAll(const Searcher& live, const Searcher& ref,
         ASSERT_THAT(got, IsOk());
         ASSERT_NO_FATAL_FAILURE(ExpectSameHits(*got, *want, req.exact_total_hits));
         if (k == 10 && want->hits.size() == 10) {
-          req.search_after = SearchRequest::After{want->hits[4].score, want->hits[4].id};
+          req.search_after = SearchRequest::After{want->hits[4].score, want->hits[4].id, {}};
           want = ref.Search(req);
           ASSERT_THAT(want, IsOk());
           got = live.Search(req);

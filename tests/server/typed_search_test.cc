@@ -79,6 +79,10 @@ const std::vector<std::string> kRequests = {
     R"({"query": "form -section:politics", "exact_total_hits": true})",
     R"({"query": "section:science OR section:culture", "top_k": 3, "offset": 2,
         "facets": [{"field": "section"}]})",
+    R"({"query": "state OR people OR new", "top_k": 7,
+        "sort": [{"field": "year", "descending": true}, {"field": "words"}]})",
+    R"({"query": "state OR people OR new", "sort": [{"field": "published"}],
+        "search_after": {"score": 0, "id": "", "sort_values": ["2005-06-01T00:00:00Z"]}})",
 };
 
 TEST_F(TypedSearchTest, GrpcEqualsInProcessAndHttpEqualsGrpc) {
