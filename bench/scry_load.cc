@@ -38,6 +38,7 @@
 //             [--deadline-ms 10000] [--server-pid PID]
 //             [--max-concurrent-searches N] [--search-threads N]
 //             [--in-process-index DIR]
+//             [--request-json JSON]
 //   scry-load --write-json-body FILE --query WORDS [--query-type ...] [--top-k 10]
 //   scry-load --write-request-body FILE (--query WORDS [--query-type and|or|phrase]
 //             [--top-k 10] | --health [--health-service NAME])
@@ -165,8 +166,14 @@ std::string HealthRequestBytes(const std::string& service) {
   return out;
 }
 
+// The --request-json members every request carries (filter, facets, sort...).
+v1::SearchRequest& RequestBase() {
+  static v1::SearchRequest base;
+  return base;
+}
+
 v1::SearchRequest MakeSearchRequest(const PeerQuery& q, uint32_t top_k) {
-  v1::SearchRequest r;
+  v1::SearchRequest r = RequestBase();
   r.set_query(ToScryQuery(q));
   r.set_top_k(top_k);
   r.set_default_operator(q.type == "or" ? v1::DEFAULT_OPERATOR_OR : v1::DEFAULT_OPERATOR_AND);
@@ -510,7 +517,7 @@ int Main(int argc, char** argv) {
   CLI::App app{"Closed-loop gRPC load generator for scry's server"};
   std::string server_address, index_dir, queries_path, levels = "1,4,16,64";
   std::string health_service, client = "async", body_path, json_body_path, query_text,
-      query_type = "and";
+                              query_type = "and";
   std::string in_process_index;
   bool health_body = false;
   double seconds = 10, warmup = 2, floor_seconds = -1;
@@ -559,7 +566,17 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--health", health_body,
                "With --write-request-body: a HealthCheckRequest (--health-service)");
+  std::string request_json;
+  app.add_option("--request-json", request_json,
+                 "A SearchRequest in JSON whose members every search carries (e.g. "
+                 "'{\"filter\": \"lang:en\", \"facets\": [{\"field\": \"lang\"}]}'); query "
+                 "and top_k come from the queries");
   CLI11_PARSE(app, argc, argv);
+  if (!request_json.empty() &&
+      !google::protobuf::util::JsonStringToMessage(request_json, &RequestBase()).ok()) {
+    std::cerr << "scry-load: --request-json is not a SearchRequest in JSON\n";
+    return 2;
+  }
 
   if (!json_body_path.empty()) {
     if (query_text.empty()) {

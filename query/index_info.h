@@ -24,6 +24,9 @@ struct IndexInfo {
   uint32_t num_shards = 0;
   uint64_t docs = 0;                // summed over the shards
   std::vector<std::string> fields;  // the named fields (union over shards), sorted
+  // The typed fields (union over shards) by name: (name, "keyword",
+  // "int64", "double" or "date").
+  std::vector<std::pair<std::string, std::string>> typed_fields;
 };
 
 struct ShardInfo {

@@ -162,6 +162,9 @@ absl::Status Searcher::Init() {
   info_.num_shards = static_cast<uint32_t>(index.num_shards());
   info_.docs = collection_.docs;
   info_.fields.assign(names.begin(), names.end());
+  for (const auto& [name, type] : typed) {
+    info_.typed_fields.emplace_back(name, std::string(storage::FieldTypeName(type)));
+  }
   planner_ = std::make_unique<Planner>(base_->planner_options, info_.fields, std::move(typed),
                                        parts_.size(), base_->analyzers.get());
   return absl::OkStatus();

@@ -179,6 +179,11 @@ void ToProto(const query::IndexInfo& info, const std::vector<query::ShardInfo>& 
   response->set_stopwords(info.stopwords);
   response->set_generation(info.generation);
   for (const std::string& f : info.fields) response->add_fields(f);
+  for (const auto& [name, type] : info.typed_fields) {
+    v1::TypedField* typed = response->add_typed_fields();
+    typed->set_name(name);
+    typed->set_type(type);
+  }
 }
 
 query::PlanStatistics FromProto(const v1::Statistics& statistics) {

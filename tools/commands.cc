@@ -201,6 +201,11 @@ void PrintResponse(const scry::v1::SearchResponse& response, size_t offset, bool
   for (const auto& hit : response.hits()) {
     std::printf("%4zu  %10.4f  %s  %s\n", ++rank, hit.score(), hit.id().c_str(),
                 hit.title().c_str());
+    if (hit.sort_values_size() > 0) {
+      std::vector<std::string> values;
+      for (const auto& v : hit.sort_values()) values.push_back(v.empty() ? "-" : v);
+      std::printf("      sort: %s\n", absl::StrJoin(values, " ").c_str());
+    }
     // Sorted, so that the output is stable (a proto map has no order).
     std::map<std::string, std::string> fields(hit.fields().begin(), hit.fields().end());
     for (const auto& [name, value] : fields) {
@@ -227,6 +232,17 @@ void PrintResponse(const scry::v1::SearchResponse& response, size_t offset, bool
               response.expansions_truncated() ? " (prefix/fuzzy expansions truncated)" : "");
   if (remote) std::printf(" (server took %.2f ms)", response.took_micros() / 1e3);
   std::printf("\n");
+  for (const auto& facet : response.facets()) {
+    std::printf("facet %s", facet.field().c_str());
+    if (facet.values() > 0) {
+      std::printf(" (%llu values)", static_cast<unsigned long long>(facet.values()));
+    }
+    std::printf(":");
+    for (const auto& c : facet.counts()) {
+      std::printf("  %s %llu", c.value().c_str(), static_cast<unsigned long long>(c.count()));
+    }
+    std::printf("\n");
+  }
 }
 
 }  // namespace
@@ -320,6 +336,54 @@ bool ParseSearchFields(const std::string& text, scry::v1::SearchRequest* request
       if (!absl::SimpleAtod(item.substr(caret + 1), &weight) || !(weight > 0)) return false;
       f->set_weight(weight);
     }
+  }
+  return true;
+}
+
+bool ParseFacets(const std::vector<std::string>& keyword_specs,
+                 const std::vector<std::string>& range_specs, scry::v1::SearchRequest* request) {
+  std::map<std::string, scry::v1::FacetRequest*> by_field;
+  auto facet = [&](const std::string& field) {
+    auto [it, added] = by_field.emplace(field, nullptr);
+    if (added) {
+      it->second = request->add_facets();
+      it->second->set_field(field);
+    }
+    return it->second;
+  };
+  for (const std::string& spec : keyword_specs) {
+    const size_t eq = spec.find('=');
+    uint32_t size = 0;
+    if (eq == 0 || (eq != std::string::npos && !absl::SimpleAtoi(spec.substr(eq + 1), &size))) {
+      std::cerr << "scry search: --facet takes FIELD or FIELD=SIZE, got '" << spec << "'\n";
+      return false;
+    }
+    facet(spec.substr(0, eq))->set_size(size);
+  }
+  for (const std::string& spec : range_specs) {
+    const size_t eq = spec.find('=');
+    if (eq == 0 || eq == std::string::npos || eq + 1 == spec.size()) {
+      std::cerr << "scry search: --facet-range takes FIELD=RANGE, got '" << spec << "'\n";
+      return false;
+    }
+    facet(spec.substr(0, eq))->add_ranges(spec.substr(eq + 1));
+  }
+  return true;
+}
+
+bool ParseSort(const std::string& text, scry::v1::SearchRequest* request) {
+  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    const size_t colon = item.find(':');
+    const absl::string_view field = item.substr(0, colon);
+    const absl::string_view order =
+        colon == absl::string_view::npos ? absl::string_view("asc") : item.substr(colon + 1);
+    if (field.empty() || (order != "asc" && order != "desc")) {
+      std::cerr << "scry search: --sort takes FIELD[:asc|:desc],..., got '" << item << "'\n";
+      return false;
+    }
+    scry::v1::SortField* f = request->add_sort();
+    f->set_field(std::string(field));
+    f->set_descending(order == "desc");
   }
   return true;
 }

@@ -79,6 +79,16 @@ int RunSearchRemote(const std::string& address, const v1::SearchRequest& request
 // false (with a message) if malformed.
 bool ParseSearchFields(const std::string& text, v1::SearchRequest* request);
 
+// Parses --facet (FIELD or FIELD=SIZE) and --facet-range (FIELD=RANGE) into
+// request->facets, in the order each field is first named; false (with a
+// message) if malformed. The server checks the fields and ranges.
+bool ParseFacets(const std::vector<std::string>& keyword_specs,
+                 const std::vector<std::string>& range_specs, v1::SearchRequest* request);
+
+// Parses --sort ("year:desc,price") into request->sort; false (with a
+// message) if malformed.
+bool ParseSort(const std::string& text, v1::SearchRequest* request);
+
 // scry stats: prints the index's statistics.
 int RunStats(const std::string& index);
 

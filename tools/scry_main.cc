@@ -37,7 +37,9 @@ namespace {
 using scry::query::DefaultOperator;
 using scry::tools::ClientSecurity;
 using scry::tools::Fail;
+using scry::tools::ParseFacets;
 using scry::tools::ParseSearchFields;
+using scry::tools::ParseSort;
 using scry::tools::RunIndex;
 using scry::tools::RunSearchLocal;
 using scry::tools::RunSearchRemote;
@@ -422,6 +424,25 @@ int main(int argc, char** argv) {
       "--after-id", after_id, "Deep paging: the id of the last hit of the previous page");
   after_score_opt->needs(after_id_opt);
   after_id_opt->needs(after_score_opt);
+  std::string filter, sort_spec, after_values;
+  std::vector<std::string> facet_specs, facet_ranges;
+  search->add_option("--filter", filter,
+                     "Clauses every hit must match without scoring, e.g. 'lang:en AND "
+                     "year:[2001 TO 2009]'");
+  search->add_option("--facet", facet_specs,
+                     "Count the matches per value of a keyword field: FIELD or FIELD=SIZE "
+                     "(repeatable)");
+  search->add_option("--facet-range", facet_ranges,
+                     "Count the matches per range of a numeric or date field: FIELD=RANGE, e.g. "
+                     "'year=[2000 TO 2009]' (repeatable; ranges of one field in order)");
+  search->add_option("--sort", sort_spec,
+                     "Order by numeric or date fields, then score: FIELD[:desc],... e.g. "
+                     "year:desc,price");
+  auto* after_values_opt = search->add_option(
+      "--after-values", after_values,
+      "With --sort and --after-id: the sort values of the previous page's last hit, "
+      "comma-separated (- for none)");
+  after_values_opt->needs(after_id_opt);
   search->add_flag("--explain", explain, "Print each hit's BM25 breakdown per term");
   search->add_option("--highlight", highlight,
                      "Comma-separated stored fields to print snippets of (e.g. body)");
@@ -594,6 +615,13 @@ int main(int argc, char** argv) {
     if (!after_id.empty()) {
       request.mutable_search_after()->set_score(after_score);
       request.mutable_search_after()->set_id(after_id);
+      for (auto v : absl::StrSplit(after_values, ',', absl::SkipEmpty())) {
+        request.mutable_search_after()->add_sort_values(v == "-" ? "" : std::string(v));
+      }
+    }
+    request.set_filter(filter);
+    if (!ParseFacets(facet_specs, facet_ranges, &request) || !ParseSort(sort_spec, &request)) {
+      return 2;
     }
     request.set_explain(explain);
     if (!highlight.empty()) {

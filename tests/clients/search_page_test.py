@@ -7,7 +7,10 @@ Chromium over the DevTools protocol as a user would: it types a query and
 presses Enter, sees hits with highlighted snippets, pages forward with the
 Next button and back with the browser's Back, sees a query without hits
 answered, and sees that text from the index is shown as text, never run as
-HTML. A screenshot of the results is kept as a test artifact.
+HTML. The corpus has a keyword field (`kind`, scry index --schema): the page
+shows its facet counts, a click on a value filters the hits to it, a click on
+the filter's chip removes it. Screenshots of the results are kept as test
+artifacts.
 
 usage: search_page_test.py SCRY_BINARY ARTIFACT_DIR
 Needs Debian's chromium and python3-websocket.
@@ -32,12 +35,20 @@ WORK = tempfile.mkdtemp(prefix="scry_page_")
 
 # 25 documents about apples (so there are three pages of 10), one whose text
 # would run a script if it were inserted as HTML, and one about pears.
-DOCS = [{"id": f"apple-{i:02d}", "title": f"Apple note {i}",
+# A keyword member `kind`: "fruit", "tree" or both (16 fruit and 15 tree
+# among the 27 apple matches), and a hostile value.
+def kind(i):
+    return ["fruit", "tree"] if i % 5 == 0 else ("fruit" if i % 2 == 0 else "tree")
+
+
+DOCS = [{"id": f"apple-{i:02d}", "title": f"Apple note {i}", "kind": kind(i),
          "body": f"Note {i}: the apple orchard grows {i} kinds of apple trees near the river."}
         for i in range(25)]
 DOCS.append({"id": "hostile", "title": "<img src=x onerror=\"document.title='pwned'\">",
+             "kind": "<b>k</b>",
              "body": "an apple <script>document.title='pwned'</script> and <b>bold</b> claims"})
-DOCS.append({"id": "pear", "title": "Pears", "body": "a pear is not an apple, said nobody"})
+DOCS.append({"id": "pear", "title": "Pears", "kind": "fruit",
+             "body": "a pear is not an apple, said nobody"})
 
 
 def wait_for(predicate, what, timeout=20.0):
@@ -131,9 +142,12 @@ class SearchPageTest(unittest.TestCase):
         with open(corpus, "w", encoding="utf-8") as f:
             for d in DOCS:
                 f.write(json.dumps(d) + "\n")
+        schema = os.path.join(WORK, "schema.json")
+        with open(schema, "w") as f:
+            json.dump({"fields": {"kind": "keyword"}}, f)
         cls.index = os.path.join(WORK, "idx")
         subprocess.run([SCRY, "index", "-q", "--input", corpus, "--index", cls.index,
-                        "--shards", "2"], check=True)
+                        "--shards", "2", "--schema", schema], check=True)
         port_file, http_port_file = cls.index + ".port", cls.index + ".http"
         cls.server = subprocess.Popen(
             [SCRY, "serve", "--index", cls.index, "--listen", "127.0.0.1:0", "--port-file",
@@ -200,6 +214,44 @@ class SearchPageTest(unittest.TestCase):
         b.eval("history.back()")
         wait_for(lambda: "page=2" in b.eval("location.search") and
                  self.hits() and self.hits()[0]["meta"].startswith("#11 "), "back to page 2")
+
+    def facets(self):
+        return self.browser.eval(
+            "Object.fromEntries([...document.querySelectorAll('#facets ul[data-field=kind] "
+            "button.facet')].map(b => [b.querySelector('.value').textContent,"
+            " Number(b.querySelector('.count').textContent)]))")
+
+    def summary(self):
+        return self.browser.eval("document.getElementById('summary').textContent")
+
+    def test_click_a_facet_to_filter_then_remove_it(self):
+        b = self.browser
+        self.open_page()
+        b.type_and_enter("#q", "apple")
+        facets = wait_for(lambda: self.facets(), "the facet counts")
+        self.assertEqual(facets, {"fruit": 16, "tree": 15, "<b>k</b>": 1})
+        self.assertEqual(b.eval("document.querySelectorAll('#facets b').length"), 0)
+        self.assertIn("27 documents", self.summary())
+        b.click("#facets button.facet[data-value='tree']")
+        wait_for(lambda: "f=kind%3Atree" in b.eval("location.search") and
+                 "15 documents" in self.summary(), "the filtered hits")
+        hits = wait_for(lambda: len(self.hits()) == 10 and self.hits(), "ten filtered hits")
+        for hit in hits:
+            kinds = hit["meta"].split(" · kind: ")[1]
+            self.assertIn("tree", kinds, hit)
+        self.assertEqual(self.facets().get("tree"), 15)
+        self.assertTrue(b.eval("document.querySelector(\"#facets button.facet[data-value='tree']\")"
+                               ".classList.contains('on')"))
+        os.makedirs(ARTIFACTS, exist_ok=True)
+        b.screenshot(os.path.join(ARTIFACTS, "search_page_facet.png"))
+        # The filter stays when paging, and goes with its chip.
+        b.click("#next")
+        wait_for(lambda: "page=2" in b.eval("location.search") and len(self.hits()) == 5,
+                 "page 2 of the filtered hits")
+        self.assertIn("f=kind%3Atree", b.eval("location.search"))
+        b.click("#filters button")
+        wait_for(lambda: "27 documents" in self.summary() and
+                 "f=" not in b.eval("location.search"), "the filter removed")
 
     def test_text_from_the_index_is_never_run(self):
         b = self.browser
