@@ -19,7 +19,10 @@
 #
 # Prints, per variant, QPS and p50/p99 (median of the rounds, with min-max)
 # and the QPS over the plain query's; the raw scry-load JSON lines are in
-# OUT/rounds.jsonl. Corpus default as bench/common.sh.
+# OUT/rounds.jsonl. The independent client too: h2load (nghttp2-client), 1
+# connection, H2N requests (2000) of the first OR query of the file with the
+# variant's members, right after scry-load in each round: its mean latency.
+# Corpus default as bench/common.sh.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 bench_setup "${1:-}" "${2:-}"
@@ -68,6 +71,15 @@ declare -A VARIANTS=(
 )
 ORDER=(plain exact filter_1/8 filter_6/7 facets sort)
 
+H2N=${H2N:-2000}
+H2_QUERY=$(awk -F'\t' '$1 == "or" { print $2; exit }' "$QUERIES")
+h2_mean_us() {  # h2load's mean time per request in µs, for the body $1
+  h2load -n "$H2N" -c 1 -d "$1" -H 'content-type: application/grpc' -H 'te: trailers' \
+    "http://127.0.0.1:$PORT/scry.v1.SearchService/Search" 2>&1 |
+    awk '/^time for request:/ { v = $6; if (v ~ /us$/) m = v + 0; else if (v ~ /ms$/) m = v * 1000;
+                                 else m = v * 1000000 } END { print m + 0 }'
+}
+
 for round in $(seq "$ROUNDS"); do
   for v in "${ORDER[@]}"; do
     json=${VARIANTS[$v]}
@@ -75,6 +87,12 @@ for round in $(seq "$ROUNDS"); do
       --seconds "$SECONDS_PER" --warmup-seconds 1 --floor-seconds 0 --request-json "$json" \
       2>/dev/null | grep '"type":"search"' |
       sed "s|^{|{\"variant\":\"$v\",\"round\":$round,|" >>"$OUT/rounds.jsonl"
+    if command -v h2load >/dev/null && [ -n "$H2_QUERY" ]; then
+      "$SCRY_LOAD" --write-request-body "$OUT/body.bin" --query "$H2_QUERY" --query-type or \
+        --request-json "$json"
+      echo "{\"variant\":\"$v\",\"round\":$round,\"type\":\"h2load\",\"mean_us\":$(h2_mean_us "$OUT/body.bin")}" \
+        >>"$OUT/rounds.jsonl"
+    fi
   done
 done
 
@@ -82,14 +100,17 @@ python3 - "$OUT/rounds.jsonl" "${ORDER[@]}" <<'EOF'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 order = sys.argv[2:]
-def med(v, key):
-    xs = [r[key] for r in rows if r["variant"] == v]
-    return statistics.median(xs), min(xs), max(xs)
+def med(v, key, kind="search"):
+    xs = [r[key] for r in rows if r["variant"] == v and r["type"] == kind]
+    return (statistics.median(xs), min(xs), max(xs)) if xs else (0, 0, 0)
 plain = med("plain", "qps")[0]
-print("| variant | QPS median (min-max) | p50 µs | p99 µs | QPS / plain |")
-print("|---|---|---|---|---|")
+h2_plain = med("plain", "mean_us", "h2load")[0]
+print("| variant | QPS median (min-max) | p50 µs | p99 µs | QPS / plain | h2load mean µs (min-max) | h2load mean / plain |")
+print("|---|---:|---:|---:|---:|---:|---:|")
 for v in order:
     q, lo, hi = med(v, "qps")
+    h, hlo, hhi = med(v, "mean_us", "h2load")
     print(f"| {v} | {q:,.0f} ({lo:,.0f}-{hi:,.0f}) | {med(v, 'p50_us')[0]:,.0f} | "
-          f"{med(v, 'p99_us')[0]:,.0f} | {q / plain:.2f} |")
+          f"{med(v, 'p99_us')[0]:,.0f} | {q / plain:.2f} | {h:,.0f} ({hlo:,.0f}-{hhi:,.0f}) | "
+          f"{h / h2_plain if h2_plain else 0:.2f} |")
 EOF

@@ -94,6 +94,24 @@ bool EndsWord(char c) {
 
 using TypedFields = std::map<std::string, storage::FieldType, std::less<>>;
 
+// Reads the quoted text that starts at text[*i] (a '"') into *value, a
+// backslash escaping the next byte, and moves *i past the closing quote;
+// false if there is none (then *i is the end).
+bool ReadQuoted(std::string_view text, size_t* i, std::string* value) {
+  for (++*i; *i < text.size();) {
+    if (text[*i] == '\\' && *i + 1 < text.size()) {
+      value->push_back(text[*i + 1]);
+      *i += 2;
+    } else if (text[*i] == '"') {
+      ++*i;
+      return true;
+    } else {
+      value->push_back(text[(*i)++]);
+    }
+  }
+  return false;
+}
+
 // The value after "name:" of a typed field, which starts at text[*i] (just
 // past the colon): a quoted value (backslash escapes), a range from '[' or
 // '{' to the first ']' or '}', or the bytes up to whitespace or ')'
@@ -111,20 +129,9 @@ absl::StatusOr<std::string> LexTypedValue(std::string_view text, size_t name_sta
                                 name, ":a OR ", name, ":b)"));
   }
   if (text[j] == '"') {
-    bool closed = false;
-    for (++j; j < text.size();) {
-      if (text[j] == '\\' && j + 1 < text.size()) {
-        value.push_back(text[j + 1]);
-        j += 2;
-      } else if (text[j] == '"') {
-        closed = true;
-        ++j;
-        break;
-      } else {
-        value.push_back(text[j++]);
-      }
+    if (!ReadQuoted(text, &j, &value)) {
+      return ErrorAt(text, *i, "unterminated value: no closing '\"'");
     }
-    if (!closed) return ErrorAt(text, *i, "unterminated value: no closing '\"'");
   } else if (text[j] == '[' || text[j] == '{') {
     const size_t close = text.find_first_of("]}", j);
     if (close == std::string_view::npos) {
@@ -188,20 +195,9 @@ absl::StatusOr<std::vector<Token>> Lex(std::string_view text, const TypedFields*
     }
     std::string value;
     if (c == '"') {
-      bool closed = false;
-      for (++i; i < text.size();) {
-        if (text[i] == '\\' && i + 1 < text.size()) {
-          value.push_back(text[i + 1]);
-          i += 2;
-        } else if (text[i] == '"') {
-          closed = true;
-          ++i;
-          break;
-        } else {
-          value.push_back(text[i++]);
-        }
+      if (!ReadQuoted(text, &i, &value)) {
+        return ErrorAt(text, start, "unterminated phrase: no closing '\"'");
       }
-      if (!closed) return ErrorAt(text, start, "unterminated phrase: no closing '\"'");
       tokens.push_back({TokenKind::kPhrase, start, std::move(value)});
       continue;
     }
