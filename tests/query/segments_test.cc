@@ -22,6 +22,7 @@
 #include "indexer/builder.h"
 #include "indexer/inverter.h"
 #include "indexer/jsonl_reader.h"
+#include "indexer/schema.h"
 #include "indexer/segment.h"
 #include "query/deleted_docs.h"
 #include "query/planner.h"
@@ -39,12 +40,29 @@ using ::scry::testing::IsOk;
 using ::scry::testing::StatusIs;
 using ::scry::testing::TempDir;
 
+constexpr char kSchema[] = R"({"fields": {"kind": "keyword", "year": "int64"}})";
+
+// The bundled sample, each document with typed members derived from a hash
+// of its id (BulkOptions' schema): `kind` one or two of k0-k4 or none,
+// `year` 1990-2019 or none.
 std::vector<InputDocument> ReadSample() {
   auto reader = indexer::JsonlReader::Open(scry::testing::TestDataDir() + "/sample.jsonl", 1 << 24);
   EXPECT_THAT(reader, IsOk());
   std::vector<InputDocument> docs;
   InputDocument doc;
-  while ((*reader)->Next(&doc).ok()) docs.push_back(doc);
+  while ((*reader)->Next(&doc).ok()) {
+    const uint64_t h = storage::Fnv1a64(absl::StrCat(doc.id, "/typed"));
+    doc.typed.clear();
+    if (h % 7 != 0) {
+      InputDocument::Typed kind{"kind", {absl::StrCat("k", h % 5)}, {}};
+      if ((h >> 8) % 3 == 0) kind.keywords.push_back(absl::StrCat("k", (h >> 12) % 5));
+      doc.typed.push_back(std::move(kind));
+    }
+    if ((h >> 16) % 6 != 0) {
+      doc.typed.push_back({"year", {}, {static_cast<int64_t>(1990 + (h >> 20) % 30)}});
+    }
+    docs.push_back(doc);
+  }
   return docs;
 }
 
@@ -71,6 +89,12 @@ std::string Jsonl(const std::vector<InputDocument>& docs) {
     for (const auto& [name, value] : d.fields) {
       absl::StrAppend(&out, ",", JsonString(name), ":", JsonString(value));
     }
+    for (const InputDocument::Typed& t : d.typed) {
+      std::vector<std::string> values;
+      for (const std::string& k : t.keywords) values.push_back(JsonString(k));
+      for (const int64_t k : t.keys) values.push_back(absl::StrCat(k));
+      absl::StrAppend(&out, ",", JsonString(t.name), ":[", absl::StrJoin(values, ","), "]");
+    }
     out += "}\n";
   }
   return out;
@@ -90,6 +114,7 @@ indexer::BuildOptions BulkOptions(const std::string& input, const std::string& d
   options.common_terms = v.common_terms;
   options.pair_min_df = 2;
   options.pair_sample_bytes = 1 << 16;
+  options.schema = *indexer::Schema::ParseJson(kSchema);
   return options;
 }
 
@@ -382,7 +407,13 @@ TEST_P(SegmentsTest, LiveMixEqualsBulkBuildOfLiveDocuments) {
     ASSERT_THAT(doc, IsOk());
     std::vector<std::pair<std::string, std::string>> want = d.fields;
     indexer::OrderMembers(&want);
+    // The text members as given, then the typed ones as the bulk build stores them.
+    auto ref_doc = (*ref)->GetDocument(id);
+    ASSERT_THAT(ref_doc, IsOk());
+    for (size_t i = want.size(); i < ref_doc->fields.size(); ++i)
+      want.push_back(ref_doc->fields[i]);
     EXPECT_EQ(doc->fields, want) << id;
+    EXPECT_EQ(doc->fields.size(), d.fields.size() + d.typed.size()) << id;
   }
 
   std::vector<SearchRequest> requests = SampleQueries();
@@ -393,6 +424,36 @@ TEST_P(SegmentsTest, LiveMixEqualsBulkBuildOfLiveDocuments) {
   requests.emplace_back();
   requests.back().query = "tags:replaced live";
   CompareAll(live, **ref, requests);
+
+  // Typed clauses, filters, facets and sort read the segments' columns and
+  // keyword lists as the bulk build's, with the deletes masked.
+  for (const std::string text : {"president", "government OR market", "new york"}) {
+    for (int variant = 0; variant < 4; ++variant) {
+      SearchRequest req;
+      req.query = text;
+      req.top_k = 20;
+      req.ids_only = true;
+      req.exact_total_hits = true;
+      if (variant == 0) req.filter = "kind:k1 OR year:[2000 TO 2010]";
+      if (variant == 1) req.query = absl::StrCat("(", text, ") AND kind:k2 -year:>2015");
+      if (variant == 2) {
+        req.facets = {{"kind", 3, {}}, {"year", 0, {"[* TO 2000}", "[2000 TO *]"}}};
+      }
+      if (variant == 3) req.sort = {{"year", true}};
+      SCOPED_TRACE(absl::StrCat(req.query, " variant ", variant));
+      auto want = (*ref)->Search(req);
+      ASSERT_THAT(want, IsOk());
+      auto got = live.Search(req);
+      ASSERT_THAT(got, IsOk());
+      EXPECT_GT(want->total_hits, 0u);
+      ASSERT_NO_FATAL_FAILURE(ExpectSameHits(*got, *want, true));
+      EXPECT_EQ(got->facets, want->facets);
+      ASSERT_EQ(got->hits.size(), want->hits.size());
+      for (size_t i = 0; i < got->hits.size(); ++i) {
+        EXPECT_EQ(got->hits[i].sort_values, want->hits[i].sort_values);
+      }
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, SegmentsTest,
