@@ -17,8 +17,9 @@
 #
 #   ROUNDS=3 SECONDS=5 OUT=/tmp/typed bench/typed.sh [CORPUS.jsonl [QUERIES.tsv]]
 #
-# Prints, per variant, QPS and p50/p99 (median of the rounds, with min-max)
-# and the QPS over the plain query's; the raw scry-load JSON lines are in
+# Prints, per variant, QPS (median of the rounds, with min-max) and its QPS,
+# p50 and p99 over the plain query's (each ratio taken within a round, then
+# the median of the rounds with min-max); the raw scry-load JSON lines are in
 # OUT/rounds.jsonl. The independent client too: h2load (nghttp2-client), 1
 # connection, H2N requests (2000) of the first OR query of the file with the
 # variant's members, right after scry-load in each round: its mean latency.
@@ -100,17 +101,20 @@ python3 - "$OUT/rounds.jsonl" "${ORDER[@]}" <<'EOF'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 order = sys.argv[2:]
-def med(v, key, kind="search"):
-    xs = [r[key] for r in rows if r["variant"] == v and r["type"] == kind]
+def per_round(v, key, kind):
+    return {r["round"]: r[key] for r in rows if r["variant"] == v and r["type"] == kind}
+def stat(xs):
     return (statistics.median(xs), min(xs), max(xs)) if xs else (0, 0, 0)
-plain = med("plain", "qps")[0]
-h2_plain = med("plain", "mean_us", "h2load")[0]
-print("| variant | QPS median (min-max) | p50 µs | p99 µs | QPS / plain | h2load mean µs (min-max) | h2load mean / plain |")
+def value(v, key, kind="search"):
+    return stat(list(per_round(v, key, kind).values()))
+def ratio(v, key, kind="search"):  # within each round, over the plain query's
+    mine, plain = per_round(v, key, kind), per_round("plain", key, kind)
+    return stat([mine[k] / plain[k] for k in mine if plain.get(k)])
+print("| variant | QPS (min-max) | QPS / plain | p50 / plain | p99 / plain | h2load mean µs | h2load / plain |")
 print("|---|---:|---:|---:|---:|---:|---:|")
+fmt = lambda t, f: (f + " (" + f + "-" + f + ")") % t
 for v in order:
-    q, lo, hi = med(v, "qps")
-    h, hlo, hhi = med(v, "mean_us", "h2load")
-    print(f"| {v} | {q:,.0f} ({lo:,.0f}-{hi:,.0f}) | {med(v, 'p50_us')[0]:,.0f} | "
-          f"{med(v, 'p99_us')[0]:,.0f} | {q / plain:.2f} | {h:,.0f} ({hlo:,.0f}-{hhi:,.0f}) | "
-          f"{h / h2_plain if h2_plain else 0:.2f} |")
+    print(f"| {v} | {fmt(value(v, 'qps'), '%.0f')} | {fmt(ratio(v, 'qps'), '%.2f')} | "
+          f"{fmt(ratio(v, 'p50_us'), '%.2f')} | {fmt(ratio(v, 'p99_us'), '%.2f')} | "
+          f"{fmt(value(v, 'mean_us', 'h2load'), '%.0f')} | {fmt(ratio(v, 'mean_us', 'h2load'), '%.2f')} |")
 EOF
