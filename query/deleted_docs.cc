@@ -15,10 +15,8 @@ absl::StatusOr<std::shared_ptr<const DeletedDocs>> DeletedDocs::Create(std::vect
     return absl::InvalidArgumentError(absl::StrCat("deleted docid ", docids.back(),
                                                    " is not below the document count ", doc_count));
   }
-  std::shared_ptr<DeletedDocs> out(new DeletedDocs());
-  out->doc_count_ = doc_count;
-  out->bits_.assign((uint64_t{doc_count} + 63) / 64, 0);
-  for (const uint32_t d : docids) out->bits_[d >> 6] |= uint64_t{1} << (d & 63);
+  std::shared_ptr<DeletedDocs> out(new DeletedDocs(doc_count));
+  for (const uint32_t d : docids) out->bits_.Set(d);
   out->docids_ = std::move(docids);
   return std::shared_ptr<const DeletedDocs>(std::move(out));
 }

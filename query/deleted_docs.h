@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "query/doc_bitmap.h"
 
 namespace scry::query {
 
@@ -30,19 +31,16 @@ class DeletedDocs {
   static absl::StatusOr<std::shared_ptr<const DeletedDocs>> Create(std::vector<uint32_t> docids,
                                                                    uint32_t doc_count);
 
-  [[nodiscard]] bool Contains(uint32_t docid) const noexcept {
-    return docid < doc_count_ && ((bits_[docid >> 6] >> (docid & 63)) & 1) != 0;
-  }
+  [[nodiscard]] bool Contains(uint32_t docid) const noexcept { return bits_.Contains(docid); }
   // Ascending, without duplicates.
   [[nodiscard]] std::span<const uint32_t> docids() const noexcept { return docids_; }
   [[nodiscard]] size_t size() const noexcept { return docids_.size(); }
-  [[nodiscard]] uint32_t doc_count() const noexcept { return doc_count_; }
+  [[nodiscard]] uint32_t doc_count() const noexcept { return bits_.doc_count(); }
 
  private:
-  DeletedDocs() = default;
-  uint32_t doc_count_ = 0;
+  explicit DeletedDocs(uint32_t doc_count) : bits_(doc_count) {}
   std::vector<uint32_t> docids_;
-  std::vector<uint64_t> bits_;  // bit d: docid d is deleted
+  DocBitmap bits_;  // docid d is deleted
 };
 
 }  // namespace scry::query

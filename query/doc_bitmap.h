@@ -3,7 +3,8 @@
 // A set of docids of one shard or segment as a bitmap: what a search's
 // filter (SearchRequest::filter, and the typed clauses lifted out of the
 // query) evaluates to before the scored query runs, and the documents a
-// faceted search matched. The evaluators test Contains() where a document
+// faceted search matched, and a shard's deleted documents (DeletedDocs
+// keeps its bits in one). The evaluators test Contains() where a document
 // becomes a match, as they test the deleted documents (query/scorer.h,
 // ScoringContext::Excluded), so a filter costs one bit test per candidate
 // and keeps dynamic pruning.
@@ -32,11 +33,6 @@ class DocBitmap {
   // REQUIRES: docid < doc_count().
   void Set(uint32_t docid) noexcept { words_[docid >> 6] |= uint64_t{1} << (docid & 63); }
   [[nodiscard]] uint32_t doc_count() const noexcept { return doc_count_; }
-  [[nodiscard]] uint64_t Count() const noexcept {
-    uint64_t n = 0;
-    for (const uint64_t w : words_) n += static_cast<uint64_t>(std::popcount(w));
-    return n;
-  }
   // Set operations with a bitmap of the same doc_count.
   void And(const DocBitmap& other) noexcept {
     for (size_t i = 0; i < words_.size(); ++i) words_[i] &= other.words_[i];

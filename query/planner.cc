@@ -63,6 +63,16 @@ void LiftTypedClauses(QueryNode* root, QueryNode* filter) {
   }
 }
 
+// The names of `typed` (only the numeric and date ones if `numeric_only`),
+// comma-separated, for errors; what to do when there are none.
+std::string TypedFieldNames(const TypedFields& typed, bool numeric_only) {
+  std::vector<std::string> names;
+  for (const auto& [name, type] : typed) {
+    if (!numeric_only || storage::IsNumeric(type)) names.push_back(name);
+  }
+  return names.empty() ? "it has none: build it with --schema" : absl::StrJoin(names, ", ");
+}
+
 constexpr size_t kMaxFacets = 32;
 constexpr size_t kMaxSortFields = 8;
 constexpr size_t kMaxFacetRanges = 256;
@@ -230,16 +240,12 @@ absl::Status Planner::PlanSort(const SearchRequest& request, QueryPlan* plan) co
   for (const SortField& f : request.sort) {
     const auto it = typed_.find(f.field);
     if (it == typed_.end() || !storage::IsNumeric(it->second)) {
-      std::vector<std::string> names;
-      for (const auto& [name, type] : typed_) {
-        if (storage::IsNumeric(type)) names.push_back(name);
-      }
-      return absl::InvalidArgumentError(absl::StrCat(
-          "sort field '", f.field, "' is not a numeric or date field of the index (",
-          names.empty() ? "it has none: build it with --schema" : absl::StrJoin(names, ", "),
-          "; keyword fields cannot be sorted by yet)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("sort field '", f.field, "' is not a numeric or date field of the index (",
+                       TypedFieldNames(typed_, /*numeric_only=*/true),
+                       "; keyword fields cannot be sorted by yet)"));
     }
-    plan->sort.push_back({f.field, it->second, f.descending});
+    plan->sort.push_back({f.field, it->second});
     plan->sort_order.descending.push_back(f.descending);
   }
   if (!request.search_after.has_value()) return absl::OkStatus();
@@ -275,11 +281,9 @@ absl::Status Planner::PlanFacets(const SearchRequest& request, QueryPlan* plan) 
   for (const FacetRequest& f : request.facets) {
     const auto it = typed_.find(f.field);
     if (it == typed_.end()) {
-      std::vector<std::string> names;
-      for (const auto& [name, type] : typed_) names.push_back(name);
-      return absl::InvalidArgumentError(absl::StrCat(
-          "facet '", f.field, "' is not a typed field of the index (",
-          names.empty() ? "it has none: build it with --schema" : absl::StrJoin(names, ", "), ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("facet '", f.field, "' is not a typed field of the index (",
+                       TypedFieldNames(typed_, /*numeric_only=*/false), ")"));
     }
     QueryPlan::Facet facet{f, it->second, {}};
     if (it->second == storage::FieldType::kKeyword) {

@@ -25,7 +25,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -112,15 +111,14 @@ struct QueryPlan {
   };
   std::vector<Facet> facets;
   // A sorted search (SearchRequest::sort): the fields with their types, the
-  // order, and the search_after place in it (then `after` is inactive). A
-  // plan with a sort visits every match.
+  // order (each field's direction), and the search_after place in it (then
+  // `after` is inactive). A plan with a sort visits every match.
   struct SortKey {
     std::string field;
     storage::FieldType type = storage::FieldType::kInt64;
-    bool descending = false;
   };
   std::vector<SortKey> sort;
-  SortOrder sort_order;
+  SortOrder sort_order;  // one direction per entry of `sort`
   struct SortedAfter {
     std::vector<std::optional<int64_t>> keys;
     double score = 0;
@@ -141,9 +139,6 @@ struct QueryPlan {
   absl::flat_hash_map<std::string, double> idf;       // by FieldTermKey, every term
   bool parallel = false;                              // evaluate the shards on the thread pool
 };
-
-// The typed fields of an index by name (ParseOptions::typed_fields).
-using TypedFields = std::map<std::string, storage::FieldType, std::less<>>;
 
 struct PlannerOptions {
   ParseOptions parse;          // limits on query text

@@ -92,8 +92,6 @@ bool EndsWord(char c) {
   return IsSpace(c) || c == '(' || c == ')' || c == '"' || c == '~' || c == '^';
 }
 
-using TypedFields = std::map<std::string, storage::FieldType, std::less<>>;
-
 // Reads the quoted text that starts at text[*i] (a '"') into *value, a
 // backslash escaping the next byte, and moves *i past the closing quote;
 // false if there is none (then *i is the end).
@@ -158,9 +156,12 @@ absl::StatusOr<std::vector<Token>> Lex(std::string_view text, const TypedFields*
     const size_t start = i;
     const char c = text[i];
     if (typed != nullptr && !typed->empty()) {
-      // "name:" of a typed field: a value follows, not words.
-      const size_t colon = text.find(':', i);
-      if (colon != std::string_view::npos) {
+      // "name:" of a typed field: a value follows, not words. Only this
+      // word is looked at (a search to the next colon of the whole text
+      // would make lexing quadratic).
+      size_t colon = i;
+      while (colon < text.size() && !EndsWord(text[colon]) && text[colon] != ':') ++colon;
+      if (colon < text.size() && text[colon] == ':') {
         const std::string_view name = text.substr(i, colon - i);
         if (storage::IsFieldName(name) && typed->count(name) != 0) {
           i = colon + 1;

@@ -85,6 +85,9 @@ namespace scry::query {
 
 enum class DefaultOperator { kOr, kAnd };
 
+// The typed fields of an index by name (ParseOptions::typed_fields).
+using TypedFields = std::map<std::string, storage::FieldType, std::less<>>;
+
 struct ParseOptions {
   DefaultOperator default_operator = DefaultOperator::kOr;
   size_t max_query_bytes = 4096;
@@ -94,7 +97,7 @@ struct ParseOptions {
   const std::vector<std::string>* known_fields = nullptr;
   // The typed fields of the index (storage/doc_values.h), by name; null or
   // empty: none. `name:` of one of them takes a value, not words (below).
-  const std::map<std::string, storage::FieldType, std::less<>>* typed_fields = nullptr;
+  const TypedFields* typed_fields = nullptr;
 };
 
 // Parses and analyses `text`. The returned root is always a kBool node (a

@@ -354,7 +354,8 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
   const size_t end = std::min(candidates.size(), plan.keep);
   std::span<const ShardHit> page(candidates.data() + begin, std::max(begin, end) - begin);
   SCRY_ASSIGN_OR_RETURN(result.hits, FetchHits(plan, request, shards_, page, *base_->analyzers));
-  for (size_t i = 0; i < page.size() && i < result.hits.size() && !plan.sort.empty(); ++i) {
+  // A sorted search's hits carry their keys (FetchHits keeps the page's order).
+  for (size_t i = 0; i < result.hits.size() && !plan.sort.empty(); ++i) {
     for (size_t k = 0; k < plan.sort.size(); ++k) {
       const std::optional<int64_t>& key = page[i].sort_keys[k];
       result.hits[i].sort_values.push_back(

@@ -297,7 +297,9 @@ class SortedCollector {
     for (size_t i = 0; i < columns_.size(); ++i) {
       if (columns_[i] == nullptr) continue;
       const std::span<const int64_t> values = columns_[i]->values(docid);
-      if (!values.empty()) keys[i] = plan_.sort[i].descending ? values.back() : values.front();
+      if (!values.empty()) {
+        keys[i] = plan_.sort_order.descending[i] ? values.back() : values.front();
+      }
     }
     return keys;
   }

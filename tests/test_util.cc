@@ -21,6 +21,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "query/searcher.h"
 #include "rocksdb/db.h"
 #include "storage/coding.h"
 #include "storage/index_dir.h"
@@ -146,6 +147,17 @@ void WriteFile(const std::string& path, const std::string& contents) {
   ASSERT_TRUE(out.good()) << "cannot write " << path;
   out << contents;
   ASSERT_TRUE(out.good()) << "cannot write " << path;
+}
+
+absl::StatusOr<uint64_t> TotalHits(const std::string& index_dir, const std::string& query) {
+  auto searcher = query::Searcher::Open(index_dir, query::SearcherOptions());
+  if (!searcher.ok()) return searcher.status();
+  query::SearchRequest request;
+  request.query = query;
+  request.exact_total_hits = true;
+  auto result = (*searcher)->Search(request);
+  if (!result.ok()) return result.status();
+  return result->total_hits;
 }
 
 std::string ReadFile(const std::string& path) {

@@ -66,6 +66,10 @@ class TempDir {
 void WriteFile(const std::string& path, const std::string& contents);
 std::string ReadFile(const std::string& path);
 
+// The total hits of `query` (exact) in the index at `index_dir`, opened with
+// default options: the search errors or the open's.
+absl::StatusOr<uint64_t> TotalHits(const std::string& index_dir, const std::string& query);
+
 // The `n` most frequent words of the file at `path` (runs of ASCII letters,
 // lower-cased, 3 to 12 letters, none of `excluded`), most frequent first,
 // ties in byte order: the material of slow queries.
