@@ -138,7 +138,10 @@ absl::Status AddTypedMembers(
   doc->keywords.clear();
   doc->numeric.clear();
   doc->stored_typed.clear();
-  for (const auto& [name, type] : typed_fields) {
+  for (const auto& field : typed_fields) {
+    // Not a structured binding: clang (the fuzz build) cannot capture one in a lambda.
+    const std::string& name = field.first;
+    const storage::FieldType type = field.second;
     const auto member = std::find_if(typed.begin(), typed.end(),
                                      [&](const InputDocument::Typed& t) { return t.name == name; });
     if (member != typed.end()) doc->stored_typed.emplace_back(name, StoredText(*member, type));
