@@ -255,24 +255,51 @@ DocumentParser::DocumentParser() : impl_(std::make_unique<Impl>()) {}
 
 DocumentParser::~DocumentParser() = default;
 
-absl::Status DocumentParser::Parse(std::string* json, InputDocument* doc) {
-  doc->id.clear();
-  doc->fields.clear();
-  doc->typed.clear();
+namespace {
+
+// *json parsed by `dom` as one JSON object into *object.
+absl::Status ParseObject(simdjson::dom::parser& dom, std::string* json,
+                         simdjson::dom::object* object) {
   json->reserve(json->size() + simdjson::SIMDJSON_PADDING);
   simdjson::dom::element root;
   simdjson::error_code err =
-      impl_->dom.parse(json->data(), json->size(), /*realloc_if_needed=*/false).get(root);
+      dom.parse(json->data(), json->size(), /*realloc_if_needed=*/false).get(root);
   if (err == simdjson::UTF8_ERROR) return absl::InvalidArgumentError("invalid UTF-8");
   if (err != simdjson::SUCCESS) {
     return absl::InvalidArgumentError(
         absl::StrCat("malformed JSON: ", simdjson::error_message(err)));
   }
-  simdjson::dom::object object;
-  if (root.get(object) != simdjson::SUCCESS) {
+  if (root.get(*object) != simdjson::SUCCESS) {
     return absl::InvalidArgumentError(
         absl::StrCat("expected a JSON object, got ", TypeName(root.type())));
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> DocumentParser::ParseId(std::string* json) {
+  simdjson::dom::object object;
+  SCRY_RETURN_IF_ERROR(ParseObject(impl_->dom, json, &object));
+  for (simdjson::dom::key_value_pair kv : object) {
+    if (kv.key != "id") continue;
+    std::string_view id;
+    if (kv.value.get(id) != simdjson::SUCCESS) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("member \"id\" must be a string, got ", TypeName(kv.value.type())));
+    }
+    SCRY_RETURN_IF_ERROR(CheckId(id));
+    return std::string(id);
+  }
+  return absl::InvalidArgumentError("missing member \"id\"");
+}
+
+absl::Status DocumentParser::Parse(std::string* json, InputDocument* doc) {
+  doc->id.clear();
+  doc->fields.clear();
+  doc->typed.clear();
+  simdjson::dom::object object;
+  SCRY_RETURN_IF_ERROR(ParseObject(impl_->dom, json, &object));
   bool have_id = false;
   for (simdjson::dom::key_value_pair kv : object) {
     const std::string_view key = kv.key;

@@ -79,6 +79,10 @@ class DocumentParser {
   // Parses *json into *doc (doc->line untouched). *json's capacity may grow
   // (simdjson reads a little past the end), its text does not change.
   absl::Status Parse(std::string* json, InputDocument* doc);
+  // Only the id of the document *json (what a broker routes a write by):
+  // Parse's errors for a malformed object or a bad or missing id; the other
+  // members are not checked.
+  absl::StatusOr<std::string> ParseId(std::string* json);
 
   // The members that are typed fields (nullptr or an empty schema: none).
   // REQUIRES: *schema outlives the parser's use of it.

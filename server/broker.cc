@@ -16,6 +16,7 @@
 #include <tuple>
 #include <utility>
 
+#include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -27,9 +28,13 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "indexer/jsonl_reader.h"
+#include "scry/v1/index.grpc.pb.h"
 #include "scry/v1/search.grpc.pb.h"
 #include "server/convert.h"
+#include "server/index_service.h"
 #include "server/server.h"
+#include "storage/hash.h"
 
 namespace scry::server {
 namespace {
@@ -96,6 +101,7 @@ absl::StatusOr<std::set<std::string>> Resolve(const std::string& name, const std
 struct Backend {
   std::string address;
   std::unique_ptr<v1::SearchService::Stub> stub;
+  std::unique_ptr<v1::IndexService::Stub> writer;  // on the same channel
   std::atomic<int> outstanding{0};
   std::atomic<uint64_t> last_pick{0};  // Impl::turn when last picked
   bool described = false;              // a Describe (or TermStatistics) ever answered
@@ -103,6 +109,12 @@ struct Backend {
   // when picking a replica).
   std::atomic<bool> healthy{false};
   v1::DescribeResponse describe;
+  // The sequence of the last write it logged: its Describe's write_seq, then
+  // raised by the writes it takes through this broker.
+  std::atomic<uint64_t> write_seq{0};
+  // Below the highest write_seq of its group: it missed writes, and is
+  // neither searched nor written to (guarded by Impl::mu; for the log).
+  bool lagging = false;
 };
 
 namespace {
@@ -148,13 +160,67 @@ struct Broker::Impl final : public v1::SearchService::Service {
   std::map<std::string, std::shared_ptr<Backend>> backends;  // by address
   std::thread health_thread, resolve_thread;
 
+  // The live writes (scry.v1.IndexService), on the broker's port too.
+  struct WriteService final : public v1::IndexService::Service {
+    Impl* impl = nullptr;
+    grpc::Status Write(grpc::ServerContext* context, const v1::WriteRequest* request,
+                       v1::WriteResponse* response) override {
+      return impl->broker->Write(*request, impl->DeadlineOf(*context), response);
+    }
+    grpc::Status WriteStream(grpc::ServerContext* context,
+                             grpc::ServerReader<v1::WriteRequest>* reader,
+                             v1::WriteStreamResponse* response) override;
+    grpc::Status Refresh(grpc::ServerContext* context, const v1::RefreshRequest* /*request*/,
+                         v1::RefreshResponse* response) override {
+      return impl->broker->Refresh(impl->DeadlineOf(*context), response);
+    }
+    grpc::Status Commit(grpc::ServerContext* context, const v1::CommitRequest* /*request*/,
+                        v1::CommitResponse* response) override {
+      return impl->broker->Commit(impl->DeadlineOf(*context), response);
+    }
+  };
+  WriteService write_service;
+
+  // One write at a time per shard group (by its shards), so that every
+  // replica of a group logs this broker's writes in the same order.
+  absl::Mutex write_groups_mu;
+  std::map<std::set<uint32_t>, std::unique_ptr<absl::Mutex>> write_mus
+      ABSL_GUARDED_BY(write_groups_mu);
+
+  absl::Mutex* WriteMutex(const std::set<uint32_t>& shards) {
+    absl::MutexLock lock(&write_groups_mu);
+    std::unique_ptr<absl::Mutex>& m = write_mus[shards];
+    if (m == nullptr) m = std::make_unique<absl::Mutex>();
+    return m.get();
+  }
+
+  // The client's deadline, or default_deadline_ms from now.
+  absl::Time DeadlineOf(const grpc::ServerContext& context) const {
+    if (context.deadline() != std::chrono::system_clock::time_point::max()) {
+      return absl::FromChrono(context.deadline());
+    }
+    return absl::Now() + absl::Milliseconds(options.default_deadline_ms);
+  }
+
+  // The plan of a call, once the first health round is done (or by
+  // `deadline`).
+  Plan CurrentPlan(absl::Time deadline) {
+    absl::MutexLock lock(&mu);
+    mu.AwaitWithDeadline(absl::Condition(&checked_once), deadline);
+    return MakePlan(/*healthy_only=*/false);
+  }
+
   grpc::Status Search(grpc::ServerContext* context, const v1::SearchRequest* request,
                       v1::SearchResponse* response) override {
-    absl::Time deadline = absl::Now() + absl::Milliseconds(options.default_deadline_ms);
-    if (context->deadline() != std::chrono::system_clock::time_point::max()) {
-      deadline = absl::FromChrono(context->deadline());
-    }
-    return broker->Search(*request, deadline, response);
+    return broker->Search(*request, DeadlineOf(*context), response);
+  }
+  grpc::Status GetDocument(grpc::ServerContext* context, const v1::GetDocumentRequest* request,
+                           v1::GetDocumentResponse* response) override {
+    return broker->GetDocument(*request, DeadlineOf(*context), response);
+  }
+  grpc::Status Stats(grpc::ServerContext* context, const v1::StatsRequest* /*request*/,
+                     v1::StatsResponse* response) override {
+    return broker->Stats(DeadlineOf(*context), response);
   }
 
   // Adds a backend for each address not yet known, drops those no longer
@@ -174,8 +240,10 @@ struct Broker::Impl final : public v1::SearchService::Service {
       if (backends.count(address) > 0) continue;
       auto b = std::make_shared<Backend>();
       b->address = address;
-      b->stub = v1::SearchService::NewStub(
-          grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), channel_args));
+      const std::shared_ptr<grpc::Channel> channel =
+          grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), channel_args);
+      b->stub = v1::SearchService::NewStub(channel);
+      b->writer = v1::IndexService::NewStub(channel);
       backends.emplace(address, std::move(b));
     }
   }
@@ -230,6 +298,7 @@ struct Broker::Impl final : public v1::SearchService::Service {
     b.described = true;
     b.healthy = true;
     b.describe = *describe;
+    b.write_seq = describe->write_seq();
   }
 
   // One round of Describe calls to every backend, in parallel.
@@ -240,28 +309,17 @@ struct Broker::Impl final : public v1::SearchService::Service {
       for (const auto& [address, b] : backends) all.push_back(b);
     }
     const size_t n = all.size();
-    std::vector<grpc::ClientContext> contexts(n);
-    std::vector<v1::DescribeResponse> answers(n);
-    std::vector<grpc::Status> statuses(n);
     const v1::DescribeRequest request;
-    absl::Mutex done_mu;
-    size_t left = n;
-    const auto deadline = std::chrono::system_clock::now() +
-                          std::chrono::milliseconds(std::max(options.health_interval_ms, 1000));
-    for (size_t i = 0; i < n; ++i) {
-      contexts[i].set_deadline(deadline);
-      all[i]->stub->async()->Describe(&contexts[i], &request, &answers[i],
-                                      [&, i](grpc::Status status) {
-                                        absl::MutexLock lock(&done_mu);
-                                        statuses[i] = std::move(status);
-                                        --left;
-                                      });
-    }
-    {
-      absl::MutexLock lock(&done_mu);
-      done_mu.Await(absl::Condition(
-          +[](size_t* k) { return *k == 0; }, &left));
-    }
+    std::vector<v1::DescribeResponse> answers;
+    std::vector<grpc::Status> statuses;
+    CallEach(
+        all, std::vector<const v1::DescribeRequest*>(n, &request),
+        absl::Now() + absl::Milliseconds(std::max(options.health_interval_ms, 1000)),
+        [](Backend& b, grpc::ClientContext* context, const v1::DescribeRequest* in,
+           v1::DescribeResponse* out, std::function<void(grpc::Status)> done) {
+          b.stub->async()->Describe(context, in, out, std::move(done));
+        },
+        &answers, &statuses);
     absl::MutexLock lock(&mu);
     for (size_t i = 0; i < n; ++i) Update(*all[i], statuses[i], &answers[i]);
     checked_once = true;
@@ -290,6 +348,36 @@ struct Broker::Impl final : public v1::SearchService::Service {
     } while (Sleep(absl::Milliseconds(options.health_interval_ms)));
   }
 
+  // Calls `method` on every backend of `targets` (targets[i] with
+  // *requests[i]) in parallel, by `deadline`, and waits for every answer:
+  // (*responses)[i] and (*statuses)[i].
+  template <class Request, class Response, class Method>
+  static void CallEach(const std::vector<std::shared_ptr<Backend>>& targets,
+                       const std::vector<const Request*>& requests, absl::Time deadline,
+                       Method method, std::vector<Response>* responses,
+                       std::vector<grpc::Status>* statuses) {
+    const size_t n = targets.size();
+    std::vector<grpc::ClientContext> contexts(n);
+    responses->assign(n, Response());
+    statuses->assign(n, grpc::Status::OK);
+    absl::Mutex done_mu;
+    size_t left = n;
+    for (size_t i = 0; i < n; ++i) {
+      contexts[i].set_deadline(absl::ToChronoTime(deadline));
+      Backend& b = *targets[i];
+      b.outstanding.fetch_add(1);
+      method(b, &contexts[i], requests[i], &(*responses)[i], [&, i](grpc::Status status) {
+        targets[i]->outstanding.fetch_sub(1);
+        absl::MutexLock lock(&done_mu);
+        (*statuses)[i] = std::move(status);
+        --left;
+      });
+    }
+    absl::MutexLock lock(&done_mu);
+    done_mu.Await(absl::Condition(
+        +[](size_t* k) { return *k == 0; }, &left));
+  }
+
   // The groups to search: of the generation that covers the most shards with
   // healthy backends (then with any that ever answered, then the greatest
   // name: the newest), groups taken greedily, those with a healthy replica
@@ -303,6 +391,10 @@ struct Broker::Impl final : public v1::SearchService::Service {
       g.shards = std::set<uint32_t>(b->describe.shards().begin(), b->describe.shards().end());
       g.replicas.push_back(b);
     }
+    // A replica behind the others of its group in writes (write_seq) lacks
+    // acknowledged writes: left out, down or not, until it has them (a copy
+    // of an up-to-date replica's index directory, with its live/ log).
+    LeaveOutLagging(&by_key);
     Plan best;
     std::tuple<size_t, size_t, std::string> best_rank;
     for (auto& [key, groups] : by_key) {
@@ -337,6 +429,40 @@ struct Broker::Impl final : public v1::SearchService::Service {
       }
     }
     return best;
+  }
+
+  // Drops from each group the replicas whose write_seq is below the
+  // group's highest (of every replica that ever answered), logging changes.
+  void LeaveOutLagging(std::map<Key, std::map<std::set<uint32_t>, Group>>* by_key)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    std::map<std::pair<Key, std::set<uint32_t>>, uint64_t> highest;
+    for (const auto& [address, b] : backends) {
+      if (!b->described || b->describe.shards().empty()) continue;
+      uint64_t& h = highest[{KeyOf(b->describe), std::set<uint32_t>(b->describe.shards().begin(),
+                                                                    b->describe.shards().end())}];
+      h = std::max(h, b->write_seq.load());
+    }
+    for (auto& [key, groups] : *by_key) {
+      for (auto& [shards, g] : groups) {
+        const uint64_t h = highest[{key, shards}];
+        auto lags = [&](const std::shared_ptr<Backend>& b) {
+          const bool lagging = b->write_seq.load() < h;
+          if (lagging != b->lagging) {
+            Log(lagging
+                    ? absl::StrCat("backend ", b->address, " missed writes (write_seq ",
+                                   b->write_seq.load(), " < ", h, "): not used until it has them")
+                    : absl::StrCat("backend ", b->address, " has every write again"));
+            b->lagging = lagging;
+          }
+          return lagging;
+        };
+        g.replicas.erase(std::remove_if(g.replicas.begin(), g.replicas.end(), lags),
+                         g.replicas.end());
+      }
+      for (auto it = groups.begin(); it != groups.end();) {
+        it = it->second.replicas.empty() ? groups.erase(it) : std::next(it);
+      }
+    }
   }
 
   // One call to one replica for a group, alive until its callback ran.
@@ -526,6 +652,8 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(const BrokerOptions& optio
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &impl->port);
   builder.RegisterService(impl.get());
+  impl->write_service.impl = impl.get();
+  builder.RegisterService(&impl->write_service);
   impl->server = builder.BuildAndStart();
   if (impl->server == nullptr || impl->port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
@@ -552,12 +680,7 @@ grpc::Status Broker::Search(const v1::SearchRequest& request, absl::Time deadlin
                         "every shard (a filter is supported)");
   }
   Impl& impl = *impl_;
-  Plan plan;
-  {
-    absl::MutexLock lock(&impl.mu);
-    impl.mu.AwaitWithDeadline(absl::Condition(&impl.checked_once), deadline);
-    plan = impl.MakePlan(/*healthy_only=*/false);
-  }
+  Plan plan = impl.CurrentPlan(deadline);
   if (plan.groups.empty()) {
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no backend answered");
   }
@@ -667,6 +790,353 @@ grpc::Status Broker::Search(const v1::SearchRequest& request, absl::Time deadlin
       static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                 std::chrono::steady_clock::now() - start)
                                 .count()));
+  return grpc::Status::OK;
+}
+
+namespace {
+
+// The group of `plan` holding `shard`, or -1.
+int GroupOf(const Plan& plan, uint32_t shard) {
+  for (size_t g = 0; g < plan.groups.size(); ++g) {
+    if (plan.groups[g].shards.count(shard) > 0) return static_cast<int>(g);
+  }
+  return -1;
+}
+
+void SetResult(v1::OperationResult* result, grpc::StatusCode code, const std::string& message) {
+  result->set_code(absl::StatusCodeToString(static_cast<absl::StatusCode>(code)));
+  result->set_message(message);
+}
+
+}  // namespace
+
+grpc::Status Broker::Write(const v1::WriteRequest& request, absl::Time deadline,
+                           v1::WriteResponse* response) const {
+  Impl& impl = *impl_;
+  const Plan plan = impl.CurrentPlan(deadline);
+  const uint32_t num_shards = plan.index.num_shards();
+  if (num_shards == 0) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no backend answered");
+  for (int i = 0; i < request.ops_size(); ++i) response->add_results();
+  // Route each operation by its id to its shard's group (a document that
+  // has no usable id is refused here, in the servers' words).
+  thread_local indexer::DocumentParser parser;
+  std::map<int, std::vector<int>> routed;  // group -> operations, in request order
+  for (int i = 0; i < request.ops_size(); ++i) {
+    const v1::Operation& op = request.ops(i);
+    v1::OperationResult* result = response->mutable_results(i);
+    std::string id;
+    if (op.has_delete_()) {
+      id = op.delete_().id();
+    } else if (op.has_upsert()) {
+      std::string json =
+          op.upsert().document().empty() ? op.upsert().document_bytes() : op.upsert().document();
+      absl::StatusOr<std::string> parsed = parser.ParseId(&json);
+      if (!parsed.ok()) {
+        SetResult(result, grpc::StatusCode::INVALID_ARGUMENT,
+                  std::string(parsed.status().message()));
+        continue;
+      }
+      id = *std::move(parsed);
+    } else {
+      SetResult(result, grpc::StatusCode::INVALID_ARGUMENT,
+                "an operation without upsert or delete");
+      continue;
+    }
+    const uint32_t shard = storage::ShardForId(id, num_shards);
+    const int g = GroupOf(plan, shard);
+    if (g < 0) {
+      SetResult(result, grpc::StatusCode::UNAVAILABLE,
+                absl::StrCat("shard ", shard, " of ", num_shards, " is served by no backend"));
+      continue;
+    }
+    routed[g].push_back(i);
+  }
+  // Each group's operations to each of its writable replicas that is up,
+  // one write per group at a time (groups locked in the plan's order).
+  struct GroupWrite {
+    int group;
+    v1::WriteRequest request;
+    std::vector<size_t> targets;  // positions in `targets` below
+    size_t needed = 0;
+  };
+  std::vector<GroupWrite> writes;
+  std::vector<std::shared_ptr<Backend>> targets;
+  std::vector<const v1::WriteRequest*> requests;
+  std::vector<absl::Mutex*> locks;
+  for (const auto& [g, ops] : routed) {
+    const Group& group = plan.groups[g];
+    std::vector<std::shared_ptr<Backend>> writable, up;
+    for (const auto& b : group.replicas) {
+      if (!b->describe.writable()) continue;
+      writable.push_back(b);
+      if (b->healthy) up.push_back(b);
+    }
+    const size_t needed = impl.options.write_acks == 0
+                              ? writable.size()
+                              : static_cast<size_t>(impl.options.write_acks);
+    std::string refusal;
+    grpc::StatusCode code = grpc::StatusCode::UNAVAILABLE;
+    if (writable.empty()) {
+      code = grpc::StatusCode::FAILED_PRECONDITION;
+      refusal = absl::StrCat("the servers of shards ", ShardList(group.shards),
+                             " take no writes (--read-only)");
+    } else if (up.size() < needed || up.empty()) {
+      refusal =
+          absl::StrCat("shards ", ShardList(group.shards), ": ", up.size(), " of ", writable.size(),
+                       " replicas are up, --write-acks needs ", std::max<size_t>(needed, 1));
+    }
+    if (!refusal.empty()) {
+      for (const int i : ops) SetResult(response->mutable_results(i), code, refusal);
+      continue;
+    }
+    GroupWrite& w = writes.emplace_back();
+    w.group = g;
+    w.needed = std::max<size_t>(needed, 1);
+    w.request.set_sync(request.sync());
+    for (const int i : ops) *w.request.add_ops() = request.ops(i);
+    for (const auto& b : up) {
+      w.targets.push_back(targets.size());
+      targets.push_back(b);
+    }
+    locks.push_back(impl.WriteMutex(group.shards));
+  }
+  for (const GroupWrite& w : writes) {
+    for (size_t k = 0; k < w.targets.size(); ++k) requests.push_back(&w.request);
+  }
+  for (absl::Mutex* m : locks) m->Lock();  // in the order of the groups' shards: no deadlock
+  std::vector<v1::WriteResponse> answers;
+  std::vector<grpc::Status> statuses;
+  Impl::CallEach(
+      targets, requests, deadline,
+      [](Backend& b, grpc::ClientContext* context, const v1::WriteRequest* in,
+         v1::WriteResponse* out, std::function<void(grpc::Status)> done) {
+        b.writer->async()->Write(context, in, out, std::move(done));
+      },
+      &answers, &statuses);
+  // A replica's write_seq is raised by what it logged (one that failed the
+  // call stays behind, so that searches leave it out).
+  for (size_t t = 0; t < targets.size(); ++t) {
+    if (!statuses[t].ok()) continue;
+    uint64_t seq = 0;
+    for (const v1::OperationResult& r : answers[t].results()) {
+      if (r.code() == "OK") seq = std::max<uint64_t>(seq, r.seq());
+    }
+    if (seq > targets[t]->write_seq.load()) targets[t]->write_seq.store(seq);
+  }
+  for (auto it = locks.rbegin(); it != locks.rend(); ++it) (*it)->Unlock();
+  // Each operation: OK once `needed` replicas logged it; a refusal all
+  // replicas agree on as they said it; else UNAVAILABLE with their errors.
+  for (const GroupWrite& w : writes) {
+    const std::vector<int>& ops = routed[w.group];
+    for (size_t j = 0; j < ops.size(); ++j) {
+      size_t acks = 0;
+      uint64_t seq = 0;
+      const v1::OperationResult* refused = nullptr;
+      std::vector<std::string> errors;
+      for (const size_t t : w.targets) {
+        if (!statuses[t].ok()) {
+          errors.push_back(absl::StrCat(targets[t]->address, ": ", statuses[t].error_message()));
+          continue;
+        }
+        if (answers[t].results_size() != static_cast<int>(ops.size())) {
+          errors.push_back(absl::StrCat(targets[t]->address, ": ", answers[t].results_size(),
+                                        " results for ", ops.size(), " operations"));
+          continue;
+        }
+        const v1::OperationResult& r = answers[t].results(static_cast<int>(j));
+        if (r.code() == "OK") {
+          if (acks++ == 0) seq = r.seq();
+        } else {
+          refused = &r;
+          errors.push_back(absl::StrCat(targets[t]->address, ": ", r.code(), ": ", r.message()));
+        }
+      }
+      v1::OperationResult* result = response->mutable_results(ops[j]);
+      if (acks >= w.needed) {
+        result->set_code("OK");
+        result->set_seq(seq);
+      } else if (acks == 0 && refused != nullptr && errors.size() == w.targets.size()) {
+        *result = *refused;  // every replica refused it (the document's fault)
+      } else {
+        SetResult(result, grpc::StatusCode::UNAVAILABLE,
+                  absl::StrCat("logged by ", acks, " of the ", w.needed, " replicas of shards ",
+                               ShardList(plan.groups[w.group].shards),
+                               " required: ", absl::StrJoin(errors, "; ")));
+      }
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status Broker::Impl::WriteService::WriteStream(grpc::ServerContext* context,
+                                                     grpc::ServerReader<v1::WriteRequest>* reader,
+                                                     v1::WriteStreamResponse* response) {
+  v1::WriteRequest batch;
+  uint64_t index = 0;
+  while (reader->Read(&batch)) {
+    v1::WriteResponse answer;
+    grpc::Status status = impl->broker->Write(batch, impl->DeadlineOf(*context), &answer);
+    if (!status.ok()) return status;
+    for (const v1::OperationResult& r : answer.results()) {
+      if (r.code() == "OK") {
+        response->set_accepted(response->accepted() + 1);
+      } else {
+        response->set_refused(response->refused() + 1);
+        if (response->failures_size() < IndexService::kMaxListedFailures) {
+          v1::OperationFailure* f = response->add_failures();
+          f->set_index(index);
+          f->set_code(r.code());
+          f->set_message(r.message());
+        }
+      }
+      ++index;
+    }
+  }
+  return grpc::Status::OK;
+}
+
+namespace {
+
+// The writable replicas of every group of `plan` that are up.
+std::vector<std::shared_ptr<Backend>> WritableReplicas(const Plan& plan) {
+  std::vector<std::shared_ptr<Backend>> out;
+  for (const Group& g : plan.groups) {
+    for (const auto& b : g.replicas) {
+      if (b->describe.writable() && b->healthy) out.push_back(b);
+    }
+  }
+  return out;
+}
+
+// The first failure of `statuses`, naming its backend; OK if none.
+grpc::Status FirstFailure(const std::vector<std::shared_ptr<Backend>>& targets,
+                          const std::vector<grpc::Status>& statuses) {
+  for (size_t i = 0; i < statuses.size(); ++i) {
+    if (!statuses[i].ok()) {
+      return grpc::Status(statuses[i].error_code(),
+                          absl::StrCat(targets[i]->address, ": ", statuses[i].error_message()));
+    }
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+grpc::Status Broker::Refresh(absl::Time deadline, v1::RefreshResponse* response) const {
+  const std::vector<std::shared_ptr<Backend>> targets =
+      WritableReplicas(impl_->CurrentPlan(deadline));
+  if (targets.empty()) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no writable backend is up");
+  }
+  const v1::RefreshRequest request;
+  std::vector<v1::RefreshResponse> answers;
+  std::vector<grpc::Status> statuses;
+  Impl::CallEach(
+      targets, std::vector<const v1::RefreshRequest*>(targets.size(), &request), deadline,
+      [](Backend& b, grpc::ClientContext* context, const v1::RefreshRequest* in,
+         v1::RefreshResponse* out, std::function<void(grpc::Status)> done) {
+        b.writer->async()->Refresh(context, in, out, std::move(done));
+      },
+      &answers, &statuses);
+  for (const v1::RefreshResponse& a : answers)
+    response->set_applied(response->applied() + a.applied());
+  return FirstFailure(targets, statuses);
+}
+
+grpc::Status Broker::Commit(absl::Time deadline, v1::CommitResponse* response) const {
+  const std::vector<std::shared_ptr<Backend>> targets =
+      WritableReplicas(impl_->CurrentPlan(deadline));
+  if (targets.empty()) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no writable backend is up");
+  }
+  const v1::CommitRequest request;
+  std::vector<v1::CommitResponse> answers;
+  std::vector<grpc::Status> statuses;
+  Impl::CallEach(
+      targets, std::vector<const v1::CommitRequest*>(targets.size(), &request), deadline,
+      [](Backend& b, grpc::ClientContext* context, const v1::CommitRequest* in,
+         v1::CommitResponse* out, std::function<void(grpc::Status)> done) {
+        b.writer->async()->Commit(context, in, out, std::move(done));
+      },
+      &answers, &statuses);
+  response->set_last_seq(0);  // each server's log has its own sequence
+  return FirstFailure(targets, statuses);
+}
+
+grpc::Status Broker::GetDocument(const v1::GetDocumentRequest& request, absl::Time deadline,
+                                 v1::GetDocumentResponse* response) const {
+  Impl& impl = *impl_;
+  Plan plan = impl.CurrentPlan(deadline);
+  const uint32_t num_shards = plan.index.num_shards();
+  if (num_shards == 0) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no backend answered");
+  const uint32_t shard = storage::ShardForId(request.id(), num_shards);
+  const int g = GroupOf(plan, shard);
+  if (g < 0) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        absl::StrCat("shard ", shard, " of ", num_shards,
+                                     " (the document's) is served by no backend"));
+  }
+  std::vector<Group> one = {std::move(plan.groups[g])};
+  std::vector<v1::GetDocumentResponse> answers;
+  std::vector<grpc::Status> statuses;
+  impl.CallGroups(
+      one, request, deadline,
+      [](auto* async, auto* context, auto* in, auto* out, std::function<void(grpc::Status)> done) {
+        async->GetDocument(context, in, out, std::move(done));
+      },
+      std::function<grpc::Status(Backend&, const v1::GetDocumentResponse&)>(), &answers, &statuses);
+  if (statuses[0].ok()) *response = std::move(answers[0]);
+  return statuses[0];
+}
+
+grpc::Status Broker::Stats(absl::Time deadline, v1::StatsResponse* response) const {
+  Impl& impl = *impl_;
+  Plan plan = impl.CurrentPlan(deadline);
+  if (plan.groups.empty()) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no backend answered");
+  }
+  const v1::StatsRequest request;
+  std::vector<v1::StatsResponse> answers;
+  std::vector<grpc::Status> statuses;
+  impl.CallGroups(
+      plan.groups, request, deadline,
+      [](auto* async, auto* context, auto* in, auto* out, std::function<void(grpc::Status)> done) {
+        async->Stats(context, in, out, std::move(done));
+      },
+      std::function<grpc::Status(Backend&, const v1::StatsResponse&)>(), &answers, &statuses);
+  std::set<uint32_t> missing = plan.missing;
+  for (size_t g = 0; g < statuses.size(); ++g) {
+    if (!statuses[g].ok())
+      missing.insert(plan.groups[g].shards.begin(), plan.groups[g].shards.end());
+  }
+  if (!missing.empty()) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        absl::StrCat("shards ", ShardList(missing), " of ", plan.index.num_shards(),
+                                     " are served by no backend"));
+  }
+  // The index's figures: sums over one replica of each group; the settings
+  // from the first. Per-process figures (methods, connections, reloads) are
+  // each server's own and left out.
+  for (v1::StatsResponse& a : answers) {
+    if (response->language().empty()) {
+      response->set_language(a.language());
+      response->set_stopwords(a.stopwords());
+      *response->mutable_fields() = a.fields();
+      *response->mutable_typed_fields() = a.typed_fields();
+      response->set_generation(a.generation());
+    }
+    response->set_docs(response->docs() + a.docs());
+    response->set_terms(response->terms() + a.terms());
+    response->set_postings(response->postings() + a.postings());
+    response->set_bytes_on_disk(response->bytes_on_disk() + a.bytes_on_disk());
+    response->set_live_segments(response->live_segments() + a.live_segments());
+    response->set_deleted_docs(response->deleted_docs() + a.deleted_docs());
+    response->set_merges(response->merges() + a.merges());
+    response->set_searches_in_flight(response->searches_in_flight() + a.searches_in_flight());
+    for (v1::ShardStats& s : *a.mutable_shards()) *response->add_shards() = std::move(s);
+  }
+  std::sort(response->mutable_shards()->begin(), response->mutable_shards()->end(),
+            [](const v1::ShardStats& a, const v1::ShardStats& b) { return a.shard() < b.shard(); });
   return grpc::Status::OK;
 }
 

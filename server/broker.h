@@ -41,9 +41,15 @@
 // (getaddrinfo on a worker thread, again every resolve_interval_s: new
 // addresses are added, vanished ones dropped once their calls are done).
 //
+// GetDocument goes to the group of the document's shard, Stats to every
+// group (summed). Live writes (IndexService) are routed by id to every
+// writable replica of the document's group that is up and in sync (equal
+// DescribeResponse.write_seq: a replica behind its group is left out of
+// searches and writes); docs/ARCHITECTURE.md "Broker".
+//
 // Not yet: query-then-fetch (each backend fetches stored fields and
 // snippets of its own offset + top_k best hits; the broker keeps the page),
-// GetDocument/Stats/writes, tokens to the backends, the HTTP API.
+// tokens to the backends, the HTTP API.
 //
 // Thread safety: Search may be called concurrently; Start/Wait/Shutdown
 // from one controlling thread.
@@ -57,6 +63,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/support/status.h"
+#include "scry/v1/index.pb.h"
 #include "scry/v1/search.pb.h"
 
 namespace scry::server {
@@ -76,6 +83,11 @@ struct BrokerOptions {
   int health_interval_ms = 1000;
   // dns: backends are resolved again this often.
   int resolve_interval_s = 10;
+  // Replicas of a shard group that must log a write before it is
+  // acknowledged (and that must be up for it to be tried); 0: every
+  // writable replica of the group in sync. A write goes to every replica up
+  // and in sync either way.
+  int write_acks = 1;
 };
 
 class Broker {
@@ -94,6 +106,25 @@ class Broker {
   // method calls this).
   grpc::Status Search(const v1::SearchRequest& request, absl::Time deadline,
                       v1::SearchResponse* response) const;
+
+  // Live writes (scry.v1.IndexService through the broker): each operation
+  // routed by its id (storage::ShardForId) to its shard's group and logged
+  // by every writable replica of it that is up and in sync; OK once
+  // write_acks of them have. One write at a time per group, so that its
+  // replicas log this broker's writes in one order.
+  grpc::Status Write(const v1::WriteRequest& request, absl::Time deadline,
+                     v1::WriteResponse* response) const;
+  // Refresh / Commit on every writable replica that is up; the first
+  // failure, naming its backend. applied: summed; last_seq: 0 (each server's
+  // log has its own sequence).
+  grpc::Status Refresh(absl::Time deadline, v1::RefreshResponse* response) const;
+  grpc::Status Commit(absl::Time deadline, v1::CommitResponse* response) const;
+  // The document from a replica of the group of its shard.
+  grpc::Status GetDocument(const v1::GetDocumentRequest& request, absl::Time deadline,
+                           v1::GetDocumentResponse* response) const;
+  // The index's figures summed over a replica of each group (UNAVAILABLE
+  // while a shard is not covered); the per-process ones left out.
+  grpc::Status Stats(absl::Time deadline, v1::StatsResponse* response) const;
 
   // Blocks until Shutdown() is called from another thread.
   void Wait();

@@ -33,6 +33,8 @@ class IndexService final : public RawService {
   // while the index loads (every call UNAVAILABLE until SetWriter).
   IndexService(const SearchService* calls, const IndexServiceOptions& options);
   void SetWriter(LiveWriter* writer) { writer_.store(writer, std::memory_order_release); }
+  // The writer set; null before SetWriter (or with read_only).
+  LiveWriter* writer() const { return writer_.load(std::memory_order_acquire); }
 
   // The typed methods; `context` as in SearchService. The token is checked
   // by the callers (RunCall), not here.

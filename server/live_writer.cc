@@ -1,12 +1,14 @@
 // File: server/live_writer.cc
 #include "server/live_writer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <string_view>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "storage/coding.h"
 #include "storage/hash.h"
 #include "storage/index_dir.h"
@@ -183,6 +185,17 @@ absl::Status CheckId(std::string_view id) {
 
 }  // namespace
 
+absl::Status LiveWriter::CheckServed(std::string_view id) const {
+  const uint32_t shard = storage::ShardForId(id, options_.num_shards);
+  if (std::binary_search(options_.shards.begin(), options_.shards.end(), shard)) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "document \"", std::string(id), "\" belongs to shard ", shard, " of ", options_.num_shards,
+      ", which this server does not serve (shards ", absl::StrJoin(options_.shards, ","),
+      "): write through a broker (scry broker) or a server of that shard"));
+}
+
 absl::Status LiveWriter::Write(std::vector<WriteOp>* ops, bool sync,
                                std::vector<absl::Status>* results, uint64_t* first_seq) {
   // Parsed outside any lock; one parser per thread (it keeps its buffers).
@@ -203,6 +216,7 @@ absl::Status LiveWriter::Write(std::vector<WriteOp>* ops, bool sync,
       (*results)[i] = CheckId(in.id);
       op.doc.id = in.id;
     }
+    if ((*results)[i].ok() && !options_.shards.empty()) (*results)[i] = CheckServed(op.doc.id);
     if (!(*results)[i].ok()) continue;
     records.push_back(EncodeOp(op.kind, op.doc));
     valid.push_back(std::move(op));

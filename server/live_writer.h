@@ -69,6 +69,11 @@ struct LiveWriterOptions {
   // The index's typed fields (its MANIFEST's schema): upserts are parsed
   // with it, so a bad typed value is refused when written.
   indexer::Schema schema;
+  // The shards this server serves (`scry serve --shards`), ascending; empty:
+  // every shard. A document of another shard (storage::ShardForId) is
+  // refused alone with FailedPrecondition: its writes belong to the servers
+  // of its shard, where a broker (`scry broker`) routes them.
+  std::vector<uint32_t> shards;
 };
 
 // One operation as a client sends it.
@@ -88,7 +93,8 @@ class LiveWriter {
 
   // Validates every operation; appends the valid ones as one batch, synced
   // if `sync` or the policy is kAlways. (*results)[i] is OK or why ops[i]
-  // was refused (InvalidArgument, the builder's reason). An error return
+  // was refused (InvalidArgument, the builder's reason; FailedPrecondition
+  // for a document of a shard not served here). An error return
   // means nothing of the batch was logged: FailedPrecondition while a bulk
   // build of the index runs, or the log's error. *first_seq is the sequence
   // of the first logged operation (the others follow in request order).
@@ -116,6 +122,8 @@ class LiveWriter {
  private:
   LiveWriter(const LiveWriterOptions& options, std::unique_ptr<storage::WriteLog> log);
   void SyncLoop();
+  // OK if `id` routes to a served shard (options_.shards is not empty).
+  absl::Status CheckServed(std::string_view id) const;
 
   const LiveWriterOptions options_;
   std::unique_ptr<storage::WriteLog> log_;

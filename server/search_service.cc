@@ -374,7 +374,8 @@ grpc::Status SearchService::Reload(const CallContext* /*context*/,
 
 namespace {
 
-void Describe(const query::Searcher& searcher, bool writable, v1::DescribeResponse* response) {
+void Describe(const query::Searcher& searcher, const SearchServiceOptions& options,
+              v1::DescribeResponse* response) {
   const query::IndexInfo& info = searcher.info();
   response->set_generation(info.generation);
   response->set_num_shards(info.num_shards);
@@ -383,7 +384,8 @@ void Describe(const query::Searcher& searcher, bool writable, v1::DescribeRespon
   std::string settings = absl::StrCat(info.language, "\n", info.stopwords, "\n", info.num_shards);
   for (const std::string& field : info.fields) absl::StrAppend(&settings, "\n", field);
   response->set_settings_digest(absl::StrFormat("%016x", storage::Fnv1a64(settings)));
-  response->set_writable(writable);
+  response->set_writable(options.writable);
+  if (options.write_seq) response->set_write_seq(options.write_seq());
 }
 
 }  // namespace
@@ -393,7 +395,7 @@ grpc::Status SearchService::Describe(const CallContext* /*context*/,
                                      v1::DescribeResponse* response) const {
   LiveIndex* index = index_.load(std::memory_order_acquire);
   if (index == nullptr) return Loading();
-  server::Describe(*index->Acquire(), options_.writable, response);
+  server::Describe(*index->Acquire(), options_, response);
   return grpc::Status::OK;
 }
 
@@ -412,7 +414,7 @@ grpc::Status SearchService::TermStatistics(const CallContext* context,
   absl::StatusOr<query::PlanStatistics> stats = searcher->Statistics(*q);
   if (!stats.ok()) return ToGrpc(stats.status());
   ToProto(*stats, response->mutable_statistics());
-  server::Describe(*searcher, options_.writable, response->mutable_server());
+  server::Describe(*searcher, options_, response->mutable_server());
   return grpc::Status::OK;
 }
 

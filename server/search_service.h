@@ -64,6 +64,9 @@ struct SearchServiceOptions {
   GrpcApi api = GrpcApi::kCallback;
   // Whether the server takes live writes (DescribeResponse.writable).
   bool writable = false;
+  // The sequence of the last live write logged (DescribeResponse.write_seq);
+  // empty: 0.
+  std::function<uint64_t()> write_seq;
   // Deadline of a search whose client set none; 0: none (max_deadline_ms
   // still applies). At most max_deadline_ms when that is set.
   int default_deadline_ms = 10000;

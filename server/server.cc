@@ -422,10 +422,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   // Listen first, answering UNAVAILABLE (health: NOT_SERVING) while the
   // index opens, so that probes see a loading server rather than a closed
   // port; then open the index and switch to SERVING.
-  // A server of some shards takes no writes: they are routed by id to every
-  // shard, and a write through a broker comes later (issue 20).
-  const bool read_only = options.read_only || !options.searcher.shards.empty();
+  // A server of some shards takes the writes of documents of those shards
+  // (a broker routes each by its id; others are refused per operation).
+  const bool read_only = options.read_only;
   service.writable = !read_only;
+  service.write_seq = [state = impl.get()]() -> uint64_t {
+    LiveWriter* writer = state->index_service->writer();
+    return writer == nullptr ? 0 : writer->log()->next_seq() - 1;
+  };
   impl->service = std::make_unique<SearchService>(nullptr, service);
   IndexServiceOptions writes;
   writes.read_only = read_only;
@@ -528,6 +532,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     LiveWriterOptions writer;
     writer.index_dir = options.index_dir;
     writer.num_shards = impl->index->Acquire()->info().num_shards;
+    writer.shards = options.searcher.shards;
     writer.sync = options.wal_sync;
     writer.sync_interval_ms = options.wal_sync_interval_ms;
     writer.apply = options.apply;

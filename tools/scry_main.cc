@@ -4,6 +4,7 @@
 //   scry index  --input FILE.jsonl [--input ...] --index DIR [--shards N] ...
 //   scry serve  --index DIR [--listen HOST:PORT] ...
 //   scry broker --backends HOST:PORT|dns:NAME:PORT,... [--listen HOST:PORT] [--hedge-after-ms N]
+//               [--write-acks N|all]
 //   scry search (--index DIR | --server HOST:PORT) [--top-k K] QUERY
 //   scry write  --server HOST:PORT FILE.jsonl...   (live writes)
 //   scry delete --server HOST:PORT ID...
@@ -193,6 +194,15 @@ int main(int argc, char** argv) {
                    "Resolve dns: backends again this often")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  broker_cmd
+      ->add_option_function<std::string>(
+          "--write-acks",
+          [&broker](const std::string& value) {
+            broker.write_acks = value == "all" ? 0 : std::stoi(value);
+          },
+          "Replicas of a shard group that must log a write before it is acknowledged: N, or "
+          "all (default 1)")
+      ->check(CLI::IsMember({"all"}) | CLI::Range(1, 1000));
 
   CLI::App* serve_cmd = app.add_subcommand("serve", "Serve an index over gRPC");
   serve_cmd->add_option("--index", serve.index_dir, "Index directory")->required();

@@ -6,15 +6,18 @@
 # SIGTERM) stops them all.
 #
 #   deploy/local/run.sh --index DIR [--servers N] [--replicas R] [--listen HOST:PORT]
-#                       [--scry BIN] [-- BROKER_FLAGS...]
+#                       [--writable] [--scry BIN] [-- BROKER_FLAGS...]
 #
 # The index is a whole index (scry index --shards S); every replica of
 # group i of N serves shards i, i + N, i + 2N, ... (N at most S). R defaults
-# to $REPLICAS, else 1. Flags after -- go to the broker (--hedge-after-ms
-# 50). The servers pick free ports; logs and port files go to a temporary
-# directory named on start.
+# to $REPLICAS, else 1. The servers share DIR read-only (--read-only); with
+# --writable each gets its own copy of DIR (a write-ahead log is one
+# server's) and takes live writes, which the broker routes. Flags after --
+# go to the broker (--hedge-after-ms 50, --write-acks all). The servers pick
+# free ports; logs, port files and copies go to a temporary directory named
+# on start.
 set -euo pipefail
-INDEX="" SERVERS=2 REPLICAS=${REPLICAS:-1} LISTEN=127.0.0.1:7800 BROKER_FLAGS=()
+INDEX="" SERVERS=2 REPLICAS=${REPLICAS:-1} LISTEN=127.0.0.1:7800 BROKER_FLAGS=() WRITABLE=0
 SCRY=${SCRY:-$(dirname "$0")/../../build/tools/scry}
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -23,8 +26,9 @@ while [ $# -gt 0 ]; do
     --replicas) REPLICAS=$2; shift 2 ;;
     --listen) LISTEN=$2; shift 2 ;;
     --scry) SCRY=$2; shift 2 ;;
+    --writable) WRITABLE=1; shift ;;
     --) shift; BROKER_FLAGS=("$@"); break ;;
-    *) echo "usage: $0 --index DIR [--servers N] [--replicas R] [--listen HOST:PORT] [--scry BIN] [-- BROKER_FLAGS...]" >&2
+    *) echo "usage: $0 --index DIR [--servers N] [--replicas R] [--listen HOST:PORT] [--writable] [--scry BIN] [-- BROKER_FLAGS...]" >&2
        exit 2 ;;
   esac
 done
@@ -51,7 +55,13 @@ for ((i = 0; i < SERVERS; i++)); do
   for ((s = i; s < SHARDS; s += SERVERS)); do list+="${list:+,}$s"; done
   for ((r = 0; r < REPLICAS; r++)); do
     name=server$i.$r
-    "$SCRY" serve --index "$INDEX" --shards "$list" --listen 127.0.0.1:0 \
+    if [ "$WRITABLE" = 1 ]; then
+      dir=$WORK/$name.index mode=()
+      cp -a "$INDEX" "$dir"
+    else
+      dir=$INDEX mode=(--read-only)
+    fi
+    "$SCRY" serve --index "$dir" --shards "$list" --listen 127.0.0.1:0 "${mode[@]}" \
       --port-file "$WORK/$name.port" --reload-poll-ms 0 >"$WORK/$name.log" 2>&1 &
     PIDS+=($!)
     NAMES+=("$name")

@@ -56,4 +56,29 @@ kill "$RUN_PID"
 wait "$RUN_PID" || true
 RUN_PID=""
 if pgrep -f "$WORK/idx" >/dev/null; then echo "processes left running"; exit 1; fi
+
+# --writable: each server on its own copy; live writes through the broker
+# (routed by id to every replica of the document's shard), searchable after
+# a refresh through the broker, a delete likewise; a document routed to
+# every shard's group.
+"$SRC/deploy/local/run.sh" --index "$WORK/idx" --servers 2 --replicas 2 --listen 127.0.0.1:0 \
+  --writable --scry "$SCRY" -- --health-interval-ms 200 >"$WORK/run2.log" 2>&1 &
+RUN_PID=$!
+for _ in $(seq 1 600); do grep -qs '^ready' "$WORK/run2.log" && break; sleep 0.1; done
+grep -q '^ready' "$WORK/run2.log" || { cat "$WORK/run2.log"; exit 1; }
+BROKER=$(sed -n 's/^broker: \([^ ]*\) .*/\1/p' "$WORK/run2.log")
+for i in 1 2 3 4 5 6 7 8; do
+  echo "{\"id\": \"live-$i\", \"title\": \"zyzzyva $i\", \"body\": \"quokka$i\"}"
+done >"$WORK/new.jsonl"
+"$SCRY" write --server "$BROKER" --refresh "$WORK/new.jsonl" >"$WORK/write.out"
+hits=$("$SCRY" search --server "$BROKER" --top-k 20 -- zyzzyva | grep -c 'live-' || true)
+[ "$hits" = 8 ] || { echo "8 written documents expected, found $hits"; cat "$WORK/write.out"; exit 1; }
+"$SCRY" delete --server "$BROKER" live-3 >/dev/null
+"$SCRY" refresh --server "$BROKER" >/dev/null
+hits=$("$SCRY" search --server "$BROKER" --top-k 20 -- zyzzyva | grep -c 'live-' || true)
+[ "$hits" = 7 ] || { echo "7 documents expected after the delete, found $hits"; exit 1; }
+echo "writes through the broker: 8 written, 1 deleted, searchable after refresh"
+kill "$RUN_PID"
+wait "$RUN_PID" || true
+RUN_PID=""
 echo ok

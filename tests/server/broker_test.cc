@@ -9,6 +9,7 @@
 #include "server/broker.h"
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <random>
@@ -16,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
@@ -24,8 +26,11 @@
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "indexer/builder.h"
+#include "indexer/jsonl_reader.h"
+#include "scry/v1/index.grpc.pb.h"
 #include "scry/v1/search.grpc.pb.h"
 #include "server/server.h"
+#include "storage/hash.h"
 #include "tests/server/raw_call.h"
 #include "tests/test_util.h"
 
@@ -290,7 +295,7 @@ TEST_F(BrokerTest, ThreeServersEqualOneProcessWithFieldsSnippetsAndExplanations)
   }
 }
 
-TEST_F(BrokerTest, ShardServerDescribesItselfAndTakesNoWrites) {
+TEST_F(BrokerTest, ReadOnlyShardServerDescribesItselfAndTakesNoWrites) {
   auto server = Serve({1, 3});
   v1::DescribeResponse d;
   grpc::ClientContext context;
@@ -509,6 +514,312 @@ TEST_F(BrokerTest, StalledReplicaIsHedgedAround) {
   }
   EXPECT_GT(late, 0);
   release.Notify();
+}
+
+// ---- Live writes through the broker ----
+
+// A writable server of `shards` (empty: all) over its own copy `name` of the
+// index (made on first use), on `port` (0: a free one); writes become
+// visible only on Refresh.
+std::unique_ptr<server::Server> ServeWritable(const std::string& base, const std::string& dir,
+                                              std::vector<uint32_t> shards, int port = 0) {
+  if (!std::filesystem::exists(dir)) {
+    std::filesystem::copy(base, dir, std::filesystem::copy_options::recursive);
+  }
+  server::ServerOptions options;
+  options.index_dir = dir;
+  options.listen = "127.0.0.1:" + std::to_string(port);
+  options.reload_poll_ms = 0;
+  options.refresh_interval_ms = 0;
+  options.wal_sync = server::WalSync::kNever;
+  options.searcher.shards = std::move(shards);
+  auto server = server::Server::Start(options);
+  EXPECT_THAT(server, IsOk());
+  return server.ok() ? std::move(*server) : nullptr;
+}
+
+std::unique_ptr<v1::IndexService::Stub> WriterOf(int port) {
+  return v1::IndexService::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+}
+
+grpc::Status Write(v1::IndexService::Stub& stub, const v1::WriteRequest& request,
+                   v1::WriteResponse* response) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  return stub.Write(&context, request, response);
+}
+
+void Refresh(v1::IndexService::Stub& stub) {
+  grpc::ClientContext context;
+  v1::RefreshResponse response;
+  const grpc::Status status = stub.Refresh(&context, v1::RefreshRequest(), &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
+uint64_t WriteSeqOf(const server::Server& server) {
+  v1::DescribeResponse d;
+  grpc::ClientContext context;
+  EXPECT_TRUE(StubOf(server.port())->Describe(&context, v1::DescribeRequest(), &d).ok());
+  return d.write_seq();
+}
+
+// Random batches of writes (fixed seed): new documents of the sample's
+// words, replacements and deletes of the sample's documents and of new ones,
+// and now and then a bad one (no id, a number for a text member).
+class WriteMix {
+ public:
+  WriteMix(const std::vector<std::string>& words, uint32_t seed) : words_(words), rng_(seed) {
+    auto reader = indexer::JsonlReader::Open(TestDataDir() + "/sample.jsonl", 1 << 20);
+    EXPECT_THAT(reader, IsOk());
+    indexer::InputDocument doc;
+    while (reader.ok() && (*reader)->Next(&doc).ok()) ids_.push_back(doc.id);
+  }
+
+  v1::WriteRequest Next(size_t ops) {
+    v1::WriteRequest request;
+    for (size_t i = 0; i < ops; ++i) {
+      v1::Operation* op = request.add_ops();
+      const uint32_t kind = rng_() % 10;
+      if (kind < 3) {
+        op->mutable_delete_()->set_id(ids_[rng_() % ids_.size()]);
+        continue;
+      }
+      if (kind == 9 && rng_() % 3 == 0) {
+        op->mutable_upsert()->set_document(rng_() % 2 == 0 ? "{\"title\": \"no id\"}"
+                                                           : "{\"id\": \"bad\", \"title\": 5}");
+        continue;
+      }
+      std::string id;
+      if (kind < 6) {
+        id = ids_[rng_() % ids_.size()];
+      } else {
+        id = "new-" + std::to_string(next_++);
+        ids_.push_back(id);
+      }
+      op->mutable_upsert()->set_document(absl::StrCat(
+          "{\"id\": \"", id, "\", \"title\": \"", Words(3), "\", \"body\": \"", Words(40), "\"}"));
+    }
+    return request;
+  }
+  const std::vector<std::string>& ids() const { return ids_; }
+
+ private:
+  std::string Words(size_t n) {
+    std::vector<std::string> out;
+    for (size_t i = 0; i < n; ++i) out.push_back(words_[rng_() % words_.size()]);
+    return absl::StrJoin(out, " ");
+  }
+  const std::vector<std::string>& words_;
+  std::mt19937 rng_;
+  std::vector<std::string> ids_;
+  size_t next_ = 0;
+};
+
+// Sends `request` to the single server and through the broker: every
+// operation answered with the same code (and, refused, the same message).
+void ExpectSameWrite(v1::IndexService::Stub& one, v1::IndexService::Stub& broker,
+                     const v1::WriteRequest& request) {
+  v1::WriteResponse want, got;
+  ASSERT_TRUE(Write(one, request, &want).ok());
+  const grpc::Status status = Write(broker, request, &got);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(got.results_size(), want.results_size());
+  for (int i = 0; i < want.results_size(); ++i) {
+    SCOPED_TRACE(request.ops(i).ShortDebugString());
+    EXPECT_EQ(got.results(i).code(), want.results(i).code()) << got.results(i).message();
+    if (want.results(i).code() != "OK") {
+      EXPECT_EQ(got.results(i).message(), want.results(i).message());
+    }
+  }
+}
+
+// GetDocument of each id answers alike (NOT_FOUND for a deleted one) and
+// Stats counts the same documents.
+void ExpectSameDocuments(v1::SearchService::Stub& one, v1::SearchService::Stub& broker,
+                         const std::vector<std::string>& ids) {
+  for (const std::string& id : ids) {
+    SCOPED_TRACE(id);
+    v1::GetDocumentRequest request;
+    request.set_id(id);
+    v1::GetDocumentResponse want, got;
+    grpc::ClientContext c1, c2;
+    const grpc::Status want_status = one.GetDocument(&c1, request, &want);
+    const grpc::Status status = broker.GetDocument(&c2, request, &got);
+    ASSERT_EQ(status.error_code(), want_status.error_code()) << status.error_message();
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(want, got));
+  }
+  v1::StatsResponse want, got;
+  grpc::ClientContext c1, c2;
+  ASSERT_TRUE(one.Stats(&c1, v1::StatsRequest(), &want).ok());
+  const grpc::Status status = broker.Stats(&c2, v1::StatsRequest(), &got);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(got.docs(), want.docs());
+  EXPECT_EQ(got.deleted_docs() > 0, want.deleted_docs() > 0);
+  EXPECT_EQ(got.shards_size(), 4);
+  EXPECT_EQ(got.generation(), want.generation());
+}
+
+TEST_F(BrokerTest, AShardServerTakesTheWritesOfItsShardsOnly) {
+  auto server = ServeWritable(tmp_->Sub("idx"), tmp_->Sub("w_subset"), {1, 3});
+  ASSERT_NE(server, nullptr);
+  v1::DescribeResponse d;
+  grpc::ClientContext context;
+  ASSERT_TRUE(StubOf(server->port())->Describe(&context, v1::DescribeRequest(), &d).ok());
+  EXPECT_TRUE(d.writable());
+  std::string mine, other;
+  for (int i = 0; mine.empty() || other.empty(); ++i) {
+    const std::string id = "doc-" + std::to_string(i);
+    const uint32_t shard = storage::ShardForId(id, 4);
+    (shard == 1 || shard == 3 ? mine : other) = id;
+  }
+  v1::WriteRequest request;
+  request.add_ops()->mutable_upsert()->set_document("{\"id\": \"" + mine + "\", \"body\": \"x\"}");
+  request.add_ops()->mutable_upsert()->set_document("{\"id\": \"" + other + "\", \"body\": \"x\"}");
+  request.add_ops()->mutable_delete_()->set_id(other);
+  v1::WriteResponse response;
+  ASSERT_TRUE(Write(*WriterOf(server->port()), request, &response).ok());
+  ASSERT_EQ(response.results_size(), 3);
+  EXPECT_EQ(response.results(0).code(), "OK");
+  EXPECT_EQ(response.results(1).code(), "FAILED_PRECONDITION");
+  EXPECT_THAT(response.results(1).message(), HasSubstr("which this server does not serve"));
+  EXPECT_EQ(response.results(2).code(), "FAILED_PRECONDITION");
+  EXPECT_EQ(WriteSeqOf(*server), response.results(0).seq());
+}
+
+// Writes through a broker over 2 groups x 2 replicas (each on its own copy
+// of the index) and the same writes to one writable server of every shard:
+// the same answers per operation, then the same search results, documents
+// and counts; the replicas of a group logged the same writes.
+TEST_F(BrokerTest, WritesThroughTheBrokerEqualWritesToOneProcess) {
+  const std::string base = tmp_->Sub("idx");
+  auto one = ServeWritable(base, tmp_->Sub("w1_one"), {});
+  std::vector<std::unique_ptr<server::Server>> backends;
+  backends.push_back(ServeWritable(base, tmp_->Sub("w1_a0"), {0, 1}));
+  backends.push_back(ServeWritable(base, tmp_->Sub("w1_a1"), {0, 1}));
+  backends.push_back(ServeWritable(base, tmp_->Sub("w1_b0"), {2, 3}));
+  backends.push_back(ServeWritable(base, tmp_->Sub("w1_b1"), {2, 3}));
+  auto broker = StartBroker(backends);
+  ASSERT_NE(broker, nullptr);
+  ASSERT_TRUE(HealthBecomes(broker->port(), true));
+  auto one_writer = WriterOf(one->port());
+  auto broker_writer = WriterOf(broker->port());
+  WriteMix mix(*words_, TestSeed(2001));
+  for (int batch = 0; batch < 12; ++batch) {
+    ExpectSameWrite(*one_writer, *broker_writer, mix.Next(30));
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+  Refresh(*one_writer);
+  Refresh(*broker_writer);
+  auto one_stub = StubOf(one->port());
+  auto broker_stub = StubOf(broker->port());
+  ExpectSameOnQueries(*one_stub, *broker_stub, Queries(60));
+  ExpectSameDocuments(*one_stub, *broker_stub, mix.ids());
+  EXPECT_GT(WriteSeqOf(*backends[0]), 0u);
+  EXPECT_EQ(WriteSeqOf(*backends[0]), WriteSeqOf(*backends[1]));
+  EXPECT_GT(WriteSeqOf(*backends[2]), 0u);
+  EXPECT_EQ(WriteSeqOf(*backends[2]), WriteSeqOf(*backends[3]));
+}
+
+// A replica down while writes go on misses them: back up, it is neither
+// searched nor written to (its write_seq is behind its group's), and the
+// results stay those of one process; once it holds a copy of the other
+// replica's index directory (log included) it is used again.
+TEST_F(BrokerTest, AReplicaThatMissedWritesIsLeftOutUntilItHasThem) {
+  const std::string base = tmp_->Sub("idx");
+  auto one = ServeWritable(base, tmp_->Sub("w2_one"), {});
+  std::vector<std::unique_ptr<server::Server>> backends;
+  backends.push_back(ServeWritable(base, tmp_->Sub("w2_a0"), {0, 1}));
+  backends.push_back(ServeWritable(base, tmp_->Sub("w2_a1"), {0, 1}));
+  backends.push_back(ServeWritable(base, tmp_->Sub("w2_b0"), {2, 3}));
+  auto broker = StartBroker(backends);
+  ASSERT_NE(broker, nullptr);
+  ASSERT_TRUE(HealthBecomes(broker->port(), true));
+  auto one_writer = WriterOf(one->port());
+  auto broker_writer = WriterOf(broker->port());
+  auto one_stub = StubOf(one->port());
+  auto broker_stub = StubOf(broker->port());
+  WriteMix mix(*words_, TestSeed(2002));
+  ExpectSameWrite(*one_writer, *broker_writer, mix.Next(30));
+  const int a0_port = backends[0]->port(), a1_port = backends[1]->port();
+  backends[1].reset();  // a1 goes away; the broker may not know yet
+  for (int batch = 0; batch < 4; ++batch) {
+    ExpectSameWrite(*one_writer, *broker_writer, mix.Next(30));
+  }
+  backends[1] = ServeWritable(base, tmp_->Sub("w2_a1"), {0, 1}, a1_port);
+  ASSERT_NE(backends[1], nullptr);
+  const uint64_t behind = WriteSeqOf(*backends[1]);
+  EXPECT_LT(behind, WriteSeqOf(*backends[0]));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // health rounds see it up
+  ExpectSameWrite(*one_writer, *broker_writer, mix.Next(30));
+  EXPECT_EQ(WriteSeqOf(*backends[1]), behind);  // not written to
+  Refresh(*one_writer);
+  Refresh(*broker_writer);
+  ExpectSameOnQueries(*one_stub, *broker_stub, Queries(30));
+  ExpectSameDocuments(*one_stub, *broker_stub, mix.ids());
+  EXPECT_EQ(FinishedCalls(*backends[1], "Search"), 0u);  // not searched
+  EXPECT_EQ(FinishedCalls(*backends[1], "GetDocument"), 0u);
+
+  // The operator's way back: a copy of a0's directory (both stopped).
+  backends[0].reset();
+  backends[1].reset();
+  std::filesystem::remove_all(tmp_->Sub("w2_a1"));
+  std::filesystem::copy(tmp_->Sub("w2_a0"), tmp_->Sub("w2_a1"),
+                        std::filesystem::copy_options::recursive);
+  backends[0] = ServeWritable(base, tmp_->Sub("w2_a0"), {0, 1}, a0_port);
+  backends[1] = ServeWritable(base, tmp_->Sub("w2_a1"), {0, 1}, a1_port);
+  ASSERT_NE(backends[0], nullptr);
+  ASSERT_NE(backends[1], nullptr);
+  EXPECT_EQ(WriteSeqOf(*backends[1]), WriteSeqOf(*backends[0]));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ExpectSameWrite(*one_writer, *broker_writer, mix.Next(30));
+  EXPECT_EQ(WriteSeqOf(*backends[1]), WriteSeqOf(*backends[0]));
+  Refresh(*one_writer);
+  Refresh(*broker_writer);
+  ExpectSameOnQueries(*one_stub, *broker_stub, Queries(30));
+  EXPECT_GT(FinishedCalls(*backends[1], "Search"), 0u);  // searched again
+}
+
+// --write-acks all: a write to a group with a replica down is refused
+// (UNAVAILABLE, nothing sent to the group); the other group's go in.
+// Read-only servers refuse writes through the broker (FAILED_PRECONDITION).
+TEST_F(BrokerTest, WriteAcksAllNeedsEveryReplicaAndReadOnlyGroupsTakeNoWrites) {
+  const std::string base = tmp_->Sub("idx");
+  std::vector<std::unique_ptr<server::Server>> backends;
+  backends.push_back(ServeWritable(base, tmp_->Sub("w3_a0"), {0, 1}));
+  backends.push_back(ServeWritable(base, tmp_->Sub("w3_a1"), {0, 1}));
+  backends.push_back(Serve({2, 3}));  // read-only
+  server::BrokerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.health_interval_ms = 100;
+  options.write_acks = 0;  // all
+  for (const auto& b : backends)
+    options.backends.push_back("127.0.0.1:" + std::to_string(b->port()));
+  auto broker = server::Broker::Start(options);
+  ASSERT_THAT(broker, IsOk());
+  ASSERT_TRUE(HealthBecomes((*broker)->port(), true));
+  auto writer = WriterOf((*broker)->port());
+  std::string in_a, in_b;
+  for (int i = 0; in_a.empty() || in_b.empty(); ++i) {
+    const std::string id = "acks-" + std::to_string(i);
+    (storage::ShardForId(id, 4) < 2 ? in_a : in_b) = id;
+  }
+  v1::WriteRequest request;
+  request.add_ops()->mutable_upsert()->set_document("{\"id\": \"" + in_a + "\", \"body\": \"x\"}");
+  request.add_ops()->mutable_delete_()->set_id(in_b);
+  v1::WriteResponse response;
+  ASSERT_TRUE(Write(*writer, request, &response).ok());
+  EXPECT_EQ(response.results(0).code(), "OK");
+  EXPECT_EQ(response.results(1).code(), "FAILED_PRECONDITION");
+  EXPECT_THAT(response.results(1).message(), HasSubstr("take no writes"));
+  backends[1]->Shutdown(0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a health round sees it
+  const uint64_t seq = WriteSeqOf(*backends[0]);
+  response.Clear();
+  ASSERT_TRUE(Write(*writer, request, &response).ok());
+  EXPECT_EQ(response.results(0).code(), "UNAVAILABLE");
+  EXPECT_THAT(response.results(0).message(), HasSubstr("1 of 2 replicas are up"));
+  EXPECT_EQ(WriteSeqOf(*backends[0]), seq);  // nothing sent
 }
 
 }  // namespace
