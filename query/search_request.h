@@ -134,6 +134,9 @@ struct SearchRequest {
   // scored with these rather than with this searcher's own shards', so that
   // every server scores alike. Null: this searcher's own.
   std::shared_ptr<const PlanStatistics> statistics;
+  // A keyword facet's counts for every value, not the top `size` (a
+  // broker's request: its sums over servers are then exact).
+  bool facet_all_values = false;
 };
 
 // One leaf's part of a hit's score (see Bm25): score = weight * idf * tf *

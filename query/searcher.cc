@@ -247,7 +247,7 @@ absl::Status CheckCovers(const PlanStatistics& global, const PlanStatistics& loc
 // facet's top values (most matches first, ties by value), a numeric one's
 // ranges in request order.
 static void MergeFacets(const QueryPlan& plan, const std::vector<size_t>& parts,
-                        const std::vector<ShardSearchResult>& results,
+                        const std::vector<ShardSearchResult>& results, bool all_values,
                         std::vector<FacetResult>* out) {
   for (size_t f = 0; f < plan.facets.size(); ++f) {
     const QueryPlan::Facet& facet = plan.facets[f];
@@ -272,7 +272,8 @@ static void MergeFacets(const QueryPlan& plan, const std::vector<size_t>& parts,
     auto by_count = [](const FacetCount& a, const FacetCount& b) {
       return a.count != b.count ? a.count > b.count : a.value < b.value;
     };
-    const size_t top = std::min<size_t>(facet.request.size, merged.counts.size());
+    const size_t top = all_values ? merged.counts.size()
+                                  : std::min<size_t>(facet.request.size, merged.counts.size());
     std::partial_sort(merged.counts.begin(), merged.counts.begin() + top, merged.counts.end(),
                       by_count);
     merged.counts.resize(top);
@@ -347,7 +348,7 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
   } else {
     MergeSortedHits(shards_, plan.sort_order, &candidates);
   }
-  MergeFacets(plan, parts_, shard_results, &result.facets);
+  MergeFacets(plan, parts_, shard_results, request.facet_all_values, &result.facets);
 
   // Fetch the page.
   const size_t begin = std::min<size_t>(request.offset, candidates.size());

@@ -16,6 +16,7 @@
 #include <tuple>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -29,11 +30,13 @@
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "indexer/jsonl_reader.h"
+#include "query/collector.h"
 #include "scry/v1/index.grpc.pb.h"
 #include "scry/v1/search.grpc.pb.h"
 #include "server/convert.h"
 #include "server/index_service.h"
 #include "server/server.h"
+#include "storage/doc_values.h"
 #include "storage/hash.h"
 
 namespace scry::server {
@@ -65,6 +68,98 @@ bool RanksBefore(const v1::Hit& a, const v1::Hit& b) {
 }
 
 void Log(const std::string& line) { std::fprintf(stderr, "scry broker: %s\n", line.c_str()); }
+
+// Sums the groups' facets (each answered every value's count of a keyword
+// facet): a keyword facet's top `size` values of the sums (most first, ties
+// by value) and the distinct values; a range facet's counts per range.
+void MergeFacets(const v1::SearchRequest& request, std::vector<v1::SearchResponse>* answers,
+                 v1::SearchResponse* response) {
+  for (int f = 0; f < request.facets_size(); ++f) {
+    const v1::FacetRequest& facet = request.facets(f);
+    v1::FacetResult* merged = response->add_facets();
+    merged->set_field(facet.field());
+    if (facet.ranges_size() > 0) {
+      for (const std::string& range : facet.ranges()) merged->add_counts()->set_value(range);
+    }
+    absl::flat_hash_map<std::string, uint64_t> sums;
+    for (v1::SearchResponse& answer : *answers) {
+      if (f >= answer.facets_size()) continue;
+      v1::FacetResult& part = *answer.mutable_facets(f);
+      for (int c = 0; c < part.counts_size(); ++c) {
+        if (facet.ranges_size() > 0) {
+          if (c < merged->counts_size()) {
+            merged->mutable_counts(c)->set_count(merged->counts(c).count() +
+                                                 part.counts(c).count());
+          }
+        } else {
+          sums[part.counts(c).value()] += part.counts(c).count();
+        }
+      }
+    }
+    if (facet.ranges_size() > 0) continue;
+    std::vector<std::pair<std::string, uint64_t>> counts(sums.begin(), sums.end());
+    const size_t top = std::min<size_t>(facet.size() == 0 ? 10 : facet.size(), counts.size());
+    std::partial_sort(counts.begin(), counts.begin() + static_cast<std::ptrdiff_t>(top),
+                      counts.end(), [](const auto& a, const auto& b) {
+                        return a.second != b.second ? a.second > b.second : a.first < b.first;
+                      });
+    merged->set_values(counts.size());
+    for (size_t i = 0; i < top; ++i) {
+      v1::FacetCount* c = merged->add_counts();
+      c->set_value(std::move(counts[i].first));
+      c->set_count(counts[i].second);
+    }
+  }
+}
+
+// Orders hits of a sorted search as one server would (query::SortOrder: the
+// sort fields' values, read back from Hit.sort_values by the fields' types
+// in `index`, missing last; then score, then id).
+grpc::Status SortHits(const v1::SearchRequest& request, const v1::DescribeResponse& index,
+                      std::vector<v1::Hit>* hits) {
+  query::SortOrder order;
+  std::vector<storage::FieldType> types;
+  for (const v1::SortField& f : request.sort()) {
+    order.descending.push_back(f.descending());
+    const auto typed = std::find_if(index.typed_fields().begin(), index.typed_fields().end(),
+                                    [&](const v1::TypedField& t) { return t.name() == f.field(); });
+    if (typed == index.typed_fields().end()) {
+      return grpc::Status(grpc::StatusCode::INTERNAL,
+                          absl::StrCat("sort field '", f.field(), "' is unknown to the broker"));
+    }
+    absl::StatusOr<storage::FieldType> type = storage::ParseFieldType(typed->type());
+    if (!type.ok())
+      return grpc::Status(grpc::StatusCode::INTERNAL, std::string(type.status().message()));
+    types.push_back(*type);
+  }
+  using Keys = std::vector<std::optional<int64_t>>;
+  std::vector<std::pair<Keys, v1::Hit>> keyed;
+  for (v1::Hit& hit : *hits) {
+    if (hit.sort_values_size() != static_cast<int>(types.size())) {
+      return grpc::Status(grpc::StatusCode::INTERNAL, "a backend's hit lacks its sort values");
+    }
+    Keys keys;
+    for (size_t k = 0; k < types.size(); ++k) {
+      const std::string& text = hit.sort_values(static_cast<int>(k));
+      if (text.empty()) {
+        keys.push_back(std::nullopt);
+        continue;
+      }
+      absl::StatusOr<int64_t> key = storage::ParseSortKey(types[k], text);
+      if (!key.ok())
+        return grpc::Status(grpc::StatusCode::INTERNAL, std::string(key.status().message()));
+      keys.push_back(*key);
+    }
+    keyed.emplace_back(std::move(keys), std::move(hit));
+  }
+  std::sort(keyed.begin(), keyed.end(), [&](const auto& a, const auto& b) {
+    return order.Before(a.first, a.second.score(), a.second.id(), b.first, b.second.score(),
+                        b.second.id());
+  });
+  hits->clear();
+  for (auto& [keys, hit] : keyed) hits->push_back(std::move(hit));
+  return grpc::Status::OK;
+}
 
 // A dns:NAME:PORT backend.
 struct DnsTarget {
@@ -402,6 +497,9 @@ struct Broker::Impl final : public v1::SearchService::Service {
       plan.index.set_generation(std::get<0>(key));
       plan.index.set_settings_digest(std::get<1>(key));
       plan.index.set_num_shards(std::get<2>(key));
+      // Equal settings digests: equal typed fields on every backend.
+      *plan.index.mutable_typed_fields() =
+          groups.begin()->second.replicas.front()->describe.typed_fields();
       std::vector<Group> ordered;
       for (auto& [shards, g] : groups) {
         std::stable_partition(g.replicas.begin(), g.replicas.end(),
@@ -671,14 +769,6 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(const BrokerOptions& optio
 grpc::Status Broker::Search(const v1::SearchRequest& request, absl::Time deadline,
                             v1::SearchResponse* response) const {
   const auto start = std::chrono::steady_clock::now();
-  if (request.facets_size() > 0 || request.sort_size() > 0) {
-    // Each backend's top values are not the index's, and hits are merged by
-    // score: refused rather than answered wrong, until the broker merges
-    // facet counts and sort keys.
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "facets and sort are not supported through a broker yet: ask a server of "
-                        "every shard (a filter is supported)");
-  }
   Impl& impl = *impl_;
   Plan plan = impl.CurrentPlan(deadline);
   if (plan.groups.empty()) {
@@ -764,6 +854,9 @@ grpc::Status Broker::Search(const v1::SearchRequest& request, absl::Time deadlin
   search.set_top_k(request.offset() + top_k);
   search.clear_allow_partial_results();
   if (!one_group) ToProto(stats, search.mutable_statistics());
+  // Every value's count of a keyword facet from each group: the top values
+  // of the sums are not the sums of each group's top values.
+  if (request.facets_size() > 0 && !one_group) search.set_facet_all_values(true);
   std::vector<v1::SearchResponse> answers;
   std::vector<grpc::Status> statuses;
   impl.CallGroups(
@@ -774,7 +867,9 @@ grpc::Status Broker::Search(const v1::SearchRequest& request, absl::Time deadlin
       std::function<grpc::Status(Backend&, const v1::SearchResponse&)>(), &answers, &statuses);
   if (grpc::Status s = drop(&plan.groups, &statuses, &answers); !s.ok()) return s;
   std::vector<v1::Hit> hits;
+  if (!one_group) MergeFacets(request, &answers, response);
   for (v1::SearchResponse& answer : answers) {
+    if (one_group) *response->mutable_facets() = std::move(*answer.mutable_facets());
     response->set_total_hits(response->total_hits() + answer.total_hits());
     response->set_total_hits_is_lower_bound(response->total_hits_is_lower_bound() ||
                                             answer.total_hits_is_lower_bound());
@@ -782,7 +877,11 @@ grpc::Status Broker::Search(const v1::SearchRequest& request, absl::Time deadlin
                                        answer.expansions_truncated());
     for (v1::Hit& hit : *answer.mutable_hits()) hits.push_back(std::move(hit));
   }
-  std::sort(hits.begin(), hits.end(), RanksBefore);
+  if (request.sort_size() == 0) {
+    std::sort(hits.begin(), hits.end(), RanksBefore);
+  } else if (grpc::Status s = SortHits(request, plan.index, &hits); !s.ok()) {
+    return s;
+  }
   const size_t end = std::min<size_t>(hits.size(), size_t{request.offset()} + top_k);
   for (size_t i = request.offset(); i < end; ++i) *response->add_hits() = std::move(hits[i]);
   for (const uint32_t s : missing) response->add_missing_shards(s);

@@ -41,6 +41,11 @@
 // (getaddrinfo on a worker thread, again every resolve_interval_s: new
 // addresses are added, vanished ones dropped once their calls are done).
 //
+// Facets: every value's count of a keyword facet from each group
+// (SearchRequest.facet_all_values), summed, the top kept; ranges summed.
+// Sort: hits merged by their sort_values, read back by the typed fields'
+// types (DescribeResponse.typed_fields).
+//
 // GetDocument goes to the group of the document's shard, Stats to every
 // group (summed). Live writes (IndexService) are routed by id to every
 // writable replica of the document's group that is up and in sync (equal

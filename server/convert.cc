@@ -61,6 +61,7 @@ absl::StatusOr<query::SearchRequest> FromProto(const v1::SearchRequest& request)
     q.facets.push_back(
         query::FacetRequest{f.field(), f.size(), {f.ranges().begin(), f.ranges().end()}});
   }
+  q.facet_all_values = request.facet_all_values();
   if (request.has_statistics()) {
     q.statistics = std::make_shared<const query::PlanStatistics>(FromProto(request.statistics()));
   }

@@ -383,6 +383,12 @@ void Describe(const query::Searcher& searcher, const SearchServiceOptions& optio
   // What makes two servers' scores comparable, in one string.
   std::string settings = absl::StrCat(info.language, "\n", info.stopwords, "\n", info.num_shards);
   for (const std::string& field : info.fields) absl::StrAppend(&settings, "\n", field);
+  for (const auto& [name, type] : info.typed_fields) {
+    absl::StrAppend(&settings, "\n", name, ":", type);
+    v1::TypedField* typed = response->add_typed_fields();
+    typed->set_name(name);
+    typed->set_type(type);
+  }
   response->set_settings_digest(absl::StrFormat("%016x", storage::Fnv1a64(settings)));
   response->set_writable(options.writable);
   if (options.write_seq) response->set_write_seq(options.write_seq());

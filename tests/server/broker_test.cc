@@ -27,6 +27,7 @@
 #include "gtest/gtest.h"
 #include "indexer/builder.h"
 #include "indexer/jsonl_reader.h"
+#include "indexer/schema.h"
 #include "scry/v1/index.grpc.pb.h"
 #include "scry/v1/search.grpc.pb.h"
 #include "server/server.h"
@@ -820,6 +821,87 @@ TEST_F(BrokerTest, WriteAcksAllNeedsEveryReplicaAndReadOnlyGroupsTakeNoWrites) {
   EXPECT_EQ(response.results(0).code(), "UNAVAILABLE");
   EXPECT_THAT(response.results(0).message(), HasSubstr("1 of 2 replicas are up"));
   EXPECT_EQ(WriteSeqOf(*backends[0]), seq);  // nothing sent
+}
+
+// Facets, sort and filters of typed fields (tests/data/typed_sample.jsonl,
+// 4 shards) through a broker over {0,1} and {2,3} (and over one group of
+// every shard) equal one process: keyword top values and distinct counts
+// summed exactly, ranges, hits ordered by the sort values, pages through
+// search_after with them.
+TEST_F(BrokerTest, TypedFacetsSortAndFiltersEqualOneProcess) {
+  const std::string data = TestDataDir() + "/typed_sample.jsonl";
+  indexer::BuildOptions build;
+  build.inputs = {data};
+  build.index_dir = tmp_->Sub("typed");
+  build.num_shards = 4;
+  auto schema = indexer::Schema::ReadFile(TestDataDir() + "/typed_sample.schema.json");
+  ASSERT_THAT(schema, IsOk());
+  build.schema = *schema;
+  ASSERT_THAT(indexer::BuildIndex(build), IsOk());
+  auto serve = [&](std::vector<uint32_t> shards) {
+    server::ServerOptions options;
+    options.index_dir = build.index_dir;
+    options.listen = "127.0.0.1:0";
+    options.read_only = true;
+    options.reload_poll_ms = 0;
+    options.searcher.shards = std::move(shards);
+    auto server = server::Server::Start(options);
+    EXPECT_THAT(server, IsOk());
+    return server.ok() ? std::move(*server) : nullptr;
+  };
+  auto one = serve({});
+  std::vector<std::unique_ptr<server::Server>> split, whole;
+  split.push_back(serve({0, 1}));
+  split.push_back(serve({2, 3}));
+  whole.push_back(serve({}));
+  auto broker = StartBroker(split);
+  auto broker_whole = StartBroker(whole);
+  ASSERT_NE(broker, nullptr);
+  ASSERT_NE(broker_whole, nullptr);
+  auto one_stub = StubOf(one->port());
+  const std::vector<std::string> words = MostFrequentWords(data, 200, {});
+  std::mt19937 rng(TestSeed(2101));
+  const std::vector<std::string> filters = {"", "section:culture", "year:[2000 TO 2010]",
+                                            "published:>=2010-01-01T00:00:00Z",
+                                            "section:sports AND NOT year:<2005"};
+  const std::vector<std::string> sort_fields = {"year", "published", "words"};
+  for (int i = 0; i < 80; ++i) {
+    v1::SearchRequest r;
+    r.set_query(words[rng() % words.size()] + (rng() % 2 ? " " + words[rng() % words.size()] : ""));
+    r.set_filter(filters[rng() % filters.size()]);
+    r.set_top_k(1 + rng() % 15);
+    r.set_exact_total_hits(rng() % 2 == 0);
+    if (rng() % 2 == 0) {
+      v1::FacetRequest* f = r.add_facets();
+      f->set_field("section");
+      f->set_size(rng() % 4);  // 0: the default 10
+      v1::FacetRequest* y = r.add_facets();
+      y->set_field("year");
+      y->add_ranges("[* TO 2000}");
+      y->add_ranges("[2000 TO 2010]");
+      y->add_ranges(">2010");
+    }
+    const size_t keys = rng() % 3;
+    for (size_t k = 0; k < keys; ++k) {
+      v1::SortField* s = r.add_sort();
+      s->set_field(sort_fields[rng() % sort_fields.size()]);
+      s->set_descending(rng() % 2 == 0);
+    }
+    for (auto* b : {broker.get(), broker_whole.get()}) {
+      auto stub = StubOf(b->port());
+      ExpectSame(*one_stub, *stub, r);
+      // The next page after the first page's last hit.
+      v1::SearchResponse first;
+      if (!Call(*one_stub, r, &first).ok() || first.hits_size() == 0) continue;
+      v1::SearchRequest next = r;
+      const v1::Hit& last = first.hits(first.hits_size() - 1);
+      next.mutable_search_after()->set_score(last.score());
+      next.mutable_search_after()->set_id(last.id());
+      *next.mutable_search_after()->mutable_sort_values() = last.sort_values();
+      ExpectSame(*one_stub, *stub, next);
+    }
+    if (::testing::Test::HasFatalFailure()) return;
+  }
 }
 
 }  // namespace
