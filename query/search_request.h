@@ -137,6 +137,15 @@ struct SearchRequest {
   // A keyword facet's counts for every value, not the top `size` (a
   // broker's request: its sums over servers are then exact).
   bool facet_all_values = false;
+  // A broker's fetch round (query-then-fetch): no evaluation; the hits are
+  // these documents, in this order, with these scores, fetched as `fields`,
+  // highlight and explain say. An id not found here (deleted since) is left
+  // out.
+  struct FetchHit {
+    std::string id;
+    double score = 0;
+  };
+  std::vector<FetchHit> fetch;
 };
 
 // One leaf's part of a hit's score (see Bm25): score = weight * idf * tf *

@@ -292,6 +292,7 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
     stats = *request.statistics;
   }
   planner_->SetStatistics(std::move(stats), &plan);
+  if (!request.fetch.empty()) return FetchListed(plan, request);
   const size_t max_query_memory_bytes = base_->max_query_memory_bytes;
   if (max_query_memory_bytes > 0) {
     // The cursors of the shards evaluated at once (all of them in parallel,
@@ -363,6 +364,28 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
           key.has_value() ? storage::FormatSortKey(plan.sort[k].type, *key) : std::string());
     }
   }
+  return result;
+}
+
+absl::StatusOr<SearchResult> Searcher::FetchListed(const QueryPlan& plan,
+                                                   const SearchRequest& request) const {
+  const size_t top_k = request.top_k == 0 ? kDefaultTopK : request.top_k;
+  if (request.fetch.size() > top_k) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("fetch: at most top_k (", top_k, ") hits, got ", request.fetch.size()));
+  }
+  std::vector<ShardHit> page;
+  page.reserve(request.fetch.size());
+  for (const SearchRequest::FetchHit& hit : request.fetch) {
+    SCRY_ASSIGN_OR_RETURN(const std::optional<DocLocation> at, Locate(hit.id));
+    if (!at.has_value()) continue;
+    const uint32_t part =
+        at->segment < 0 ? at->shard : info_.num_shards + static_cast<uint32_t>(at->segment);
+    page.push_back(ShardHit{hit.score, part, at->docid});
+  }
+  SearchResult result;
+  SCRY_ASSIGN_OR_RETURN(result.hits, FetchHits(plan, request, shards_, page, *base_->analyzers));
+  result.total_hits = result.hits.size();
   return result;
 }
 

@@ -187,6 +187,9 @@ class Searcher {
   absl::Status Init();
   // Plans `request` and gathers the served parts' statistics and terms
   // (terms has an entry per part; only served parts' are filled).
+  // The hits request.fetch lists, fetched (a broker's fetch round).
+  absl::StatusOr<SearchResult> FetchListed(const QueryPlan& plan,
+                                           const SearchRequest& request) const;
   absl::StatusOr<QueryPlan> PlanLocal(const SearchRequest& request, std::vector<ShardTerms>* terms,
                                       PlanStatistics* stats) const;
   // The thread pool, made at first need (a base of one shard with segments).

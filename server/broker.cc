@@ -529,6 +529,72 @@ struct Broker::Impl final : public v1::SearchService::Service {
     return best;
   }
 
+  // The fetch round of query-then-fetch: the stored fields, snippets and
+  // explanations of the page's hits from the groups that hold them (the
+  // replica that answered the query round by preference), in place of the
+  // page's ids-only hits; scores and sort_values stay the query round's.
+  grpc::Status FetchPage(const v1::SearchRequest& search,
+                         const absl::flat_hash_map<std::string, size_t>& group_of,
+                         absl::Time deadline, std::vector<Group>* groups,
+                         v1::SearchResponse* response) {
+    std::vector<Group> fetch_groups;
+    std::vector<v1::SearchRequest> requests;
+    std::vector<size_t> slot_of(groups->size(), SIZE_MAX);  // group -> position in fetch_groups
+    std::vector<std::vector<int>> positions;                // page positions per fetch group
+    for (int i = 0; i < response->hits_size(); ++i) {
+      const v1::Hit& hit = response->hits(i);
+      const auto it = group_of.find(hit.id());
+      if (it == group_of.end())
+        return grpc::Status(grpc::StatusCode::INTERNAL, "a hit without its group");
+      size_t& slot = slot_of[it->second];
+      if (slot == SIZE_MAX) {
+        slot = fetch_groups.size();
+        fetch_groups.push_back((*groups)[it->second]);
+        v1::SearchRequest& r = requests.emplace_back(search);
+        r.clear_ids_only();
+        r.clear_facets();
+        r.clear_facet_all_values();
+        r.clear_search_after();
+        r.set_offset(0);
+        positions.emplace_back();
+      }
+      v1::FetchHit* f = requests[slot].add_fetch();
+      f->set_id(hit.id());
+      f->set_score(hit.score());
+      positions[slot].push_back(i);
+    }
+    std::vector<const v1::SearchRequest*> request_of;
+    for (v1::SearchRequest& r : requests) {
+      r.set_top_k(static_cast<uint32_t>(r.fetch_size()));
+      request_of.push_back(&r);
+    }
+    std::vector<v1::SearchResponse> answers;
+    std::vector<grpc::Status> statuses;
+    CallGroups(
+        fetch_groups, request_of, deadline,
+        [](auto* async, auto* context, auto* in, auto* out,
+           std::function<void(grpc::Status)> done) {
+          async->Search(context, in, out, std::move(done));
+        },
+        std::function<grpc::Status(Backend&, const v1::SearchResponse&)>(), &answers, &statuses);
+    for (size_t g = 0; g < fetch_groups.size(); ++g) {
+      if (!statuses[g].ok()) return statuses[g];
+      // In the order asked; an id deleted since the query round is missing:
+      // its hit keeps the id and score alone.
+      int next = 0;
+      for (const int i : positions[g]) {
+        v1::Hit* hit = response->mutable_hits(i);
+        if (next < answers[g].hits_size() && answers[g].hits(next).id() == hit->id()) {
+          v1::Hit fetched = std::move(*answers[g].mutable_hits(next++));
+          *fetched.mutable_sort_values() = std::move(*hit->mutable_sort_values());
+          fetched.set_score(hit->score());
+          *hit = std::move(fetched);
+        }
+      }
+    }
+    return grpc::Status::OK;
+  }
+
   // Drops from each group the replicas whose write_seq is below the
   // group's highest (of every replica that ever answered), logging changes.
   void LeaveOutLagging(std::map<Key, std::map<std::set<uint32_t>, Group>>* by_key)
@@ -585,6 +651,15 @@ struct Broker::Impl final : public v1::SearchService::Service {
                   Method method,
                   const std::function<grpc::Status(Backend&, const Response&)>& check,
                   std::vector<Response>* responses, std::vector<grpc::Status>* statuses) {
+    CallGroups(groups, std::vector<const Request*>(groups.size(), &request), deadline, method,
+               check, responses, statuses);
+  }
+  // The same with a request per group (requests[g] for groups[g]).
+  template <class Request, class Response, class Method>
+  void CallGroups(std::vector<Group>& groups, const std::vector<const Request*>& requests,
+                  absl::Time deadline, Method method,
+                  const std::function<grpc::Status(Backend&, const Response&)>& check,
+                  std::vector<Response>* responses, std::vector<grpc::Status>* statuses) {
     using A = Attempt<Response>;
     const size_t n = groups.size();
     responses->assign(n, Response());
@@ -632,12 +707,13 @@ struct Broker::Impl final : public v1::SearchService::Service {
       pick->outstanding.fetch_add(1);
       pick->last_pick.store(turn.fetch_add(1));
       A* ap = &a;
-      method(pick->stub->async(), &a.context, &request, &a.response, [&, ap](grpc::Status status) {
-        ap->backend->outstanding.fetch_sub(1);
-        absl::MutexLock lock(&done_mu);
-        ap->status = std::move(status);
-        finished.push_back(ap);
-      });
+      method(pick->stub->async(), &a.context, requests[g], &a.response,
+             [&, ap](grpc::Status status) {
+               ap->backend->outstanding.fetch_sub(1);
+               absl::MutexLock lock(&done_mu);
+               ap->status = std::move(status);
+               finished.push_back(ap);
+             });
       return true;
     };
     size_t open = n;
@@ -857,6 +933,15 @@ grpc::Status Broker::Search(const v1::SearchRequest& request, absl::Time deadlin
   // Every value's count of a keyword facet from each group: the top values
   // of the sums are not the sums of each group's top values.
   if (request.facets_size() > 0 && !one_group) search.set_facet_all_values(true);
+  // Query then fetch (as Elasticsearch's): when the page's hits cost more
+  // than their ids (stored fields, snippets, explanations), each group
+  // answers ids and scores only, and the final page alone is fetched, from
+  // the groups that hold it: offset + top_k fetched in all rather than as
+  // many per group, for one more (parallel) round trip. Titles alone come
+  // with the query round: a title is a small read, cheaper than the trip.
+  const bool fetch_page =
+      !one_group && (request.fields_size() > 0 || request.has_highlight() || request.explain());
+  if (fetch_page) search.set_ids_only(true);
   std::vector<v1::SearchResponse> answers;
   std::vector<grpc::Status> statuses;
   impl.CallGroups(
@@ -867,8 +952,13 @@ grpc::Status Broker::Search(const v1::SearchRequest& request, absl::Time deadlin
       std::function<grpc::Status(Backend&, const v1::SearchResponse&)>(), &answers, &statuses);
   if (grpc::Status s = drop(&plan.groups, &statuses, &answers); !s.ok()) return s;
   std::vector<v1::Hit> hits;
+  absl::flat_hash_map<std::string, size_t> group_of;  // a hit's group (fetch_page)
   if (!one_group) MergeFacets(request, &answers, response);
-  for (v1::SearchResponse& answer : answers) {
+  for (size_t g = 0; g < answers.size(); ++g) {
+    v1::SearchResponse& answer = answers[g];
+    if (fetch_page) {
+      for (const v1::Hit& hit : answer.hits()) group_of[hit.id()] = g;
+    }
     if (one_group) *response->mutable_facets() = std::move(*answer.mutable_facets());
     response->set_total_hits(response->total_hits() + answer.total_hits());
     response->set_total_hits_is_lower_bound(response->total_hits_is_lower_bound() ||
@@ -884,6 +974,12 @@ grpc::Status Broker::Search(const v1::SearchRequest& request, absl::Time deadlin
   }
   const size_t end = std::min<size_t>(hits.size(), size_t{request.offset()} + top_k);
   for (size_t i = request.offset(); i < end; ++i) *response->add_hits() = std::move(hits[i]);
+  if (fetch_page && response->hits_size() > 0) {
+    if (grpc::Status s = impl.FetchPage(search, group_of, deadline, &plan.groups, response);
+        !s.ok()) {
+      return s;
+    }
+  }
   for (const uint32_t s : missing) response->add_missing_shards(s);
   response->set_took_micros(
       static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(

@@ -52,9 +52,13 @@
 // DescribeResponse.write_seq: a replica behind its group is left out of
 // searches and writes); docs/ARCHITECTURE.md "Broker".
 //
-// Not yet: query-then-fetch (each backend fetches stored fields and
-// snippets of its own offset + top_k best hits; the broker keeps the page),
-// tokens to the backends, the HTTP API.
+// Query then fetch: when a search asks for stored fields, snippets or
+// explanations, the groups answer ids and scores (SearchRequest.ids_only)
+// and a third round fetches the final page from the groups that hold it
+// (SearchRequest.fetch), so that offset + top_k documents are read in all
+// rather than per group.
+//
+// Not yet: tokens to the backends, the HTTP API.
 //
 // Thread safety: Search may be called concurrently; Start/Wait/Shutdown
 // from one controlling thread.

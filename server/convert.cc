@@ -62,6 +62,8 @@ absl::StatusOr<query::SearchRequest> FromProto(const v1::SearchRequest& request)
         query::FacetRequest{f.field(), f.size(), {f.ranges().begin(), f.ranges().end()}});
   }
   q.facet_all_values = request.facet_all_values();
+  q.ids_only = request.ids_only();
+  for (const v1::FetchHit& hit : request.fetch()) q.fetch.push_back({hit.id(), hit.score()});
   if (request.has_statistics()) {
     q.statistics = std::make_shared<const query::PlanStatistics>(FromProto(request.statistics()));
   }

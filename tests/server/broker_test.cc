@@ -13,6 +13,7 @@
 #include <fstream>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -902,6 +903,70 @@ TEST_F(BrokerTest, TypedFacetsSortAndFiltersEqualOneProcess) {
     }
     if (::testing::Test::HasFatalFailure()) return;
   }
+}
+
+// Query then fetch: with stored fields or snippets asked for, each group
+// answers ids and scores, and only the groups holding the final page get a
+// fetch round (a Search with SearchRequest.fetch); the answers equal one
+// process's. A server's fetch round returns the listed documents in order
+// with the given scores, leaves out unknown ids, refuses more than top_k.
+TEST_F(BrokerTest, QueryThenFetchFetchesOnlyThePage) {
+  auto one = Serve({});
+  std::vector<std::unique_ptr<server::Server>> backends;
+  backends.push_back(Serve({0, 1}));
+  backends.push_back(Serve({2, 3}));
+  auto broker = StartBroker(backends);
+  ASSERT_NE(broker, nullptr);
+  auto one_stub = StubOf(one->port());
+  auto broker_stub = StubOf(broker->port());
+  auto searches = [&] {
+    return FinishedCalls(*backends[0], "Search") + FinishedCalls(*backends[1], "Search");
+  };
+  for (const v1::SearchRequest& query : Queries(30)) {
+    v1::SearchRequest r = query;
+    r.set_top_k(4);
+    r.set_offset(3);
+    r.add_fields("body");
+    r.mutable_highlight()->add_fields("body");
+    v1::SearchResponse want;
+    if (!Call(*one_stub, r, &want).ok()) continue;
+    const uint64_t before = searches();
+    ExpectSame(*one_stub, *broker_stub, r);
+    // Both groups queried; one fetch per group holding a hit of the page.
+    std::set<uint32_t> groups;
+    for (const v1::Hit& hit : want.hits()) groups.insert(storage::ShardForId(hit.id(), 4) / 2);
+    EXPECT_EQ(searches() - before, 2 + groups.size()) << r.ShortDebugString();
+  }
+  // The fetch round on one server.
+  v1::SearchRequest fetch;
+  fetch.set_query("moscow");
+  fetch.set_top_k(3);
+  fetch.add_fields("body");
+  std::vector<std::string> ids;
+  {
+    v1::SearchRequest all;
+    all.set_query("moscow");
+    all.set_top_k(20);
+    v1::SearchResponse r;
+    ASSERT_TRUE(Call(*one_stub, all, &r).ok());
+    ASSERT_GE(r.hits_size(), 2);
+    ids = {r.hits(1).id(), "no-such-id", r.hits(0).id()};
+  }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    v1::FetchHit* f = fetch.add_fetch();
+    f->set_id(ids[i]);
+    f->set_score(10.0 - static_cast<double>(i));
+  }
+  v1::SearchResponse fetched;
+  ASSERT_TRUE(Call(*one_stub, fetch, &fetched).ok());
+  ASSERT_EQ(fetched.hits_size(), 2);
+  EXPECT_EQ(fetched.hits(0).id(), ids[0]);
+  EXPECT_EQ(fetched.hits(0).score(), 10.0);
+  EXPECT_EQ(fetched.hits(1).id(), ids[2]);
+  EXPECT_EQ(fetched.hits(1).score(), 8.0);
+  EXPECT_FALSE(fetched.hits(0).fields().at("body").empty());
+  fetch.set_top_k(2);
+  EXPECT_EQ(Call(*one_stub, fetch, &fetched).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 }  // namespace
