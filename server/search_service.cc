@@ -377,6 +377,7 @@ namespace {
 void Describe(const query::Searcher& searcher, bool writable, v1::DescribeResponse* response) {
   const query::IndexInfo& info = searcher.info();
   response->set_generation(info.generation);
+  response->set_build_id(info.build_id);
   response->set_num_shards(info.num_shards);
   for (const uint32_t s : searcher.served_shards()) response->add_shards(s);
   // What makes two servers' scores comparable, in one string.
