@@ -1,11 +1,14 @@
 // File: indexer/assemble.cc
 #include "indexer/assemble.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "storage/index_dir.h"
 #include "storage/shard.h"
 #include "storage/status.h"
@@ -20,7 +23,21 @@ struct Part {
   std::string generation;
   storage::IndexManifest manifest;
   std::vector<std::string> field_names;
+  std::string id;  // what identifies the part's build (PartId)
 };
+
+// The part's build id; for a part built before build ids, its shard's
+// RocksDB IDENTITY (a random id RocksDB wrote when the shard was created,
+// which copies keep): every pod assembling the same old parts still
+// derives the same id, and other parts another. "" if neither is there.
+std::string PartId(const storage::IndexManifest& manifest, const std::string& shard_path) {
+  if (!manifest.build_id.empty()) return manifest.build_id;
+  std::ifstream in(shard_path + "/IDENTITY");
+  std::string identity;
+  std::getline(in, identity);
+  identity = std::string(absl::StripAsciiWhitespace(identity));
+  return identity.empty() ? "" : absl::StrCat("rocksdb-identity:", identity);
+}
 
 // Copies the shard directory `from` to `to` (which must not exist), linking
 // table files where it can.
@@ -86,6 +103,7 @@ absl::StatusOr<AssembleSummary> AssembleIndex(const std::vector<std::string>& pa
       return absl::DataLossError(absl::StrCat(shard_path, " does not match its MANIFEST"));
     }
     p.field_names = shard->meta().field_names;
+    p.id = PartId(p.manifest, shard_path);
     found.push_back(std::move(p));
   }
   const Part& first = found.front();
@@ -146,7 +164,18 @@ absl::StatusOr<AssembleSummary> AssembleIndex(const std::vector<std::string>& pa
   storage::IndexManifest manifest = first.manifest;
   manifest.only_shard = -1;
   manifest.docs = summary.docs;
+  // Derived from the parts, not random: pods that assemble the same parts
+  // (each into its own volume) serve one index, and the broker takes them
+  // for replicas of it. Without an id for every part nothing tells these
+  // parts from others, so the assembly is a build of its own.
+  std::vector<std::string> part_ids;
+  for (const Part& p : found) part_ids.push_back(p.id);
+  const bool known = std::none_of(part_ids.begin(), part_ids.end(),
+                                  [](const std::string& id) { return id.empty(); });
+  manifest.build_id =
+      known ? storage::AssembledBuildId(std::move(part_ids)) : storage::NewBuildId();
   SCRY_RETURN_IF_ERROR(build->Commit(manifest));
+  summary.build_id = manifest.build_id;
   SCRY_ASSIGN_OR_RETURN(summary.generation_path, storage::LiveGeneration(index_dir));
   std::error_code ec;
   for (const auto& e : fs::recursive_directory_iterator(summary.generation_path, ec)) {

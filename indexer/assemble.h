@@ -12,7 +12,8 @@
 // stopwords and named fields, and hold every shard 0..N-1 exactly once.
 // Their shard files are hard-linked where the file system allows (RocksDB
 // table files are never changed once written), else copied; the parts are
-// not changed.
+// not changed. The index's build id is derived from the parts' (sorted), so
+// every machine that assembles the same parts records the same id.
 #ifndef SCRY_INDEXER_ASSEMBLE_H_
 #define SCRY_INDEXER_ASSEMBLE_H_
 
@@ -31,6 +32,7 @@ struct AssembleSummary {
   uint64_t files_copied = 0;
   uint64_t index_bytes = 0;
   std::string generation_path;
+  std::string build_id = {};  // derived from the parts' (storage::AssembledBuildId)
 };
 
 // InvalidArgument for parts that do not fit together (the message says

@@ -215,7 +215,12 @@ class Build {
     manifest.docs = summary_.docs;
     manifest.only_shard = options_.only_shard;
     if (!typed_fields_.empty()) manifest.schema = options_.schema.ToJson();
+    // Every build, a part's too, gets an id of its own: nothing here tells
+    // that two builds read the same input (files change in place), so two
+    // builds are never taken for one.
+    manifest.build_id = storage::NewBuildId();
     SCRY_RETURN_IF_ERROR(build_->Commit(manifest));
+    summary_.build_id = manifest.build_id;
     SCRY_ASSIGN_OR_RETURN(summary_.generation_path, storage::LiveGeneration(options_.index_dir));
     summary_.index_bytes = DirectoryBytes(summary_.generation_path);
     summary_.runs = runs_written_.load();

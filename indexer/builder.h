@@ -142,6 +142,7 @@ struct BuildSummary {
   double reorder_cost_before = 0;
   double reorder_cost_after = 0;
   std::string generation_path;
+  std::string build_id = {};  // recorded in the MANIFEST (storage::IndexManifest::build_id)
 };
 
 // Builds the index. On error the previous index at options.index_dir (if

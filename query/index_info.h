@@ -19,6 +19,7 @@ namespace scry::query {
 struct IndexInfo {
   std::string generation_path;  // the live generation's directory
   std::string generation;       // its name, "gen-000007"
+  std::string build_id;         // storage::IndexManifest::build_id ("": built before ids)
   std::string language;         // the analyser's (analysis::AnalyzerOptions)
   bool stopwords = false;
   uint32_t num_shards = 0;

@@ -157,6 +157,7 @@ absl::Status Searcher::Init() {
   }
   info_.generation_path = index.generation_path();
   info_.generation = index.generation_name();
+  info_.build_id = index.manifest().build_id;
   info_.language = index.manifest().language;
   info_.stopwords = index.manifest().stopwords;
   info_.num_shards = static_cast<uint32_t>(index.num_shards());

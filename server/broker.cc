@@ -222,16 +222,23 @@ struct Group {
   std::shared_ptr<Backend> preferred;
 };
 
-// The groups a search uses, of one generation, and the shards none covers.
+// The groups a search uses, of one index, and the shards none covers.
 struct Plan {
-  v1::DescribeResponse index;  // generation, settings_digest, num_shards
+  // build_id, settings_digest, num_shards, and a generation name of the
+  // build for messages (the greatest its backends reported)
+  v1::DescribeResponse index;
   std::vector<Group> groups;
   std::set<uint32_t> missing;
 };
 
-using Key = std::tuple<std::string, std::string, uint32_t>;  // generation, digest, shards
+// What backends of one index share: build id, generation name (only for a
+// build without an id: an index or a server from before build ids, where
+// the name is all there is; the name of a build with an id is left out, as
+// copies of one build may be named differently), settings digest, shards.
+using Key = std::tuple<std::string, std::string, std::string, uint32_t>;
 Key KeyOf(const v1::DescribeResponse& d) {
-  return {d.generation(), d.settings_digest(), d.num_shards()};
+  return {d.build_id(), d.build_id().empty() ? d.generation() : std::string(), d.settings_digest(),
+          d.num_shards()};
 }
 
 }  // namespace
@@ -386,8 +393,10 @@ struct Broker::Impl final : public v1::SearchService::Service {
       return;
     }
     if (!b.healthy || !b.described || describe->generation() != b.describe.generation() ||
+        describe->build_id() != b.describe.build_id() ||
         describe->shards_size() != b.describe.shards_size()) {
-      Log(absl::StrCat("backend ", b.address, " up: ", describe->generation(), " shards ",
+      Log(absl::StrCat("backend ", b.address, " up: ", describe->generation(), " (build ",
+                       describe->build_id().empty() ? "unknown" : describe->build_id(), ") shards ",
                        absl::StrJoin(describe->shards(), ","), " of ", describe->num_shards()));
     }
     b.described = true;
@@ -473,10 +482,12 @@ struct Broker::Impl final : public v1::SearchService::Service {
         +[](size_t* k) { return *k == 0; }, &left));
   }
 
-  // The groups to search: of the generation that covers the most shards with
-  // healthy backends (then with any that ever answered, then the greatest
-  // name: the newest), groups taken greedily, those with a healthy replica
-  // first, each shard once. `healthy_only` leaves out backends down now.
+  // The groups to search: of the index (build, KeyOf) that covers the most
+  // shards with healthy backends (then with any that ever answered, then
+  // the greatest generation name among its backends: in one directory the
+  // newest; then the greatest build id, only so that the choice is the same
+  // every time), groups taken greedily, those with a healthy replica first,
+  // each shard once. `healthy_only` leaves out backends down now.
   Plan MakePlan(bool healthy_only) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     std::map<Key, std::map<std::set<uint32_t>, Group>> by_key;
     for (const auto& [address, b] : backends) {
@@ -491,17 +502,24 @@ struct Broker::Impl final : public v1::SearchService::Service {
     // of an up-to-date replica's index directory, with its live/ log).
     LeaveOutLagging(&by_key);
     Plan best;
-    std::tuple<size_t, size_t, std::string> best_rank;
+    std::tuple<size_t, size_t, std::string, std::string> best_rank;
     for (auto& [key, groups] : by_key) {
       Plan plan;
-      plan.index.set_generation(std::get<0>(key));
-      plan.index.set_settings_digest(std::get<1>(key));
-      plan.index.set_num_shards(std::get<2>(key));
+      if (groups.empty()) continue;  // every replica lagging among those considered
+      plan.index.set_build_id(std::get<0>(key));
+      plan.index.set_generation(std::get<1>(key));
+      plan.index.set_settings_digest(std::get<2>(key));
+      plan.index.set_num_shards(std::get<3>(key));
       // Equal settings digests: equal typed fields on every backend.
       *plan.index.mutable_typed_fields() =
           groups.begin()->second.replicas.front()->describe.typed_fields();
       std::vector<Group> ordered;
       for (auto& [shards, g] : groups) {
+        for (const std::shared_ptr<Backend>& b : g.replicas) {
+          if (b->describe.generation() > plan.index.generation()) {
+            plan.index.set_generation(b->describe.generation());
+          }
+        }
         std::stable_partition(g.replicas.begin(), g.replicas.end(),
                               [](const std::shared_ptr<Backend>& b) { return b->healthy.load(); });
         ordered.push_back(std::move(g));
@@ -520,7 +538,8 @@ struct Broker::Impl final : public v1::SearchService::Service {
       for (uint32_t s = 0; s < plan.index.num_shards(); ++s) {
         if (covered.count(s) == 0) plan.missing.insert(s);
       }
-      const auto rank = std::make_tuple(healthy.size(), covered.size(), std::get<0>(key));
+      const auto rank = std::make_tuple(healthy.size(), covered.size(), plan.index.generation(),
+                                        plan.index.build_id());
       if (best.groups.empty() || rank > best_rank) {
         best = std::move(plan);
         best_rank = rank;
@@ -908,8 +927,8 @@ grpc::Status Broker::Search(const v1::SearchRequest& request, absl::Time deadlin
             impl.Update(b, grpc::Status::OK, &d);
           }
           return grpc::Status(grpc::StatusCode::ABORTED,
-                              absl::StrCat("now serves ", d.generation(), " shards ",
-                                           absl::StrJoin(d.shards(), ",")));
+                              absl::StrCat("now serves ", d.generation(), " (build ", d.build_id(),
+                                           ") shards ", absl::StrJoin(d.shards(), ",")));
         };
     impl.CallGroups(
         plan.groups, stats_request, deadline,

@@ -10,7 +10,7 @@
 //
 //   1. TermStatistics (as Elasticsearch's DFS phase): each group's part of
 //      the query's statistics (documents, field lengths, each term's df),
-//      with which shards of which generation the answering backend serves.
+//      with which shards of which build the answering backend serves.
 //      The broker sums the parts: the index-wide statistics.
 //   2. Search on each group, with those statistics (SearchRequest.statistics)
 //      and offset 0, top_k offset + top_k (each group's best hits after
@@ -23,17 +23,22 @@
 // hundred bytes (docs/ARCHITECTURE.md "Broker").
 //
 // Replicas: backends whose Describe names the same shards of the same
-// generation are replicas of one shard group. A background thread calls
-// Describe on every backend every health_interval_ms (a backend that comes
-// back, or serves a new generation, is used again at the next check) and
-// sets the broker's own grpc.health.v1 status: SERVING when every shard is
-// covered by a backend that answered. Each call goes to the replica with
-// the fewest calls outstanding from this broker (ties in turn); a failed call
-// (UNAVAILABLE, connection loss, RESOURCE_EXHAUSTED, ...) is tried again on
-// another replica while the deadline lasts; with hedge_after_ms, a call
-// unanswered for that long is sent to another replica too, the first answer
-// taken and the other cancelled. When every replica of a shard is gone the
-// search is UNAVAILABLE naming the shards, or, with
+// build (DescribeResponse.build_id, with the same settings digest and shard
+// count) are replicas of one shard group, whatever their generations are
+// named (a per-directory counter: copies of one build may differ in it, and
+// two builds may share it); backends of an index built before build ids, or
+// servers too old to send one, are told apart by the generation name. A
+// search uses one build, the one covering the most shards. A background
+// thread calls Describe on every backend every health_interval_ms (a
+// backend that comes back, or serves a new build, is used again at the next
+// check) and sets the broker's own grpc.health.v1 status: SERVING when every
+// shard is covered by a backend that answered. Each call goes to the
+// replica with the fewest calls outstanding from this broker (ties in
+// turn); a failed call (UNAVAILABLE, connection loss, RESOURCE_EXHAUSTED,
+// ...) is tried again on another replica while the deadline lasts; with
+// hedge_after_ms, a call unanswered for that long is sent to another replica
+// too, the first answer taken and the other cancelled. When every replica
+// of a shard is gone the search is UNAVAILABLE naming the shards, or, with
 // SearchRequest.allow_partial_results, the others' hits flagged with
 // SearchResponse.missing_shards.
 //

@@ -378,6 +378,7 @@ void Describe(const query::Searcher& searcher, const SearchServiceOptions& optio
               v1::DescribeResponse* response) {
   const query::IndexInfo& info = searcher.info();
   response->set_generation(info.generation);
+  response->set_build_id(info.build_id);
   response->set_num_shards(info.num_shards);
   for (const uint32_t s : searcher.served_shards()) response->add_shards(s);
   // What makes two servers' scores comparable, in one string.

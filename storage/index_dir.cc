@@ -7,20 +7,24 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "rocksdb/env.h"
 #include "rocksdb/file_system.h"
 #include "storage/files.h"
+#include "storage/hash.h"
 #include "storage/keys.h"
 #include "storage/rocks_util.h"
 #include "storage/status.h"
@@ -154,6 +158,22 @@ std::string CurrentGenerationName(const std::string& dir) {
 
 std::string ShardDirName(uint32_t shard) { return absl::StrFormat("shard-%03d", shard); }
 
+std::string NewBuildId() {
+  // The operating system's randomness (getrandom or /dev/urandom): builds
+  // started at the same moment on two machines still differ.
+  std::random_device random;
+  std::string id;
+  for (int i = 0; i < 4; ++i) absl::StrAppendFormat(&id, "%08x", uint32_t{random()});
+  return id;
+}
+
+std::string AssembledBuildId(std::vector<std::string> part_ids) {
+  std::sort(part_ids.begin(), part_ids.end());
+  const std::string joined = absl::StrCat(absl::StrJoin(part_ids, "\n"), "\n");
+  return absl::StrFormat("%016x%016x", Fnv1a64(absl::StrCat("scry assemble 1\n", joined)),
+                         Fnv1a64(absl::StrCat("scry assemble 2\n", joined)));
+}
+
 absl::StatusOr<std::unique_ptr<IndexBuild>> IndexBuild::Begin(const std::string& dir,
                                                               rocksdb::Env* env) {
   std::error_code ec;
@@ -213,7 +233,8 @@ absl::Status IndexBuild::Commit(const IndexManifest& m) {
       "format_version=", m.format_version, "\nshards=", m.num_shards, "\nlanguage=", m.language,
       "\nstopwords=", m.stopwords ? "on" : "off", "\ndocs=", m.docs, "\n",
       m.only_shard >= 0 ? absl::StrCat("part=", m.only_shard, "\n") : std::string(),
-      m.schema.empty() ? std::string() : absl::StrCat("schema=", m.schema, "\n"));
+      m.schema.empty() ? std::string() : absl::StrCat("schema=", m.schema, "\n"),
+      m.build_id.empty() ? std::string() : absl::StrCat("build_id=", m.build_id, "\n"));
   SCRY_RETURN_IF_ERROR(WriteFileSynced(env_, tmp_path_ + "/MANIFEST", manifest));
   SCRY_RETURN_IF_ERROR(SyncDir(fs_.get(), tmp_path_));
   const std::string final_path = absl::StrCat(dir_, "/", gen_name_);
@@ -324,6 +345,8 @@ absl::StatusOr<IndexManifest> ReadManifest(const std::string& generation_path) {
       absl::SimpleAtoi(kv.second, &m.docs);
     } else if (kv.first == "schema") {
       m.schema = kv.second;
+    } else if (kv.first == "build_id") {
+      m.build_id = kv.second;
     } else if (kv.first == "part") {
       if (!absl::SimpleAtoi(kv.second, &m.only_shard) || m.only_shard < 0) {
         return absl::DataLossError(absl::StrCat("bad part value \"", kv.second,

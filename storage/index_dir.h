@@ -8,7 +8,8 @@
 //       MANIFEST         "key=value" lines: format_version, shards, language,
 //                        stopwords ("on"/"off"), docs, and for a part
 //                        of an index (one shard built alone) part=<shard>,
-//                        and schema=<JSON> when built with --schema
+//                        schema=<JSON> when built with --schema, and
+//                        build_id=<32 hex digits> (IndexManifest::build_id)
 //       shard-000/ ...   one RocksDB per shard (storage/keys.h)
 //   DIR/gen-000007.lease a reader's lease on gen-000007 (a shared flock(2))
 //   DIR/gen-000008.tmp/  a build in progress
@@ -54,7 +55,29 @@ struct IndexManifest {
   // The schema of the build (indexer/schema.h, its canonical JSON), key
   // "schema" (format 8); empty when the build had none.
   std::string schema;
+  // What was built, key "build_id": equal ids mean the same index, whatever
+  // the directory or the generation's name (a per-directory counter, which
+  // two copies of one build need not share and two builds may). A build
+  // makes a random one (NewBuildId), an assembly derives its own from its
+  // parts' (AssembledBuildId); live writes do not change it. Manifests
+  // written before the key existed read as "": their build is unknown, and
+  // the generation name is not made to pass for an id (readers that need a
+  // key, as the broker does, fall back to the name explicitly, as they must
+  // for servers too old to send an id at all). Not a format change: older
+  // readers skip keys they do not know.
+  std::string build_id;
 };
+
+// A new build's id: 128 random bits as 32 lowercase hex digits.
+std::string NewBuildId();
+
+// The id of the index assembled from parts with ids `part_ids` (in any
+// order): the same parts give the same id on every machine and with every
+// scry binary (so that pods assembling one run agree), and other parts,
+// with the parts' ids random, another one. 32 hex digits: two 64-bit FNV-1a
+// hashes (storage/hash.h: stable by contract) of the sorted ids, each lane
+// seeded apart.
+std::string AssembledBuildId(std::vector<std::string> part_ids);
 
 // Whether a build of DIR is running now: some process holds DIR/LOCK, as
 // /proc/locks tells, found without taking the lock (a probe that took it,

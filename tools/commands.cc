@@ -397,6 +397,8 @@ int RunStats(const std::string& index) {
   if (!stats.ok()) return Fail(stats.status());
   const scry::query::IndexInfo& info = (*searcher)->info();
   std::printf("index       %s\n", info.generation_path.c_str());
+  std::printf("build id    %s\n",
+              info.build_id.empty() ? "(none: built before build ids)" : info.build_id.c_str());
   std::printf("language    %s (stopwords %s)\nshards      %zu\ndocs        %llu\n",
               info.language.c_str(), info.stopwords ? "on" : "off",
               static_cast<size_t>(info.num_shards), static_cast<unsigned long long>(info.docs));

@@ -2,7 +2,9 @@
 // runs merged at the end), thread counts, shards built apart and assembled,
 // compressed inputs and directories. Each build is compared with a plain
 // one column family by column family, key by key: the index must not depend
-// on how it was built.
+// on how it was built. Build ids: each build and part its own, an assembly's
+// derived from its parts' (the same wherever they are assembled), and an
+// index from before build ids still opens.
 #include <zlib.h>
 #include <zstd.h>
 
@@ -33,14 +35,23 @@ namespace fs = std::filesystem;
 
 std::string Sample() { return scry::testing::TestDataDir() + "/sample.jsonl"; }
 
+// The MANIFEST text of `generation` without its build_id line.
+std::string ManifestWithoutBuildId(const std::string& generation) {
+  std::string text = ReadFile(generation + "/MANIFEST");
+  const size_t at = text.find("build_id=");
+  if (at != std::string::npos) text.erase(at, text.find('\n', at) + 1 - at);
+  return text;
+}
+
 // Every key and value of every column family of every shard of the live
-// generation, keyed "shard/cf/key". The MANIFEST file is included.
+// generation, keyed "shard/cf/key". The MANIFEST file is included but for
+// its build id (each build's own, by design).
 std::map<std::string, std::string> Contents(const std::string& index_dir) {
   std::map<std::string, std::string> out;
   auto gen = storage::LiveGeneration(index_dir);
   EXPECT_THAT(gen, IsOk());
   if (!gen.ok()) return out;
-  out["MANIFEST"] = ReadFile(*gen + "/MANIFEST");
+  out["MANIFEST"] = ManifestWithoutBuildId(*gen);
   auto manifest = storage::ReadManifest(*gen);
   EXPECT_THAT(manifest, IsOk());
   for (uint32_t s = 0; s < manifest->num_shards; ++s) {
@@ -193,6 +204,106 @@ TEST_F(BulkBuildTest, ShardsBuiltApartAssembleToTheWholeBuild) {
   BuildOptions bad_shard = Options("x");
   bad_shard.only_shard = 3;
   EXPECT_THAT(BuildIndex(bad_shard), StatusIs(absl::StatusCode::kInvalidArgument, "0..2"));
+}
+
+// The build id in the MANIFEST of the live generation of `index_dir`.
+std::string BuildIdOf(const std::string& index_dir) {
+  auto gen = storage::LiveGeneration(index_dir);
+  EXPECT_THAT(gen, IsOk());
+  if (!gen.ok()) return "";
+  auto manifest = storage::ReadManifest(*gen);
+  EXPECT_THAT(manifest, IsOk());
+  return manifest.ok() ? manifest->build_id : "";
+}
+
+// Rewrites the MANIFEST of the live generation of `index_dir` as scry wrote
+// it before build ids.
+void DropBuildId(const std::string& index_dir) {
+  auto gen = storage::LiveGeneration(index_dir);
+  ASSERT_THAT(gen, IsOk());
+  WriteFile(*gen + "/MANIFEST", ManifestWithoutBuildId(*gen));
+  ASSERT_EQ(BuildIdOf(index_dir), "");
+}
+
+bool IsBuildId(const std::string& id) {
+  return id.size() == 32 && id.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+TEST_F(BulkBuildTest, EveryBuildHasItsOwnIdAndAssembliesOfTheSamePartsAgree) {
+  // Two builds of the same input: the same bytes, but two builds.
+  auto first = BuildIndex(Options("first"));
+  auto second = BuildIndex(Options("second"));
+  ASSERT_THAT(first, IsOk());
+  ASSERT_THAT(second, IsOk());
+  EXPECT_TRUE(IsBuildId(first->build_id)) << first->build_id;
+  EXPECT_EQ(BuildIdOf(dir_.Sub("first")), first->build_id);
+  EXPECT_NE(first->build_id, second->build_id);
+  // The searcher serves it (what Describe sends).
+  auto searcher = query::Searcher::Open(dir_.Sub("first"), query::SearcherOptions());
+  ASSERT_THAT(searcher, IsOk());
+  EXPECT_EQ((*searcher)->info().build_id, first->build_id);
+
+  // Parts: each its own id.
+  std::vector<std::string> parts;
+  std::set<std::string> part_ids;
+  for (int s = 0; s < 3; ++s) {
+    BuildOptions o = Options(absl::StrCat("part", s));
+    o.only_shard = s;
+    auto summary = BuildIndex(o);
+    ASSERT_THAT(summary, IsOk());
+    EXPECT_TRUE(IsBuildId(summary->build_id)) << summary->build_id;
+    part_ids.insert(summary->build_id);
+    parts.push_back(o.index_dir);
+  }
+  EXPECT_EQ(part_ids.size(), 3u);
+  // The same parts assembled anywhere, in any order, again: one id, no
+  // part's.
+  auto assembled = AssembleIndex(parts, dir_.Sub("asm-a"));
+  ASSERT_THAT(assembled, IsOk());
+  EXPECT_TRUE(IsBuildId(assembled->build_id)) << assembled->build_id;
+  EXPECT_EQ(BuildIdOf(dir_.Sub("asm-a")), assembled->build_id);
+  EXPECT_EQ(part_ids.count(assembled->build_id), 0u);
+  ASSERT_THAT(AssembleIndex({parts[2], parts[0], parts[1]}, dir_.Sub("asm-b")), IsOk());
+  EXPECT_EQ(BuildIdOf(dir_.Sub("asm-b")), assembled->build_id);
+  ASSERT_THAT(AssembleIndex(parts, dir_.Sub("asm-a")), IsOk());  // gen-000002 there
+  EXPECT_EQ(storage::CurrentGenerationName(dir_.Sub("asm-a")), "gen-000002");
+  EXPECT_EQ(BuildIdOf(dir_.Sub("asm-a")), assembled->build_id);
+  // One part built again: another index.
+  BuildOptions again = Options("part1-again");
+  again.only_shard = 1;
+  ASSERT_THAT(BuildIndex(again), IsOk());
+  ASSERT_THAT(AssembleIndex({parts[0], again.index_dir, parts[2]}, dir_.Sub("asm-c")), IsOk());
+  const std::string other = BuildIdOf(dir_.Sub("asm-c"));
+  EXPECT_TRUE(IsBuildId(other)) << other;
+  EXPECT_NE(other, assembled->build_id);
+
+  // Parts from before build ids: still one id for the same parts (their
+  // shards' RocksDB IDENTITY), another for other parts.
+  for (const std::string& part : parts) DropBuildId(part);
+  DropBuildId(again.index_dir);
+  ASSERT_THAT(AssembleIndex(parts, dir_.Sub("old-a")), IsOk());
+  ASSERT_THAT(AssembleIndex({parts[1], parts[2], parts[0]}, dir_.Sub("old-b")), IsOk());
+  ASSERT_THAT(AssembleIndex({parts[0], again.index_dir, parts[2]}, dir_.Sub("old-c")), IsOk());
+  const std::string old_id = BuildIdOf(dir_.Sub("old-a"));
+  EXPECT_TRUE(IsBuildId(old_id)) << old_id;
+  EXPECT_EQ(BuildIdOf(dir_.Sub("old-b")), old_id);
+  EXPECT_NE(BuildIdOf(dir_.Sub("old-c")), old_id);
+  EXPECT_NE(old_id, assembled->build_id);
+}
+
+TEST_F(BulkBuildTest, IndexWithoutABuildIdStillOpens) {
+  // A MANIFEST written before build ids: served, with no build id (the
+  // broker then tells it by its generation's name).
+  ASSERT_THAT(BuildIndex(Options("old")), IsOk());
+  DropBuildId(dir_.Sub("old"));
+  auto searcher = query::Searcher::Open(dir_.Sub("old"), query::SearcherOptions());
+  ASSERT_THAT(searcher, IsOk());
+  EXPECT_EQ((*searcher)->info().build_id, "");
+  EXPECT_EQ((*searcher)->info().generation, "gen-000001");
+  const absl::StatusOr<uint64_t> hits =
+      scry::testing::TotalHits(dir_.Sub("old"), "nato AND moscow");
+  ASSERT_THAT(hits, IsOk());
+  EXPECT_GT(*hits, 0u);
 }
 
 TEST_F(BulkBuildTest, ReorderedBuildsDoNotDependOnThreadsRunsOrParts) {

@@ -3,9 +3,11 @@
 // total_hits, pages and search_after, on the sample queries and random ones
 // (fixed seeds), for a 4-shard index split {0,1},{2,3} and {0},{1,2},{3},
 // and with 2 replicas per shard group (also named through dns:localhost);
-// a group that is gone makes searches UNAVAILABLE naming its shards, or
-// partial results flagged when asked, until it comes back; a replica shut
-// down under load fails no call; a stalled replica is hedged around.
+// replicas are recognised by build id (one build under two generation
+// names is one index; two builds under one name are two); a group that is
+// gone makes searches UNAVAILABLE naming its shards, or partial results
+// flagged when asked, until it comes back; a replica shut down under load
+// fails no call; a stalled replica is hedged around.
 #include "server/broker.h"
 
 #include <atomic>
@@ -33,6 +35,7 @@
 #include "scry/v1/search.grpc.pb.h"
 #include "server/server.h"
 #include "storage/hash.h"
+#include "storage/index_dir.h"
 #include "tests/server/raw_call.h"
 #include "tests/test_util.h"
 
@@ -66,8 +69,15 @@ class BrokerTest : public ::testing::Test {
   // (0: a free one), running `before_search` first in every Search.
   static std::unique_ptr<server::Server> Serve(std::vector<uint32_t> shards, int port = 0,
                                                std::function<void()> before_search = {}) {
+    return ServeIndex(tmp_->Sub("idx"), std::move(shards), port, std::move(before_search));
+  }
+
+  // The same, of the index at `index_dir`.
+  static std::unique_ptr<server::Server> ServeIndex(const std::string& index_dir,
+                                                    std::vector<uint32_t> shards, int port = 0,
+                                                    std::function<void()> before_search = {}) {
     server::ServerOptions options;
-    options.index_dir = tmp_->Sub("idx");
+    options.index_dir = index_dir;
     options.listen = "127.0.0.1:" + std::to_string(port);
     // A hook that blocks runs on the synchronous API's own threads: blocking
     // the callback API's would stall every server and client in the process.
@@ -79,6 +89,16 @@ class BrokerTest : public ::testing::Test {
     auto server = server::Server::Start(options);
     EXPECT_THAT(server, IsOk());
     return server.ok() ? std::move(*server) : nullptr;
+  }
+
+  // Builds the sample into `index_dir` as SetUpTestSuite does: the same
+  // index, byte for byte, but another build (another build id).
+  static void BuildAgain(const std::string& index_dir) {
+    indexer::BuildOptions options;
+    options.inputs = {TestDataDir() + "/sample.jsonl"};
+    options.index_dir = index_dir;
+    options.num_shards = 4;
+    ASSERT_THAT(indexer::BuildIndex(options), IsOk());
   }
 
   // Two servers of each of {0,1} and {2,3}.
@@ -307,6 +327,7 @@ TEST_F(BrokerTest, ReadOnlyShardServerDescribesItselfAndTakesNoWrites) {
   EXPECT_FALSE(d.writable());
   EXPECT_EQ(d.settings_digest().size(), 16u);
   EXPECT_FALSE(d.generation().empty());
+  EXPECT_EQ(d.build_id().size(), 32u);
   EXPECT_EQ(server->writer(), nullptr);  // no write-ahead log: IndexService refuses
   // Statistics that do not cover the server's own are refused.
   v1::SearchRequest r;
@@ -315,6 +336,120 @@ TEST_F(BrokerTest, ReadOnlyShardServerDescribesItselfAndTakesNoWrites) {
   v1::SearchResponse response;
   EXPECT_EQ(Call(*StubOf(server->port()), r, &response).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+v1::DescribeResponse DescribeOf(const server::Server& server) {
+  v1::DescribeResponse d;
+  grpc::ClientContext context;
+  EXPECT_TRUE(StubOf(server.port())->Describe(&context, v1::DescribeRequest(), &d).ok());
+  return d;
+}
+
+// Copies the live generation of the index at `from` into a new index
+// directory `to`, named `generation` there: the same build, as another
+// directory's counter names it (a pod whose volume went through other
+// builds before).
+void CopyGeneration(const std::string& from, const std::string& to, const std::string& generation) {
+  absl::StatusOr<std::string> live = storage::LiveGeneration(from);
+  ASSERT_THAT(live, IsOk());
+  std::filesystem::create_directories(to);
+  std::filesystem::copy(*live, to + "/" + generation, std::filesystem::copy_options::recursive);
+  WriteFile(to + "/CURRENT", generation + "\n");
+}
+
+// Replicas are recognised by build id, not by generation name: one build
+// served from two directories, where it is gen-000001 and gen-000007, is
+// one index (with the names as its key, two indexes of two shards each,
+// neither enough to search).
+TEST_F(BrokerTest, OneBuildUnderTwoGenerationNamesIsOneIndex) {
+  TempDir dir;
+  CopyGeneration(tmp_->Sub("idx"), dir.Sub("copy"), "gen-000007");
+  auto one = Serve({});
+  std::vector<std::unique_ptr<server::Server>> halves;
+  halves.push_back(Serve({0, 1}));
+  halves.push_back(ServeIndex(dir.Sub("copy"), {2, 3}));
+  ASSERT_NE(halves[1], nullptr);
+  const v1::DescribeResponse a = DescribeOf(*halves[0]), b = DescribeOf(*halves[1]);
+  EXPECT_EQ(a.generation(), "gen-000001");
+  EXPECT_EQ(b.generation(), "gen-000007");
+  EXPECT_EQ(a.build_id().size(), 32u);
+  EXPECT_EQ(a.build_id(), b.build_id());
+  auto broker = StartBroker(halves);
+  ASSERT_NE(broker, nullptr);
+  ExpectSameOnQueries(*StubOf(one->port()), *StubOf(broker->port()), Queries(20));
+  EXPECT_TRUE(HealthBecomes(broker->port(), true));
+
+  // Two servers of every shard under the two names: replicas, both used.
+  std::vector<std::unique_ptr<server::Server>> replicas;
+  replicas.push_back(Serve({}));
+  replicas.push_back(ServeIndex(dir.Sub("copy"), {}));
+  ASSERT_NE(replicas[1], nullptr);
+  auto replicated = StartBroker(replicas);
+  ASSERT_NE(replicated, nullptr);
+  ExpectSameOnQueries(*StubOf(one->port()), *StubOf(replicated->port()), Queries(20));
+  EXPECT_GT(FinishedCalls(*replicas[0], "Search"), 0u);
+  EXPECT_GT(FinishedCalls(*replicas[1], "Search"), 0u);
+}
+
+// Two builds of the same input, each its directory's first generation: the
+// same name, settings and shard count, but two indexes (build ids), never
+// one replica set. Half of each is no index; of whole copies of both, a
+// search uses one build's servers only.
+TEST_F(BrokerTest, TwoBuildsUnderOneGenerationNameAreTwoIndexes) {
+  TempDir dir;
+  BuildAgain(dir.Sub("rebuilt"));
+  auto one = Serve({});
+  std::vector<std::unique_ptr<server::Server>> halves;
+  halves.push_back(Serve({0, 1}));
+  halves.push_back(ServeIndex(dir.Sub("rebuilt"), {2, 3}));
+  ASSERT_NE(halves[1], nullptr);
+  const v1::DescribeResponse a = DescribeOf(*halves[0]), b = DescribeOf(*halves[1]);
+  EXPECT_EQ(a.generation(), b.generation());
+  EXPECT_EQ(a.settings_digest(), b.settings_digest());
+  EXPECT_NE(a.build_id(), b.build_id());
+  auto broker = StartBroker(halves);
+  ASSERT_NE(broker, nullptr);
+  auto stub = StubOf(broker->port());
+  v1::SearchRequest r;
+  r.set_query("moscow war");
+  r.set_exact_total_hits(true);
+  v1::SearchResponse response;
+  const grpc::Status status = Call(*stub, r, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(status.error_message(), HasSubstr("are served by no backend"));
+  // Partial: one build's half, as its server answers alone.
+  r.set_allow_partial_results(true);
+  v1::SearchResponse partial, want;
+  ASSERT_TRUE(Call(*stub, r, &partial).ok());
+  ASSERT_EQ(partial.missing_shards_size(), 2);
+  const bool first_half = partial.missing_shards(0) == 2;
+  EXPECT_THAT(partial.missing_shards(),
+              ::testing::ElementsAreArray(first_half ? std::vector<uint32_t>{2, 3}
+                                                     : std::vector<uint32_t>{0, 1}));
+  ASSERT_TRUE(Call(*StubOf(halves[first_half ? 0 : 1]->port()), r, &want).ok());
+  EXPECT_GT(want.hits_size(), 0);
+  partial.clear_missing_shards();
+  partial.clear_took_micros();
+  want.clear_took_micros();
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(want, partial))
+      << "want " << want.ShortDebugString() << "\ngot  " << partial.ShortDebugString();
+  EXPECT_TRUE(HealthBecomes(broker->port(), false));
+
+  // Both builds whole, as {0,1} and {2,3} each: the broker answers (the
+  // builds hold the same documents), from one build's servers only.
+  std::vector<std::unique_ptr<server::Server>> both;
+  for (const std::string& index : {tmp_->Sub("idx"), dir.Sub("rebuilt")}) {
+    both.push_back(ServeIndex(index, {0, 1}));
+    both.push_back(ServeIndex(index, {2, 3}));
+  }
+  auto two = StartBroker(both);
+  ASSERT_NE(two, nullptr);
+  ExpectSameOnQueries(*StubOf(one->port()), *StubOf(two->port()), Queries(20));
+  std::vector<uint64_t> calls;  // of each server
+  for (const auto& server : both) {
+    calls.push_back(FinishedCalls(*server, "Search") + FinishedCalls(*server, "TermStatistics"));
+  }
+  EXPECT_NE(calls[0] + calls[1] > 0, calls[2] + calls[3] > 0) << absl::StrJoin(calls, ",");
 }
 
 TEST_F(BrokerTest, GoneBackendIsUnavailableNamingItsShards) {

@@ -1,8 +1,11 @@
 // File: tests/storage/index_dir_test.cc
 //
 // Tests for storage/index_dir.h: the MANIFEST records the analyser settings
-// (language, stopwords) and reads back what was committed; manifests written
-// before the stopwords key read as stopwords off. Generation leases: a build
+// (language, stopwords) and the build id, and reads back what was committed;
+// manifests written before the stopwords key read as stopwords off, before
+// the build_id key as no build id. New build ids are 32 hex digits and
+// differ; an assembly's is a fixed function of its parts' set. Generation
+// leases: a build
 // never removes a generation a reader holds (in this process or another, even
 // one killed by SIGKILL, whose lease the kernel ends), and the leftovers go
 // once released.
@@ -14,6 +17,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -83,6 +87,54 @@ TEST(IndexManifest, OldManifestWithoutStopwordsReadsAsOff) {
   EXPECT_EQ(m->language, "german");
   EXPECT_FALSE(m->stopwords);
   EXPECT_EQ(m->docs, 1234u);
+  EXPECT_EQ(m->build_id, "");  // unknown, not the generation's name
+}
+
+bool IsBuildId(const std::string& id) {
+  return id.size() == 32 && id.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+TEST(IndexManifest, RecordsTheBuildId) {
+  scry::testing::TempDir tmp;
+  IndexManifest with_id = SampleManifest("english", false);
+  with_id.build_id = NewBuildId();
+  const std::string gen = CommitManifest(tmp.Sub("idx"), with_id);
+  ASSERT_FALSE(gen.empty());
+  EXPECT_THAT(scry::testing::ReadFile(gen + "/MANIFEST"),
+              HasSubstr(absl::StrCat("\nbuild_id=", with_id.build_id, "\n")));
+  absl::StatusOr<IndexManifest> m = ReadManifest(gen);
+  ASSERT_THAT(m, IsOk());
+  EXPECT_EQ(m->build_id, with_id.build_id);
+  // A manifest without one (a generation committed without an id) writes
+  // no key.
+  const std::string without = CommitManifest(tmp.Sub("idx"), SampleManifest("english", false));
+  EXPECT_THAT(scry::testing::ReadFile(without + "/MANIFEST"),
+              ::testing::Not(HasSubstr("build_id")));
+}
+
+TEST(BuildId, NewIdsAre128RandomBitsInHex) {
+  std::set<std::string> ids;
+  for (int i = 0; i < 100; ++i) {
+    const std::string id = NewBuildId();
+    EXPECT_TRUE(IsBuildId(id)) << id;
+    ids.insert(id);
+  }
+  EXPECT_EQ(ids.size(), 100u);
+}
+
+TEST(BuildId, AnAssemblysIdIsAFunctionOfItsPartsSet) {
+  const std::string a = NewBuildId(), b = NewBuildId(), c = NewBuildId();
+  const std::string abc = AssembledBuildId({a, b, c});
+  EXPECT_TRUE(IsBuildId(abc)) << abc;
+  EXPECT_EQ(AssembledBuildId({c, a, b}), abc);  // in any order
+  EXPECT_NE(AssembledBuildId({a, b}), abc);
+  EXPECT_NE(AssembledBuildId({a, b, NewBuildId()}), abc);
+  EXPECT_NE(abc, a);
+  // Pinned: machines with other scry binaries that assemble the same parts
+  // must agree (storage/hash.h's FNV-1a, never a process-seeded hash).
+  EXPECT_EQ(
+      AssembledBuildId({"00000000000000000000000000000002", "00000000000000000000000000000001"}),
+      "9f40f68e5a073620646882a5d8fef873");
 }
 
 TEST(IndexManifest, BadStopwordsValueIsDataLoss) {

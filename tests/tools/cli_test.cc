@@ -26,6 +26,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "gmock/gmock.h"
 #include "grpc/grpc.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -100,6 +101,7 @@ TEST(Cli, IndexStatsAndLocalSearch) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("docs        4522"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("positions"), std::string::npos) << r.output;
+  EXPECT_THAT(r.output, ::testing::ContainsRegex("\nbuild id    [0-9a-f]{32}\n")) << r.output;
   r = Shell(absl::StrCat("search --index ", dir.Sub("idx"), " -k 3 'nato AND moscow'"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("000_7b2183224cf63943"), std::string::npos) << r.output;
