@@ -46,14 +46,14 @@ start() {
   for _ in $(seq 600); do [ -s "$WORK/$name.port" ] && break; sleep 0.05; done
   echo "127.0.0.1:$(cat "$WORK/$name.port")"
 }
-one=$(start one serve --index "$WORK/index")
-all=$(start all serve --index "$WORK/index" --shards 0,1,2,3)
-h01=$(start h01 serve --index "$WORK/index" --shards 0,1)
-h23=$(start h23 serve --index "$WORK/index" --shards 2,3)
-s0=$(start s0 serve --index "$WORK/index" --shards 0)
-s1=$(start s1 serve --index "$WORK/index" --shards 1)
-s2=$(start s2 serve --index "$WORK/index" --shards 2)
-s3=$(start s3 serve --index "$WORK/index" --shards 3)
+one=$(start one serve --read-only --index "$WORK/index")
+all=$(start all serve --read-only --index "$WORK/index" --shards 0,1,2,3)
+h01=$(start h01 serve --read-only --index "$WORK/index" --shards 0,1)
+h23=$(start h23 serve --read-only --index "$WORK/index" --shards 2,3)
+s0=$(start s0 serve --read-only --index "$WORK/index" --shards 0)
+s1=$(start s1 serve --read-only --index "$WORK/index" --shards 1)
+s2=$(start s2 serve --read-only --index "$WORK/index" --shards 2)
+s3=$(start s3 serve --read-only --index "$WORK/index" --shards 3)
 b1=$(start b1 broker --backends "$all")
 b2=$(start b2 broker --backends "$h01,$h23")
 b4=$(start b4 broker --backends "$s0,$s1,$s2,$s3")
