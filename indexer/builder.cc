@@ -218,7 +218,7 @@ class Build {
     // Every build, a part's too, gets an id of its own: nothing here tells
     // that two builds read the same input (files change in place), so two
     // builds are never taken for one.
-    manifest.build_id = storage::NewBuildId();
+    manifest.build_id = options_.build_id.empty() ? storage::NewBuildId() : options_.build_id;
     SCRY_RETURN_IF_ERROR(build_->Commit(manifest));
     summary_.build_id = manifest.build_id;
     SCRY_ASSIGN_OR_RETURN(summary_.generation_path, storage::LiveGeneration(options_.index_dir));

@@ -53,6 +53,11 @@ struct BuildOptions {
   // fields alike) but analyses only its own documents. Duplicate ids are
   // found within the part (a duplicate always falls into the same shard).
   int32_t only_shard = -1;
+  // The build id the MANIFEST records; empty: a random one. The parts of
+  // one run may be given one id (the run's name), so that servers of
+  // different parts are known to serve one index (scry serve --shards I on
+  // part I, behind a broker). Letters, digits, '.', '_', '-'; 1 to 64.
+  std::string build_id;
   std::string language = "english";
   // Drop the language's stopwords (analysis/stopwords.h), keeping their
   // positions. Recorded in the manifest so queries are analysed alike.

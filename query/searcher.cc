@@ -36,7 +36,10 @@ absl::StatusOr<std::unique_ptr<Searcher>> Searcher::Open(const std::string& inde
   shard_options.block_cache_bytes = options.block_cache_bytes;
   shard_options.memory_lists_bytes = options.memory_lists_bytes;
   shard_options.memory_dictionary = options.memory_dictionary;
-  SCRY_ASSIGN_OR_RETURN(base->index, storage::IndexReader::Open(index_dir, shard_options));
+  // A shard server opens its shards alone (a part built with --shard I
+  // serves as --shards I).
+  SCRY_ASSIGN_OR_RETURN(base->index,
+                        storage::IndexReader::Open(index_dir, shard_options, options.shards));
   const storage::IndexReader& index = *base->index;
   base->threads = options.search_threads != 0
                       ? options.search_threads
@@ -111,7 +114,7 @@ absl::StatusOr<std::unique_ptr<Searcher>> Searcher::WithSegments(Snapshot snapsh
 absl::Status Searcher::Init() {
   const storage::IndexReader& index = *base_->index;
   for (size_t s = 0; s < index.num_shards(); ++s) {
-    shards_.push_back(&index.shard(s));
+    shards_.push_back(index.has_shard(s) ? &index.shard(s) : nullptr);  // not served: null
     deleted_.push_back(s < snapshot_.base_deleted.size() ? snapshot_.base_deleted[s].get()
                                                          : nullptr);
   }
@@ -181,6 +184,10 @@ ThreadPool* Searcher::pool() const {
 
 const storage::ShardReader& Searcher::base_shard(uint32_t shard) const {
   return base_->index->shard(shard);
+}
+
+bool Searcher::serves(uint32_t shard) const {
+  return shard < base_->served.size() && base_->served[shard];
 }
 
 Searcher::~Searcher() = default;

@@ -68,9 +68,10 @@ struct SearcherOptions {
   // refused (InvalidArgument).
   ExpansionOptions expansion;
   // The base shards this searcher serves (a shard server of a broker,
-  // server/broker.h), ascending; empty: every shard. The others stay open
-  // (the index is opened whole) but are never searched, counted in the
-  // statistics or read by GetDocument.
+  // server/broker.h), ascending; empty: every shard. The others are not
+  // opened (their files need not be there: a part built with --shard I
+  // serves as {I}), searched, counted in the statistics or read by
+  // GetDocument.
   std::vector<uint32_t> shards;
   // The memory the posting cursors of one query may take, estimated before
   // evaluation (CursorCount x CursorMemoryBytes, summed over the shards
@@ -168,7 +169,10 @@ class Searcher {
   const Snapshot& snapshot() const { return snapshot_; }
   // The base shard `shard` (to build segments with its settings).
   // REQUIRES: shard < info().num_shards.
+  // REQUIRES: serves(shard) (the others are not opened).
   const storage::ShardReader& base_shard(uint32_t shard) const;
+  // Whether base shard `shard` is served (SearcherOptions::shards).
+  bool serves(uint32_t shard) const;
 
   // The index, as opened.
   const IndexInfo& info() const { return info_; }

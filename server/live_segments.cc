@@ -185,6 +185,9 @@ absl::StatusOr<std::unique_ptr<query::Searcher>> ApplyOperations(const query::Se
   for (const LiveOp& op : ops) {
     if (op.kind != OpKind::kUpsert || last[op.doc.id] != &op) continue;
     const uint32_t shard = storage::ShardForId(op.doc.id, num_shards);
+    // A shard this server does not serve (an operation logged before it
+    // served a subset) is not opened here: nothing to apply it to.
+    if (!current.serves(shard)) continue;
     by_shard[shard].push_back(op.doc);
     seqs[shard].push_back(op.seq);
   }
@@ -193,6 +196,7 @@ absl::StatusOr<std::unique_ptr<query::Searcher>> ApplyOperations(const query::Se
   next.base_deleted.resize(num_shards);
   for (uint32_t s = 0; s < num_shards; ++s) {
     const auto& was = s < old.base_deleted.size() ? old.base_deleted[s] : nullptr;
+    if (!current.serves(s)) continue;  // not opened (Locate found nothing there)
     SCRY_ASSIGN_OR_RETURN(
         next.base_deleted[s],
         WithDeleted(was, std::move(base_deleted[s]), current.base_shard(s).meta().doc_count));

@@ -368,20 +368,33 @@ absl::StatusOr<IndexManifest> ReadManifest(const std::string& generation_path) {
   return m;
 }
 
-absl::StatusOr<std::unique_ptr<IndexReader>> IndexReader::Open(
-    const std::string& dir, const ShardReader::Options& options) {
+absl::StatusOr<std::unique_ptr<IndexReader>> IndexReader::Open(const std::string& dir,
+                                                               const ShardReader::Options& options,
+                                                               std::span<const uint32_t> only) {
   std::unique_ptr<IndexReader> reader(new IndexReader());
   SCRY_ASSIGN_OR_RETURN(reader->lease_, GenerationLease::AcquireLive(dir));
   const std::string& generation_path = reader->lease_->path();
   SCRY_ASSIGN_OR_RETURN(reader->manifest_, ReadManifest(generation_path));
-  if (reader->manifest_.only_shard >= 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(dir, " holds only shard ", reader->manifest_.only_shard, " of ",
-                     reader->manifest_.num_shards,
-                     " (built with --shard); put the parts together with "
-                     "`scry assemble`"));
+  const uint32_t num_shards = reader->manifest_.num_shards;
+  std::vector<bool> wanted(num_shards, only.empty());
+  for (const uint32_t s : only) {
+    if (s >= num_shards) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("shard ", s, " is not a shard of the index (", num_shards, " shards)"));
+    }
+    wanted[s] = true;
   }
-  for (uint32_t i = 0; i < reader->manifest_.num_shards; ++i) {
+  const int64_t part = reader->manifest_.only_shard;
+  if (part >= 0 && !(only.size() == 1 && only[0] == static_cast<uint64_t>(part))) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        dir, " holds only shard ", part, " of ", num_shards,
+        " (built with --shard); put the parts together with `scry assemble`, or serve it with "
+        "--shards ",
+        part));
+  }
+  reader->shards_.resize(num_shards);
+  for (uint32_t i = 0; i < num_shards; ++i) {
+    if (!wanted[i]) continue;
     SCRY_ASSIGN_OR_RETURN(
         auto shard,
         ShardReader::Open(absl::StrCat(generation_path, "/", ShardDirName(i)), options));
@@ -392,7 +405,7 @@ absl::StatusOr<std::unique_ptr<IndexReader>> IndexReader::Open(
     }
     reader->total_docs_ += meta.doc_count;
     reader->total_length_ += meta.total_length;
-    reader->shards_.push_back(std::move(shard));
+    reader->shards_[i] = std::move(shard);
   }
   return reader;
 }

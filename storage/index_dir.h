@@ -29,6 +29,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -175,13 +176,23 @@ std::string ShardDirName(uint32_t shard);
 // Thread safety: const methods are safe to call concurrently.
 class IndexReader {
  public:
+  // Opens the generation CURRENT names: every shard, or with `only` (shard
+  // numbers, ascending) those alone (a shard server's: the others' files
+  // are never opened, so they need not be there). A part (built with
+  // --shard I) opens only as `only` = {I}; InvalidArgument for a shard
+  // number past the index's.
   static absl::StatusOr<std::unique_ptr<IndexReader>> Open(const std::string& dir,
-                                                           const ShardReader::Options& options);
+                                                           const ShardReader::Options& options,
+                                                           std::span<const uint32_t> only = {});
   const IndexManifest& manifest() const { return manifest_; }
   const std::string& generation_path() const { return lease_->path(); }
   const std::string& generation_name() const { return lease_->name(); }
+  // The index's shards, opened or not.
   size_t num_shards() const { return shards_.size(); }
+  bool has_shard(size_t i) const { return shards_[i] != nullptr; }
+  // REQUIRES: has_shard(i).
   const ShardReader& shard(size_t i) const { return *shards_[i]; }
+  // Over the shards opened.
   uint64_t total_docs() const { return total_docs_; }
   uint64_t total_length() const { return total_length_; }
 

@@ -14,6 +14,8 @@
 //   scry verify --index DIR
 // README.md documents every flag. Exit status: 0 on success, 1 on a runtime
 // error (the message says which), 2 on a usage error.
+#include <algorithm>
+#include <cctype>
 #include <iostream>
 #include <map>
 #include <string>
@@ -95,6 +97,19 @@ int main(int argc, char** argv) {
                    "Build only this shard of --shards (0-based): a part of an index, put together "
                    "with the other parts by `scry assemble`")
       ->check(CLI::Range(0, 1023));
+  index
+      ->add_option("--build-id", build.build_id,
+                   "The id the MANIFEST records (default: random): give the parts of one run the "
+                   "same one (e.g. the run's name), so that servers of the parts (scry serve "
+                   "--shards I) are one index behind a broker")
+      ->check([](const std::string& id) -> std::string {
+        const bool ok =
+            !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+              return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' ||
+                     c == '-';
+            });
+        return ok ? std::string() : "1 to 64 letters, digits, '.', '_' or '-'";
+      });
   index
       ->add_option("--max-doc-bytes", build.max_document_bytes,
                    "Largest accepted input line, in bytes")

@@ -1104,5 +1104,74 @@ TEST_F(BrokerTest, QueryThenFetchFetchesOnlyThePage) {
   EXPECT_EQ(Call(*one_stub, fetch, &fetched).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+// A shard server opens only its shards: servers of the parts of one run
+// (scry index --shard I, one --build-id), each serving its part, are one
+// index behind a broker, equal to one process of the whole build; a part
+// refuses to serve other shards; a whole index served as {1} opens shard 1
+// alone (it serves with the other shards' directories gone).
+TEST_F(BrokerTest, ServersOfPartsAreOneIndexAndOpenOnlyTheirShards) {
+  std::vector<std::unique_ptr<server::Server>> parts;
+  for (int32_t i = 0; i < 4; ++i) {
+    indexer::BuildOptions build;
+    build.inputs = {TestDataDir() + "/sample.jsonl"};
+    build.index_dir = tmp_->Sub("part-" + std::to_string(i));
+    build.num_shards = 4;
+    build.only_shard = i;
+    build.build_id = "run-7";
+    ASSERT_THAT(indexer::BuildIndex(build), IsOk());
+    server::ServerOptions options;
+    options.index_dir = build.index_dir;
+    options.listen = "127.0.0.1:0";
+    options.read_only = true;
+    options.reload_poll_ms = 0;
+    options.searcher.shards = {static_cast<uint32_t>(i)};
+    auto server = server::Server::Start(options);
+    ASSERT_THAT(server, IsOk());
+    parts.push_back(std::move(*server));
+    if (i == 0) {
+      options.searcher.shards = {1};
+      EXPECT_THAT(server::Server::Start(options).status(),
+                  StatusIs(absl::StatusCode::kFailedPrecondition, "--shards 0"));
+    }
+  }
+  indexer::BuildOptions whole;
+  whole.inputs = {TestDataDir() + "/sample.jsonl"};
+  whole.index_dir = tmp_->Sub("whole-of-parts");
+  whole.num_shards = 4;
+  ASSERT_THAT(indexer::BuildIndex(whole), IsOk());
+  server::ServerOptions options;
+  options.index_dir = whole.index_dir;
+  options.listen = "127.0.0.1:0";
+  options.read_only = true;
+  options.reload_poll_ms = 0;
+  auto one = server::Server::Start(options);
+  ASSERT_THAT(one, IsOk());
+  auto broker = StartBroker(parts);
+  ASSERT_NE(broker, nullptr);
+  ExpectSameOnQueries(*StubOf((*one)->port()), *StubOf(broker->port()), Queries(40));
+
+  // A copy of the whole index without shards 0, 2 and 3 serves shard 1.
+  const std::string copy = tmp_->Sub("only-shard-1");
+  std::filesystem::copy(whole.index_dir, copy, std::filesystem::copy_options::recursive);
+  std::vector<std::string> removed;
+  for (const auto& gen : std::filesystem::directory_iterator(copy)) {
+    if (!gen.is_directory()) continue;
+    for (const char* shard : {"shard-000", "shard-002", "shard-003"}) {
+      if (std::filesystem::remove_all(gen.path() / shard) > 0) removed.push_back(shard);
+    }
+  }
+  ASSERT_EQ(removed.size(), 3u);
+  options.index_dir = copy;
+  options.searcher.shards = {1};
+  auto alone = server::Server::Start(options);
+  ASSERT_THAT(alone, IsOk());
+  v1::StatsResponse stats;
+  grpc::ClientContext context;
+  ASSERT_TRUE(StubOf((*alone)->port())->Stats(&context, v1::StatsRequest(), &stats).ok());
+  ASSERT_EQ(stats.shards_size(), 1);
+  EXPECT_EQ(stats.shards(0).shard(), 1u);
+  EXPECT_GT(stats.docs(), 0u);
+}
+
 }  // namespace
 }  // namespace scry::testing
