@@ -17,7 +17,8 @@
 # Other arguments go to `scry index` / `scry serve`. Environment (defaults):
 # SCRY (scry), SCRY_SHARDS, SCRY_GROUPS, SCRY_RUN, SCRY_CORPUS (/build/corpus),
 # SCRY_PARTS (/build/parts), SCRY_INDEX (/data/index), SCRY_LISTEN
-# (0.0.0.0:7700), SCRY_POD_NAME ($HOSTNAME), SCRY_POLL_S (10).
+# (0.0.0.0:7700), SCRY_POD_NAME ($HOSTNAME), SCRY_POLL_S (10), SCRY_WRITABLE
+# (0: serve --read-only; 1: take live writes through the broker).
 set -euo pipefail
 SCRY=${SCRY:-scry}
 PARTS=${SCRY_PARTS:-/build/parts}
@@ -78,7 +79,11 @@ cmd_serve() {
   local shards
   shards=$(shard_list "${BASH_REMATCH[1]}")
   echo "scry-k8s: $pod serves shards $shards of $SCRY_SHARDS"
-  exec "$SCRY" serve --index "$INDEX" --shards "$shards" --read-only \
+  # SCRY_WRITABLE=1: the pod takes the live writes of its shards (each pod
+  # has its own volume, so its own write-ahead log), routed by the broker.
+  local mode=(--read-only)
+  [ "${SCRY_WRITABLE:-0}" = 1 ] && mode=()
+  exec "$SCRY" serve --index "$INDEX" --shards "$shards" "${mode[@]}" \
     --listen "${SCRY_LISTEN:-0.0.0.0:7700}" "$@"
 }
 

@@ -73,7 +73,7 @@ for k in 1 2 3; do
 done
 BACKENDS=""
 for k in 0 1 2 3; do
-  SCRY_POD_NAME=scry-shard-$k SCRY_INDEX="$WORK/pod$k/index" SCRY_LISTEN=127.0.0.1:0 \
+  SCRY_POD_NAME=scry-shard-$k SCRY_INDEX="$WORK/pod$k/index" SCRY_LISTEN=127.0.0.1:0 SCRY_WRITABLE=1 \
     "$K8S" serve --port-file "$WORK/pod$k.port" --reload-poll-ms 100 >"$WORK/pod$k.log" 2>&1 &
   PIDS+=($!)
 done
@@ -113,6 +113,15 @@ for k in 0 1 2 3; do kill -0 "${PIDS[$k]}" 2>/dev/null || fail "pod $k's server 
 
 out=$(SCRY_RUN=run2 SCRY_INDEX="$WORK/pod0/index" "$K8S" assemble)
 [ "$out" = "scry-k8s: $WORK/pod0/index already holds run run2" ] || fail "assembled run 2 again: $out"
+
+# 5. SCRY_WRITABLE=1: live writes through the broker reach every replica of
+# each document's group (each pod its own log).
+for i in 1 2 3 4 5 6; do echo "{\"id\": \"k8s-live-$i\", \"body\": \"xylophonist$i wombat\"}"; done \
+  >"$WORK/live.jsonl"
+"$SCRY" write --server "$BROKER" --refresh "$WORK/live.jsonl" >"$WORK/write.log" 2>&1 ||
+  fail "writes through the broker: $(cat "$WORK/write.log")"
+hits=$("$SCRY" search --server "$BROKER" --top-k 20 -- wombat | grep -c 'k8s-live-' || true)
+[ "$hits" = 6 ] || fail "6 written documents expected through the broker, found $hits"
 if SCRY_POD_NAME=scry-shard SCRY_INDEX="$WORK/pod0/index" "$K8S" serve 2>"$WORK/noordinal.log"; then
   fail "served under a pod name without an ordinal"
 fi
