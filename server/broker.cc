@@ -365,7 +365,9 @@ struct Broker::Impl final : public v1::SearchService::Service {
         for (const DnsTarget& t : dns) names.emplace_back(t.name, t.port);
       }
       std::vector<absl::StatusOr<std::set<std::string>>> found;
-      for (const auto& [name, p] : names) found.push_back(Resolve(name, p));
+      for (const auto& [name, p] : names) {
+        found.push_back(options.resolve ? options.resolve(name, p) : Resolve(name, p));
+      }
       absl::MutexLock lock(&mu);
       for (size_t i = 0; i < found.size(); ++i) {
         DnsTarget& t = dns[i];

@@ -70,7 +70,9 @@
 #ifndef SCRY_SERVER_BROKER_H_
 #define SCRY_SERVER_BROKER_H_
 
+#include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -97,6 +99,11 @@ struct BrokerOptions {
   int health_interval_ms = 1000;
   // dns: backends are resolved again this often.
   int resolve_interval_s = 10;
+  // Resolves a dns: backend's NAME and PORT to HOST:PORT addresses; empty:
+  // getaddrinfo (IPv4 and IPv6). Tests give a name whose answer changes.
+  std::function<absl::StatusOr<std::set<std::string>>(const std::string& name,
+                                                      const std::string& port)>
+      resolve;
   // Replicas of a shard group that must log a write before it is
   // acknowledged (and that must be up for it to be tried); 0: every
   // writable replica of the group in sync. A write goes to every replica up

@@ -1173,5 +1173,85 @@ TEST_F(BrokerTest, ServersOfPartsAreOneIndexAndOpenOnlyTheirShards) {
   EXPECT_GT(stats.docs(), 0u);
 }
 
+// A dns: backend whose answer changes (BrokerOptions::resolve, read again
+// every second): an address that appears is used, one that vanishes is no
+// longer called (its calls done), a failed resolution keeps the last answer;
+// no search fails meanwhile.
+TEST_F(BrokerTest, ADnsNameWhoseAnswerChangesAddsAndDrainsBackends) {
+  std::vector<std::unique_ptr<server::Server>> servers;
+  servers.push_back(Serve({}));
+  servers.push_back(Serve({}));
+  const std::string a = "127.0.0.1:" + std::to_string(servers[0]->port());
+  const std::string b = "127.0.0.1:" + std::to_string(servers[1]->port());
+  absl::Mutex mu;
+  absl::StatusOr<std::set<std::string>> answer = std::set<std::string>{a};
+  server::BrokerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.health_interval_ms = 100;
+  options.resolve_interval_s = 1;
+  options.backends = {"dns:shards.test:7700"};
+  options.resolve = [&](const std::string& name, const std::string& port) {
+    EXPECT_EQ(name, "shards.test");
+    EXPECT_EQ(port, "7700");
+    absl::MutexLock lock(&mu);
+    return answer;
+  };
+  auto broker = server::Broker::Start(options);
+  ASSERT_THAT(broker, IsOk());
+  auto stub = StubOf((*broker)->port());
+  const std::vector<v1::SearchRequest> queries = Queries(0);
+  size_t next = 0;
+  auto search = [&] {
+    v1::SearchResponse r;
+    const grpc::Status status = Call(*stub, queries[next++ % queries.size()], &r);
+    EXPECT_TRUE(status.ok() || status.error_code() == grpc::StatusCode::INVALID_ARGUMENT)
+        << status.error_message();
+  };
+  auto calls = [&](size_t i) { return FinishedCalls(*servers[i], "Search"); };
+  // Searches until `done` holds (at most 10 s).
+  auto search_until = [&](const std::function<bool()>& done) {
+    for (int i = 0; i < 1000 && !done(); ++i) {
+      search();
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return done();
+  };
+  for (int i = 0; i < 20; ++i) search();
+  EXPECT_GT(calls(0), 0u);
+  EXPECT_EQ(calls(1), 0u);
+  {
+    absl::MutexLock lock(&mu);
+    answer = std::set<std::string>{a, b};
+  }
+  EXPECT_TRUE(search_until([&] { return calls(1) > 0; })) << "the new address is never called";
+  {
+    absl::MutexLock lock(&mu);
+    answer = std::set<std::string>{b};
+  }
+  // Drained: once a's count stops for 1.5 s of searches, it must stay still.
+  uint64_t a_calls = calls(0);
+  absl::Time since = absl::Now();
+  EXPECT_TRUE(search_until([&] {
+    const uint64_t now = calls(0);
+    if (now != a_calls) {
+      a_calls = now;
+      since = absl::Now();
+    }
+    return absl::Now() - since > absl::Milliseconds(1500);
+  }));
+  const uint64_t drained = calls(0);
+  for (int i = 0; i < 30; ++i) search();
+  EXPECT_EQ(calls(0), drained);
+  {
+    absl::MutexLock lock(&mu);
+    answer = absl::UnavailableError("SERVFAIL");
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const uint64_t before = calls(1);
+  for (int i = 0; i < 20; ++i) search();
+  EXPECT_GT(calls(1), before);  // the last answer kept
+  EXPECT_EQ(calls(0), drained);
+}
+
 }  // namespace
 }  // namespace scry::testing
