@@ -146,6 +146,12 @@ struct SearchRequest {
     double score = 0;
   };
   std::vector<FetchHit> fetch;
+  // offset + top_k hits of the whole query are known to score at least this
+  // (a broker's, from other servers' answers): pruned evaluation (MaxScore,
+  // Block-Max WAND, block-max AND) starts its threshold there, skipping
+  // documents that cannot reach it; hits and their order do not change.
+  // Ignored for sorted searches. 0: none.
+  double min_competitive_score = 0;
 };
 
 // One leaf's part of a hit's score (see Bm25): score = weight * idf * tf *

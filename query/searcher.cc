@@ -327,6 +327,9 @@ absl::StatusOr<SearchResult> Searcher::Search(const SearchRequest& request) cons
   std::vector<ShardSearchResult> shard_results(shards_.size());
   std::vector<absl::Status> statuses(shards_.size());
   SharedThreshold shared;
+  if (request.min_competitive_score > 0 && plan.sort.empty()) {
+    shared.Raise(request.min_competitive_score);
+  }
   auto evaluate = [&](size_t i) {
     const size_t s = parts_[i];
     statuses[s] =

@@ -671,16 +671,21 @@ struct Broker::Impl final : public v1::SearchService::Service {
   void CallGroups(std::vector<Group>& groups, const Request& request, absl::Time deadline,
                   Method method,
                   const std::function<grpc::Status(Backend&, const Response&)>& check,
-                  std::vector<Response>* responses, std::vector<grpc::Status>* statuses) {
+                  std::vector<Response>* responses, std::vector<grpc::Status>* statuses,
+                  const std::function<const Request*(size_t)>& refine = {}) {
     CallGroups(groups, std::vector<const Request*>(groups.size(), &request), deadline, method,
-               check, responses, statuses);
+               check, responses, statuses, refine);
   }
   // The same with a request per group (requests[g] for groups[g]).
   template <class Request, class Response, class Method>
+  // `refine`, if given, may replace a group's request for a retry or a
+  // hedge (sent once other groups may have answered: *responses holds
+  // their answers); null keeps it.
   void CallGroups(std::vector<Group>& groups, const std::vector<const Request*>& requests,
                   absl::Time deadline, Method method,
                   const std::function<grpc::Status(Backend&, const Response&)>& check,
-                  std::vector<Response>* responses, std::vector<grpc::Status>* statuses) {
+                  std::vector<Response>* responses, std::vector<grpc::Status>* statuses,
+                  const std::function<const Request*(size_t)>& refine = {}) {
     using A = Attempt<Response>;
     const size_t n = groups.size();
     responses->assign(n, Response());
@@ -718,6 +723,7 @@ struct Broker::Impl final : public v1::SearchService::Service {
         }
       }
       if (pick == nullptr) return false;
+      const bool again = !s.tried.empty();  // a retry or a hedge
       s.tried.insert(pick.get());
       A& a = attempts.emplace_back();
       a.group = g;
@@ -728,13 +734,16 @@ struct Broker::Impl final : public v1::SearchService::Service {
       pick->outstanding.fetch_add(1);
       pick->last_pick.store(turn.fetch_add(1));
       A* ap = &a;
-      method(pick->stub->async(), &a.context, requests[g], &a.response,
-             [&, ap](grpc::Status status) {
-               ap->backend->outstanding.fetch_sub(1);
-               absl::MutexLock lock(&done_mu);
-               ap->status = std::move(status);
-               finished.push_back(ap);
-             });
+      const Request* request = requests[g];
+      if (again && refine) {
+        if (const Request* refined = refine(g)) request = refined;
+      }
+      method(pick->stub->async(), &a.context, request, &a.response, [&, ap](grpc::Status status) {
+        ap->backend->outstanding.fetch_sub(1);
+        absl::MutexLock lock(&done_mu);
+        ap->status = std::move(status);
+        finished.push_back(ap);
+      });
       return true;
     };
     size_t open = n;
@@ -965,12 +974,32 @@ grpc::Status Broker::Search(const v1::SearchRequest& request, absl::Time deadlin
   if (fetch_page) search.set_ids_only(true);
   std::vector<v1::SearchResponse> answers;
   std::vector<grpc::Status> statuses;
+  // A retry or a hedge goes out after other groups may have answered: the
+  // (offset + top_k)-th best score among their hits bounds the page, so the
+  // late call prunes from there (SearchRequest.min_competitive_score).
+  std::deque<v1::SearchRequest> refined;
+  const size_t keep = size_t{request.offset()} + top_k;
+  auto refine = [&](size_t /*group*/) -> const v1::SearchRequest* {
+    if (request.sort_size() > 0 || request.exact_total_hits()) return nullptr;
+    std::vector<double> scores;
+    for (const v1::SearchResponse& a : answers) {
+      for (const v1::Hit& hit : a.hits()) scores.push_back(hit.score());
+    }
+    if (scores.size() < keep) return nullptr;
+    std::nth_element(scores.begin(), scores.begin() + static_cast<std::ptrdiff_t>(keep - 1),
+                     scores.end(), std::greater<double>());
+    if (scores[keep - 1] <= 0) return nullptr;
+    v1::SearchRequest& r = refined.emplace_back(search);
+    r.set_min_competitive_score(scores[keep - 1]);
+    return &r;
+  };
   impl.CallGroups(
       plan.groups, search, deadline,
       [](auto* async, auto* context, auto* in, auto* out, std::function<void(grpc::Status)> done) {
         async->Search(context, in, out, std::move(done));
       },
-      std::function<grpc::Status(Backend&, const v1::SearchResponse&)>(), &answers, &statuses);
+      std::function<grpc::Status(Backend&, const v1::SearchResponse&)>(), &answers, &statuses,
+      std::function<const v1::SearchRequest*(size_t)>(refine));
   if (grpc::Status s = drop(&plan.groups, &statuses, &answers); !s.ok()) return s;
   std::vector<v1::Hit> hits;
   absl::flat_hash_map<std::string, size_t> group_of;  // a hit's group (fetch_page)

@@ -63,6 +63,7 @@ absl::StatusOr<query::SearchRequest> FromProto(const v1::SearchRequest& request)
   }
   q.facet_all_values = request.facet_all_values();
   q.ids_only = request.ids_only();
+  q.min_competitive_score = request.min_competitive_score();
   for (const v1::FetchHit& hit : request.fetch()) q.fetch.push_back({hit.id(), hit.score()});
   if (request.has_statistics()) {
     q.statistics = std::make_shared<const query::PlanStatistics>(FromProto(request.statistics()));

@@ -704,7 +704,7 @@ TEST(Searcher, PrunedTopKEqualsExhaustive) {
   SCRY_SEEDED_RNG(rng, 5);
   const uint32_t ks[] = {1, 3, 10, 10, 10, 100, 1000};
   int lower_bounds[4] = {}, and_lower_bounds = 0;  // by Pruning
-  uint64_t scored_pruned[4] = {}, scored_exhaustive = 0;
+  uint64_t scored_pruned[4] = {}, scored_exhaustive = 0, scored_hinted = 0, scored_unhinted = 0;
   for (int q = 0; q < 2000; ++q) {
     const size_t n = 2 + rng() % 7;
     std::vector<std::string> words;
@@ -747,21 +747,38 @@ TEST(Searcher, PrunedTopKEqualsExhaustive) {
           EXPECT_EQ(pruned->total_hits, exhaustive->total_hits);
         }
         scored_pruned[static_cast<int>(pruning)] += pruned->postings_scored;
+        // A broker's hint (min_competitive_score): any score that top_k hits
+        // reach, here the k-th exhaustive score scaled by 0.5-1, starts the
+        // threshold there: the same hits, no more postings scored.
+        if (exhaustive->hits.size() >= req.top_k && pruning != Pruning::kAuto) {
+          const double kth = exhaustive->hits[req.top_k - 1].score;
+          req.min_competitive_score = kth * (0.5 + 0.5 * static_cast<double>(rng() % 3) / 2);
+          auto hinted = searcher->Search(req);
+          req.min_competitive_score = 0;
+          ASSERT_THAT(hinted, IsOk());
+          ExpectSameHits(*hinted, *exhaustive);
+          EXPECT_LE(hinted->total_hits, exhaustive->total_hits);
+          scored_hinted += hinted->postings_scored;
+          scored_unhinted += pruned->postings_scored;
+        }
       }
     }
   }
+  EXPECT_LT(scored_hinted, scored_unhinted);  // the hint prunes more
   // Not vacuous: pruning skipped documents in many queries.
   EXPECT_GT(lower_bounds[static_cast<int>(Pruning::kMaxScore)], 500);
   EXPECT_GT(lower_bounds[static_cast<int>(Pruning::kBlockMaxWand)], 500);
   EXPECT_GT(and_lower_bounds, 30);  // a small corpus: few lists span several blocks
   std::printf(
       "pruned (MaxScore, BMW): %d, %d of 4000 searches (%d AND, all algorithms); postings "
-      "scored %llu, %llu (matches %llu)\n",
+      "scored %llu, %llu (matches %llu); with a broker's hint %llu against %llu\n",
       lower_bounds[static_cast<int>(Pruning::kMaxScore)],
       lower_bounds[static_cast<int>(Pruning::kBlockMaxWand)], and_lower_bounds,
       static_cast<unsigned long long>(scored_pruned[static_cast<int>(Pruning::kMaxScore)]),
       static_cast<unsigned long long>(scored_pruned[static_cast<int>(Pruning::kBlockMaxWand)]),
-      static_cast<unsigned long long>(scored_exhaustive));
+      static_cast<unsigned long long>(scored_exhaustive),
+      static_cast<unsigned long long>(scored_hinted),
+      static_cast<unsigned long long>(scored_unhinted));
 }
 
 // Long lists (many blocks and chunks, where Block-Max WAND's shallow moves

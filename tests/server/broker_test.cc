@@ -641,6 +641,12 @@ TEST_F(BrokerTest, StalledReplicaIsHedgedAround) {
     ASSERT_EQ(status.error_code(), want_status.error_code()) << status.error_message();
     EXPECT_EQ(Digest(got), Digest(want)) << queries[i].ShortDebugString();
   }
+  // Pruned queries: a hedge sent once {2,3} answered carries its k-th score
+  // (min_competitive_score); the hits stay one process's.
+  for (v1::SearchRequest q : Queries(20)) {
+    q.set_top_k(5);
+    ExpectSame(*one_stub, *hedged_stub, q);
+  }
   // Without hedging the same calls run into their deadline (the test can
   // fail).
   int late = 0;
