@@ -484,6 +484,40 @@ struct Broker::Impl final : public v1::SearchService::Service {
         +[](size_t* k) { return *k == 0; }, &left));
   }
 
+  // Calls `method` (an IndexService method, an empty request) on every
+  // writable replica of the current plan that is up, in parallel: their
+  // answers, and the first failure naming its backend (UNAVAILABLE if none
+  // is up).
+  template <class Request, class Response, class Method>
+  grpc::Status CallWritable(absl::Time deadline, Method method, std::vector<Response>* answers) {
+    const Plan plan = CurrentPlan(deadline);
+    std::vector<std::shared_ptr<Backend>> targets;
+    for (const Group& g : plan.groups) {
+      for (const auto& b : g.replicas) {
+        if (b->describe.writable() && b->healthy) targets.push_back(b);
+      }
+    }
+    if (targets.empty()) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no writable backend is up");
+    }
+    const Request request;
+    std::vector<grpc::Status> statuses;
+    CallEach(
+        targets, std::vector<const Request*>(targets.size(), &request), deadline,
+        [&method](Backend& b, grpc::ClientContext* context, const Request* in, Response* out,
+                  std::function<void(grpc::Status)> done) {
+          method(b.writer->async(), context, in, out, std::move(done));
+        },
+        answers, &statuses);
+    for (size_t i = 0; i < statuses.size(); ++i) {
+      if (!statuses[i].ok()) {
+        return grpc::Status(statuses[i].error_code(),
+                            absl::StrCat(targets[i]->address, ": ", statuses[i].error_message()));
+      }
+    }
+    return grpc::Status::OK;
+  }
+
   // The groups to search: of the index (build, KeyOf) that covers the most
   // shards with healthy backends (then with any that ever answered, then
   // the greatest generation name among its backends: in one directory the
@@ -1240,72 +1274,33 @@ grpc::Status Broker::Impl::WriteService::WriteStream(grpc::ServerContext* contex
   return grpc::Status::OK;
 }
 
-namespace {
-
-// The writable replicas of every group of `plan` that are up.
-std::vector<std::shared_ptr<Backend>> WritableReplicas(const Plan& plan) {
-  std::vector<std::shared_ptr<Backend>> out;
-  for (const Group& g : plan.groups) {
-    for (const auto& b : g.replicas) {
-      if (b->describe.writable() && b->healthy) out.push_back(b);
-    }
-  }
-  return out;
-}
-
-// The first failure of `statuses`, naming its backend; OK if none.
-grpc::Status FirstFailure(const std::vector<std::shared_ptr<Backend>>& targets,
-                          const std::vector<grpc::Status>& statuses) {
-  for (size_t i = 0; i < statuses.size(); ++i) {
-    if (!statuses[i].ok()) {
-      return grpc::Status(statuses[i].error_code(),
-                          absl::StrCat(targets[i]->address, ": ", statuses[i].error_message()));
-    }
-  }
-  return grpc::Status::OK;
-}
-
-}  // namespace
-
 grpc::Status Broker::Refresh(absl::Time deadline, v1::RefreshResponse* response) const {
-  const std::vector<std::shared_ptr<Backend>> targets =
-      WritableReplicas(impl_->CurrentPlan(deadline));
-  if (targets.empty()) {
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no writable backend is up");
-  }
-  const v1::RefreshRequest request;
   std::vector<v1::RefreshResponse> answers;
-  std::vector<grpc::Status> statuses;
-  Impl::CallEach(
-      targets, std::vector<const v1::RefreshRequest*>(targets.size(), &request), deadline,
-      [](Backend& b, grpc::ClientContext* context, const v1::RefreshRequest* in,
-         v1::RefreshResponse* out, std::function<void(grpc::Status)> done) {
-        b.writer->async()->Refresh(context, in, out, std::move(done));
+  const grpc::Status status = impl_->CallWritable<v1::RefreshRequest>(
+      deadline,
+      [](v1::IndexService::Stub::async_interface* async, grpc::ClientContext* context,
+         const v1::RefreshRequest* in, v1::RefreshResponse* out,
+         std::function<void(grpc::Status)> done) {
+        async->Refresh(context, in, out, std::move(done));
       },
-      &answers, &statuses);
-  for (const v1::RefreshResponse& a : answers)
+      &answers);
+  for (const v1::RefreshResponse& a : answers) {
     response->set_applied(response->applied() + a.applied());
-  return FirstFailure(targets, statuses);
+  }
+  return status;
 }
 
 grpc::Status Broker::Commit(absl::Time deadline, v1::CommitResponse* response) const {
-  const std::vector<std::shared_ptr<Backend>> targets =
-      WritableReplicas(impl_->CurrentPlan(deadline));
-  if (targets.empty()) {
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no writable backend is up");
-  }
-  const v1::CommitRequest request;
   std::vector<v1::CommitResponse> answers;
-  std::vector<grpc::Status> statuses;
-  Impl::CallEach(
-      targets, std::vector<const v1::CommitRequest*>(targets.size(), &request), deadline,
-      [](Backend& b, grpc::ClientContext* context, const v1::CommitRequest* in,
-         v1::CommitResponse* out, std::function<void(grpc::Status)> done) {
-        b.writer->async()->Commit(context, in, out, std::move(done));
-      },
-      &answers, &statuses);
   response->set_last_seq(0);  // each server's log has its own sequence
-  return FirstFailure(targets, statuses);
+  return impl_->CallWritable<v1::CommitRequest>(
+      deadline,
+      [](v1::IndexService::Stub::async_interface* async, grpc::ClientContext* context,
+         const v1::CommitRequest* in, v1::CommitResponse* out,
+         std::function<void(grpc::Status)> done) {
+        async->Commit(context, in, out, std::move(done));
+      },
+      &answers);
 }
 
 grpc::Status Broker::GetDocument(const v1::GetDocumentRequest& request, absl::Time deadline,
