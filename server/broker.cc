@@ -200,6 +200,8 @@ struct Backend {
   std::atomic<int> outstanding{0};
   std::atomic<uint64_t> last_pick{0};  // Impl::turn when last picked
   bool described = false;              // a Describe (or TermStatistics) ever answered
+  // describe.writable(), readable without mu.
+  std::atomic<bool> writable{false};
   // The last Describe answered, and no call failed since (read without mu
   // when picking a replica).
   std::atomic<bool> healthy{false};
@@ -403,6 +405,7 @@ struct Broker::Impl final : public v1::SearchService::Service {
     }
     b.described = true;
     b.healthy = true;
+    b.writable = describe->writable();
     b.describe = *describe;
     b.write_seq = describe->write_seq();
   }
@@ -494,7 +497,7 @@ struct Broker::Impl final : public v1::SearchService::Service {
     std::vector<std::shared_ptr<Backend>> targets;
     for (const Group& g : plan.groups) {
       for (const auto& b : g.replicas) {
-        if (b->describe.writable() && b->healthy) targets.push_back(b);
+        if (b->writable && b->healthy) targets.push_back(b);
       }
     }
     if (targets.empty()) {
@@ -1141,12 +1144,12 @@ grpc::Status Broker::Write(const v1::WriteRequest& request, absl::Time deadline,
   std::vector<GroupWrite> writes;
   std::vector<std::shared_ptr<Backend>> targets;
   std::vector<const v1::WriteRequest*> requests;
-  std::vector<absl::Mutex*> locks;
+  std::vector<std::pair<std::set<uint32_t>, absl::Mutex*>> locks;  // by the groups' shards
   for (const auto& [g, ops] : routed) {
     const Group& group = plan.groups[g];
     std::vector<std::shared_ptr<Backend>> writable, up;
     for (const auto& b : group.replicas) {
-      if (!b->describe.writable()) continue;
+      if (!b->writable) continue;
       writable.push_back(b);
       if (b->healthy) up.push_back(b);
     }
@@ -1177,12 +1180,15 @@ grpc::Status Broker::Write(const v1::WriteRequest& request, absl::Time deadline,
       w.targets.push_back(targets.size());
       targets.push_back(b);
     }
-    locks.push_back(impl.WriteMutex(group.shards));
+    locks.emplace_back(group.shards, impl.WriteMutex(group.shards));
   }
   for (const GroupWrite& w : writes) {
     for (size_t k = 0; k < w.targets.size(); ++k) requests.push_back(&w.request);
   }
-  for (absl::Mutex* m : locks) m->Lock();  // in the order of the groups' shards: no deadlock
+  // Locked in the order of the groups' shards, whatever order the plan has
+  // them in: two writes never wait on each other's next lock.
+  std::sort(locks.begin(), locks.end());
+  for (const auto& [shards, m] : locks) m->Lock();
   std::vector<v1::WriteResponse> answers;
   std::vector<grpc::Status> statuses;
   Impl::CallEach(
@@ -1202,7 +1208,7 @@ grpc::Status Broker::Write(const v1::WriteRequest& request, absl::Time deadline,
     }
     if (seq > targets[t]->write_seq.load()) targets[t]->write_seq.store(seq);
   }
-  for (auto it = locks.rbegin(); it != locks.rend(); ++it) (*it)->Unlock();
+  for (auto it = locks.rbegin(); it != locks.rend(); ++it) it->second->Unlock();
   // Each operation: OK once `needed` replicas logged it; a refusal all
   // replicas agree on as they said it; else UNAVAILABLE with their errors.
   for (const GroupWrite& w : writes) {

@@ -923,6 +923,74 @@ TEST_F(BrokerTest, AReplicaThatMissedWritesIsLeftOutUntilItHasThem) {
   EXPECT_GT(FinishedCalls(*backends[1], "Search"), 0u);  // searched again
 }
 
+// Four clients writing at once through one broker (each its own ids, every
+// batch touching both groups): no call fails or waits forever (the group
+// locks are taken in one order), the replicas of each group log the same
+// sequences, and the index equals one process fed the same batches.
+TEST_F(BrokerTest, ConcurrentWritesReachEveryReplicaInOneOrder) {
+  const std::string base = tmp_->Sub("idx");
+  auto one = ServeWritable(base, tmp_->Sub("w4_one"), {});
+  std::vector<std::unique_ptr<server::Server>> backends;
+  backends.push_back(ServeWritable(base, tmp_->Sub("w4_a0"), {0, 1}));
+  backends.push_back(ServeWritable(base, tmp_->Sub("w4_a1"), {0, 1}));
+  backends.push_back(ServeWritable(base, tmp_->Sub("w4_b0"), {2, 3}));
+  backends.push_back(ServeWritable(base, tmp_->Sub("w4_b1"), {2, 3}));
+  auto broker = StartBroker(backends);
+  ASSERT_NE(broker, nullptr);
+  ASSERT_TRUE(HealthBecomes(broker->port(), true));
+  std::vector<std::vector<v1::WriteRequest>> batches(4);
+  for (size_t t = 0; t < batches.size(); ++t) {
+    std::mt19937 rng(TestSeed(2400 + static_cast<uint32_t>(t)));
+    for (int b = 0; b < 15; ++b) {
+      v1::WriteRequest& r = batches[t].emplace_back();
+      for (int i = 0; i < 8; ++i) {
+        const std::string id = absl::StrCat("c", t, "-", rng() % 40);
+        if (rng() % 4 == 0) {
+          r.add_ops()->mutable_delete_()->set_id(id);
+        } else {
+          r.add_ops()->mutable_upsert()->set_document(
+              absl::StrCat("{\"id\": \"", id, "\", \"body\": \"", (*words_)[rng() % 50], " ",
+                           (*words_)[rng() % 50], "\"}"));
+        }
+      }
+    }
+  }
+  std::atomic<int> failed{0};
+  std::vector<std::thread> clients(batches.size());
+  for (size_t t = 0; t < clients.size(); ++t) {
+    clients[t] = std::thread([&, t] {
+      auto writer = WriterOf(broker->port());
+      for (const v1::WriteRequest& r : batches[t]) {
+        v1::WriteResponse response;
+        const grpc::Status status = Write(*writer, r, &response);
+        if (!status.ok()) failed.fetch_add(1);
+        for (const v1::OperationResult& result : response.results()) {
+          if (result.code() != "OK") failed.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (std::thread& c : clients) c.join();
+  EXPECT_EQ(failed.load(), 0);
+  auto one_writer = WriterOf(one->port());
+  for (const auto& per_client : batches) {
+    for (const v1::WriteRequest& r : per_client) {
+      v1::WriteResponse response;
+      ASSERT_TRUE(Write(*one_writer, r, &response).ok());
+    }
+  }
+  EXPECT_EQ(WriteSeqOf(*backends[0]), WriteSeqOf(*backends[1]));
+  EXPECT_EQ(WriteSeqOf(*backends[2]), WriteSeqOf(*backends[3]));
+  Refresh(*one_writer);
+  Refresh(*WriterOf(broker->port()));
+  std::vector<std::string> ids;
+  for (int t = 0; t < 4; ++t) {
+    for (int i = 0; i < 40; ++i) ids.push_back(absl::StrCat("c", t, "-", i));
+  }
+  ExpectSameDocuments(*StubOf(one->port()), *StubOf(broker->port()), ids);
+  ExpectSameOnQueries(*StubOf(one->port()), *StubOf(broker->port()), Queries(20));
+}
+
 // --write-acks all: a write to a group with a replica down is refused
 // (UNAVAILABLE, nothing sent to the group); the other group's go in.
 // Read-only servers refuse writes through the broker (FAILED_PRECONDITION).
