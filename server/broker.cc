@@ -1007,7 +1007,8 @@ grpc::Status Broker::Search(const v1::SearchRequest& request, absl::Time deadlin
   // many per group, for one more (parallel) round trip. Titles alone come
   // with the query round: a title is a small read, cheaper than the trip.
   const bool fetch_page =
-      !one_group && (request.fields_size() > 0 || request.has_highlight() || request.explain());
+      impl.options.query_then_fetch && !one_group &&
+      (request.fields_size() > 0 || request.has_highlight() || request.explain());
   if (fetch_page) search.set_ids_only(true);
   std::vector<v1::SearchResponse> answers;
   std::vector<grpc::Status> statuses;

@@ -109,6 +109,10 @@ struct BrokerOptions {
   // writable replica of the group in sync. A write goes to every replica up
   // and in sync either way.
   int write_acks = 1;
+  // Query then fetch for searches that ask for stored fields, snippets or
+  // explanations (see above); false: each group fetches its own offset +
+  // top_k hits whole, in one round (to compare).
+  bool query_then_fetch = true;
 };
 
 class Broker {

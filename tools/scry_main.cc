@@ -209,6 +209,10 @@ int main(int argc, char** argv) {
                    "Resolve dns: backends again this often")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  broker_cmd->add_flag_function(
+      "--no-query-then-fetch", [&broker](int64_t) { broker.query_then_fetch = false; },
+      "Fetch stored fields and snippets in each group's answer (one round) rather than for the "
+      "final page only (a third round)");
   broker_cmd
       ->add_option_function<std::string>(
           "--write-acks",

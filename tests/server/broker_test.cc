@@ -1126,6 +1126,15 @@ TEST_F(BrokerTest, QueryThenFetchFetchesOnlyThePage) {
   backends.push_back(Serve({2, 3}));
   auto broker = StartBroker(backends);
   ASSERT_NE(broker, nullptr);
+  server::BrokerOptions single;
+  single.listen = "127.0.0.1:0";
+  single.health_interval_ms = 100;
+  single.query_then_fetch = false;
+  for (const auto& b : backends)
+    single.backends.push_back("127.0.0.1:" + std::to_string(b->port()));
+  auto single_round_or = server::Broker::Start(single);
+  ASSERT_THAT(single_round_or, IsOk());
+  const std::unique_ptr<server::Broker>& single_round = *single_round_or;
   auto one_stub = StubOf(one->port());
   auto broker_stub = StubOf(broker->port());
   auto searches = [&] {
@@ -1145,6 +1154,10 @@ TEST_F(BrokerTest, QueryThenFetchFetchesOnlyThePage) {
     std::set<uint32_t> groups;
     for (const v1::Hit& hit : want.hits()) groups.insert(storage::ShardForId(hit.id(), 4) / 2);
     EXPECT_EQ(searches() - before, 2 + groups.size()) << r.ShortDebugString();
+    // Without it (--no-query-then-fetch): one round, the same answer.
+    const uint64_t one_round = searches();
+    ExpectSame(*one_stub, *StubOf(single_round->port()), r);
+    EXPECT_EQ(searches() - one_round, 2u);
   }
   // The fetch round on one server.
   v1::SearchRequest fetch;
