@@ -77,7 +77,6 @@ constexpr size_t kMaxFacets = 32;
 constexpr size_t kMaxSortFields = 8;
 constexpr size_t kMaxFacetRanges = 256;
 constexpr uint32_t kMaxFacetSize = 10000;
-constexpr uint32_t kDefaultFacetSize = 10;
 
 // Whether `node` is a boolean node whose only clauses are `group` (its must
 // or its should clauses), two or more single terms: the ranked AND or OR

@@ -8,6 +8,8 @@
 #ifndef SCRY_QUERY_SEARCH_REQUEST_H_
 #define SCRY_QUERY_SEARCH_REQUEST_H_
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -64,6 +66,21 @@ struct FacetResult {
   uint64_t values = 0;
   friend bool operator==(const FacetResult&, const FacetResult&) = default;
 };
+
+// A keyword facet's values kept when its request's size is 0.
+inline constexpr uint32_t kDefaultFacetSize = 10;
+
+// Keeps the `size` values of *counts with the most documents, most first,
+// ties by value (byte order): a keyword facet's answer, from the counts of
+// every value (one searcher's shards, or a broker's servers).
+inline void KeepTopFacetCounts(size_t size, std::vector<FacetCount>* counts) {
+  const size_t top = std::min(size, counts->size());
+  std::partial_sort(counts->begin(), counts->begin() + static_cast<std::ptrdiff_t>(top),
+                    counts->end(), [](const FacetCount& a, const FacetCount& b) {
+                      return a.count != b.count ? a.count > b.count : a.value < b.value;
+                    });
+  counts->resize(top);
+}
 
 // One key of SearchRequest::sort.
 struct SortField {

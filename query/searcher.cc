@@ -277,14 +277,7 @@ static void MergeFacets(const QueryPlan& plan, const std::vector<size_t>& parts,
     }
     merged.values = sums.size();
     for (auto& [value, count] : sums) merged.counts.push_back({value, count});
-    auto by_count = [](const FacetCount& a, const FacetCount& b) {
-      return a.count != b.count ? a.count > b.count : a.value < b.value;
-    };
-    const size_t top = all_values ? merged.counts.size()
-                                  : std::min<size_t>(facet.request.size, merged.counts.size());
-    std::partial_sort(merged.counts.begin(), merged.counts.begin() + top, merged.counts.end(),
-                      by_count);
-    merged.counts.resize(top);
+    KeepTopFacetCounts(all_values ? merged.counts.size() : facet.request.size, &merged.counts);
     out->push_back(std::move(merged));
   }
 }

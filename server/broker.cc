@@ -31,6 +31,7 @@
 #include "grpcpp/server_builder.h"
 #include "indexer/jsonl_reader.h"
 #include "query/collector.h"
+#include "query/search_request.h"
 #include "scry/v1/index.grpc.pb.h"
 #include "scry/v1/search.grpc.pb.h"
 #include "server/convert.h"
@@ -97,17 +98,15 @@ void MergeFacets(const v1::SearchRequest& request, std::vector<v1::SearchRespons
       }
     }
     if (facet.ranges_size() > 0) continue;
-    std::vector<std::pair<std::string, uint64_t>> counts(sums.begin(), sums.end());
-    const size_t top = std::min<size_t>(facet.size() == 0 ? 10 : facet.size(), counts.size());
-    std::partial_sort(counts.begin(), counts.begin() + static_cast<std::ptrdiff_t>(top),
-                      counts.end(), [](const auto& a, const auto& b) {
-                        return a.second != b.second ? a.second > b.second : a.first < b.first;
-                      });
-    merged->set_values(counts.size());
-    for (size_t i = 0; i < top; ++i) {
+    merged->set_values(sums.size());
+    std::vector<query::FacetCount> counts;
+    counts.reserve(sums.size());
+    for (auto& [value, count] : sums) counts.push_back({value, count});
+    query::KeepTopFacetCounts(facet.size() == 0 ? query::kDefaultFacetSize : facet.size(), &counts);
+    for (query::FacetCount& kept : counts) {
       v1::FacetCount* c = merged->add_counts();
-      c->set_value(std::move(counts[i].first));
-      c->set_count(counts[i].second);
+      c->set_value(std::move(kept.value));
+      c->set_count(kept.count);
     }
   }
 }
@@ -1105,25 +1104,21 @@ grpc::Status Broker::Write(const v1::WriteRequest& request, absl::Time deadline,
   thread_local indexer::DocumentParser parser;
   std::map<int, std::vector<int>> routed;  // group -> operations, in request order
   for (int i = 0; i < request.ops_size(); ++i) {
-    const v1::Operation& op = request.ops(i);
     v1::OperationResult* result = response->mutable_results(i);
-    std::string id;
-    if (op.has_delete_()) {
-      id = op.delete_().id();
-    } else if (op.has_upsert()) {
-      std::string json =
-          op.upsert().document().empty() ? op.upsert().document_bytes() : op.upsert().document();
-      absl::StatusOr<std::string> parsed = parser.ParseId(&json);
+    absl::StatusOr<WriteOp> op = ToWriteOp(request.ops(i));
+    if (!op.ok()) {
+      SetResult(result, grpc::StatusCode::INVALID_ARGUMENT, std::string(op.status().message()));
+      continue;
+    }
+    std::string id = std::move(op->id);
+    if (op->kind == OpKind::kUpsert) {
+      absl::StatusOr<std::string> parsed = parser.ParseId(&op->document);
       if (!parsed.ok()) {
         SetResult(result, grpc::StatusCode::INVALID_ARGUMENT,
                   std::string(parsed.status().message()));
         continue;
       }
       id = *std::move(parsed);
-    } else {
-      SetResult(result, grpc::StatusCode::INVALID_ARGUMENT,
-                "an operation without upsert or delete");
-      continue;
     }
     const uint32_t shard = storage::ShardForId(id, num_shards);
     const int g = GroupOf(plan, shard);
@@ -1135,7 +1130,7 @@ grpc::Status Broker::Write(const v1::WriteRequest& request, absl::Time deadline,
     routed[g].push_back(i);
   }
   // Each group's operations to each of its writable replicas that is up,
-  // one write per group at a time (groups locked in the plan's order).
+  // one write per group at a time (groups locked in shard-set order, below).
   struct GroupWrite {
     int group;
     v1::WriteRequest request;

@@ -153,6 +153,24 @@ grpc::Status IndexService::Writer(LiveWriter** writer) const {
   return grpc::Status::OK;
 }
 
+absl::StatusOr<WriteOp> ToWriteOp(const v1::Operation& in) {
+  WriteOp op;
+  if (in.op_case() == v1::Operation::kUpsert) {
+    const v1::Upsert& upsert = in.upsert();
+    if (!upsert.document().empty() && !upsert.document_bytes().empty()) {
+      return absl::InvalidArgumentError("set document or document_bytes, not both");
+    }
+    op.kind = OpKind::kUpsert;
+    op.document = upsert.document().empty() ? upsert.document_bytes() : upsert.document();
+  } else if (in.op_case() == v1::Operation::kDelete) {
+    op.kind = OpKind::kDelete;
+    op.id = in.delete_().id();
+  } else {
+    return absl::InvalidArgumentError("an operation must be an upsert or a delete");
+  }
+  return op;
+}
+
 grpc::Status IndexService::Apply(const v1::WriteRequest& request,
                                  std::vector<absl::Status>* results, uint64_t* first_seq) const {
   LiveWriter* writer = nullptr;
@@ -166,26 +184,12 @@ grpc::Status IndexService::Apply(const v1::WriteRequest& request,
   ops.reserve(results->size());
   where.reserve(results->size());
   for (int i = 0; i < request.ops_size(); ++i) {
-    const v1::Operation& in = request.ops(i);
-    WriteOp op;
-    if (in.op_case() == v1::Operation::kUpsert) {
-      const v1::Upsert& upsert = in.upsert();
-      if (!upsert.document().empty() && !upsert.document_bytes().empty()) {
-        (*results)[static_cast<size_t>(i)] =
-            absl::InvalidArgumentError("set document or document_bytes, not both");
-        continue;
-      }
-      op.kind = OpKind::kUpsert;
-      op.document = upsert.document().empty() ? upsert.document_bytes() : upsert.document();
-    } else if (in.op_case() == v1::Operation::kDelete) {
-      op.kind = OpKind::kDelete;
-      op.id = in.delete_().id();
-    } else {
-      (*results)[static_cast<size_t>(i)] =
-          absl::InvalidArgumentError("an operation must be an upsert or a delete");
+    absl::StatusOr<WriteOp> op = ToWriteOp(request.ops(i));
+    if (!op.ok()) {
+      (*results)[static_cast<size_t>(i)] = op.status();
       continue;
     }
-    ops.push_back(std::move(op));
+    ops.push_back(*std::move(op));
     where.push_back(static_cast<size_t>(i));
   }
   std::vector<absl::Status> written;

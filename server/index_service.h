@@ -15,12 +15,18 @@
 #include <atomic>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "grpcpp/support/status.h"
 #include "scry/v1/index.pb.h"
 #include "server/live_writer.h"
 #include "server/search_service.h"
 
 namespace scry::server {
+
+// One operation of a request as the writer takes it: InvalidArgument for
+// one that is neither an upsert nor a delete, or sets both document forms
+// (the server's and a broker's check, in the same words).
+absl::StatusOr<WriteOp> ToWriteOp(const v1::Operation& op);
 
 struct IndexServiceOptions {
   // Every method FAILED_PRECONDITION (scry serve --read-only).
