@@ -33,30 +33,18 @@ log() { echo "[broker $(date +%H:%M:%S)] $*" >&2; }
 rm -rf "$WORK"; mkdir -p "$WORK"
 log "indexing $CORPUS into 4 shards"
 "$SCRY" index -q --input "$CORPUS" --index "$WORK/index" --shards 4
-cleanup() {
-  for f in "$WORK"/*.pid; do [ -e "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-# start NAME ARGS...: runs scry ARGS with a free port, echoes HOST:PORT.
-start() {
-  local name=$1; shift
-  "$SCRY" "$@" --listen 127.0.0.1:0 --port-file "$WORK/$name.port" >/dev/null 2>"$OUT/$name.log" &
-  echo $! > "$WORK/$name.pid"
-  for _ in $(seq 600); do [ -s "$WORK/$name.port" ] && break; sleep 0.05; done
-  echo "127.0.0.1:$(cat "$WORK/$name.port")"
-}
-one=$(start one serve --read-only --index "$WORK/index")
-all=$(start all serve --read-only --index "$WORK/index" --shards 0,1,2,3)
-h01=$(start h01 serve --read-only --index "$WORK/index" --shards 0,1)
-h23=$(start h23 serve --read-only --index "$WORK/index" --shards 2,3)
-s0=$(start s0 serve --read-only --index "$WORK/index" --shards 0)
-s1=$(start s1 serve --read-only --index "$WORK/index" --shards 1)
-s2=$(start s2 serve --read-only --index "$WORK/index" --shards 2)
-s3=$(start s3 serve --read-only --index "$WORK/index" --shards 3)
-b1=$(start b1 broker --backends "$all")
-b2=$(start b2 broker --backends "$h01,$h23")
-b4=$(start b4 broker --backends "$s0,$s1,$s2,$s3")
+trap bench_stop_all EXIT
+one=$(bench_start one serve --read-only --index "$WORK/index")
+all=$(bench_start all serve --read-only --index "$WORK/index" --shards 0,1,2,3)
+h01=$(bench_start h01 serve --read-only --index "$WORK/index" --shards 0,1)
+h23=$(bench_start h23 serve --read-only --index "$WORK/index" --shards 2,3)
+s0=$(bench_start s0 serve --read-only --index "$WORK/index" --shards 0)
+s1=$(bench_start s1 serve --read-only --index "$WORK/index" --shards 1)
+s2=$(bench_start s2 serve --read-only --index "$WORK/index" --shards 2)
+s3=$(bench_start s3 serve --read-only --index "$WORK/index" --shards 3)
+b1=$(bench_start b1 broker --backends "$all")
+b2=$(bench_start b2 broker --backends "$h01,$h23")
+b4=$(bench_start b4 broker --backends "$s0,$s1,$s2,$s3")
 sleep 2  # the brokers' first health round
 declare -A addr=([one]=$one [b1]=$b1 [b2]=$b2 [b4]=$b4)
 setups=(one b1 b2 b4)

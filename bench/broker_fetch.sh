@@ -14,39 +14,27 @@
 # top 10, REQUEST_JSON members: body and a body snippet by default), then
 # h2load (1 client, N 2000 requests of the file's first OR query with the same
 # members): its mean time per request. Prints JSON lines and a Markdown
-# summary: medians with min-max, ratios per round over `one`. OUT
-# (bench/out/broker_fetch), BUILD_DIR (build).
+# summary: medians with min-max, ratios per round over `one`. QUERIES: the
+# default corpus's (bench/common.sh). OUT (bench/out/broker_fetch), BUILD_DIR
+# (build).
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-INDEX=${1:?usage: bench/broker_fetch.sh INDEX_DIR [QUERIES.tsv]}
-QUERIES=${2:-$ROOT/../shared/corpora/out/all.queries.tsv}
-BUILD_DIR=${BUILD_DIR:-$ROOT/build}
-SCRY=$BUILD_DIR/tools/scry SCRY_LOAD=$BUILD_DIR/bench/scry-load
+source "$(dirname "$0")/common.sh"
+INDEX=$(realpath "${1:?usage: bench/broker_fetch.sh INDEX_DIR [QUERIES.tsv]}")
+bench_setup "" "${2:-}"  # QUERIES: the default corpus's
 ROUNDS=${ROUNDS:-3} SECONDS_PER=${SECONDS:-5} CONCURRENCY=${CONCURRENCY:-4} N=${N:-2000}
 REQUEST_JSON=${REQUEST_JSON:-'{"fields": ["body"], "highlight": {"fields": ["body"]}}'}
 OUT=$(realpath -m "${OUT:-$ROOT/bench/out/broker_fetch}")
 WORK=$OUT/work
 rm -rf "$WORK"; mkdir -p "$WORK"
 : >"$OUT/rounds.jsonl"
-cleanup() {
-  for f in "$WORK"/*.pid; do [ -e "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-start() {  # NAME ARGS...: a scry process on a free port; prints HOST:PORT
-  local name=$1; shift
-  "$SCRY" "$@" --listen 127.0.0.1:0 --port-file "$WORK/$name.port" >/dev/null 2>"$OUT/$name.log" &
-  echo $! >"$WORK/$name.pid"
-  for _ in $(seq 600); do [ -s "$WORK/$name.port" ] && break; sleep 0.05; done
-  echo "127.0.0.1:$(cat "$WORK/$name.port")"
-}
-one=$(start one serve --read-only --index "$INDEX")
+trap bench_stop_all EXIT
+one=$(bench_start one serve --read-only --index "$INDEX")
 backends=""
 for s in 0 1 2 3; do
-  backends+="${backends:+,}$(start "s$s" serve --read-only --index "$INDEX" --shards "$s")"
+  backends+="${backends:+,}$(bench_start "s$s" serve --read-only --index "$INDEX" --shards "$s")"
 done
-fetch=$(start fetch broker --backends "$backends")
-single=$(start single broker --backends "$backends" --no-query-then-fetch)
+fetch=$(bench_start fetch broker --backends "$backends")
+single=$(bench_start single broker --backends "$backends" --no-query-then-fetch)
 sleep 2  # the brokers' first health round
 declare -A ADDR=([one]=$one [fetch]=$fetch [single]=$single)
 SETUPS=(one fetch single)

@@ -1,7 +1,8 @@
 # File: bench/common.sh
 #
 # Sourced by the live-write and broker benchmarks (ingest.sh, ingest_long.sh,
-# broker.sh): the paths of the build's binaries and the default corpus.
+# broker.sh, broker_fetch.sh): the paths of the build's binaries and the
+# default corpus, and scry processes started in the background.
 #
 #   source "$(dirname "$0")/common.sh"; bench_setup "${1:-}" "${2:-}"
 #
@@ -24,4 +25,19 @@ bench_setup() {
   fi
   CORPUS=$(realpath "$CORPUS")
   QUERIES=$(realpath -m "${2:-${CORPUS%.jsonl}.queries.tsv}")
+}
+
+# bench_start NAME ARGS...: runs `scry ARGS` on a free port of 127.0.0.1 in the
+# background (pid in $WORK/NAME.pid, stderr in $OUT/NAME.log) and echoes
+# HOST:PORT once it serves. bench_stop_all: SIGTERM to every one, then waits.
+bench_start() {
+  local name=$1; shift
+  "$SCRY" "$@" --listen 127.0.0.1:0 --port-file "$WORK/$name.port" >/dev/null 2>"$OUT/$name.log" &
+  echo $! >"$WORK/$name.pid"
+  for _ in $(seq 600); do [ -s "$WORK/$name.port" ] && break; sleep 0.05; done
+  echo "127.0.0.1:$(cat "$WORK/$name.port")"
+}
+bench_stop_all() {
+  for f in "$WORK"/*.pid; do [ -e "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/null || true; done
+  wait 2>/dev/null || true
 }
