@@ -101,6 +101,14 @@ class BrokerTest : public ::testing::Test {
     ASSERT_THAT(indexer::BuildIndex(options), IsOk());
   }
 
+  // One server of each of {0,1} and {2,3}.
+  static std::vector<std::unique_ptr<server::Server>> ServeHalves() {
+    std::vector<std::unique_ptr<server::Server>> backends;
+    backends.push_back(Serve({0, 1}));
+    backends.push_back(Serve({2, 3}));
+    return backends;
+  }
+
   // Two servers of each of {0,1} and {2,3}.
   static std::vector<std::unique_ptr<server::Server>> ServeReplicated() {
     std::vector<std::unique_ptr<server::Server>> backends;
@@ -254,9 +262,7 @@ void ExpectSameOnQueries(v1::SearchService::Stub& one, v1::SearchService::Stub& 
 
 TEST_F(BrokerTest, TwoServersEqualOneProcess) {
   auto one = Serve({});
-  std::vector<std::unique_ptr<server::Server>> backends;
-  backends.push_back(Serve({0, 1}));
-  backends.push_back(Serve({2, 3}));
+  auto backends = ServeHalves();
   auto broker = StartBroker(backends);
   ASSERT_NE(broker, nullptr);
   auto one_stub = StubOf(one->port());
@@ -1048,17 +1054,7 @@ TEST_F(BrokerTest, TypedFacetsSortAndFiltersEqualOneProcess) {
   ASSERT_THAT(schema, IsOk());
   build.schema = *schema;
   ASSERT_THAT(indexer::BuildIndex(build), IsOk());
-  auto serve = [&](std::vector<uint32_t> shards) {
-    server::ServerOptions options;
-    options.index_dir = build.index_dir;
-    options.listen = "127.0.0.1:0";
-    options.read_only = true;
-    options.reload_poll_ms = 0;
-    options.searcher.shards = std::move(shards);
-    auto server = server::Server::Start(options);
-    EXPECT_THAT(server, IsOk());
-    return server.ok() ? std::move(*server) : nullptr;
-  };
+  auto serve = [&](std::vector<uint32_t> shards) { return ServeIndex(build.index_dir, shards); };
   auto one = serve({});
   std::vector<std::unique_ptr<server::Server>> split, whole;
   split.push_back(serve({0, 1}));
@@ -1121,9 +1117,7 @@ TEST_F(BrokerTest, TypedFacetsSortAndFiltersEqualOneProcess) {
 // with the given scores, leaves out unknown ids, refuses more than top_k.
 TEST_F(BrokerTest, QueryThenFetchFetchesOnlyThePage) {
   auto one = Serve({});
-  std::vector<std::unique_ptr<server::Server>> backends;
-  backends.push_back(Serve({0, 1}));
-  backends.push_back(Serve({2, 3}));
+  auto backends = ServeHalves();
   auto broker = StartBroker(backends);
   ASSERT_NE(broker, nullptr);
   server::BrokerOptions single;
@@ -1206,16 +1200,13 @@ TEST_F(BrokerTest, ServersOfPartsAreOneIndexAndOpenOnlyTheirShards) {
     build.only_shard = i;
     build.build_id = "run-7";
     ASSERT_THAT(indexer::BuildIndex(build), IsOk());
-    server::ServerOptions options;
-    options.index_dir = build.index_dir;
-    options.listen = "127.0.0.1:0";
-    options.read_only = true;
-    options.reload_poll_ms = 0;
-    options.searcher.shards = {static_cast<uint32_t>(i)};
-    auto server = server::Server::Start(options);
-    ASSERT_THAT(server, IsOk());
-    parts.push_back(std::move(*server));
+    parts.push_back(ServeIndex(build.index_dir, {static_cast<uint32_t>(i)}));
+    ASSERT_NE(parts.back(), nullptr);
     if (i == 0) {
+      server::ServerOptions options;
+      options.index_dir = build.index_dir;
+      options.listen = "127.0.0.1:0";
+      options.read_only = true;
       options.searcher.shards = {1};
       EXPECT_THAT(server::Server::Start(options).status(),
                   StatusIs(absl::StatusCode::kFailedPrecondition, "--shards 0"));
@@ -1226,16 +1217,11 @@ TEST_F(BrokerTest, ServersOfPartsAreOneIndexAndOpenOnlyTheirShards) {
   whole.index_dir = tmp_->Sub("whole-of-parts");
   whole.num_shards = 4;
   ASSERT_THAT(indexer::BuildIndex(whole), IsOk());
-  server::ServerOptions options;
-  options.index_dir = whole.index_dir;
-  options.listen = "127.0.0.1:0";
-  options.read_only = true;
-  options.reload_poll_ms = 0;
-  auto one = server::Server::Start(options);
-  ASSERT_THAT(one, IsOk());
+  auto one = ServeIndex(whole.index_dir, {});
+  ASSERT_NE(one, nullptr);
   auto broker = StartBroker(parts);
   ASSERT_NE(broker, nullptr);
-  ExpectSameOnQueries(*StubOf((*one)->port()), *StubOf(broker->port()), Queries(40));
+  ExpectSameOnQueries(*StubOf(one->port()), *StubOf(broker->port()), Queries(40));
 
   // A copy of the whole index without shards 0, 2 and 3 serves shard 1.
   const std::string copy = tmp_->Sub("only-shard-1");
@@ -1248,13 +1234,11 @@ TEST_F(BrokerTest, ServersOfPartsAreOneIndexAndOpenOnlyTheirShards) {
     }
   }
   ASSERT_EQ(removed.size(), 3u);
-  options.index_dir = copy;
-  options.searcher.shards = {1};
-  auto alone = server::Server::Start(options);
-  ASSERT_THAT(alone, IsOk());
+  auto alone = ServeIndex(copy, {1});
+  ASSERT_NE(alone, nullptr);
   v1::StatsResponse stats;
   grpc::ClientContext context;
-  ASSERT_TRUE(StubOf((*alone)->port())->Stats(&context, v1::StatsRequest(), &stats).ok());
+  ASSERT_TRUE(StubOf(alone->port())->Stats(&context, v1::StatsRequest(), &stats).ok());
   ASSERT_EQ(stats.shards_size(), 1);
   EXPECT_EQ(stats.shards(0).shard(), 1u);
   EXPECT_GT(stats.docs(), 0u);
