@@ -282,11 +282,16 @@ LiveApplier::LiveApplier(LiveIndex* index, LiveSegmentsOptions options, ReadLog 
 
 LiveApplier::~LiveApplier() {
   index_->SetRebase(nullptr);
+  StopMerging();
+}
+
+void LiveApplier::StopMerging() {
   {
     std::lock_guard<std::mutex> lock(wake_mu_);
     stop_ = true;
   }
   wake_.notify_all();
+  std::lock_guard<std::mutex> lock(stop_mu_);
   if (merger_.joinable()) merger_.join();
 }
 
@@ -362,8 +367,14 @@ absl::Status LiveApplier::DropSuperseded() {
   if (seqs.empty()) return absl::OkStatus();
   std::sort(seqs.begin(), seqs.end());
   seqs.erase(std::unique(seqs.begin(), seqs.end()), seqs.end());
-  // On failure the records stay: replaying them changes nothing.
-  return drop_records_(seqs);
+  // On failure the records stay (replaying them changes nothing) and the
+  // next merge tries again.
+  absl::Status dropped = drop_records_(seqs);
+  if (!dropped.ok()) {
+    std::lock_guard<std::mutex> lock(drop_mu_);
+    superseded_.insert(superseded_.end(), seqs.begin(), seqs.end());
+  }
+  return dropped;
 }
 
 void LiveApplier::NotifyMerger() {

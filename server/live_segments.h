@@ -185,6 +185,12 @@ class LiveApplier {
   // way is finished first).
   ~LiveApplier();
 
+  // Stops the merge thread (a merge under way is finished first); Apply
+  // still serves refreshes, no merge runs after. For an owner that must
+  // take away what the hooks use (the log) before this object goes.
+  // Idempotent.
+  void StopMerging();
+
   // The ApplyHook.
   absl::Status Apply(std::vector<std::vector<LiveOp>> by_shard, uint64_t last_seq);
   // Applies the log again if the served generation is not the one the
@@ -211,7 +217,8 @@ class LiveApplier {
                       const LiveIndex::ServeSearcher& serve);
   // Hands `superseded` to the merge thread, which drops them.
   void Supersede(std::vector<uint64_t> superseded);
-  // Drops the records superseded so far (no merge runs meanwhile).
+  // Drops the records superseded so far (no merge runs meanwhile); on
+  // failure they wait for the next merge.
   absl::Status DropSuperseded();
   // Wakes the merge thread.
   void NotifyMerger();
@@ -236,6 +243,7 @@ class LiveApplier {
   std::condition_variable wake_;
   bool wake_pending_ = false;  // guarded by wake_mu_
   bool stop_ = false;          // guarded by wake_mu_
+  std::mutex stop_mu_;         // one join of merger_
   std::thread merger_;         // last: starts once the rest is made
 };
 

@@ -2,6 +2,7 @@
 #include "server/server.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <climits>
 #include <condition_variable>
@@ -47,6 +48,10 @@
 
 namespace scry::server {
 namespace {
+
+absl::Status WriteLogNotOpen() {
+  return absl::UnavailableError("the write-ahead log is not open yet");
+}
 
 // `listen` ("HOST:PORT") with its port replaced by the one actually bound
 // (for port 0); other address forms ("unix:PATH") as they are.
@@ -351,8 +356,17 @@ struct Server::Impl {
   std::unique_ptr<HttpServer> metrics;
   std::unique_ptr<HttpServer> http;
 
+  // `writer` for the applier's hooks, which may run (a merge, a rebase)
+  // before the writer is opened: null until then.
+  std::atomic<LiveWriter*> log_writer{nullptr};
+
   absl::Mutex mu;
   bool shut_down ABSL_GUARDED_BY(mu) = false;
+
+  // No merge may drop log records once the writer (and its log) is gone.
+  ~Impl() {
+    if (applier != nullptr) applier->StopMerging();
+  }
 };
 
 Server::Server(std::unique_ptr<Impl> impl, int port) : impl_(std::move(impl)), port_(port) {}
@@ -551,11 +565,21 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
       segments.merge.floor_docs = options.merge_floor_docs;
       absl::StatusOr<std::unique_ptr<LiveApplier>> applier = LiveApplier::Create(
           impl->index.get(), segments,
-          [state](uint64_t upto, std::vector<LiveOp>* ops) {
-            return state->writer->ReadOps(upto, ops);
+          [state](uint64_t upto, std::vector<LiveOp>* ops) -> absl::Status {
+            LiveWriter* writer = state->log_writer.load();
+            if (writer == nullptr) return WriteLogNotOpen();
+            return writer->ReadOps(upto, ops);
           },
-          [state](uint64_t seq) { return state->writer->ReadOp(seq); },
-          [state](std::span<const uint64_t> seqs) { return state->writer->log()->Drop(seqs); });
+          [state](uint64_t seq) -> absl::StatusOr<LiveOp> {
+            LiveWriter* writer = state->log_writer.load();
+            if (writer == nullptr) return WriteLogNotOpen();
+            return writer->ReadOp(seq);
+          },
+          [state](std::span<const uint64_t> seqs) -> absl::Status {
+            LiveWriter* writer = state->log_writer.load();
+            if (writer == nullptr) return WriteLogNotOpen();
+            return writer->log()->Drop(seqs);
+          });
       if (!applier.ok()) {
         impl->acceptor->Stop();
         impl->server->Shutdown();
@@ -573,6 +597,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
       return opened.status();
     }
     impl->writer = std::move(*opened);
+    impl->log_writer.store(impl->writer.get());
     impl->index_service->SetWriter(impl->writer.get());
     if (options.refresh_interval_ms > 0) {
       impl->refresher = std::make_unique<PeriodicTask>(options.refresh_interval_ms, [state] {
