@@ -280,12 +280,10 @@ LiveApplier::LiveApplier(LiveIndex* index, LiveSegmentsOptions options, ReadLog 
       });
 }
 
-LiveApplier::~LiveApplier() {
-  index_->SetRebase(nullptr);
-  StopMerging();
-}
+LiveApplier::~LiveApplier() { Stop(); }
 
-void LiveApplier::StopMerging() {
+void LiveApplier::Stop() {
+  index_->SetRebase(nullptr);
   {
     std::lock_guard<std::mutex> lock(wake_mu_);
     stop_ = true;

@@ -181,15 +181,14 @@ class LiveApplier {
                                                              ReadLog read_log,
                                                              ReadRecord read_record,
                                                              DropRecords drop_records = nullptr);
-  // Stops being the rebase hook, then stops the merge thread (a merge under
-  // way is finished first).
+  // Stop(), then goes.
   ~LiveApplier();
 
-  // Stops the merge thread (a merge under way is finished first); Apply
-  // still serves refreshes, no merge runs after. For an owner that must
-  // take away what the hooks use (the log) before this object goes.
-  // Idempotent.
-  void StopMerging();
+  // Stops being the rebase hook (a rebase under way is finished first),
+  // then stops the merge thread (likewise a merge): afterwards only Apply
+  // and CatchUp call the hooks. For an owner that takes away what the
+  // hooks use (the log) before this object goes. Idempotent.
+  void Stop();
 
   // The ApplyHook.
   absl::Status Apply(std::vector<std::vector<LiveOp>> by_shard, uint64_t last_seq);

@@ -363,9 +363,10 @@ struct Server::Impl {
   absl::Mutex mu;
   bool shut_down ABSL_GUARDED_BY(mu) = false;
 
-  // No merge may drop log records once the writer (and its log) is gone.
+  // No merge or rebase may read or drop log records once the writer (and
+  // its log) is gone.
   ~Impl() {
-    if (applier != nullptr) applier->StopMerging();
+    if (applier != nullptr) applier->Stop();
   }
 };
 
