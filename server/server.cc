@@ -599,6 +599,17 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     }
     impl->writer = std::move(*opened);
     impl->log_writer.store(impl->writer.get());
+    // What the log recovered is served before the server says SERVING: a
+    // restart does not hide writes that were searchable before it.
+    if (impl->writer->pending() > 0) {
+      const absl::StatusOr<uint64_t> recovered = impl->writer->Refresh();
+      if (!recovered.ok()) {
+        // The periodic refresh (or the next Refresh call) tries again.
+        std::fprintf(stderr, "scry: applying the recovered write-ahead log failed: %s\n",
+                     recovered.status().ToString().c_str());
+        std::fflush(stderr);
+      }
+    }
     impl->index_service->SetWriter(impl->writer.get());
     if (options.refresh_interval_ms > 0) {
       impl->refresher = std::make_unique<PeriodicTask>(options.refresh_interval_ms, [state] {
