@@ -35,6 +35,8 @@
 #include "scry/v1/index.grpc.pb.h"
 #include "scry/v1/search.grpc.pb.h"
 #include "server/convert.h"
+#include "server/http_api.h"
+#include "server/http_server.h"
 #include "server/index_service.h"
 #include "server/server.h"
 #include "storage/doc_values.h"
@@ -249,6 +251,7 @@ struct Broker::Impl final : public v1::SearchService::Service {
   grpc::ChannelArguments channel_args;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
+  std::unique_ptr<HttpServer> http;  // with http_listen; stopped first
   const Broker* broker = nullptr;
   std::atomic<uint64_t> turn{1};  // breaks ties between replicas: in turn
 
@@ -855,6 +858,8 @@ Broker::~Broker() { Shutdown(); }
 
 int Broker::port() const { return impl_->port; }
 
+int Broker::http_port() const { return impl_->http != nullptr ? impl_->http->port() : 0; }
+
 absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(const BrokerOptions& options) {
   if (options.backends.empty()) return absl::InvalidArgumentError("a broker needs --backends");
   auto impl = std::make_unique<Impl>();
@@ -905,7 +910,23 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(const BrokerOptions& optio
   Impl* p = impl.get();
   impl->resolve_thread = std::thread([p] { p->ResolveLoop(); });
   impl->health_thread = std::thread([p] { p->HealthLoop(); });
-  return std::unique_ptr<Broker>(new Broker(std::move(impl)));
+  std::unique_ptr<Broker> broker(new Broker(std::move(impl)));
+  if (!options.http_listen.empty()) {
+    // Searches run on the listener's workers, as many as there are cores
+    // (each waits on the backends most of its time).
+    HttpServerOptions http;
+    http.worker_threads = std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+    absl::StatusOr<std::unique_ptr<HttpServer>> started = HttpServer::Start(
+        options.http_listen, BrokerJsonApiRoutes(broker.get(), options.default_deadline_ms), http);
+    if (!started.ok()) {
+      return absl::Status(started.status().code(),
+                          absl::StrCat(started.status().message(), " (--http-listen)"));
+    }
+    p->http = std::move(*started);
+    Log(absl::StrCat("HTTP/JSON API and search page on port ", p->http->port(), " (",
+                     options.http_listen, ")"));
+  }
+  return broker;
 }
 
 grpc::Status Broker::Search(const v1::SearchRequest& request, absl::Time deadline,
@@ -1394,6 +1415,7 @@ void Broker::Shutdown(int grace_ms) {
     impl_->shut_down = true;
     impl_->stopping = true;
   }
+  if (impl_->http != nullptr) impl_->http->Shutdown();
   // The health thread sets the server's health status: it ends first.
   impl_->health_thread.join();
   impl_->resolve_thread.join();

@@ -113,6 +113,10 @@ struct BrokerOptions {
   // explanations (see above); false: each group fetches its own offset +
   // top_k hits whole, in one round (to compare).
   bool query_then_fetch = true;
+  // HOST:PORT of the HTTP/JSON API (server/http_api.h BrokerJsonApiRoutes:
+  // search, document, stats, write, refresh, commit and the search page);
+  // empty: off. Port 0 picks a free port.
+  std::string http_listen;
 };
 
 class Broker {
@@ -126,6 +130,8 @@ class Broker {
   Broker& operator=(const Broker&) = delete;
 
   int port() const;
+  // The HTTP/JSON API's port; 0 without http_listen.
+  int http_port() const;
 
   // One search through the backends, finished by `deadline` (the gRPC
   // method calls this).

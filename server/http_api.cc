@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "server/broker.h"
 #include "server/prometheus.h"
 #include "server/search_page.h"
 
@@ -130,6 +131,16 @@ bool QueryParameter(const std::string& query, absl::string_view name, std::strin
   return false;
 }
 
+// The request and response types of a broker call's lambda
+// (const Request&, absl::Time, Response*).
+template <class F>
+struct BrokerCallTraits;
+template <class C, class Req, class Resp>
+struct BrokerCallTraits<grpc::Status (C::*)(const Req&, absl::Time, Resp*) const> {
+  using Request = Req;
+  using Response = Resp;
+};
+
 // A JSON route: `call(context, json_in, json_out)` runs the method.
 using JsonCall = std::function<grpc::Status(const CallContext&, const std::string&, std::string*)>;
 HttpHandler JsonRoute(JsonCall call);
@@ -177,6 +188,44 @@ HttpHandler JsonRoute(JsonCall call) {
   };
 }
 
+// A broker method: `call(request, deadline, response)`, with the client's
+// deadline or `default_deadline_ms` from now.
+template <class Call>
+HttpHandler BrokerMethod(Call call, int default_deadline_ms) {
+  return JsonRoute([call = std::move(call), default_deadline_ms](const CallContext& context,
+                                                                 const std::string& in,
+                                                                 std::string* out) -> grpc::Status {
+    using Traits = BrokerCallTraits<decltype(&Call::operator())>;
+    typename Traits::Request request;
+    const grpc::Status parsed = ParseJson(in.empty() ? "{}" : in, &request);
+    if (!parsed.ok()) return parsed;
+    const absl::Time deadline = context.deadline != absl::InfiniteFuture()
+                                    ? context.deadline
+                                    : absl::Now() + absl::Milliseconds(default_deadline_ms);
+    typename Traits::Response response;
+    const grpc::Status done = call(request, deadline, &response);
+    if (!done.ok()) return done;
+    return WriteJson(response, out);
+  });
+}
+
+// GET /: the search page.
+HttpRoute SearchPageRoute() {
+  return {"GET", "/", [](const HttpRequest&) {
+            HttpResponse page;
+            page.content_type = "text/html; charset=utf-8";
+            page.body = kSearchPageHtml;
+            // Its own inline script and style, and calls to this origin only.
+            page.headers = {{"Content-Security-Policy",
+                             "default-src 'none'; script-src 'unsafe-inline'; style-src "
+                             "'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action "
+                             "'self'; frame-ancestors 'none'"},
+                            {"X-Content-Type-Options", "nosniff"},
+                            {"Referrer-Policy", "no-referrer"}};
+            return page;
+          }};
+}
+
 }  // namespace
 
 std::string JsonError(const grpc::Status& status) {
@@ -200,20 +249,49 @@ std::vector<HttpRoute> JsonApiRoutes(const SearchService* service,
       {"POST", "/v1/stats", JsonMethod(service, M::kStats)},
       {"POST", "/v1/reload", JsonMethod(service, M::kReload)},
       MetricsRoute(service),
-      {"GET", "/",
-       [](const HttpRequest&) {
-         HttpResponse page;
-         page.content_type = "text/html; charset=utf-8";
-         page.body = kSearchPageHtml;
-         // Its own inline script and style, and calls to this origin only.
-         page.headers = {{"Content-Security-Policy",
-                          "default-src 'none'; script-src 'unsafe-inline'; style-src "
-                          "'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action "
-                          "'self'; frame-ancestors 'none'"},
-                         {"X-Content-Type-Options", "nosniff"},
-                         {"Referrer-Policy", "no-referrer"}};
-         return page;
-       }},
+      SearchPageRoute(),
+  };
+}
+
+std::vector<HttpRoute> BrokerJsonApiRoutes(const Broker* broker, int default_deadline_ms) {
+  using Search = v1::SearchRequest;
+  using Document = v1::GetDocumentRequest;
+  using Stats = v1::StatsRequest;
+  using Write = v1::WriteRequest;
+  using Refresh = v1::RefreshRequest;
+  using Commit = v1::CommitRequest;
+  const auto route = [default_deadline_ms](auto call) {
+    return BrokerMethod(std::move(call), default_deadline_ms);
+  };
+  const HttpHandler stats =
+      route([broker](const Stats&, absl::Time deadline, v1::StatsResponse* response) {
+        return broker->Stats(deadline, response);
+      });
+  return {
+      {"POST", "/v1/write",
+       route([broker](const Write& request, absl::Time deadline, v1::WriteResponse* response) {
+         return broker->Write(request, deadline, response);
+       })},
+      {"POST", "/v1/refresh",
+       route([broker](const Refresh&, absl::Time deadline, v1::RefreshResponse* response) {
+         return broker->Refresh(deadline, response);
+       })},
+      {"POST", "/v1/commit",
+       route([broker](const Commit&, absl::Time deadline, v1::CommitResponse* response) {
+         return broker->Commit(deadline, response);
+       })},
+      {"POST", "/v1/search",
+       route([broker](const Search& request, absl::Time deadline, v1::SearchResponse* response) {
+         return broker->Search(request, deadline, response);
+       })},
+      {"POST", "/v1/document",
+       route([broker](const Document& request, absl::Time deadline,
+                      v1::GetDocumentResponse* response) {
+         return broker->GetDocument(request, deadline, response);
+       })},
+      {"GET", "/v1/stats", stats},
+      {"POST", "/v1/stats", stats},
+      SearchPageRoute(),
   };
 }
 

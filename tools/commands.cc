@@ -174,11 +174,15 @@ int RunServe(const scry::server::ServerOptions& options, const std::string& port
 
 // ---- scry broker -----------------------------------------------------------
 
-int RunBroker(const scry::server::BrokerOptions& options, const std::string& port_file) {
+int RunBroker(const scry::server::BrokerOptions& options, const std::string& port_file,
+              const std::string& http_port_file) {
   sigset_t signals = BlockStopSignals(/*hup=*/false);
   absl::StatusOr<std::unique_ptr<scry::server::Broker>> broker =
       scry::server::Broker::Start(options);
   if (!broker.ok()) return Fail(broker.status());
+  if (!http_port_file.empty() && !WritePortFile(http_port_file, (*broker)->http_port())) {
+    return 1;
+  }
   if (!port_file.empty() && !WritePortFile(port_file, (*broker)->port())) return 1;
   std::thread waiter([&] {
     int sig = 0;

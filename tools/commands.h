@@ -34,8 +34,10 @@ int RunServe(const server::ServerOptions& options, const std::string& port_file,
 // scry search --index: searches in this process, with the server's mapping
 // of requests and responses and its default deadline.
 // `scry broker`: runs a broker (server/broker.h) until SIGINT/SIGTERM,
-// writing its port to `port_file` (if not empty) once it listens.
-int RunBroker(const scry::server::BrokerOptions& options, const std::string& port_file);
+// writing its HTTP port (with --http-listen), then its gRPC port, to the
+// files if given, once it listens.
+int RunBroker(const scry::server::BrokerOptions& options, const std::string& port_file,
+              const std::string& http_port_file);
 
 int RunSearchLocal(const std::string& index, const v1::SearchRequest& request);
 

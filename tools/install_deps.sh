@@ -37,6 +37,7 @@ TEST_PACKAGES=(
   clang libclang-rt-14-dev  # libFuzzer targets (tools/fuzz.sh, run by CI)
   chromium python3-websocket  # the search page's browser test (tests/clients/search_page_test.py)
   nghttp2-client          # h2load: an independent gRPC client beside scry-load (bench/grpc_h2load.sh)
+  curl                    # the local cluster test calls the broker's HTTP/JSON API with it
 )
 # node and npm run the Kubernetes manifests' validators (tests/deploy/k8s/, which
 # installs npm's kubernetes-models under the build tree). A node that did not

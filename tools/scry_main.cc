@@ -4,7 +4,7 @@
 //   scry index  --input FILE.jsonl [--input ...] --index DIR [--shards N] ...
 //   scry serve  --index DIR [--listen HOST:PORT] ...
 //   scry broker --backends HOST:PORT|dns:NAME:PORT,... [--listen HOST:PORT] [--hedge-after-ms N]
-//               [--write-acks N|all]
+//               [--write-acks N|all] [--http-listen HOST:PORT]
 //   scry search (--index DIR | --server HOST:PORT) [--top-k K] QUERY
 //   scry write  --server HOST:PORT FILE.jsonl...   (live writes)
 //   scry delete --server HOST:PORT ID...
@@ -176,7 +176,7 @@ int main(int argc, char** argv) {
   uint32_t memory_lists_mb = 512;
   // broker
   scry::server::BrokerOptions broker;
-  std::string broker_port_file;
+  std::string broker_port_file, broker_http_port_file;
   CLI::App* broker_cmd = app.add_subcommand(
       "broker", "Answer searches over shard servers (scry serve --shards) as one index");
   broker_cmd
@@ -209,6 +209,11 @@ int main(int argc, char** argv) {
                    "Resolve dns: backends again this often")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  broker_cmd->add_option("--http-listen", broker.http_listen,
+                         "HOST:PORT of the HTTP/JSON API and search page (off by default; port "
+                         "0: any free port)");
+  broker_cmd->add_option("--http-port-file", broker_http_port_file,
+                         "With --http-listen: write the bound HTTP port to this file");
   broker_cmd->add_flag_function(
       "--no-query-then-fetch", [&broker](int64_t) { broker.query_then_fetch = false; },
       "Fetch stored fields and snippets in each group's answer (one round) rather than for the "
@@ -616,7 +621,7 @@ int main(int argc, char** argv) {
     serve.service.max_response_bytes = size_t{response_mb} << 20;
     return RunServe(serve, port_file, metrics_port_file, http_port_file);
   }
-  if (*broker_cmd) return scry::tools::RunBroker(broker, broker_port_file);
+  if (*broker_cmd) return scry::tools::RunBroker(broker, broker_port_file, broker_http_port_file);
   if (*search) {
     if (search_index.empty() == search_server.empty()) {
       std::cerr << "scry search: give exactly one of --index or --server\n";

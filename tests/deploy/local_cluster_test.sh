@@ -5,7 +5,8 @@
 # does (the printed ranks, scores, ids and titles); again with one replica
 # stopped (SIGSTOP) and another of the other group killed; with both
 # replicas of a group killed, searches are UNAVAILABLE naming its shards.
-# Then the script stops every process on SIGTERM.
+# Then the script stops every process on SIGTERM. Then a --writable cluster
+# takes writes through the broker, over gRPC and its HTTP/JSON API.
 #   local_cluster_test.sh SCRY_BINARY SOURCE_DIR
 set -euo pipefail
 SCRY=$1 SRC=$2
@@ -62,7 +63,8 @@ if pgrep -f "$WORK/idx" >/dev/null; then echo "processes left running"; exit 1; 
 # a refresh through the broker, a delete likewise; a document routed to
 # every shard's group.
 "$SRC/deploy/local/run.sh" --index "$WORK/idx" --servers 2 --replicas 2 --listen 127.0.0.1:0 \
-  --writable --scry "$SCRY" -- --health-interval-ms 200 >"$WORK/run2.log" 2>&1 &
+  --writable --scry "$SCRY" -- --health-interval-ms 200 --http-listen 127.0.0.1:0 \
+  --http-port-file "$WORK/broker.http" >"$WORK/run2.log" 2>&1 &
 RUN_PID=$!
 for _ in $(seq 1 600); do grep -qs '^ready' "$WORK/run2.log" && break; sleep 0.1; done
 grep -q '^ready' "$WORK/run2.log" || { cat "$WORK/run2.log"; exit 1; }
@@ -78,6 +80,19 @@ hits=$("$SCRY" search --server "$BROKER" --top-k 20 -- zyzzyva | grep -c 'live-'
 hits=$("$SCRY" search --server "$BROKER" --top-k 20 -- zyzzyva | grep -c 'live-' || true)
 [ "$hits" = 7 ] || { echo "7 documents expected after the delete, found $hits"; exit 1; }
 echo "writes through the broker: 8 written, 1 deleted, searchable after refresh"
+# The broker's HTTP/JSON API: the same search, a write and a refresh.
+HTTP="http://127.0.0.1:$(cat "$WORK/broker.http")"
+post() { curl -sS -f -H 'Content-Type: application/json' -d "$2" "$HTTP$1"; }
+post /v1/search '{"query": "zyzzyva", "top_k": 20}' >"$WORK/http.json"
+hits=$(grep -o '"id":"live-[0-9]*"' "$WORK/http.json" | wc -l)
+[ "$hits" = 7 ] || { echo "7 hits over HTTP expected, found $hits"; cat "$WORK/http.json"; exit 1; }
+post /v1/write '{"ops": [{"upsert": {"document": "{\"id\": \"live-9\", \"title\": \"zyzzyva 9\"}"}}]}' \
+  | grep -q '"code":"OK"' || { echo "HTTP write not OK"; exit 1; }
+post /v1/refresh '{}' >/dev/null
+hits=$(post /v1/search '{"query": "zyzzyva", "top_k": 20}' | grep -o '"id":"live-[0-9]*"' | wc -l)
+[ "$hits" = 8 ] || { echo "8 hits over HTTP expected after the write, found $hits"; exit 1; }
+curl -sS -f "$HTTP/" | grep -q '/v1/search' || { echo "no search page"; exit 1; }
+echo "the broker's HTTP/JSON API: search, write, refresh and the search page"
 kill "$RUN_PID"
 wait "$RUN_PID" || true
 RUN_PID=""

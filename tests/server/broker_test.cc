@@ -25,6 +25,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
@@ -33,9 +34,11 @@
 #include "indexer/schema.h"
 #include "scry/v1/index.grpc.pb.h"
 #include "scry/v1/search.grpc.pb.h"
+#include "server/http_api.h"
 #include "server/server.h"
 #include "storage/hash.h"
 #include "storage/index_dir.h"
+#include "tests/server/http_client.h"
 #include "tests/server/raw_call.h"
 #include "tests/test_util.h"
 
@@ -1325,4 +1328,122 @@ TEST_F(BrokerTest, ADnsNameWhoseAnswerChangesAddsAndDrainsBackends) {
 }
 
 }  // namespace
+// ---- The broker's HTTP/JSON API ----
+
+// The JSON answer of POST `path` on the broker's HTTP port, parsed into
+// `out`; the HTTP status.
+template <class Response>
+int PostBroker(int port, const std::string& path, const google::protobuf::Message& request,
+               Response* out) {
+  std::string body;
+  EXPECT_TRUE(google::protobuf::util::MessageToJsonString(request, &body).ok());
+  const Reply reply = PostJson(port, path, body);
+  if (reply.status == 200) {
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(reply.body, out).ok()) << reply.body;
+  }
+  return reply.status;
+}
+
+// `scry broker --http-listen`: searches, writes, refreshes, documents and
+// stats over HTTP answer as one process does over gRPC; errors map as the
+// server's HTTP API maps them; the search page is served.
+TEST_F(BrokerTest, TheHttpApiAnswersAsOneProcess) {
+  const std::string base = tmp_->Sub("idx");
+  auto one = ServeWritable(base, tmp_->Sub("h_one"), {});
+  std::vector<std::unique_ptr<server::Server>> backends;
+  backends.push_back(ServeWritable(base, tmp_->Sub("h_a"), {0, 1}));
+  backends.push_back(ServeWritable(base, tmp_->Sub("h_b"), {2, 3}));
+  server::BrokerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.http_listen = "127.0.0.1:0";
+  options.health_interval_ms = 100;
+  for (const auto& b : backends)
+    options.backends.push_back("127.0.0.1:" + std::to_string(b->port()));
+  auto started = server::Broker::Start(options);
+  ASSERT_THAT(started, IsOk());
+  std::unique_ptr<server::Broker> broker = std::move(*started);
+  const int http = broker->http_port();
+  ASSERT_GT(http, 0);
+  ASSERT_TRUE(HealthBecomes(broker->port(), true));
+  auto one_stub = StubOf(one->port());
+  auto one_writer = WriterOf(one->port());
+
+  // Writes over HTTP, the same over gRPC to one process; then a refresh.
+  WriteMix mix(*words_, TestSeed(2101));
+  for (int batch = 0; batch < 4; ++batch) {
+    const v1::WriteRequest request = mix.Next(20);
+    v1::WriteResponse want, got;
+    ASSERT_TRUE(Write(*one_writer, request, &want).ok());
+    ASSERT_EQ(PostBroker(http, "/v1/write", request, &got), 200);
+    ASSERT_EQ(got.results_size(), want.results_size());
+    for (int i = 0; i < want.results_size(); ++i) {
+      EXPECT_EQ(got.results(i).code(), want.results(i).code()) << i;
+    }
+  }
+  Refresh(*one_writer);
+  v1::RefreshResponse refreshed;
+  ASSERT_EQ(PostBroker(http, "/v1/refresh", v1::RefreshRequest(), &refreshed), 200);
+  EXPECT_GT(refreshed.applied(), 0u);
+
+  for (v1::SearchRequest request : Queries(30)) {
+    SCOPED_TRACE(request.ShortDebugString());
+    request.set_top_k(10);
+    request.set_exact_total_hits(true);
+    request.add_fields("title");
+    v1::SearchResponse want, got;
+    ASSERT_TRUE(Call(*one_stub, request, &want).ok());
+    ASSERT_EQ(PostBroker(http, "/v1/search", request, &got), 200);
+    want.clear_took_micros();
+    got.clear_took_micros();
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(want, got))
+        << "want " << want.ShortDebugString() << "\ngot  " << got.ShortDebugString();
+  }
+  for (const std::string& id : {mix.ids().front(), mix.ids().back()}) {
+    v1::GetDocumentRequest request;
+    request.set_id(id);
+    v1::GetDocumentResponse want, got;
+    grpc::ClientContext context;
+    const grpc::Status status = one_stub->GetDocument(&context, request, &want);
+    const int code = PostBroker(http, "/v1/document", request, &got);
+    if (status.ok()) {
+      EXPECT_EQ(code, 200);
+      EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(want, got));
+    } else {
+      EXPECT_EQ(code, server::HttpStatusOf(status.error_code())) << id;
+    }
+  }
+  v1::StatsResponse one_stats, stats;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(one_stub->Stats(&context, v1::StatsRequest(), &one_stats).ok());
+  }
+  const Reply got_stats = Get(http, "/v1/stats");
+  ASSERT_EQ(got_stats.status, 200) << got_stats.body;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(got_stats.body, &stats).ok());
+  EXPECT_EQ(stats.docs(), one_stats.docs());
+  EXPECT_EQ(stats.fields_size(), one_stats.fields_size());
+
+  // Errors: malformed JSON and unknown members are 400 with the error body;
+  // a bad timeout_ms too; /v1/reload is not the broker's.
+  Reply bad = PostJson(http, "/v1/search", "{\"query\": ");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_THAT(bad.body, ::testing::HasSubstr("\"status\":\"INVALID_ARGUMENT\""));
+  bad = PostJson(http, "/v1/search", "{\"query\": \"a\", \"no_such_member\": 1}");
+  EXPECT_EQ(bad.status, 400);
+  bad = PostJson(http, "/v1/search?timeout_ms=0", "{\"query\": \"a\"}");
+  EXPECT_EQ(bad.status, 400);
+  bad = PostJson(http, "/v1/search", "{\"query\": \"a AND (\"}");
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_EQ(PostJson(http, "/v1/reload", "{}").status, 404);
+  const Reply page = Get(http, "/");
+  EXPECT_EQ(page.status, 200);
+  EXPECT_THAT(page.body, ::testing::HasSubstr("/v1/search"));
+
+  // With its backends gone, a search is 503 naming the shards.
+  backends.clear();
+  ASSERT_TRUE(HealthBecomes(broker->port(), false));
+  bad = PostJson(http, "/v1/search", "{\"query\": \"a\"}");
+  EXPECT_EQ(bad.status, 503) << bad.body;
+}
+
 }  // namespace scry::testing
