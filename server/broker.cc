@@ -38,6 +38,7 @@
 #include "server/http_api.h"
 #include "server/http_server.h"
 #include "server/index_service.h"
+#include "server/metrics.h"
 #include "server/server.h"
 #include "storage/doc_values.h"
 #include "storage/hash.h"
@@ -71,6 +72,23 @@ bool RanksBefore(const v1::Hit& a, const v1::Hit& b) {
 }
 
 void Log(const std::string& line) { std::fprintf(stderr, "scry broker: %s\n", line.c_str()); }
+
+// Runs `call`, counting and timing it as `method` in `metrics`.
+template <class Call>
+grpc::Status Metered(Metrics* metrics, Metrics::Method method, const Call& call) {
+  const auto start = std::chrono::steady_clock::now();
+  grpc::Status status;
+  try {
+    status = call();
+  } catch (const std::exception& e) {
+    status = grpc::Status(grpc::StatusCode::INTERNAL, e.what());
+  }
+  metrics->Record(method, status.error_code(),
+                  static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                            std::chrono::steady_clock::now() - start)
+                                            .count()));
+  return status;
+}
 
 // Sums the groups' facets (each answered every value's count of a keyword
 // facet): a keyword facet's top `size` values of the sums (most first, ties
@@ -252,6 +270,7 @@ struct Broker::Impl final : public v1::SearchService::Service {
   std::unique_ptr<grpc::Server> server;
   int port = 0;
   std::unique_ptr<HttpServer> http;  // with http_listen; stopped first
+  Metrics metrics;                   // the broker's own calls
   const Broker* broker = nullptr;
   std::atomic<uint64_t> turn{1};  // breaks ties between replicas: in turn
 
@@ -276,6 +295,9 @@ struct Broker::Impl final : public v1::SearchService::Service {
     grpc::Status WriteStream(grpc::ServerContext* context,
                              grpc::ServerReader<v1::WriteRequest>* reader,
                              v1::WriteStreamResponse* response) override;
+    grpc::Status WriteStreamUnmetered(grpc::ServerContext* context,
+                                      grpc::ServerReader<v1::WriteRequest>* reader,
+                                      v1::WriteStreamResponse* response);
     grpc::Status Refresh(grpc::ServerContext* context, const v1::RefreshRequest* /*request*/,
                          v1::RefreshResponse* response) override {
       return impl->broker->Refresh(impl->DeadlineOf(*context), response);
@@ -931,6 +953,66 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(const BrokerOptions& optio
 
 grpc::Status Broker::Search(const v1::SearchRequest& request, absl::Time deadline,
                             v1::SearchResponse* response) const {
+  return Metered(&impl_->metrics, Metrics::kSearch,
+                 [&] { return RunSearch(request, deadline, response); });
+}
+
+grpc::Status Broker::Write(const v1::WriteRequest& request, absl::Time deadline,
+                           v1::WriteResponse* response) const {
+  return Metered(&impl_->metrics, Metrics::kWrite,
+                 [&] { return RunWrite(request, deadline, response); });
+}
+
+grpc::Status Broker::Refresh(absl::Time deadline, v1::RefreshResponse* response) const {
+  return Metered(&impl_->metrics, Metrics::kRefresh,
+                 [&] { return RunRefresh(deadline, response); });
+}
+
+grpc::Status Broker::Commit(absl::Time deadline, v1::CommitResponse* response) const {
+  return Metered(&impl_->metrics, Metrics::kCommit, [&] { return RunCommit(deadline, response); });
+}
+
+grpc::Status Broker::GetDocument(const v1::GetDocumentRequest& request, absl::Time deadline,
+                                 v1::GetDocumentResponse* response) const {
+  return Metered(&impl_->metrics, Metrics::kGetDocument,
+                 [&] { return RunGetDocument(request, deadline, response); });
+}
+
+grpc::Status Broker::Stats(absl::Time deadline, v1::StatsResponse* response) const {
+  // Metered first, so that this call is not among the methods it reports
+  // (as a server's Stats).
+  ProcessStats(response);
+  v1::StatsResponse index;
+  const grpc::Status status =
+      Metered(&impl_->metrics, Metrics::kStats, [&] { return RunStats(deadline, &index); });
+  if (!status.ok()) return status;
+  index.MergeFrom(*response);
+  *response = std::move(index);
+  return status;
+}
+
+void Broker::ProcessStats(v1::StatsResponse* response) const {
+  impl_->metrics.Fill(response);
+  Impl& impl = *impl_;
+  absl::MutexLock lock(&impl.mu);
+  for (const auto& [address, b] : impl.backends) {
+    v1::BackendStatus* status = response->add_backends();
+    status->set_address(address);
+    status->set_up(b->healthy.load());
+    if (b->described) {
+      *status->mutable_shards() = b->describe.shards();
+      status->set_build_id(b->describe.build_id());
+      status->set_generation(b->describe.generation());
+      status->set_writable(b->writable.load());
+    }
+    status->set_write_seq(b->write_seq.load());
+    status->set_lagging(b->lagging);
+    status->set_calls_in_flight(static_cast<uint32_t>(std::max(0, b->outstanding.load())));
+  }
+}
+
+grpc::Status Broker::RunSearch(const v1::SearchRequest& request, absl::Time deadline,
+                               v1::SearchResponse* response) const {
   const auto start = std::chrono::steady_clock::now();
   Impl& impl = *impl_;
   Plan plan = impl.CurrentPlan(deadline);
@@ -1113,8 +1195,8 @@ void SetResult(v1::OperationResult* result, grpc::StatusCode code, const std::st
 
 }  // namespace
 
-grpc::Status Broker::Write(const v1::WriteRequest& request, absl::Time deadline,
-                           v1::WriteResponse* response) const {
+grpc::Status Broker::RunWrite(const v1::WriteRequest& request, absl::Time deadline,
+                              v1::WriteResponse* response) const {
   Impl& impl = *impl_;
   const Plan plan = impl.CurrentPlan(deadline);
   const uint32_t num_shards = plan.index.num_shards();
@@ -1273,11 +1355,18 @@ grpc::Status Broker::Write(const v1::WriteRequest& request, absl::Time deadline,
 grpc::Status Broker::Impl::WriteService::WriteStream(grpc::ServerContext* context,
                                                      grpc::ServerReader<v1::WriteRequest>* reader,
                                                      v1::WriteStreamResponse* response) {
+  return Metered(&impl->metrics, Metrics::kWriteStream,
+                 [&] { return WriteStreamUnmetered(context, reader, response); });
+}
+
+grpc::Status Broker::Impl::WriteService::WriteStreamUnmetered(
+    grpc::ServerContext* context, grpc::ServerReader<v1::WriteRequest>* reader,
+    v1::WriteStreamResponse* response) {
   v1::WriteRequest batch;
   uint64_t index = 0;
   while (reader->Read(&batch)) {
     v1::WriteResponse answer;
-    grpc::Status status = impl->broker->Write(batch, impl->DeadlineOf(*context), &answer);
+    grpc::Status status = impl->broker->RunWrite(batch, impl->DeadlineOf(*context), &answer);
     if (!status.ok()) return status;
     for (const v1::OperationResult& r : answer.results()) {
       if (r.code() == "OK") {
@@ -1297,7 +1386,7 @@ grpc::Status Broker::Impl::WriteService::WriteStream(grpc::ServerContext* contex
   return grpc::Status::OK;
 }
 
-grpc::Status Broker::Refresh(absl::Time deadline, v1::RefreshResponse* response) const {
+grpc::Status Broker::RunRefresh(absl::Time deadline, v1::RefreshResponse* response) const {
   std::vector<v1::RefreshResponse> answers;
   const grpc::Status status = impl_->CallWritable<v1::RefreshRequest>(
       deadline,
@@ -1313,7 +1402,7 @@ grpc::Status Broker::Refresh(absl::Time deadline, v1::RefreshResponse* response)
   return status;
 }
 
-grpc::Status Broker::Commit(absl::Time deadline, v1::CommitResponse* response) const {
+grpc::Status Broker::RunCommit(absl::Time deadline, v1::CommitResponse* response) const {
   std::vector<v1::CommitResponse> answers;
   response->set_last_seq(0);  // each server's log has its own sequence
   return impl_->CallWritable<v1::CommitRequest>(
@@ -1326,8 +1415,8 @@ grpc::Status Broker::Commit(absl::Time deadline, v1::CommitResponse* response) c
       &answers);
 }
 
-grpc::Status Broker::GetDocument(const v1::GetDocumentRequest& request, absl::Time deadline,
-                                 v1::GetDocumentResponse* response) const {
+grpc::Status Broker::RunGetDocument(const v1::GetDocumentRequest& request, absl::Time deadline,
+                                    v1::GetDocumentResponse* response) const {
   Impl& impl = *impl_;
   Plan plan = impl.CurrentPlan(deadline);
   const uint32_t num_shards = plan.index.num_shards();
@@ -1352,7 +1441,7 @@ grpc::Status Broker::GetDocument(const v1::GetDocumentRequest& request, absl::Ti
   return statuses[0];
 }
 
-grpc::Status Broker::Stats(absl::Time deadline, v1::StatsResponse* response) const {
+grpc::Status Broker::RunStats(absl::Time deadline, v1::StatsResponse* response) const {
   Impl& impl = *impl_;
   Plan plan = impl.CurrentPlan(deadline);
   if (plan.groups.empty()) {

@@ -154,8 +154,13 @@ class Broker {
   grpc::Status GetDocument(const v1::GetDocumentRequest& request, absl::Time deadline,
                            v1::GetDocumentResponse* response) const;
   // The index's figures summed over a replica of each group (UNAVAILABLE
-  // while a shard is not covered); the per-process ones left out.
+  // while a shard is not covered; the servers' per-process figures left
+  // out), with ProcessStats'.
   grpc::Status Stats(absl::Time deadline, v1::StatsResponse* response) const;
+  // The broker's own figures, whatever the backends' state: its calls by
+  // method (`methods`: those through gRPC and HTTP alike; a WriteStream is
+  // one call) and its backends (`backends`) as of the last health check.
+  void ProcessStats(v1::StatsResponse* response) const;
 
   // Blocks until Shutdown() is called from another thread.
   void Wait();
@@ -165,6 +170,16 @@ class Broker {
  private:
   struct Impl;
   explicit Broker(std::unique_ptr<Impl> impl);
+  // The calls above, not counted in the metrics.
+  grpc::Status RunSearch(const v1::SearchRequest& request, absl::Time deadline,
+                         v1::SearchResponse* response) const;
+  grpc::Status RunWrite(const v1::WriteRequest& request, absl::Time deadline,
+                        v1::WriteResponse* response) const;
+  grpc::Status RunRefresh(absl::Time deadline, v1::RefreshResponse* response) const;
+  grpc::Status RunCommit(absl::Time deadline, v1::CommitResponse* response) const;
+  grpc::Status RunGetDocument(const v1::GetDocumentRequest& request, absl::Time deadline,
+                              v1::GetDocumentResponse* response) const;
+  grpc::Status RunStats(absl::Time deadline, v1::StatsResponse* response) const;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -291,6 +291,15 @@ std::vector<HttpRoute> BrokerJsonApiRoutes(const Broker* broker, int default_dea
        })},
       {"GET", "/v1/stats", stats},
       {"POST", "/v1/stats", stats},
+      {"GET", "/metrics",
+       [broker](const HttpRequest&) {
+         v1::StatsResponse stats;
+         broker->ProcessStats(&stats);
+         HttpResponse response;
+         response.content_type = kPrometheusContentType;
+         response.body = RenderBrokerPrometheus(stats);
+         return response;
+       }},
       SearchPageRoute(),
   };
 }

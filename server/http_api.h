@@ -48,10 +48,11 @@ class Broker;
 // The broker's (`scry broker --http-listen`): the routes above that a
 // broker answers, with the same requests, answers, error mapping and
 // ?timeout_ms (else `default_deadline_ms`): /v1/search, /v1/document,
-// /v1/stats, /v1/write, /v1/refresh, /v1/commit and the search page. Not
-// /v1/reload (each server reloads its own index) nor /metrics (scrape the
-// servers). No token is checked, as over the broker's gRPC: keep it on a
-// private network. `broker` must outlive the server that serves them.
+// /v1/stats, /v1/write, /v1/refresh, /v1/commit and the search page, and
+// GET /metrics: the broker's own (RenderBrokerPrometheus: its calls and its
+// backends' health). Not /v1/reload (each server reloads its own index).
+// No token is checked, as over the broker's gRPC: keep it on a private
+// network. `broker` must outlive the server that serves them.
 std::vector<HttpRoute> BrokerJsonApiRoutes(const Broker* broker, int default_deadline_ms);
 
 // GET /metrics: the Stats of `service` in the Prometheus text format (503

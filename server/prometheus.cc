@@ -10,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 
 namespace scry::server {
@@ -55,44 +56,14 @@ void Family(std::string* out, const char* name, const char* type, const char* he
   absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n");
 }
 
+// The scry_rpc_* families of `stats.methods()`.
+void AppendRpcMetrics(const v1::StatsResponse& stats, std::string* out);
+
 }  // namespace
 
 std::string RenderPrometheus(const v1::StatsResponse& stats) {
   std::string out;
-  Family(&out, "scry_rpc_calls_total", "counter", "Finished RPCs by method and status code.");
-  for (const v1::MethodMetrics& m : stats.methods()) {
-    std::vector<std::pair<std::string, uint64_t>> codes(m.calls_by_code().begin(),
-                                                        m.calls_by_code().end());
-    // OK is always there, so that rates start at zero rather than appear.
-    if (m.calls_by_code().find("OK") == m.calls_by_code().end()) codes.emplace_back("OK", 0);
-    std::sort(codes.begin(), codes.end());
-    const std::string method = EscapeLabel(m.method());
-    for (const auto& [code, n] : codes) {
-      absl::StrAppend(&out, "scry_rpc_calls_total{method=\"", method, "\",code=\"",
-                      EscapeLabel(code), "\"} ", n, "\n");
-    }
-  }
-  Family(&out, "scry_rpc_latency_seconds", "histogram", "Latency of finished RPCs, by method.");
-  for (const v1::MethodMetrics& m : stats.methods()) {
-    const std::string method = EscapeLabel(m.method());
-    // counts[i] is the bucket of bounds[i]; counts past the bounds are the
-    // calls above the last bound (only in +Inf).
-    uint64_t cumulative = 0;
-    for (int i = 0; i < m.latency_bucket_upper_micros_size(); ++i) {
-      if (i < m.latency_bucket_counts_size()) cumulative += m.latency_bucket_counts(i);
-      absl::StrAppend(&out, "scry_rpc_latency_seconds_bucket{method=\"", method, "\",le=\"",
-                      MicrosAsSeconds(m.latency_bucket_upper_micros(i)), "\"} ", cumulative, "\n");
-    }
-    for (int i = m.latency_bucket_upper_micros_size(); i < m.latency_bucket_counts_size(); ++i) {
-      cumulative += m.latency_bucket_counts(i);
-    }
-    absl::StrAppend(&out, "scry_rpc_latency_seconds_bucket{method=\"", method, "\",le=\"+Inf\"} ",
-                    cumulative, "\n");
-    absl::StrAppend(&out, "scry_rpc_latency_seconds_sum{method=\"", method, "\"} ",
-                    MicrosAsSeconds(m.latency_sum_micros()), "\n");
-    absl::StrAppend(&out, "scry_rpc_latency_seconds_count{method=\"", method, "\"} ", cumulative,
-                    "\n");
-  }
+  AppendRpcMetrics(stats, &out);
   Family(&out, "scry_searches_in_flight", "gauge", "Searches running now.");
   absl::StrAppend(&out, "scry_searches_in_flight ", stats.searches_in_flight(), "\n");
   Family(&out, "scry_connections_open", "gauge", "Connections to the gRPC port open now.");
@@ -144,6 +115,85 @@ std::string RenderPrometheus(const v1::StatsResponse& stats) {
     for (const auto& [cf, n] : s.bytes_per_column_family()) bytes += n;
     absl::StrAppend(&out, "scry_index_shard_bytes_on_disk{shard=\"", s.shard(), "\"} ", bytes,
                     "\n");
+  }
+  return out;
+}
+
+namespace {
+
+void AppendRpcMetrics(const v1::StatsResponse& stats, std::string* out) {
+  Family(out, "scry_rpc_calls_total", "counter", "Finished RPCs by method and status code.");
+  for (const v1::MethodMetrics& m : stats.methods()) {
+    std::vector<std::pair<std::string, uint64_t>> codes(m.calls_by_code().begin(),
+                                                        m.calls_by_code().end());
+    // OK is always there, so that rates start at zero rather than appear.
+    if (m.calls_by_code().find("OK") == m.calls_by_code().end()) codes.emplace_back("OK", 0);
+    std::sort(codes.begin(), codes.end());
+    const std::string method = EscapeLabel(m.method());
+    for (const auto& [code, n] : codes) {
+      absl::StrAppend(out, "scry_rpc_calls_total{method=\"", method, "\",code=\"",
+                      EscapeLabel(code), "\"} ", n, "\n");
+    }
+  }
+  Family(out, "scry_rpc_latency_seconds", "histogram", "Latency of finished RPCs, by method.");
+  for (const v1::MethodMetrics& m : stats.methods()) {
+    const std::string method = EscapeLabel(m.method());
+    // counts[i] is the bucket of bounds[i]; counts past the bounds are the
+    // calls above the last bound (only in +Inf).
+    uint64_t cumulative = 0;
+    for (int i = 0; i < m.latency_bucket_upper_micros_size(); ++i) {
+      if (i < m.latency_bucket_counts_size()) cumulative += m.latency_bucket_counts(i);
+      absl::StrAppend(out, "scry_rpc_latency_seconds_bucket{method=\"", method, "\",le=\"",
+                      MicrosAsSeconds(m.latency_bucket_upper_micros(i)), "\"} ", cumulative, "\n");
+    }
+    for (int i = m.latency_bucket_upper_micros_size(); i < m.latency_bucket_counts_size(); ++i) {
+      cumulative += m.latency_bucket_counts(i);
+    }
+    absl::StrAppend(out, "scry_rpc_latency_seconds_bucket{method=\"", method, "\",le=\"+Inf\"} ",
+                    cumulative, "\n");
+    absl::StrAppend(out, "scry_rpc_latency_seconds_sum{method=\"", method, "\"} ",
+                    MicrosAsSeconds(m.latency_sum_micros()), "\n");
+    absl::StrAppend(out, "scry_rpc_latency_seconds_count{method=\"", method, "\"} ", cumulative,
+                    "\n");
+  }
+}
+
+}  // namespace
+
+std::string RenderBrokerPrometheus(const v1::StatsResponse& stats) {
+  std::string out;
+  AppendRpcMetrics(stats, &out);
+  Family(&out, "scry_broker_backend_up", "gauge",
+         "1 if the backend answered its last health check and no call failed since.");
+  for (const v1::BackendStatus& b : stats.backends()) {
+    absl::StrAppend(&out, "scry_broker_backend_up{address=\"", EscapeLabel(b.address()), "\"} ",
+                    b.up() ? 1 : 0, "\n");
+  }
+  Family(&out, "scry_broker_backend_info", "gauge",
+         "What the backend's last Describe said: its shards, build and generation.");
+  for (const v1::BackendStatus& b : stats.backends()) {
+    absl::StrAppend(&out, "scry_broker_backend_info{address=\"", EscapeLabel(b.address()),
+                    "\",shards=\"", absl::StrJoin(b.shards(), ","), "\",build_id=\"",
+                    EscapeLabel(b.build_id()), "\",generation=\"", EscapeLabel(b.generation()),
+                    "\",writable=\"", b.writable() ? "true" : "false", "\"} 1\n");
+  }
+  Family(&out, "scry_broker_backend_lagging", "gauge",
+         "1 if the backend missed writes its group acknowledged (left out until re-synced).");
+  for (const v1::BackendStatus& b : stats.backends()) {
+    absl::StrAppend(&out, "scry_broker_backend_lagging{address=\"", EscapeLabel(b.address()),
+                    "\"} ", b.lagging() ? 1 : 0, "\n");
+  }
+  Family(&out, "scry_broker_backend_write_seq", "gauge",
+         "The last write sequence the backend logged.");
+  for (const v1::BackendStatus& b : stats.backends()) {
+    absl::StrAppend(&out, "scry_broker_backend_write_seq{address=\"", EscapeLabel(b.address()),
+                    "\"} ", b.write_seq(), "\n");
+  }
+  Family(&out, "scry_broker_backend_calls_in_flight", "gauge",
+         "The broker's calls to the backend in flight now.");
+  for (const v1::BackendStatus& b : stats.backends()) {
+    absl::StrAppend(&out, "scry_broker_backend_calls_in_flight{address=\"",
+                    EscapeLabel(b.address()), "\"} ", b.calls_in_flight(), "\n");
   }
   return out;
 }

@@ -33,6 +33,13 @@ inline constexpr const char* kPrometheusContentType = "text/plain; version=0.0.4
 // as in `stats`), so that equal inputs give equal texts.
 std::string RenderPrometheus(const v1::StatsResponse& stats);
 
+// A broker's (`scry broker --http-listen`, GET /metrics): the scry_rpc_*
+// families of its own calls, and per backend (address label):
+//   scry_broker_backend_up, scry_broker_backend_lagging (0/1),
+//   scry_broker_backend_write_seq, scry_broker_backend_calls_in_flight,
+//   scry_broker_backend_info{shards,build_id,generation,writable} = 1.
+std::string RenderBrokerPrometheus(const v1::StatsResponse& stats);
+
 }  // namespace scry::server
 
 #endif  // SCRY_SERVER_PROMETHEUS_H_

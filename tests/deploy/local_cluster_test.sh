@@ -86,13 +86,18 @@ post() { curl -sS -f -H 'Content-Type: application/json' -d "$2" "$HTTP$1"; }
 post /v1/search '{"query": "zyzzyva", "top_k": 20}' >"$WORK/http.json"
 hits=$(grep -o '"id":"live-[0-9]*"' "$WORK/http.json" | wc -l)
 [ "$hits" = 7 ] || { echo "7 hits over HTTP expected, found $hits"; cat "$WORK/http.json"; exit 1; }
-post /v1/write '{"ops": [{"upsert": {"document": "{\"id\": \"live-9\", \"title\": \"zyzzyva 9\"}"}}]}' \
-  | grep -q '"code":"OK"' || { echo "HTTP write not OK"; exit 1; }
+# (answers captured whole: grep -q on a pipe would close it under curl)
+written=$(post /v1/write '{"ops": [{"upsert": {"document": "{\"id\": \"live-9\", \"title\": \"zyzzyva 9\"}"}}]}')
+grep -q '"code":"OK"' <<<"$written" || { echo "HTTP write not OK: $written"; exit 1; }
 post /v1/refresh '{}' >/dev/null
 hits=$(post /v1/search '{"query": "zyzzyva", "top_k": 20}' | grep -o '"id":"live-[0-9]*"' | wc -l)
 [ "$hits" = 8 ] || { echo "8 hits over HTTP expected after the write, found $hits"; exit 1; }
-curl -sS -f "$HTTP/" | grep -q '/v1/search' || { echo "no search page"; exit 1; }
-echo "the broker's HTTP/JSON API: search, write, refresh and the search page"
+page=$(curl -sS -f "$HTTP/")
+grep -q '/v1/search' <<<"$page" || { echo "no search page"; exit 1; }
+metrics=$(curl -sS -f "$HTTP/metrics")
+[ "$(grep -c '^scry_broker_backend_up{.*} 1$' <<<"$metrics")" = 4 ] ||
+  { echo "4 backends up expected in /metrics"; echo "$metrics"; exit 1; }
+echo "the broker's HTTP/JSON API: search, write, refresh, the search page and /metrics"
 kill "$RUN_PID"
 wait "$RUN_PID" || true
 RUN_PID=""

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <random>
 #include <set>
@@ -1422,6 +1423,35 @@ TEST_F(BrokerTest, TheHttpApiAnswersAsOneProcess) {
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(got_stats.body, &stats).ok());
   EXPECT_EQ(stats.docs(), one_stats.docs());
   EXPECT_EQ(stats.fields_size(), one_stats.fields_size());
+  // The broker's own figures: its backends, and its calls (HTTP ones too).
+  ASSERT_EQ(stats.backends_size(), 2);
+  std::set<uint32_t> covered;
+  for (const v1::BackendStatus& b : stats.backends()) {
+    EXPECT_TRUE(b.up()) << b.address();
+    EXPECT_TRUE(b.writable());
+    EXPECT_FALSE(b.lagging());
+    EXPECT_GT(b.write_seq(), 0u);
+    EXPECT_FALSE(b.build_id().empty());
+    covered.insert(b.shards().begin(), b.shards().end());
+  }
+  EXPECT_EQ(covered, (std::set<uint32_t>{0, 1, 2, 3}));
+  std::map<std::string, uint64_t> ok_calls;
+  for (const v1::MethodMetrics& m : stats.methods()) {
+    const auto it = m.calls_by_code().find("OK");
+    if (it != m.calls_by_code().end()) ok_calls[m.method()] = it->second;
+  }
+  EXPECT_EQ(ok_calls["Write"], 4u);
+  EXPECT_EQ(ok_calls["Refresh"], 1u);
+  EXPECT_EQ(ok_calls["Search"], Queries(30).size());
+  EXPECT_EQ(ok_calls["Stats"], 0u);  // not counted in its own answer
+  Reply metrics = Get(http, "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_THAT(metrics.body,
+              HasSubstr(absl::StrCat("scry_rpc_calls_total{method=\"Search\",code=\"OK\"} ",
+                                     Queries(30).size(), "\n")));
+  EXPECT_THAT(metrics.body, HasSubstr(absl::StrCat("scry_broker_backend_up{address=\"127.0.0.1:",
+                                                   backends[0]->port(), "\"} 1\n")));
+  EXPECT_THAT(metrics.body, HasSubstr("scry_broker_backend_info{address=\"127.0.0.1:"));
 
   // Errors: malformed JSON and unknown members are 400 with the error body;
   // a bad timeout_ms too; /v1/reload is not the broker's.
@@ -1439,11 +1469,22 @@ TEST_F(BrokerTest, TheHttpApiAnswersAsOneProcess) {
   EXPECT_EQ(page.status, 200);
   EXPECT_THAT(page.body, ::testing::HasSubstr("/v1/search"));
 
-  // With its backends gone, a search is 503 naming the shards.
+  // With its backends gone, a search is 503 naming the shards; /metrics
+  // still answers, with the backends down.
+  const int gone_port = backends[0]->port();
   backends.clear();
   ASSERT_TRUE(HealthBecomes(broker->port(), false));
   bad = PostJson(http, "/v1/search", "{\"query\": \"a\"}");
   EXPECT_EQ(bad.status, 503) << bad.body;
+  EXPECT_THAT(bad.body, HasSubstr("shards"));
+  metrics = Get(http, "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_THAT(
+      metrics.body,
+      HasSubstr(absl::StrCat("scry_broker_backend_up{address=\"127.0.0.1:", gone_port, "\"} 0\n")));
+  EXPECT_THAT(metrics.body,
+              ::testing::ContainsRegex(
+                  "scry_rpc_calls_total\\{method=\"Search\",code=\"UNAVAILABLE\"\\} [1-9]"));
 }
 
 }  // namespace scry::testing
