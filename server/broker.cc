@@ -979,8 +979,8 @@ grpc::Status Broker::GetDocument(const v1::GetDocumentRequest& request, absl::Ti
 }
 
 grpc::Status Broker::Stats(absl::Time deadline, v1::StatsResponse* response) const {
-  // Metered first, so that this call is not among the methods it reports
-  // (as a server's Stats).
+  // The broker's own figures first, so that this call is not among the
+  // calls they report (as a server's Stats does not count itself).
   ProcessStats(response);
   v1::StatsResponse index;
   const grpc::Status status =
