@@ -33,6 +33,7 @@
 #include "server/search_service.h"
 #include "server/server.h"
 #include "storage/block_codec.h"
+#include "storage/index_dir.h"
 #include "storage/verify.h"
 
 namespace scry::tools {
@@ -395,7 +396,19 @@ bool ParseSort(const std::string& text, scry::v1::SearchRequest* request) {
 // ---- scry stats ------------------------------------------------------------
 
 int RunStats(const std::string& index) {
-  auto searcher = scry::query::Searcher::Open(index, scry::query::SearcherOptions());
+  // A part (scry index --shard I) opens as its one shard.
+  scry::query::SearcherOptions options;
+  int64_t part = -1;
+  if (absl::StatusOr<std::string> generation = scry::storage::LiveGeneration(index);
+      generation.ok()) {
+    absl::StatusOr<scry::storage::IndexManifest> manifest =
+        scry::storage::ReadManifest(*generation);
+    if (manifest.ok() && manifest->only_shard >= 0) {
+      part = manifest->only_shard;
+      options.shards = {static_cast<uint32_t>(part)};
+    }
+  }
+  auto searcher = scry::query::Searcher::Open(index, options);
   if (!searcher.ok()) return Fail(searcher.status());
   auto stats = (*searcher)->Stats();
   if (!stats.ok()) return Fail(stats.status());
@@ -403,9 +416,12 @@ int RunStats(const std::string& index) {
   std::printf("index       %s\n", info.generation_path.c_str());
   std::printf("build id    %s\n",
               info.build_id.empty() ? "(none: built before build ids)" : info.build_id.c_str());
-  std::printf("language    %s (stopwords %s)\nshards      %zu\ndocs        %llu\n",
-              info.language.c_str(), info.stopwords ? "on" : "off",
-              static_cast<size_t>(info.num_shards), static_cast<unsigned long long>(info.docs));
+  std::printf("language    %s (stopwords %s)\nshards      %zu", info.language.c_str(),
+              info.stopwords ? "on" : "off", static_cast<size_t>(info.num_shards));
+  if (part >= 0) {
+    std::printf(" (a part: shard %lld alone; the figures are its)", static_cast<long long>(part));
+  }
+  std::printf("\ndocs        %llu\n", static_cast<unsigned long long>(info.docs));
   std::printf("fields      %s\n", (*searcher)->fields().empty()
                                       ? "(catch-all only)"
                                       : absl::StrJoin((*searcher)->fields(), ", ").c_str());

@@ -600,6 +600,24 @@ TEST(Cli, CompressedStandardInputAndAssembledParts) {
   r = Shell(absl::StrCat("search --index ", dir.Sub("part0"), " nato"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("scry assemble"), std::string::npos) << r.output;
+  // `scry stats` of a part: its shard's figures; the parts' documents add up.
+  uint64_t part_docs = 0;
+  for (int s = 0; s < 2; ++s) {
+    r = Shell(absl::StrCat("stats --index ", dir.Sub(absl::StrCat("part", s))));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find(absl::StrCat("(a part: shard ", s, " alone")), std::string::npos)
+        << r.output;
+    const size_t at = r.output.find("\ndocs");
+    ASSERT_NE(at, std::string::npos) << r.output;
+    uint64_t docs = 0;
+    ASSERT_TRUE(absl::SimpleAtoi(
+        absl::StripAsciiWhitespace(r.output.substr(at + 5, r.output.find('\n', at + 1) - at - 5)),
+        &docs))
+        << r.output;
+    EXPECT_GT(docs, 0u);
+    part_docs += docs;
+  }
+  EXPECT_EQ(part_docs, 4522u);
   r = Shell(absl::StrCat("assemble --part ", dir.Sub("part1"), " --part ", dir.Sub("part0"),
                          " --index ", dir.Sub("assembled")));
   ASSERT_EQ(r.exit_code, 0) << r.output;
