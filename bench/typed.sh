@@ -6,7 +6,8 @@
 # `section` of 8 values, one or two per document; an int64 `year`, 1990-2024;
 # a double `price`), is indexed with that schema, and one `scry serve` answers
 # scry-load (1 client, closed loop) for the corpus's queries under each
-# variant of the same requests, the variants interleaved round by round:
+# variant of the same requests, the variants interleaved round by round (the
+# order rotated by one each round):
 #
 #   plain        the queries as they are (dynamic pruning)
 #   exact        exact_total_hits (exhaustive: what facets and sort cost at least)
@@ -82,7 +83,10 @@ h2_mean_us() {  # h2load's mean time per request in µs, for the body $1
 }
 
 for round in $(seq "$ROUNDS"); do
-  for v in "${ORDER[@]}"; do
+  # The order rotated by one variant each round, so that no variant always
+  # runs first (on a cold cache) or right after the same other.
+  for i in "${!ORDER[@]}"; do
+    v=${ORDER[$(( (i + round - 1) % ${#ORDER[@]} ))]}
     json=${VARIANTS[$v]}
     "$SCRY_LOAD" --server "127.0.0.1:$PORT" --queries "$QUERIES" --concurrency 1 \
       --seconds "$SECONDS_PER" --warmup-seconds 1 --floor-seconds 0 --request-json "$json" \
