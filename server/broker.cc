@@ -934,10 +934,12 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(const BrokerOptions& optio
   impl->health_thread = std::thread([p] { p->HealthLoop(); });
   std::unique_ptr<Broker> broker(new Broker(std::move(impl)));
   if (!options.http_listen.empty()) {
-    // Searches run on the listener's workers, as many as there are cores
-    // (each waits on the backends most of its time).
+    // Each call holds a listener worker while it waits on the backends
+    // (most of its time: the work is theirs), so there are many more workers
+    // than cores: with one per core, 16 HTTP clients got half the gRPC
+    // throughput (bench/RESULTS.md run 26).
     HttpServerOptions http;
-    http.worker_threads = std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+    http.worker_threads = std::max(32, 8 * static_cast<int>(std::thread::hardware_concurrency()));
     absl::StatusOr<std::unique_ptr<HttpServer>> started = HttpServer::Start(
         options.http_listen, BrokerJsonApiRoutes(broker.get(), options.default_deadline_ms), http);
     if (!started.ok()) {

@@ -365,14 +365,10 @@ absl::Status LiveApplier::DropSuperseded() {
   if (seqs.empty()) return absl::OkStatus();
   std::sort(seqs.begin(), seqs.end());
   seqs.erase(std::unique(seqs.begin(), seqs.end()), seqs.end());
-  // On failure the records stay (replaying them changes nothing) and the
-  // next merge tries again.
-  absl::Status dropped = drop_records_(seqs);
-  if (!dropped.ok()) {
-    std::lock_guard<std::mutex> lock(drop_mu_);
-    superseded_.insert(superseded_.end(), seqs.begin(), seqs.end());
-  }
-  return dropped;
+  // On failure the records stay: replaying them changes nothing. (Not
+  // handed back for another try: a Drop may fail after its batch was
+  // written, and the log would count those records dropped twice.)
+  return drop_records_(seqs);
 }
 
 void LiveApplier::NotifyMerger() {

@@ -216,8 +216,7 @@ class LiveApplier {
                       const LiveIndex::ServeSearcher& serve);
   // Hands `superseded` to the merge thread, which drops them.
   void Supersede(std::vector<uint64_t> superseded);
-  // Drops the records superseded so far (no merge runs meanwhile); on
-  // failure they wait for the next merge.
+  // Drops the records superseded so far (no merge runs meanwhile).
   absl::Status DropSuperseded();
   // Wakes the merge thread.
   void NotifyMerger();

@@ -56,7 +56,9 @@ struct ServerOptions {
   int wal_sync_interval_ms = 100;  // with WalSync::kInterval
   // Makes logged operations visible (LiveWriter's hook); empty: the
   // built-in one, server/live_segments.h LiveApplier (segments under
-  // INDEX_DIR/live-segments).
+  // INDEX_DIR/live-segments). Called once within Start, before it returns
+  // and before SERVING, with what the log recovered (if anything), so it
+  // must not use the Server.
   ApplyHook apply;
   // Writes become visible by themselves within this many milliseconds (a
   // background Refresh when operations are pending; also applies the log

@@ -1400,14 +1400,31 @@ TEST_F(BrokerTest, TheHttpApiAnswersAsOneProcess) {
   ASSERT_EQ(PostBroker(http, "/v1/refresh", v1::RefreshRequest(), &refreshed), 200);
   EXPECT_GT(refreshed.applied(), 0u);
 
+  uint64_t searches_ok = 0;
+  {
+    // A first connection on a loaded machine may fail (see ExpectSameOnQueries).
+    grpc::ClientContext context;
+    context.set_wait_for_ready(true);
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    v1::SearchResponse ignored;
+    v1::SearchRequest ping;
+    ping.set_query("connected");
+    ASSERT_TRUE(one_stub->Search(&context, ping, &ignored).ok());
+  }
   for (v1::SearchRequest request : Queries(30)) {
     SCOPED_TRACE(request.ShortDebugString());
     request.set_top_k(10);
     request.set_exact_total_hits(true);
     request.add_fields("title");
     v1::SearchResponse want, got;
-    ASSERT_TRUE(Call(*one_stub, request, &want).ok());
-    ASSERT_EQ(PostBroker(http, "/v1/search", request, &got), 200);
+    const grpc::Status want_status = Call(*one_stub, request, &want);
+    const int code = PostBroker(http, "/v1/search", request, &got);
+    if (!want_status.ok()) {  // e.g. only negations, with some seeds: the same refusal
+      EXPECT_EQ(code, server::HttpStatusOf(want_status.error_code()));
+      continue;
+    }
+    ASSERT_EQ(code, 200);
+    ++searches_ok;
     want.clear_took_micros();
     got.clear_took_micros();
     EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(want, got))
@@ -1456,13 +1473,14 @@ TEST_F(BrokerTest, TheHttpApiAnswersAsOneProcess) {
   }
   EXPECT_EQ(ok_calls["Write"], 4u);
   EXPECT_EQ(ok_calls["Refresh"], 1u);
-  EXPECT_EQ(ok_calls["Search"], Queries(30).size());
+  EXPECT_EQ(ok_calls["Search"], searches_ok);
+  EXPECT_GT(searches_ok, 20u);
   EXPECT_EQ(ok_calls["Stats"], 0u);  // not counted in its own answer
   Reply metrics = Get(http, "/metrics");
   EXPECT_EQ(metrics.status, 200);
   EXPECT_THAT(metrics.body,
               HasSubstr(absl::StrCat("scry_rpc_calls_total{method=\"Search\",code=\"OK\"} ",
-                                     Queries(30).size(), "\n")));
+                                     searches_ok, "\n")));
   EXPECT_THAT(metrics.body, HasSubstr(absl::StrCat("scry_broker_backend_up{address=\"127.0.0.1:",
                                                    backends[0]->port(), "\"} 1\n")));
   EXPECT_THAT(metrics.body, HasSubstr("scry_broker_backend_info{address=\"127.0.0.1:"));
