@@ -239,23 +239,27 @@ void ExpectSame(v1::SearchService::Stub& one, v1::SearchService::Stub& broker,
       << "want " << want.ShortDebugString() << "\ngot  " << got.ShortDebugString();
 }
 
+// Waits (up to 30 s) until a search through `stub` answers: a first
+// connection on a loaded machine once failed, and a channel then fails calls
+// at once for its reconnect backoff (~1 s), which is not what tests compare.
+void WaitConnected(v1::SearchService::Stub& stub) {
+  grpc::ClientContext context;
+  context.set_wait_for_ready(true);
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  v1::SearchRequest ping;
+  ping.set_query("connected");
+  v1::SearchResponse ignored;
+  const grpc::Status status = stub.Search(&context, ping, &ignored);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+}
+
 // Every query: its first page exact, the second page, the page after the
 // first one's last hit, and with the default (pruned) evaluation.
 void ExpectSameOnQueries(v1::SearchService::Stub& one, v1::SearchService::Stub& broker,
                          const std::vector<v1::SearchRequest>& queries) {
-  // Both channels connected first (waiting for it): a first connection on a
-  // loaded machine once failed, and a channel then fails calls at once for
-  // its reconnect backoff (~1 s), which is not what is compared here.
-  for (v1::SearchService::Stub* stub : {&one, &broker}) {
-    grpc::ClientContext context;
-    context.set_wait_for_ready(true);
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    v1::SearchRequest ping;
-    ping.set_query("connected");
-    v1::SearchResponse ignored;
-    const grpc::Status status = stub->Search(&context, ping, &ignored);
-    ASSERT_TRUE(status.ok()) << status.error_message();
-  }
+  WaitConnected(one);
+  WaitConnected(broker);
+  if (::testing::Test::HasFatalFailure()) return;
   for (const v1::SearchRequest& query : queries) {
     v1::SearchRequest r = query;
     r.set_exact_total_hits(true);
@@ -1401,16 +1405,8 @@ TEST_F(BrokerTest, TheHttpApiAnswersAsOneProcess) {
   EXPECT_GT(refreshed.applied(), 0u);
 
   uint64_t searches_ok = 0;
-  {
-    // A first connection on a loaded machine may fail (see ExpectSameOnQueries).
-    grpc::ClientContext context;
-    context.set_wait_for_ready(true);
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    v1::SearchResponse ignored;
-    v1::SearchRequest ping;
-    ping.set_query("connected");
-    ASSERT_TRUE(one_stub->Search(&context, ping, &ignored).ok());
-  }
+  WaitConnected(*one_stub);
+  ASSERT_FALSE(::testing::Test::HasFatalFailure());
   for (v1::SearchRequest request : Queries(30)) {
     SCOPED_TRACE(request.ShortDebugString());
     request.set_top_k(10);
