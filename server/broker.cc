@@ -228,6 +228,11 @@ struct Backend {
   // The sequence of the last write it logged: its Describe's write_seq, then
   // raised by the writes it takes through this broker.
   std::atomic<uint64_t> write_seq{0};
+  // Writes through this broker sent to it, and those whose answer (and
+  // write_seq raise) is done: unequal while one is in flight. A Describe
+  // that overlapped a write may predate it, and only raises write_seq.
+  std::atomic<uint64_t> writes_begun{0};
+  std::atomic<uint64_t> writes_ended{0};
   // Below the highest write_seq of its group: it missed writes, and is
   // neither searched nor written to (guarded by Impl::mu; for the log).
   bool lagging = false;
@@ -243,15 +248,6 @@ struct Group {
   std::shared_ptr<Backend> preferred;
 };
 
-// The groups a search uses, of one index, and the shards none covers.
-struct Plan {
-  // build_id, settings_digest, num_shards, and a generation name of the
-  // build for messages (the greatest its backends reported)
-  v1::DescribeResponse index;
-  std::vector<Group> groups;
-  std::set<uint32_t> missing;
-};
-
 // What backends of one index share: build id, generation name (only for a
 // build without an id: an index or a server from before build ids, where
 // the name is all there is; the name of a build with an id is left out, as
@@ -261,6 +257,23 @@ Key KeyOf(const v1::DescribeResponse& d) {
   return {d.build_id(), d.build_id().empty() ? d.generation() : std::string(), d.settings_digest(),
           d.num_shards()};
 }
+
+// Raises `seq` to `to` if it is below (writes and health rounds race).
+void RaiseTo(std::atomic<uint64_t>& seq, uint64_t to) {
+  uint64_t current = seq.load();
+  while (current < to && !seq.compare_exchange_weak(current, to)) {
+  }
+}
+
+// The groups a search uses, of one index, and the shards none covers.
+struct Plan {
+  Key key;
+  // build_id, settings_digest, num_shards, and a generation name of the
+  // build for messages (the greatest its backends reported)
+  v1::DescribeResponse index;
+  std::vector<Group> groups;
+  std::set<uint32_t> missing;
+};
 
 }  // namespace
 
@@ -320,6 +333,33 @@ struct Broker::Impl final : public v1::SearchService::Service {
     std::unique_ptr<absl::Mutex>& m = write_mus[shards];
     if (m == nullptr) m = std::make_unique<absl::Mutex>();
     return m.get();
+  }
+
+  // The replicas of `shards` of the index `key` with the group's highest
+  // write_seq (of every replica that ever answered, up or down), for a write
+  // under the group's lock: no earlier write of this broker to them is
+  // under way, so their sequences are settled (a plan made before the lock
+  // may have seen one replica's answer to the last write and not yet its
+  // peer's).
+  std::vector<std::shared_ptr<Backend>> InSyncReplicas(const Key& key,
+                                                       const std::set<uint32_t>& shards) {
+    absl::MutexLock lock(&mu);
+    std::vector<std::shared_ptr<Backend>> group;
+    uint64_t highest = 0;
+    for (const auto& [address, b] : backends) {
+      if (!b->described || KeyOf(b->describe) != key ||
+          std::set<uint32_t>(b->describe.shards().begin(), b->describe.shards().end()) != shards) {
+        continue;
+      }
+      highest = std::max(highest, b->write_seq.load());
+      group.push_back(b);
+    }
+    group.erase(std::remove_if(group.begin(), group.end(),
+                               [&](const std::shared_ptr<Backend>& b) {
+                                 return b->write_seq.load() < highest;
+                               }),
+                group.end());
+    return group;
   }
 
   // The client's deadline, or default_deadline_ms from now.
@@ -413,8 +453,12 @@ struct Broker::Impl final : public v1::SearchService::Service {
 
   // Records what a backend said it serves (or that it failed), logging
   // changes.
-  void Update(Backend& b, const grpc::Status& status, const v1::DescribeResponse* describe)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  // `begun`: b.writes_begun before the Describe was sent, `idle`: no write
+  // was under way then. A Describe that no write through this broker
+  // overlapped gives b its write_seq, lower or not (a restarted server may
+  // have lost writes); else it may predate a write and only raises it.
+  void Update(Backend& b, const grpc::Status& status, const v1::DescribeResponse* describe,
+              uint64_t begun, bool idle) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     if (!status.ok()) {
       if (b.healthy) Log(absl::StrCat("backend ", b.address, " down: ", status.error_message()));
       b.healthy = false;
@@ -431,7 +475,13 @@ struct Broker::Impl final : public v1::SearchService::Service {
     b.healthy = true;
     b.writable = describe->writable();
     b.describe = *describe;
-    b.write_seq = describe->write_seq();
+    // Read before the check: a write that begins after it and raises
+    // write_seq makes the exchange fail.
+    uint64_t current = b.write_seq.load();
+    if (!idle || b.writes_begun.load() != begun ||
+        !b.write_seq.compare_exchange_strong(current, describe->write_seq())) {
+      RaiseTo(b.write_seq, describe->write_seq());
+    }
   }
 
   // One round of Describe calls to every backend, in parallel.
@@ -445,6 +495,13 @@ struct Broker::Impl final : public v1::SearchService::Service {
     const v1::DescribeRequest request;
     std::vector<v1::DescribeResponse> answers;
     std::vector<grpc::Status> statuses;
+    // Begun before ended: equal counts mean every write begun had ended.
+    std::vector<uint64_t> begun(n);
+    std::vector<bool> idle(n);
+    for (size_t i = 0; i < n; ++i) {
+      begun[i] = all[i]->writes_begun.load();
+      idle[i] = all[i]->writes_ended.load() == begun[i];
+    }
     CallEach(
         all, std::vector<const v1::DescribeRequest*>(n, &request),
         absl::Now() + absl::Milliseconds(std::max(options.health_interval_ms, 1000)),
@@ -454,7 +511,7 @@ struct Broker::Impl final : public v1::SearchService::Service {
         },
         &answers, &statuses);
     absl::MutexLock lock(&mu);
-    for (size_t i = 0; i < n; ++i) Update(*all[i], statuses[i], &answers[i]);
+    for (size_t i = 0; i < n; ++i) Update(*all[i], statuses[i], &answers[i], begun[i], idle[i]);
     checked_once = true;
     const Plan plan = MakePlan(/*healthy_only=*/true);
     const bool covered = plan.index.num_shards() > 0 && plan.missing.empty();
@@ -569,6 +626,7 @@ struct Broker::Impl final : public v1::SearchService::Service {
     for (auto& [key, groups] : by_key) {
       Plan plan;
       if (groups.empty()) continue;  // every replica lagging among those considered
+      plan.key = key;
       plan.index.set_build_id(std::get<0>(key));
       plan.index.set_generation(std::get<1>(key));
       plan.index.set_settings_digest(std::get<2>(key));
@@ -692,6 +750,9 @@ struct Broker::Impl final : public v1::SearchService::Service {
       for (auto& [shards, g] : groups) {
         const uint64_t h = highest[{key, shards}];
         auto lags = [&](const std::shared_ptr<Backend>& b) {
+          // A write under way to it raises its write_seq once answered:
+          // not judged until then (its peer may have answered first).
+          if (b->writes_begun.load() != b->writes_ended.load()) return false;
           const bool lagging = b->write_seq.load() < h;
           if (lagging != b->lagging) {
             Log(lagging
@@ -845,7 +906,7 @@ struct Broker::Impl final : public v1::SearchService::Service {
         s.errors.push_back(absl::StrCat(a->backend->address, ": ", status.error_message()));
         if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
           absl::MutexLock lock(&mu);
-          Update(*a->backend, status, nullptr);
+          Update(*a->backend, status, nullptr, 0, false);
         }
         const bool retry = IsRetriable(status) && absl::Now() < deadline;
         if (retry && issue(a->group)) continue;
@@ -1076,7 +1137,7 @@ grpc::Status Broker::RunSearch(const v1::SearchRequest& request, absl::Time dead
           }
           {
             absl::MutexLock lock(&impl.mu);
-            impl.Update(b, grpc::Status::OK, &d);
+            impl.Update(b, grpc::Status::OK, &d, 0, /*idle=*/false);  // raises only
           }
           return grpc::Status(grpc::StatusCode::ABORTED,
                               absl::StrCat("now serves ", d.generation(), " (build ", d.build_id(),
@@ -1234,8 +1295,11 @@ grpc::Status Broker::RunWrite(const v1::WriteRequest& request, absl::Time deadli
     }
     routed[g].push_back(i);
   }
-  // Each group's operations to each of its writable replicas that is up,
-  // one write per group at a time (groups locked in shard-set order, below).
+  // Each group's operations to each of its writable replicas that is up and
+  // in sync, one write per group at a time: the groups are locked in the
+  // order of their shards, whatever order the plan has them in (two writes
+  // never wait on each other's next lock), and their replicas chosen under
+  // the locks.
   struct GroupWrite {
     int group;
     v1::WriteRequest request;
@@ -1247,9 +1311,14 @@ grpc::Status Broker::RunWrite(const v1::WriteRequest& request, absl::Time deadli
   std::vector<const v1::WriteRequest*> requests;
   std::vector<std::pair<std::set<uint32_t>, absl::Mutex*>> locks;  // by the groups' shards
   for (const auto& [g, ops] : routed) {
+    locks.emplace_back(plan.groups[g].shards, impl.WriteMutex(plan.groups[g].shards));
+  }
+  std::sort(locks.begin(), locks.end());
+  for (const auto& [shards, m] : locks) m->Lock();
+  for (const auto& [g, ops] : routed) {
     const Group& group = plan.groups[g];
     std::vector<std::shared_ptr<Backend>> writable, up;
-    for (const auto& b : group.replicas) {
+    for (const auto& b : impl.InSyncReplicas(plan.key, group.shards)) {
       if (!b->writable) continue;
       writable.push_back(b);
       if (b->healthy) up.push_back(b);
@@ -1281,15 +1350,11 @@ grpc::Status Broker::RunWrite(const v1::WriteRequest& request, absl::Time deadli
       w.targets.push_back(targets.size());
       targets.push_back(b);
     }
-    locks.emplace_back(group.shards, impl.WriteMutex(group.shards));
   }
   for (const GroupWrite& w : writes) {
     for (size_t k = 0; k < w.targets.size(); ++k) requests.push_back(&w.request);
   }
-  // Locked in the order of the groups' shards, whatever order the plan has
-  // them in: two writes never wait on each other's next lock.
-  std::sort(locks.begin(), locks.end());
-  for (const auto& [shards, m] : locks) m->Lock();
+  for (const auto& b : targets) b->writes_begun.fetch_add(1);
   std::vector<v1::WriteResponse> answers;
   std::vector<grpc::Status> statuses;
   Impl::CallEach(
@@ -1307,8 +1372,9 @@ grpc::Status Broker::RunWrite(const v1::WriteRequest& request, absl::Time deadli
     for (const v1::OperationResult& r : answers[t].results()) {
       if (r.code() == "OK") seq = std::max<uint64_t>(seq, r.seq());
     }
-    if (seq > targets[t]->write_seq.load()) targets[t]->write_seq.store(seq);
+    RaiseTo(targets[t]->write_seq, seq);
   }
+  for (const auto& b : targets) b->writes_ended.fetch_add(1);
   for (auto it = locks.rbegin(); it != locks.rend(); ++it) it->second->Unlock();
   // Each operation: OK once `needed` replicas logged it; a refusal all
   // replicas agree on as they said it; else UNAVAILABLE with their errors.

@@ -1019,6 +1019,55 @@ TEST_F(BrokerTest, ConcurrentWritesReachEveryReplicaInOneOrder) {
   ExpectSameOnQueries(*StubOf(one->port()), *StubOf(broker->port()), Queries(20));
 }
 
+// Health rounds every millisecond while two clients write through the
+// broker: a Describe that answered before a write reached its replica must
+// not make the broker think that replica missed the write (it used to
+// overwrite the sequence the write raised, leave the replica out of the next
+// writes, and so make it miss them for real). Every write reaches both
+// replicas; neither is ever left out.
+TEST_F(BrokerTest, HealthRoundsDuringWritesLeaveNoReplicaBehind) {
+  const std::string base = tmp_->Sub("idx");
+  std::vector<std::unique_ptr<server::Server>> backends;
+  backends.push_back(ServeWritable(base, tmp_->Sub("h_a0"), {}));
+  backends.push_back(ServeWritable(base, tmp_->Sub("h_a1"), {}));
+  server::BrokerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.health_interval_ms = 1;
+  for (const auto& b : backends)
+    options.backends.push_back("127.0.0.1:" + std::to_string(b->port()));
+  auto broker = server::Broker::Start(options);
+  ASSERT_THAT(broker, IsOk());
+  ASSERT_TRUE(HealthBecomes((*broker)->port(), true));
+  std::atomic<int> failed{0};
+  std::vector<std::thread> clients(2);
+  for (size_t t = 0; t < clients.size(); ++t) {
+    clients[t] = std::thread([&, t] {
+      auto writer = WriterOf((*broker)->port());
+      for (int b = 0; b < 150; ++b) {
+        v1::WriteRequest r;
+        r.add_ops()->mutable_upsert()->set_document(
+            absl::StrCat("{\"id\": \"h", t, "-", b % 20, "\", \"body\": \"w", b, "\"}"));
+        v1::WriteResponse response;
+        if (!Write(*writer, r, &response).ok() || response.results(0).code() != "OK") {
+          failed.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (std::thread& c : clients) c.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(WriteSeqOf(*backends[0]), 300u);
+  EXPECT_EQ(WriteSeqOf(*backends[1]), 300u);
+  v1::StatsResponse stats;
+  grpc::ClientContext context;
+  ASSERT_TRUE(StubOf((*broker)->port())->Stats(&context, v1::StatsRequest(), &stats).ok());
+  ASSERT_EQ(stats.backends_size(), 2);
+  for (const v1::BackendStatus& b : stats.backends()) {
+    EXPECT_FALSE(b.lagging()) << b.address();
+    EXPECT_EQ(b.write_seq(), 300u) << b.address();
+  }
+}
+
 // --write-acks all: a write to a group with a replica down is refused
 // (UNAVAILABLE, nothing sent to the group); the other group's go in.
 // Read-only servers refuse writes through the broker (FAILED_PRECONDITION).
