@@ -233,6 +233,9 @@ struct Backend {
   // that overlapped a write may predate it, and only raises write_seq.
   std::atomic<uint64_t> writes_begun{0};
   std::atomic<uint64_t> writes_ended{0};
+  // Its last write call failed: whether it logged the write is unknown
+  // until a Describe that no write overlapped says (the next write asks).
+  std::atomic<bool> seq_unknown{false};
   // Below the highest write_seq of its group: it missed writes, and is
   // neither searched nor written to (guarded by Impl::mu; for the log).
   bool lagging = false;
@@ -335,31 +338,41 @@ struct Broker::Impl final : public v1::SearchService::Service {
     return m.get();
   }
 
-  // The replicas of `shards` of the index `key` with the group's highest
-  // write_seq (of every replica that ever answered, up or down), for a write
-  // under the group's lock: no earlier write of this broker to them is
-  // under way, so their sequences are settled (a plan made before the lock
-  // may have seen one replica's answer to the last write and not yet its
-  // peer's).
-  std::vector<std::shared_ptr<Backend>> InSyncReplicas(const Key& key,
-                                                       const std::set<uint32_t>& shards) {
+  // The replicas of `shards` of the index `key` that ever answered, up or
+  // down, now (a write asks under its groups' locks: a plan made before may
+  // have seen one replica's answer to the last write and not its peer's).
+  std::vector<std::shared_ptr<Backend>> GroupReplicas(const Key& key,
+                                                      const std::set<uint32_t>& shards) {
     absl::MutexLock lock(&mu);
     std::vector<std::shared_ptr<Backend>> group;
-    uint64_t highest = 0;
     for (const auto& [address, b] : backends) {
-      if (!b->described || KeyOf(b->describe) != key ||
-          std::set<uint32_t>(b->describe.shards().begin(), b->describe.shards().end()) != shards) {
-        continue;
+      if (b->described && KeyOf(b->describe) == key &&
+          std::set<uint32_t>(b->describe.shards().begin(), b->describe.shards().end()) == shards) {
+        group.push_back(b);
       }
-      highest = std::max(highest, b->write_seq.load());
-      group.push_back(b);
     }
-    group.erase(std::remove_if(group.begin(), group.end(),
-                               [&](const std::shared_ptr<Backend>& b) {
-                                 return b->write_seq.load() < highest;
-                               }),
-                group.end());
     return group;
+  }
+
+  // Asks `unsure` (replicas whose last write call failed) their write_seq,
+  // under the locks of their groups: no write of this broker to them is
+  // under way, so the answer is theirs now; one that does not answer is
+  // down.
+  void Redescribe(const std::vector<std::shared_ptr<Backend>>& unsure, absl::Time deadline) {
+    const v1::DescribeRequest request;
+    std::vector<v1::DescribeResponse> answers;
+    std::vector<grpc::Status> statuses;
+    CallEach(
+        unsure, std::vector<const v1::DescribeRequest*>(unsure.size(), &request), deadline,
+        [](Backend& b, grpc::ClientContext* context, const v1::DescribeRequest* in,
+           v1::DescribeResponse* out, std::function<void(grpc::Status)> done) {
+          b.stub->async()->Describe(context, in, out, std::move(done));
+        },
+        &answers, &statuses);
+    absl::MutexLock lock(&mu);
+    for (size_t i = 0; i < unsure.size(); ++i) {
+      Update(*unsure[i], statuses[i], &answers[i], unsure[i]->writes_begun.load(), /*idle=*/true);
+    }
   }
 
   // The client's deadline, or default_deadline_ms from now.
@@ -478,8 +491,10 @@ struct Broker::Impl final : public v1::SearchService::Service {
     // Read before the check: a write that begins after it and raises
     // write_seq makes the exchange fail.
     uint64_t current = b.write_seq.load();
-    if (!idle || b.writes_begun.load() != begun ||
-        !b.write_seq.compare_exchange_strong(current, describe->write_seq())) {
+    if (idle && b.writes_begun.load() == begun &&
+        b.write_seq.compare_exchange_strong(current, describe->write_seq())) {
+      b.seq_unknown = false;
+    } else {
       RaiseTo(b.write_seq, describe->write_seq());
     }
   }
@@ -755,10 +770,13 @@ struct Broker::Impl final : public v1::SearchService::Service {
           if (b->writes_begun.load() != b->writes_ended.load()) return false;
           const bool lagging = b->write_seq.load() < h;
           if (lagging != b->lagging) {
-            Log(lagging
-                    ? absl::StrCat("backend ", b->address, " missed writes (write_seq ",
-                                   b->write_seq.load(), " < ", h, "): not used until it has them")
-                    : absl::StrCat("backend ", b->address, " has every write again"));
+            Log(!lagging ? absl::StrCat("backend ", b->address, " has every write again")
+                : b->seq_unknown
+                    ? absl::StrCat("backend ", b->address, " did not answer a write (write_seq ",
+                                   b->write_seq.load(), " < ", h,
+                                   " as far as known): not searched until it says it has it")
+                    : absl::StrCat("backend ", b->address, " missed writes (write_seq ",
+                                   b->write_seq.load(), " < ", h, "): not used until it has them"));
             b->lagging = lagging;
           }
           return lagging;
@@ -1315,11 +1333,24 @@ grpc::Status Broker::RunWrite(const v1::WriteRequest& request, absl::Time deadli
   }
   std::sort(locks.begin(), locks.end());
   for (const auto& [shards, m] : locks) m->Lock();
+  std::map<int, std::vector<std::shared_ptr<Backend>>> replicas;  // group -> now
+  std::vector<std::shared_ptr<Backend>> unsure;
+  for (const auto& [g, ops] : routed) {
+    replicas[g] = impl.GroupReplicas(plan.key, plan.groups[g].shards);
+    for (const auto& b : replicas[g]) {
+      if (b->seq_unknown && b->healthy && b->writable) unsure.push_back(b);
+    }
+  }
+  if (!unsure.empty()) impl.Redescribe(unsure, deadline);
   for (const auto& [g, ops] : routed) {
     const Group& group = plan.groups[g];
+    // In sync: the group's highest write_seq (settled: none of this
+    // broker's writes to them is under way).
+    uint64_t highest = 0;
+    for (const auto& b : replicas[g]) highest = std::max(highest, b->write_seq.load());
     std::vector<std::shared_ptr<Backend>> writable, up;
-    for (const auto& b : impl.InSyncReplicas(plan.key, group.shards)) {
-      if (!b->writable) continue;
+    for (const auto& b : replicas[g]) {
+      if (!b->writable || b->write_seq.load() < highest) continue;
       writable.push_back(b);
       if (b->healthy) up.push_back(b);
     }
@@ -1328,7 +1359,10 @@ grpc::Status Broker::RunWrite(const v1::WriteRequest& request, absl::Time deadli
                               : static_cast<size_t>(impl.options.write_acks);
     std::string refusal;
     grpc::StatusCode code = grpc::StatusCode::UNAVAILABLE;
-    if (writable.empty()) {
+    if (replicas[g].empty()) {  // they moved to another build since the plan
+      refusal = absl::StrCat("shards ", ShardList(group.shards), ": no server serves them from ",
+                             plan.index.generation(), " now (a new build is being loaded?)");
+    } else if (writable.empty()) {
       code = grpc::StatusCode::FAILED_PRECONDITION;
       refusal = absl::StrCat("the servers of shards ", ShardList(group.shards),
                              " take no writes (--read-only)");
@@ -1364,15 +1398,20 @@ grpc::Status Broker::RunWrite(const v1::WriteRequest& request, absl::Time deadli
         b.writer->async()->Write(context, in, out, std::move(done));
       },
       &answers, &statuses);
-  // A replica's write_seq is raised by what it logged (one that failed the
-  // call stays behind, so that searches leave it out).
+  // A replica's write_seq is what it logged last: this write's, lower or
+  // not (a server restarted since the last write may have lost some). One
+  // that failed the call may have logged it or not: asked by the next write
+  // (and searches leave it out meanwhile if its peers logged it).
   for (size_t t = 0; t < targets.size(); ++t) {
-    if (!statuses[t].ok()) continue;
+    if (!statuses[t].ok()) {
+      targets[t]->seq_unknown = true;
+      continue;
+    }
     uint64_t seq = 0;
     for (const v1::OperationResult& r : answers[t].results()) {
       if (r.code() == "OK") seq = std::max<uint64_t>(seq, r.seq());
     }
-    RaiseTo(targets[t]->write_seq, seq);
+    if (seq > 0) targets[t]->write_seq = seq;  // 0: it logged nothing
   }
   for (const auto& b : targets) b->writes_ended.fetch_add(1);
   for (auto it = locks.rbegin(); it != locks.rend(); ++it) it->second->Unlock();

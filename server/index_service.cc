@@ -205,6 +205,7 @@ grpc::Status IndexService::Write(const CallContext* /*context*/, const v1::Write
   uint64_t seq = 0;
   grpc::Status s = Apply(request, &results, &seq);
   if (!s.ok()) return s;
+  if (options_.after_write) options_.after_write();
   for (const absl::Status& r : results) {
     v1::OperationResult* out = response->add_results();
     out->set_code(CodeName(r));

@@ -13,6 +13,7 @@
 #define SCRY_SERVER_INDEX_SERVICE_H_
 
 #include <atomic>
+#include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -31,6 +32,8 @@ absl::StatusOr<WriteOp> ToWriteOp(const v1::Operation& op);
 struct IndexServiceOptions {
   // Every method FAILED_PRECONDITION (scry serve --read-only).
   bool read_only = false;
+  // SearchServiceOptions::after_write (tests only).
+  std::function<void()> after_write;
 };
 
 class IndexService final : public RawService {

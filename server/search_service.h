@@ -104,6 +104,9 @@ struct SearchServiceOptions {
   // Tests only: runs first in every Search (a stalled replica for the
   // broker's hedging test); empty: nothing.
   std::function<void()> before_search;
+  // Tests only: runs in every Write once its operations are logged, before
+  // the answer (an answer lost after the write, for the broker's test).
+  std::function<void()> after_write;
 };
 
 // Who may make a call (SearchServiceOptions::auth_tokens, write_tokens).

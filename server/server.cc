@@ -448,6 +448,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   impl->service = std::make_unique<SearchService>(nullptr, service);
   IndexServiceOptions writes;
   writes.read_only = read_only;
+  writes.after_write = service.after_write;
   impl->index_service = std::make_unique<IndexService>(impl->service.get(), writes);
 
   grpc::EnableDefaultHealthCheckService(true);

@@ -693,7 +693,8 @@ TEST_F(BrokerTest, StalledReplicaIsHedgedAround) {
 // index (made on first use), on `port` (0: a free one); writes become
 // visible only on Refresh.
 std::unique_ptr<server::Server> ServeWritable(const std::string& base, const std::string& dir,
-                                              std::vector<uint32_t> shards, int port = 0) {
+                                              std::vector<uint32_t> shards, int port = 0,
+                                              std::function<void()> after_write = {}) {
   if (!std::filesystem::exists(dir)) {
     std::filesystem::copy(base, dir, std::filesystem::copy_options::recursive);
   }
@@ -704,6 +705,7 @@ std::unique_ptr<server::Server> ServeWritable(const std::string& base, const std
   options.refresh_interval_ms = 0;
   options.wal_sync = server::WalSync::kNever;
   options.searcher.shards = std::move(shards);
+  options.service.after_write = std::move(after_write);
   auto server = server::Server::Start(options);
   EXPECT_THAT(server, IsOk());
   return server.ok() ? std::move(*server) : nullptr;
@@ -1066,6 +1068,61 @@ TEST_F(BrokerTest, HealthRoundsDuringWritesLeaveNoReplicaBehind) {
     EXPECT_FALSE(b.lagging()) << b.address();
     EXPECT_EQ(b.write_seq(), 300u) << b.address();
   }
+}
+
+// A replica logs a write but its answer misses the broker's deadline: the
+// broker does not know whether it has the write, and asks it (Describe,
+// under the group's lock) before the next write rather than leave it out as
+// behind, which would make it miss that write for real. Health rounds are
+// a minute apart here: only that question can tell.
+TEST_F(BrokerTest, ALostWriteAnswerLeavesNoReplicaBehind) {
+  const std::string base = tmp_->Sub("idx");
+  std::atomic<bool> stall{false};
+  absl::Notification stalled;
+  std::vector<std::unique_ptr<server::Server>> backends;
+  backends.push_back(ServeWritable(base, tmp_->Sub("l_a0"), {}));
+  backends.push_back(ServeWritable(base, tmp_->Sub("l_a1"), {}, 0, [&] {
+    if (stall.exchange(false)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(800));
+      stalled.Notify();
+    }
+  }));
+  server::BrokerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.health_interval_ms = 60000;
+  for (const auto& b : backends)
+    options.backends.push_back("127.0.0.1:" + std::to_string(b->port()));
+  auto broker = server::Broker::Start(options);
+  ASSERT_THAT(broker, IsOk());
+  ASSERT_TRUE(HealthBecomes((*broker)->port(), true));
+  auto writer = WriterOf((*broker)->port());
+  auto upsert = [](int i) {
+    v1::WriteRequest r;
+    r.add_ops()->mutable_upsert()->set_document(
+        absl::StrCat("{\"id\": \"lost-", i, "\", \"body\": \"w", i, "\"}"));
+    return r;
+  };
+  v1::WriteResponse response;
+  ASSERT_TRUE(Write(*writer, upsert(0), &response).ok());
+  stall = true;
+  {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
+    response.Clear();
+    (void)writer->Write(&context, upsert(1), &response);  // a1's answer comes too late
+  }
+  ASSERT_TRUE(stalled.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  ASSERT_EQ(WriteSeqOf(*backends[0]), WriteSeqOf(*backends[1]));  // both logged it
+  for (int i = 2; i < 5; ++i) {
+    response.Clear();
+    ASSERT_TRUE(Write(*writer, upsert(i), &response).ok());
+    EXPECT_EQ(response.results(0).code(), "OK") << response.results(0).message();
+  }
+  EXPECT_EQ(WriteSeqOf(*backends[1]), WriteSeqOf(*backends[0]));  // a1 took them too
+  v1::StatsResponse stats;
+  grpc::ClientContext context;
+  ASSERT_TRUE(StubOf((*broker)->port())->Stats(&context, v1::StatsRequest(), &stats).ok());
+  for (const v1::BackendStatus& b : stats.backends()) EXPECT_FALSE(b.lagging()) << b.address();
 }
 
 // --write-acks all: a write to a group with a replica down is refused
