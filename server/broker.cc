@@ -375,6 +375,26 @@ struct Broker::Impl final : public v1::SearchService::Service {
     }
   }
 
+  // `deadline`, brought in to now + max_deadline_ms if that is set
+  // (*capped says whether it was).
+  absl::Time Capped(absl::Time deadline, bool* capped) const {
+    *capped = false;
+    if (options.max_deadline_ms <= 0) return deadline;
+    const absl::Time cap = absl::Now() + absl::Milliseconds(options.max_deadline_ms);
+    if (cap >= deadline) return deadline;
+    *capped = true;
+    return cap;
+  }
+
+  // `status`, saying why if it is a deadline brought in by max_deadline_ms.
+  grpc::Status NameCap(bool capped, grpc::Status status) const {
+    if (!capped || status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) return status;
+    return grpc::Status(
+        grpc::StatusCode::DEADLINE_EXCEEDED,
+        absl::StrCat(status.error_message(), " (the broker's --max-deadline-ms is ",
+                     options.max_deadline_ms, ", whatever deadline the client set)"));
+  }
+
   // The client's deadline, or default_deadline_ms from now.
   absl::Time DeadlineOf(const grpc::ServerContext& context) const {
     if (context.deadline() != std::chrono::system_clock::time_point::max()) {
@@ -963,6 +983,12 @@ int Broker::http_port() const { return impl_->http != nullptr ? impl_->http->por
 
 absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(const BrokerOptions& options) {
   if (options.backends.empty()) return absl::InvalidArgumentError("a broker needs --backends");
+  if (options.max_deadline_ms < 0 || options.default_deadline_ms <= 0 ||
+      (options.max_deadline_ms > 0 && options.default_deadline_ms > options.max_deadline_ms)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--default-deadline-ms ", options.default_deadline_ms, " must be positive and at most ",
+        "--max-deadline-ms ", options.max_deadline_ms, " (0: no maximum)"));
+  }
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->channel_args.SetMaxReceiveMessageSize(-1);  // the backends' answers are bounded by them
@@ -1034,39 +1060,53 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(const BrokerOptions& optio
 
 grpc::Status Broker::Search(const v1::SearchRequest& request, absl::Time deadline,
                             v1::SearchResponse* response) const {
-  return Metered(&impl_->metrics, Metrics::kSearch,
-                 [&] { return RunSearch(request, deadline, response); });
+  bool capped;
+  deadline = impl_->Capped(deadline, &capped);
+  return impl_->NameCap(capped, Metered(&impl_->metrics, Metrics::kSearch,
+                                        [&] { return RunSearch(request, deadline, response); }));
 }
 
 grpc::Status Broker::Write(const v1::WriteRequest& request, absl::Time deadline,
                            v1::WriteResponse* response) const {
-  return Metered(&impl_->metrics, Metrics::kWrite,
-                 [&] { return RunWrite(request, deadline, response); });
+  bool capped;
+  deadline = impl_->Capped(deadline, &capped);
+  return impl_->NameCap(capped, Metered(&impl_->metrics, Metrics::kWrite,
+                                        [&] { return RunWrite(request, deadline, response); }));
 }
 
 grpc::Status Broker::Refresh(absl::Time deadline, v1::RefreshResponse* response) const {
-  return Metered(&impl_->metrics, Metrics::kRefresh,
-                 [&] { return RunRefresh(deadline, response); });
+  bool capped;
+  deadline = impl_->Capped(deadline, &capped);
+  return impl_->NameCap(capped, Metered(&impl_->metrics, Metrics::kRefresh,
+                                        [&] { return RunRefresh(deadline, response); }));
 }
 
 grpc::Status Broker::Commit(absl::Time deadline, v1::CommitResponse* response) const {
-  return Metered(&impl_->metrics, Metrics::kCommit, [&] { return RunCommit(deadline, response); });
+  bool capped;
+  deadline = impl_->Capped(deadline, &capped);
+  return impl_->NameCap(capped, Metered(&impl_->metrics, Metrics::kCommit,
+                                        [&] { return RunCommit(deadline, response); }));
 }
 
 grpc::Status Broker::GetDocument(const v1::GetDocumentRequest& request, absl::Time deadline,
                                  v1::GetDocumentResponse* response) const {
-  return Metered(&impl_->metrics, Metrics::kGetDocument,
-                 [&] { return RunGetDocument(request, deadline, response); });
+  bool capped;
+  deadline = impl_->Capped(deadline, &capped);
+  return impl_->NameCap(capped, Metered(&impl_->metrics, Metrics::kGetDocument, [&] {
+                          return RunGetDocument(request, deadline, response);
+                        }));
 }
 
 grpc::Status Broker::Stats(absl::Time deadline, v1::StatsResponse* response) const {
+  bool capped;
+  deadline = impl_->Capped(deadline, &capped);
   // The broker's own figures first, so that this call is not among the
   // calls they report (as a server's Stats does not count itself).
   ProcessStats(response);
   v1::StatsResponse index;
   const grpc::Status status =
       Metered(&impl_->metrics, Metrics::kStats, [&] { return RunStats(deadline, &index); });
-  if (!status.ok()) return status;
+  if (!status.ok()) return impl_->NameCap(capped, status);
   index.MergeFrom(*response);
   *response = std::move(index);
   return status;

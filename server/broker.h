@@ -90,8 +90,12 @@ struct BrokerOptions {
   // resolves to (a Kubernetes headless Service).
   std::vector<std::string> backends;
   // Deadline of a search whose client set none; its calls to the backends
-  // share it.
+  // share it. At most max_deadline_ms when that is set.
   int default_deadline_ms = 10000;
+  // The longest a call (all but WriteStream) may take, whatever deadline
+  // its client set (gRPC or ?timeout_ms): a later one is brought in to now
+  // plus this; 0: no maximum. A call given a year is not a held thread.
+  int max_deadline_ms = 30000;
   // A call to a replica unanswered after this many milliseconds is sent to
   // another replica of its group as well; 0: off (see README for why off).
   int hedge_after_ms = 0;

@@ -191,8 +191,14 @@ int main(int argc, char** argv) {
                          "Write the bound port to this file once serving");
   broker_cmd
       ->add_option("--default-deadline-ms", broker.default_deadline_ms,
-                   "Deadline of a search whose client set none")
+                   "Deadline of a call whose client set none (at most --max-deadline-ms)")
       ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  broker_cmd
+      ->add_option("--max-deadline-ms", broker.max_deadline_ms,
+                   "Longest a call may take whatever deadline its client sets; a later one is "
+                   "brought in to this (0 = no maximum)")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   broker_cmd
       ->add_option("--hedge-after-ms", broker.hedge_after_ms,

@@ -1125,6 +1125,42 @@ TEST_F(BrokerTest, ALostWriteAnswerLeavesNoReplicaBehind) {
   for (const v1::BackendStatus& b : stats.backends()) EXPECT_FALSE(b.lagging()) << b.address();
 }
 
+// A client deadline past --max-deadline-ms is brought in to it: a search
+// that a stalled server holds ends at the broker's maximum with
+// DEADLINE_EXCEEDED naming it, not at the client's minute; a default
+// deadline over the maximum is refused at start.
+TEST_F(BrokerTest, AClientDeadlineIsBroughtInToTheMaximum) {
+  absl::Notification release;
+  std::vector<std::unique_ptr<server::Server>> backends;
+  backends.push_back(
+      Serve({}, 0, [&release] { release.WaitForNotificationWithTimeout(absl::Seconds(20)); }));
+  server::BrokerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.health_interval_ms = 100;
+  options.default_deadline_ms = 200;
+  options.max_deadline_ms = 300;
+  options.backends.push_back("127.0.0.1:" + std::to_string(backends[0]->port()));
+  auto broker = server::Broker::Start(options);
+  ASSERT_THAT(broker, IsOk());
+  ASSERT_TRUE(HealthBecomes((*broker)->port(), true));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  v1::SearchRequest request;
+  request.set_query((*words_)[0]);
+  v1::SearchResponse response;
+  const auto start = std::chrono::steady_clock::now();
+  const grpc::Status status = StubOf((*broker)->port())->Search(&context, request, &response);
+  const auto took = std::chrono::steady_clock::now() - start;
+  release.Notify();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("--max-deadline-ms is 300"));
+  EXPECT_LT(took, std::chrono::seconds(15));  // the stall holds 20 s
+  options.default_deadline_ms = 400;
+  auto refused = server::Broker::Start(options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("--max-deadline-ms 300"));
+}
+
 // --write-acks all: a write to a group with a replica down is refused
 // (UNAVAILABLE, nothing sent to the group); the other group's go in.
 // Read-only servers refuse writes through the broker (FAILED_PRECONDITION).
