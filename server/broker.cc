@@ -356,9 +356,12 @@ struct Broker::Impl final : public v1::SearchService::Service {
 
   // Asks `unsure` (replicas whose last write call failed) their write_seq,
   // under the locks of their groups: no write of this broker to them is
-  // under way, so the answer is theirs now; one that does not answer is
-  // down.
+  // under way, so the answer is theirs now; one that does not answer within
+  // a second (or half what is left of the write's deadline) is down, and
+  // the write goes on without it.
   void Redescribe(const std::vector<std::shared_ptr<Backend>>& unsure, absl::Time deadline) {
+    const absl::Time now = absl::Now();
+    deadline = std::min(deadline, now + std::min(absl::Seconds(1), (deadline - now) / 2));
     const v1::DescribeRequest request;
     std::vector<v1::DescribeResponse> answers;
     std::vector<grpc::Status> statuses;
@@ -1381,7 +1384,13 @@ grpc::Status Broker::RunWrite(const v1::WriteRequest& request, absl::Time deadli
       if (b->seq_unknown && b->healthy && b->writable) unsure.push_back(b);
     }
   }
-  if (!unsure.empty()) impl.Redescribe(unsure, deadline);
+  if (!unsure.empty()) {
+    impl.Redescribe(unsure, deadline);
+    // Their answers may say that they serve another build or shards now.
+    for (const auto& [g, ops] : routed) {
+      replicas[g] = impl.GroupReplicas(plan.key, plan.groups[g].shards);
+    }
+  }
   for (const auto& [g, ops] : routed) {
     const Group& group = plan.groups[g];
     // In sync: the group's highest write_seq (settled: none of this
@@ -1443,10 +1452,8 @@ grpc::Status Broker::RunWrite(const v1::WriteRequest& request, absl::Time deadli
   // that failed the call may have logged it or not: asked by the next write
   // (and searches leave it out meanwhile if its peers logged it).
   for (size_t t = 0; t < targets.size(); ++t) {
-    if (!statuses[t].ok()) {
-      targets[t]->seq_unknown = true;
-      continue;
-    }
+    targets[t]->seq_unknown = !statuses[t].ok();
+    if (!statuses[t].ok()) continue;
     uint64_t seq = 0;
     for (const v1::OperationResult& r : answers[t].results()) {
       if (r.code() == "OK") seq = std::max<uint64_t>(seq, r.seq());
@@ -1513,7 +1520,11 @@ grpc::Status Broker::Impl::WriteService::WriteStreamUnmetered(
   uint64_t index = 0;
   while (reader->Read(&batch)) {
     v1::WriteResponse answer;
-    grpc::Status status = impl->broker->RunWrite(batch, impl->DeadlineOf(*context), &answer);
+    // Each batch's calls at most --max-deadline-ms (the stream may last
+    // longer: its own deadline is the client's).
+    bool capped;
+    grpc::Status status =
+        impl->broker->RunWrite(batch, impl->Capped(impl->DeadlineOf(*context), &capped), &answer);
     if (!status.ok()) return status;
     for (const v1::OperationResult& r : answer.results()) {
       if (r.code() == "OK") {

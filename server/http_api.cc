@@ -172,6 +172,7 @@ HttpHandler JsonRoute(JsonCall call) {
     CallContext context;
     context.authorization = request.Header("authorization");
     context.peer = request.peer;
+    context.received = request.received == absl::InfinitePast() ? absl::Now() : request.received;
     std::string timeout;
     if (QueryParameter(request.query, "timeout_ms", &timeout)) {
       int64_t ms = 0;
@@ -179,7 +180,7 @@ HttpHandler JsonRoute(JsonCall call) {
         return ErrorAnswer(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                         "timeout_ms must be a positive number of milliseconds"));
       }
-      context.deadline = absl::Now() + absl::Milliseconds(ms);
+      context.deadline = context.received + absl::Milliseconds(ms);  // the queue's wait counts
     }
     std::string json;
     const grpc::Status status = call(context, request.body, &json);
@@ -201,7 +202,7 @@ HttpHandler BrokerMethod(Call call, int default_deadline_ms) {
     if (!parsed.ok()) return parsed;
     const absl::Time deadline = context.deadline != absl::InfiniteFuture()
                                     ? context.deadline
-                                    : absl::Now() + absl::Milliseconds(default_deadline_ms);
+                                    : context.received + absl::Milliseconds(default_deadline_ms);
     typename Traits::Response response;
     const grpc::Status done = call(request, deadline, &response);
     if (!done.ok()) return done;

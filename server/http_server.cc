@@ -200,6 +200,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     request->body = std::move(message.body());
     request->peer = peer_;
+    request->received = absl::Now();
     keep_alive_ = message.keep_alive();
     version_ = message.version();
     head_only_ = message.method() == http::verb::head;

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace scry::server {
 
@@ -47,6 +48,9 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::string peer;  // "ADDRESS:PORT" of the client
+  // When it was read, before it waited for a worker: deadlines count from
+  // here, so the wait is charged to them.
+  absl::Time received = absl::InfinitePast();
 
   // The value of header `name` (lower-case), or empty.
   const std::string& Header(const std::string& name) const;

@@ -171,7 +171,7 @@ absl::StatusOr<WriteOp> ToWriteOp(const v1::Operation& in) {
   return op;
 }
 
-grpc::Status IndexService::Apply(const v1::WriteRequest& request,
+grpc::Status IndexService::Apply(const v1::WriteRequest& request, const CallContext* context,
                                  std::vector<absl::Status>* results, uint64_t* first_seq) const {
   LiveWriter* writer = nullptr;
   grpc::Status ready = Writer(&writer);
@@ -193,17 +193,27 @@ grpc::Status IndexService::Apply(const v1::WriteRequest& request,
     where.push_back(static_cast<size_t>(i));
   }
   std::vector<absl::Status> written;
+  // Last chance to refuse rather than log what the caller no longer waits
+  // for (a broker would take the replica for behind; the wait for the log
+  // itself can still outlast the deadline).
+  if (context != nullptr && context->cancelled && context->cancelled()) {
+    return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away; nothing was logged");
+  }
+  if (context != nullptr && absl::Now() >= context->deadline) {
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                        "the deadline passed before the write was logged; nothing was logged");
+  }
   absl::Status logged = writer->Write(&ops, request.sync(), &written, first_seq);
   if (!logged.ok()) return ToGrpc(logged);
   for (size_t k = 0; k < written.size(); ++k) (*results)[where[k]] = std::move(written[k]);
   return grpc::Status::OK;
 }
 
-grpc::Status IndexService::Write(const CallContext* /*context*/, const v1::WriteRequest& request,
+grpc::Status IndexService::Write(const CallContext* context, const v1::WriteRequest& request,
                                  v1::WriteResponse* response) const {
   std::vector<absl::Status> results;
   uint64_t seq = 0;
-  grpc::Status s = Apply(request, &results, &seq);
+  grpc::Status s = Apply(request, context, &results, &seq);
   if (!s.ok()) return s;
   if (options_.after_write) options_.after_write();
   for (const absl::Status& r : results) {
@@ -222,7 +232,7 @@ grpc::Status IndexService::WriteBatch(const v1::WriteRequest& request, uint64_t 
                                       v1::WriteStreamResponse* response) const {
   std::vector<absl::Status> results;
   uint64_t seq = 0;
-  grpc::Status s = Apply(request, &results, &seq);
+  grpc::Status s = Apply(request, nullptr, &results, &seq);
   if (!s.ok()) return s;
   for (size_t i = 0; i < results.size(); ++i) {
     if (results[i].ok()) {

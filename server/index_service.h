@@ -72,8 +72,10 @@ class IndexService final : public RawService {
   // UNAVAILABLE / FAILED_PRECONDITION, or the writer.
   grpc::Status Writer(LiveWriter** writer) const;
   // Runs the operations of `request` through the writer; results[i] per op.
-  grpc::Status Apply(const v1::WriteRequest& request, std::vector<absl::Status>* results,
-                     uint64_t* first_seq) const;
+  // A call whose client is gone or whose deadline has passed (`context`,
+  // may be null) logs nothing: its caller (a broker) counts it as failed.
+  grpc::Status Apply(const v1::WriteRequest& request, const CallContext* context,
+                     std::vector<absl::Status>* results, uint64_t* first_seq) const;
 
   template <class Request, class Response>
   using TypedMethod = grpc::Status (IndexService::*)(const CallContext*, const Request&,

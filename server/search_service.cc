@@ -272,7 +272,9 @@ grpc::Status SearchService::Search(const CallContext* context, const v1::SearchR
   if (context != nullptr && context->deadline != absl::InfiniteFuture()) {
     q->deadline = context->deadline;
   } else if (options_.default_deadline_ms > 0) {
-    q->deadline = now + absl::Milliseconds(options_.default_deadline_ms);
+    const absl::Time from =
+        context != nullptr && context->received != absl::InfinitePast() ? context->received : now;
+    q->deadline = from + absl::Milliseconds(options_.default_deadline_ms);
   }
   bool server_maximum = false;
   if (options_.max_deadline_ms > 0 &&

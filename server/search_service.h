@@ -56,6 +56,9 @@ struct CallContext {
   std::string peer;           // for the logs
   // The client's deadline; InfiniteFuture: none (the server's default then).
   absl::Time deadline = absl::InfiniteFuture();
+  // When the call arrived, if it waited before it ran (an HTTP request for
+  // a worker): a default deadline counts from here. InfinitePast: now.
+  absl::Time received = absl::InfinitePast();
   // Whether the client went away; may be empty.
   std::function<bool()> cancelled;
 };

@@ -1078,13 +1078,13 @@ TEST_F(BrokerTest, HealthRoundsDuringWritesLeaveNoReplicaBehind) {
 TEST_F(BrokerTest, ALostWriteAnswerLeavesNoReplicaBehind) {
   const std::string base = tmp_->Sub("idx");
   std::atomic<bool> stall{false};
-  absl::Notification stalled;
+  absl::Notification held, release;
   std::vector<std::unique_ptr<server::Server>> backends;
   backends.push_back(ServeWritable(base, tmp_->Sub("l_a0"), {}));
   backends.push_back(ServeWritable(base, tmp_->Sub("l_a1"), {}, 0, [&] {
-    if (stall.exchange(false)) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(800));
-      stalled.Notify();
+    if (stall.exchange(false)) {  // logged; the answer waits past the deadline
+      held.Notify();
+      release.WaitForNotificationWithTimeout(absl::Seconds(30));
     }
   }));
   server::BrokerOptions options;
@@ -1107,11 +1107,13 @@ TEST_F(BrokerTest, ALostWriteAnswerLeavesNoReplicaBehind) {
   stall = true;
   {
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
     response.Clear();
     (void)writer->Write(&context, upsert(1), &response);  // a1's answer comes too late
   }
-  ASSERT_TRUE(stalled.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  const bool was_held = held.WaitForNotificationWithTimeout(absl::Seconds(30));
+  release.Notify();
+  ASSERT_TRUE(was_held);
   ASSERT_EQ(WriteSeqOf(*backends[0]), WriteSeqOf(*backends[1]));  // both logged it
   for (int i = 2; i < 5; ++i) {
     response.Clear();

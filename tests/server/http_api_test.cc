@@ -9,14 +9,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -220,6 +224,51 @@ TEST(JsonErrorTest, StaysValidJsonWhateverTheMessage) {
 }
 
 // `scry serve --http-listen 127.0.0.1:0 --http-port-file F`, searched over HTTP.
+// A request that waited for a worker has had that long of its deadline:
+// with every worker held by a stalled search, a search asking for 300 ms
+// that waits a second is DEADLINE_EXCEEDED (504) once it runs, not given
+// 300 ms afresh; so is one under the default deadline.
+TEST_F(HttpApiTest, TimeWaitingForAWorkerCountsAgainstTheDeadline) {
+  absl::Notification release;
+  std::atomic<int> stalled{0};
+  ServerOptions options = Options();
+  options.service.default_deadline_ms = 400;
+  options.service.before_search = [&] {
+    if (release.HasBeenNotified()) return;
+    stalled.fetch_add(1);
+    release.WaitForNotificationWithTimeout(absl::Seconds(20));
+  };
+  auto server = Start(options);
+  ASSERT_NE(server, nullptr);
+  const int port = server->http_port();
+  // As many as the listener has workers (server.cc: max(2, cores)).
+  const int workers = std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+  std::vector<std::thread> holders;
+  for (int i = 0; i < workers; ++i) {
+    holders.emplace_back(
+        [port] { PostJson(port, "/v1/search?timeout_ms=30000", R"({"query": "license"})"); });
+  }
+  for (int i = 0; i < 400 && stalled.load() < workers; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  ASSERT_EQ(stalled.load(), workers);
+  Reply asked, by_default;
+  std::thread late(
+      [&] { asked = PostJson(port, "/v1/search?timeout_ms=300", R"({"query": "license"})"); });
+  std::thread late_default(
+      [&] { by_default = PostJson(port, "/v1/search", R"({"query": "license"})"); });
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  release.Notify();
+  late.join();
+  late_default.join();
+  for (std::thread& t : holders) t.join();
+  EXPECT_EQ(asked.status, 504) << asked.body;
+  EXPECT_EQ(ErrorStatus(asked), "DEADLINE_EXCEEDED");
+  EXPECT_EQ(by_default.status, 504) << by_default.body;
+  // Once the workers are free, the same search is answered.
+  EXPECT_EQ(PostJson(port, "/v1/search?timeout_ms=5000", R"({"query": "license"})").status, 200);
+}
+
 TEST_F(HttpApiTest, ScryServeWithHttpListen) {
   TempDir dir;
   const std::string port_file = dir.Sub("port"), http_port_file = dir.Sub("http_port");
