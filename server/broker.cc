@@ -234,7 +234,9 @@ struct Backend {
   std::atomic<uint64_t> writes_begun{0};
   std::atomic<uint64_t> writes_ended{0};
   // Its last write call failed: whether it logged the write is unknown
-  // until a Describe that no write overlapped says (the next write asks).
+  // until a Describe that no write overlapped, or the next write's answer,
+  // says. The next write is sent to it whatever its write_seq: its answer
+  // tells (leaving it out would make it miss that write for real).
   std::atomic<bool> seq_unknown{false};
   // Below the highest write_seq of its group: it missed writes, and is
   // neither searched nor written to (guarded by Impl::mu; for the log).
@@ -352,30 +354,6 @@ struct Broker::Impl final : public v1::SearchService::Service {
       }
     }
     return group;
-  }
-
-  // Asks `unsure` (replicas whose last write call failed) their write_seq,
-  // under the locks of their groups: no write of this broker to them is
-  // under way, so the answer is theirs now; one that does not answer within
-  // a second (or half what is left of the write's deadline) is down, and
-  // the write goes on without it.
-  void Redescribe(const std::vector<std::shared_ptr<Backend>>& unsure, absl::Time deadline) {
-    const absl::Time now = absl::Now();
-    deadline = std::min(deadline, now + std::min(absl::Seconds(1), (deadline - now) / 2));
-    const v1::DescribeRequest request;
-    std::vector<v1::DescribeResponse> answers;
-    std::vector<grpc::Status> statuses;
-    CallEach(
-        unsure, std::vector<const v1::DescribeRequest*>(unsure.size(), &request), deadline,
-        [](Backend& b, grpc::ClientContext* context, const v1::DescribeRequest* in,
-           v1::DescribeResponse* out, std::function<void(grpc::Status)> done) {
-          b.stub->async()->Describe(context, in, out, std::move(done));
-        },
-        &answers, &statuses);
-    absl::MutexLock lock(&mu);
-    for (size_t i = 0; i < unsure.size(); ++i) {
-      Update(*unsure[i], statuses[i], &answers[i], unsure[i]->writes_begun.load(), /*idle=*/true);
-    }
   }
 
   // `deadline`, brought in to now + max_deadline_ms if that is set
@@ -1376,30 +1354,18 @@ grpc::Status Broker::RunWrite(const v1::WriteRequest& request, absl::Time deadli
   }
   std::sort(locks.begin(), locks.end());
   for (const auto& [shards, m] : locks) m->Lock();
-  std::map<int, std::vector<std::shared_ptr<Backend>>> replicas;  // group -> now
-  std::vector<std::shared_ptr<Backend>> unsure;
-  for (const auto& [g, ops] : routed) {
-    replicas[g] = impl.GroupReplicas(plan.key, plan.groups[g].shards);
-    for (const auto& b : replicas[g]) {
-      if (b->seq_unknown && b->healthy && b->writable) unsure.push_back(b);
-    }
-  }
-  if (!unsure.empty()) {
-    impl.Redescribe(unsure, deadline);
-    // Their answers may say that they serve another build or shards now.
-    for (const auto& [g, ops] : routed) {
-      replicas[g] = impl.GroupReplicas(plan.key, plan.groups[g].shards);
-    }
-  }
   for (const auto& [g, ops] : routed) {
     const Group& group = plan.groups[g];
+    const std::vector<std::shared_ptr<Backend>> replicas =
+        impl.GroupReplicas(plan.key, group.shards);
     // In sync: the group's highest write_seq (settled: none of this
-    // broker's writes to them is under way).
+    // broker's writes to them is under way); or unknown since a failed
+    // call, and sent the write so that its answer tells.
     uint64_t highest = 0;
-    for (const auto& b : replicas[g]) highest = std::max(highest, b->write_seq.load());
+    for (const auto& b : replicas) highest = std::max(highest, b->write_seq.load());
     std::vector<std::shared_ptr<Backend>> writable, up;
-    for (const auto& b : replicas[g]) {
-      if (!b->writable || b->write_seq.load() < highest) continue;
+    for (const auto& b : replicas) {
+      if (!b->writable || (b->write_seq.load() < highest && !b->seq_unknown)) continue;
       writable.push_back(b);
       if (b->healthy) up.push_back(b);
     }
@@ -1408,7 +1374,7 @@ grpc::Status Broker::RunWrite(const v1::WriteRequest& request, absl::Time deadli
                               : static_cast<size_t>(impl.options.write_acks);
     std::string refusal;
     grpc::StatusCode code = grpc::StatusCode::UNAVAILABLE;
-    if (replicas[g].empty()) {  // they moved to another build since the plan
+    if (replicas.empty()) {  // they moved to another build since the plan
       refusal = absl::StrCat("shards ", ShardList(group.shards), ": no server serves them from ",
                              plan.index.generation(), " now (a new build is being loaded?)");
     } else if (writable.empty()) {
@@ -1449,16 +1415,28 @@ grpc::Status Broker::RunWrite(const v1::WriteRequest& request, absl::Time deadli
       &answers, &statuses);
   // A replica's write_seq is what it logged last: this write's, lower or
   // not (a server restarted since the last write may have lost some). One
-  // that failed the call may have logged it or not: asked by the next write
-  // (and searches leave it out meanwhile if its peers logged it).
+  // that failed the call may have logged it or not: the next write is sent
+  // to it and its answer tells (searches leave it out meanwhile if its
+  // peers logged it); one that is gone (UNAVAILABLE) is down until a
+  // health round finds it.
   for (size_t t = 0; t < targets.size(); ++t) {
-    targets[t]->seq_unknown = !statuses[t].ok();
-    if (!statuses[t].ok()) continue;
+    Backend& b = *targets[t];
+    if (!statuses[t].ok()) {
+      b.seq_unknown = true;
+      if (statuses[t].error_code() == grpc::StatusCode::UNAVAILABLE) {
+        absl::MutexLock lock(&impl.mu);
+        impl.Update(b, statuses[t], nullptr, 0, false);
+      }
+      continue;
+    }
     uint64_t seq = 0;
     for (const v1::OperationResult& r : answers[t].results()) {
       if (r.code() == "OK") seq = std::max<uint64_t>(seq, r.seq());
     }
-    if (seq > 0) targets[t]->write_seq = seq;  // 0: it logged nothing
+    if (seq > 0) {  // 0: it logged nothing, and says nothing of its sequence
+      b.write_seq = seq;
+      b.seq_unknown = false;
+    }
   }
   for (const auto& b : targets) b->writes_ended.fetch_add(1);
   for (auto it = locks.rbegin(); it != locks.rend(); ++it) it->second->Unlock();
@@ -1523,8 +1501,8 @@ grpc::Status Broker::Impl::WriteService::WriteStreamUnmetered(
     // Each batch's calls at most --max-deadline-ms (the stream may last
     // longer: its own deadline is the client's).
     bool capped;
-    grpc::Status status =
-        impl->broker->RunWrite(batch, impl->Capped(impl->DeadlineOf(*context), &capped), &answer);
+    const absl::Time deadline = impl->Capped(impl->DeadlineOf(*context), &capped);
+    grpc::Status status = impl->NameCap(capped, impl->broker->RunWrite(batch, deadline, &answer));
     if (!status.ok()) return status;
     for (const v1::OperationResult& r : answer.results()) {
       if (r.code() == "OK") {

@@ -190,7 +190,7 @@ HttpHandler JsonRoute(JsonCall call) {
 }
 
 // A broker method: `call(request, deadline, response)`, with the client's
-// deadline or `default_deadline_ms` from now.
+// deadline or `default_deadline_ms` from when the request was read.
 template <class Call>
 HttpHandler BrokerMethod(Call call, int default_deadline_ms) {
   return JsonRoute([call = std::move(call), default_deadline_ms](const CallContext& context,
