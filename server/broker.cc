@@ -39,6 +39,7 @@
 #include "server/http_server.h"
 #include "server/index_service.h"
 #include "server/metrics.h"
+#include "server/search_service.h"
 #include "server/server.h"
 #include "storage/doc_values.h"
 #include "storage/hash.h"
@@ -214,6 +215,9 @@ absl::StatusOr<std::set<std::string>> Resolve(const std::string& name, const std
 // it; `described` and `describe` are guarded by Impl::mu.
 struct Backend {
   std::string address;
+  // "Bearer TOKEN" sent with every call (BrokerOptions::backend_token_file);
+  // empty: none.
+  std::string authorization;
   std::unique_ptr<v1::SearchService::Stub> stub;
   std::unique_ptr<v1::IndexService::Stub> writer;  // on the same channel
   std::atomic<int> outstanding{0};
@@ -302,12 +306,26 @@ struct Broker::Impl final : public v1::SearchService::Service {
   std::vector<DnsTarget> dns;
   std::map<std::string, std::shared_ptr<Backend>> backends;  // by address
   std::thread health_thread, resolve_thread;
+  // BrokerOptions::auth_token_file's tokens (all, and those that may
+  // write), and "Bearer " + the backend token (or empty).
+  std::vector<std::string> tokens, write_tokens;
+  std::string backend_authorization;
+
+  // The "authorization" metadata of a gRPC call, or empty.
+  static std::string_view AuthorizationOf(const grpc::ServerContext& context) {
+    const auto& metadata = context.client_metadata();
+    const auto it = metadata.find("authorization");
+    return it == metadata.end() ? std::string_view()
+                                : std::string_view(it->second.data(), it->second.size());
+  }
 
   // The live writes (scry.v1.IndexService), on the broker's port too.
   struct WriteService final : public v1::IndexService::Service {
     Impl* impl = nullptr;
     grpc::Status Write(grpc::ServerContext* context, const v1::WriteRequest* request,
                        v1::WriteResponse* response) override {
+      grpc::Status allowed = impl->broker->Authorize(AuthorizationOf(*context), /*write=*/true);
+      if (!allowed.ok()) return allowed;
       return impl->broker->Write(*request, impl->DeadlineOf(*context), response);
     }
     grpc::Status WriteStream(grpc::ServerContext* context,
@@ -318,10 +336,14 @@ struct Broker::Impl final : public v1::SearchService::Service {
                                       v1::WriteStreamResponse* response);
     grpc::Status Refresh(grpc::ServerContext* context, const v1::RefreshRequest* /*request*/,
                          v1::RefreshResponse* response) override {
+      grpc::Status allowed = impl->broker->Authorize(AuthorizationOf(*context), /*write=*/true);
+      if (!allowed.ok()) return allowed;
       return impl->broker->Refresh(impl->DeadlineOf(*context), response);
     }
     grpc::Status Commit(grpc::ServerContext* context, const v1::CommitRequest* /*request*/,
                         v1::CommitResponse* response) override {
+      grpc::Status allowed = impl->broker->Authorize(AuthorizationOf(*context), /*write=*/true);
+      if (!allowed.ok()) return allowed;
       return impl->broker->Commit(impl->DeadlineOf(*context), response);
     }
   };
@@ -394,14 +416,20 @@ struct Broker::Impl final : public v1::SearchService::Service {
 
   grpc::Status Search(grpc::ServerContext* context, const v1::SearchRequest* request,
                       v1::SearchResponse* response) override {
+    grpc::Status allowed = broker->Authorize(AuthorizationOf(*context), /*write=*/false);
+    if (!allowed.ok()) return allowed;
     return broker->Search(*request, DeadlineOf(*context), response);
   }
   grpc::Status GetDocument(grpc::ServerContext* context, const v1::GetDocumentRequest* request,
                            v1::GetDocumentResponse* response) override {
+    grpc::Status allowed = broker->Authorize(AuthorizationOf(*context), /*write=*/false);
+    if (!allowed.ok()) return allowed;
     return broker->GetDocument(*request, DeadlineOf(*context), response);
   }
   grpc::Status Stats(grpc::ServerContext* context, const v1::StatsRequest* /*request*/,
                      v1::StatsResponse* response) override {
+    grpc::Status allowed = broker->Authorize(AuthorizationOf(*context), /*write=*/false);
+    if (!allowed.ok()) return allowed;
     return broker->Stats(DeadlineOf(*context), response);
   }
 
@@ -422,6 +450,7 @@ struct Broker::Impl final : public v1::SearchService::Service {
       if (backends.count(address) > 0) continue;
       auto b = std::make_shared<Backend>();
       b->address = address;
+      b->authorization = backend_authorization;
       const std::shared_ptr<grpc::Channel> channel =
           grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), channel_args);
       b->stub = v1::SearchService::NewStub(channel);
@@ -571,6 +600,7 @@ struct Broker::Impl final : public v1::SearchService::Service {
     for (size_t i = 0; i < n; ++i) {
       contexts[i].set_deadline(absl::ToChronoTime(deadline));
       Backend& b = *targets[i];
+      if (!b.authorization.empty()) contexts[i].AddMetadata("authorization", b.authorization);
       b.outstanding.fetch_add(1);
       method(b, &contexts[i], requests[i], &(*responses)[i], [&, i](grpc::Status status) {
         targets[i]->outstanding.fetch_sub(1);
@@ -870,6 +900,7 @@ struct Broker::Impl final : public v1::SearchService::Service {
       a.group = g;
       a.backend = pick;
       a.context.set_deadline(absl::ToChronoTime(deadline));
+      if (!pick->authorization.empty()) a.context.AddMetadata("authorization", pick->authorization);
       s.in_flight.push_back(&a);
       s.hedge_at = absl::Now() + hedge;
       pick->outstanding.fetch_add(1);
@@ -960,6 +991,22 @@ Broker::~Broker() { Shutdown(); }
 
 int Broker::port() const { return impl_->port; }
 
+grpc::Status Broker::Authorize(std::string_view authorization, bool write) const {
+  if (impl_->tokens.empty()) return grpc::Status::OK;
+  if (const char* problem = BearerTokenProblem(authorization, impl_->tokens)) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        absl::StrCat(problem,
+                                     ": send \"authorization: Bearer TOKEN\" with a token "
+                                     "of the broker's --auth-token-file"));
+  }
+  if (write && BearerTokenProblem(authorization, impl_->write_tokens) != nullptr) {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        "this token may not write: writes need a token with the write scope "
+                        "(a line \"TOKEN write\" in the broker's --auth-token-file)");
+  }
+  return grpc::Status::OK;
+}
+
 int Broker::http_port() const { return impl_->http != nullptr ? impl_->http->port() : 0; }
 
 absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(const BrokerOptions& options) {
@@ -972,6 +1019,26 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(const BrokerOptions& optio
   }
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  if (!options.auth_token_file.empty()) {
+    absl::StatusOr<std::vector<ScopedToken>> tokens = ReadScopedTokenFile(options.auth_token_file);
+    if (!tokens.ok()) return tokens.status();
+    for (ScopedToken& t : *tokens) {
+      if (t.write) impl->write_tokens.push_back(t.token);
+      impl->tokens.push_back(std::move(t.token));
+    }
+  }
+  if (!options.backend_token_file.empty()) {
+    absl::StatusOr<std::vector<ScopedToken>> tokens =
+        ReadScopedTokenFile(options.backend_token_file);
+    if (!tokens.ok()) return tokens.status();
+    impl->backend_authorization = "Bearer " + tokens->front().token;
+  }
+  if (!impl->tokens.empty() && !IsLoopbackListen(options.listen)) {
+    std::fprintf(stderr,
+                 "scry broker: warning: bearer tokens travel in plaintext to %s: anyone on the "
+                 "network path can read and reuse them\n",
+                 options.listen.c_str());
+  }
   impl->channel_args.SetMaxReceiveMessageSize(-1);  // the backends' answers are bounded by them
   // A backend that comes back is reconnected within a second (gRPC's
   // default backoff grows to two minutes).
@@ -1487,6 +1554,8 @@ grpc::Status Broker::RunWrite(const v1::WriteRequest& request, absl::Time deadli
 grpc::Status Broker::Impl::WriteService::WriteStream(grpc::ServerContext* context,
                                                      grpc::ServerReader<v1::WriteRequest>* reader,
                                                      v1::WriteStreamResponse* response) {
+  grpc::Status allowed = impl->broker->Authorize(AuthorizationOf(*context), /*write=*/true);
+  if (!allowed.ok()) return allowed;
   return Metered(&impl->metrics, Metrics::kWriteStream,
                  [&] { return WriteStreamUnmetered(context, reader, response); });
 }

@@ -74,6 +74,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -121,6 +122,15 @@ struct BrokerOptions {
   // search, document, stats, write, refresh, commit and the search page);
   // empty: off. Port 0 picks a free port.
   std::string http_listen;
+  // Tokens its clients must send ("authorization: Bearer TOKEN", gRPC
+  // metadata or HTTP header), in scry serve's token file format: a line
+  // "TOKEN" may search, "TOKEN write" may also write. Empty: no token
+  // asked. The gRPC health service and GET /metrics need none.
+  std::string auth_token_file;
+  // The token the broker sends to the backends (the first of this file),
+  // for servers started with --auth-token-file: a write token if writes go
+  // through the broker. Empty: none.
+  std::string backend_token_file;
 };
 
 class Broker {
@@ -161,6 +171,11 @@ class Broker {
   // while a shard is not covered; the servers' per-process figures left
   // out), with ProcessStats'.
   grpc::Status Stats(absl::Time deadline, v1::StatsResponse* response) const;
+  // OK if `authorization` (a call's "authorization" metadata or header)
+  // may make a call (a write if `write`): always without auth_token_file;
+  // else UNAUTHENTICATED, or PERMISSION_DENIED for a write with a read
+  // token. The gRPC methods and the HTTP API ask before calling the above.
+  grpc::Status Authorize(std::string_view authorization, bool write) const;
   // The broker's own figures, whatever the backends' state: its calls by
   // method (`methods`: those through gRPC and HTTP alike; a WriteStream is
   // one call) and its backends (`backends`) as of the last health check.

@@ -190,12 +190,15 @@ HttpHandler JsonRoute(JsonCall call) {
 }
 
 // A broker method: `call(request, deadline, response)`, with the client's
-// deadline or `default_deadline_ms` from when the request was read.
+// deadline or `default_deadline_ms` from when the request was read, once
+// the broker's tokens allow it (a write if `write`).
 template <class Call>
-HttpHandler BrokerMethod(Call call, int default_deadline_ms) {
-  return JsonRoute([call = std::move(call), default_deadline_ms](const CallContext& context,
-                                                                 const std::string& in,
-                                                                 std::string* out) -> grpc::Status {
+HttpHandler BrokerMethod(const Broker* broker, bool write, Call call, int default_deadline_ms) {
+  return JsonRoute([broker, write, call = std::move(call), default_deadline_ms](
+                       const CallContext& context, const std::string& in,
+                       std::string* out) -> grpc::Status {
+    const grpc::Status allowed = broker->Authorize(context.authorization, write);
+    if (!allowed.ok()) return allowed;
     using Traits = BrokerCallTraits<decltype(&Call::operator())>;
     typename Traits::Request request;
     const grpc::Status parsed = ParseJson(in.empty() ? "{}" : in, &request);
@@ -261,8 +264,8 @@ std::vector<HttpRoute> BrokerJsonApiRoutes(const Broker* broker, int default_dea
   using Write = v1::WriteRequest;
   using Refresh = v1::RefreshRequest;
   using Commit = v1::CommitRequest;
-  const auto route = [default_deadline_ms](auto call) {
-    return BrokerMethod(std::move(call), default_deadline_ms);
+  const auto route = [broker, default_deadline_ms](auto call, bool write = false) {
+    return BrokerMethod(broker, write, std::move(call), default_deadline_ms);
   };
   const HttpHandler stats =
       route([broker](const Stats&, absl::Time deadline, v1::StatsResponse* response) {
@@ -270,17 +273,21 @@ std::vector<HttpRoute> BrokerJsonApiRoutes(const Broker* broker, int default_dea
       });
   return {
       {"POST", "/v1/write",
-       route([broker](const Write& request, absl::Time deadline, v1::WriteResponse* response) {
-         return broker->Write(request, deadline, response);
-       })},
+       route(
+           [broker](const Write& request, absl::Time deadline, v1::WriteResponse* response) {
+             return broker->Write(request, deadline, response);
+           },
+           true)},
       {"POST", "/v1/refresh",
-       route([broker](const Refresh&, absl::Time deadline, v1::RefreshResponse* response) {
-         return broker->Refresh(deadline, response);
-       })},
+       route(
+           [broker](const Refresh&, absl::Time deadline, v1::RefreshResponse* response) {
+             return broker->Refresh(deadline, response);
+           },
+           true)},
       {"POST", "/v1/commit",
-       route([broker](const Commit&, absl::Time deadline, v1::CommitResponse* response) {
-         return broker->Commit(deadline, response);
-       })},
+       route([broker](const Commit&, absl::Time deadline,
+                      v1::CommitResponse* response) { return broker->Commit(deadline, response); },
+             true)},
       {"POST", "/v1/search",
        route([broker](const Search& request, absl::Time deadline, v1::SearchResponse* response) {
          return broker->Search(request, deadline, response);

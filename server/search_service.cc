@@ -162,8 +162,11 @@ grpc::Status Loading() {
 
 const char* SearchService::TokenProblem(const CallContext& context,
                                         const std::vector<std::string>& tokens) const {
-  if (context.authorization.empty()) return "no authorization metadata";
-  const std::string_view value = context.authorization;
+  return BearerTokenProblem(context.authorization, tokens);
+}
+
+const char* BearerTokenProblem(std::string_view value, const std::vector<std::string>& tokens) {
+  if (value.empty()) return "no authorization metadata";
   constexpr std::string_view kBearer = "Bearer ";
   if (value.size() <= kBearer.size() || value.substr(0, kBearer.size()) != kBearer) {
     return "not a bearer token";

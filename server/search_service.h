@@ -22,6 +22,7 @@
 #include <functional>
 #include <new>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -111,6 +112,12 @@ struct SearchServiceOptions {
   // the answer (an answer lost after the write, for the broker's test).
   std::function<void()> after_write;
 };
+
+// Why `authorization` (a call's "authorization" metadata or header) carries
+// no bearer token of `tokens`, or nullptr if it carries one (compared in
+// constant time).
+const char* BearerTokenProblem(std::string_view authorization,
+                               const std::vector<std::string>& tokens);
 
 // Who may make a call (SearchServiceOptions::auth_tokens, write_tokens).
 enum class Access {

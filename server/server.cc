@@ -120,7 +120,16 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Serve
   return grpc::SslServerCredentials(ssl);
 }
 
-absl::StatusOr<std::vector<ScopedToken>> ReadTokens(const std::string& path) {
+void SetServing(grpc::Server* server, bool serving) {
+  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  if (health == nullptr) return;
+  health->SetServingStatus("", serving);
+  health->SetServingStatus(SearchService::kServiceName, serving);
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<ScopedToken>> ReadScopedTokenFile(const std::string& path) {
   SCRY_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path, "token file"));
   absl::StatusOr<std::vector<ScopedToken>> tokens = ParseScopedTokenFile(text);
   if (!tokens.ok()) {
@@ -131,15 +140,6 @@ absl::StatusOr<std::vector<ScopedToken>> ReadTokens(const std::string& path) {
   }
   return tokens;
 }
-
-void SetServing(grpc::Server* server, bool serving) {
-  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
-  if (health == nullptr) return;
-  health->SetServingStatus("", serving);
-  health->SetServingStatus(SearchService::kServiceName, serving);
-}
-
-}  // namespace
 
 std::string WithoutServerPaths(std::string_view message) {
   // A path starts with '/' after a separator and runs to the next one; one
@@ -421,7 +421,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     stats->set_max_connections(static_cast<uint64_t>(acceptor->max_connections()));
   };
   if (!options.auth_token_file.empty()) {
-    SCRY_ASSIGN_OR_RETURN(std::vector<ScopedToken> tokens, ReadTokens(options.auth_token_file));
+    SCRY_ASSIGN_OR_RETURN(std::vector<ScopedToken> tokens,
+                          ReadScopedTokenFile(options.auth_token_file));
     for (ScopedToken& t : tokens) {
       if (t.write) service.write_tokens.push_back(t.token);
       service.auth_tokens.push_back(std::move(t.token));

@@ -126,6 +126,10 @@ struct ScopedToken {
 // words.
 absl::StatusOr<std::vector<ScopedToken>> ParseScopedTokenFile(std::string_view text);
 
+// The scoped tokens of the token file at `path` (ParseScopedTokenFile);
+// InvalidArgument naming the file if it holds none or a bad line.
+absl::StatusOr<std::vector<ScopedToken>> ReadScopedTokenFile(const std::string& path);
+
 // The bearer tokens of a token file's text, without their scopes (what a
 // client sends).
 std::vector<std::string> ParseTokenFile(std::string_view text);

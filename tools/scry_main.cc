@@ -4,7 +4,7 @@
 //   scry index  --input FILE.jsonl [--input ...] --index DIR [--shards N] ...
 //   scry serve  --index DIR [--listen HOST:PORT] ...
 //   scry broker --backends HOST:PORT|dns:NAME:PORT,... [--listen HOST:PORT] [--hedge-after-ms N]
-//               [--write-acks N|all] [--http-listen HOST:PORT]
+//               [--write-acks N|all] [--http-listen HOST:PORT] [--auth-token-file F] ...
 //   scry search (--index DIR | --server HOST:PORT) [--top-k K] QUERY
 //   scry write  --server HOST:PORT FILE.jsonl...   (live writes)
 //   scry delete --server HOST:PORT ID...
@@ -194,6 +194,16 @@ int main(int argc, char** argv) {
                    "Deadline of a call whose client set none (at most --max-deadline-ms)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  broker_cmd
+      ->add_option("--auth-token-file", broker.auth_token_file,
+                   "Require 'authorization: Bearer <token>' (gRPC or HTTP) with a token of this "
+                   "file: a line TOKEN may search, TOKEN write may also write")
+      ->check(CLI::ExistingFile);
+  broker_cmd
+      ->add_option("--backend-token-file", broker.backend_token_file,
+                   "Send the first token of this file to the shard servers (their "
+                   "--auth-token-file; a write token for writes)")
+      ->check(CLI::ExistingFile);
   broker_cmd
       ->add_option("--max-deadline-ms", broker.max_deadline_ms,
                    "Longest a call may take whatever deadline its client sets; a later one is "

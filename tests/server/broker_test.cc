@@ -730,9 +730,11 @@ void Refresh(v1::IndexService::Stub& stub) {
   EXPECT_TRUE(status.ok()) << status.error_message();
 }
 
-uint64_t WriteSeqOf(const server::Server& server) {
+// Its write_seq (Describe; with `token` for a server that asks for one).
+uint64_t WriteSeqOf(const server::Server& server, const std::string& token = "") {
   v1::DescribeResponse d;
   grpc::ClientContext context;
+  if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
   EXPECT_TRUE(StubOf(server.port())->Describe(&context, v1::DescribeRequest(), &d).ok());
   return d.write_seq();
 }
@@ -1164,6 +1166,98 @@ TEST_F(BrokerTest, AClientDeadlineIsBroughtInToTheMaximum) {
   auto refused = server::Broker::Start(options);
   ASSERT_FALSE(refused.ok());
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("--max-deadline-ms 300"));
+}
+
+// --auth-token-file on the broker: no token or an unknown one is
+// UNAUTHENTICATED (gRPC) / 401 (HTTP); a read token searches but may not
+// write (PERMISSION_DENIED / 403); a write token writes. The servers ask
+// for their own token, which the broker sends (--backend-token-file):
+// without it they are down to the broker.
+TEST_F(BrokerTest, TokensGuardTheBrokerAndReachTheServers) {
+  const std::string server_tokens = tmp_->Sub("server.tokens");
+  const std::string broker_tokens = tmp_->Sub("broker.tokens");
+  std::ofstream(server_tokens) << "backend-secret write\n";
+  std::ofstream(broker_tokens) << "# clients\nreader\nwriter write\n";
+  const std::string dir = tmp_->Sub("t_a0");
+  std::filesystem::copy(tmp_->Sub("idx"), dir, std::filesystem::copy_options::recursive);
+  server::ServerOptions serve;
+  serve.index_dir = dir;
+  serve.listen = "127.0.0.1:0";
+  serve.reload_poll_ms = 0;
+  serve.refresh_interval_ms = 0;
+  serve.wal_sync = server::WalSync::kNever;
+  serve.auth_token_file = server_tokens;
+  auto backend = server::Server::Start(serve);
+  ASSERT_THAT(backend, IsOk());
+  server::BrokerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.http_listen = "127.0.0.1:0";
+  options.health_interval_ms = 100;
+  options.auth_token_file = broker_tokens;
+  options.backend_token_file = server_tokens;
+  options.backends.push_back("127.0.0.1:" + std::to_string((*backend)->port()));
+  auto broker = server::Broker::Start(options);
+  ASSERT_THAT(broker, IsOk());
+  ASSERT_TRUE(HealthBecomes((*broker)->port(), true));
+  auto stub = StubOf((*broker)->port());
+  auto writer = WriterOf((*broker)->port());
+  auto search = [&](const std::string& token, v1::SearchResponse* response) {
+    grpc::ClientContext context;
+    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+    v1::SearchRequest request;
+    request.set_query((*words_)[0]);
+    return stub->Search(&context, request, response);
+  };
+  auto write = [&](const std::string& token, v1::WriteResponse* response) {
+    grpc::ClientContext context;
+    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+    v1::WriteRequest request;
+    request.add_ops()->mutable_upsert()->set_document(R"({"id": "tok-1", "body": "guarded"})");
+    return writer->Write(&context, request, response);
+  };
+  v1::SearchResponse found;
+  EXPECT_EQ(search("", &found).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(search("nope", &found).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  const grpc::Status read = search("reader", &found);
+  ASSERT_TRUE(read.ok()) << read.error_message();
+  EXPECT_GT(found.hits_size(), 0);
+  v1::WriteResponse wrote;
+  EXPECT_EQ(write("", &wrote).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(write("reader", &wrote).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(WriteSeqOf(**backend, "backend-secret"), 0u);
+  ASSERT_TRUE(write("writer", &wrote).ok());
+  EXPECT_EQ(wrote.results(0).code(), "OK") << wrote.results(0).message();
+  EXPECT_EQ(WriteSeqOf(**backend, "backend-secret"), 1u);
+
+  const int http = (*broker)->http_port();
+  const std::string body = absl::StrCat(R"({"query": ")", (*words_)[0], R"("})");
+  EXPECT_EQ(scry::testing::PostJson(http, "/v1/search", body).status, 401);
+  EXPECT_EQ(
+      scry::testing::PostJson(http, "/v1/search", body, "Authorization: Bearer reader\r\n").status,
+      200);
+  const std::string doc =
+      R"({"ops": [{"upsert": {"document": "{\"id\": \"tok-2\", \"body\": \"x\"}"}}]})";
+  EXPECT_EQ(
+      scry::testing::PostJson(http, "/v1/write", doc, "Authorization: Bearer reader\r\n").status,
+      403);
+  EXPECT_EQ(
+      scry::testing::PostJson(http, "/v1/write", doc, "Authorization: Bearer writer\r\n").status,
+      200);
+  EXPECT_EQ(WriteSeqOf(**backend, "backend-secret"), 2u);
+
+  // Without the servers' token the broker finds no backend up.
+  options.backend_token_file.clear();
+  options.http_listen.clear();
+  auto blind = server::Broker::Start(options);
+  ASSERT_THAT(blind, IsOk());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  v1::SearchResponse none;
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer reader");
+  v1::SearchRequest request;
+  request.set_query((*words_)[0]);
+  EXPECT_EQ(StubOf((*blind)->port())->Search(&context, request, &none).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
 }
 
 // --write-acks all: a write to a group with a replica down is refused
