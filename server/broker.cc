@@ -1031,7 +1031,13 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(const BrokerOptions& optio
     absl::StatusOr<std::vector<ScopedToken>> tokens =
         ReadScopedTokenFile(options.backend_token_file);
     if (!tokens.ok()) return tokens.status();
-    impl->backend_authorization = "Bearer " + tokens->front().token;
+    const std::string& token = tokens->front().token;
+    // gRPC aborts on metadata outside printable ASCII: refused here.
+    if (!std::all_of(token.begin(), token.end(), [](char c) { return c > 0x20 && c < 0x7f; })) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          options.backend_token_file, ": the token must be printable ASCII without spaces"));
+    }
+    impl->backend_authorization = "Bearer " + token;
   }
   if (!impl->tokens.empty() && !IsLoopbackListen(options.listen)) {
     std::fprintf(stderr,
@@ -1068,24 +1074,29 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(const BrokerOptions& optio
     absl::MutexLock lock(&impl->mu);
     impl->SyncBackends();
   }
+  // The Broker first: a call may come as soon as the server starts, and
+  // the service reaches the broker through impl->broker.
+  Impl* p = impl.get();
+  std::unique_ptr<Broker> broker(new Broker(std::move(impl)));
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &impl->port);
-  builder.RegisterService(impl.get());
-  impl->write_service.impl = impl.get();
-  builder.RegisterService(&impl->write_service);
-  impl->server = builder.BuildAndStart();
-  if (impl->server == nullptr || impl->port == 0) {
+  // No schema for a client without a token (reflection is registered for
+  // every server of the process).
+  if (!p->tokens.empty()) builder.SetOption(NoReflectionOption());
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &p->port);
+  builder.RegisterService(p);
+  p->write_service.impl = p;
+  builder.RegisterService(&p->write_service);
+  p->server = builder.BuildAndStart();
+  if (p->server == nullptr || p->port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
   }
-  if (grpc::HealthCheckServiceInterface* health = impl->server->GetHealthCheckService()) {
+  if (grpc::HealthCheckServiceInterface* health = p->server->GetHealthCheckService()) {
     health->SetServingStatus("", false);  // until every shard is covered
     health->SetServingStatus(v1::SearchService::service_full_name(), false);
   }
-  Impl* p = impl.get();
-  impl->resolve_thread = std::thread([p] { p->ResolveLoop(); });
-  impl->health_thread = std::thread([p] { p->HealthLoop(); });
-  std::unique_ptr<Broker> broker(new Broker(std::move(impl)));
+  p->resolve_thread = std::thread([p] { p->ResolveLoop(); });
+  p->health_thread = std::thread([p] { p->HealthLoop(); });
   if (!options.http_listen.empty()) {
     // Each call holds a listener worker while it waits on the backends
     // (most of its time: the work is theirs), so there are many more workers
@@ -1711,9 +1722,11 @@ void Broker::Shutdown(int grace_ms) {
   }
   if (impl_->http != nullptr) impl_->http->Shutdown();
   // The health thread sets the server's health status: it ends first.
-  impl_->health_thread.join();
-  impl_->resolve_thread.join();
-  impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(grace_ms));
+  if (impl_->health_thread.joinable()) impl_->health_thread.join();
+  if (impl_->resolve_thread.joinable()) impl_->resolve_thread.join();
+  if (impl_->server != nullptr) {
+    impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(grace_ms));
+  }
 }
 
 }  // namespace scry::server

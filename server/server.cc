@@ -76,19 +76,6 @@ std::string ShortenMessage(absl::string_view message) {
   return absl::StrCat(message.substr(0, cut), "...");
 }
 
-// Removes server reflection (registered for every server of the process by
-// InitProtoReflectionServerBuilderPlugin) from one builder.
-class NoReflectionOption : public grpc::ServerBuilderOption {
- public:
-  void UpdateArguments(grpc::ChannelArguments* /*args*/) override {}
-  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
-    const std::string name = grpc::reflection::ProtoServerReflectionPlugin().name();
-    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
-                                  [&](const auto& p) { return p->name() == name; }),
-                   plugins->end());
-  }
-};
-
 absl::StatusOr<std::string> ReadSmallFile(const std::string& path, const char* what) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", what, " ", path));
@@ -128,6 +115,27 @@ void SetServing(grpc::Server* server, bool serving) {
 }
 
 }  // namespace
+
+namespace {
+
+// Removes server reflection (registered for every server of the process by
+// InitProtoReflectionServerBuilderPlugin) from one builder.
+class NoReflection : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments* /*args*/) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    const std::string name = grpc::reflection::ProtoServerReflectionPlugin().name();
+    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
+                                  [&](const auto& p) { return p->name() == name; }),
+                   plugins->end());
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::ServerBuilderOption> NoReflectionOption() {
+  return std::make_unique<NoReflection>();
+}
 
 absl::StatusOr<std::vector<ScopedToken>> ReadScopedTokenFile(const std::string& path) {
   SCRY_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path, "token file"));
@@ -455,7 +463,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  if (!service.auth_tokens.empty()) builder.SetOption(std::make_unique<NoReflectionOption>());
+  if (!service.auth_tokens.empty()) builder.SetOption(NoReflectionOption());
   // No port of gRPC's own: the acceptor hands it the connections.
   std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> connections =
       builder.experimental().AddExternalConnectionAcceptor(

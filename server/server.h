@@ -21,6 +21,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "grpcpp/impl/server_builder_option.h"
 #include "grpcpp/support/status.h"
 #include "query/searcher.h"
 #include "server/live_writer.h"
@@ -125,6 +126,10 @@ struct ScopedToken {
 // lines and '#' comments skipped. InvalidArgument for another scope or more
 // words.
 absl::StatusOr<std::vector<ScopedToken>> ParseScopedTokenFile(std::string_view text);
+
+// A builder option that removes server reflection (registered for every
+// server of the process) from one server: for servers that ask for tokens.
+std::unique_ptr<grpc::ServerBuilderOption> NoReflectionOption();
 
 // The scoped tokens of the token file at `path` (ParseScopedTokenFile);
 // InvalidArgument naming the file if it holds none or a bad line.

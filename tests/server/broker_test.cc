@@ -124,6 +124,19 @@ class BrokerTest : public ::testing::Test {
   }
 
   // A broker over `backends`, checking their health every 100 ms.
+  // A broker's options over `backends` (on 127.0.0.1), listening on a free
+  // port of 127.0.0.1, health rounds every `health_interval_ms`.
+  static server::BrokerOptions BrokerOver(
+      const std::vector<std::unique_ptr<server::Server>>& backends, int health_interval_ms = 100) {
+    server::BrokerOptions options;
+    options.listen = "127.0.0.1:0";
+    options.health_interval_ms = health_interval_ms;
+    for (const auto& b : backends) {
+      options.backends.push_back("127.0.0.1:" + std::to_string(b->port()));
+    }
+    return options;
+  }
+
   static std::unique_ptr<server::Broker> StartBroker(
       const std::vector<std::unique_ptr<server::Server>>& backends, int hedge_after_ms = 0,
       const std::string& host = "127.0.0.1") {
@@ -1034,11 +1047,7 @@ TEST_F(BrokerTest, HealthRoundsDuringWritesLeaveNoReplicaBehind) {
   std::vector<std::unique_ptr<server::Server>> backends;
   backends.push_back(ServeWritable(base, tmp_->Sub("h_a0"), {}));
   backends.push_back(ServeWritable(base, tmp_->Sub("h_a1"), {}));
-  server::BrokerOptions options;
-  options.listen = "127.0.0.1:0";
-  options.health_interval_ms = 1;
-  for (const auto& b : backends)
-    options.backends.push_back("127.0.0.1:" + std::to_string(b->port()));
+  server::BrokerOptions options = BrokerOver(backends, 1);
   auto broker = server::Broker::Start(options);
   ASSERT_THAT(broker, IsOk());
   ASSERT_TRUE(HealthBecomes((*broker)->port(), true));
@@ -1089,16 +1098,12 @@ TEST_F(BrokerTest, ALostWriteAnswerLeavesNoReplicaBehind) {
       release.WaitForNotificationWithTimeout(absl::Seconds(30));
     }
   }));
-  server::BrokerOptions options;
-  options.listen = "127.0.0.1:0";
-  options.health_interval_ms = 60000;
+  server::BrokerOptions options = BrokerOver(backends, 60000);
   // The broker gives up on a1 after 2 s, and answers the client (which
   // waits longer) only then: a1's call has failed when the client has the
   // answer.
   options.default_deadline_ms = 2000;
   options.max_deadline_ms = 2000;
-  for (const auto& b : backends)
-    options.backends.push_back("127.0.0.1:" + std::to_string(b->port()));
   auto broker = server::Broker::Start(options);
   ASSERT_THAT(broker, IsOk());
   ASSERT_TRUE(HealthBecomes((*broker)->port(), true));
@@ -1141,12 +1146,9 @@ TEST_F(BrokerTest, AClientDeadlineIsBroughtInToTheMaximum) {
   std::vector<std::unique_ptr<server::Server>> backends;
   backends.push_back(
       Serve({}, 0, [&release] { release.WaitForNotificationWithTimeout(absl::Seconds(20)); }));
-  server::BrokerOptions options;
-  options.listen = "127.0.0.1:0";
-  options.health_interval_ms = 100;
+  server::BrokerOptions options = BrokerOver(backends);
   options.default_deadline_ms = 200;
   options.max_deadline_ms = 300;
-  options.backends.push_back("127.0.0.1:" + std::to_string(backends[0]->port()));
   auto broker = server::Broker::Start(options);
   ASSERT_THAT(broker, IsOk());
   ASSERT_TRUE(HealthBecomes((*broker)->port(), true));
@@ -1228,6 +1230,24 @@ TEST_F(BrokerTest, TokensGuardTheBrokerAndReachTheServers) {
   ASSERT_TRUE(write("writer", &wrote).ok());
   EXPECT_EQ(wrote.results(0).code(), "OK") << wrote.results(0).message();
   EXPECT_EQ(WriteSeqOf(**backend, "backend-secret"), 1u);
+  {
+    grpc::ClientContext no_token, reader;
+    reader.AddMetadata("authorization", "Bearer reader");
+    v1::StatsResponse stats;
+    EXPECT_EQ(stub->Stats(&no_token, v1::StatsRequest(), &stats).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+    v1::RefreshResponse refreshed;
+    EXPECT_EQ(writer->Refresh(&reader, v1::RefreshRequest(), &refreshed).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+    // No schema for a client without a token: reflection is off.
+    std::string ignored;
+    EXPECT_EQ(scry::testing::RawCall(
+                  grpc::CreateChannel("127.0.0.1:" + std::to_string((*broker)->port()),
+                                      grpc::InsecureChannelCredentials()),
+                  "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", "", &ignored)
+                  .error_code(),
+              grpc::StatusCode::UNIMPLEMENTED);
+  }
 
   const int http = (*broker)->http_port();
   const std::string body = absl::StrCat(R"({"query": ")", (*words_)[0], R"("})");
@@ -1269,12 +1289,8 @@ TEST_F(BrokerTest, WriteAcksAllNeedsEveryReplicaAndReadOnlyGroupsTakeNoWrites) {
   backends.push_back(ServeWritable(base, tmp_->Sub("w3_a0"), {0, 1}));
   backends.push_back(ServeWritable(base, tmp_->Sub("w3_a1"), {0, 1}));
   backends.push_back(Serve({2, 3}));  // read-only
-  server::BrokerOptions options;
-  options.listen = "127.0.0.1:0";
-  options.health_interval_ms = 100;
+  server::BrokerOptions options = BrokerOver(backends);
   options.write_acks = 0;  // all
-  for (const auto& b : backends)
-    options.backends.push_back("127.0.0.1:" + std::to_string(b->port()));
   auto broker = server::Broker::Start(options);
   ASSERT_THAT(broker, IsOk());
   ASSERT_TRUE(HealthBecomes((*broker)->port(), true));
@@ -1613,12 +1629,8 @@ TEST_F(BrokerTest, TheHttpApiAnswersAsOneProcess) {
   std::vector<std::unique_ptr<server::Server>> backends;
   backends.push_back(ServeWritable(base, tmp_->Sub("h_a"), {0, 1}));
   backends.push_back(ServeWritable(base, tmp_->Sub("h_b"), {2, 3}));
-  server::BrokerOptions options;
-  options.listen = "127.0.0.1:0";
+  server::BrokerOptions options = BrokerOver(backends);
   options.http_listen = "127.0.0.1:0";
-  options.health_interval_ms = 100;
-  for (const auto& b : backends)
-    options.backends.push_back("127.0.0.1:" + std::to_string(b->port()));
   auto started = server::Broker::Start(options);
   ASSERT_THAT(started, IsOk());
   std::unique_ptr<server::Broker> broker = std::move(*started);
