@@ -267,6 +267,11 @@ Key KeyOf(const v1::DescribeResponse& d) {
           d.num_shards()};
 }
 
+// The shards a backend's Describe says it serves.
+std::set<uint32_t> ShardsOf(const v1::DescribeResponse& d) {
+  return std::set<uint32_t>(d.shards().begin(), d.shards().end());
+}
+
 // Raises `seq` to `to` if it is below (writes and health rounds race).
 void RaiseTo(std::atomic<uint64_t>& seq, uint64_t to) {
   uint64_t current = seq.load();
@@ -370,8 +375,7 @@ struct Broker::Impl final : public v1::SearchService::Service {
     absl::MutexLock lock(&mu);
     std::vector<std::shared_ptr<Backend>> group;
     for (const auto& [address, b] : backends) {
-      if (b->described && KeyOf(b->describe) == key &&
-          std::set<uint32_t>(b->describe.shards().begin(), b->describe.shards().end()) == shards) {
+      if (b->described && KeyOf(b->describe) == key && ShardsOf(b->describe) == shards) {
         group.push_back(b);
       }
     }
@@ -387,6 +391,15 @@ struct Broker::Impl final : public v1::SearchService::Service {
     if (cap >= deadline) return deadline;
     *capped = true;
     return cap;
+  }
+
+  // `call(deadline)` metered as `method`, its deadline brought in to
+  // max_deadline_ms (Capped), and a DEADLINE_EXCEEDED that caused named.
+  template <class Call>
+  grpc::Status MeteredWithin(Metrics::Method method, absl::Time deadline, const Call& call) {
+    bool capped;
+    deadline = Capped(deadline, &capped);
+    return NameCap(capped, Metered(&metrics, method, [&] { return call(deadline); }));
   }
 
   // `status`, saying why if it is a deadline brought in by max_deadline_ms.
@@ -658,9 +671,8 @@ struct Broker::Impl final : public v1::SearchService::Service {
     std::map<Key, std::map<std::set<uint32_t>, Group>> by_key;
     for (const auto& [address, b] : backends) {
       if (!b->described || (healthy_only && !b->healthy) || b->describe.shards().empty()) continue;
-      Group& g = by_key[KeyOf(b->describe)][std::set<uint32_t>(b->describe.shards().begin(),
-                                                               b->describe.shards().end())];
-      g.shards = std::set<uint32_t>(b->describe.shards().begin(), b->describe.shards().end());
+      Group& g = by_key[KeyOf(b->describe)][ShardsOf(b->describe)];
+      g.shards = ShardsOf(b->describe);
       g.replicas.push_back(b);
     }
     // A replica behind the others of its group in writes (write_seq) lacks
@@ -788,8 +800,7 @@ struct Broker::Impl final : public v1::SearchService::Service {
     std::map<std::pair<Key, std::set<uint32_t>>, uint64_t> highest;
     for (const auto& [address, b] : backends) {
       if (!b->described || b->describe.shards().empty()) continue;
-      uint64_t& h = highest[{KeyOf(b->describe), std::set<uint32_t>(b->describe.shards().begin(),
-                                                                    b->describe.shards().end())}];
+      uint64_t& h = highest[{KeyOf(b->describe), ShardsOf(b->describe)}];
       h = std::max(h, b->write_seq.load());
     }
     for (auto& [key, groups] : *by_key) {
@@ -1119,53 +1130,40 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(const BrokerOptions& optio
 
 grpc::Status Broker::Search(const v1::SearchRequest& request, absl::Time deadline,
                             v1::SearchResponse* response) const {
-  bool capped;
-  deadline = impl_->Capped(deadline, &capped);
-  return impl_->NameCap(capped, Metered(&impl_->metrics, Metrics::kSearch,
-                                        [&] { return RunSearch(request, deadline, response); }));
+  return impl_->MeteredWithin(Metrics::kSearch, deadline,
+                              [&](absl::Time d) { return RunSearch(request, d, response); });
 }
 
 grpc::Status Broker::Write(const v1::WriteRequest& request, absl::Time deadline,
                            v1::WriteResponse* response) const {
-  bool capped;
-  deadline = impl_->Capped(deadline, &capped);
-  return impl_->NameCap(capped, Metered(&impl_->metrics, Metrics::kWrite,
-                                        [&] { return RunWrite(request, deadline, response); }));
+  return impl_->MeteredWithin(Metrics::kWrite, deadline,
+                              [&](absl::Time d) { return RunWrite(request, d, response); });
 }
 
 grpc::Status Broker::Refresh(absl::Time deadline, v1::RefreshResponse* response) const {
-  bool capped;
-  deadline = impl_->Capped(deadline, &capped);
-  return impl_->NameCap(capped, Metered(&impl_->metrics, Metrics::kRefresh,
-                                        [&] { return RunRefresh(deadline, response); }));
+  return impl_->MeteredWithin(Metrics::kRefresh, deadline,
+                              [&](absl::Time d) { return RunRefresh(d, response); });
 }
 
 grpc::Status Broker::Commit(absl::Time deadline, v1::CommitResponse* response) const {
-  bool capped;
-  deadline = impl_->Capped(deadline, &capped);
-  return impl_->NameCap(capped, Metered(&impl_->metrics, Metrics::kCommit,
-                                        [&] { return RunCommit(deadline, response); }));
+  return impl_->MeteredWithin(Metrics::kCommit, deadline,
+                              [&](absl::Time d) { return RunCommit(d, response); });
 }
 
 grpc::Status Broker::GetDocument(const v1::GetDocumentRequest& request, absl::Time deadline,
                                  v1::GetDocumentResponse* response) const {
-  bool capped;
-  deadline = impl_->Capped(deadline, &capped);
-  return impl_->NameCap(capped, Metered(&impl_->metrics, Metrics::kGetDocument, [&] {
-                          return RunGetDocument(request, deadline, response);
-                        }));
+  return impl_->MeteredWithin(Metrics::kGetDocument, deadline,
+                              [&](absl::Time d) { return RunGetDocument(request, d, response); });
 }
 
 grpc::Status Broker::Stats(absl::Time deadline, v1::StatsResponse* response) const {
-  bool capped;
-  deadline = impl_->Capped(deadline, &capped);
   // The broker's own figures first, so that this call is not among the
   // calls they report (as a server's Stats does not count itself).
   ProcessStats(response);
   v1::StatsResponse index;
-  const grpc::Status status =
-      Metered(&impl_->metrics, Metrics::kStats, [&] { return RunStats(deadline, &index); });
-  if (!status.ok()) return impl_->NameCap(capped, status);
+  const grpc::Status status = impl_->MeteredWithin(
+      Metrics::kStats, deadline, [&](absl::Time d) { return RunStats(d, &index); });
+  if (!status.ok()) return status;
   index.MergeFrom(*response);
   *response = std::move(index);
   return status;
@@ -1248,8 +1246,7 @@ grpc::Status Broker::RunSearch(const v1::SearchRequest& request, absl::Time dead
     std::function<grpc::Status(Backend&, const v1::TermStatisticsResponse&)> check =
         [&](Backend& b, const v1::TermStatisticsResponse& part) {
           const v1::DescribeResponse& d = part.server();
-          if (KeyOf(d) == KeyOf(plan.index) &&
-              std::set<uint32_t>(d.shards().begin(), d.shards().end()) == expected[&b]) {
+          if (KeyOf(d) == KeyOf(plan.index) && ShardsOf(d) == expected[&b]) {
             return grpc::Status::OK;
           }
           {

@@ -114,10 +114,6 @@ void SetServing(grpc::Server* server, bool serving) {
   health->SetServingStatus(SearchService::kServiceName, serving);
 }
 
-}  // namespace
-
-namespace {
-
 // Removes server reflection (registered for every server of the process by
 // InitProtoReflectionServerBuilderPlugin) from one builder.
 class NoReflection : public grpc::ServerBuilderOption {
