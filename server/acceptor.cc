@@ -274,9 +274,11 @@ void Acceptor::Loop() {
         live.erase(fd);
         if (live.size() >= static_cast<size_t>(max_connections_)) sweep();
         if (live.size() >= static_cast<size_t>(max_connections_)) {
-          close(fd);
+          // Counted before the close: a client that sees its connection
+          // closed and asks Stats finds it among the refused.
           refused_.fetch_add(1, std::memory_order_relaxed);
           ++refused_unlogged;
+          close(fd);
           continue;
         }
         FileId id;
